@@ -1,0 +1,99 @@
+// Command imh is invisible multihoming for I2P: one binary whose subcommands
+// are the balancer agent, the router side, the simulated network, the demo and
+// the operator CLI. This package is the composition root: the only place that
+// sees cobra and viper.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as docs/cli.md promises: 0 ok, 1 the operation failed, 2 usage
+// error or malformed input.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError marks an error that is the caller's fault (bad flag, unreadable
+// or malformed file); main maps it to exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usageErrorf builds a usageError; main prints it as one line and exits 2.
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// commandFactories collects the top-level commands. Each command group lives
+// in its own file and registers its constructor from init, so groups can be
+// added without touching the root.
+var commandFactories []func() *cobra.Command
+
+func register(f func() *cobra.Command) { commandFactories = append(commandFactories, f) }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "imh",
+		Short:         "invisible multihoming for I2P: one Destination on many routers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err: err}
+	})
+	for _, f := range commandFactories {
+		root.AddCommand(f())
+	}
+	return root
+}
+
+// exitCode maps an error returned by a command to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		msg := err.Error()
+		// cobra reports unknown commands and arguments as plain errors.
+		if isCobraUsageError(msg) {
+			err = &usageError{err: err}
+		}
+		fmt.Fprintln(os.Stderr, "imh: "+msg)
+	}
+	os.Exit(exitCode(err))
+}
+
+// isCobraUsageError recognises the argument errors cobra produces itself,
+// which carry no type of their own.
+func isCobraUsageError(msg string) bool {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "requires exactly", "unknown flag", "unknown shorthand", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
