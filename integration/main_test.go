@@ -1,0 +1,291 @@
+//go:build integration
+
+// Package integration runs the real imh binary as separate processes: it is
+// built once by TestMain (without -race) and every test drives it through the
+// helpers here (runIMH for one-shot commands, startIMH for long-running ones).
+// Each helper's test file lives next to this one; this file holds only what
+// all of them share.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// imhBin is the path of the imh binary TestMain built for this run.
+var imhBin string
+
+// runTimeout bounds a one-shot command so a hung CLI fails the test instead
+// of stalling the whole suite.
+const runTimeout = 2 * time.Minute
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "imh-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildIMH(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// buildIMH builds ./cmd/imh from the module root into dir and sets imhBin.
+func buildIMH(dir string) error {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return errors.New("go env GOMOD: not inside the imh module")
+	}
+	bin := filepath.Join(dir, "imh")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/imh")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/imh: %w\n%s", err, out)
+	}
+	imhBin = bin
+	return nil
+}
+
+// freePort returns a loopback TCP port that was free a moment ago. Another
+// process may take it before the caller binds it; tests accept that small race
+// because the binaries under test take ports from flags.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runIMH runs imh to completion with the test's environment and returns its
+// output and exit code. It fails the test only if the binary cannot be run.
+func runIMH(t testing.TB, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return runIMHEnv(t, nil, args...)
+}
+
+// runIMHEnv is runIMH with extra "KEY=value" entries appended to the
+// environment (later entries win).
+func runIMHEnv(t testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, imhBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	err := cmd.Run()
+	stdout, stderr = outBuf.String(), errBuf.String()
+	if ctx.Err() != nil {
+		t.Fatalf("imh %s: timed out after %v\nstderr: %s", strings.Join(args, " "), runTimeout, stderr)
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout, stderr, 0
+	case errors.As(err, &exitErr):
+		return stdout, stderr, exitErr.ExitCode()
+	default:
+		t.Fatalf("imh %s: %v", strings.Join(args, " "), err)
+		return "", "", -1
+	}
+}
+
+// proc is an imh process started by startIMH. Its stdout and stderr go to
+// LogPath; it is killed (with its process group) when the test ends.
+type proc struct {
+	Name    string
+	Cmd     *exec.Cmd
+	LogPath string
+
+	done    chan struct{} // closed when the process has been reaped
+	waitErr error         // valid after done is closed
+}
+
+// startIMH starts a long-running imh process named name (used for its log
+// file and in failure output) with the test's environment.
+func startIMH(t testing.TB, name string, args ...string) *proc {
+	t.Helper()
+	return startIMHEnv(t, name, nil, args...)
+}
+
+// startIMHEnv is startIMH with extra "KEY=value" environment entries.
+func startIMHEnv(t testing.TB, name string, env []string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("start %s: log file: %v", name, err)
+	}
+	cmd := exec.Command(imhBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group, so cleanup also reaches anything it spawned.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{Name: name, Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- %s (pid %d) log tail, %s:\n%s", name, p.Pid(), logPath, p.LogTail(40))
+		}
+		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+		p.Kill()
+	})
+	return p
+}
+
+// Pid is the process id.
+func (p *proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Signal sends sig to the process (not its group).
+func (p *proc) Signal(sig os.Signal) error {
+	if err := p.Cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s (pid %d): %w", p.Name, p.Pid(), err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL and waits until the process is reaped.
+func (p *proc) Kill() {
+	_ = p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to 10 s for the process to exit; it
+// returns the exit error (nil for exit code 0). If the process does not exit
+// in time it is killed and an error says so.
+func (p *proc) Stop() error {
+	_ = p.Signal(syscall.SIGTERM)
+	if err := p.Wait(10 * time.Second); err != nil && !p.Exited() {
+		p.Kill()
+		return fmt.Errorf("stop %s (pid %d): no exit within 10s after SIGTERM, killed", p.Name, p.Pid())
+	}
+	return p.waitErr
+}
+
+// Wait waits up to timeout for the process to exit on its own and returns its
+// exit error, or an error if it is still running.
+func (p *proc) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("%s (pid %d) still running after %v", p.Name, p.Pid(), timeout)
+	}
+}
+
+// Exited reports whether the process has exited.
+func (p *proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns everything the process has written so far.
+func (p *proc) Log() string {
+	b, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return fmt.Sprintf("(read %s: %v)", p.LogPath, err)
+	}
+	return string(b)
+}
+
+// LogTail returns the last n lines of the process's output.
+func (p *proc) LogTail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// pollInterval is how often waitFor re-checks its condition.
+const pollInterval = 50 * time.Millisecond
+
+// waitFor polls cond until it returns true or timeout passes, then fails the
+// test naming what it was waiting for.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// httpGetJSON GETs url and decodes a JSON body into v; a non-2xx status is an
+// error carrying the start of the body.
+func httpGetJSON(url string, v any) error {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("get %s: read body: %w", url, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("get %s: status %s: %.200s", url, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("get %s: decode json: %w", url, err)
+	}
+	return nil
+}
+
+// TestHelp checks that the built binary runs and prints its usage, so the
+// package always has at least one test.
+func TestHelp(t *testing.T) {
+	stdout, stderr, code := runIMH(t, "--help")
+	if code != 0 {
+		t.Fatalf("imh --help: exit %d, stderr: %s", code, stderr)
+	}
+	if strings.TrimSpace(stdout) == "" {
+		t.Fatal("imh --help: empty stdout")
+	}
+}
