@@ -1,0 +1,9 @@
+// Package i2p implements the I2P common structures imh signs, publishes and
+// parses: Mapping, Certificate and Key Certificate, Destination, private key
+// files as i2pd and Java I2P write them, Lease, Lease2 and LeaseSet2, I2P
+// base64 and .b32.i2p addresses (I2P-WIRE sections 2, 3, 6, 9 and 10).
+//
+// It does no I/O and never reads the clock: decoding and signature checks are
+// pure, and callers pass the time to TimeStatus. Decoders are total: any byte
+// string yields a value or an error, never a panic.
+package i2p
