@@ -1,0 +1,81 @@
+// Package status defines the JSON shapes of `imh status` and the live view
+// the leader's balancer offers to the cluster's HTTP API. It is a leaf shared
+// by cluster (which serves the JSON) and balancer (which knows router health
+// and per-destination live facts), so that neither imports the other.
+package status
+
+// Status is the body of `imh status --json` (see docs/cli.md).
+type Status struct {
+	Leader       string        `json:"leader"`
+	Term         uint64        `json:"term"`
+	Node         string        `json:"node"`
+	Peers        []Peer        `json:"peers"`
+	Routers      []Router      `json:"routers"`
+	Destinations []Destination `json:"destinations"`
+}
+
+// Peer is one Raft server as this agent sees it.
+type Peer struct {
+	Name     string `json:"name"`
+	RaftAddr string `json:"raft_addr"`
+	State    string `json:"state"` // leader|follower|candidate|left
+	Voter    bool   `json:"voter"`
+}
+
+// Router states reported by the live view.
+const (
+	RouterUp      = "up"
+	RouterDown    = "down"
+	RouterUnknown = "unknown"
+)
+
+// Router is an operator-added router with the leader's live view of it.
+type Router struct {
+	Name         string   `json:"name"`
+	Addr         string   `json:"addr"`
+	State        string   `json:"state"`
+	Capabilities []string `json:"capabilities"`
+}
+
+// Destination is one hosted service: replicated facts plus the live view.
+type Destination struct {
+	Name                  string         `json:"name"`
+	B32                   string         `json:"b32"`
+	Policy                string         `json:"policy"`
+	Service               string         `json:"service"`
+	LeaseSet              string         `json:"leaseset"`
+	Leases                int            `json:"leases"`
+	Published             uint32         `json:"published"`
+	LeasesByRouter        map[string]int `json:"leases_by_router"`
+	GatewaySet            []string       `json:"gateway_set"`
+	GatewayPolicyEnforced bool           `json:"gateway_policy_enforced"`
+	ActiveRouter          string         `json:"active_router"`
+	StandbyRouters        []string       `json:"standby_routers"`
+	Switches              int            `json:"switches"`
+	PayloadsByRouter      map[string]int `json:"payloads_by_router"`
+}
+
+// RouterLive is the leader's live view of one router.
+type RouterLive struct {
+	State        string
+	Capabilities []string
+}
+
+// DestinationLive is the leader's live view of one destination: what is not
+// replicated because it is observation, not decision.
+type DestinationLive struct {
+	GatewaySet            []string
+	GatewayPolicyEnforced bool
+	ActiveRouter          string
+	StandbyRouters        []string
+	Switches              int
+	PayloadsByRouter      map[string]int
+}
+
+// LiveView is implemented by the balancer running on the leader. The
+// cluster's API asks it to fill the live fields of Status; on a follower the
+// API forwards to the leader or reports RouterUnknown.
+type LiveView interface {
+	Router(name string) (RouterLive, bool)
+	Destination(name string) (DestinationLive, bool)
+}
