@@ -47,49 +47,31 @@ type Destination struct {
 // with the number of bytes it occupies. Key certificates must carry exactly
 // the excess key bytes their types need, as Java requires.
 func ParseDestination(b []byte) (*Destination, int, error) {
-	r := wire.NewReader(b)
-	r.Bytes("key area", keyAreaLen)
-	certType := r.Uint8("certificate type")
-	certLen := int(r.Uint16("certificate length"))
-	payload := r.Bytes("certificate payload", certLen)
-	if err := r.Err(); err != nil {
+	if len(b) < MinDestinationLen {
+		return nil, 0, fmt.Errorf("%w: %d bytes, need at least %d", ErrBadDestination, len(b), MinDestinationLen)
+	}
+	cert, certN, err := ParseCertificate(b[keyAreaLen:])
+	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrBadDestination, err)
 	}
-	n := r.Offset()
+	n := keyAreaLen + certN
 	d := &Destination{raw: append([]byte(nil), b[:n]...), sigType: SigDSASHA1, encType: EncElGamal}
-	switch certType {
+	switch cert.Type {
 	case CertNull:
-		if certLen != 0 {
-			return nil, 0, fmt.Errorf("%w: NULL certificate with %d payload bytes", ErrBadDestination, certLen)
+		if len(cert.Payload) != 0 {
+			return nil, 0, fmt.Errorf("%w: NULL certificate with %d payload bytes", ErrBadDestination, len(cert.Payload))
 		}
 	case CertKey:
-		if err := d.parseKeyCert(payload); err != nil {
-			return nil, 0, err
+		kc, err := cert.KeyCertificate()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrBadDestination, err)
 		}
+		d.sigType, d.encType = kc.SigType, kc.EncType
 	default:
-		return nil, 0, fmt.Errorf("%w: unsupported certificate type %d", ErrBadDestination, certType)
+		return nil, 0, fmt.Errorf("%w: unsupported certificate type %d", ErrBadDestination, cert.Type)
 	}
 	d.hash = HashOf(d.raw)
 	return d, n, nil
-}
-
-func (d *Destination) parseKeyCert(payload []byte) error {
-	if len(payload) < 4 {
-		return fmt.Errorf("%w: key certificate of %d bytes", ErrBadDestination, len(payload))
-	}
-	d.sigType = SigType(uint16(payload[0])<<8 | uint16(payload[1]))
-	d.encType = EncType(uint16(payload[2])<<8 | uint16(payload[3]))
-	if !d.sigType.Known() {
-		return fmt.Errorf("%w: %w %d", ErrBadDestination, ErrUnknownSigType, d.sigType)
-	}
-	if !d.encType.Known() {
-		return fmt.Errorf("%w: %w %d", ErrBadDestination, ErrUnknownEncType, d.encType)
-	}
-	excess := max(0, d.sigType.PublicKeyLen()-signingAreaLen) + max(0, d.encType.PublicKeyLen()-cryptoAreaLen)
-	if len(payload) != 4+excess {
-		return fmt.Errorf("%w: key certificate has %d bytes, %s/%s needs %d", ErrBadDestination, len(payload), d.sigType, d.encType, 4+excess)
-	}
-	return nil
 }
 
 // NewDestination assembles a Destination from its parts: the signing public
@@ -174,4 +156,24 @@ func (d *Destination) SigningPublicKey() []byte {
 // Verify checks sig over msg with the Destination's signing key.
 func (d *Destination) Verify(msg, sig []byte) error {
 	return VerifySignature(d.sigType, d.SigningPublicKey(), msg, sig)
+}
+
+// Certificate returns the Destination's certificate (a copy).
+func (d *Destination) Certificate() Certificate {
+	c, _, _ := ParseCertificate(d.raw[keyAreaLen:])
+	return c
+}
+
+// EncryptionPublicKey returns the crypto public key from the key area
+// (left-aligned, excess from the certificate). For the recommended type-0
+// Destinations it is an unused placeholder; LeaseSet2s carry the real keys.
+func (d *Destination) EncryptionPublicKey() []byte {
+	n := d.encType.PublicKeyLen()
+	if n <= cryptoAreaLen {
+		return append([]byte(nil), d.raw[:n]...)
+	}
+	sigEx := max(0, d.sigType.PublicKeyLen()-signingAreaLen)
+	k := append([]byte(nil), d.raw[:cryptoAreaLen]...)
+	off := keyAreaLen + 3 + 4 + sigEx
+	return append(k, d.raw[off:off+n-cryptoAreaLen]...)
 }

@@ -1,7 +1,6 @@
 package i2p
 
 import (
-	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"errors"
@@ -22,7 +21,7 @@ type OfflineKeys struct {
 	TransientType SigType
 	TransientPub  []byte
 	Signature     []byte // by the Destination's key over expires|type|key
-	transientPriv []byte
+	transientPriv *secret
 }
 
 // PrivateKeys is a private key file as i2pd and Java I2P write it:
@@ -31,8 +30,8 @@ type OfflineKeys struct {
 // b32 address.
 type PrivateKeys struct {
 	dest    *Destination
-	encPriv []byte
-	sigPriv []byte
+	encPriv *secret
+	sigPriv *secret
 	offline *OfflineKeys
 }
 
@@ -72,7 +71,7 @@ func NewEd25519PrivateKeys(seed []byte, block [32]byte, encPriv []byte) (*Privat
 	if err != nil {
 		return nil, err
 	}
-	return &PrivateKeys{dest: d, encPriv: bytes.Clone(encPriv), sigPriv: bytes.Clone(seed)}, nil
+	return &PrivateKeys{dest: d, encPriv: newSecret(encPriv), sigPriv: newSecret(seed)}, nil
 }
 
 // ParsePrivateKeys decodes a whole key file of any signing and crypto type.
@@ -83,9 +82,9 @@ func ParsePrivateKeys(b []byte) (*PrivateKeys, error) {
 	}
 	r := wire.NewReader(b[n:])
 	k := &PrivateKeys{dest: d}
-	k.encPriv = r.Copy("encryption private key", d.encType.PrivateKeyLen())
-	k.sigPriv = r.Copy("signing private key", d.sigType.PrivateKeyLen())
-	if r.Err() == nil && r.Len() > 0 && isZero(k.sigPriv) {
+	k.encPriv = newSecret(r.Bytes("encryption private key", d.encType.PrivateKeyLen()))
+	k.sigPriv = newSecret(r.Bytes("signing private key", d.sigType.PrivateKeyLen()))
+	if r.Err() == nil && r.Len() > 0 && isZero(k.sigPriv.bytes()) {
 		k.offline = readOffline(r, d.sigType)
 	}
 	if err := r.Finish(); err != nil {
@@ -103,7 +102,7 @@ func readOffline(r *wire.Reader, destType SigType) *OfflineKeys {
 	}
 	o.TransientPub = r.Copy("transient public key", o.TransientType.PublicKeyLen())
 	o.Signature = r.Copy("offline signature", destType.SignatureLen())
-	o.transientPriv = r.Copy("transient private key", o.TransientType.PrivateKeyLen())
+	o.transientPriv = newSecret(r.Bytes("transient private key", o.TransientType.PrivateKeyLen()))
 	return o
 }
 
@@ -119,14 +118,14 @@ func isZero(b []byte) bool {
 // MarshalBinary encodes the key file.
 func (k *PrivateKeys) MarshalBinary() ([]byte, error) {
 	b := append([]byte(nil), k.dest.raw...)
-	b = append(b, k.encPriv...)
-	b = append(b, k.sigPriv...)
+	b = append(b, k.encPriv.bytes()...)
+	b = append(b, k.sigPriv.bytes()...)
 	if o := k.offline; o != nil {
 		b = wire.AppendUint32(b, o.Expires)
 		b = wire.AppendUint16(b, uint16(o.TransientType))
 		b = append(b, o.TransientPub...)
 		b = append(b, o.Signature...)
-		b = append(b, o.transientPriv...)
+		b = append(b, o.transientPriv.bytes()...)
 	}
 	return b, nil
 }
@@ -151,17 +150,25 @@ func (k *PrivateKeys) Sign(msg []byte) ([]byte, error) {
 	if !k.CanSign() {
 		return nil, fmt.Errorf("%w: cannot sign with %s keys (offline: %t)", ErrUnsupportedSigType, k.dest.sigType, k.offline != nil)
 	}
-	return ed25519.Sign(ed25519.NewKeyFromSeed(k.sigPriv), msg), nil
+	return ed25519.Sign(ed25519.NewKeyFromSeed(k.sigPriv.bytes()), msg), nil
 }
 
-// String shows only the b32 address.
-func (k *PrivateKeys) String() string { return "PrivateKeys(" + k.dest.B32() + ")" }
+// String shows only the b32 address. The value receiver keeps a
+// dereferenced PrivateKeys from printing its fields too.
+func (k PrivateKeys) String() string { return "PrivateKeys(" + k.b32() + ")" }
 
 // GoString keeps %#v from printing key bytes.
-func (k *PrivateKeys) GoString() string { return k.String() }
+func (k PrivateKeys) GoString() string { return k.String() }
 
 // LogValue logs only the b32 address.
-func (k *PrivateKeys) LogValue() slog.Value { return slog.StringValue(k.dest.B32()) }
+func (k PrivateKeys) LogValue() slog.Value { return slog.StringValue(k.b32()) }
+
+func (k PrivateKeys) b32() string {
+	if k.dest == nil {
+		return "<none>"
+	}
+	return k.dest.B32()
+}
 
 // LeaseSetKey is the X25519 key pair a Destination's LeaseSet2s carry
 // (encryption type 4). It holds a secret: String and LogValue show only the
@@ -199,14 +206,17 @@ func (k *LeaseSetKey) EncryptionKey() EncryptionKey {
 	return EncryptionKey{Type: EncX25519, Key: k.Public()}
 }
 
-// String shows only a hash of the public key.
-func (k *LeaseSetKey) String() string {
-	h := HashOf(k.Public())
+// String shows only a hash of the public key (never the key itself).
+func (k LeaseSetKey) String() string {
+	if k.priv == nil {
+		return "LeaseSetKey(<none>)"
+	}
+	h := HashOf(k.priv.PublicKey().Bytes())
 	return "LeaseSetKey(" + h.String()[:16] + ")"
 }
 
 // GoString keeps %#v from printing key bytes.
-func (k *LeaseSetKey) GoString() string { return k.String() }
+func (k LeaseSetKey) GoString() string { return k.String() }
 
 // LogValue logs only a hash of the public key.
-func (k *LeaseSetKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+func (k LeaseSetKey) LogValue() slog.Value { return slog.StringValue(k.String()) }

@@ -3,6 +3,7 @@ package i2p
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/imh-project/imh/internal/wire"
@@ -128,8 +129,14 @@ type LeaseSet2 struct {
 	Leases      []Lease2
 	Signature   []byte
 
-	// signed holds the exact signed bytes (0x03 + body) of a parsed LeaseSet2.
-	signed []byte
+	// rawOptions holds the options exactly as received and parsedOptions
+	// what they decoded to. While Options still equals parsedOptions the
+	// received bytes are re-encoded, so a parsed LeaseSet2 with unsorted
+	// options verifies over the bytes its signer signed (as i2pd does) and
+	// re-marshals to the same bytes, yet any change to a field is always
+	// reflected in what is encoded and verified.
+	rawOptions    []byte
+	parsedOptions Mapping
 }
 
 // ParseLeaseSet2 decodes a LeaseSet2 (without the leading store-type byte)
@@ -154,12 +161,10 @@ func ParseLeaseSet2(b []byte) (*LeaseSet2, error) {
 	if err := ls.readBody(r); err != nil {
 		return nil, err
 	}
-	bodyEnd := n + r.Offset()
 	ls.Signature = r.Copy("signature", signer.SignatureLen())
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadLeaseSet, err)
 	}
-	ls.signed = append([]byte{StoreLeaseSet2}, b[:bodyEnd]...)
 	return ls, nil
 }
 
@@ -183,8 +188,9 @@ func (ls *LeaseSet2) readBody(r *wire.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: options: %w", ErrBadLeaseSet, err)
 	}
-	r.Bytes("options", n)
+	ls.rawOptions = r.Copy("options", n)
 	ls.Options = opts
+	ls.parsedOptions = maps.Clone(opts)
 	numk := int(r.Uint8("key count"))
 	if r.Err() == nil && (numk == 0 || numk > MaxEncryptionKeys) {
 		return fmt.Errorf("%w: %d encryption keys", ErrBadLeaseSet, numk)
@@ -233,8 +239,10 @@ func (ls *LeaseSet2) appendUnsigned(b []byte) ([]byte, error) {
 		b = append(b, o.signedBytes()...)
 		b = append(b, o.Signature...)
 	}
-	b, err := ls.Options.AppendBinary(b)
-	if err != nil {
+	var err error
+	if ls.rawOptions != nil && maps.Equal(ls.Options, ls.parsedOptions) {
+		b = append(b, ls.rawOptions...)
+	} else if b, err = ls.Options.AppendBinary(b); err != nil {
 		return b, fmt.Errorf("leaseset options: %w", err)
 	}
 	b = append(b, byte(len(ls.Keys)))
@@ -254,11 +262,9 @@ func (ls *LeaseSet2) appendUnsigned(b []byte) ([]byte, error) {
 }
 
 // SignedBytes is what the signature covers: 0x03 followed by the LeaseSet2
-// up to the signature. For a parsed LeaseSet2 these are the received bytes.
+// up to the signature. For an unchanged parsed LeaseSet2 these are the
+// received bytes.
 func (ls *LeaseSet2) SignedBytes() ([]byte, error) {
-	if ls.signed != nil {
-		return ls.signed, nil
-	}
 	return ls.appendUnsigned([]byte{StoreLeaseSet2})
 }
 
@@ -267,7 +273,7 @@ func (ls *LeaseSet2) Sign(k *PrivateKeys) error {
 	if !ls.Destination.Equal(k.Destination()) {
 		return fmt.Errorf("%w: signing keys belong to another destination", ErrBadLeaseSet)
 	}
-	ls.signed = nil
+	ls.rawOptions, ls.parsedOptions = nil, nil
 	msg, err := ls.SignedBytes()
 	if err != nil {
 		return err
@@ -277,7 +283,6 @@ func (ls *LeaseSet2) Sign(k *PrivateKeys) error {
 		return err
 	}
 	ls.Signature = sig
-	ls.signed = msg
 	return nil
 }
 
