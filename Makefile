@@ -1,0 +1,69 @@
+# imh build, test and tooling. GNU make; every recipe runs in bash with
+# pipefail so a failing command in a pipeline fails the target.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Go may live in /usr/local/go/bin without being on PATH (fresh machines, CI).
+export PATH := $(PATH):/usr/local/go/bin
+
+GO ?= go
+FUZZTIME ?= 10s
+BENCHFLAGS ?=
+
+# staticcheck, pinned; v0.8.2 (2026.2.2) builds with Go 1.26.
+STATICCHECK_VERSION := 0.8.2
+TOOLBIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+STATICCHECK := $(TOOLBIN)/staticcheck
+
+.PHONY: all build run test test-unit test-integration lint staticcheck fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/imh ./cmd/imh
+
+# The local demo once `imh demo` exists; until then, the CLI's help.
+run: build
+	@if ./bin/imh --help | grep -qE '^  demo( |$$)'; then ./bin/imh demo; else ./bin/imh --help; fi
+
+# Installs i2pd and iproute2 when root and missing, then unit tests under the
+# race detector, then integration/ (which builds imh once, without -race).
+test:
+	scripts/install-test-deps
+	$(GO) test -race -count=1 -shuffle=on -timeout 15m ./...
+	$(GO) test -count=1 -tags integration -timeout 20m ./integration/...
+
+test-unit:
+	$(GO) test -race -count=1 -shuffle=on -timeout 15m ./...
+
+test-integration:
+	$(GO) test -count=1 -tags integration -timeout 20m ./integration/...
+
+lint: staticcheck
+	@unformatted=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -s -l); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -s: not formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./integration/...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags integration ./integration/...
+
+# Installs the pinned staticcheck unless that version is already there.
+staticcheck:
+	@$(STATICCHECK) -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION))' || \
+	  GOBIN=$(TOOLBIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION)
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz
+
+# Benchmarks of every package (and integration/, which may start processes)
+# go to bench/report.txt. Benchmarks that produce their own report files
+# write them into $$IMH_BENCH_DIR (= bench/).
+bench:
+	@mkdir -p bench
+	IMH_BENCH_DIR=$(CURDIR)/bench $(GO) test -run='^$$' -bench=. -benchmem -timeout 60m $(BENCHFLAGS) ./... | tee bench/report.txt
+	IMH_BENCH_DIR=$(CURDIR)/bench $(GO) test -run='^$$' -bench=. -benchmem -timeout 60m -tags integration $(BENCHFLAGS) ./integration/... | tee -a bench/report.txt
+	@echo "bench: report in bench/"; ls -1 bench
+
+clean:
+	rm -rf bin
+	$(GO) clean -testcache
