@@ -1,0 +1,162 @@
+package routerproto
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrClosed reports use of a closed connection.
+var ErrClosed = errors.New("routerproto: connection closed")
+
+// Conn frames messages over a net.Conn: reads from one goroutine, writes
+// from any number (a write lock keeps frames whole), deadlines per
+// operation, a frame size limit checked before allocating, and a Close
+// that is safe to call more than once.
+type Conn struct {
+	nc net.Conn
+	br *bufio.Reader
+
+	wmu          sync.Mutex
+	wbuf         []byte
+	writeTimeout time.Duration
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// NewConn wraps nc. writeTimeout bounds every write (0 = none), so a peer
+// that stops reading cannot block its writers forever.
+func NewConn(nc net.Conn, writeTimeout time.Duration) *Conn {
+	return &Conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), writeTimeout: writeTimeout, closed: make(chan struct{})}
+}
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// Done is closed when Close has been called.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// SetReadDeadline bounds the next reads (zero time = none).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// WriteProtocolByte sends the 0x2A that opens a client connection.
+func (c *Conn) WriteProtocolByte() error {
+	return c.writeRaw([]byte{ProtocolByte})
+}
+
+// ReadProtocolByte reads the opening byte and fails with ErrBadProtocolByte
+// if it is not 0x2A.
+func (c *Conn) ReadProtocolByte() error {
+	b, err := c.br.ReadByte()
+	if err != nil {
+		return fmt.Errorf("read protocol byte: %w", err)
+	}
+	if b != ProtocolByte {
+		return fmt.Errorf("%w: 0x%02x", ErrBadProtocolByte, b)
+	}
+	return nil
+}
+
+// ReadFrame reads one frame. The length is checked against MaxFrameLen
+// before the body is allocated; an oversized frame fails with
+// ErrFrameTooLarge and leaves the stream unusable (close it).
+func (c *Conn) ReadFrame() (Type, []byte, error) {
+	var h [HeaderLen]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, nil, fmt.Errorf("read frame header: %w", err)
+	}
+	t, n, err := ParseFrameHeader(h[:])
+	if err != nil {
+		return t, nil, err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		return t, nil, fmt.Errorf("read %s body of %d bytes: %w", t, n, err)
+	}
+	return t, body, nil
+}
+
+// ReadMessage reads and decodes one frame. For an unknown type it returns
+// the *Unknown message together with an error wrapping ErrUnknownType.
+func (c *Conn) ReadMessage() (Message, error) {
+	t, body, err := c.ReadFrame()
+	if err != nil {
+		return nil, err
+	}
+	return Decode(t, body)
+}
+
+// WriteMessage encodes msgs and writes them as one write under the write
+// lock, so frames that belong together (PayloadFrom + MessagePayload) are
+// never separated by another writer's frame.
+func (c *Conn) WriteMessage(msgs ...Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := c.wbuf[:0]
+	for _, m := range msgs {
+		var err error
+		if b, err = AppendFrame(b, m); err != nil {
+			return err
+		}
+	}
+	if cap(b) <= 128<<10 {
+		c.wbuf = b
+	}
+	return c.writeLocked(b)
+}
+
+func (c *Conn) writeRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b)
+}
+
+func (c *Conn) writeLocked(b []byte) error {
+	select {
+	case <-c.closed:
+		return ErrClosed
+	default:
+	}
+	if c.writeTimeout > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		return fmt.Errorf("write to %s: %w", c.nc.RemoteAddr(), err)
+	}
+	return nil
+}
+
+// Close closes the connection; later calls return nil.
+func (c *Conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		err = c.nc.Close()
+	})
+	return err
+}
+
+// CloseWith sends a Disconnect with reason (best effort, bounded by a short
+// write deadline) and closes the connection.
+func (c *Conn) CloseWith(reason string) error {
+	c.wmu.Lock()
+	b, err := AppendFrame(nil, NewDisconnect(reason))
+	if err == nil {
+		select {
+		case <-c.closed:
+		default:
+			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.nc.Write(b)
+		}
+	}
+	c.wmu.Unlock()
+	return c.Close()
+}
