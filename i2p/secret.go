@@ -1,24 +1,26 @@
 package i2p
 
-// secret holds private key bytes behind a pointer. fmt prints a nested
-// pointer as an address, never the bytes it points to, so a struct that
-// holds its secrets this way cannot leak them through %v, %+v or %#v even
-// when printed by value (fmt cannot call methods on unexported fields, so a
-// redacting String method on a byte-slice type would not be enough).
-type secret struct{ b []byte }
+// secret holds private key bytes where fmt and slog cannot reach them: in a
+// closure. fmt prints a func as an address, never what it captured, even
+// through reflection on unexported fields and even for verbs that make it
+// dump a value it cannot format (%!s(...)); a redacting String method on a
+// byte-slice type would not be enough, because fmt never calls methods of
+// unexported fields.
+type secret struct{ load func() []byte }
 
 // newSecret copies b; the copy does not alias the caller's buffer.
 func newSecret(b []byte) *secret {
 	if b == nil {
 		return nil
 	}
-	return &secret{b: append([]byte(nil), b...)}
+	c := append([]byte(nil), b...)
+	return &secret{load: func() []byte { return c }}
 }
 
 // bytes returns the secret bytes (nil for a nil secret).
 func (s *secret) bytes() []byte {
-	if s == nil {
+	if s == nil || s.load == nil {
 		return nil
 	}
-	return s.b
+	return s.load()
 }
