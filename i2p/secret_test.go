@@ -71,8 +71,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"*OfflineKeys":         offline.Offline(),
 		"*LeaseSetKey":         lsk,
 		"LeaseSetKey":          *lsk,
-		"struct holding them":  struct{ K *PrivateKeys; L LeaseSetKey }{keys, *lsk},
-		"slice of them":        []any{keys, lsk},
+		"struct holding them": struct {
+			K *PrivateKeys
+			L LeaseSetKey
+		}{keys, *lsk},
+		"slice of them": []any{keys, lsk},
 	}
 	for name, v := range values {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
