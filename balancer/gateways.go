@@ -1,0 +1,279 @@
+package balancer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+)
+
+// ErrNotEnoughPeers reports that the fast tiers cannot supply the distinct
+// hops a tunnel needs.
+var ErrNotEnoughPeers = errors.New("balancer: not enough peers for the tunnel")
+
+// Rand is the randomness the policies draw from (math/rand/v2's *rand.Rand
+// satisfies it). It is injected so that tests are deterministic; the loop
+// uses it from one goroutine.
+type Rand interface {
+	IntN(n int) int
+	Float64() float64
+}
+
+// GatewayConfig sizes and paces the gateway set.
+type GatewayConfig struct {
+	// Size fixes the gateway-set size; 0 sizes it like a single router's
+	// slice of its fast tier for the hop count (GatewaySetSize).
+	Size int
+	// FastTierSize is the fast-tier size of one router that the slice is
+	// taken from; 0 uses the largest fast tier the routers report.
+	FastTierSize int
+	// RotateEvery is how often members are swapped for others: slow, as a
+	// single router's gateway slice changes only with its fast tier.
+	RotateEvery time.Duration
+	// RotateCount is how many members one rotation swaps.
+	RotateCount int
+}
+
+// DefaultGatewayConfig rotates one member every 10 minutes: about one
+// tunnel lifetime, so each LeaseSet differs from the last by at most one
+// new gateway, as a single router's does when its fast tier changes.
+func DefaultGatewayConfig() GatewayConfig {
+	return GatewayConfig{RotateEvery: 10 * time.Minute, RotateCount: 1}
+}
+
+// Validate checks the configuration.
+func (c GatewayConfig) Validate() error {
+	if c.Size < 0 || c.FastTierSize < 0 || c.RotateCount < 0 || c.RotateEvery < 0 {
+		return fmt.Errorf("balancer: negative gateway setting: %+v", c)
+	}
+	return nil
+}
+
+// GatewaySetSize is the size of the slice of a fast tier that a single
+// router draws its inbound gateways from, per proposal 140: the whole fast
+// tier at 1 hop, half at 2, a quarter at 3 or more (19 of 75 at 3 hops).
+// Zero hops need no gateways.
+func GatewaySetSize(fastTier, hops int) int {
+	if hops <= 0 || fastTier <= 0 {
+		return 0
+	}
+	div := 4.0
+	switch hops {
+	case 1:
+		div = 1
+	case 2:
+		div = 2
+	}
+	return int(math.Ceil(float64(fastTier) / div))
+}
+
+// PeerUnion merges fast tiers into one sorted, duplicate-free list without
+// the excluded peers (the destination's own routers must never be hops:
+// they would show in the LeaseSet that the service is multihomed).
+func PeerUnion(tiers [][]i2p.Hash, exclude map[i2p.Hash]bool) []i2p.Hash {
+	var out []i2p.Hash
+	for _, t := range tiers {
+		for _, h := range t {
+			if !exclude[h] && !h.IsZero() {
+				out = append(out, h)
+			}
+		}
+	}
+	slices.SortFunc(out, compareHash)
+	return slices.Compact(out)
+}
+
+func compareHash(a, b i2p.Hash) int { return bytes.Compare(a[:], b[:]) }
+
+type member struct {
+	peer  i2p.Hash
+	since time.Time
+}
+
+// GatewaySet is the one slice of peers that the inbound gateways of ALL
+// routers of a destination are drawn from, so that the LeaseSet's gateway
+// set, and its churn, look like one router's. Not safe for concurrent use.
+type GatewaySet struct {
+	cfg        GatewayConfig
+	members    []member
+	lastRotate time.Time
+}
+
+// NewGatewaySet returns an empty set; Update fills it.
+func NewGatewaySet(cfg GatewayConfig) *GatewaySet { return &GatewaySet{cfg: cfg} }
+
+// Members returns the current members, sorted.
+func (g *GatewaySet) Members() []i2p.Hash {
+	out := make([]i2p.Hash, len(g.members))
+	for i, m := range g.members {
+		out[i] = m.peer
+	}
+	slices.SortFunc(out, compareHash)
+	return out
+}
+
+// Contains reports whether h is a member.
+func (g *GatewaySet) Contains(h i2p.Hash) bool {
+	return slices.ContainsFunc(g.members, func(m member) bool { return m.peer == h })
+}
+
+// Target is the size the set aims for given the union and the largest
+// fast tier observed.
+func (g *GatewaySet) Target(unionLen, largestTier, hops int) int {
+	n := g.cfg.Size
+	if n == 0 {
+		tier := g.cfg.FastTierSize
+		if tier == 0 {
+			tier = largestTier
+		}
+		n = GatewaySetSize(tier, hops)
+	}
+	return min(n, unionLen)
+}
+
+// Update brings the set in line with the current union of fast tiers:
+// members that left every fast tier are dropped, the set is trimmed or
+// filled to its target size, and every RotateEvery the longest-serving
+// RotateCount members are swapped for random peers. It reports whether the
+// membership changed.
+func (g *GatewaySet) Update(now time.Time, union []i2p.Hash, largestTier, hops int, rnd Rand) bool {
+	inUnion := make(map[i2p.Hash]bool, len(union))
+	for _, h := range union {
+		inUnion[h] = true
+	}
+	before := len(g.members)
+	g.members = slices.DeleteFunc(g.members, func(m member) bool { return !inUnion[m.peer] })
+	changed := len(g.members) != before
+	target := g.Target(len(union), largestTier, hops)
+	if len(g.members) > target {
+		g.sortBySeniority()
+		g.members = g.members[:target]
+		changed = true
+	}
+	if g.lastRotate.IsZero() {
+		g.lastRotate = now
+	}
+	if g.cfg.RotateEvery > 0 && now.Sub(g.lastRotate) >= g.cfg.RotateEvery {
+		g.lastRotate = now
+		if n := min(g.cfg.RotateCount, len(g.members), len(union)-len(g.members)); n > 0 {
+			g.sortBySeniority()
+			retired := make(map[i2p.Hash]bool, n)
+			for _, m := range g.members[:n] {
+				retired[m.peer] = true
+			}
+			g.members = g.members[n:]
+			changed = true
+			// A rotation never draws back a peer it has just retired.
+			g.fill(now, union, len(g.members)+n, rnd, retired)
+		}
+	}
+	if len(g.members) < target {
+		g.fill(now, union, target, rnd, nil)
+		changed = true
+	}
+	return changed
+}
+
+// sortBySeniority orders members longest-serving first (ties by hash).
+func (g *GatewaySet) sortBySeniority() {
+	slices.SortFunc(g.members, func(a, b member) int {
+		if c := a.since.Compare(b.since); c != 0 {
+			return c
+		}
+		return compareHash(a.peer, b.peer)
+	})
+}
+
+// fill adds random peers of the union that are not members (nor in skip)
+// until the set has n members or the pool is empty.
+func (g *GatewaySet) fill(now time.Time, union []i2p.Hash, n int, rnd Rand, skip map[i2p.Hash]bool) {
+	var pool []i2p.Hash
+	for _, h := range union {
+		if !g.Contains(h) && !skip[h] {
+			pool = append(pool, h)
+		}
+	}
+	for len(g.members) < n && len(pool) > 0 {
+		i := rnd.IntN(len(pool))
+		g.members = append(g.members, member{peer: pool[i], since: now})
+		pool = slices.Delete(pool, i, i+1)
+	}
+}
+
+// PickGateway chooses the gateway for a new inbound tunnel: a member used
+// by the fewest live (or pending) inbound tunnels of the destination, so
+// that gateways within one LeaseSet stay distinct while the set allows; ties
+// are broken at random. ok is false when the set is empty or every member
+// is excluded.
+func (g *GatewaySet) PickGateway(inUse map[i2p.Hash]int, exclude map[i2p.Hash]bool, rnd Rand) (i2p.Hash, bool) {
+	var best []i2p.Hash
+	bestUse := math.MaxInt
+	for _, h := range g.Members() {
+		if exclude[h] {
+			continue
+		}
+		switch u := inUse[h]; {
+		case u < bestUse:
+			best, bestUse = append(best[:0], h), u
+		case u == bestUse:
+			best = append(best, h)
+		}
+	}
+	if len(best) == 0 {
+		return i2p.Hash{}, false
+	}
+	return best[rnd.IntN(len(best))], true
+}
+
+// PickHops draws n distinct random peers from the union, none of them in
+// exclude.
+func PickHops(union []i2p.Hash, n int, exclude map[i2p.Hash]bool, rnd Rand) ([]i2p.Hash, error) {
+	var pool []i2p.Hash
+	for _, h := range union {
+		if !exclude[h] {
+			pool = append(pool, h)
+		}
+	}
+	if len(pool) < n {
+		return nil, fmt.Errorf("%w: need %d, have %d", ErrNotEnoughPeers, n, len(pool))
+	}
+	out := make([]i2p.Hash, 0, n)
+	for range n {
+		i := rnd.IntN(len(pool))
+		out = append(out, pool[i])
+		pool = slices.Delete(pool, i, i+1)
+	}
+	return out, nil
+}
+
+// PlanInbound chooses the hops of a new inbound tunnel, gateway first: the
+// gateway from the gateway set, the other hops from the union of fast tiers
+// (never the gateway again). With 0 hops the router is its own gateway and
+// the plan is empty.
+func PlanInbound(g *GatewaySet, union []i2p.Hash, hops int, inUse map[i2p.Hash]int, rnd Rand) ([]i2p.Hash, error) {
+	if hops <= 0 {
+		return nil, nil
+	}
+	gw, ok := g.PickGateway(inUse, nil, rnd)
+	if !ok {
+		return nil, fmt.Errorf("%w: empty gateway set", ErrNotEnoughPeers)
+	}
+	others, err := PickHops(union, hops-1, map[i2p.Hash]bool{gw: true}, rnd)
+	if err != nil {
+		return nil, err
+	}
+	return append([]i2p.Hash{gw}, others...), nil
+}
+
+// PlanOutbound chooses the hops of a new outbound tunnel from the union of
+// fast tiers, first hop first.
+func PlanOutbound(union []i2p.Hash, hops int, rnd Rand) ([]i2p.Hash, error) {
+	if hops <= 0 {
+		return nil, nil
+	}
+	return PickHops(union, hops, nil, rnd)
+}

@@ -1,0 +1,228 @@
+package balancer
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+)
+
+// Lease policy names, as `imh dest create --policy` spells them.
+const (
+	PolicySpread   = "spread"
+	PolicyFailover = "failover"
+)
+
+// ErrUnknownPolicy reports a lease policy name this binary does not offer.
+var ErrUnknownPolicy = errors.New("balancer: unknown lease policy")
+
+// DefaultMinLeaseRemaining is how long a lease must still live to be kept in
+// (or put into) a LeaseSet. A lease that dies within seconds only sends
+// remote clients into a dead tunnel; single routers drop such leases too.
+const DefaultMinLeaseRemaining = 30 * time.Second
+
+// Lease is one live inbound tunnel of one router, as a LeaseSet lease.
+type Lease struct {
+	Router   string
+	Gateway  i2p.Hash
+	TunnelID uint32
+	End      time.Time
+}
+
+// Lease2 is the LeaseSet2 form (end in whole seconds, rounded down).
+func (l Lease) Lease2() i2p.Lease2 {
+	return i2p.Lease2{Gateway: l.Gateway, TunnelID: l.TunnelID, End: uint32(l.End.Unix())}
+}
+
+// key identifies a tunnel across observations (its end may be re-reported).
+func (l Lease) key() leaseKey { return leaseKey{l.Router, l.Gateway, l.TunnelID} }
+
+type leaseKey struct {
+	router  string
+	gateway i2p.Hash
+	tunnel  uint32
+}
+
+// RouterState is what lease selection knows of one router of a destination.
+type RouterState struct {
+	Name string
+	Up   bool
+}
+
+// SelectInput is everything a LeasePolicy decides from. It is plain data so
+// that policies stay pure and deterministic.
+type SelectInput struct {
+	Now time.Time
+	// Routers are the destination's routers in a stable order (their
+	// configuration order); it breaks ties between routers.
+	Routers []RouterState
+	// Tunnels are the live inbound tunnels of all routers.
+	Tunnels []Lease
+	// Previous are the leases of the LeaseSet last published, kept while
+	// still valid so that remote clients stay where their session state is.
+	Previous []Lease
+	// PerRouter caps the leases of one router (the destination's --inbound).
+	PerRouter int
+	// Max caps the whole LeaseSet (at most i2p.MaxLeases).
+	Max int
+	// MinRemaining drops leases that expire sooner than this.
+	MinRemaining time.Duration
+	// Active is the router whose leases the failover policy published last.
+	Active string
+}
+
+// Selection is a policy's decision.
+type Selection struct {
+	Leases []Lease
+	// Active names the router carrying the LeaseSet under a one-router
+	// policy; empty under spread.
+	Active string
+}
+
+// LeasePolicy chooses which live inbound tunnels go into the LeaseSet. All
+// policies obey the same limits (Max, PerRouter, MinRemaining, routers
+// down); they differ in which routers contribute.
+type LeasePolicy interface {
+	Name() string
+	Select(in SelectInput) Selection
+}
+
+// PolicyByName returns the named lease policy.
+func PolicyByName(name string) (LeasePolicy, error) {
+	switch name {
+	case PolicySpread, "":
+		return Spread{}, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, name)
+}
+
+// Spread takes leases from every router that is up: load sharing, safe for
+// one-way traffic. Already published leases that are still valid come
+// first (stability), then the freshest new ones; routers take turns so that
+// the 16-lease limit is shared fairly.
+type Spread struct{}
+
+// Name is "spread".
+func (Spread) Name() string { return PolicySpread }
+
+// Select implements LeasePolicy.
+func (Spread) Select(in SelectInput) Selection {
+	return Selection{Leases: pick(in, candidates(in))}
+}
+
+// candidates groups the usable tunnels per router (routers up, enough life
+// left), each group ranked: previously published first, then freshest.
+func candidates(in SelectInput) map[string][]Lease {
+	up := make(map[string]bool, len(in.Routers))
+	for _, r := range in.Routers {
+		up[r.Name] = r.Up
+	}
+	prev := make(map[leaseKey]bool, len(in.Previous))
+	for _, l := range in.Previous {
+		prev[l.key()] = true
+	}
+	limit := in.Now.Add(in.MinRemaining)
+	seen := make(map[leaseKey]bool, len(in.Tunnels))
+	groups := make(map[string][]Lease)
+	for _, l := range in.Tunnels {
+		if !up[l.Router] || !l.End.After(limit) || seen[l.key()] {
+			continue
+		}
+		seen[l.key()] = true
+		groups[l.Router] = append(groups[l.Router], l)
+	}
+	for _, g := range groups {
+		slices.SortFunc(g, func(a, b Lease) int {
+			pa, pb := prev[a.key()], prev[b.key()]
+			if pa != pb {
+				if pa {
+					return -1
+				}
+				return 1
+			}
+			return compareFreshest(a, b)
+		})
+	}
+	return groups
+}
+
+// compareFreshest orders by end descending, then by gateway and tunnel id so
+// that the order is total and the selection deterministic.
+func compareFreshest(a, b Lease) int {
+	if c := b.End.Compare(a.End); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.Gateway[:], b.Gateway[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.TunnelID, b.TunnelID)
+}
+
+// pick takes, in rounds over the routers in order, each router's next
+// ranked lease, up to PerRouter per router and Max in all. Previously
+// published leases win all their rounds before any new lease is taken, so a
+// full LeaseSet changes only where leases died.
+func pick(in SelectInput, groups map[string][]Lease) []Lease {
+	maxAll := min(in.Max, i2p.MaxLeases)
+	if maxAll <= 0 {
+		maxAll = i2p.MaxLeases
+	}
+	prev := make(map[leaseKey]bool, len(in.Previous))
+	for _, l := range in.Previous {
+		prev[l.key()] = true
+	}
+	taken := make(map[string]int, len(groups))
+	var out []Lease
+	for _, keptPhase := range []bool{true, false} {
+		for progress := true; progress && len(out) < maxAll; {
+			progress = false
+			for _, r := range in.Routers {
+				g := groups[r.Name]
+				i := taken[r.Name]
+				if i >= len(g) || i >= in.PerRouter || len(out) >= maxAll {
+					continue
+				}
+				if keptPhase && !prev[g[i].key()] {
+					continue
+				}
+				out = append(out, g[i])
+				taken[r.Name] = i + 1
+				progress = true
+			}
+		}
+	}
+	slices.SortFunc(out, compareFreshest)
+	return out
+}
+
+// LeasesByRouter counts the leases of each router (for `imh status`).
+func LeasesByRouter(ls []Lease) map[string]int {
+	m := make(map[string]int)
+	for _, l := range ls {
+		m[l.Router]++
+	}
+	return m
+}
+
+// SameLeases reports whether two selections publish the same leases (same
+// tunnels with the same ends), whatever their order.
+func SameLeases(a, b []Lease) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[leaseKey]int64, len(a))
+	for _, l := range a {
+		m[l.key()] = l.End.Unix()
+	}
+	for _, l := range b {
+		end, ok := m[l.key()]
+		if !ok || end != l.End.Unix() {
+			return false
+		}
+	}
+	return true
+}
