@@ -1,0 +1,379 @@
+package simnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+)
+
+// Reason says why a message was not delivered.
+type Reason string
+
+// The failure reasons `imh simnet send` reports (CLI.md).
+const (
+	// ReasonNoTunnel: the lease names no tunnel, or its router did not
+	// accept the message (no live session of the destination there, or that
+	// tunnel is no longer its own).
+	ReasonNoTunnel Reason = "no_tunnel"
+	// ReasonRouterDown: the lease's tunnel belongs to a router that is down.
+	ReasonRouterDown Reason = "router_down"
+	// ReasonBoundElsewhere: the client's end-to-end session is bound to
+	// another router of the destination, so this one cannot decrypt.
+	ReasonBoundElsewhere Reason = "session_bound_elsewhere"
+	// ReasonNoLeaseSet: the lookup found no valid LeaseSet.
+	ReasonNoLeaseSet Reason = "no_leaseset"
+	// ReasonExpired: the lease's tunnel has expired.
+	ReasonExpired Reason = "expired"
+)
+
+// Reasons lists every failure reason, in CLI.md's order.
+var Reasons = []Reason{ReasonNoTunnel, ReasonRouterDown, ReasonBoundElsewhere, ReasonNoLeaseSet, ReasonExpired}
+
+// Behaviour is how a remote client chooses leases.
+type Behaviour string
+
+// Client behaviours.
+const (
+	// BehaviourI2pd re-picks a random lease every RepickInterval (30 s) or
+	// RepickMessages (100) messages, as i2pd senders do.
+	BehaviourI2pd Behaviour = "i2pd"
+	// BehaviourJava keeps its lease while it stays in the LeaseSet and is
+	// not expired.
+	BehaviourJava Behaviour = "java"
+	// BehaviourMix alternates: even clients i2pd, odd clients java.
+	BehaviourMix Behaviour = "mix"
+)
+
+// Mode is the traffic pattern of a client.
+type Mode string
+
+// Traffic modes.
+const (
+	// ModeOneway: the service never replies.
+	ModeOneway Mode = "oneway"
+	// ModeReqResp: every delivered message is answered by the router that
+	// received it, which binds the client's session to that router.
+	ModeReqResp Mode = "reqresp"
+)
+
+// ParseBehaviour and ParseMode accept the CLI spellings.
+func ParseBehaviour(s string) (Behaviour, error) {
+	switch b := Behaviour(s); b {
+	case BehaviourI2pd, BehaviourJava, BehaviourMix:
+		return b, nil
+	}
+	return "", fmt.Errorf("%w: behaviour %q, want i2pd, java or mix", ErrBadRequest, s)
+}
+
+// ParseMode accepts "oneway" and "reqresp".
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeOneway, ModeReqResp:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: mode %q, want oneway or reqresp", ErrBadRequest, s)
+}
+
+// Outcome is what happened to one message. The sender itself is not told
+// (as on the real network); the network counts.
+type Outcome struct {
+	Delivered bool
+	Router    string // the router that accepted it
+	Reason    Reason // why not, if not delivered
+}
+
+// Client is a remote I2P sender: it looks a destination up at the
+// floodfills, caches the LeaseSet until it expires (no lookup while it is
+// valid and has a live lease), picks a lease by its behaviour and sends
+// through it. A Client is not safe for concurrent use.
+type Client struct {
+	n         *Network
+	name      string
+	behaviour Behaviour
+	rng       *rand.Rand
+	dests     map[i2p.Hash]*clientDest
+}
+
+// clientDest is a client's state for one destination.
+type clientDest struct {
+	ls       *i2p.LeaseSet2
+	lease    *i2p.Lease2
+	pickedAt time.Time
+	sent     int // messages since the pick
+	// bound is the router holding the end-to-end session, until boundUntil.
+	bound      string
+	boundUntil time.Time
+}
+
+// NewClient makes a remote client. Its random choices derive from the seed
+// and name; behaviour mix is treated as i2pd.
+func (n *Network) NewClient(name string, b Behaviour) *Client {
+	if b == BehaviourMix || b == "" {
+		b = BehaviourI2pd
+	}
+	return &Client{n: n, name: name, behaviour: b, rng: seedRand(n.cfg.Seed, "client", name), dests: make(map[i2p.Hash]*clientDest)}
+}
+
+// Name is the client's name, which deliveries carry.
+func (c *Client) Name() string { return c.name }
+
+// Forget drops the cached LeaseSet of dest, as a restarted sender would.
+func (c *Client) Forget(dest i2p.Hash) {
+	if d := c.dests[dest]; d != nil {
+		d.ls, d.lease = nil, nil
+	}
+}
+
+// Send sends one message to dest. It returns an error only when ctx ends
+// during a lookup; a lost message is an Outcome with a Reason.
+func (c *Client) Send(ctx context.Context, dest i2p.Hash, mode Mode, seq uint64) (Outcome, error) {
+	d := c.dests[dest]
+	if d == nil {
+		d = &clientDest{}
+		c.dests[dest] = d
+	}
+	now := c.n.clock.Now()
+	if d.ls == nil || int64(d.ls.ExpiresAt()) <= now.Unix() || len(liveLeases(d.ls, now)) == 0 {
+		if err := c.lookup(ctx, dest, d); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return c.n.count(dest, Outcome{Reason: ReasonNoLeaseSet}), nil
+			}
+			return Outcome{}, err
+		}
+		now = c.n.clock.Now()
+	}
+	lease, ok := c.pick(d, now)
+	if !ok {
+		return c.n.count(dest, Outcome{Reason: ReasonExpired}), nil
+	}
+	out := c.n.deliver(lease, dest, c, d, mode == ModeReqResp, seq, now)
+	return c.n.count(dest, out), nil
+}
+
+func (c *Client) lookup(ctx context.Context, dest i2p.Hash, d *clientDest) error {
+	if err := Sleep(ctx, c.n.clock, c.n.cfg.NetDBLatency); err != nil {
+		return fmt.Errorf("client %s lookup: %w", c.name, err)
+	}
+	_, ls, err := c.n.db.lookup(dest)
+	if err != nil {
+		d.ls = nil
+		return err
+	}
+	d.ls = ls
+	return nil
+}
+
+// liveLeases are the leases of ls that have not ended at now.
+func liveLeases(ls *i2p.LeaseSet2, now time.Time) []i2p.Lease2 {
+	var out []i2p.Lease2
+	for _, l := range ls.Leases {
+		if int64(l.End) > now.Unix() {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// pick chooses the lease for the next message by the client's behaviour.
+func (c *Client) pick(d *clientDest, now time.Time) (i2p.Lease2, bool) {
+	live := liveLeases(d.ls, now)
+	if len(live) == 0 {
+		return i2p.Lease2{}, false
+	}
+	keep := d.lease != nil && slices.Contains(live, *d.lease)
+	if keep && c.behaviour == BehaviourI2pd {
+		keep = now.Sub(d.pickedAt) < c.n.cfg.RepickInterval && d.sent < c.n.cfg.RepickMessages
+	}
+	if !keep {
+		l := live[c.rng.IntN(len(live))]
+		d.lease, d.pickedAt, d.sent = &l, now, 0
+	}
+	d.sent++
+	return *d.lease, true
+}
+
+// deliver resolves one message sent through lease at now.
+func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, d *clientDest, reply bool, seq uint64, now time.Time) Outcome {
+	n.mu.RLock()
+	rec := n.tunnels[leaseKey{lease.Gateway, lease.TunnelID}]
+	n.mu.RUnlock()
+	if rec == nil {
+		return Outcome{Reason: ReasonNoTunnel}
+	}
+	router := rec.link.name
+	h := rec.link.deliveryHandler()
+	switch {
+	case rec.link.isClosed():
+		if n.live(router) {
+			return Outcome{Reason: ReasonNoTunnel}
+		}
+		return Outcome{Reason: ReasonRouterDown}
+	case !now.Before(rec.t.Expires):
+		return Outcome{Reason: ReasonExpired}
+	case d.bound != "" && d.bound != router && now.Before(d.boundUntil):
+		return Outcome{Reason: ReasonBoundElsewhere}
+	}
+	ok := h != nil && h(Delivery{
+		Dest: dest, TunnelID: lease.TunnelID, Gateway: lease.Gateway,
+		Client: c.name, Seq: seq, Payload: payload(c.name, seq), Reply: reply,
+	})
+	n.countDelivery(router, ok)
+	if !ok {
+		return Outcome{Reason: ReasonNoTunnel}
+	}
+	if reply {
+		d.bound, d.boundUntil = router, now.Add(n.cfg.SessionLifetime)
+	}
+	return Outcome{Delivered: true, Router: router}
+}
+
+func payload(client string, seq uint64) []byte {
+	return fmt.Appendf(nil, "imh simnet message %d from %s", seq, client)
+}
+
+// live reports whether a router called name is attached.
+func (n *Network) live(name string) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	_, ok := n.links[name]
+	return ok
+}
+
+func (n *Network) countDelivery(router string, ok bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := n.statsLocked(router)
+	if ok {
+		s.Delivered++
+	} else {
+		s.Refused++
+	}
+}
+
+// count records an outcome in the destination's traffic counters.
+func (n *Network) count(dest i2p.Hash, o Outcome) Outcome {
+	n.db.countTraffic(dest, o)
+	return o
+}
+
+// SendConfig describes a batch of remote-client traffic (`imh simnet send`).
+type SendConfig struct {
+	Dest i2p.Hash `json:"dest"`
+	// Count is the number of messages each client sends.
+	Count int `json:"count"`
+	// Clients is the number of concurrent clients.
+	Clients int `json:"clients"`
+	// Interval is the time between two messages of one client.
+	Interval  time.Duration `json:"interval"`
+	Mode      Mode          `json:"mode"`
+	Behaviour Behaviour     `json:"behaviour"`
+}
+
+// Validate checks a SendConfig.
+func (s SendConfig) Validate() error {
+	if s.Count < 1 || s.Clients < 1 || s.Interval < 0 {
+		return fmt.Errorf("%w: count %d, clients %d, interval %v", ErrBadRequest, s.Count, s.Clients, s.Interval)
+	}
+	if _, err := ParseMode(string(s.Mode)); err != nil {
+		return err
+	}
+	_, err := ParseBehaviour(string(s.Behaviour))
+	return err
+}
+
+// SendResult is the JSON of `imh simnet send`.
+type SendResult struct {
+	Delivered int            `json:"delivered"`
+	Failed    int            `json:"failed"`
+	Reasons   map[string]int `json:"reasons"`
+	ByRouter  map[string]int `json:"by_router"`
+}
+
+// NewSendResult has every reason key present at zero.
+func NewSendResult() SendResult {
+	r := SendResult{Reasons: make(map[string]int, len(Reasons)), ByRouter: make(map[string]int)}
+	for _, k := range Reasons {
+		r.Reasons[string(k)] = 0
+	}
+	return r
+}
+
+// Add counts one outcome.
+func (r *SendResult) Add(o Outcome) {
+	if o.Delivered {
+		r.Delivered++
+		r.ByRouter[o.Router]++
+		return
+	}
+	r.Failed++
+	r.Reasons[string(o.Reason)]++
+}
+
+// Send runs cfg.Clients new clients that each send cfg.Count messages every
+// cfg.Interval and returns when every message is resolved. If ctx ends
+// first it returns what was resolved so far with ctx's error.
+func (n *Network) Send(ctx context.Context, cfg SendConfig) (SendResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return NewSendResult(), err
+	}
+	n.mu.Lock()
+	n.sends++
+	run := n.sends
+	n.mu.Unlock()
+	var (
+		mu   sync.Mutex
+		res  = NewSendResult()
+		wg   sync.WaitGroup
+		errs = make([]error, cfg.Clients)
+	)
+	for i := range cfg.Clients {
+		b := cfg.Behaviour
+		if b == BehaviourMix {
+			b = []Behaviour{BehaviourI2pd, BehaviourJava}[i%2]
+		}
+		c := n.NewClient(fmt.Sprintf("send%d-c%d", run, i), b)
+		wg.Go(func() {
+			errs[i] = c.run(ctx, cfg, func(o Outcome) {
+				mu.Lock()
+				res.Add(o)
+				mu.Unlock()
+			})
+		})
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+func (c *Client) run(ctx context.Context, cfg SendConfig, add func(Outcome)) error {
+	for seq := range cfg.Count {
+		if seq > 0 {
+			if err := Sleep(ctx, c.n.clock, cfg.Interval); err != nil {
+				return err
+			}
+		}
+		o, err := c.Send(ctx, cfg.Dest, cfg.Mode, uint64(seq))
+		if err != nil {
+			return err
+		}
+		add(o)
+	}
+	return nil
+}
+
+func (r SendResult) clone() SendResult {
+	out := NewSendResult()
+	out.Delivered, out.Failed = r.Delivered, r.Failed
+	for k, v := range r.Reasons {
+		out.Reasons[k] = v
+	}
+	for k, v := range r.ByRouter {
+		out.ByRouter[k] = v
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package simnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+)
+
+// Serve serves the network n to routers (Dial) and senders (RemoteSend) on
+// ln until ctx ends; it then closes ln and every connection (each attached
+// router goes down) and returns nil once all of them are finished.
+func Serve(ctx context.Context, ln net.Listener, n *Network, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "simnet-serve")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		<-ctx.Done()
+		ln.Close()
+	})
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("simnet accept on %s: %w", ln.Addr(), err)
+		}
+		s := &session{n: n, c: newConn(nc), logger: logger.With("remote", nc.RemoteAddr().String())}
+		wg.Go(func() { s.run(ctx) })
+	}
+}
+
+// session is the daemon's side of one connection.
+type session struct {
+	n      *Network
+	c      *conn
+	logger *slog.Logger
+	link   *localLink
+}
+
+func (s *session) run(ctx context.Context) {
+	// Deferred in this order so that, on return, the link goes down, then
+	// ctx ends (closing the connection), then the goroutines are awaited.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			s.c.shut(ErrClosed)
+		case <-s.c.done:
+		}
+	})
+	defer func() {
+		if s.link != nil {
+			s.link.Close()
+		}
+	}()
+	first, err := readFrame(s.c.r)
+	if err != nil {
+		s.logger.Debug("simnet connection without hello", "err", err)
+		return
+	}
+	if first.Version != protocolVersion {
+		s.answerErr(first, fmt.Errorf("%w: protocol version %d, want %d", ErrProtocol, first.Version, protocolVersion))
+		return
+	}
+	switch first.Op {
+	case "hello":
+		if !s.hello(first) {
+			return
+		}
+	case "send":
+		// The sender's connection closing cancels the run.
+		wg.Go(func() {
+			s.drain()
+			cancel()
+		})
+		s.send(ctx, first)
+		return
+	default:
+		s.answerErr(first, fmt.Errorf("%w: first op %q", ErrProtocol, first.Op))
+		return
+	}
+	for {
+		f, err := readFrame(s.c.r)
+		if err != nil {
+			s.c.shut(fmt.Errorf("%w: %w", ErrClosed, err))
+			return
+		}
+		if f.Resp {
+			s.c.dispatchResp(f)
+			continue
+		}
+		if f.Op == "close" {
+			s.link.Close()
+			_ = s.c.write(&wireFrame{ID: f.ID, Resp: true})
+			return
+		}
+		wg.Go(func() { s.handle(ctx, f) })
+	}
+}
+
+// drain reads (and ignores) frames until the connection ends.
+func (s *session) drain() {
+	for {
+		if _, err := readFrame(s.c.r); err != nil {
+			return
+		}
+	}
+}
+
+func (s *session) answerErr(f *wireFrame, err error) {
+	resp := &wireFrame{ID: f.ID, Resp: true}
+	setFrameError(resp, err)
+	_ = s.c.write(resp)
+}
+
+func (s *session) hello(f *wireFrame) bool {
+	l, err := s.n.attach(f.Name)
+	if err != nil {
+		s.answerErr(f, err)
+		return false
+	}
+	s.link = l
+	s.logger = s.logger.With("router", l.name)
+	l.SetDeliveryHandler(s.forwardDelivery)
+	h := l.hash
+	if err := s.c.write(&wireFrame{ID: f.ID, Resp: true, Hash: &h}); err != nil {
+		return false
+	}
+	return true
+}
+
+// forwardDelivery asks the remote router whether it accepts a delivery.
+func (s *session) forwardDelivery(d Delivery) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), DeliveryTimeout)
+	defer cancel()
+	resp, err := s.c.call(ctx, &wireFrame{Op: "deliver", Delivery: &d})
+	if err != nil {
+		s.logger.Debug("delivery not answered", "err", err)
+		return false
+	}
+	return resp.Accepted
+}
+
+func (s *session) handle(ctx context.Context, f *wireFrame) {
+	resp := &wireFrame{ID: f.ID, Resp: true}
+	var err error
+	switch f.Op {
+	case "fast_tier":
+		resp.Peers, err = s.link.FastTier(ctx)
+	case "build":
+		if f.Build == nil {
+			err = fmt.Errorf("%w: build without request", ErrBadRequest)
+			break
+		}
+		var t Tunnel
+		t, err = s.link.BuildTunnel(ctx, *f.Build)
+		if err == nil {
+			resp.Tunnel = &t
+		}
+	case "publish":
+		err = s.link.Publish(ctx, f.LeaseSet)
+	case "lookup":
+		if f.Hash == nil {
+			err = fmt.Errorf("%w: lookup without hash", ErrBadRequest)
+			break
+		}
+		resp.LeaseSet, err = s.link.Lookup(ctx, *f.Hash)
+	default:
+		err = fmt.Errorf("%w: unknown op %q", ErrProtocol, f.Op)
+	}
+	setFrameError(resp, err)
+	if err := s.c.write(resp); err != nil {
+		s.logger.Debug("answer not sent", "op", f.Op, "err", err)
+	}
+}
+
+func (s *session) send(ctx context.Context, f *wireFrame) {
+	if f.Send == nil {
+		s.answerErr(f, fmt.Errorf("%w: send without config", ErrBadRequest))
+		return
+	}
+	s.logger.Info("send run", "dest", f.Send.Dest.B32(), "clients", f.Send.Clients, "count", f.Send.Count, "mode", f.Send.Mode)
+	res, err := s.n.Send(ctx, *f.Send)
+	resp := &wireFrame{ID: f.ID, Resp: true, Result: &res}
+	setFrameError(resp, err)
+	_ = s.c.write(resp)
+}
