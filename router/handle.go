@@ -1,0 +1,314 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// bandwidthLimits is what the router reports for GetBandwidthLimits: the
+// KBps figures of a typical "O"-class router (I2P-WIRE 4.17 order).
+var bandwidthLimits = [16]uint32{0: 256, 1: 256, 2: 256, 3: 256, 4: 256, 5: 256, 6: 10}
+
+// SessionConfigWindow is how far a SessionConfig's date may be from the
+// router's clock (Java's OFFSET_VALIDITY).
+const SessionConfigWindow = 3 * time.Minute
+
+// Disconnect reasons of PROTOCOL.md.
+const (
+	reasonStaleTerm = "imh: stale term"
+)
+
+func reasonSuperseded(term uint64) string {
+	return fmt.Sprintf("imh: superseded by term %d", term)
+}
+
+// attach registers a new client connection and starts its writer.
+func (r *Router) attach(conn wireConn, ext bool) *client {
+	c := newClient(conn, ext)
+	r.mu.Lock()
+	closed := r.closed
+	if !closed {
+		r.clients[c] = struct{}{}
+	}
+	r.mu.Unlock()
+	r.go_(c.run)
+	if closed {
+		c.disconnect("router shutting down")
+	}
+	return c
+}
+
+// detach is called when c's connection has ended: unmanaged sessions die
+// with it, managed ones start their grace period.
+func (r *Router) detach(c *client) {
+	c.markClosed()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.clients, c)
+	for id := range c.dataOf {
+		if s := r.sessions[id]; s != nil {
+			delete(s.data, c)
+		}
+	}
+	for id := range c.attached {
+		s := r.sessions[id]
+		if s == nil || s.ctrl != c {
+			continue
+		}
+		if !s.managed {
+			r.destroyLocked(s, "connection closed")
+			continue
+		}
+		r.startGraceLocked(s)
+	}
+}
+
+// startGraceLocked detaches a managed session's controller and arms the
+// grace timer: unless a controller re-attaches in time, the session dies.
+func (r *Router) startGraceLocked(s *session) {
+	s.ctrl = nil
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	r.log.Info("managed session detached, grace period started", "dest", s.dest.B32(), "session", s.id, "term", s.term, "grace", r.cfg.GracePeriod)
+	s.grace = r.afterFunc(r.cfg.GracePeriod, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if s.dead || s.ctrl != nil {
+			return
+		}
+		r.destroyLocked(s, "grace period over")
+	})
+}
+
+// destroyLocked ends a session: its tunnels are dropped from the router's
+// tables (the network lets them expire), publication and pools stop.
+func (r *Router) destroyLocked(s *session, why string) {
+	if s.dead {
+		return
+	}
+	s.dead = true
+	s.cancel()
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	for _, t := range s.tunnels {
+		t.timer.Stop()
+	}
+	s.tunnels = nil
+	delete(r.sessions, s.id)
+	if r.byDest[s.hash] == s {
+		delete(r.byDest, s.hash)
+	}
+	if s.ctrl != nil {
+		delete(s.ctrl.attached, s.id)
+	}
+	if h, ok := r.be.(SessionHooks); ok {
+		h.SessionClosed(s.hash)
+	}
+	r.log.Info("session destroyed", "dest", s.dest.B32(), "session", s.id, "managed", s.managed, "why", why)
+}
+
+// createSession creates a session, or re-attaches a managed one (PROTOCOL.md):
+// the same Destination, managed, with a term at least the session's.
+func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig) {
+	if sc == nil || sc.Destination == nil {
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
+		return
+	}
+	if err := sc.Verify(); err != nil {
+		r.log.Warn("create session: bad signature", "dest", sc.Destination.B32(), "err", err)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
+		return
+	}
+	if skew := r.now().Sub(time.UnixMilli(int64(sc.Date))).Abs(); skew > SessionConfigWindow {
+		r.log.Warn("create session: clock skew", "dest", sc.Destination.B32(), "skew", skew)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
+		return
+	}
+	managed, term, err := parseManaged(sc.Options)
+	if err != nil {
+		r.log.Warn("create session: bad term", "dest", sc.Destination.B32(), "err", err)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
+		return
+	}
+	if h, ok := r.be.(SessionHooks); ok {
+		r.mu.Lock()
+		exists := r.byDest[sc.Destination.Hash()] != nil
+		r.mu.Unlock()
+		if !exists {
+			if err := h.SessionOpened(ctx, SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: managed}); err != nil {
+				r.log.Warn("create session: backend refused", "dest", sc.Destination.B32(), "err", err)
+				c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+				return
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
+	if sc.Options[routerproto.OptAttach] == "data" {
+		r.attachDataLocked(c, r.byDest[sc.Destination.Hash()])
+		return
+	}
+	if s := r.byDest[sc.Destination.Hash()]; s != nil {
+		r.reattachLocked(c, s, managed, term, sc.Options)
+		return
+	}
+	s := r.newSessionLocked(c, sc.Destination, managed, term, sc.Options)
+	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionCreated})
+	r.log.Info("session created", "dest", s.dest.B32(), "session", s.id, "managed", managed, "term", term)
+	if !managed {
+		s.pool = newPool(r, s)
+		r.go_(s.pool.run)
+	}
+}
+
+func (r *Router) newSessionLocked(c *client, d *i2p.Destination, managed bool, term uint64, opts i2p.Mapping) *session {
+	ctx, cancel := context.WithCancel(r.ctx)
+	s := &session{
+		id:      r.newSessionIDLocked(),
+		dest:    d,
+		hash:    d.Hash(),
+		managed: managed,
+		term:    term,
+		options: opts,
+		ctrl:    c,
+		ctx:     ctx,
+		cancel:  cancel,
+		tunnels: make(map[tunnelKey]*liveTunnel),
+		data:    make(map[*client]bool),
+		queue:   payloadQueue{limit: r.cfg.QueueLimit},
+	}
+	r.sessions[s.id] = s
+	r.byDest[s.hash] = s
+	c.attached[s.id] = term
+	return s
+}
+
+// attachDataLocked makes c a data attachment of the managed session s: it
+// may send, and it receives the session's payloads instead of the
+// controller. It never controls the session and has no term.
+func (r *Router) attachDataLocked(c *client, s *session) {
+	if s == nil || s.dead || !s.managed {
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
+	s.data[c] = true
+	c.dataOf[s.id] = true
+	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionCreated})
+	r.log.Info("data attachment", "dest", s.dest.B32(), "session", s.id, "data_attached", len(s.data))
+	for _, q := range s.queue.drain() {
+		s.forwardLocked(c, q.tunnelID, q.payload)
+	}
+}
+
+// reattachLocked handles CreateSession for a destination that already has a
+// session here.
+func (r *Router) reattachLocked(c *client, s *session, managed bool, term uint64, opts i2p.Mapping) {
+	if !managed || !s.managed {
+		// A second ordinary session for a destination this router already
+		// serves: refused, as i2pd refuses a duplicate destination.
+		r.log.Warn("create session: destination already has a session", "dest", s.dest.B32(), "session", s.id, "managed", s.managed)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
+	if term < s.term {
+		s.staleRefused++
+		r.log.Warn("re-attach refused: stale term", "dest", s.dest.B32(), "session", s.id, "term", term, "current", s.term)
+		c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionRefused})
+		c.disconnect(reasonStaleTerm)
+		return
+	}
+	old := s.ctrl
+	s.term = term
+	s.options = opts
+	s.ctrl = c
+	c.attached[s.id] = term
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	if old != nil && old != c {
+		old.disconnect(reasonSuperseded(term))
+	}
+	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionCreated})
+	r.log.Info("managed session re-attached", "dest", s.dest.B32(), "session", s.id, "term", term, "queued", s.queue.len())
+	for _, q := range s.queue.drain() {
+		s.forwardLocked(c, q.tunnelID, q.payload)
+	}
+}
+
+// controlledLocked returns the session id names if c controls it. A
+// connection that once controlled a managed session and has been superseded
+// by a higher term is refused as stale and counted in the session's
+// stale_refused; any other mismatch is simply "no such session".
+func (r *Router) controlledLocked(c *client, id uint16) (s *session, stale bool) {
+	s = r.sessions[id]
+	if s == nil || s.dead {
+		return nil, false
+	}
+	if s.ctrl == c {
+		return s, false
+	}
+	if _, ok := c.attached[id]; ok && s.managed {
+		s.staleRefused++
+		return nil, true
+	}
+	return nil, false
+}
+
+func (r *Router) reconfigure(c *client, m *routerproto.ReconfigureSession) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, stale := r.controlledLocked(c, m.SessionID)
+	if s == nil {
+		r.refuseLocked(c, stale, m.SessionID)
+		return
+	}
+	if m.Config == nil || m.Config.Destination == nil || !m.Config.Destination.Equal(s.dest) || m.Config.Verify() != nil {
+		c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionInvalid})
+		return
+	}
+	for k, v := range m.Config.Options {
+		if k == OptManaged || k == OptTerm {
+			continue // fixed at creation; the term moves only by re-attaching
+		}
+		s.options[k] = v
+	}
+	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionUpdated})
+	if s.pool != nil {
+		s.pool.kick()
+	}
+}
+
+// refuseLocked answers a command on a session the connection does not
+// control: a connection fenced off by a newer term is told so and cut.
+func (r *Router) refuseLocked(c *client, stale bool, id uint16) {
+	if stale {
+		r.log.Warn("command refused: stale term", "session", id)
+		c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionRefused})
+		c.disconnect(reasonStaleTerm)
+		return
+	}
+	c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionInvalid})
+}
+
+func (r *Router) destroySession(c *client, id uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, stale := r.controlledLocked(c, id)
+	if s == nil {
+		r.refuseLocked(c, stale, id)
+		return
+	}
+	r.destroyLocked(s, "client destroyed it")
+	c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionDestroyed})
+}

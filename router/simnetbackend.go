@@ -1,0 +1,111 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router/simnet"
+)
+
+// SimnetBackend runs a router on the simulated network through a
+// simnet.Link (in process from Network.Attach, or across processes from
+// simnet.Dial).
+type SimnetBackend struct {
+	link simnet.Link
+}
+
+var _ Backend = (*SimnetBackend)(nil)
+
+// NewSimnetBackend adapts link. The backend owns it: Close closes it.
+func NewSimnetBackend(link simnet.Link) *SimnetBackend { return &SimnetBackend{link: link} }
+
+// Link returns the underlying link.
+func (b *SimnetBackend) Link() simnet.Link { return b.link }
+
+// Kind implements Backend.
+func (b *SimnetBackend) Kind() string { return "simnet" }
+
+// Hash implements Backend.
+func (b *SimnetBackend) Hash() i2p.Hash { return b.link.Hash() }
+
+// Features implements Backend. The simulated network models remote senders
+// reaching the router's inbound tunnels (and their replies), but offers no
+// path for a client's own outbound messages, so Send is absent.
+func (b *SimnetBackend) Features() Features {
+	return Features{FastTier: true, ExplicitHops: true}
+}
+
+// FastTier implements Backend.
+func (b *SimnetBackend) FastTier(ctx context.Context) ([]Peer, error) {
+	ps, err := b.link.FastTier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Peer, len(ps))
+	for i, p := range ps {
+		out[i] = Peer{Hash: p.Hash, Caps: p.Caps, BandwidthClass: p.BandwidthClass, Reliability: p.Reliability, Latency: p.Latency, Floodfill: p.Floodfill}
+	}
+	return out, nil
+}
+
+// BuildTunnel implements Backend.
+func (b *SimnetBackend) BuildTunnel(ctx context.Context, req BuildRequest) (Tunnel, error) {
+	t, err := b.link.BuildTunnel(ctx, simnet.BuildRequest{Inbound: req.Inbound, HopCount: req.HopCount, Hops: req.Hops, Pool: req.Pool})
+	switch {
+	case errors.Is(err, simnet.ErrBuildFailed):
+		return Tunnel{}, fmt.Errorf("%w: %w", ErrBuildFailed, err)
+	case errors.Is(err, simnet.ErrBadRequest), errors.Is(err, simnet.ErrUnknownPeer):
+		return Tunnel{}, fmt.Errorf("%w: %w", ErrBadBuildRequest, err)
+	case err != nil:
+		return Tunnel{}, err
+	}
+	return Tunnel{ID: t.ID, Inbound: t.Inbound, Gateway: t.Gateway, Hops: t.Hops, Created: t.Created, Expires: t.Expires}, nil
+}
+
+// Publish implements Backend.
+func (b *SimnetBackend) Publish(ctx context.Context, ls []byte) error {
+	err := b.link.Publish(ctx, ls)
+	if errors.Is(err, simnet.ErrLeaseSetRejected) {
+		return fmt.Errorf("%w: %w", ErrPublishRejected, err)
+	}
+	return err
+}
+
+// Lookup implements Backend.
+func (b *SimnetBackend) Lookup(ctx context.Context, dest i2p.Hash) ([]byte, error) {
+	ls, err := b.link.Lookup(ctx, dest)
+	if errors.Is(err, simnet.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return ls, err
+}
+
+// Send implements Backend: the simulated network has no outbound path for
+// client messages.
+func (b *SimnetBackend) Send(context.Context, Outbound) error { return ErrUnsupported }
+
+// SetDeliveryHandler implements Backend.
+func (b *SimnetBackend) SetDeliveryHandler(h func(Delivery) bool) {
+	if h == nil {
+		b.link.SetDeliveryHandler(nil)
+		return
+	}
+	b.link.SetDeliveryHandler(func(d simnet.Delivery) bool {
+		return h(Delivery{Dest: d.Dest, TunnelID: d.TunnelID, Payload: d.Payload})
+	})
+}
+
+// Close implements Backend.
+func (b *SimnetBackend) Close() error { return b.link.Close() }
+
+// SimnetClock adapts the network's clock for Config.Clock, so a router in
+// the same process as a scaled network follows simulated time.
+func SimnetClock(c simnet.Clock) Clock { return simnetClock{c} }
+
+type simnetClock struct{ c simnet.Clock }
+
+func (s simnetClock) Now() time.Time                 { return s.c.Now() }
+func (s simnetClock) NewTimer(d time.Duration) Timer { return s.c.NewTimer(d) }

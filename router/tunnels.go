@@ -1,0 +1,206 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/imh-project/imh/routerproto"
+)
+
+// tunnelInfo converts a tunnel to its protocol description.
+func tunnelInfo(t Tunnel) routerproto.TunnelInfo {
+	dir := routerproto.Outbound
+	if t.Inbound {
+		dir = routerproto.Inbound
+	}
+	return routerproto.TunnelInfo{
+		Direction: dir,
+		TunnelID:  t.ID,
+		Gateway:   t.Gateway,
+		Expires:   uint32(t.Expires.Unix()),
+		Hops:      t.Hops,
+	}
+}
+
+// buildResult maps a build error to a TunnelStatus result.
+func buildResult(err error) routerproto.Result {
+	switch {
+	case errors.Is(err, ErrUnsupported):
+		return routerproto.ResultUnsupported
+	case errors.Is(err, ErrBadBuildRequest):
+		return routerproto.ResultBadRequest
+	case errors.Is(err, context.DeadlineExceeded):
+		return routerproto.ResultTimeout
+	default:
+		return routerproto.ResultFailed
+	}
+}
+
+// build runs one tunnel build for session s and records the tunnel. It is
+// used by CreateTunnel (managed) and by the pools of unmanaged sessions.
+func (r *Router) build(s *session, req BuildRequest) (Tunnel, error) {
+	t, err := r.be.BuildTunnel(s.ctx, req)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if s.ctx.Err() == nil {
+			r.buildsFailed++
+		}
+		return Tunnel{}, err
+	}
+	r.buildsOK++
+	if s.dead {
+		return Tunnel{}, context.Canceled
+	}
+	r.addTunnelLocked(s, t)
+	return t, nil
+}
+
+// addTunnelLocked records t in s and arms its expiry.
+func (r *Router) addTunnelLocked(s *session, t Tunnel) {
+	k := tunnelKey{t.Inbound, t.ID}
+	lt := &liveTunnel{Tunnel: t}
+	lt.timer = r.afterFunc(t.Expires.Sub(r.now()), func() { r.expire(s, k, lt) })
+	if old := s.tunnels[k]; old != nil {
+		old.timer.Stop()
+	}
+	s.tunnels[k] = lt
+}
+
+// expire drops an expired tunnel and reports it: to a managed session's
+// controller as an unsolicited TunnelStatus, to an unmanaged session's pool
+// as a reason to rebuild.
+func (r *Router) expire(s *session, k tunnelKey, lt *liveTunnel) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.dead || s.tunnels[k] != lt {
+		return
+	}
+	delete(s.tunnels, k)
+	if s.pool != nil {
+		s.pool.kick()
+	}
+	if s.ctrl != nil && s.ctrl.ext {
+		s.ctrl.send(&routerproto.TunnelStatus{SessionID: s.id, Result: routerproto.ResultExpired, Tunnel: tunnelInfo(lt.Tunnel), Reason: "expired"})
+	}
+}
+
+// createTunnel serves CreateTunnel: build exactly what was asked, answer
+// with TunnelStatus.
+func (r *Router) createTunnel(c *client, m *routerproto.CreateTunnel) {
+	r.mu.Lock()
+	s, stale := r.controlledLocked(c, m.SessionID)
+	r.mu.Unlock()
+	fail := func(res routerproto.Result, reason string) {
+		dir := m.Direction
+		c.send(&routerproto.TunnelStatus{RequestID: m.RequestID, SessionID: m.SessionID, Result: res,
+			Tunnel: routerproto.TunnelInfo{Direction: dir, Hops: m.Hops}, Reason: reason})
+	}
+	switch {
+	case stale:
+		fail(routerproto.ResultNotControl, reasonStaleTerm)
+		return
+	case s == nil:
+		fail(routerproto.ResultNoSession, "no such session")
+		return
+	case m.Direction != routerproto.Inbound && m.Direction != routerproto.Outbound:
+		fail(routerproto.ResultBadRequest, "bad direction")
+		return
+	case len(m.Hops) > 0 && !r.be.Features().ExplicitHops:
+		fail(routerproto.ResultUnsupported, "explicit hops not supported by this router")
+		return
+	}
+	req := BuildRequest{Inbound: m.Direction == routerproto.Inbound, HopCount: int(m.HopCount), Pool: s.hash.String()}
+	if len(m.Hops) > 0 {
+		req.Hops = m.Hops
+	}
+	r.go_(func() {
+		t, err := r.build(s, req)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		// The answer goes to whoever controls the session now: the request
+		// id only means something to the connection that asked.
+		to, reqID := s.ctrl, m.RequestID
+		if to != c {
+			reqID = 0
+		}
+		if to == nil || s.dead {
+			return
+		}
+		if err != nil {
+			r.log.Info("tunnel build failed", "dest", s.dest.B32(), "inbound", req.Inbound, "hops", req.HopCount, "err", err)
+			to.send(&routerproto.TunnelStatus{RequestID: reqID, SessionID: s.id, Result: buildResult(err),
+				Tunnel: routerproto.TunnelInfo{Direction: m.Direction, Hops: m.Hops}, Reason: err.Error()})
+			return
+		}
+		to.send(&routerproto.TunnelStatus{RequestID: reqID, SessionID: s.id, Result: routerproto.ResultOK, Tunnel: tunnelInfo(t)})
+	})
+}
+
+// getTunnelPool serves GetTunnelPool: the session's live tunnels.
+func (r *Router) getTunnelPool(c *client, m *routerproto.GetTunnelPool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, stale := r.controlledLocked(c, m.SessionID)
+	if s == nil {
+		res := routerproto.ResultNoSession
+		if stale {
+			res = routerproto.ResultNotControl
+		}
+		c.send(&routerproto.TunnelList{RequestID: m.RequestID, SessionID: m.SessionID, Result: res})
+		return
+	}
+	now := r.now()
+	var ts []Tunnel
+	if m.Direction == routerproto.Inbound || m.Direction == routerproto.DirBoth {
+		ts = append(ts, s.liveTunnels(true, now)...)
+	}
+	if m.Direction == routerproto.Outbound || m.Direction == routerproto.DirBoth {
+		ts = append(ts, s.liveTunnels(false, now)...)
+	}
+	list := &routerproto.TunnelList{RequestID: m.RequestID, SessionID: s.id}
+	for i, t := range ts {
+		if i == routerproto.MaxTunnels {
+			break
+		}
+		list.Tunnels = append(list.Tunnels, tunnelInfo(t))
+	}
+	c.send(list)
+}
+
+// getFastTier serves GetFastTier. It needs no session: the fast tier is the
+// router's.
+func (r *Router) getFastTier(c *client, m *routerproto.GetFastTier) {
+	if !r.be.Features().FastTier {
+		c.send(&routerproto.PeerList{RequestID: m.RequestID, Result: routerproto.ResultUnsupported})
+		return
+	}
+	r.go_(func() {
+		ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+		defer cancel()
+		peers, err := r.be.FastTier(ctx)
+		if err != nil {
+			r.log.Warn("fast tier", "err", err)
+			c.send(&routerproto.PeerList{RequestID: m.RequestID, Result: routerproto.ResultFailed})
+			return
+		}
+		if m.Max > 0 && len(peers) > int(m.Max) {
+			peers = peers[:m.Max]
+		}
+		if len(peers) > routerproto.MaxPeers {
+			peers = peers[:routerproto.MaxPeers]
+		}
+		list := &routerproto.PeerList{RequestID: m.RequestID}
+		for _, p := range peers {
+			list.Peers = append(list.Peers, routerproto.Peer{
+				Hash:        p.Hash,
+				Caps:        p.Caps,
+				Bandwidth:   p.BandwidthClass,
+				Reliability: uint16(min(max(p.Reliability, 0), 1) * 10000),
+				LatencyMs:   uint16(min(p.Latency.Milliseconds(), 65535)),
+			})
+		}
+		c.send(list)
+	})
+}
