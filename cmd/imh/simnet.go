@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router/simnet"
+)
+
+func init() { register(newSimnetCmd) }
+
+func newSimnetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "simnet",
+		Short: "the simulated I2P network: serve it, send remote-client traffic through it",
+	}
+	cmd.AddCommand(newSimnetServeCmd(), newSimnetSendCmd())
+	return cmd
+}
+
+// simnetApplyEnv fills every flag the command line did not set from its
+// IMH_<FLAG_NAME> environment variable (flag > environment > default).
+func simnetApplyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		key := "IMH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(key)
+		if !ok {
+			return
+		}
+		if e := f.Value.Set(v); e != nil {
+			err = usageErrorf("%s=%q: %v", key, v, e)
+		}
+	})
+	return err
+}
+
+type simnetServeOptions struct {
+	listen    string
+	httpAddr  string
+	seed      int64
+	peers     int
+	timeScale float64
+}
+
+func newSimnetServeCmd() *cobra.Command {
+	var o simnetServeOptions
+	cmd := &cobra.Command{
+		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X]",
+		Short: "serve a simulated I2P network to router processes (stops on SIGTERM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return runSimnetServe(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "", "address routers and senders connect to (required)")
+	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status (GET /status)")
+	f.Int64Var(&o.seed, "seed", 1, "seed of every random choice of the network")
+	f.IntVar(&o.peers, "peers", 2000, "number of simulated peers")
+	f.Float64Var(&o.timeScale, "time-scale", 1, "simulated seconds per real second (1 when routers run in other processes)")
+	return cmd
+}
+
+func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
+	if o.listen == "" {
+		return usageErrorf("simnet serve: --listen is required")
+	}
+	if !(o.timeScale > 0) {
+		return usageErrorf("simnet serve: --time-scale %v must be positive", o.timeScale)
+	}
+	cfg := simnet.DefaultConfig()
+	cfg.Seed, cfg.Peers = o.seed, o.peers
+	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.peers/20))
+	cfg.Clock = simnet.ScaledClock(o.timeScale)
+	if err := cfg.Validate(); err != nil {
+		return usageErrorf("simnet serve: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := simnet.NewWithLogger(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("simnet serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("simnet serve: listen %s: %w", o.listen, err)
+	}
+	var srv *http.Server
+	httpErr := make(chan error, 1)
+	if o.httpAddr != "" {
+		hln, err := net.Listen("tcp", o.httpAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("simnet serve: http listen %s: %w", o.httpAddr, err)
+		}
+		srv = &http.Server{Handler: simnetStatusHandler(n), ReadHeaderTimeout: 5 * time.Second}
+		go func() { httpErr <- srv.Serve(hln) }()
+		logger.Info("simnet status http", "addr", hln.Addr().String())
+	}
+	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.seed, "peers", o.peers, "time_scale", o.timeScale)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- simnet.Serve(ctx, ln, n, logger) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+		serveErr <- nil
+	case err := <-httpErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("simnet serve: http: %w", err)
+		}
+	}
+	cancel()
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		scancel()
+	}
+	if err := <-serveErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	logger.Info("simnet stopped")
+	return runErr
+}
+
+func simnetStatusHandler(n *simnet.Network) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(n.Status())
+	})
+	return mux
+}
+
+type simnetSendOptions struct {
+	network   string
+	dest      string
+	count     int
+	clients   int
+	interval  time.Duration
+	mode      string
+	behaviour string
+	json      bool
+}
+
+func newSimnetSendCmd() *cobra.Command {
+	var o simnetSendOptions
+	cmd := &cobra.Command{
+		Use:   "send --network simnet://H:P --dest B32",
+		Short: "send remote-client traffic to a destination; prints what was delivered and lost",
+		Long: "send runs --clients remote clients in the simulated network, each sending --count messages\n" +
+			"every --interval, and returns when every message is resolved. Messages are counted by the\n" +
+			"network, as on the real one the sender is not told what was lost.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return runSimnetSend(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.network, "network", "", "the simnet daemon, simnet://H:P (required)")
+	f.StringVar(&o.dest, "dest", "", "destination address, with or without .b32.i2p (required)")
+	f.IntVar(&o.count, "count", 100, "messages per client")
+	f.IntVar(&o.clients, "clients", 1, "number of concurrent clients")
+	f.DurationVar(&o.interval, "interval", 0, "time between two messages of one client")
+	f.StringVar(&o.mode, "mode", "oneway", "oneway or reqresp")
+	f.StringVar(&o.behaviour, "behaviour", "i2pd", "lease choice of the clients: i2pd, java or mix")
+	f.BoolVar(&o.json, "json", false, "print one JSON object")
+	return cmd
+}
+
+func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
+	if o.network == "" || o.dest == "" {
+		return usageErrorf("simnet send: --network and --dest are required")
+	}
+	addr, err := simnet.ParseAddr(o.network)
+	if err != nil {
+		return usageErrorf("simnet send: --network: %v", err)
+	}
+	dest, err := i2p.ParseB32(o.dest)
+	if err != nil {
+		return usageErrorf("simnet send: --dest: %v", err)
+	}
+	mode, err := simnet.ParseMode(o.mode)
+	if err != nil {
+		return usageErrorf("simnet send: --mode: %v", err)
+	}
+	behaviour, err := simnet.ParseBehaviour(o.behaviour)
+	if err != nil {
+		return usageErrorf("simnet send: --behaviour: %v", err)
+	}
+	cfg := simnet.SendConfig{Dest: dest, Count: o.count, Clients: o.clients, Interval: o.interval, Mode: mode, Behaviour: behaviour}
+	if err := cfg.Validate(); err != nil {
+		return usageErrorf("simnet send: %v", err)
+	}
+	res, err := simnet.RemoteSend(cmd.Context(), addr, cfg)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if o.json {
+		return json.NewEncoder(out).Encode(res)
+	}
+	fmt.Fprintf(out, "delivered %d, failed %d\n", res.Delivered, res.Failed)
+	for _, r := range simnet.Reasons {
+		if v := res.Reasons[string(r)]; v > 0 {
+			fmt.Fprintf(out, "  %s: %d\n", r, v)
+		}
+	}
+	for name, v := range res.ByRouter {
+		fmt.Fprintf(out, "  router %s: %d\n", name, v)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// simnetStatus is the part of `imh simnet serve`'s /status the tests read.
+type simnetStatus struct {
+	Peers        int      `json:"peers"`
+	Routers      []string `json:"routers"`
+	Destinations map[string]struct {
+		Stores  int `json:"stores"`
+		Lookups int `json:"lookups"`
+		History []struct {
+			LeaseSet string `json:"leaseset"`
+			StoredAt int64  `json:"stored_at"`
+		} `json:"history"`
+	} `json:"destinations"`
+}
+
+// startSimnet starts `imh simnet serve` on free loopback ports and waits
+// until /status answers; it returns the process, the network address and
+// the status URL.
+func startSimnet(t *testing.T, extra ...string) (p *proc, addr, statusURL string) {
+	t.Helper()
+	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := append([]string{"simnet", "serve", "--listen", addr, "--http", httpAddr}, extra...)
+	p = startIMH(t, "simnet", args...)
+	statusURL = "http://" + httpAddr + "/status"
+	waitFor(t, 20*time.Second, "simnet /status", func() bool {
+		var st simnetStatus
+		return httpGetJSON(statusURL, &st) == nil
+	})
+	return p, addr, statusURL
+}
+
+func TestSimnetServeStatusAndSIGTERM(t *testing.T) {
+	p, addr, statusURL := startSimnet(t, "--seed", "3", "--peers", "500")
+	var st simnetStatus
+	if err := httpGetJSON(statusURL, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Peers != 500 || st.Routers == nil || st.Destinations == nil {
+		t.Fatalf("status %+v, want 500 peers and empty routers and destinations", st)
+	}
+
+	// A sender to a destination nobody published: every message is lost
+	// for want of a LeaseSet, and the floodfills count the lookups.
+	const b32 = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq"
+	stdout, stderr, code := runIMH(t, "simnet", "send", "--network", "simnet://"+addr, "--dest", b32+".b32.i2p", "--count", "4", "--clients", "2", "--json")
+	if code != 0 {
+		t.Fatalf("simnet send: exit %d, stderr %s", code, stderr)
+	}
+	for _, want := range []string{`"delivered":0`, `"failed":8`, `"no_leaseset":8`, `"session_bound_elsewhere":0`, `"by_router":{}`} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("simnet send --json = %s, want %s", stdout, want)
+		}
+	}
+	if err := httpGetJSON(statusURL, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Destinations[b32+".b32.i2p"].Lookups; got != 8 {
+		t.Fatalf("lookups counted %d, want 8", got)
+	}
+
+	if err := p.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, p.LogTail(20))
+	}
+}
+
+func TestSimnetCLIUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"simnet", "serve"},
+		{"simnet", "serve", "--listen", "127.0.0.1:0", "--time-scale", "0"},
+		{"simnet", "send", "--network", "simnet://127.0.0.1:1", "--dest", "nope"},
+		{"simnet", "send", "--network", "simnet://127.0.0.1:1", "--dest", "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq", "--mode", "twoway"},
+	} {
+		_, stderr, code := runIMH(t, args...)
+		if code != 2 || !strings.HasPrefix(stderr, "imh: ") {
+			t.Errorf("imh %s: exit %d stderr %q, want exit 2 and one imh: line", strings.Join(args, " "), code, stderr)
+		}
+	}
+	// Unreachable daemon: the operation fails (exit 1).
+	_, _, code := runIMH(t, "simnet", "send", "--network", fmt.Sprintf("simnet://127.0.0.1:%d", freePort(t)), "--dest", "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq")
+	if code != 1 {
+		t.Errorf("send to nothing: exit %d, want 1", code)
+	}
+}
