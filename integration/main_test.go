@@ -16,10 +16,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -287,5 +289,58 @@ func TestHelp(t *testing.T) {
 	}
 	if strings.TrimSpace(stdout) == "" {
 		t.Fatal("imh --help: empty stdout")
+	}
+}
+
+// TestProcHelpers runs a short-lived imh through startIMH to check that the
+// process helpers capture output and report the exit.
+func TestProcHelpers(t *testing.T) {
+	p := startIMH(t, "help", "--help")
+	if err := p.Wait(30 * time.Second); err != nil {
+		t.Fatalf("imh --help as a process: %v", err)
+	}
+	if strings.TrimSpace(p.Log()) == "" {
+		t.Fatal("imh --help as a process: empty log")
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatalf("Stop after exit: %v", err)
+	}
+}
+
+// TestWaitForHTTP checks freePort, waitFor and httpGetJSON against a local
+// server that answers 503 to its first requests, then JSON, and 404 on
+// other paths.
+func TestWaitForHTTP(t *testing.T) {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	var calls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) <= 3 {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"leader": "a1", "term": 3}`)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	var st struct {
+		Leader string `json:"leader"`
+		Term   int    `json:"term"`
+	}
+	waitFor(t, 10*time.Second, "status endpoint", func() bool {
+		return httpGetJSON(srv.URL+"/status", &st) == nil
+	})
+	if st.Leader != "a1" || st.Term != 3 || calls.Load() != 4 {
+		t.Errorf("decoded %+v after %d calls, want a1/3 after 4", st, calls.Load())
+	}
+	if err := httpGetJSON(srv.URL+"/missing", &st); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("404 page: got error %v, want one naming the status", err)
 	}
 }
