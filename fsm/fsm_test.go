@@ -1,0 +1,291 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.snap")
+
+func TestApplyCommands(t *testing.T) {
+	k1, k2 := testKeys(t, 1), testKeys(t, 2)
+	base := []Command{
+		&RouterPut{Name: "r1", Addr: "127.0.0.1:7001"},
+		destPut(t, "web", k1),
+	}
+	sameDestOtherName := destPut(t, "web2", k1)
+	badSettings := destPut(t, "bad", k2)
+	badSettings.Settings.Inbound = 0
+	ls100 := signedLeaseSet(t, k1, 100, 1)
+	tests := []struct {
+		name    string
+		setup   []Command
+		cmd     Command
+		wantErr error
+		check   func(t *testing.T, s *State)
+	}{
+		{name: "router put", cmd: &RouterPut{Name: "r1", Addr: "127.0.0.1:7001"}, check: func(t *testing.T, s *State) {
+			if r, ok := s.Router("r1"); !ok || r.Addr != "127.0.0.1:7001" {
+				t.Fatalf("router = %+v, %v", r, ok)
+			}
+		}},
+		{name: "router put again is a no-op", setup: base, cmd: &RouterPut{Name: "r1", Addr: "127.0.0.1:7001"}},
+		{name: "router put other addr", setup: base, cmd: &RouterPut{Name: "r1", Addr: "127.0.0.1:9"}, wantErr: ErrExists},
+		{name: "router bad name", cmd: &RouterPut{Name: "-x", Addr: "127.0.0.1:1"}, wantErr: ErrInvalid},
+		{name: "router bad addr", cmd: &RouterPut{Name: "r", Addr: "nowhere"}, wantErr: ErrInvalid},
+		{name: "router bad port", cmd: &RouterPut{Name: "r", Addr: "h:70000"}, wantErr: ErrInvalid},
+		{name: "router remove", setup: append(base, &TunnelRecorded{Tunnel: tunnel("r1", "web", Inbound, 1, 10)}),
+			cmd: &RouterRemove{Name: "r1"}, check: func(t *testing.T, s *State) {
+				if len(s.Routers()) != 0 || len(s.Tunnels("")) != 0 {
+					t.Fatalf("routers %v tunnels %v", s.Routers(), s.Tunnels(""))
+				}
+			}},
+		{name: "router remove unknown", cmd: &RouterRemove{Name: "r9"}, wantErr: ErrNotFound},
+		{name: "destination put", cmd: destPut(t, "web", k1), check: func(t *testing.T, s *State) {
+			d, ok := s.Destination("web")
+			if !ok || d.Hash() != k1.Destination().Hash() || d.Settings != DefaultSettings() {
+				t.Fatalf("destination = %v, %v", d, ok)
+			}
+		}},
+		{name: "destination put same again", setup: base, cmd: destPut(t, "web", k1)},
+		{name: "destination put name taken", setup: base, cmd: destPut(t, "web", k2), wantErr: ErrExists},
+		{name: "destination put hosted twice", setup: base, cmd: sameDestOtherName, wantErr: ErrExists},
+		{name: "destination put bad settings", cmd: badSettings, wantErr: ErrInvalid},
+		{name: "destination put garbage destination", cmd: &DestinationPut{Name: "x", Destination: []byte{1, 2}, SealedKeys: []byte{1}, SealedLeaseSetKey: []byte{1}, LeaseSetPublicKey: make([]byte, 32), Settings: DefaultSettings()}, wantErr: ErrInvalid},
+		{name: "destination set", setup: base, cmd: &DestinationSet{Name: "web", Settings: Settings{Inbound: 4, Outbound: 4, Hops: 1, Policy: PolicySpread, Service: ServiceEcho}},
+			check: func(t *testing.T, s *State) {
+				if d, _ := s.Destination("web"); d.Settings.Inbound != 4 || d.Settings.Service != ServiceEcho {
+					t.Fatalf("settings %+v", d.Settings)
+				}
+			}},
+		{name: "destination set unknown", cmd: &DestinationSet{Name: "web", Settings: DefaultSettings()}, wantErr: ErrNotFound},
+		{name: "destination remove keeps mark", setup: append(base, &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}),
+			cmd: &DestinationRemove{Name: "web"}, check: func(t *testing.T, s *State) {
+				if _, ok := s.Destination("web"); ok {
+					t.Fatal("still there")
+				}
+				if m := s.PublishedMark(k1.Destination().Hash()); m != 100 {
+					t.Fatalf("mark %d", m)
+				}
+			}},
+		{name: "destination remove unknown", cmd: &DestinationRemove{Name: "web"}, wantErr: ErrNotFound},
+		{name: "tunnel recorded", setup: base, cmd: &TunnelRecorded{Tunnel: tunnel("r1", "web", Inbound, 7, 99)}, check: func(t *testing.T, s *State) {
+			if ts := s.Tunnels("web"); len(ts) != 1 || ts[0].ID != 7 || len(ts[0].Hops) != 2 {
+				t.Fatalf("tunnels %+v", ts)
+			}
+		}},
+		{name: "tunnel unknown router", setup: base, cmd: &TunnelRecorded{Tunnel: tunnel("r9", "web", Inbound, 7, 99)}, wantErr: ErrNotFound},
+		{name: "tunnel unknown destination", setup: base, cmd: &TunnelRecorded{Tunnel: tunnel("r1", "nope", Inbound, 7, 99)}, wantErr: ErrNotFound},
+		{name: "tunnel bad direction", setup: base, cmd: &TunnelRecorded{Tunnel: tunnel("r1", "web", 9, 7, 99)}, wantErr: ErrInvalid},
+		{name: "tunnel expired", setup: append(base, &TunnelRecorded{Tunnel: tunnel("r1", "web", Inbound, 7, 99)}),
+			cmd: &TunnelExpired{Key: TunnelKey{Router: "r1", Destination: "web", Direction: Inbound, ID: 7}},
+			check: func(t *testing.T, s *State) {
+				if n := len(s.Tunnels("")); n != 0 {
+					t.Fatalf("%d tunnels", n)
+				}
+			}},
+		{name: "tunnel expired unknown is a no-op", cmd: &TunnelExpired{Key: TunnelKey{Router: "r1", Destination: "web", Direction: Inbound, ID: 7}}},
+		{name: "tunnels pruned", setup: append(base, &TunnelRecorded{Tunnel: tunnel("r1", "web", Inbound, 7, 99)}, &TunnelRecorded{Tunnel: tunnel("r1", "web", Inbound, 8, 200)}),
+			cmd: &TunnelsPruned{Before: 100}, check: func(t *testing.T, s *State) {
+				if ts := s.Tunnels(""); len(ts) != 1 || ts[0].ID != 8 {
+					t.Fatalf("tunnels %+v", ts)
+				}
+			}},
+		{name: "leaseset published", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}},
+			check: func(t *testing.T, s *State) {
+				d, _ := s.Destination("web")
+				if d.LeaseSet == nil || d.LeaseSet.Published != 100 || !bytes.Equal(d.LeaseSet.Bytes, ls100) || s.PublishedMark(d.Hash()) != 100 {
+					t.Fatalf("leaseset %+v", d.LeaseSet)
+				}
+			}},
+		{name: "leaseset not after mark", setup: append(base, &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}),
+			cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}, wantErr: ErrStalePublish},
+		{name: "leaseset older than mark", setup: append(base, &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}),
+			cmd: &LeaseSetPublished{Destination: "web", LeaseSet: signedLeaseSet(t, k1, 99, 1), Published: 99, Routers: []string{"r1"}}, wantErr: ErrStalePublish},
+		{name: "leaseset of other destination", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: signedLeaseSet(t, k2, 100, 1), Published: 100, Routers: []string{"r1"}}, wantErr: ErrInvalid},
+		{name: "leaseset published mismatch", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 101, Routers: []string{"r1"}}, wantErr: ErrInvalid},
+		{name: "leaseset router count mismatch", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1", "r1"}}, wantErr: ErrInvalid},
+		{name: "leaseset bad signature", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: flipLast(ls100), Published: 100, Routers: []string{"r1"}}, wantErr: ErrInvalid},
+		{name: "leaseset unknown destination", cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}, wantErr: ErrNotFound},
+		{name: "ignorable unknown command", cmd: &UnknownCommand{T: IgnorableFlag | 0x11, Version: 1, Payload: []byte{1, 2, 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			applyAll(t, s, tt.setup)
+			before := s.Snapshot()
+			b, err := Encode(tt.cmd)
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			err = s.Apply(uint64(len(tt.setup)+1), b)
+			if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Fatalf("apply: err = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil && !bytes.Equal(before, s.Snapshot()) {
+				t.Fatal("a failed command changed the state")
+			}
+			if tt.check != nil {
+				tt.check(t, s)
+			}
+		})
+	}
+}
+
+func flipLast(b []byte) []byte {
+	c := bytes.Clone(b)
+	c[len(c)-1] ^= 1
+	return c
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	for _, c := range sampleLog(t) {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Type(), err)
+		}
+		b2, err := Encode(d)
+		if err != nil || !bytes.Equal(b, b2) {
+			t.Fatalf("%s: re-encoded differently (%v)", c.Type(), err)
+		}
+		if _, err := Decode(append(b, 0)); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s with a trailing byte: %v", c.Type(), err)
+		}
+	}
+}
+
+func TestUndecodableEntries(t *testing.T) {
+	s := New()
+	applyAll(t, s, sampleLog(t)[:5])
+	before := s.Snapshot()
+	put, _ := Encode(&RouterPut{Name: "r9", Addr: "127.0.0.1:9"})
+	for _, tt := range []struct {
+		name  string
+		entry []byte
+		want  error
+	}{
+		{"empty", nil, ErrMalformed},
+		{"type only", []byte{1}, ErrMalformed},
+		{"unknown type", []byte{0x33, 1}, ErrUnknownCommand},
+		{"future version", append([]byte{put[0], 9}, put[2:]...), ErrVersion},
+		{"truncated", put[:len(put)-1], ErrMalformed},
+		{"trailing", append(bytes.Clone(put), 7), ErrMalformed},
+		{"hostile length", []byte{byte(CmdDestinationPut), 1, 1, 'x', 0xff, 0xff}, ErrMalformed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Apply(100, tt.entry); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if !bytes.Equal(before, s.Snapshot()) {
+				t.Fatal("state changed")
+			}
+		})
+	}
+}
+
+// TestDeterminism applies the same log to two states, one of them through a
+// snapshot halfway, and expects byte-identical snapshots.
+func TestDeterminism(t *testing.T) {
+	log := sampleLog(t)
+	a, b := New(), New()
+	applyAll(t, a, log)
+	for i := range 20 { // map iteration order must not leak into the bytes
+		_ = i
+		applyAll(t, b, log[:7])
+		mid := New()
+		if err := mid.Restore(b.Snapshot()); err != nil {
+			t.Fatal(err)
+		}
+		for j, c := range log[7:] {
+			enc, _ := Encode(c)
+			if err := mid.Apply(uint64(8+j), enc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(a.Snapshot(), mid.Snapshot()) {
+			t.Fatal("same log, different state bytes")
+		}
+		b = New()
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	s := New()
+	applyAll(t, s, sampleLog(t))
+	snap := s.Snapshot()
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snap, r.Snapshot()) {
+		t.Fatal("restore did not reproduce the state")
+	}
+	if r.Index() != uint64(len(sampleLog(t))) {
+		t.Fatalf("index %d", r.Index())
+	}
+	d, ok := r.Destination("web")
+	if !ok || d.LeaseSet == nil || len(d.LeaseSet.Routers) != 2 || len(r.Tunnels("web")) != 2 || len(r.Routers()) != 2 {
+		t.Fatalf("restored state: %v %+v tunnels %d routers %d", ok, d, len(r.Tunnels("web")), len(r.Routers()))
+	}
+	for i := range snap {
+		bad := bytes.Clone(snap)
+		bad[i] ^= 0x10
+		if err := r.Restore(bad); !errors.Is(err, ErrBadSnapshot) && !errors.Is(err, ErrSnapshotVersion) {
+			t.Fatalf("byte %d flipped: err = %v", i, err)
+		}
+	}
+	if !bytes.Equal(snap, r.Snapshot()) {
+		t.Fatal("a failed restore changed the state")
+	}
+}
+
+func TestGoldenSnapshot(t *testing.T) {
+	s := New()
+	applyAll(t, s, sampleLog(t))
+	path := filepath.Join("testdata", "golden.snap")
+	if *update {
+		if err := os.WriteFile(path, s.Snapshot(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(golden, s.Snapshot()) {
+		t.Fatal("snapshot bytes differ from testdata/golden.snap: a format change needs a new snapshot version")
+	}
+	r := New()
+	if err := r.Restore(golden); err != nil {
+		t.Fatalf("restore golden: %v", err)
+	}
+}
+
+func TestParseSettingsNames(t *testing.T) {
+	for _, s := range []string{"spread", "failover"} {
+		p, err := ParsePolicy(s)
+		if err != nil || p.String() != s {
+			t.Fatalf("%s: %v %v", s, p, err)
+		}
+	}
+	for _, s := range []string{"none", "echo"} {
+		v, err := ParseService(s)
+		if err != nil || v.String() != s {
+			t.Fatalf("%s: %v %v", s, v, err)
+		}
+	}
+	if _, err := ParsePolicy("x"); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+	if _, err := ParseService("x"); !errors.Is(err, ErrInvalid) {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,166 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/wire"
+)
+
+// Snapshot file layout (all integers big-endian):
+//
+//	magic "imh-fsm\n" (8) | version u16 | body | SHA-256 of everything before (32)
+//
+// body (version 1):
+//
+//	index u64
+//	routers u32 count, each: name String | addr String
+//	destinations u32 count, each: name String | destination Blob | sealed keys Blob |
+//	    sealed leaseset key Blob | leaseset public key Blob | settings (5) |
+//	    has leaseset u8 [| leaseset Blob | published u32 | count u8 | router String*]
+//	tunnels u32 count, each: as in TunnelRecorded
+//	marks u32 count, each: destination hash (32) | published u32
+//
+// Every collection is written sorted, so equal states give equal bytes.
+const (
+	snapshotMagic   = "imh-fsm\n"
+	snapshotVersion = 1
+)
+
+// Snapshot encodes the whole state. It holds the read lock while encoding,
+// which is the clone: the returned bytes never change.
+func (s *State) Snapshot() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.marshal()
+}
+
+// Restore replaces the whole state with a decoded snapshot. The new state
+// is built first and swapped in under the lock; on error nothing changes.
+func (s *State) Restore(b []byte) error {
+	d, err := unmarshalData(b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.d = d
+	s.mu.Unlock()
+	return nil
+}
+
+func (d *data) marshal() []byte {
+	b := append([]byte(snapshotMagic), 0, snapshotVersion)
+	b = wire.AppendUint64(b, d.index)
+
+	b = wire.AppendUint32(b, uint32(len(d.routers)))
+	for _, name := range slices.Sorted(maps.Keys(d.routers)) {
+		r := d.routers[name]
+		b, _ = appendStrings(b, r.Name, r.Addr) // validated on apply: fits
+	}
+
+	b = wire.AppendUint32(b, uint32(len(d.dests)))
+	for _, name := range slices.Sorted(maps.Keys(d.dests)) {
+		b = d.dests[name].append(b)
+	}
+
+	keys := slices.SortedFunc(maps.Keys(d.tunnels), TunnelKey.compare)
+	b = wire.AppendUint32(b, uint32(len(keys)))
+	for _, k := range keys {
+		b, _ = d.tunnels[k].append(b)
+	}
+
+	hashes := slices.SortedFunc(maps.Keys(d.marks), func(a, b i2p.Hash) int { return bytes.Compare(a[:], b[:]) })
+	b = wire.AppendUint32(b, uint32(len(hashes)))
+	for _, h := range hashes {
+		b = append(b, h[:]...)
+		b = wire.AppendUint32(b, d.marks[h])
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func (dst *Destination) append(b []byte) []byte {
+	put := DestinationPut{
+		Name: dst.Name, Destination: dst.Destination, SealedKeys: dst.SealedKeys,
+		SealedLeaseSetKey: dst.SealedLeaseSetKey, LeaseSetPublicKey: dst.LeaseSetPublicKey, Settings: dst.Settings,
+	}
+	b, _ = put.appendPayload(b) // validated on apply: fits
+	if dst.LeaseSet == nil {
+		return append(b, 0)
+	}
+	ls := LeaseSetPublished{LeaseSet: dst.LeaseSet.Bytes, Published: dst.LeaseSet.Published, Routers: dst.LeaseSet.Routers}
+	b = append(b, 1)
+	b, _ = ls.appendPayload(b)
+	return b
+}
+
+func unmarshalData(b []byte) (*data, error) {
+	if len(b) < len(snapshotMagic)+2+sha256.Size || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: no snapshot header", ErrBadSnapshot)
+	}
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if want := sha256.Sum256(body); !bytes.Equal(want[:], sum) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	r := wire.NewReader(body[len(snapshotMagic):])
+	if v := r.Uint16("version"); v != snapshotVersion {
+		return nil, fmt.Errorf("%w: %d", ErrSnapshotVersion, v)
+	}
+	d := newData()
+	d.index = r.Uint64("index")
+	for n := r.Uint32("routers"); n > 0 && r.Err() == nil; n-- {
+		rt := Router{Name: r.String("router name"), Addr: r.String("router addr")}
+		d.routers[rt.Name] = rt
+	}
+	for n := r.Uint32("destinations"); n > 0 && r.Err() == nil; n-- {
+		dst := readDestination(r)
+		if dst != nil {
+			d.dests[dst.Name] = dst
+		}
+	}
+	for n := r.Uint32("tunnels"); n > 0 && r.Err() == nil; n-- {
+		t := readTunnel(r)
+		d.tunnels[t.TunnelKey] = t
+	}
+	for n := r.Uint32("marks"); n > 0 && r.Err() == nil; n-- {
+		var h i2p.Hash
+		copy(h[:], r.Bytes("mark hash", i2p.HashLen))
+		d.marks[h] = r.Uint32("mark")
+	}
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	return d, nil
+}
+
+func readDestination(r *wire.Reader) *Destination {
+	var put DestinationPut
+	put.readPayload(r)
+	if r.Err() != nil {
+		return nil
+	}
+	pd, n, err := i2p.ParseDestination(put.Destination)
+	if err != nil || n != len(put.Destination) {
+		r.Fail("destination", fmt.Errorf("%w: destination of %s", ErrInvalid, put.Name))
+		return nil
+	}
+	dst := &Destination{
+		Name: put.Name, Destination: put.Destination, SealedKeys: put.SealedKeys,
+		SealedLeaseSetKey: put.SealedLeaseSetKey, LeaseSetPublicKey: put.LeaseSetPublicKey,
+		Settings: put.Settings, hash: pd.Hash(),
+	}
+	switch r.Uint8("has leaseset") {
+	case 0:
+	case 1:
+		var ls LeaseSetPublished
+		ls.readPayload(r)
+		dst.LeaseSet = &PublishedLeaseSet{Bytes: ls.LeaseSet, Published: ls.Published, Routers: ls.Routers}
+	default:
+		r.Fail("has leaseset", ErrInvalid)
+	}
+	return dst
+}
