@@ -46,7 +46,13 @@ func javaLess(a, b string) bool {
 			return ua[i] < ub[i]
 		}
 	}
-	return len(ua) < len(ub)
+	if len(ua) != len(ub) {
+		return len(ua) < len(ub)
+	}
+	// Distinct invalid UTF-8 keys can decode to the same UTF-16 (every bad
+	// byte becomes U+FFFD); order them by bytes so the encoding stays
+	// deterministic.
+	return a < b
 }
 
 func isASCII(s string) bool {

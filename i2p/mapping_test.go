@@ -83,3 +83,40 @@ func TestMappingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestMappingJavaOrder: keys sort by UTF-16 code units like Java's
+// String.compareTo, which differs from byte order above the BMP.
+func TestMappingJavaOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		m    Mapping
+		want []string
+	}{
+		{"ascii", Mapping{"b": "", "B": "", "a": "", "ab": ""}, []string{"B", "a", "ab", "b"}},
+		// U+1F600 is the surrogate pair D83D DE00, below U+FF21.
+		{"surrogates before U+FF21", Mapping{"\uFF21": "", "\U0001F600": ""}, []string{"\U0001F600", "\uFF21"}},
+		{"prefix first", Mapping{"é": "", "éa": ""}, []string{"é", "éa"}},
+		// Invalid UTF-8 decodes to U+FFFD for both; ties break by bytes.
+		{"invalid utf-8", Mapping{"\xff": "", "\xfe": ""}, []string{"\xfe", "\xff"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.m.SortedKeys()
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Fatalf("order %q, want %q", got, tt.want)
+			}
+			b, err := tt.m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2, _, err := ParseMapping(b)
+			if err != nil || len(m2) != len(tt.m) {
+				t.Fatalf("re-parse: %v", err)
+			}
+			b2, _ := m2.MarshalBinary()
+			if !bytes.Equal(b, b2) {
+				t.Fatal("encoding not deterministic")
+			}
+		})
+	}
+}
