@@ -1,0 +1,142 @@
+package simnet_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/router/simnet"
+)
+
+// serveNetwork serves n on a loopback port until the test ends.
+func serveNetwork(t *testing.T, n *simnet.Network) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() { serveErr = simnet.Serve(ctx, ln, n, nil) })
+	stop = sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+		if serveErr != nil {
+			t.Errorf("Serve: %v", serveErr)
+		}
+	})
+	t.Cleanup(stop)
+	return "simnet://" + ln.Addr().String(), stop
+}
+
+// fastConfig keeps real-time latencies small for tests over TCP.
+func fastConfig(seed int64) simnet.Config {
+	cfg := testConfig(seed)
+	cfg.NetDBLatency = time.Millisecond
+	cfg.RouterLatency = time.Millisecond
+	return cfg
+}
+
+// TestRemoteRoutersAndSend runs two routers and a sender against a served
+// network over loopback TCP, then takes one router down.
+func TestRemoteRoutersAndSend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := newNetwork(t, fastConfig(21))
+	addr, stop := serveNetwork(t, n)
+
+	var routers []*fakeRouter
+	var links []*simnet.RemoteLink
+	for _, name := range []string{"r1", "r2"} {
+		l, err := simnet.DialRemote(ctx, addr, name, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", name, err)
+		}
+		if l.Hash() != n.RouterHash(name) {
+			t.Fatalf("%s: hash %s, want %s", name, l.Hash(), n.RouterHash(name))
+		}
+		links = append(links, l)
+		routers = append(routers, newFakeRouter(t, l, simnet.RealClock()))
+	}
+	if _, err := simnet.Dial(ctx, addr, "r1", nil); !errors.Is(err, simnet.ErrNameInUse) {
+		t.Fatalf("second r1: %v, want ErrNameInUse", err)
+	}
+	tier, err := links[0].FastTier(ctx)
+	if err != nil || len(tier) != 75 {
+		t.Fatalf("remote fast tier: %d, %v", len(tier), err)
+	}
+	if _, err := links[0].BuildTunnel(ctx, simnet.BuildRequest{HopCount: 9}); !errors.Is(err, simnet.ErrBadRequest) {
+		t.Fatalf("bad build over the wire: %v, want ErrBadRequest", err)
+	}
+
+	d := newTestDest(t, 21)
+	var tunnels [][]simnet.Tunnel
+	for _, r := range routers {
+		r.host(d.hash())
+		tunnels = append(tunnels, r.buildInbound(ctx, 2, 0, d.hash().B32()))
+	}
+	ls := d.leaseSet(t, time.Now(), 9*time.Minute, tunnels...)
+	if err := links[0].Publish(ctx, ls); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if err := links[1].Publish(ctx, ls); !errors.Is(err, simnet.ErrLeaseSetRejected) {
+		t.Fatalf("republish of the same leaseset: %v, want ErrLeaseSetRejected", err)
+	}
+	got, err := links[1].Lookup(ctx, d.hash())
+	if err != nil || string(got) != string(ls) {
+		t.Fatalf("remote lookup: %v", err)
+	}
+
+	cfg := simnet.SendConfig{Dest: d.hash(), Count: 25, Clients: 8, Mode: simnet.ModeOneway, Behaviour: simnet.BehaviourMix}
+	res, err := simnet.RemoteSend(ctx, addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("remote send, both routers up: %+v", res)
+	if res.Delivered != 200 || res.ByRouter["r1"] == 0 || res.ByRouter["r2"] == 0 {
+		t.Fatalf("both up: %+v", res)
+	}
+	if routers[0].receivedBy(d.hash())+routers[1].receivedBy(d.hash()) != 200 {
+		t.Fatal("routers did not receive what the network counted")
+	}
+
+	// r1 goes away: its connection closes, its tunnels die.
+	if err := links[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-links[0].Done():
+	case <-ctx.Done():
+		t.Fatal("link not done after Close")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(n.Routers()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("routers %v after r1 closed", n.Routers())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err = simnet.RemoteSend(ctx, addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("remote send, r1 down: %+v", res)
+	if res.Reasons[string(simnet.ReasonRouterDown)] == 0 || res.ByRouter["r1"] != 0 || res.Delivered == 0 {
+		t.Fatalf("r1 down: %+v", res)
+	}
+
+	// Stopping the daemon cuts the remaining router.
+	stop()
+	select {
+	case <-links[1].Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("r2 link not done after the daemon stopped")
+	}
+	if _, err := links[1].FastTier(ctx); !errors.Is(err, simnet.ErrClosed) {
+		t.Fatalf("call after the daemon stopped: %v, want ErrClosed", err)
+	}
+}
