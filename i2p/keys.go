@@ -33,6 +33,9 @@ type PrivateKeys struct {
 	encPriv *secret
 	sigPriv *secret
 	offline *OfflineKeys
+	// edKey caches the expanded Ed25519 private key (seed || public key),
+	// so Sign skips the scalar multiplication NewKeyFromSeed costs.
+	edKey *secret
 }
 
 // NewPrivateKeys makes a new Ed25519 (type 7) Destination with crypto type 0,
@@ -71,7 +74,9 @@ func NewEd25519PrivateKeys(seed []byte, block [32]byte, encPriv []byte) (*Privat
 	if err != nil {
 		return nil, err
 	}
-	return &PrivateKeys{dest: d, encPriv: newSecret(encPriv), sigPriv: newSecret(seed)}, nil
+	k := &PrivateKeys{dest: d, encPriv: newSecret(encPriv), sigPriv: newSecret(seed)}
+	k.expand()
+	return k, nil
 }
 
 // ParsePrivateKeys decodes a whole key file of any signing and crypto type.
@@ -90,6 +95,7 @@ func ParsePrivateKeys(b []byte) (*PrivateKeys, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKeyFile, err)
 	}
+	k.expand()
 	return k, nil
 }
 
@@ -139,6 +145,13 @@ func (k *PrivateKeys) Offline() *OfflineKeys { return k.offline }
 // EncryptionKeyType is the type of the encryption private key in the file.
 func (k *PrivateKeys) EncryptionKeyType() EncType { return k.dest.encType }
 
+// expand caches the expanded Ed25519 key of keys that can sign.
+func (k *PrivateKeys) expand() {
+	if k.CanSign() {
+		k.edKey = newSecret(ed25519.NewKeyFromSeed(k.sigPriv.bytes()))
+	}
+}
+
 // CanSign reports whether Sign works for these keys (Ed25519 without offline keys).
 func (k *PrivateKeys) CanSign() bool {
 	return k.dest.sigType == SigEd25519 && k.offline == nil
@@ -150,7 +163,7 @@ func (k *PrivateKeys) Sign(msg []byte) ([]byte, error) {
 	if !k.CanSign() {
 		return nil, fmt.Errorf("%w: cannot sign with %s keys (offline: %t)", ErrUnsupportedSigType, k.dest.sigType, k.offline != nil)
 	}
-	return ed25519.Sign(ed25519.NewKeyFromSeed(k.sigPriv.bytes()), msg), nil
+	return ed25519.Sign(ed25519.PrivateKey(k.edKey.bytes()), msg), nil
 }
 
 // String shows only the b32 address. The value receiver keeps a
