@@ -225,6 +225,10 @@ func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, d *clientD
 	})
 	n.countDelivery(router, ok)
 	if !ok {
+		if !n.clock.Now().Before(rec.t.Expires) {
+			// It expired while the router looked at it.
+			return Outcome{Reason: ReasonExpired}
+		}
 		return Outcome{Reason: ReasonNoTunnel}
 	}
 	if reply {
@@ -246,8 +250,8 @@ func (n *Network) live(name string) bool {
 }
 
 func (n *Network) countDelivery(router string, ok bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.statsMu.Lock()
+	defer n.statsMu.Unlock()
 	s := n.statsLocked(router)
 	if ok {
 		s.Delivered++
@@ -350,10 +354,16 @@ func (n *Network) Send(ctx context.Context, cfg SendConfig) (SendResult, error) 
 	return res, errors.Join(errs...)
 }
 
+// run sends on a fixed schedule (message i at start + i x Interval): a
+// client that wakes late catches up instead of drifting, so the number of
+// messages per simulated time holds even when a scaled clock's timers fire
+// late.
 func (c *Client) run(ctx context.Context, cfg SendConfig, add func(Outcome)) error {
+	start := c.n.clock.Now()
 	for seq := range cfg.Count {
 		if seq > 0 {
-			if err := Sleep(ctx, c.n.clock, cfg.Interval); err != nil {
+			next := start.Add(time.Duration(seq) * cfg.Interval)
+			if err := Sleep(ctx, c.n.clock, next.Sub(c.n.clock.Now())); err != nil {
 				return err
 			}
 		}

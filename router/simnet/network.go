@@ -127,9 +127,11 @@ type Network struct {
 	links   map[string]*localLink // live routers by name
 	tunnels map[leaseKey]*tunnelRec
 	gen     map[string]int // attach generation per name
-	stats   map[string]*RouterStats
-	sends   int // send runs, for unique client names
+	sends   int            // send runs, for unique client names
 	prunes  int
+
+	statsMu sync.Mutex
+	stats   map[string]*RouterStats
 }
 
 type leaseKey struct {
@@ -230,8 +232,8 @@ func (n *Network) Routers() []string {
 
 // Stats returns the counters of every router name seen.
 func (n *Network) Stats() map[string]RouterStats {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
+	n.statsMu.Lock()
+	defer n.statsMu.Unlock()
 	out := make(map[string]RouterStats, len(n.stats))
 	for k, v := range n.stats {
 		out[k] = *v
@@ -239,6 +241,7 @@ func (n *Network) Stats() map[string]RouterStats {
 	return out
 }
 
+// statsLocked needs statsMu.
 func (n *Network) statsLocked(name string) *RouterStats {
 	s := n.stats[name]
 	if s == nil {
@@ -273,7 +276,9 @@ func (n *Network) attach(name string) (*localLink, error) {
 		tier: newFastTier(n.cfg.Seed, name, n.peers, n.cfg.FastTierSize),
 	}
 	n.links[name] = l
+	n.statsMu.Lock()
 	n.statsLocked(name)
+	n.statsMu.Unlock()
 	n.logger.Info("router attached", "router", name, "hash", l.hash.String())
 	return l, nil
 }
@@ -327,8 +332,8 @@ func (n *Network) pruneLocked() {
 }
 
 func (n *Network) countBuild(name string, ok bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.statsMu.Lock()
+	defer n.statsMu.Unlock()
 	s := n.statsLocked(name)
 	if ok {
 		s.BuildsOK++
