@@ -5,8 +5,11 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"os"
@@ -130,7 +133,54 @@ func TestI2pdKeyFilesInspect(t *testing.T) {
 			if got := i2p.HashOf(dest).B32(); got != want {
 				t.Errorf("SHA-256 of the destination gives %s, i2pd shows %s", got, want)
 			}
+			checkI2pdPrivateKey(t, tn.sigType, raw)
 		})
+	}
+}
+
+// checkI2pdPrivateKey checks that the package reads i2pd's key file layout
+// (Destination | crypto private key | signing private key) at the right
+// offsets: the signing private key must belong to the Destination's key.
+func checkI2pdPrivateKey(t *testing.T, sigType int, raw []byte) {
+	t.Helper()
+	k, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		t.Fatalf("ParsePrivateKeys of i2pd's file: %v", err)
+	}
+	d := k.Destination()
+	sigPriv := raw[d.Len()+k.EncryptionKeyType().PrivateKeyLen():]
+	switch sigType {
+	case 7:
+		// The package signs with the seed it read; the Destination verifies.
+		msg := []byte("signed with i2pd's key")
+		sig, err := k.Sign(msg)
+		if err != nil || d.Verify(msg, sig) != nil {
+			t.Errorf("Ed25519 key from i2pd's file does not sign for its Destination: %v", err)
+		}
+	case 3:
+		// The 66-byte P-521 scalar yields the 132-byte X||Y in the Destination
+		// (128 bytes in the key area, 4 in the key certificate).
+		priv, err := ecdsa.ParseRawPrivateKey(elliptic.P521(), sigPriv)
+		if err != nil {
+			t.Fatalf("P-521 private key from i2pd's file: %v", err)
+		}
+		pt, _ := priv.PublicKey.Bytes()
+		if !bytes.Equal(pt[1:], d.SigningPublicKey()) {
+			t.Errorf("P-521 public key of i2pd's private key differs from the Destination's")
+		}
+		h := sha512.Sum512([]byte("m"))
+		r, s, err := ecdsa.Sign(rand.Reader, priv, h[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := append(r.FillBytes(make([]byte, 66)), s.FillBytes(make([]byte, 66))...)
+		if err := d.Verify([]byte("m"), sig); err != nil {
+			t.Errorf("P-521 signature by i2pd's key does not verify: %v", err)
+		}
+	case 11:
+		if len(sigPriv) != 32 {
+			t.Errorf("RedDSA private key of %d bytes", len(sigPriv))
+		}
 	}
 }
 
