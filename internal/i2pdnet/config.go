@@ -91,9 +91,9 @@ yggurls = http://127.0.0.1:9/
 enabled = false
 `))
 
-// writeRouterFiles creates r's datadir with i2pd.conf and tunnels.conf
-// (extra tunnels text, may be empty).
-func writeRouterFiles(r Router, seed, tunnels string) error {
+// writeRouterFiles creates r's datadir with i2pd.conf, tunnels.conf (extra
+// tunnels text, may be empty) and the extra files.
+func writeRouterFiles(r Router, seed, tunnels string, files map[string][]byte) error {
 	if err := os.MkdirAll(filepath.Join(r.Dir, "tunnels.d"), 0o755); err != nil {
 		return fmt.Errorf("%s: datadir: %w", r.Name(), err)
 	}
@@ -115,6 +115,11 @@ func writeRouterFiles(r Router, seed, tunnels string) error {
 	}
 	if err := os.WriteFile(filepath.Join(r.Dir, "tunnels.conf"), []byte(tunnels), 0o644); err != nil {
 		return fmt.Errorf("%s: tunnels.conf: %w", r.Name(), err)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(r.Dir, name), b, 0o600); err != nil {
+			return fmt.Errorf("%s: %w", r.Name(), err)
+		}
 	}
 	return nil
 }

@@ -65,6 +65,11 @@ type Options struct {
 	// Tunnels is extra tunnels.conf text per router index (1-based), e.g.
 	// server tunnels whose LeaseSets the floodfills then store.
 	Tunnels map[int]string
+	// Files are written into router i's datadir (1-based) before its first
+	// start, name to content: e.g. the private key file of a server tunnel,
+	// so that a test knows the tunnel's b32 in advance. Names must be plain
+	// file names.
+	Files map[int]map[string][]byte
 	// Log receives progress messages (default: discarded).
 	Log *slog.Logger
 }
@@ -95,6 +100,17 @@ func (o Options) Validate() error {
 	for i := range o.Tunnels {
 		if i < 1 || i > o.Routers {
 			return fmt.Errorf("i2pdnet: tunnels for router %d, want 1..%d", i, o.Routers)
+		}
+	}
+	for i, files := range o.Files {
+		if i < 1 || i > o.Routers {
+			return fmt.Errorf("i2pdnet: files for router %d, want 1..%d", i, o.Routers)
+		}
+		for name := range files {
+			if name == "" || name != filepath.Base(name) || name == "." || name == ".." ||
+				name == "i2pd.conf" || name == "tunnels.conf" {
+				return fmt.Errorf("i2pdnet: router %d: bad file name %q", i, name)
+			}
 		}
 	}
 	return nil
@@ -174,16 +190,30 @@ func Start(ctx context.Context, opts Options) (*Net, error) {
 	return n, nil
 }
 
+// Check reports whether Start can run here: ErrNotRoot, ErrMissingDependency
+// (ip or i2pd absent: tests skip, or fail when IMH_REQUIRE_I2PD=1) or
+// ErrWrongVersion (always a failure).
+func Check() error {
+	_, _, err := deps()
+	return err
+}
+
+func deps() (ipBin, i2pdBin string, err error) {
+	if os.Geteuid() != 0 {
+		return "", "", ErrNotRoot
+	}
+	if ipBin, err = findIP(); err != nil {
+		return "", "", err
+	}
+	if i2pdBin, err = FindI2PD(); err != nil {
+		return "", "", err
+	}
+	return ipBin, i2pdBin, nil
+}
+
 // prepare checks the dependencies and fills in a Net that owns nothing yet.
 func prepare(opts Options) (*Net, error) {
-	if os.Geteuid() != 0 {
-		return nil, ErrNotRoot
-	}
-	ipBin, err := findIP()
-	if err != nil {
-		return nil, err
-	}
-	i2pdBin, err := FindI2PD()
+	ipBin, i2pdBin, err := deps()
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +292,7 @@ func (n *Net) start(ctx context.Context, opts Options) error {
 	n.log.Info("namespace ready", "routers", len(n.routers), "took", n.timings.Namespace)
 
 	for _, r := range n.routers {
-		if err := writeRouterFiles(r, n.seedPath(), opts.Tunnels[r.Index]); err != nil {
+		if err := writeRouterFiles(r, n.seedPath(), opts.Tunnels[r.Index], opts.Files[r.Index]); err != nil {
 			return err
 		}
 	}

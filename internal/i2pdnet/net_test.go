@@ -21,6 +21,10 @@ func TestOptionsValidate(t *testing.T) {
 		{Options{Routers: 5, Floodfills: 6}, false},
 		{Options{Routers: 5, Floodfills: 2, Tunnels: map[int]string{6: ""}}, false},
 		{Options{Routers: 5, Floodfills: 2, Tunnels: map[int]string{5: "[x]"}}, true},
+		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{5: {"web.dat": nil}}}, true},
+		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{0: {"web.dat": nil}}}, false},
+		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{5: {"../web.dat": nil}}}, false},
+		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{5: {"i2pd.conf": nil}}}, false},
 	}
 	for i, tt := range tests {
 		if err := tt.opts.Validate(); (err == nil) != tt.ok {

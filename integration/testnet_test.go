@@ -1,0 +1,475 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2pdnet"
+)
+
+// requireTestnet skips the test when the private i2pd network cannot be
+// built here (not root, no ip or i2pd), or fails it when IMH_REQUIRE_I2PD=1.
+// A wrong i2pd version always fails: the network relies on 2.45.1's quirks.
+func requireTestnet(t *testing.T) {
+	t.Helper()
+	err := i2pdnet.Check()
+	switch {
+	case err == nil:
+		return
+	case errors.Is(err, i2pdnet.ErrWrongVersion):
+		t.Fatal(err)
+	case os.Getenv("IMH_REQUIRE_I2PD") == "1":
+		t.Fatalf("IMH_REQUIRE_I2PD=1 but: %v", err)
+	default:
+		t.Skip(err)
+	}
+}
+
+// cleanupStale removes namespaces earlier crashed runs left behind.
+func cleanupStale(ctx context.Context, t *testing.T) {
+	t.Helper()
+	removed, err := i2pdnet.CleanupStale(ctx)
+	if err != nil {
+		t.Fatalf("cleanup stale namespaces: %v", err)
+	}
+	if len(removed) > 0 {
+		t.Logf("removed stale namespaces %v", removed)
+	}
+}
+
+func testnetLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// assertTornDown checks what Close must leave: no namespace, no process
+// whose command line names the network's directory (every i2pd has
+// --datadir under it), no directory.
+func assertTornDown(t *testing.T, ns, dir string) {
+	t.Helper()
+	if i2pdnet.NamespaceExists(ns) {
+		t.Errorf("namespace %s still exists after Close", ns)
+	}
+	if pids := pidsMentioning(dir); len(pids) > 0 {
+		t.Errorf("processes %v still mention %s after Close", pids, dir)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("network dir %s still there after Close (stat: %v)", dir, err)
+	}
+}
+
+// pidsMentioning lists live processes whose command line contains s.
+func pidsMentioning(s string) []int {
+	var pids []int
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), s) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(p, "/proc/%d/cmdline", &pid); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// ownNamespaces lists the namespaces this process created (imh-<pid>-*).
+func ownNamespaces() []string {
+	m, _ := filepath.Glob(fmt.Sprintf("/run/netns/imh-%d-*", os.Getpid()))
+	return m
+}
+
+// TestTestnet builds the 5-router network of TESTNET.md, waits for
+// tunnels, checks it from inside (addresses, routes, floodfill sessions, a
+// console fetch, an HTTP fetch across I2P from r4 to a server tunnel on r5,
+// the server's LeaseSet2 in both floodfills' stores) and asserts that Close
+// leaves nothing behind, including a process a test started with Exec.
+func TestTestnet(t *testing.T) {
+	requireTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cleanupStale(ctx, t)
+
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, err := keys.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := keys.Destination()
+	t0 := time.Now()
+	n, err := i2pdnet.Start(ctx, i2pdnet.Options{
+		Log:     testnetLogger(t),
+		Files:   map[int]map[string][]byte{5: {"web.dat": keyFile}},
+		Tunnels: map[int]string{4: webClientTunnel(web.B32()), 5: webServerTunnel},
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ns, dir := n.Namespace(), n.Dir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, r := range n.Routers() {
+				t.Logf("--- %s log tail:\n%s", r.Name(), n.LogTail(r.Index, 15))
+			}
+		}
+		_ = n.Close()
+	})
+	up := time.Since(t0)
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatalf("wait ready: %v", err)
+	}
+	tm := n.Timings()
+	t.Logf("network up in %v (namespace %v, bootstrap %v); tunnels on every router %v later; total %v",
+		tm.Total.Round(time.Millisecond), tm.Namespace.Round(time.Millisecond), tm.Bootstrap.Round(time.Millisecond),
+		tm.Ready.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	if up > 60*time.Second || tm.Ready > 90*time.Second {
+		t.Errorf("too slow: up %v, ready %v (measured about 3 s and 2-16 s)", up, tm.Ready)
+	}
+
+	checkInside(ctx, t, n)
+	checkFloodfillSessions(ctx, t, n)
+
+	// A process started inside that nobody stops: Close must kill it.
+	sleeper := n.Exec(context.Background(), "sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatalf("exec sleep in namespace: %v", err)
+	}
+	sleepDone := make(chan error, 1)
+	go func() { sleepDone <- sleeper.Wait() }()
+
+	tFetch := time.Now()
+	fetchAcrossI2P(ctx, t, n)
+	t.Logf("HTTP fetch r4 -> I2P -> r5 console: %v after ready", time.Since(tFetch).Round(time.Millisecond))
+	checkLeaseSets(ctx, t, n, web)
+	t.Logf("web LeaseSet2 in both floodfills %v after ready", time.Since(tFetch).Round(time.Millisecond))
+
+	tClose := time.Now()
+	if err := n.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	t.Logf("teardown %v", time.Since(tClose).Round(time.Millisecond))
+	if err := n.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+	select {
+	case <-sleepDone:
+	case <-time.After(10 * time.Second):
+		t.Errorf("process started with Exec (pid %d) survived Close", sleeper.Process.Pid)
+		_ = sleeper.Process.Kill()
+	}
+	assertTornDown(t, ns, dir)
+	if _, err := n.Console(ctx, 1, ""); !errors.Is(err, i2pdnet.ErrClosed) {
+		t.Errorf("console after close: %v, want ErrClosed", err)
+	}
+}
+
+// webServerTunnel serves r5's own console as an HTTP server tunnel with the
+// pre-made keys web.dat; zero-hop outbound tunnels avoid 2.45.1's publish
+// stall (TESTNET.md).
+const webServerTunnel = `[web]
+type = http
+host = 198.18.0.5
+port = 7070
+keys = web.dat
+inbound.length = 1
+inbound.quantity = 2
+outbound.length = 0
+outbound.quantity = 2
+`
+
+// webClientTunnel listens on 198.18.0.4:8080 and forwards to b32.
+func webClientTunnel(b32 string) string {
+	return `[web-client]
+type = client
+address = 198.18.0.4
+port = 8080
+destination = ` + b32 + `
+inbound.length = 1
+inbound.quantity = 2
+outbound.length = 1
+outbound.quantity = 2
+`
+}
+
+// checkInside runs ip inside the namespace (addresses present, no default
+// route) and fetches r5's console from the test process's in-namespace
+// dialer.
+func checkInside(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
+	t.Helper()
+	out, err := n.Exec(ctx, "ip", "-o", "-4", "addr", "show", "dev", "lo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr inside: %v: %s", err, out)
+	}
+	for _, r := range n.Routers() {
+		if !strings.Contains(string(out), " "+r.Addr.String()+"/32 ") {
+			t.Errorf("lo inside the namespace lacks %s:\n%s", r.Addr, out)
+		}
+	}
+	out, err = n.Exec(ctx, "ip", "route", "show", "table", "all").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip route inside: %v: %s", err, out)
+	}
+	if strings.Contains(string(out), "default") {
+		t.Errorf("default route inside the namespace:\n%s", out)
+	}
+	page, err := n.Console(ctx, 5, "")
+	if err != nil {
+		t.Fatalf("console of r5: %v", err)
+	}
+	if h := n.Router(5).Hash.Base64(); !strings.Contains(page, h) {
+		t.Errorf("r5's console does not show its router hash %s", h)
+	}
+}
+
+// checkFloodfillSessions waits until each floodfill has NTCP2 sessions with
+// every other router (the other floodfill and all non-floodfills), matched
+// by the hash abbreviations on its transports page.
+func checkFloodfillSessions(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
+	t.Helper()
+	seen := make(map[string]bool) // all abbreviations must be distinct
+	for _, r := range n.Routers() {
+		a := r.Hash.Base64()[:4]
+		if seen[a] {
+			t.Fatalf("two routers abbreviate to %s", a)
+		}
+		seen[a] = true
+	}
+	for _, ff := range n.Floodfills() {
+		var missing []string
+		waitFor(t, 60*time.Second, ff.Name()+" sessions with every other router", func() bool {
+			sessions, err := n.Transports(ctx, ff.Index)
+			if err != nil {
+				t.Logf("%s transports: %v", ff.Name(), err)
+				return false
+			}
+			peers := make(map[int]bool)
+			for _, s := range sessions {
+				if r, ok := n.RouterByAbbrev(s.Peer); ok {
+					peers[r.Index] = true
+				}
+			}
+			missing = missing[:0]
+			for _, r := range n.Routers() {
+				if r.Index != ff.Index && !peers[r.Index] {
+					missing = append(missing, r.Name())
+				}
+			}
+			return len(missing) == 0
+		})
+		t.Logf("floodfill %s has sessions with all %d other routers", ff.Name(), len(n.Routers())-1)
+	}
+}
+
+// fetchAcrossI2P fetches http://198.18.0.4:8080/ (r4's client tunnel to the
+// web server tunnel on r5) until r5's console answers through I2P.
+func fetchAcrossI2P(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
+	t.Helper()
+	want := n.Router(5).Hash.Base64()
+	client := n.HTTPClient()
+	client.Timeout = 30 * time.Second
+	var last string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://198.18.0.4:8080/", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
+				return
+			}
+			last = fmt.Sprintf("status %s, %d bytes", resp.Status, len(body))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fetch through I2P from r4 to r5 within 2m; last: %s", last)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkLeaseSets waits until both floodfills store web's LeaseSet2 with
+// leases whose gateways are routers of this network.
+func checkLeaseSets(ctx context.Context, t *testing.T, n *i2pdnet.Net, web *i2p.Destination) {
+	t.Helper()
+	for _, ff := range n.Floodfills() {
+		var got i2pdnet.LeaseSetInfo
+		waitFor(t, 90*time.Second, "web's LeaseSet2 on "+ff.Name(), func() bool {
+			lss, err := n.LeaseSets(ctx, ff.Index)
+			if err != nil {
+				t.Logf("%s leasesets: %v", ff.Name(), err)
+				return false
+			}
+			for _, ls := range lss {
+				if ls.Hash == web.Hash() && !ls.Expired && ls.Leases > 0 {
+					got = ls
+					return true
+				}
+			}
+			return false
+		})
+		if got.B32 != web.B32() || got.StoreType != 3 {
+			t.Errorf("%s stores %+v, want %s with store type 3", ff.Name(), got, web.B32())
+		}
+		for i, g := range got.Gateways {
+			r, ok := n.RouterByHash(g)
+			if !ok {
+				t.Errorf("%s: lease %d gateway %s is no router of the network", ff.Name(), i, g.Base64())
+				continue
+			}
+			if r.Index == 5 {
+				t.Errorf("%s: lease %d gateway is r5 itself (1-hop inbound tunnels expected)", ff.Name(), i)
+			}
+		}
+		t.Logf("%s stores %s: store type %d, %d leases, gateways %v, tunnels %v, expires %s",
+			ff.Name(), got.B32, got.StoreType, got.Leases, abbrevs(got.Gateways), got.Tunnels, got.Expires.Format(time.TimeOnly))
+	}
+}
+
+func abbrevs(hs []i2p.Hash) []string {
+	var s []string
+	for _, h := range hs {
+		s = append(s, h.Base64()[:4])
+	}
+	return s
+}
+
+// TestTestnetTeardownOnFailure checks the failure paths: a Start that is
+// cancelled midway leaves nothing behind, and a test step that fails (a
+// router died, so WaitReady fails) followed by the deferred Close leaves
+// nothing behind either.
+func TestTestnetTeardownOnFailure(t *testing.T) {
+	requireTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cleanupStale(ctx, t)
+
+	t.Run("start cancelled", func(t *testing.T) {
+		before := ownNamespaces()
+		sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer scancel()
+		n, err := i2pdnet.Start(sctx, i2pdnet.Options{Routers: 2, Floodfills: 1, Log: testnetLogger(t)})
+		if err == nil {
+			n.Close()
+			t.Skip("Start finished within 300ms; nothing to cancel")
+		}
+		t.Logf("start failed as intended: %v", err)
+		if after := ownNamespaces(); len(after) != len(before) {
+			t.Errorf("namespaces before %v, after failed Start %v", before, after)
+		}
+		if pids := pidsMentioning(fmt.Sprintf("imh-%d-", os.Getpid())); len(pids) > 0 {
+			t.Errorf("processes %v of this test's networks survived a failed Start", pids)
+		}
+	})
+
+	t.Run("step fails then close", func(t *testing.T) {
+		var ns, dir string
+		err := func() error {
+			n, err := i2pdnet.Start(ctx, i2pdnet.Options{Routers: 2, Floodfills: 1, Log: testnetLogger(t)})
+			if err != nil {
+				return fmt.Errorf("start: %w", err)
+			}
+			defer n.Close()
+			ns, dir = n.Namespace(), n.Dir()
+			if err := n.KillRouter(2); err != nil {
+				return err
+			}
+			return n.WaitReady(ctx) // fails: r2 is dead
+		}()
+		if ns == "" {
+			t.Fatalf("network did not start: %v", err)
+		}
+		if !errors.Is(err, i2pdnet.ErrRouterExited) {
+			t.Fatalf("failing step: err %v, want ErrRouterExited", err)
+		}
+		t.Logf("step failed as intended: %.120s", err)
+		assertTornDown(t, ns, dir)
+	})
+}
+
+// signalChildEnv makes TestTestnetSignalChild run: it is the child process
+// of TestTestnetSignal.
+const signalChildEnv = "IMH_TESTNET_SIGNAL_CHILD"
+
+// TestTestnetSignal interrupts (SIGINT, as Ctrl-C does) a test process that
+// holds a running network and checks that the process tore it down before
+// exiting.
+func TestTestnetSignal(t *testing.T) {
+	requireTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestTestnetSignalChild$", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), signalChildEnv+"=1")
+	cmd.Stderr = t.Output()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var ns, dir string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "TESTNET %s %s", &ns, &dir); err == nil {
+			break
+		}
+	}
+	if ns == "" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal("child did not report a running network")
+	}
+	if !i2pdnet.NamespaceExists(ns) || len(pidsMentioning(dir)) == 0 {
+		t.Fatalf("child reports %s but it is not running", ns)
+	}
+	t0 := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	err = cmd.Wait()
+	t.Logf("child exited %v after SIGINT: %v", time.Since(t0).Round(time.Millisecond), err)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Errorf("child: %v, want death by signal", err)
+	}
+	assertTornDown(t, ns, dir)
+}
+
+// TestTestnetSignalChild holds a network until it is interrupted; it only
+// runs as TestTestnetSignal's child.
+func TestTestnetSignalChild(t *testing.T) {
+	if os.Getenv(signalChildEnv) != "1" {
+		t.Skip("child of TestTestnetSignal")
+	}
+	n, err := i2pdnet.Start(context.Background(), i2pdnet.Options{Routers: 2, Floodfills: 1, Log: testnetLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("TESTNET %s %s\n", n.Namespace(), n.Dir())
+	time.Sleep(90 * time.Second) // the parent interrupts long before
+	n.Close()
+	t.Fatal("not interrupted")
+}
