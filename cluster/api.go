@@ -1,0 +1,532 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
+)
+
+// The HTTP API, served by every agent (loopback by default). Reads are
+// answered from the local replica (stale reads allowed); writes are applied
+// on the leader, and a follower forwards them there.
+//
+//	GET    /v1/status                 status.Status (imh status)
+//	GET    /v1/live                   LiveBody, leader only
+//	GET    /v1/routers                RouterList
+//	POST   /v1/routers                RouterInfo -> RouterInfo
+//	DELETE /v1/routers/{name}
+//	GET    /v1/destinations           DestinationList
+//	GET    /v1/destinations/{name}    DestinationInfo
+//	POST   /v1/destinations           DestinationRequest (create, or import with key_file) -> DestinationInfo
+//	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
+//	DELETE /v1/destinations/{name}
+//
+// Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
+// (no leader) or 500.
+const (
+	maxBody        = 1 << 20
+	hdrForwardedBy = "X-Imh-Forwarded-By"
+	liveTimeout    = time.Second
+)
+
+var errBadRequest = errors.New("bad request")
+
+func (c *Cluster) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", c.handleStatus)
+	mux.HandleFunc("GET /v1/live", c.handleLive)
+	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
+	mux.HandleFunc("POST /v1/routers", c.write(c.routerAdd))
+	mux.HandleFunc("DELETE /v1/routers/{name}", c.write(c.routerRemove))
+	mux.HandleFunc("GET /v1/destinations", c.handleDestList)
+	mux.HandleFunc("GET /v1/destinations/{name}", c.handleDestShow)
+	mux.HandleFunc("POST /v1/destinations", c.write(c.destCreate))
+	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
+	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.destRemove))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code, name := http.StatusInternalServerError, CodeInternal
+	switch {
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrMalformed), errors.Is(err, errBadRequest):
+		code, name = http.StatusBadRequest, CodeInvalid
+	case errors.Is(err, fsm.ErrNotFound):
+		code, name = http.StatusNotFound, CodeNotFound
+	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrStalePublish):
+		code, name = http.StatusConflict, CodeExists
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrLeadershipLost):
+		code, name = http.StatusServiceUnavailable, CodeNoLeader
+	}
+	writeJSON(w, code, ErrorBody{Error: err.Error(), Code: name})
+}
+
+// writeFunc handles one write on the leader and returns the response body.
+type writeFunc func(ctx context.Context, r *http.Request, body []byte) (any, error)
+
+// write wraps a writeFunc: it reads the body once, runs the write, and if
+// this agent is not the leader forwards the original request to it.
+func (c *Cluster) write(f writeFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil || len(body) > maxBody {
+			writeError(w, fmt.Errorf("%w: body unreadable or over %d bytes", errBadRequest, maxBody))
+			return
+		}
+		resp, err := f(r.Context(), r, body)
+		switch {
+		case errors.Is(err, ErrNotLeader):
+			c.forward(w, r, body)
+		case err != nil:
+			writeError(w, err)
+		case resp == nil:
+			writeJSON(w, http.StatusOK, struct{}{})
+		default:
+			writeJSON(w, http.StatusOK, resp)
+		}
+	}
+}
+
+// forward replays a write on the leader and copies its answer back.
+func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	if by := r.Header.Get(hdrForwardedBy); by != "" {
+		writeError(w, fmt.Errorf("%w: forwarded by %s but this agent is not the leader (election under way?)", ErrNoLeader, by))
+		return
+	}
+	leader := c.Leader()
+	if leader == "" || leader == c.cfg.NodeName {
+		writeError(w, fmt.Errorf("%w: no leader elected (is a majority of agents up?)", ErrNoLeader))
+		return
+	}
+	addr := c.httpAddrOf(leader)
+	if addr == "" {
+		writeError(w, fmt.Errorf("%w: the API address of leader %s is not known yet", ErrNoLeader, leader))
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		writeError(w, fmt.Errorf("forward to %s: %w", leader, err))
+		return
+	}
+	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set(hdrForwardedBy, c.cfg.NodeName)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: forward to leader %s at %s: %w", ErrNoLeader, leader, addr, err))
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxBody))
+}
+
+// httpAddrOf returns the API address of a node: from gossip, or from the
+// static peers of the config.
+func (c *Cluster) httpAddrOf(node string) string {
+	for _, m := range c.members() {
+		if m.Name == node {
+			return m.Meta.HTTPAddr
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.staticHTTP[node]
+}
+
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: json body: %w", errBadRequest, err)
+	}
+	return nil
+}
+
+func (c *Cluster) routerAdd(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var ri RouterInfo
+	if err := decodeBody(body, &ri); err != nil {
+		return nil, err
+	}
+	if err := c.Apply(ctx, &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}); err != nil {
+		return nil, err
+	}
+	return ri, nil
+}
+
+func (c *Cluster) routerRemove(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+	return nil, c.Apply(ctx, &fsm.RouterRemove{Name: r.PathValue("name")})
+}
+
+func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {
+	list := RouterList{Routers: []RouterInfo{}}
+	for _, r := range c.state.Routers() {
+		list.Routers = append(list.Routers, RouterInfo{Name: r.Name, Addr: r.Addr})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// settingsFrom applies the fields given in req on top of s.
+func settingsFrom(s fsm.Settings, req DestinationRequest) (fsm.Settings, error) {
+	for _, f := range []struct {
+		v   *int
+		dst *uint8
+		n   string
+	}{{req.Inbound, &s.Inbound, "inbound"}, {req.Outbound, &s.Outbound, "outbound"}, {req.Hops, &s.Hops, "hops"}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 0 || *f.v > 255 {
+			return s, fmt.Errorf("%w: %s %d", fsm.ErrInvalid, f.n, *f.v)
+		}
+		*f.dst = uint8(*f.v)
+	}
+	if req.Policy != nil {
+		p, err := fsm.ParsePolicy(*req.Policy)
+		if err != nil {
+			return s, err
+		}
+		if p == fsm.PolicyFailover {
+			return s, fmt.Errorf("%w: policy failover is not available yet (use spread)", fsm.ErrInvalid)
+		}
+		s.Policy = p
+	}
+	if req.Service != nil {
+		v, err := fsm.ParseService(*req.Service)
+		if err != nil {
+			return s, err
+		}
+		s.Service = v
+	}
+	return s, s.Validate()
+}
+
+// destCreate handles create (new keys) and import (key_file). Keys are
+// generated and sealed here, at the edge, never inside the fsm.
+func (c *Cluster) destCreate(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req DestinationRequest
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	if err := fsm.ValidName(req.Name); err != nil {
+		return nil, err
+	}
+	settings, err := settingsFrom(fsm.DefaultSettings(), req)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keysFrom(req.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	put, err := c.sealedPut(req.Name, keys, settings)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Apply(ctx, put); err != nil {
+		return nil, err
+	}
+	return c.destInfo(req.Name)
+}
+
+func keysFrom(keyFile string) (*i2p.PrivateKeys, error) {
+	if keyFile == "" {
+		k, err := i2p.NewPrivateKeys(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("generate keys: %w", err)
+		}
+		return k, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key_file is not base64", errBadRequest)
+	}
+	k, err := i2p.ParsePrivateKeys(raw)
+	clear(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key file: %w", fsm.ErrInvalid, err)
+	}
+	if !k.CanSign() {
+		return nil, fmt.Errorf("%w: key file of %s: only Ed25519 keys without offline signatures can be hosted", fsm.ErrInvalid, k.Destination().B32())
+	}
+	return k, nil
+}
+
+func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Settings) (*fsm.DestinationPut, error) {
+	raw, err := keys.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encode keys: %w", err)
+	}
+	defer clear(raw)
+	sealedKeys, err := c.sealer.Seal(raw)
+	if err != nil {
+		return nil, err
+	}
+	lsk, err := i2p.NewLeaseSetKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate leaseset key: %w", err)
+	}
+	sealedLSK, err := c.sealer.Seal(lsk.Private())
+	if err != nil {
+		return nil, err
+	}
+	return &fsm.DestinationPut{
+		Name: name, Destination: keys.Destination().Bytes(), SealedKeys: sealedKeys,
+		SealedLeaseSetKey: sealedLSK, LeaseSetPublicKey: lsk.Public(), Settings: settings,
+	}, nil
+}
+
+func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (any, error) {
+	name := r.PathValue("name")
+	var req DestinationRequest
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	if req.KeyFile != "" {
+		return nil, fmt.Errorf("%w: set cannot change keys (remove and import instead)", errBadRequest)
+	}
+	d, ok := c.state.Destination(name)
+	if !ok {
+		// The local replica may lag: let the leader decide.
+		d = &fsm.Destination{Settings: fsm.DefaultSettings()}
+	}
+	settings, err := settingsFrom(d.Settings, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Apply(ctx, &fsm.DestinationSet{Name: name, Settings: settings}); err != nil {
+		return nil, err
+	}
+	return c.destInfo(name)
+}
+
+func (c *Cluster) destRemove(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+	return nil, c.Apply(ctx, &fsm.DestinationRemove{Name: r.PathValue("name")})
+}
+
+func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
+	d, ok := c.state.Destination(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: destination %s", fsm.ErrNotFound, name)
+	}
+	info := destinationInfo(d, c.state.Tunnels(name))
+	return &info, nil
+}
+
+func destinationInfo(d *fsm.Destination, tunnels []fsm.Tunnel) DestinationInfo {
+	info := DestinationInfo{
+		Name: d.Name, B32: d.Hash().B32(), Destination: i2p.Base64.EncodeToString(d.Destination),
+		LeaseSetPublicKey: i2p.Base64.EncodeToString(d.LeaseSetPublicKey),
+		Inbound:           int(d.Settings.Inbound), Outbound: int(d.Settings.Outbound), Hops: int(d.Settings.Hops),
+		Policy: d.Settings.Policy.String(), Service: d.Settings.Service.String(),
+		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
+	}
+	if ls := d.LeaseSet; ls != nil {
+		info.LeaseSet = i2p.Base64.EncodeToString(ls.Bytes)
+		info.Published = ls.Published
+		info.Leases = len(ls.Routers)
+		for _, r := range ls.Routers {
+			info.LeasesByRouter[r]++
+		}
+	}
+	for _, t := range tunnels {
+		ti := TunnelInfo{Router: t.Router, Direction: t.Direction.String(), ID: t.ID, Gateway: t.Gateway.String(), Expires: t.Expires, Hops: []string{}}
+		for _, h := range t.Hops {
+			ti.Hops = append(ti.Hops, h.String())
+		}
+		info.Tunnels = append(info.Tunnels, ti)
+	}
+	return info
+}
+
+func (c *Cluster) handleDestList(w http.ResponseWriter, _ *http.Request) {
+	list := DestinationList{Destinations: []DestinationInfo{}}
+	for _, d := range c.state.Destinations() {
+		list.Destinations = append(list.Destinations, destinationInfo(d, c.state.Tunnels(d.Name)))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
+	info, err := c.destInfo(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (c *Cluster) isLeader() bool { return c.raft.State() == raft.Leader }
+
+// handleLive serves the leader's live view to followers.
+func (c *Cluster) handleLive(w http.ResponseWriter, _ *http.Request) {
+	lv := c.liveView()
+	if !c.isLeader() || lv == nil {
+		writeError(w, fmt.Errorf("%w: no live view on %s", ErrNotLeader, c.cfg.NodeName))
+		return
+	}
+	body := LiveBody{Routers: map[string]status.RouterLive{}, Destinations: map[string]status.DestinationLive{}}
+	for _, r := range c.state.Routers() {
+		if v, ok := lv.Router(r.Name); ok {
+			body.Routers[r.Name] = v
+		}
+	}
+	for _, d := range c.state.Destinations() {
+		if v, ok := lv.Destination(d.Name); ok {
+			body.Destinations[d.Name] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// fetchLive asks the leader for its live view (followers only).
+func (c *Cluster) fetchLive(ctx context.Context, leader string) (*LiveBody, error) {
+	addr := c.httpAddrOf(leader)
+	if addr == "" {
+		return nil, fmt.Errorf("%w: API address of %s unknown", ErrNoLeader, leader)
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/live", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("live view from %s: %w", leader, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("live view from %s: %s", leader, resp.Status)
+	}
+	var body LiveBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&body); err != nil {
+		return nil, fmt.Errorf("live view from %s: %w", leader, err)
+	}
+	return &body, nil
+}
+
+// liveSource returns a LiveView for the status: the local one on the
+// leader, the leader's over HTTP on a follower, or nil (all unknown).
+func (c *Cluster) liveSource(ctx context.Context) status.LiveView {
+	if c.isLeader() {
+		return c.liveView()
+	}
+	leader := c.Leader()
+	if leader == "" {
+		return nil
+	}
+	body, err := c.fetchLive(ctx, leader)
+	if err != nil {
+		c.log.Debug("status without live view", "err", err)
+		return nil
+	}
+	return body
+}
+
+// Router implements status.LiveView over a fetched LiveBody.
+func (b *LiveBody) Router(name string) (status.RouterLive, bool) {
+	v, ok := b.Routers[name]
+	return v, ok
+}
+
+// Destination implements status.LiveView over a fetched LiveBody.
+func (b *LiveBody) Destination(name string) (status.DestinationLive, bool) {
+	v, ok := b.Destinations[name]
+	return v, ok
+}
+
+// Status builds the body of imh status from the local replica and the
+// leader's live view.
+func (c *Cluster) Status(ctx context.Context) status.Status {
+	leader := c.Leader()
+	st := status.Status{
+		Leader: leader, Term: c.raft.CurrentTerm(), Node: c.cfg.NodeName,
+		Peers: []status.Peer{}, Routers: []status.Router{}, Destinations: []status.Destination{},
+	}
+	self := strings.ToLower(c.raft.State().String())
+	for _, s := range c.configuration().Servers {
+		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
+		switch string(s.ID) {
+		case c.cfg.NodeName:
+			p.State = self
+		case leader:
+			p.State = "leader"
+		}
+		st.Peers = append(st.Peers, p)
+	}
+	lv := c.liveSource(ctx)
+	for _, r := range c.state.Routers() {
+		sr := status.Router{Name: r.Name, Addr: r.Addr, State: status.RouterUnknown, Capabilities: []string{}}
+		if lv != nil {
+			if v, ok := lv.Router(r.Name); ok {
+				sr.State = v.State
+				if v.Capabilities != nil {
+					sr.Capabilities = v.Capabilities
+				}
+			}
+		}
+		st.Routers = append(st.Routers, sr)
+	}
+	for _, d := range c.state.Destinations() {
+		st.Destinations = append(st.Destinations, statusDestination(d, lv))
+	}
+	return st
+}
+
+func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destination {
+	sd := status.Destination{
+		Name: d.Name, B32: d.Hash().B32(), Policy: d.Settings.Policy.String(), Service: d.Settings.Service.String(),
+		LeasesByRouter: map[string]int{}, GatewaySet: []string{}, StandbyRouters: []string{}, PayloadsByRouter: map[string]int{},
+	}
+	if ls := d.LeaseSet; ls != nil {
+		sd.LeaseSet = i2p.Base64.EncodeToString(ls.Bytes)
+		sd.Leases = len(ls.Routers)
+		sd.Published = ls.Published
+		for _, r := range ls.Routers {
+			sd.LeasesByRouter[r]++
+		}
+	}
+	if lv == nil {
+		return sd
+	}
+	if v, ok := lv.Destination(d.Name); ok {
+		sd.GatewayPolicyEnforced = v.GatewayPolicyEnforced
+		sd.ActiveRouter = v.ActiveRouter
+		sd.Switches = v.Switches
+		if v.GatewaySet != nil {
+			sd.GatewaySet = v.GatewaySet
+		}
+		if v.StandbyRouters != nil {
+			sd.StandbyRouters = v.StandbyRouters
+		}
+		if v.PayloadsByRouter != nil {
+			sd.PayloadsByRouter = v.PayloadsByRouter
+		}
+	}
+	return sd
+}
+
+func (c *Cluster) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.Status(r.Context()))
+}

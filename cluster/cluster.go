@@ -1,0 +1,416 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/status"
+)
+
+// Sentinel errors callers test with errors.Is.
+var (
+	// ErrNotLeader: this agent is not the leader (see NotLeaderError).
+	ErrNotLeader = errors.New("cluster: not leader")
+	// ErrNoLeader: the cluster has no leader right now (no quorum, or an
+	// election is under way).
+	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrLeadershipLost: leadership was lost while a command was in flight;
+	// it may or may not have been committed.
+	ErrLeadershipLost = errors.New("cluster: leadership lost while applying; outcome unknown")
+)
+
+// NotLeaderError says which agent leads, if any is known.
+type NotLeaderError struct{ Leader string }
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == "" {
+		return "cluster: not leader, and no leader is known"
+	}
+	return "cluster: not leader (leader is " + e.Leader + ")"
+}
+
+// Unwrap makes errors.Is(err, ErrNotLeader) hold.
+func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+const applyTimeout = 10 * time.Second
+
+// Cluster is one agent's replica. New starts raft and opens the listeners;
+// Run serves until its context ends and then shuts everything down.
+type Cluster struct {
+	cfg    Config
+	log    *slog.Logger
+	state  *fsm.State
+	sealer *Sealer
+
+	raft      *raft.Raft
+	notifyCh  chan bool
+	closers   []io.Closer
+	hasState  atomic.Bool // raft state existed at start, or we bootstrapped
+	localRaft raft.ServerAddress
+
+	ml          *memberlist.Memberlist
+	memberCh    chan struct{} // pinged on gossip membership changes (gossip loop)
+	reconcileCh chan struct{} // the same, for the leader's reconcile loop
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	client  *http.Client
+
+	live       atomic.Pointer[liveHolder]
+	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading
+
+	mu         sync.Mutex
+	staticHTTP map[string]string // node -> HTTP address from Config.Peers
+}
+
+type liveHolder struct{ v status.LiveView }
+
+// New validates cfg, opens the data dir, starts raft and the listeners.
+func New(cfg Config) (c *Cluster, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sealer, err := NewSealer(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{
+		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
+		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1),
+		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: &http.Client{Timeout: 15 * time.Second},
+		staticHTTP: map[string]string{},
+	}
+	defer func() {
+		if err != nil {
+			c.closeAll()
+		}
+	}()
+	for _, p := range cfg.Peers {
+		c.staticHTTP[p.Name] = p.HTTPAddr
+	}
+	if err := c.setupRaft(); err != nil {
+		return nil, err
+	}
+	if err := c.setupHTTP(); err != nil {
+		return nil, err
+	}
+	if cfg.GossipBind != "" {
+		if err := c.setupGossip(); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Peers) > 0 {
+		c.bootstrapStatic()
+	}
+	return c, nil
+}
+
+func (c *Cluster) setupRaft() error {
+	cfg := &c.cfg
+	hlog := logging.HCLog(cfg.Logger.With("node", cfg.NodeName), "raft")
+	logs, stable, snaps, trans := cfg.LogStore, cfg.StableStore, cfg.SnapshotStore, cfg.Transport
+	if logs == nil || stable == nil || snaps == nil {
+		dir := filepath.Join(cfg.DataDir, "raft")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		bolt, err := raftboltdb.New(raftboltdb.Options{
+			Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+		})
+		if err != nil {
+			return fmt.Errorf("open raft log %s (is another agent using this data dir?): %w", dir, err)
+		}
+		c.closers = append(c.closers, bolt)
+		cache, err := raft.NewLogCache(512, bolt)
+		if err != nil {
+			return fmt.Errorf("raft log cache: %w", err)
+		}
+		logs, stable = cache, bolt
+		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
+			return fmt.Errorf("raft snapshot store: %w", err)
+		}
+	}
+	if trans == nil {
+		adv := cfg.RaftAdvertise
+		if adv == "" {
+			adv = cfg.RaftBind
+		}
+		advAddr, err := net.ResolveTCPAddr("tcp", adv)
+		if err != nil {
+			return fmt.Errorf("raft advertise %q: %w", adv, err)
+		}
+		if advAddr.Port == 0 {
+			advAddr = nil // bound to :0 (tests): advertise what we got
+		}
+		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advAddr, 3, 10*time.Second, hlog)
+		if err != nil {
+			return fmt.Errorf("raft listen %s: %w", cfg.RaftBind, err)
+		}
+		c.closers = append(c.closers, tcp)
+		trans = tcp
+	}
+	c.localRaft = trans.LocalAddr()
+	has, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	c.hasState.Store(has)
+	rc := cfg.raftConfig()
+	rc.NotifyCh = c.notifyCh
+	rc.Logger = hlog
+	r, err := raft.NewRaft(rc, &raftFSM{s: c.state, log: c.log}, logs, stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	c.raft = r
+	c.log.Info("raft started", "raft_addr", string(trans.LocalAddr()), "existing_state", has,
+		"heartbeat_timeout", rc.HeartbeatTimeout, "election_timeout", rc.ElectionTimeout)
+	return nil
+}
+
+func (c *Cluster) setupHTTP() error {
+	ln := c.cfg.HTTPListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", c.cfg.HTTPBind); err != nil {
+			return fmt.Errorf("http listen %s: %w", c.cfg.HTTPBind, err)
+		}
+	}
+	c.httpLn = ln
+	c.httpSrv = &http.Server{Handler: c.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	return nil
+}
+
+// bootstrapStatic bootstraps from Config.Peers (tests without gossip).
+func (c *Cluster) bootstrapStatic() {
+	if c.hasState.Load() {
+		return
+	}
+	var conf raft.Configuration
+	for _, p := range c.cfg.Peers {
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.RaftAddr)})
+	}
+	if err := c.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		c.log.Error("bootstrap", "err", err)
+		return
+	}
+	c.hasState.Store(true)
+}
+
+// Run serves the API, consumes leadership changes and runs gossip until ctx
+// ends, then shuts down (leader work first, raft last) and returns.
+func (c *Cluster) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := c.httpSrv.Serve(c.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	})
+	wg.Go(func() { c.runLeadership(ctx) })
+	if c.ml != nil {
+		wg.Go(func() { c.runGossip(ctx) })
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	c.shutdown(&wg)
+	return err
+}
+
+func (c *Cluster) shutdown(wg *sync.WaitGroup) {
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.httpSrv.Shutdown(sctx)
+	// runLeadership and runGossip end with the context; wait for the
+	// leader work to stop before raft goes away underneath it.
+	if c.ml != nil {
+		_ = c.ml.Leave(500 * time.Millisecond)
+	}
+	wg.Wait()
+	c.closeAll()
+	c.log.Info("stopped")
+}
+
+// closeAll releases what New opened; safe on a partly built Cluster.
+func (c *Cluster) closeAll() {
+	if c.ml != nil {
+		_ = c.ml.Shutdown()
+	}
+	if c.raft != nil {
+		if err := c.raft.Shutdown().Error(); err != nil {
+			c.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if c.httpLn != nil {
+		_ = c.httpLn.Close()
+	}
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		_ = c.closers[i].Close()
+	}
+	c.closers = nil
+}
+
+// State is the local replica of the replicated state (possibly stale on a
+// follower). Callers must not modify what it returns beyond the copies its
+// query methods hand out.
+func (c *Cluster) State() *fsm.State { return c.state }
+
+// Open unseals a private key blob stored in the state.
+func (c *Cluster) Open(sealed []byte) ([]byte, error) { return c.sealer.Open(sealed) }
+
+// Seal seals private key bytes for a command (at the edge, never in Apply).
+func (c *Cluster) Seal(plain []byte) ([]byte, error) { return c.sealer.Seal(plain) }
+
+// NodeName is this agent's name (its raft server ID).
+func (c *Cluster) NodeName() string { return c.cfg.NodeName }
+
+// HTTPAddr is the address the API listens on.
+func (c *Cluster) HTTPAddr() string { return c.httpLn.Addr().String() }
+
+// RaftAddr is the raft transport's address.
+func (c *Cluster) RaftAddr() string { return string(c.raftAddr()) }
+
+func (c *Cluster) raftAddr() raft.ServerAddress { return c.localRaft }
+
+// SetLiveView installs the balancer's live view (nil removes it). The
+// status API uses it on the leader for router health and live facts.
+func (c *Cluster) SetLiveView(v status.LiveView) {
+	if v == nil {
+		c.live.Store(nil)
+		return
+	}
+	c.live.Store(&liveHolder{v: v})
+}
+
+func (c *Cluster) liveView() status.LiveView {
+	if h := c.live.Load(); h != nil {
+		return h.v
+	}
+	return nil
+}
+
+// Leader returns the name of the current leader, or "" if none is known.
+func (c *Cluster) Leader() string {
+	_, id := c.raft.LeaderWithID()
+	return string(id)
+}
+
+// Term is the current raft term as this node knows it.
+func (c *Cluster) Term() uint64 { return c.raft.CurrentTerm() }
+
+// LeadershipTerm returns the term in which this node's current leadership
+// began (after its Barrier) and true, or 0 and false when it is not the
+// leader. The balancer fences routers with it (imh.term).
+func (c *Cluster) LeadershipTerm() (uint64, bool) {
+	t := c.leaderTerm.Load()
+	return t, t != 0
+}
+
+// Apply proposes cmd and waits until it is committed and applied here. It
+// returns the fsm's deterministic result (an error value from Apply), a
+// *NotLeaderError on a follower, or ErrLeadershipLost.
+func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	timeout := applyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f := c.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return &NotLeaderError{Leader: c.Leader()}
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return fmt.Errorf("%w: %w", ErrLeadershipLost, err)
+		}
+		return fmt.Errorf("raft apply %s: %w", cmd.Type(), err)
+	}
+	if rerr, ok := f.Response().(error); ok {
+		return rerr
+	}
+	return nil
+}
+
+func (c *Cluster) configuration() raft.Configuration {
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return raft.Configuration{}
+	}
+	return f.Configuration()
+}
+
+// raftFSM adapts fsm.State to raft.FSM.
+type raftFSM struct {
+	s   *fsm.State
+	log *slog.Logger
+}
+
+// maxSnapshot bounds what Restore reads (a snapshot is kilobytes per
+// destination; this is generous).
+const maxSnapshot = 256 << 20
+
+func (f *raftFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if err := f.s.Apply(l.Index, l.Data); err != nil {
+		f.log.Debug("command refused", "index", l.Index, "err", err)
+		return err
+	}
+	return nil
+}
+
+func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{b: f.s.Snapshot()}, nil
+}
+
+func (f *raftFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxSnapshot+1))
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	if len(b) > maxSnapshot {
+		return fmt.Errorf("%w: larger than %d bytes", fsm.ErrBadSnapshot, maxSnapshot)
+	}
+	return f.s.Restore(b)
+}
+
+type fsmSnapshot struct{ b []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.b); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

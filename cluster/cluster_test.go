@@ -1,0 +1,236 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/clustertest"
+	"github.com/imh-project/imh/fsm"
+)
+
+// leaderWorkTracker records, per node, how many leader work functions run
+// at once (must never exceed one) and how many were started.
+type leaderWorkTracker struct {
+	mu      sync.Mutex
+	active  map[string]int
+	started map[string]int
+	overlap atomic.Bool
+}
+
+func newTracker() *leaderWorkTracker {
+	return &leaderWorkTracker{active: map[string]int{}, started: map[string]int{}}
+}
+
+func (tr *leaderWorkTracker) work(node string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		tr.mu.Lock()
+		tr.active[node]++
+		tr.started[node]++
+		if tr.active[node] > 1 {
+			tr.overlap.Store(true)
+		}
+		tr.mu.Unlock()
+		<-ctx.Done()
+		tr.mu.Lock()
+		tr.active[node]--
+		tr.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (tr *leaderWorkTracker) activeTotal() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, v := range tr.active {
+		n += v
+	}
+	return n
+}
+
+func apply(t *testing.T, c *cluster.Cluster, cmd fsm.Command) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Apply(ctx, cmd); err != nil {
+		t.Fatalf("apply %s: %v", cmd.Type(), err)
+	}
+}
+
+func TestInmemClusterPartitionHealKill(t *testing.T) {
+	tr := newTracker()
+	h := clustertest.New(t, 3, clustertest.Options{LeaderWork: tr.work})
+	l := h.Leader(10 * time.Second)
+	leader := h.Nodes[l].Cluster()
+	apply(t, leader, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
+	if term, ok := leader.LeadershipTerm(); !ok || term == 0 {
+		t.Fatalf("leadership term %d %v", term, ok)
+	}
+	h.WaitConverged(5 * time.Second)
+	h.WaitFor(5*time.Second, "one leader work running", func() bool { return tr.activeTotal() == 1 })
+
+	// Partition the leader: the other two elect a new one and go on.
+	h.Partition(l)
+	nl := h.Leader(10 * time.Second)
+	if nl == l {
+		t.Fatal("isolated node still leads the majority")
+	}
+	apply(t, h.Nodes[nl].Cluster(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := h.Nodes[l].Cluster().Apply(ctx, &fsm.RouterPut{Name: "r3", Addr: "127.0.0.1:7003"})
+	cancel()
+	if err == nil {
+		t.Fatal("isolated old leader committed a write")
+	}
+	h.WaitFor(10*time.Second, "isolated node steps down", func() bool {
+		_, ok := h.Nodes[l].Cluster().LeadershipTerm()
+		return !ok
+	})
+
+	// Heal: the old leader catches up and drops its uncommitted entry.
+	h.Heal()
+	h.Leader(10 * time.Second)
+	h.WaitConverged(10 * time.Second)
+	if _, ok := h.Nodes[l].Cluster().State().Router("r3"); ok {
+		t.Fatal("uncommitted write of the isolated leader survived")
+	}
+	if _, ok := h.Nodes[l].Cluster().State().Router("r2"); !ok {
+		t.Fatal("old leader did not catch up")
+	}
+
+	// Kill the leader; the rest go on; the killed node restarts and catches up.
+	k := h.Leader(10 * time.Second)
+	h.Kill(k)
+	nl = h.Leader(10 * time.Second)
+	apply(t, h.Nodes[nl].Cluster(), &fsm.RouterPut{Name: "r4", Addr: "127.0.0.1:7004"})
+	h.Restart(k)
+	h.Leader(10 * time.Second)
+	h.WaitConverged(10 * time.Second)
+	for _, n := range h.Nodes {
+		if got := len(n.Cluster().State().Routers()); got != 3 {
+			t.Fatalf("%s has %d routers, want 3 (r1 r2 r4)", n.Name, got)
+		}
+	}
+	h.WaitFor(5*time.Second, "exactly one leader work running", func() bool { return tr.activeTotal() == 1 })
+	if tr.overlap.Load() {
+		t.Fatal("two leader works ran at once on one node")
+	}
+}
+
+// api calls the HTTP API and decodes the answer into out (if non-nil).
+func api(t *testing.T, method, addr, path string, in, out any) int {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb cluster.ErrorBody
+		if err := json.Unmarshal(raw, &eb); err != nil || eb.Error == "" || eb.Code == "" {
+			t.Fatalf("%s %s: status %d without an error body: %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestAPIForwardingAndErrors(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	f := (l + 1) % 3
+	fa := h.Nodes[f].HTTPAddr
+
+	if code := api(t, "POST", fa, "/v1/routers", cluster.RouterInfo{Name: "r1", Addr: "127.0.0.1:7001"}, nil); code != 200 {
+		t.Fatalf("router add through follower: %d", code)
+	}
+	var info cluster.DestinationInfo
+	if code := api(t, "POST", fa, "/v1/destinations", cluster.DestinationRequest{Name: "web", Inbound: ptr(4), Service: ptr("echo")}, &info); code != 200 {
+		t.Fatalf("dest create through follower: %d", code)
+	}
+	if info.Inbound != 4 || info.Service != "echo" || info.Policy != "spread" || len(info.B32) != 60 {
+		t.Fatalf("created %+v", info)
+	}
+	for _, tt := range []struct {
+		method, path string
+		in           any
+		want         int
+	}{
+		{"POST", "/v1/routers", cluster.RouterInfo{Name: "r1", Addr: "127.0.0.1:9"}, 409},
+		{"POST", "/v1/routers", cluster.RouterInfo{Name: "bad name", Addr: "127.0.0.1:9"}, 400},
+		{"POST", "/v1/routers", map[string]string{"nmae": "x"}, 400},
+		{"DELETE", "/v1/routers/nope", nil, 404},
+		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "web"}, 409},
+		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", KeyFile: "AAAA"}, 400},
+		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", Policy: ptr("failover")}, 400},
+		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", Hops: ptr(99)}, 400},
+		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Hops: ptr(2)}, 200},
+		{"PATCH", "/v1/destinations/nope", cluster.DestinationRequest{Hops: ptr(2)}, 404},
+		{"GET", "/v1/destinations/nope", nil, 404},
+	} {
+		if got := api(t, tt.method, fa, tt.path, tt.in, nil); got != tt.want {
+			t.Errorf("%s %s %+v: status %d, want %d", tt.method, tt.path, tt.in, got, tt.want)
+		}
+	}
+	// Reads are local: wait until the follower has applied the writes.
+	h.WaitConverged(5 * time.Second)
+	var list cluster.DestinationList
+	api(t, "GET", fa, "/v1/destinations", nil, &list)
+	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 {
+		t.Fatalf("list %+v", list)
+	}
+	var st struct {
+		Leader  string `json:"leader"`
+		Peers   []any  `json:"peers"`
+		Routers []struct {
+			State string `json:"state"`
+		} `json:"routers"`
+	}
+	api(t, "GET", fa, "/v1/status", nil, &st)
+	if st.Leader != h.Nodes[l].Name || len(st.Peers) != 3 || len(st.Routers) != 1 || st.Routers[0].State != "unknown" {
+		t.Fatalf("status %+v", st)
+	}
+
+	// The sealed keys open with the cluster's secret and are not the plain file.
+	d, _ := h.Nodes[f].Cluster().State().Destination("web")
+	plain, err := h.Nodes[f].Cluster().Open(d.SealedKeys)
+	if err != nil || bytes.Contains(d.SealedKeys, plain[len(plain)-32:]) {
+		t.Fatalf("sealed keys: %v", err)
+	}
+
+	// Lose the majority: writes fail with no_leader (exit 1 in the CLI).
+	h.Kill(l)
+	h.Kill((l + 2) % 3)
+	if code := api(t, "POST", fa, "/v1/routers", cluster.RouterInfo{Name: "r2", Addr: "127.0.0.1:7002"}, nil); code != 503 {
+		t.Fatalf("write without quorum: status %d, want 503", code)
+	}
+	err = h.Nodes[f].Cluster().Apply(context.Background(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
+	if !errors.Is(err, cluster.ErrNotLeader) {
+		t.Fatalf("apply without quorum: %v", err)
+	}
+}

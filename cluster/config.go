@@ -1,0 +1,142 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/imh-project/imh/fsm"
+)
+
+// Base raft timings, multiplied by Config.RaftMultiplier. They are tuned for
+// fast failover on loopback or a LAN: a follower notices a dead leader after
+// one to two heartbeat timeouts (raft randomises within [t, 2t)), then wins
+// an election within about one election timeout. With the default
+// multiplier 1 a new leader is usually up within 0.4 to 1.2 s. Raise the
+// multiplier on slow or busy hosts (Consul's raft_multiplier works the
+// same way) to trade failover time for fewer spurious elections.
+const (
+	BaseHeartbeatTimeout   = 400 * time.Millisecond
+	BaseElectionTimeout    = 400 * time.Millisecond
+	BaseLeaderLeaseTimeout = 200 * time.Millisecond
+	BaseCommitTimeout      = 25 * time.Millisecond
+	DefaultRaftMultiplier  = 1
+	maxRaftMultiplier      = 10
+)
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("cluster: invalid config")
+
+// Peer names a server for a static bootstrap (tests without gossip).
+type Peer struct {
+	Name     string
+	RaftAddr string
+	HTTPAddr string
+}
+
+// Config is one agent's configuration.
+type Config struct {
+	NodeName string
+	DataDir  string // raft log and snapshots; never holds the secret or plaintext keys
+
+	RaftBind        string // TCP listen address of the raft transport
+	RaftAdvertise   string // what peers dial; defaults to RaftBind's address
+	GossipBind      string // memberlist UDP+TCP listen address; "" disables gossip
+	GossipAdvertise string
+	HTTPBind        string // the API; loopback by default
+	HTTPAdvertise   string // what other agents use to forward writes here
+
+	BootstrapExpect int      // bootstrap once this many agents found each other over gossip
+	Join            []string // gossip addresses to join (may include this node and nodes not up yet)
+	RaftMultiplier  int      // scales the Base* timings; 1 = fastest failover
+	Secret          Secret
+
+	Logger *slog.Logger
+
+	// LeaderWork runs on the leader only, after a Barrier, exactly one at a
+	// time: its context is cancelled when leadership is lost (or the agent
+	// stops) and the cluster waits for it to return. If it returns an error
+	// before that, it is logged and started again after a pause. nil: no work.
+	LeaderWork func(ctx context.Context) error
+
+	// Test hooks (cluster/clustertest): replace the TCP transport and the
+	// bolt/file stores, and bootstrap statically from Peers.
+	Transport     raft.Transport
+	LogStore      raft.LogStore
+	StableStore   raft.StableStore
+	SnapshotStore raft.SnapshotStore
+	Peers         []Peer       // static bootstrap configuration (when no gossip)
+	HTTPListener  net.Listener // used instead of listening on HTTPBind
+}
+
+// DefaultConfig returns the defaults of CLI.md: raft 127.0.0.1:7700, gossip
+// 127.0.0.1:7701, HTTP 127.0.0.1:7702, multiplier 1.
+func DefaultConfig() Config {
+	return Config{
+		RaftBind:       "127.0.0.1:7700",
+		GossipBind:     "127.0.0.1:7701",
+		HTTPBind:       "127.0.0.1:7702",
+		RaftMultiplier: DefaultRaftMultiplier,
+	}
+}
+
+// Validate checks the config and fills derivable fields.
+func (c *Config) Validate() error {
+	if err := fsm.ValidName(c.NodeName); err != nil {
+		return fmt.Errorf("%w: node name: %w", ErrConfig, err)
+	}
+	if c.Secret.IsZero() {
+		return fmt.Errorf("%w: no cluster secret (--secret-file, IMH_SECRET_FILE or IMH_SECRET; make one with imh keygen)", ErrConfig)
+	}
+	if c.RaftMultiplier < 1 || c.RaftMultiplier > maxRaftMultiplier {
+		return fmt.Errorf("%w: raft multiplier %d (want 1..%d)", ErrConfig, c.RaftMultiplier, maxRaftMultiplier)
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("%w: bootstrap-expect %d", ErrConfig, c.BootstrapExpect)
+	}
+	if c.Transport == nil && c.DataDir == "" {
+		return fmt.Errorf("%w: no data dir", ErrConfig)
+	}
+	if c.Transport == nil {
+		if _, err := net.ResolveTCPAddr("tcp", c.RaftBind); err != nil {
+			return fmt.Errorf("%w: raft bind %q: %w", ErrConfig, c.RaftBind, err)
+		}
+	}
+	for name, a := range map[string]string{"gossip bind": c.GossipBind, "gossip advertise": c.GossipAdvertise,
+		"raft advertise": c.RaftAdvertise, "http advertise": c.HTTPAdvertise} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%w: %s %q: %w", ErrConfig, name, a, err)
+		}
+	}
+	if c.HTTPListener == nil {
+		if _, _, err := net.SplitHostPort(c.HTTPBind); err != nil {
+			return fmt.Errorf("%w: http bind %q: %w", ErrConfig, c.HTTPBind, err)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// raftConfig builds raft's config from ours.
+func (c *Config) raftConfig() *raft.Config {
+	m := time.Duration(c.RaftMultiplier)
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeName)
+	rc.HeartbeatTimeout = BaseHeartbeatTimeout * m
+	rc.ElectionTimeout = BaseElectionTimeout * m
+	rc.LeaderLeaseTimeout = BaseLeaderLeaseTimeout * m
+	rc.CommitTimeout = BaseCommitTimeout * m
+	rc.SnapshotThreshold = 1024
+	rc.TrailingLogs = 2048
+	return rc
+}

@@ -1,0 +1,14 @@
+// Package cluster runs one imh agent's replica of the balancer cluster: a
+// hashicorp/raft node (TCP transport, raft-boltdb log, file snapshots) whose
+// FSM is package fsm, a memberlist gossip member through which agents find
+// each other and bootstrap, the leadership hook that starts exactly one
+// "leader work" function on the leader (the balancer), and the HTTP API that
+// the operator CLI talks to on every agent (reads served locally, writes
+// forwarded to the leader).
+//
+// One cluster secret (imh keygen) is the root of every key: the memberlist
+// encryption key and the key that seals destination private keys are derived
+// from it with HKDF-SHA256 under different labels. Neither the secret nor
+// anything derived from it is ever written to the data dir; private keys are
+// stored there (in the raft log and snapshots) only sealed.
+package cluster

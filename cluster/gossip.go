@@ -1,0 +1,241 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+
+	"github.com/imh-project/imh/internal/logging"
+)
+
+const gossipTick = time.Second
+
+// nodeMeta is what each agent gossips about itself (memberlist node meta,
+// at most 512 bytes).
+type nodeMeta struct {
+	RaftAddr string `json:"r"`
+	HTTPAddr string `json:"h"`
+	InRaft   bool   `json:"s"` // has raft state: bootstrapped, restarted, or added by a leader
+}
+
+// member is an alive gossip member with valid meta.
+type member struct {
+	Name string
+	Addr string // gossip address
+	Meta nodeMeta
+}
+
+func (c *Cluster) setupGossip() error {
+	cfg := &c.cfg
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeName
+	host, port, err := splitHostPort(cfg.GossipBind)
+	if err != nil {
+		return fmt.Errorf("gossip bind: %w", err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertisePort = port
+	if cfg.GossipAdvertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(cfg.GossipAdvertise); err != nil {
+			return fmt.Errorf("gossip advertise: %w", err)
+		}
+	}
+	mc.SecretKey = cfg.Secret.GossipKey()
+	mc.Logger = logging.StdLogger(cfg.Logger.With("component", "gossip", "node", cfg.NodeName))
+	mc.Delegate = &gossipDelegate{c: c}
+	mc.Events = &gossipEvents{c: c}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("gossip listen %s: %w", cfg.GossipBind, err)
+	}
+	c.ml = ml
+	c.log.Info("gossip started", "gossip_addr", ml.LocalNode().Address())
+	return nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return h, n, nil
+}
+
+// GossipAddr is the address other agents join (empty without gossip).
+func (c *Cluster) GossipAddr() string {
+	if c.ml == nil {
+		return ""
+	}
+	return c.ml.LocalNode().Address()
+}
+
+func (c *Cluster) httpAdvertise() string {
+	if c.cfg.HTTPAdvertise != "" {
+		return c.cfg.HTTPAdvertise
+	}
+	return c.httpLn.Addr().String()
+}
+
+func (c *Cluster) localMeta() nodeMeta {
+	return nodeMeta{RaftAddr: string(c.localRaft), HTTPAddr: c.httpAdvertise(), InRaft: c.inRaft()}
+}
+
+func (c *Cluster) inRaft() bool { return c.hasState.Load() || c.Leader() != "" }
+
+// members returns the alive gossip members with valid meta, sorted by name.
+func (c *Cluster) members() []member {
+	if c.ml == nil {
+		return nil
+	}
+	var out []member
+	for _, n := range c.ml.Members() {
+		if n.State != memberlist.StateAlive {
+			continue
+		}
+		var m nodeMeta
+		if err := json.Unmarshal(n.Meta, &m); err != nil || m.RaftAddr == "" {
+			continue
+		}
+		out = append(out, member{Name: n.Name, Addr: n.Address(), Meta: m})
+	}
+	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// runGossip joins the --join addresses (retrying until one answers),
+// bootstraps once --bootstrap-expect agents are found, and keeps this
+// node's gossiped meta current.
+func (c *Cluster) runGossip(ctx context.Context) {
+	others := c.joinTargets()
+	joined := len(others) == 0
+	lastMeta := c.localMeta()
+	t := time.NewTicker(gossipTick)
+	defer t.Stop()
+	for {
+		if !joined {
+			n, err := c.ml.Join(others)
+			if n > 0 {
+				joined = true
+				c.log.Info("joined cluster gossip", "contacted", n)
+			} else {
+				c.log.Debug("join: no agent answered yet; retrying", "addrs", others, "err", err)
+			}
+		}
+		c.maybeBootstrap()
+		if m := c.localMeta(); m != lastMeta {
+			lastMeta = m
+			if err := c.ml.UpdateNode(time.Second); err != nil {
+				c.log.Debug("gossip meta update", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.memberCh:
+		}
+	}
+}
+
+// joinTargets is --join without this node's own addresses.
+func (c *Cluster) joinTargets() []string {
+	self := map[string]bool{c.ml.LocalNode().Address(): true}
+	for _, a := range []string{c.cfg.GossipBind, c.cfg.GossipAdvertise} {
+		if a != "" {
+			self[normalizeAddr(a)] = true
+		}
+	}
+	var out []string
+	for _, a := range c.cfg.Join {
+		if !self[normalizeAddr(a)] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func normalizeAddr(a string) string {
+	if ta, err := net.ResolveTCPAddr("tcp", a); err == nil {
+		return ta.String()
+	}
+	return a
+}
+
+// maybeBootstrap bootstraps raft with every alive member once at least
+// BootstrapExpect agents found each other, none of which is in a raft
+// cluster already. A node with raft state never bootstraps (a restarted
+// agent rejoins its configuration); a new node joining an existing cluster
+// waits to be added by the leader's reconcile.
+func (c *Cluster) maybeBootstrap() {
+	if c.cfg.BootstrapExpect == 0 || c.hasState.Load() {
+		return
+	}
+	ms := c.members()
+	if len(ms) < c.cfg.BootstrapExpect {
+		return
+	}
+	var conf raft.Configuration
+	for _, m := range ms {
+		if m.Meta.InRaft {
+			return
+		}
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Meta.RaftAddr)})
+	}
+	err := c.raft.BootstrapCluster(conf).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		c.log.Error("bootstrap", "err", err)
+		return
+	}
+	c.hasState.Store(true)
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	c.log.Info("bootstrapped raft", "servers", names)
+}
+
+type gossipDelegate struct{ c *Cluster }
+
+func (d *gossipDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(d.c.localMeta())
+	if len(b) > limit {
+		d.c.log.Error("gossip meta too large", "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+
+func (d *gossipDelegate) NotifyMsg([]byte)                    {}
+func (d *gossipDelegate) GetBroadcasts(int, int) [][]byte     { return nil }
+func (d *gossipDelegate) LocalState(bool) []byte              { return nil }
+func (d *gossipDelegate) MergeRemoteState(buf []byte, _ bool) {}
+
+type gossipEvents struct{ c *Cluster }
+
+func (e *gossipEvents) ping() {
+	select {
+	case e.c.memberCh <- struct{}{}:
+	default:
+	}
+	select {
+	case e.c.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+func (e *gossipEvents) NotifyJoin(*memberlist.Node)   { e.ping() }
+func (e *gossipEvents) NotifyLeave(*memberlist.Node)  { e.ping() }
+func (e *gossipEvents) NotifyUpdate(*memberlist.Node) { e.ping() }
