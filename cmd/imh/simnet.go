@@ -26,7 +26,7 @@ func newSimnetCmd() *cobra.Command {
 		Use:   "simnet",
 		Short: "the simulated I2P network: serve it, send remote-client traffic through it",
 	}
-	cmd.AddCommand(newSimnetServeCmd(), newSimnetSendCmd())
+	cmd.AddCommand(newSimnetServeCmd(), newSimnetSendCmd(), newSimnetBaselineCmd())
 	return cmd
 }
 
@@ -232,5 +232,92 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
 	for name, v := range res.ByRouter {
 		fmt.Fprintf(out, "  router %s: %d\n", name, v)
 	}
+	return nil
+}
+
+type simnetBaselineOptions struct {
+	network string
+	keys    string
+	routers string
+	inbound int
+	hops    int
+	json    bool
+}
+
+func newSimnetBaselineCmd() *cobra.Command {
+	var o simnetBaselineOptions
+	cmd := &cobra.Command{
+		Use:   "baseline --network simnet://H:P --keys FILE --routers r1,r2,...",
+		Short: "today's multihoming: the same keys on several stock routers, each publishing its own LeaseSet",
+		Long: "baseline attaches one simulated stock router per name in --routers to the network and runs an\n" +
+			"unmanaged session with the keys on each: its own inbound tunnels, its own LeaseSet published\n" +
+			"whenever they change (the last one stored wins). It runs until SIGTERM, then prints what each\n" +
+			"router published and received.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return runSimnetBaseline(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.network, "network", "", "the simnet daemon, simnet://H:P (required)")
+	f.StringVar(&o.keys, "keys", "", "private key file of the destination (required)")
+	f.StringVar(&o.routers, "routers", "", "comma-separated names of the stock routers to attach (required)")
+	f.IntVar(&o.inbound, "inbound", 3, "inbound tunnels per router")
+	f.IntVar(&o.hops, "hops", 3, "hops per inbound tunnel")
+	f.BoolVar(&o.json, "json", false, "print the final counts as one JSON object")
+	return cmd
+}
+
+func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineOptions) error {
+	if o.network == "" || o.keys == "" || o.routers == "" {
+		return usageErrorf("simnet baseline: --network, --keys and --routers are required")
+	}
+	addr, err := simnet.ParseAddr(o.network)
+	if err != nil {
+		return usageErrorf("simnet baseline: --network: %v", err)
+	}
+	raw, err := os.ReadFile(o.keys)
+	if err != nil {
+		return usageErrorf("simnet baseline: read keys: %v", err)
+	}
+	keys, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		return usageErrorf("simnet baseline: keys %s: %v", o.keys, err)
+	}
+	cfg := simnet.DefaultBaselineConfig(keys)
+	cfg.Inbound, cfg.Hops = o.inbound, o.hops
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx := cmd.Context()
+	var links []simnet.Link
+	defer func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}()
+	for _, name := range strings.Split(o.routers, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return usageErrorf("simnet baseline: empty router name in --routers %q", o.routers)
+		}
+		l, err := simnet.Dial(ctx, addr, name, logger)
+		if err != nil {
+			return fmt.Errorf("simnet baseline: %w", err)
+		}
+		links = append(links, l)
+	}
+	logger.Info("baseline running", "dest", keys.Destination().B32(), "routers", o.routers)
+	b, err := simnet.RunBaseline(ctx, simnet.RealClock(), links, cfg, logger)
+	if err != nil {
+		return usageErrorf("simnet baseline: %v", err)
+	}
+	st := b.Stats()
+	out := cmd.OutOrStdout()
+	if o.json {
+		return json.NewEncoder(out).Encode(st)
+	}
+	fmt.Fprintf(out, "published %v, rejected %v, received %v\n", st.Publishes, st.Rejected, st.Received)
 	return nil
 }

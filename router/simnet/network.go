@@ -341,3 +341,15 @@ func (n *Network) countBuild(name string, ok bool) {
 		s.BuildsFailed++
 	}
 }
+
+// TunnelOwner names the router whose inbound tunnel a lease names (also
+// after the tunnel expired or its router went down, for an hour).
+func (n *Network) TunnelOwner(l i2p.Lease2) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	rec, ok := n.tunnels[leaseKey{l.Gateway, l.TunnelID}]
+	if !ok {
+		return "", false
+	}
+	return rec.link.name, true
+}
