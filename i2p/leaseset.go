@@ -207,6 +207,9 @@ func (ls *LeaseSet2) readBody(r *wire.Reader) error {
 	if r.Err() == nil && num > MaxLeases {
 		return fmt.Errorf("%w: %d", ErrTooManyLeases, num)
 	}
+	if r.Err() == nil && num > 0 {
+		ls.Leases = make([]Lease2, 0, num)
+	}
 	for i := 0; i < num && r.Err() == nil; i++ {
 		ls.Leases = append(ls.Leases, ReadLease2(r))
 	}
@@ -265,7 +268,25 @@ func (ls *LeaseSet2) appendUnsigned(b []byte) ([]byte, error) {
 // up to the signature. For an unchanged parsed LeaseSet2 these are the
 // received bytes.
 func (ls *LeaseSet2) SignedBytes() ([]byte, error) {
-	return ls.appendUnsigned([]byte{StoreLeaseSet2})
+	return ls.appendUnsigned(append(make([]byte, 0, ls.sizeHint()), StoreLeaseSet2))
+}
+
+// sizeHint estimates the encoded size, so encoding allocates once.
+func (ls *LeaseSet2) sizeHint() int {
+	n := 1 + 8 + 2 + len(ls.rawOptions) + 1 + 1 + Lease2Len*len(ls.Leases) + 132
+	if ls.Destination != nil {
+		n += ls.Destination.Len()
+	}
+	if o := ls.Offline; o != nil {
+		n += 6 + len(o.TransientKey) + len(o.Signature)
+	}
+	for _, k := range ls.Keys {
+		n += 4 + len(k.Key)
+	}
+	for k, v := range ls.Options {
+		n += 4 + len(k) + len(v)
+	}
+	return n
 }
 
 // Sign signs the LeaseSet2 with the Destination's key.
@@ -310,6 +331,10 @@ func (ls *LeaseSet2) AppendBinary(b []byte) ([]byte, error) {
 	msg, err := ls.SignedBytes()
 	if err != nil {
 		return b, err
+	}
+	if b == nil {
+		// MarshalBinary: reuse the signed buffer, dropping the type byte.
+		return append(msg[1:], ls.Signature...), nil
 	}
 	b = append(b, msg[1:]...)
 	return append(b, ls.Signature...), nil
