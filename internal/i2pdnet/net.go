@@ -72,6 +72,10 @@ type Options struct {
 	Files map[int]map[string][]byte
 	// Log receives progress messages (default: discarded).
 	Log *slog.Logger
+	// NoSignalTeardown leaves SIGINT/SIGTERM to the caller, which must then
+	// Close on them itself: for an interactive wrapper whose child shell
+	// gets the terminal's Ctrl-C. Tests leave it false.
+	NoSignalTeardown bool
 }
 
 func (o *Options) setDefaults() {
@@ -180,7 +184,9 @@ func Start(ctx context.Context, opts Options) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	register(n)
+	if !opts.NoSignalTeardown {
+		register(n)
+	}
 	if err := n.start(ctx, opts); err != nil {
 		if cerr := n.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
