@@ -11,17 +11,16 @@ type SigType uint16
 
 // Signature types I2P defines.
 const (
-	SigDSASHA1        SigType = 0
-	SigECDSAP256      SigType = 1
-	SigECDSAP384      SigType = 2
-	SigECDSAP521      SigType = 3
-	SigRSA2048        SigType = 4
-	SigRSA3072        SigType = 5
-	SigRSA4096        SigType = 6
-	SigEd25519        SigType = 7
-	SigEd25519ph      SigType = 8
-	SigRedDSAEd25519  SigType = 11
-	sigTypeNamesCount         = 12
+	SigDSASHA1       SigType = 0
+	SigECDSAP256     SigType = 1
+	SigECDSAP384     SigType = 2
+	SigECDSAP521     SigType = 3
+	SigRSA2048       SigType = 4
+	SigRSA3072       SigType = 5
+	SigRSA4096       SigType = 6
+	SigEd25519       SigType = 7
+	SigEd25519ph     SigType = 8
+	SigRedDSAEd25519 SigType = 11
 )
 
 type sigInfo struct {
