@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +92,54 @@ func TestSimnetCLIUsageErrors(t *testing.T) {
 	_, _, code := runIMH(t, "simnet", "send", "--network", fmt.Sprintf("simnet://127.0.0.1:%d", freePort(t)), "--dest", "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq")
 	if code != 1 {
 		t.Errorf("send to nothing: exit %d, want 1", code)
+	}
+}
+
+// TestSimnetBaselineProcesses: `imh simnet baseline` attaches two stock
+// routers with the same keys to `imh simnet serve`; their LeaseSets are
+// stored, `imh simnet send` reaches the destination, and SIGTERM ends both
+// processes cleanly.
+func TestSimnetBaselineProcesses(t *testing.T) {
+	sim, addr, statusURL := startSimnet(t, "--seed", "4")
+	keyFile := filepath.Join(t.TempDir(), "svc.dat")
+	stdout, stderr, code := runIMH(t, "dest", "new", "--out", keyFile)
+	if code != 0 {
+		t.Fatalf("dest new: exit %d: %s", code, stderr)
+	}
+	b32 := strings.TrimSpace(stdout)
+	base := startIMH(t, "baseline", "simnet", "baseline", "--network", "simnet://"+addr, "--keys", keyFile, "--routers", "b1,b2", "--hops", "1", "--json")
+
+	var st simnetStatus
+	waitFor(t, 60*time.Second, "a stored baseline LeaseSet", func() bool {
+		return httpGetJSON(statusURL, &st) == nil && st.Destinations[b32].Stores >= 1 && len(st.Routers) == 2
+	})
+	stdout, stderr, code = runIMH(t, "simnet", "send", "--network", "simnet://"+addr, "--dest", strings.TrimSuffix(b32, ".b32.i2p"), "--count", "10", "--clients", "4", "--behaviour", "mix", "--json")
+	if code != 0 {
+		t.Fatalf("simnet send: exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Delivered int            `json:"delivered"`
+		Failed    int            `json:"failed"`
+		Reasons   map[string]int `json:"reasons"`
+		ByRouter  map[string]int `json:"by_router"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("send output %q: %v", stdout, err)
+	}
+	if res.Delivered != 40 || len(res.Reasons) != 5 {
+		t.Fatalf("send to the baseline: %+v", res)
+	}
+
+	if err := base.Stop(); err != nil {
+		t.Fatalf("baseline SIGTERM: %v\n%s", err, base.LogTail(20))
+	}
+	if !strings.Contains(base.Log(), `"publishes"`) {
+		t.Fatalf("baseline printed no summary:\n%s", base.LogTail(10))
+	}
+	waitFor(t, 10*time.Second, "baseline routers detached", func() bool {
+		return httpGetJSON(statusURL, &st) == nil && len(st.Routers) == 0
+	})
+	if err := sim.Stop(); err != nil {
+		t.Fatalf("simnet SIGTERM: %v", err)
 	}
 }
