@@ -365,14 +365,15 @@ const MaxFutureSkew = 12 * time.Minute
 // or expiring further ahead than routers accept.
 func (ls *LeaseSet2) TimeStatus(now time.Time) TimeStatus {
 	t := now.Unix()
+	expires := int64(ls.Published) + int64(ls.Expires) // no u32 wrap near 2106
 	switch {
-	case int64(ls.ExpiresAt()) <= t:
+	case expires <= t:
 		return TimeExpired
 	case ls.Offline != nil && int64(ls.Offline.Expires) <= t:
 		return TimeExpired
 	case int64(ls.Published) > t+60:
 		return TimeNotYetValid
-	case int64(ls.ExpiresAt()) > t+int64(MaxFutureSkew/time.Second):
+	case expires > t+int64(MaxFutureSkew/time.Second):
 		return TimeNotYetValid
 	}
 	return TimeOK

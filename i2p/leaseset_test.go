@@ -415,3 +415,11 @@ func TestLeaseSet2ClockIndependent(t *testing.T) {
 		t.Fatalf("2100 now: %s", got)
 	}
 }
+
+func TestLeaseSet2TimeStatusNear2106(t *testing.T) {
+	ls, _ := newTestLeaseSet(t, 1)
+	ls.Published = 0xFFFFFF00 // 2106; published + 600 wraps a u32
+	if got := ls.TimeStatus(time.Unix(0xFFFFFF00+10, 0)); got != TimeOK {
+		t.Fatalf("TimeStatus = %s, want ok", got)
+	}
+}
