@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -383,6 +384,8 @@ func TestTestnetTeardownOnFailure(t *testing.T) {
 		}
 	})
 
+	t.Run("stale namespaces", testCleanupStale)
+
 	t.Run("step fails then close", func(t *testing.T) {
 		var ns, dir string
 		err := func() error {
@@ -406,6 +409,50 @@ func TestTestnetTeardownOnFailure(t *testing.T) {
 		t.Logf("step failed as intended: %.120s", err)
 		assertTornDown(t, ns, dir)
 	})
+}
+
+// testCleanupStale leaves a namespace with a process inside as a crashed
+// run would (creator pid dead) and one of a live creator (this process):
+// CleanupStale must remove the first with its process and keep the second.
+func testCleanupStale(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("imh-%d-stale", dead.Process.Pid)
+	live := fmt.Sprintf("imh-%d-live", os.Getpid())
+	for _, ns := range []string{stale, live} {
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", live).Run() })
+	sleeper := exec.Command("ip", "netns", "exec", stale, "sleep", "600")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sleepDone := make(chan struct{})
+	go func() { _ = sleeper.Wait(); close(sleepDone) }()
+	t.Cleanup(func() { _ = sleeper.Process.Kill() })
+
+	removed, err := i2pdnet.CleanupStale(ctx)
+	if err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	if !slices.Contains(removed, stale) || slices.Contains(removed, live) {
+		t.Errorf("removed %v, want %s and not %s", removed, stale, live)
+	}
+	if i2pdnet.NamespaceExists(stale) || !i2pdnet.NamespaceExists(live) {
+		t.Errorf("after cleanup: %s exists %v (want false), %s exists %v (want true)",
+			stale, i2pdnet.NamespaceExists(stale), live, i2pdnet.NamespaceExists(live))
+	}
+	select {
+	case <-sleepDone:
+	case <-time.After(10 * time.Second):
+		t.Error("the process in the stale namespace survived cleanup")
+	}
 }
 
 // signalChildEnv makes TestTestnetSignalChild run: it is the child process
