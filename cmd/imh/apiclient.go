@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/cluster"
+)
+
+// defaultHTTPAddr is where client commands find an agent (CLI.md).
+const defaultHTTPAddr = "127.0.0.1:7702"
+
+// apiTimeout bounds one client request, forwarding to the leader included.
+const apiTimeout = 30 * time.Second
+
+// apiOptions are the flags every agent client command shares.
+type apiOptions struct {
+	httpAddr string
+	json     bool
+}
+
+// addAPIFlags adds --http-addr (env IMH_HTTP_ADDR) and --json.
+func addAPIFlags(cmd *cobra.Command, o *apiOptions) {
+	def := defaultHTTPAddr
+	if v := os.Getenv("IMH_HTTP_ADDR"); v != "" {
+		def = v
+	}
+	cmd.Flags().StringVar(&o.httpAddr, "http-addr", def, "agent HTTP API address (env IMH_HTTP_ADDR)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object")
+}
+
+// apiError is a non-2xx answer of the agent.
+type apiError struct {
+	status int
+	body   cluster.ErrorBody
+}
+
+func (e *apiError) Error() string { return e.body.Error }
+
+// apiCall sends one request to the agent and decodes a 2xx JSON answer
+// into out. It maps failures to the CLI's exit codes: invalid input is a
+// usage error (2); no leader, unreachable, timeout, not found and
+// conflicts are failures (1), each with a one-line message.
+func apiCall(ctx context.Context, o *apiOptions, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+o.httpAddr+path, body)
+	if err != nil {
+		return usageErrorf("--http-addr %q: %v", o.httpAddr, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("agent at %s: no answer within %v", o.httpAddr, apiTimeout)
+		}
+		return fmt.Errorf("agent at %s unreachable (is imh agent running? see --http-addr): %w", o.httpAddr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("agent at %s: read answer: %w", o.httpAddr, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return apiErrorFrom(resp.StatusCode, raw)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("agent at %s: malformed answer: %w", o.httpAddr, err)
+	}
+	return nil
+}
+
+func apiErrorFrom(status int, raw []byte) error {
+	e := &apiError{status: status}
+	if err := json.Unmarshal(raw, &e.body); err != nil || e.body.Error == "" {
+		e.body.Error = fmt.Sprintf("agent answered %d: %.200s", status, bytes.TrimSpace(raw))
+	}
+	switch {
+	case e.body.Code == cluster.CodeNoLeader:
+		return fmt.Errorf("no leader: the cluster cannot take writes now (is a majority of agents up?): %w", e)
+	case status == http.StatusBadRequest:
+		return &usageError{err: e}
+	}
+	return e
+}
+
+// printJSON prints v as the one JSON object of --json.
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// newTable returns an aligned table writer on stdout; call Flush.
+func newTable(cmd *cobra.Command) *tabwriter.Writer {
+	return tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+}

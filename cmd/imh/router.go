@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/status"
+)
+
+// routerSubcommands lets other files add subcommands to `imh router` (the
+// router daemon's `serve`) from their own init.
+var routerSubcommands []func() *cobra.Command
+
+func init() { register(newRouterCmd) }
+
+func newRouterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "router",
+		Short: "Routers: the cluster's routers (add, remove, list) and the router daemon",
+	}
+	cmd.AddCommand(newRouterAddCmd(), newRouterRemoveCmd(), newRouterListCmd())
+	for _, f := range routerSubcommands {
+		cmd.AddCommand(f())
+	}
+	return cmd
+}
+
+func newRouterAddCmd() *cobra.Command {
+	var o apiOptions
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "add NAME --addr H:P",
+		Short: "Add a router (an `imh router serve` control address) to the cluster",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if addr == "" {
+				return usageErrorf("router add: --addr H:P is required")
+			}
+			in := cluster.RouterInfo{Name: args[0], Addr: addr}
+			var out cluster.RouterInfo
+			if err := apiCall(cmd.Context(), &o, "POST", "/v1/routers", in, &out); err != nil {
+				return fmt.Errorf("router add %s: %w", args[0], err)
+			}
+			if o.json {
+				return printJSON(cmd, out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "router %s added (%s)\n", out.Name, out.Addr)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
+	cmd.Flags().StringVar(&addr, "addr", "", "the router's control address H:P")
+	return cmd
+}
+
+func newRouterRemoveCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a router from the cluster (its tunnels are forgotten)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := apiCall(cmd.Context(), &o, "DELETE", "/v1/routers/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return fmt.Errorf("router remove %s: %w", args[0], err)
+			}
+			if o.json {
+				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "router %s removed\n", args[0])
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
+}
+
+// routerListJSON is the body of `imh router list --json`: the routers as in
+// `imh status --json`.
+type routerListJSON struct {
+	Routers []status.Router `json:"routers"`
+}
+
+func newRouterListCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the cluster's routers with the leader's view of their health",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st status.Status
+			if err := apiCall(cmd.Context(), &o, "GET", "/v1/status", nil, &st); err != nil {
+				return fmt.Errorf("router list: %w", err)
+			}
+			if o.json {
+				return printJSON(cmd, routerListJSON{Routers: st.Routers})
+			}
+			printRouters(cmd, st.Routers)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
+}
+
+func printRouters(cmd *cobra.Command, rs []status.Router) {
+	tw := newTable(cmd)
+	fmt.Fprintln(tw, "NAME\tADDR\tSTATE\tCAPABILITIES")
+	for _, r := range rs {
+		caps := strings.Join(r.Capabilities, ",")
+		if caps == "" {
+			caps = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Addr, r.State, caps)
+	}
+	tw.Flush()
+}
