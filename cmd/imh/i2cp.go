@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+func init() { register(newI2CPCmd) }
+
+// Probe timings. The session must outlive i2pd's 10 s LeaseSet deadline;
+// the lease request waits as long as a router may take to build its first
+// tunnels (I2P-WIRE 4.9 says give up after about 5 minutes).
+const (
+	probeKeepFor      = 12 * time.Second
+	probeLeaseTimeout = 3 * time.Minute
+	probeStepTimeout  = 30 * time.Second
+)
+
+func newI2CPCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "i2cp",
+		Short: "Talk I2CP to a router (stock i2pd/Java I2P or imh router)",
+	}
+	cmd.AddCommand(newI2CPProbeCmd())
+	return cmd
+}
+
+func newI2CPProbeCmd() *cobra.Command {
+	var keysFile string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "probe i2cp://H:P [--keys FILE] [--json]",
+		Short: "Handshake with a router; with --keys, open a session, answer its LeaseSet request and keep it 12 s",
+		Long: "Without --keys: GetDate/SetDate, printing the router's version string, the clock offset\n" +
+			"and the extensions an imh router offers. With --keys: also a session with zero-hop\n" +
+			"tunnels, the router's lease request answered with a signed LeaseSet2 (with its X25519\n" +
+			"private key), then a 12 s wait (longer than i2pd's 10 s deadline); fails unless the\n" +
+			"session is still open; the session is destroyed at the end.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := parseI2CPAddr(args[0])
+			if err != nil {
+				return err
+			}
+			var keys *i2p.PrivateKeys
+			if keysFile != "" {
+				if keys, err = readSigningKeys(keysFile); err != nil {
+					return err
+				}
+			}
+			res, err := runProbe(cmd.Context(), addr, keys)
+			if err != nil {
+				return err
+			}
+			return printProbe(cmd.OutOrStdout(), res, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&keysFile, "keys", "", "private key file: open a session with these keys")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// parseI2CPAddr accepts i2cp://H:P or a bare H:P.
+func parseI2CPAddr(s string) (string, error) {
+	addr := strings.TrimPrefix(s, "i2cp://")
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || strings.Contains(addr, "/") {
+		return "", usageErrorf("i2cp address %q: want i2cp://HOST:PORT or HOST:PORT", s)
+	}
+	return addr, nil
+}
+
+func readSigningKeys(path string) (*i2p.PrivateKeys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("key file: %v", err)
+	}
+	keys, err := i2p.ParsePrivateKeys(b)
+	if err != nil {
+		return nil, usageErrorf("key file %s: %v", path, err)
+	}
+	if !keys.CanSign() {
+		return nil, usageErrorf("key file %s: cannot sign with signature type %s (imh signs with Ed25519 keys without offline keys)", path, keys.Destination().SigType())
+	}
+	return keys, nil
+}
+
+// probeResult is the JSON CLI.md promises.
+type probeResult struct {
+	RouterVersion string       `json:"router_version"`
+	ClockOffsetMs int64        `json:"clock_offset_ms"`
+	Extensions    []string     `json:"extensions"`
+	SessionID     *uint16      `json:"session_id"`
+	Leases        []probeLease `json:"leases"`
+	SessionKept   bool         `json:"session_kept"`
+}
+
+type probeLease struct {
+	Gateway string `json:"gateway"`
+	Tunnel  uint32 `json:"tunnel"`
+	End     uint32 `json:"end"`
+}
+
+func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys) (*probeResult, error) {
+	cfg := routerproto.DefaultClientConfig()
+	cfg.RequestTimeout = probeStepTimeout
+	c, err := routerproto.Dial(ctx, addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res := &probeResult{
+		RouterVersion: c.RouterVersion(),
+		ClockOffsetMs: c.ClockOffset().Milliseconds(),
+		Extensions:    c.Capabilities(),
+		Leases:        []probeLease{},
+	}
+	if res.Extensions == nil {
+		res.Extensions = []string{}
+	}
+	if keys == nil {
+		return res, nil
+	}
+	if err := probeSession(ctx, c, keys, res); err != nil {
+		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
+	}
+	return res, nil
+}
+
+// probeOptions are a zero-hop session publishing an X25519 LeaseSet2.
+func probeOptions() i2p.Mapping {
+	return i2p.Mapping{
+		"inbound.length":           "0",
+		"outbound.length":          "0",
+		"inbound.quantity":         "1",
+		"outbound.quantity":        "1",
+		"i2cp.leaseSetEncType":     "4",
+		"i2cp.leaseSetType":        "3",
+		"i2cp.fastReceive":         "true",
+		"i2cp.messageReliability":  "none",
+		"inbound.nickname":         "imh-probe",
+		"outbound.nickname":        "imh-probe",
+		"i2cp.dontPublishLeaseSet": "false",
+	}
+}
+
+func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, res *probeResult) error {
+	sc, err := routerproto.SignSessionConfig(keys, probeOptions(), uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		return err
+	}
+	sid, err := c.CreateSession(ctx, sc)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	res.SessionID = &sid
+	lk, err := i2p.NewLeaseSetKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	p := &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}
+
+	leaseCtx, cancel := context.WithTimeout(ctx, probeLeaseTimeout)
+	defer cancel()
+	if err := p.waitLeaseRequest(leaseCtx, res); err != nil {
+		return err
+	}
+	keepCtx, cancelKeep := context.WithTimeout(ctx, probeKeepFor)
+	defer cancelKeep()
+	if err := p.keep(keepCtx, res); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	res.SessionKept = true
+	if err := c.DestroySession(sid); err != nil {
+		return fmt.Errorf("destroy session: %w", err)
+	}
+	p.waitDestroyed(ctx)
+	return nil
+}
+
+// leaseAnswerer answers a session's lease requests with signed LeaseSet2s.
+type leaseAnswerer struct {
+	c             *routerproto.Client
+	keys          *i2p.PrivateKeys
+	lk            *i2p.LeaseSetKey
+	sid           uint16
+	lastPublished uint32
+}
+
+// waitLeaseRequest waits for the first lease request and answers it.
+func (p *leaseAnswerer) waitLeaseRequest(ctx context.Context, res *probeResult) error {
+	for {
+		select {
+		case e, ok := <-p.c.Events():
+			if !ok {
+				return fmt.Errorf("waiting for lease request: connection closed: %w", p.c.Err())
+			}
+			answered, err := p.handle(e, res)
+			if err != nil || answered {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("no lease request: %w", ctx.Err())
+		}
+	}
+}
+
+// keep answers events until ctx ends; the session must stay open.
+func (p *leaseAnswerer) keep(ctx context.Context, res *probeResult) error {
+	for {
+		select {
+		case e, ok := <-p.c.Events():
+			if !ok {
+				return fmt.Errorf("session not kept: connection closed: %w", p.c.Err())
+			}
+			if _, err := p.handle(e, res); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// handle processes one event; answered reports a lease request answered.
+func (p *leaseAnswerer) handle(e routerproto.Event, res *probeResult) (answered bool, err error) {
+	switch m := e.Message.(type) {
+	case *routerproto.RequestVariableLeaseSet:
+		if m.SessionID != p.sid {
+			return false, nil
+		}
+		return true, p.answer(m, res)
+	case *routerproto.SessionStatus:
+		if m.SessionID == p.sid && m.Status != routerproto.SessionCreated && m.Status != routerproto.SessionUpdated {
+			return false, fmt.Errorf("session not kept: router sent status %s", m.Status)
+		}
+	case *routerproto.LeaseSetStatus:
+		if m.State == routerproto.LeaseSetRejected {
+			return false, fmt.Errorf("router rejected the LeaseSet: %s", m.Reason)
+		}
+	case *routerproto.NeedLeaseSet:
+		return false, nil
+	case *routerproto.Disconnect:
+		return false, fmt.Errorf("session not kept: router disconnected: %s", m.Reason)
+	}
+	return false, nil
+}
+
+// answer signs a LeaseSet2 for the requested leases and sends it.
+func (p *leaseAnswerer) answer(m *routerproto.RequestVariableLeaseSet, res *probeResult) error {
+	if len(m.Leases) == 0 {
+		return errors.New("lease request without leases")
+	}
+	published := uint32(p.c.RouterNow().Unix())
+	if published <= p.lastPublished {
+		published = p.lastPublished + 1
+	}
+	ls := &i2p.LeaseSet2{Destination: p.keys.Destination(), Published: published, Keys: []i2p.EncryptionKey{p.lk.EncryptionKey()}}
+	res.Leases = res.Leases[:0]
+	var maxEnd uint32
+	for _, l := range m.Leases {
+		l2 := l.ToLease2()
+		ls.Leases = append(ls.Leases, l2)
+		maxEnd = max(maxEnd, l2.End)
+		res.Leases = append(res.Leases, probeLease{Gateway: l2.Gateway.String(), Tunnel: l2.TunnelID, End: l2.End})
+	}
+	if maxEnd <= published {
+		return fmt.Errorf("lease request with leases that already expired (latest end %d, now %d)", maxEnd, published)
+	}
+	ls.Expires = uint16(min(maxEnd-published, 0xFFFF))
+	if err := ls.Sign(p.keys); err != nil {
+		return err
+	}
+	p.lastPublished = published
+	return p.c.CreateLeaseSet2(&routerproto.CreateLeaseSet2{
+		SessionID:   p.sid,
+		LeaseSet:    ls,
+		PrivateKeys: []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: p.lk.Private()}},
+	})
+}
+
+// waitDestroyed gives the router a moment to confirm DestroySession
+// (i2pd and imh answer SessionDestroyed; Java may just close).
+func (p *leaseAnswerer) waitDestroyed(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		select {
+		case e, ok := <-p.c.Events():
+			if !ok {
+				return
+			}
+			if st, isStatus := e.Message.(*routerproto.SessionStatus); isStatus && st.Status == routerproto.SessionDestroyed {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func printProbe(w io.Writer, res *probeResult, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(res)
+	}
+	fmt.Fprintf(w, "router version:  %s\n", res.RouterVersion)
+	fmt.Fprintf(w, "clock offset:    %d ms\n", res.ClockOffsetMs)
+	ext := "none (stock router)"
+	if len(res.Extensions) > 0 {
+		ext = strings.Join(res.Extensions, ", ")
+	}
+	fmt.Fprintf(w, "extensions:      %s\n", ext)
+	if res.SessionID == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "session id:      %d\n", *res.SessionID)
+	for _, l := range res.Leases {
+		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
+	}
+	fmt.Fprintf(w, "session kept:    %t (%s)\n", res.SessionKept, probeKeepFor)
+	return nil
+}
