@@ -168,6 +168,9 @@ type Status struct {
 	Peers      int      `json:"peers"`
 	Floodfills int      `json:"floodfills"`
 	Routers    []string `json:"routers"` // names of the live routers
+	// RouterHashes maps each live router's name to its identity hash (hex),
+	// the gateway of its 0-hop inbound tunnels.
+	RouterHashes map[string]string `json:"router_hashes"`
 	// RouterStats counts builds and deliveries per router name.
 	RouterStats  map[string]RouterStats `json:"router_stats"`
 	Destinations map[string]DestStatus  `json:"destinations"`
@@ -184,6 +187,10 @@ func (n *Network) Status() Status {
 		RouterStats:  n.Stats(),
 		Destinations: n.db.status(),
 		Now:          n.clock.Now().Unix(),
+		RouterHashes: make(map[string]string),
+	}
+	for _, name := range st.Routers {
+		st.RouterHashes[name] = n.RouterHash(name).String()
 	}
 	now := n.clock.Now()
 	n.mu.RLock()

@@ -241,7 +241,9 @@ type RemoteLink struct {
 var _ Link = (*RemoteLink)(nil)
 
 // Dial attaches a router called name to the network served at addr
-// ("H:P" or "simnet://H:P").
+// ("H:P" or "simnet://H:P"). ctx bounds the dial and the attach only; the
+// link lives until Close or until the connection is lost (the router is
+// then down for the network).
 func Dial(ctx context.Context, addr, name string, logger *slog.Logger) (Link, error) {
 	l, err := DialRemote(ctx, addr, name, logger)
 	if err != nil {

@@ -14,8 +14,14 @@ import (
 // inbound tunnels each.
 func twoRouters(t *testing.T, seed int64) (n *simnet.Network, a, b *fakeRouter, d *testDest, ta, tb []simnet.Tunnel) {
 	t.Helper()
+	return twoRoutersConfig(t, testConfig(seed))
+}
+
+func twoRoutersConfig(t *testing.T, cfg simnet.Config) (n *simnet.Network, a, b *fakeRouter, d *testDest, ta, tb []simnet.Tunnel) {
+	t.Helper()
 	ctx := context.Background()
-	n = newNetwork(t, testConfig(seed))
+	seed := cfg.Seed
+	n = newNetwork(t, cfg)
 	a, b = attachFake(t, n, "r1"), attachFake(t, n, "r2")
 	d = newTestDest(t, uint64(seed))
 	a.host(d.hash())
@@ -214,4 +220,52 @@ func lengthen(ts []simnet.Tunnel, d time.Duration) []simnet.Tunnel {
 		out[i] = t
 	}
 	return out
+}
+
+// TestBoundToDownRouter: request/response clients bound to r1 keep failing
+// with session_bound_elsewhere at r2 after r1 goes away, even with a fresh
+// LeaseSet, until their session expires (SessionLifetime after the last
+// reply), as measured on i2pd.
+func TestBoundToDownRouter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		cfg := testConfig(12)
+		cfg.SessionLifetime = 4 * time.Minute
+		n, a, b, d, ta, tb := twoRoutersConfig(t, cfg)
+		dest := d.hash()
+		if err := a.link.Publish(ctx, d.leaseSet(t, time.Now(), 9*time.Minute, ta)); err != nil {
+			t.Fatal(err)
+		}
+		c := n.NewClient("bound", simnet.BehaviourI2pd)
+		reqresp := func(seq int) simnet.Outcome {
+			o, err := c.Send(ctx, dest, simnet.ModeReqResp, uint64(seq))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		if o := reqresp(0); !o.Delivered || o.Router != "r1" {
+			t.Fatalf("first request: %+v", o)
+		}
+		lastReply := time.Now()
+		a.link.Close()
+		if err := b.link.Publish(ctx, d.leaseSet(t, time.Now().Add(time.Second), 9*time.Minute, tb)); err != nil {
+			t.Fatal(err)
+		}
+		c.Forget(dest) // looks up again: gets r2's leases
+		lost := 0
+		seq := 1
+		for ; time.Since(lastReply) < n.Config().SessionLifetime; seq++ {
+			if o := reqresp(seq); o.Reason != simnet.ReasonBoundElsewhere {
+				t.Fatalf("request %d at %v after the last reply: %+v, want session_bound_elsewhere", seq, time.Since(lastReply), o)
+			}
+			lost++
+			time.Sleep(10 * time.Second)
+		}
+		o := reqresp(seq)
+		t.Logf("client bound to r1 after r1 went down: %d requests lost over %v, then %+v", lost, n.Config().SessionLifetime, o)
+		if !o.Delivered || o.Router != "r2" {
+			t.Fatalf("after the session expired: %+v, want delivered at r2", o)
+		}
+	})
 }
