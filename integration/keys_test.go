@@ -461,6 +461,19 @@ func TestLeasesetInspectCLI(t *testing.T) {
 		}
 	}
 
+	// I2P base64 without its '=' padding, and wrapped over several lines.
+	_, raw2 := makeLeaseSet(t, keyPath, now, 2, false) // 583 bytes: "==" padding
+	b64two := i2p.Base64.EncodeToString(raw2)
+	for name, text := range map[string]string{
+		"unpadded": strings.TrimRight(b64two, "="),
+		"wrapped":  b64two[:76] + "\n" + b64two[76:300] + "\r\n" + b64two[300:] + "\n",
+	} {
+		out, stderr, code := runIMHStdin(t, []byte(text), "leaseset", "inspect", "--json")
+		if code != 0 || decodeExactKeys(t, out, leasesetKeys...)["signature_valid"] != true {
+			t.Errorf("%s base64: exit %d, stderr %s", name, code, stderr)
+		}
+	}
+
 	// Offline-signed LS.
 	_, offRaw := makeLeaseSet(t, keyPath, now, 1, true)
 	out, stderr, code := runIMHStdin(t, []byte(i2p.Base64.EncodeToString(offRaw)), "leaseset", "inspect", "--json")
