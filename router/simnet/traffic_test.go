@@ -269,3 +269,29 @@ func TestBoundToDownRouter(t *testing.T) {
 		}
 	})
 }
+
+// TestSendDeterministic: the same seed gives the same traffic outcome, to
+// the message, even though the clients run concurrently.
+func TestSendDeterministic(t *testing.T) {
+	run := func() simnet.SendResult {
+		var res simnet.SendResult
+		synctest.Test(t, func(t *testing.T) {
+			ctx := context.Background()
+			n, a, _, d, ta, tb := twoRouters(t, 13)
+			if err := a.link.Publish(ctx, d.leaseSet(t, time.Now(), 9*time.Minute, ta, tb)); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			res, err = n.Send(ctx, simnet.SendConfig{Dest: d.hash(), Count: 120, Clients: 10, Interval: time.Second, Mode: simnet.ModeReqResp, Behaviour: simnet.BehaviourMix})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		return res
+	}
+	a, b := run(), run()
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("same seed, different traffic: %+v vs %+v", a, b)
+	}
+	t.Logf("seed 13, 10 mixed reqresp clients x 120: %+v", a)
+}
