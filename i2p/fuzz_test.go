@@ -184,3 +184,26 @@ func FuzzParseLeaseSet2(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCertificate(f *testing.F) {
+	f.Add(unhex(f, "05000400070000"))
+	f.Add(unhex(f, "0500080003000001020304"))
+	f.Add([]byte{0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, n, err := ParseCertificate(b)
+		if err != nil {
+			return
+		}
+		enc, err := c.AppendBinary(nil)
+		if err != nil || !bytes.Equal(enc, b[:n]) {
+			t.Fatalf("certificate does not round-trip: %v", err)
+		}
+		kc, err := c.KeyCertificate()
+		if err != nil {
+			return
+		}
+		if got := kc.Certificate(); got.Type != c.Type || !bytes.Equal(got.Payload, c.Payload) {
+			t.Fatal("key certificate does not round-trip")
+		}
+	})
+}
