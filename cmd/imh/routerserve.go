@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/simnet"
+)
+
+func init() {
+	routerSubcommands = append(routerSubcommands, newRouterServeCmd)
+}
+
+// routerUpstreamBackend builds the backend of `imh router serve --upstream
+// i2cp://H:P`: a stock I2P router reached over I2CP. The file that
+// implements it sets this from its init; while it is nil the flag is
+// refused with a clear error.
+var routerUpstreamBackend func(ctx context.Context, o RouterUpstreamOptions, logger *slog.Logger) (router.Backend, error)
+
+// RouterUpstreamOptions are the --upstream flags of `imh router serve`.
+type RouterUpstreamOptions struct {
+	Name         string
+	Addr         string // H:P, without the i2cp:// scheme
+	User         string
+	PasswordFile string
+}
+
+type routerServeOptions struct {
+	listen       string
+	name         string
+	httpAddr     string
+	gracePeriod  time.Duration
+	network      string
+	upstream     string
+	i2cpUser     string
+	i2cpPassFile string
+	logLevel     string
+}
+
+func newRouterServeCmd() *cobra.Command {
+	var o routerServeOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "serve the router protocol for one router on the simulated network or a stock I2P router",
+		Long: `Serve imh's router protocol (I2CP-compatible, with the multihoming extensions)
+for one router. --network simnet://H:P attaches it to the simulated network
+served by 'imh simnet serve'; --upstream i2cp://H:P puts it in front of a
+stock I2P router. Managed sessions outlive their control connection for
+--grace-period. GET /status on --http reports sessions and tunnels.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := routerServeEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			return runRouterServe(cmd.Context(), o, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "", "address to serve the router protocol on (H:P)")
+	f.StringVar(&o.name, "name", "", "router name (its identity on the simulated network)")
+	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
+	f.DurationVar(&o.gracePeriod, "grace-period", router.DefaultConfig().GracePeriod, "how long a managed session outlives its control connection")
+	f.StringVar(&o.network, "network", "", "simulated network to attach to (simnet://H:P)")
+	f.StringVar(&o.upstream, "upstream", "", "stock I2P router to front (i2cp://H:P)")
+	f.StringVar(&o.i2cpUser, "i2cp-user", "", "I2CP username for --upstream")
+	f.StringVar(&o.i2cpPassFile, "i2cp-password-file", "", "file holding the I2CP password for --upstream")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// routerServeEnv fills flags not given on the command line from IMH_<FLAG>
+// (CLI.md: flag > environment > default).
+func routerServeEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		v, ok := os.LookupEnv("IMH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
+		if !ok {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = usageErrorf("environment IMH_%s: %v", strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")), serr)
+		}
+	})
+	return err
+}
+
+func (o routerServeOptions) validate() error {
+	switch {
+	case o.listen == "":
+		return usageErrorf("router serve: --listen is required")
+	case o.name == "":
+		return usageErrorf("router serve: --name is required")
+	case o.network == "" && o.upstream == "":
+		return usageErrorf("router serve: one of --network simnet://H:P or --upstream i2cp://H:P is required")
+	case o.network != "" && o.upstream != "":
+		return usageErrorf("router serve: --network and --upstream are exclusive")
+	case o.gracePeriod <= 0:
+		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
+	}
+	if o.network != "" {
+		if _, err := simnet.ParseAddr(o.network); err != nil {
+			return usageErrorf("router serve: --network %q: want simnet://H:P", o.network)
+		}
+	}
+	if o.upstream != "" && !strings.HasPrefix(o.upstream, "i2cp://") {
+		return usageErrorf("router serve: --upstream %q: want i2cp://H:P", o.upstream)
+	}
+	if _, err := parseRouterLogLevel(o.logLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func parseRouterLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// errSimnetLost ends the daemon when its network connection is gone: a
+// router without a network cannot serve anyone.
+var errSimnetLost = errors.New("connection to the simulated network lost")
+
+func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	level, _ := parseRouterLogLevel(o.logLevel)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	be, lost, err := routerServeBackend(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+
+	cfg := router.DefaultConfig()
+	cfg.Name = o.name
+	cfg.GracePeriod = o.gracePeriod
+	cfg.Logger = logger
+	r, err := router.New(cfg, be)
+	if err != nil {
+		return fmt.Errorf("router serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		_ = r.Close()
+		return fmt.Errorf("router serve: listen on %s: %w", o.listen, err)
+	}
+	var httpDone chan error
+	var hs *http.Server
+	if o.httpAddr != "" {
+		hln, err := net.Listen("tcp", o.httpAddr)
+		if err != nil {
+			_ = ln.Close()
+			_ = r.Close()
+			return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+		}
+		hs = &http.Server{Handler: routerStatusHandler(r), ReadHeaderTimeout: 5 * time.Second}
+		httpDone = make(chan error, 1)
+		go func() { httpDone <- hs.Serve(hln) }()
+	}
+	if lost != nil {
+		go func() {
+			select {
+			case <-lost:
+				cancel(errSimnetLost)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	logger.Info("router serving", "name", o.name, "listen", ln.Addr().String(), "http", o.httpAddr,
+		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.gracePeriod)
+	serveErr := r.Serve(ctx, ln)
+	if hs != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = hs.Shutdown(sctx)
+		scancel()
+		<-httpDone
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errSimnetLost) {
+		return fmt.Errorf("router %s: %w (%s)", o.name, errSimnetLost, o.network)
+	}
+	if serveErr != nil {
+		return fmt.Errorf("router serve: %w", serveErr)
+	}
+	logger.Info("router stopped", "name", o.name)
+	return nil
+}
+
+// routerServeBackend connects the backend the flags name. lost, when not
+// nil, is closed when the backend's connection is gone.
+func routerServeBackend(ctx context.Context, o routerServeOptions, logger *slog.Logger) (router.Backend, <-chan struct{}, error) {
+	if o.upstream != "" {
+		if routerUpstreamBackend == nil {
+			return nil, nil, fmt.Errorf("router serve --upstream %s: the i2cp upstream backend is not implemented in this build; use --network simnet://H:P", o.upstream)
+		}
+		be, err := routerUpstreamBackend(ctx, RouterUpstreamOptions{
+			Name: o.name, Addr: strings.TrimPrefix(o.upstream, "i2cp://"), User: o.i2cpUser, PasswordFile: o.i2cpPassFile,
+		}, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		return be, nil, nil
+	}
+	addr, _ := simnet.ParseAddr(o.network) // checked by validate
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer dcancel()
+	link, err := simnet.DialRemote(dctx, addr, o.name, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("router serve: attach %s to simnet://%s: %w", o.name, addr, err)
+	}
+	return router.NewSimnetBackend(link), link.Done(), nil
+}
+
+// routerStatusHandler serves GET /status (CLI.md).
+func routerStatusHandler(r *router.Router) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(r.Status(req.Context()))
+	})
+	return mux
+}
