@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/logging"
+)
+
+func init() { register(newAgentCmd) }
+
+// agentExtensions let other files (the balancer's wiring) plug into `imh
+// agent` from their init. Each is called once the cluster is built and may
+// install a live view (c.SetLiveView) and return leader work: that function
+// then runs on the leader only, started after a Barrier and cancelled when
+// leadership is lost (see cluster.Config.LeaderWork). Several extensions'
+// works run side by side.
+var agentExtensions []func(c *cluster.Cluster, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
+
+// agentFlagDefaults lists every agent flag with its default; the keys are
+// also the keys of the --config YAML file and, upper-cased with IMH_, the
+// environment variables.
+var agentFlagDefaults = map[string]any{
+	"node-name":        "",
+	"data-dir":         "",
+	"raft-bind":        cluster.DefaultConfig().RaftBind,
+	"gossip-bind":      cluster.DefaultConfig().GossipBind,
+	"http-bind":        cluster.DefaultConfig().HTTPBind,
+	"raft-advertise":   "",
+	"gossip-advertise": "",
+	"http-advertise":   "",
+	"bootstrap-expect": 0,
+	"join":             []string{},
+	"secret-file":      "",
+	"raft-multiplier":  cluster.DefaultRaftMultiplier,
+	"log-level":        "info",
+}
+
+func newAgentCmd() *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a balancer replica: raft node, gossip member and HTTP API",
+		Long: "Run one replica of the balancer cluster. Configuration: flag > IMH_<FLAG> environment >\n" +
+			"--config YAML (keys = flag names) > default. The cluster secret comes from\n" +
+			"--secret-file, IMH_SECRET_FILE or IMH_SECRET; the agent refuses to start without one.\n" +
+			"Start N agents with --bootstrap-expect N and --join naming the others (or all,\n" +
+			"itself included); a restarted agent with state never bootstraps again.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := agentViper(cmd, configFile)
+			if err != nil {
+				return err
+			}
+			cfg, err := agentConfig(v)
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.String("node-name", "", "unique name of this agent (default: the host name)")
+	f.String("data-dir", "", "directory for the raft log and snapshots (required)")
+	f.String("raft-bind", cluster.DefaultConfig().RaftBind, "raft TCP listen address")
+	f.String("gossip-bind", cluster.DefaultConfig().GossipBind, "gossip (memberlist) listen address, UDP and TCP")
+	f.String("http-bind", cluster.DefaultConfig().HTTPBind, "HTTP API listen address (keep it on loopback)")
+	f.String("raft-advertise", "", "raft address other agents dial (default: --raft-bind)")
+	f.String("gossip-advertise", "", "gossip address other agents dial (default: --gossip-bind)")
+	f.String("http-advertise", "", "API address other agents forward writes to (default: --http-bind)")
+	f.Int("bootstrap-expect", 0, "bootstrap once this many agents have found each other (only on first start)")
+	f.StringSlice("join", nil, "gossip address of another agent; repeatable, may name this agent and agents not up yet")
+	f.String("secret-file", "", "file holding the cluster secret (imh keygen); env IMH_SECRET_FILE, or IMH_SECRET")
+	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
+	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// agentViper layers flag > environment > config file > default.
+func agentViper(cmd *cobra.Command, configFile string) (*viper.Viper, error) {
+	v := viper.New()
+	for k, d := range agentFlagDefaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("IMH")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindPFlags(cmd.Flags()); err != nil {
+		return nil, fmt.Errorf("agent flags: %w", err)
+	}
+	if configFile == "" {
+		configFile = os.Getenv("IMH_CONFIG")
+	}
+	if configFile == "" {
+		return v, nil
+	}
+	fileV := viper.New()
+	fileV.SetConfigFile(configFile)
+	fileV.SetConfigType("yaml")
+	if err := fileV.ReadInConfig(); err != nil {
+		return nil, usageErrorf("config %s: %v", configFile, err)
+	}
+	for _, k := range fileV.AllKeys() {
+		if _, ok := agentFlagDefaults[k]; !ok {
+			return nil, usageErrorf("config %s: unknown key %q (keys are the agent's flag names)", configFile, k)
+		}
+	}
+	if err := v.MergeConfigMap(fileV.AllSettings()); err != nil {
+		return nil, usageErrorf("config %s: %v", configFile, err)
+	}
+	return v, nil
+}
+
+// agentConfig turns the layered settings into a cluster.Config; any bad
+// value is a usage error (exit 2).
+func agentConfig(v *viper.Viper) (cluster.Config, error) {
+	cfg := cluster.DefaultConfig()
+	cfg.NodeName = v.GetString("node-name")
+	if cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return cfg, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
+		}
+		cfg.NodeName = h
+	}
+	cfg.DataDir = v.GetString("data-dir")
+	if cfg.DataDir == "" {
+		return cfg, usageErrorf("agent: --data-dir is required")
+	}
+	cfg.RaftBind = v.GetString("raft-bind")
+	cfg.GossipBind = v.GetString("gossip-bind")
+	cfg.HTTPBind = v.GetString("http-bind")
+	cfg.RaftAdvertise = v.GetString("raft-advertise")
+	cfg.GossipAdvertise = v.GetString("gossip-advertise")
+	cfg.HTTPAdvertise = v.GetString("http-advertise")
+	cfg.BootstrapExpect = v.GetInt("bootstrap-expect")
+	cfg.RaftMultiplier = v.GetInt("raft-multiplier")
+	cfg.Join = splitList(v.GetStringSlice("join"))
+	level, err := logging.ParseLevel(v.GetString("log-level"))
+	if err != nil {
+		return cfg, usageErrorf("agent: %v", err)
+	}
+	cfg.Logger = logging.New(os.Stderr, level)
+	secret, err := agentSecret(v.GetString("secret-file"))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Secret = secret
+	if err := cfg.Validate(); err != nil {
+		return cfg, &usageError{err: err}
+	}
+	return cfg, nil
+}
+
+// splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// agentSecret reads the cluster secret: --secret-file / IMH_SECRET_FILE (a
+// path), else IMH_SECRET (the value). Without one the agent refuses to start.
+func agentSecret(path string) (cluster.Secret, error) {
+	text, src := os.Getenv("IMH_SECRET"), "IMH_SECRET"
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cluster.Secret{}, usageErrorf("secret file: %v", err)
+		}
+		text, src = string(b), path
+	}
+	if strings.TrimSpace(text) == "" {
+		return cluster.Secret{}, usageErrorf("agent: no cluster secret: give --secret-file, IMH_SECRET_FILE or IMH_SECRET (make one with imh keygen)")
+	}
+	s, err := cluster.ParseSecret(text)
+	if err != nil {
+		return cluster.Secret{}, usageErrorf("secret from %s: %v", src, err)
+	}
+	return s, nil
+}
+
+// runAgent runs the agent until ctx ends (SIGTERM/SIGINT), then stops
+// cleanly.
+func runAgent(ctx context.Context, cfg cluster.Config) error {
+	logger := cfg.Logger
+	ready := make(chan struct{})
+	var works []func(context.Context) error
+	cfg.LeaderWork = func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ready:
+		}
+		return runLeaderWorks(ctx, works)
+	}
+	c, err := cluster.New(cfg)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
+	}
+	for _, ext := range agentExtensions {
+		w, err := ext(c, logger)
+		if err != nil {
+			close(ready)
+			cancelled, cancel := context.WithCancel(ctx)
+			cancel()
+			_ = c.Run(cancelled)
+			return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
+		}
+		if w != nil {
+			works = append(works, w)
+		}
+	}
+	close(ready)
+	logger.Info("agent running", "node", cfg.NodeName, "http", c.HTTPAddr(), "raft", c.RaftAddr(), "gossip", c.GossipAddr())
+	err = c.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
+	}
+	return nil
+}
+
+// runLeaderWorks runs every extension's leader work until ctx ends or one
+// fails (the cluster restarts them all after a pause).
+func runLeaderWorks(ctx context.Context, works []func(context.Context) error) error {
+	if len(works) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(works))
+	for _, w := range works {
+		go func() { errc <- w(ctx) }()
+	}
+	var first error
+	for range works {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	if first == nil && ctx.Err() == nil {
+		return errors.New("leader work returned")
+	}
+	return first
+}
