@@ -2,6 +2,7 @@ package simnet_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -139,4 +140,59 @@ func TestRemoteRoutersAndSend(t *testing.T) {
 	if _, err := links[1].FastTier(ctx); !errors.Is(err, simnet.ErrClosed) {
 		t.Fatalf("call after the daemon stopped: %v, want ErrClosed", err)
 	}
+}
+
+// TestServeBadInput: garbage on the daemon's port closes that connection
+// and nothing else; a router attached meanwhile keeps working.
+func TestServeBadInput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := newNetwork(t, fastConfig(22))
+	addr, _ := serveNetwork(t, n)
+	hp, _ := simnet.ParseAddr(addr)
+	good, err := simnet.DialRemote(ctx, addr, "good", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"huge length", []byte{0xff, 0xff, 0xff, 0xff, '{'}},
+		{"not json", []byte{0, 0, 0, 3, 'a', 'b', 'c'}},
+		{"wrong version", rawFrame(`{"id":1,"op":"hello","version":9,"name":"x"}`)},
+		{"unknown first op", rawFrame(`{"id":1,"op":"fly","version":1}`)},
+		{"hello without name", rawFrame(`{"id":1,"op":"hello","version":1}`)},
+		{"nothing", nil},
+	} {
+		c, err := net.Dial("tcp", hp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(tc.in)
+		if tc.in == nil {
+			c.(*net.TCPConn).CloseWrite()
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatalf("%s: connection not closed by the daemon", tc.name)
+				}
+				break
+			}
+		}
+		c.Close()
+	}
+	if _, err := good.FastTier(ctx); err != nil {
+		t.Fatalf("attached router after bad input: %v", err)
+	}
+	if got := n.Routers(); len(got) != 1 || got[0] != "good" {
+		t.Fatalf("routers %v, want [good]", got)
+	}
+}
+
+func rawFrame(body string) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 }
