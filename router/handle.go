@@ -289,16 +289,34 @@ func (r *Router) reconfigure(c *client, m *routerproto.ReconfigureSession) {
 	}
 }
 
-// refuseLocked answers a command on a session the connection does not
-// control: a connection fenced off by a newer term is told so and cut.
+// refuseLocked answers a standard command on a session the connection
+// does not control: a connection fenced off by a newer term is refused and
+// cut; a data attachment is refused; anything else names no session.
 func (r *Router) refuseLocked(c *client, stale bool, id uint16) {
-	if stale {
+	switch {
+	case stale:
 		r.log.Warn("command refused: stale term", "session", id)
 		c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionRefused})
 		c.disconnect(reasonStaleTerm)
-		return
+	case c.dataOf[id]:
+		c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionRefused})
+	default:
+		c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionInvalid})
 	}
-	c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionInvalid})
+}
+
+// notControlLocked is refuseLocked for extension requests: the result code
+// to answer with (the stale connection is cut as well).
+func (r *Router) notControlLocked(c *client, id uint16, stale bool) (routerproto.Result, string) {
+	switch {
+	case stale:
+		r.log.Warn("extension request refused: stale term", "session", id)
+		c.disconnect(reasonStaleTerm)
+		return routerproto.ResultNotControl, reasonStaleTerm
+	case c.dataOf[id]:
+		return routerproto.ResultNotControl, "a data attachment does not control the session"
+	}
+	return routerproto.ResultNoSession, "no such session"
 }
 
 func (r *Router) destroySession(c *client, id uint16) {

@@ -30,12 +30,16 @@ func (r *Router) createLeaseSet2(c *client, m *routerproto.CreateLeaseSet2) {
 		c.send(&routerproto.LeaseSetStatus{SessionID: m.SessionID, Published: pub, State: state, Reason: reason})
 	}
 	if s == nil {
-		if stale {
+		switch {
+		case stale:
 			status(routerproto.LeaseSetRejected, reasonStaleTerm)
-			c.disconnect(reasonStaleTerm)
-			return
+			r.refuseLocked(c, stale, m.SessionID)
+		case c.dataOf[m.SessionID]:
+			status(routerproto.LeaseSetRejected, "a data attachment does not control the session")
+			r.refuseLocked(c, stale, m.SessionID)
+		default:
+			status(routerproto.LeaseSetRejected, "no such session")
 		}
-		status(routerproto.LeaseSetRejected, "no such session")
 		return
 	}
 	if err := r.checkLeaseSet(s, m.LeaseSet); err != nil {
@@ -57,6 +61,10 @@ func (r *Router) createLeaseSet2(c *client, m *routerproto.CreateLeaseSet2) {
 	if s.publishCancel != nil {
 		s.publishCancel()
 	}
+	if s.publishing != 0 && s.ctrl != nil && s.ctrl.ext {
+		s.ctrl.send(&routerproto.LeaseSetStatus{SessionID: s.id, Published: s.publishing, State: routerproto.LeaseSetFailed, Reason: "replaced by a newer leaseset before it was published"})
+	}
+	s.publishing = ls.Published
 	s.leaseSet = ls
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.publishCancel = cancel
@@ -138,6 +146,10 @@ func (r *Router) alreadyStored(ctx context.Context, s *session, raw []byte) bool
 func (r *Router) publishDone(s *session, published uint32, state routerproto.LeaseSetState, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if s.publishing != published {
+		return // a newer LeaseSet replaced it; its failure was reported then
+	}
+	s.publishing = 0
 	if state == routerproto.LeaseSetPublished {
 		s.publishes++
 		r.log.Info("leaseset published", "dest", s.dest.B32(), "published", published)

@@ -429,3 +429,101 @@ func TestTwoControllersRacing(t *testing.T) {
 		t.Fatal("racing re-attaches created extra sessions")
 	}
 }
+
+// TestDataAttachment: a data attachment gets the session's id and its
+// payloads, may read the tunnel pool, cannot control the session, survives
+// a change of controller, and hands payloads back to the controller when
+// it leaves.
+func TestDataAttachment(t *testing.T) {
+	tr := startRouter(t, time.Minute, nil)
+	d := newDest(t)
+	c1 := dial(t, tr.addr, true)
+	id := c1.openManaged(d, 1)
+	c1.send(&routerproto.CreateTunnel{RequestID: 1, SessionID: id, Direction: routerproto.Inbound, HopCount: 1})
+	tun := expect[*routerproto.TunnelStatus](c1, wait).Tunnel
+
+	other := dial(t, tr.addr, true)
+	other.createSession(newDest(t), i2p.Mapping{routerproto.OptAttach: "data"})
+	if st := expect[*routerproto.SessionStatus](other, wait); st.Status != routerproto.SessionRefused {
+		t.Fatalf("data attachment to no session: %s", st.Status)
+	}
+
+	dd := dial(t, tr.addr, true)
+	dd.createSession(d, i2p.Mapping{routerproto.OptAttach: "data"})
+	if st := expect[*routerproto.SessionStatus](dd, wait); st.Status != routerproto.SessionCreated || st.SessionID != id {
+		t.Fatalf("data attachment answered %+v", st)
+	}
+	if s, _ := tr.sessionOf(id); s.DataAttached != 1 || !s.ControlAttached {
+		t.Fatalf("status %+v", s)
+	}
+	tr.be.deliver(d.hash(), tun.TunnelID, []byte("to data"))
+	if p := expect[*routerproto.MessagePayload](dd, wait); string(p.Payload) != "to data" {
+		t.Fatalf("data attachment got %q", p.Payload)
+	}
+	c1.expectNone(20 * time.Millisecond)
+
+	dd.send(&routerproto.CreateTunnel{RequestID: 5, SessionID: id, Direction: routerproto.Inbound, HopCount: 1})
+	if ts := expect[*routerproto.TunnelStatus](dd, wait); ts.Result != routerproto.ResultNotControl {
+		t.Fatalf("data attachment CreateTunnel: %+v", ts)
+	}
+	dd.send(&routerproto.DestroySession{SessionID: id})
+	if st := expect[*routerproto.SessionStatus](dd, wait); st.Status != routerproto.SessionRefused {
+		t.Fatalf("data attachment DestroySession: %s", st.Status)
+	}
+	dd.send(&routerproto.GetTunnelPool{RequestID: 6, SessionID: id, Direction: routerproto.Inbound})
+	if tl := expect[*routerproto.TunnelList](dd, wait); tl.Result != routerproto.ResultOK || len(tl.Tunnels) != 1 {
+		t.Fatalf("data attachment GetTunnelPool: %+v", tl)
+	}
+
+	c2 := dial(t, tr.addr, true)
+	c2.openManaged(d, 2)
+	c1.expectDisconnect("imh: superseded by term 2", wait)
+	tr.be.deliver(d.hash(), tun.TunnelID, []byte("still data"))
+	if p := expect[*routerproto.MessagePayload](dd, wait); string(p.Payload) != "still data" {
+		t.Fatalf("after the controller changed the data attachment got %q", p.Payload)
+	}
+
+	_ = dd.c.Close()
+	waitFor(t, wait, "data attachment gone", func() bool { s, _ := tr.sessionOf(id); return s.DataAttached == 0 })
+	tr.be.deliver(d.hash(), tun.TunnelID, []byte("to control"))
+	if p := expect[*routerproto.MessagePayload](c2, wait); string(p.Payload) != "to control" {
+		t.Fatalf("controller got %q", p.Payload)
+	}
+}
+
+// TestLeaseSetReplacedBeforePublished: a LeaseSet whose publication is
+// still being retried when a newer one arrives is reported failed; the
+// newer one is published.
+func TestLeaseSetReplacedBeforePublished(t *testing.T) {
+	tr := startRouter(t, time.Minute, func(c *Config) { c.PublishRetry = time.Second; c.PublishRetryMax = time.Second })
+	d := newDest(t)
+	c := dial(t, tr.addr, true)
+	id := c.openManaged(d, 1)
+	tr.be.setFailPublish(1)
+	now := uint32(time.Now().Unix())
+	first := d.leaseSet(t, now, nil)
+	first.SessionID = id
+	c.send(first)
+	if st := expect[*routerproto.LeaseSetStatus](c, wait); st.State != routerproto.LeaseSetStored {
+		t.Fatalf("first: %+v", st)
+	}
+	waitFor(t, wait, "first attempt failed", func() bool {
+		tr.be.mu.Lock()
+		defer tr.be.mu.Unlock()
+		return tr.be.failPublish == 0
+	})
+	second := d.leaseSet(t, now+1, nil)
+	second.SessionID = id
+	c.send(second)
+	got := map[uint32]routerproto.LeaseSetState{}
+	for len(got) < 2 || got[now+1] != routerproto.LeaseSetPublished {
+		st := expect[*routerproto.LeaseSetStatus](c, wait)
+		got[st.Published] = st.State
+	}
+	if got[now] != routerproto.LeaseSetFailed {
+		t.Fatalf("replaced leaseset reported %s", got[now])
+	}
+	if tr.be.publishedCount() != 1 {
+		t.Fatalf("published %d", tr.be.publishedCount())
+	}
+}

@@ -57,6 +57,7 @@ type session struct {
 	leaseSet      *i2p.LeaseSet2     // the newest LeaseSet handed to us
 	publishCancel context.CancelFunc // stops the current publication
 	publishes     uint64             // LeaseSets confirmed stored by a floodfill
+	publishing    uint32             // published time of the LeaseSet being published; 0 if none
 
 	pool *pool // unmanaged sessions only
 }

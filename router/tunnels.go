@@ -89,21 +89,20 @@ func (r *Router) expire(s *session, k tunnelKey, lt *liveTunnel) {
 // createTunnel serves CreateTunnel: build exactly what was asked, answer
 // with TunnelStatus.
 func (r *Router) createTunnel(c *client, m *routerproto.CreateTunnel) {
+	fail := func(res routerproto.Result, reason string) {
+		c.send(&routerproto.TunnelStatus{RequestID: m.RequestID, SessionID: m.SessionID, Result: res,
+			Tunnel: routerproto.TunnelInfo{Direction: m.Direction, Hops: m.Hops}, Reason: reason})
+	}
 	r.mu.Lock()
 	s, stale := r.controlledLocked(c, m.SessionID)
-	r.mu.Unlock()
-	fail := func(res routerproto.Result, reason string) {
-		dir := m.Direction
-		c.send(&routerproto.TunnelStatus{RequestID: m.RequestID, SessionID: m.SessionID, Result: res,
-			Tunnel: routerproto.TunnelInfo{Direction: dir, Hops: m.Hops}, Reason: reason})
+	if s == nil {
+		res, reason := r.notControlLocked(c, m.SessionID, stale)
+		fail(res, reason)
+		r.mu.Unlock()
+		return
 	}
+	r.mu.Unlock()
 	switch {
-	case stale:
-		fail(routerproto.ResultNotControl, reasonStaleTerm)
-		return
-	case s == nil:
-		fail(routerproto.ResultNoSession, "no such session")
-		return
 	case m.Direction != routerproto.Inbound && m.Direction != routerproto.Outbound:
 		fail(routerproto.ResultBadRequest, "bad direction")
 		return
@@ -143,11 +142,11 @@ func (r *Router) getTunnelPool(c *client, m *routerproto.GetTunnelPool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, stale := r.controlledLocked(c, m.SessionID)
-	if s == nil {
-		res := routerproto.ResultNoSession
-		if stale {
-			res = routerproto.ResultNotControl
-		}
+	if s == nil && !stale && c.dataOf[m.SessionID] {
+		s = r.sessions[m.SessionID] // data attachments may read the pool (to SendVia)
+	}
+	if s == nil || s.dead {
+		res, _ := r.notControlLocked(c, m.SessionID, stale)
 		c.send(&routerproto.TunnelList{RequestID: m.RequestID, SessionID: m.SessionID, Result: res})
 		return
 	}
