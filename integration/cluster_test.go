@@ -387,4 +387,3 @@ func checkNoSecrets(t *testing.T, tc *testCluster, keyFile string) {
 	}
 	t.Logf("secrets scan: %d files, %d bytes, %d patterns", len(files), scanned, len(needles))
 }
-
