@@ -2,7 +2,10 @@ package simnet_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -155,6 +158,14 @@ func runBench(b *testing.B) {
 		b.ReportMetric(100*float64(r.Delivered)/float64(max(r.Delivered+r.Failed, 1)), string(m)+"-delivered-%")
 	}
 	b.ReportMetric(simulated.Minutes(), "sim-min/op")
+	writeBenchReport(b, map[string]any{
+		"routers": benchRouters, "tunnels_per_router": benchTunnels, "clients": benchClients,
+		"simulated_s": simulated.Seconds(), "real_s": realTime.Seconds(), "cpu_s": cpu.Seconds(),
+		"peak_heap_bytes": peak.Load(), "events_per_s": events / realTime.Seconds(),
+		"messages": msgs, "delivered": res.Delivered, "reasons": res.Reasons,
+		"oneway": byMode[simnet.ModeOneway], "reqresp": byMode[simnet.ModeReqResp],
+		"builds": cnt.builds.Load(), "stores": stores, "lookups": lookups, "time_scale": benchScale,
+	})
 	b.Logf("%v simulated in %v real (%.0f cpu-s): %d messages (%d delivered, reasons %v), %d builds, %d stores, %d lookups",
 		simulated.Round(time.Second), realTime.Round(time.Millisecond), cpu.Seconds(), msgs, res.Delivered, res.Reasons, cnt.builds.Load(), stores, lookups)
 }
@@ -260,5 +271,21 @@ func sampleHeap(ctx context.Context, peak *atomic.Uint64) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// writeBenchReport writes the figures to $IMH_BENCH_DIR/simnet.json when
+// `make bench` sets it.
+func writeBenchReport(b *testing.B, v any) {
+	dir := os.Getenv("IMH_BENCH_DIR")
+	if dir == "" {
+		return
+	}
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "simnet.json"), append(body, '\n'), 0o644); err != nil {
+		b.Errorf("bench report: %v", err)
 	}
 }

@@ -139,7 +139,7 @@ func (c *Client) Send(ctx context.Context, dest i2p.Hash, mode Mode, seq uint64)
 		c.dests[dest] = d
 	}
 	now := c.n.clock.Now()
-	if d.ls == nil || int64(d.ls.ExpiresAt()) <= now.Unix() || len(liveLeases(d.ls, now)) == 0 {
+	if d.ls == nil || int64(d.ls.ExpiresAt()) <= now.Unix() || len(c.liveLeases(d.ls, now)) == 0 {
 		if err := c.lookup(ctx, dest, d); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return c.n.count(dest, Outcome{Reason: ReasonNoLeaseSet}), nil
@@ -169,11 +169,13 @@ func (c *Client) lookup(ctx context.Context, dest i2p.Hash, d *clientDest) error
 	return nil
 }
 
-// liveLeases are the leases of ls that have not ended at now.
-func liveLeases(ls *i2p.LeaseSet2, now time.Time) []i2p.Lease2 {
+// liveLeases are the leases of ls that do not end within LeaseEndThreshold
+// of now.
+func (c *Client) liveLeases(ls *i2p.LeaseSet2, now time.Time) []i2p.Lease2 {
 	var out []i2p.Lease2
+	limit := now.Add(c.n.cfg.LeaseEndThreshold).Unix()
 	for _, l := range ls.Leases {
-		if int64(l.End) > now.Unix() {
+		if int64(l.End) > limit {
 			out = append(out, l)
 		}
 	}
@@ -182,7 +184,7 @@ func liveLeases(ls *i2p.LeaseSet2, now time.Time) []i2p.Lease2 {
 
 // pick chooses the lease for the next message by the client's behaviour.
 func (c *Client) pick(d *clientDest, now time.Time) (i2p.Lease2, bool) {
-	live := liveLeases(d.ls, now)
+	live := c.liveLeases(d.ls, now)
 	if len(live) == 0 {
 		return i2p.Lease2{}, false
 	}

@@ -87,6 +87,10 @@ type Config struct {
 	// lease after this time or this many messages (i2pd: 30 s, 100).
 	RepickInterval time.Duration
 	RepickMessages int
+	// LeaseEndThreshold: clients do not pick a lease that ends within this
+	// time, and look the destination up again when no other lease is left
+	// (i2pd's LEASE_ENDDATE_THRESHOLD, 51 s).
+	LeaseEndThreshold time.Duration
 
 	// Clock is the network's time; nil means RealClock.
 	Clock Clock
@@ -95,26 +99,27 @@ type Config struct {
 // DefaultConfig is the model the daemons and tests start from.
 func DefaultConfig() Config {
 	return Config{
-		Seed:            1,
-		Peers:           2000,
-		Floodfills:      100,
-		StoreRedundancy: 3,
-		Unreachable:     0.10,
-		Classes:         DefaultClasses(),
-		FastTierSize:    75,
-		FastTierChurn:   2,
-		ChurnInterval:   10 * time.Minute,
-		TunnelLifetime:  10 * time.Minute,
-		RouterLatency:   20 * time.Millisecond,
-		BuildTimeout:    10 * time.Second,
-		DropShare:       0.25,
-		MaxHops:         7,
-		NetDBLatency:    100 * time.Millisecond,
-		HistoryLimit:    1000,
-		SessionLifetime: 10 * time.Minute,
-		RepickInterval:  30 * time.Second,
-		RepickMessages:  100,
-		Clock:           nil,
+		Seed:              1,
+		Peers:             2000,
+		Floodfills:        100,
+		StoreRedundancy:   3,
+		Unreachable:       0.10,
+		Classes:           DefaultClasses(),
+		FastTierSize:      75,
+		FastTierChurn:     2,
+		ChurnInterval:     10 * time.Minute,
+		TunnelLifetime:    10 * time.Minute,
+		RouterLatency:     20 * time.Millisecond,
+		BuildTimeout:      10 * time.Second,
+		DropShare:         0.25,
+		MaxHops:           7,
+		NetDBLatency:      100 * time.Millisecond,
+		HistoryLimit:      1000,
+		SessionLifetime:   10 * time.Minute,
+		RepickInterval:    30 * time.Second,
+		RepickMessages:    100,
+		LeaseEndThreshold: 51 * time.Second,
+		Clock:             nil,
 	}
 }
 
@@ -143,7 +148,7 @@ func (c Config) Validate() error {
 		return bad("fast tier churn %d", c.FastTierChurn)
 	case c.ChurnInterval <= 0, c.TunnelLifetime <= 0, c.BuildTimeout <= 0, c.SessionLifetime <= 0, c.RepickInterval <= 0:
 		return bad("durations must be positive")
-	case c.RouterLatency < 0 || c.NetDBLatency < 0:
+	case c.RouterLatency < 0 || c.NetDBLatency < 0 || c.LeaseEndThreshold < 0:
 		return bad("latencies must not be negative")
 	case c.DropShare < 0 || c.DropShare > 1:
 		return bad("drop share %v, want [0,1]", c.DropShare)

@@ -46,7 +46,8 @@
 //
 // Remote clients (Client, Network.Send): a client looks the destination up,
 // caches the LeaseSet until it expires or has no live lease (no lookup while
-// it is valid), picks a lease and sends through it. The message is delivered
+// it is valid), picks a lease and sends through it; a lease that ends within
+// LeaseEndThreshold (51 s, as i2pd) is not picked. The message is delivered
 // if the lease's tunnel exists, has not expired, its router is up and that
 // router's DeliveryHandler accepts it (a live session of the destination on
 // that tunnel) and can decrypt it; otherwise it fails with a Reason. In
