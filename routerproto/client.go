@@ -485,6 +485,13 @@ func await[T any](ctx context.Context, c *Client, what string, ch <-chan T) (T, 
 	case <-ctx.Done():
 		return zero, fmt.Errorf("%s: %w", what, ctx.Err())
 	case <-c.closed:
+		// The answer may have arrived just before the connection ended
+		// (e.g. SessionStatus refused, then Disconnect): prefer it.
+		select {
+		case m := <-ch:
+			return m, nil
+		default:
+		}
 		return zero, fmt.Errorf("%s: %w", what, c.Err())
 	}
 }
