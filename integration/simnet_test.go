@@ -76,6 +76,40 @@ func TestSimnetServeStatusAndSIGTERM(t *testing.T) {
 	}
 }
 
+// TestSimnetServeEnv: a daemon flag not given on the command line comes from
+// IMH_<FLAG>; the flag wins over the environment.
+func TestSimnetServeEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		args  []string
+		peers int
+	}{
+		{"env", []string{"IMH_PEERS=300"}, nil, 300},
+		{"flag wins", []string{"IMH_PEERS=300"}, []string{"--peers", "400"}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			env := append([]string{"IMH_LISTEN=127.0.0.1:0", "IMH_HTTP=" + httpAddr}, tc.env...)
+			p := startIMHEnv(t, "simnet-env", env, append([]string{"simnet", "serve"}, tc.args...)...)
+			var st simnetStatus
+			waitFor(t, 20*time.Second, "simnet /status", func() bool {
+				return httpGetJSON("http://"+httpAddr+"/status", &st) == nil
+			})
+			if st.Peers != tc.peers {
+				t.Fatalf("peers %d, want %d", st.Peers, tc.peers)
+			}
+			if err := p.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	_, stderr, code := runIMHEnv(t, []string{"IMH_PEERS=many"}, "simnet", "serve", "--listen", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(stderr, "IMH_PEERS") {
+		t.Fatalf("IMH_PEERS=many: exit %d, stderr %q; want exit 2 naming the variable", code, stderr)
+	}
+}
+
 func TestSimnetCLIUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"simnet", "serve"},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -229,8 +230,13 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
 			fmt.Fprintf(out, "  %s: %d\n", r, v)
 		}
 	}
-	for name, v := range res.ByRouter {
-		fmt.Fprintf(out, "  router %s: %d\n", name, v)
+	names := make([]string, 0, len(res.ByRouter))
+	for name := range res.ByRouter {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(out, "  router %s: %d\n", name, res.ByRouter[name])
 	}
 	return nil
 }
