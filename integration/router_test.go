@@ -335,3 +335,51 @@ func TestRouterManagedSessionStatus(t *testing.T) {
 		t.Errorf("router on SIGTERM: %v", err)
 	}
 }
+
+// TestRouterStopAndNetworkLoss: SIGTERM stops a router cleanly while a
+// controller is attached (the controller sees the connection end), and a
+// router whose simulated network goes away exits with an error naming it.
+func TestRouterStopAndNetworkLoss(t *testing.T) {
+	n := startRouterNet(t, time.Minute, "r1", "r2")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := routerproto.Dial(ctx, n.routers[0].addr, routerproto.DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := routerproto.SignSessionConfig(k, i2p.Mapping{"imh.managed": "true", "imh.term": "1"}, uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSession(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.routers[0].p.Stop(); err != nil {
+		t.Fatalf("router with an attached controller on SIGTERM: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("controller's connection still open after the router stopped")
+	}
+
+	if err := n.sim.Stop(); err != nil {
+		t.Fatalf("simnet on SIGTERM: %v", err)
+	}
+	r2 := n.routers[1]
+	err = r2.p.Wait(15 * time.Second)
+	if !r2.p.Exited() {
+		t.Fatal("router still running 15 s after losing its network")
+	}
+	if err == nil {
+		t.Fatal("router exited 0 after losing its network")
+	}
+	if !strings.Contains(r2.p.Log(), "connection to the simulated network lost") {
+		t.Fatalf("router log does not say why it stopped:\n%s", r2.p.LogTail(5))
+	}
+}
