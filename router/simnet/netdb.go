@@ -122,6 +122,9 @@ func (db *netDB) lookup(dest i2p.Hash) ([]byte, *i2p.LeaseSet2, error) {
 
 // DestStatus is what the floodfills know of one destination.
 type DestStatus struct {
+	// Stores counts LeaseSets the floodfills stored (one per accepted
+	// publication), Rejected the publications they refused, Lookups every
+	// lookup (by routers and by remote clients).
 	Stores   int `json:"stores"`
 	Lookups  int `json:"lookups"`
 	Rejected int `json:"rejected"`
