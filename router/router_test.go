@@ -527,3 +527,45 @@ func TestLeaseSetReplacedBeforePublished(t *testing.T) {
 		t.Fatalf("published %d", tr.be.publishedCount())
 	}
 }
+
+// TestSendMessage: statuses follow the nonce; SendVia names a live outbound
+// tunnel or gets "no local tunnels"; a session without outbound tunnels
+// cannot send.
+func TestSendMessage(t *testing.T) {
+	tr := startRouter(t, time.Minute, nil)
+	d, to := newDest(t), newDest(t)
+	c := dial(t, tr.addr, true)
+	id := c.openManaged(d, 1)
+	statuses := func(nonce uint32, want ...routerproto.MessageStatusCode) {
+		t.Helper()
+		for _, w := range want {
+			ms := expect[*routerproto.MessageStatus](c, wait)
+			if ms.Nonce != nonce || ms.Status != w {
+				t.Fatalf("status %+v, want %d for nonce %d", ms, w, nonce)
+			}
+		}
+	}
+	c.send(&routerproto.SendMessage{SessionID: id, Destination: to.keys.Destination(), Payload: []byte("p"), Nonce: 1})
+	statuses(1, routerproto.MsgNoLocalTunnels)
+
+	c.send(&routerproto.CreateTunnel{RequestID: 1, SessionID: id, Direction: routerproto.Outbound, HopCount: 2})
+	out := expect[*routerproto.TunnelStatus](c, wait).Tunnel
+	c.send(&routerproto.SendMessage{SessionID: id, Destination: to.keys.Destination(), Payload: []byte("p"), Nonce: 2})
+	statuses(2, routerproto.MsgAccepted, routerproto.MsgGuaranteedSuccess)
+	c.send(&routerproto.SendVia{SessionID: id, TunnelID: out.TunnelID + 1, Destination: to.keys.Destination(), Payload: []byte("p"), Nonce: 3})
+	statuses(3, routerproto.MsgNoLocalTunnels)
+	c.send(&routerproto.SendVia{SessionID: id, TunnelID: out.TunnelID, Destination: to.keys.Destination(), Payload: []byte("v"), Nonce: 4})
+	statuses(4, routerproto.MsgAccepted, routerproto.MsgGuaranteedSuccess)
+	c.send(&routerproto.SendMessage{SessionID: id, Destination: to.keys.Destination(), Payload: []byte("quiet")})
+	waitFor(t, wait, "three sends", func() bool {
+		tr.be.mu.Lock()
+		defer tr.be.mu.Unlock()
+		return len(tr.be.sent) == 3
+	})
+	c.expectNone(20 * time.Millisecond) // nonce 0: no status
+	tr.be.mu.Lock()
+	defer tr.be.mu.Unlock()
+	if s := tr.be.sent[1]; s.TunnelID != out.TunnelID || s.To != to.hash() || s.From != d.hash() || string(s.Payload) != "v" {
+		t.Fatalf("SendVia went out as %+v", s)
+	}
+}

@@ -158,4 +158,13 @@ func TestSimnetUnmanagedProbe(t *testing.T) {
 	cls.SessionID = st.SessionID
 	c.send(cls)
 	waitFor(t, wait, "leaseset stored by the floodfills", func() bool { return n.DestStatus(d.hash()).Stores == 1 })
+
+	// The simulated network has no path for a client's own messages: the
+	// router says so with "local success", never with a network delivery.
+	c.send(&routerproto.SendMessage{SessionID: st.SessionID, Destination: newDest(t).keys.Destination(), Payload: []byte("x"), Nonce: 9})
+	for _, want := range []routerproto.MessageStatusCode{routerproto.MsgAccepted, routerproto.MsgLocalSuccess} {
+		if ms := expect[*routerproto.MessageStatus](c, wait); ms.Status != want || ms.Nonce != 9 {
+			t.Fatalf("message status %+v, want %d", ms, want)
+		}
+	}
 }
