@@ -19,17 +19,16 @@ type fakeBackend struct {
 	hash     i2p.Hash
 	lifetime time.Duration
 
-	mu           sync.Mutex
-	nextTunnel   uint32
-	failBuilds   int // the next N builds fail
-	builds       []BuildRequest
-	failPublish  int // the next N publishes fail
-	published    [][]byte
-	sent         []Outbound
-	handler      func(Delivery) bool
-	closed       bool
-	peers        []Peer
-	buildStarted chan BuildRequest // optional: receives each request
+	mu          sync.Mutex
+	nextTunnel  uint32
+	failBuilds  int // the next N builds fail
+	builds      []BuildRequest
+	failPublish int // the next N publishes fail
+	published   [][]byte
+	sent        []Outbound
+	handler     func(Delivery) bool
+	closed      bool
+	peers       []Peer
 }
 
 func newFakeBackend(lifetime time.Duration) *fakeBackend {
