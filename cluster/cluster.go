@@ -66,6 +66,7 @@ type Cluster struct {
 	localRaft raft.ServerAddress
 
 	ml          *memberlist.Memberlist
+	gossipAddr  string        // this agent's gossip address, fixed at start
 	memberCh    chan struct{} // pinged on gossip membership changes (gossip loop)
 	reconcileCh chan struct{} // the same, for the leader's reconcile loop
 
@@ -76,8 +77,9 @@ type Cluster struct {
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading
 
-	mu         sync.Mutex
-	staticHTTP map[string]string // node -> HTTP address from Config.Peers
+	mu          sync.Mutex
+	staticHTTP  map[string]string // node -> HTTP address from Config.Peers
+	memberTable map[string]member // alive gossip members, kept by the event delegate
 }
 
 type liveHolder struct{ v status.LiveView }
@@ -95,7 +97,7 @@ func New(cfg Config) (c *Cluster, err error) {
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
 		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: &http.Client{Timeout: 15 * time.Second},
-		staticHTTP: map[string]string{},
+		staticHTTP: map[string]string{}, memberTable: map[string]member{},
 	}
 	defer func() {
 		if err != nil {

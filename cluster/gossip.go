@@ -58,7 +58,8 @@ func (c *Cluster) setupGossip() error {
 		return fmt.Errorf("gossip listen %s: %w", cfg.GossipBind, err)
 	}
 	c.ml = ml
-	c.log.Info("gossip started", "gossip_addr", ml.LocalNode().Address())
+	c.gossipAddr = ml.LocalNode().Address()
+	c.log.Info("gossip started", "gossip_addr", c.gossipAddr)
 	return nil
 }
 
@@ -76,10 +77,7 @@ func splitHostPort(addr string) (string, int, error) {
 
 // GossipAddr is the address other agents join (empty without gossip).
 func (c *Cluster) GossipAddr() string {
-	if c.ml == nil {
-		return ""
-	}
-	return c.ml.LocalNode().Address()
+	return c.gossipAddr
 }
 
 func (c *Cluster) httpAdvertise() string {
@@ -95,24 +93,32 @@ func (c *Cluster) localMeta() nodeMeta {
 
 func (c *Cluster) inRaft() bool { return c.hasState.Load() || c.Leader() != "" }
 
-// members returns the alive gossip members with valid meta, sorted by name.
+// members returns the alive gossip members with valid meta, sorted by
+// name, from the table the event delegate keeps (memberlist's own Node
+// values are mutated under its lock, so they are read only in callbacks).
 func (c *Cluster) members() []member {
-	if c.ml == nil {
-		return nil
-	}
-	var out []member
-	for _, n := range c.ml.Members() {
-		if n.State != memberlist.StateAlive {
-			continue
-		}
-		var m nodeMeta
-		if err := json.Unmarshal(n.Meta, &m); err != nil || m.RaftAddr == "" {
-			continue
-		}
-		out = append(out, member{Name: n.Name, Addr: n.Address(), Meta: m})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]member, 0, len(c.memberTable))
+	for _, m := range c.memberTable {
+		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// noteMember records or forgets a member; called from memberlist's event
+// callbacks, where reading the Node is safe.
+func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
+	var m nodeMeta
+	ok := alive && n.State == memberlist.StateAlive && json.Unmarshal(n.Meta, &m) == nil && m.RaftAddr != ""
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !ok {
+		delete(c.memberTable, n.Name)
+		return
+	}
+	c.memberTable[n.Name] = member{Name: n.Name, Addr: n.Address(), Meta: m}
 }
 
 // runGossip joins the --join addresses (retrying until one answers),
@@ -152,7 +158,7 @@ func (c *Cluster) runGossip(ctx context.Context) {
 
 // joinTargets is --join without this node's own addresses.
 func (c *Cluster) joinTargets() []string {
-	self := map[string]bool{c.ml.LocalNode().Address(): true}
+	self := map[string]bool{c.gossipAddr: true}
 	for _, a := range []string{c.cfg.GossipBind, c.cfg.GossipAdvertise} {
 		if a != "" {
 			self[normalizeAddr(a)] = true
@@ -236,6 +242,17 @@ func (e *gossipEvents) ping() {
 	}
 }
 
-func (e *gossipEvents) NotifyJoin(*memberlist.Node)   { e.ping() }
-func (e *gossipEvents) NotifyLeave(*memberlist.Node)  { e.ping() }
-func (e *gossipEvents) NotifyUpdate(*memberlist.Node) { e.ping() }
+func (e *gossipEvents) NotifyJoin(n *memberlist.Node) {
+	e.c.noteMember(n, true)
+	e.ping()
+}
+
+func (e *gossipEvents) NotifyLeave(n *memberlist.Node) {
+	e.c.noteMember(n, false)
+	e.ping()
+}
+
+func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {
+	e.c.noteMember(n, true)
+	e.ping()
+}
