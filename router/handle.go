@@ -107,8 +107,13 @@ func (r *Router) destroyLocked(s *session, why string) {
 	if s.ctrl != nil {
 		delete(s.ctrl.attached, s.id)
 	}
+	for c := range s.data {
+		delete(c.dataOf, s.id)
+		c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionDestroyed})
+	}
 	if h, ok := r.be.(SessionHooks); ok {
-		h.SessionClosed(s.hash)
+		hash := s.hash
+		r.go_(func() { h.SessionClosed(hash) })
 	}
 	r.log.Info("session destroyed", "dest", s.dest.B32(), "session", s.id, "managed", s.managed, "why", why)
 }
