@@ -26,6 +26,9 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Version is the router API version sent in SetDate.
 	Version string
+	// EchoVersion answers SetDate with the client's own version string,
+	// as i2pd 2.45.1 does (for fakes of stock routers).
+	EchoVersion bool
 	// Capabilities are the extension names announced to clients that ask
 	// (imh.ext=1). Empty makes the server behave like a stock router: it
 	// answers SetDate directly and refuses every extension message.
@@ -317,6 +320,9 @@ func (s *Server) handshake(sc *ServerConn) error {
 	sd := &SetDate{Date: uint64(s.cfg.Now().UnixMilli())}
 	if gd.Version != "" {
 		sd.Version = s.cfg.Version
+		if s.cfg.EchoVersion {
+			sd.Version = gd.Version
+		}
 	}
 	return sc.conn.WriteMessage(append(out, sd)...)
 }

@@ -61,7 +61,7 @@ func newI2CPProbeCmd() *cobra.Command {
 					return err
 				}
 			}
-			res, err := runProbe(cmd.Context(), addr, keys)
+			res, err := runProbe(cmd.Context(), addr, keys, probeKeepFor)
 			if err != nil {
 				return err
 			}
@@ -114,7 +114,9 @@ type probeLease struct {
 	End     uint32 `json:"end"`
 }
 
-func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys) (*probeResult, error) {
+// runProbe handshakes with the router and, with keys, runs a session that
+// must stay open for keepFor after the LeaseSet was handed over.
+func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor time.Duration) (*probeResult, error) {
 	cfg := routerproto.DefaultClientConfig()
 	cfg.RequestTimeout = probeStepTimeout
 	c, err := routerproto.Dial(ctx, addr, cfg)
@@ -134,7 +136,7 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys) (*probeRe
 	if keys == nil {
 		return res, nil
 	}
-	if err := probeSession(ctx, c, keys, res); err != nil {
+	if err := probeSession(ctx, c, keys, res, keepFor); err != nil {
 		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
 	}
 	return res, nil
@@ -157,7 +159,7 @@ func probeOptions() i2p.Mapping {
 	}
 }
 
-func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, res *probeResult) error {
+func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, res *probeResult, keepFor time.Duration) error {
 	sc, err := routerproto.SignSessionConfig(keys, probeOptions(), uint64(c.RouterNow().UnixMilli()))
 	if err != nil {
 		return err
@@ -178,7 +180,7 @@ func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateK
 	if err := p.waitLeaseRequest(leaseCtx, res); err != nil {
 		return err
 	}
-	keepCtx, cancelKeep := context.WithTimeout(ctx, probeKeepFor)
+	keepCtx, cancelKeep := context.WithTimeout(ctx, keepFor)
 	defer cancelKeep()
 	if err := p.keep(keepCtx, res); err != nil {
 		return err
