@@ -37,9 +37,11 @@ type Router struct {
 	log   *slog.Logger
 	clock Clock
 
-	ctx    context.Context // ends when the router closes; parent of sessions
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context // ends when the router closes; parent of sessions
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	wgMu     sync.Mutex // orders go_ before Close's Wait
+	wgClosed bool
 
 	mu           sync.Mutex
 	sessions     map[uint16]*session
@@ -114,12 +116,21 @@ func (r *Router) Close() error {
 		c.disconnect("router shutting down")
 	}
 	r.cancel()
+	r.wgMu.Lock()
+	r.wgClosed = true
+	r.wgMu.Unlock()
 	r.wg.Wait()
 	return nil
 }
 
-// go_ runs f on a goroutine the router waits for on Close.
+// go_ runs f on a goroutine the router waits for on Close. Once Close is
+// waiting, nothing new starts.
 func (r *Router) go_(f func()) {
+	r.wgMu.Lock()
+	defer r.wgMu.Unlock()
+	if r.wgClosed {
+		return
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
