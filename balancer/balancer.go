@@ -1,0 +1,280 @@
+package balancer
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/status"
+)
+
+// Errors of Run.
+var (
+	// ErrRunning reports a second Run while one is active: exactly one
+	// loop may steer the routers.
+	ErrRunning = errors.New("balancer: already running")
+	// ErrNotLeading reports a Run on a node that does not lead.
+	ErrNotLeading = errors.New("balancer: this node does not lead")
+)
+
+// Balancer is the leader's control loop. New builds it once per agent;
+// the cluster calls Run on every leadership gain (after a Barrier) and
+// cancels its context on loss. It implements status.LiveView.
+type Balancer struct {
+	cfg     Config
+	log     *slog.Logger
+	running atomic.Bool
+	view    liveView
+}
+
+var _ status.LiveView = (*Balancer)(nil)
+
+// New checks cfg and returns a Balancer.
+func New(cfg Config) (*Balancer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Balancer{cfg: cfg, log: cfg.Logger.With("component", "balancer")}, nil
+}
+
+// Run drives every router of every destination until ctx ends, then closes
+// its router connections (managed sessions survive them for their grace
+// period, so the next leader re-attaches) and returns nil. It returns an
+// error only if it cannot start (ErrRunning, ErrNotLeading).
+func (b *Balancer) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer b.running.Store(false)
+	term, ok := b.cfg.Cluster.LeadershipTerm()
+	if !ok {
+		return ErrNotLeading
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := newLoop(ctx, b, term)
+	defer func() {
+		cancel()
+		l.wg.Wait()
+		b.view.clear()
+	}()
+	b.log.Info("balancer started", "term", l.term)
+	l.run()
+	b.log.Info("balancer stopped", "term", l.term)
+	return nil
+}
+
+// Router implements status.LiveView.
+func (b *Balancer) Router(name string) (status.RouterLive, bool) { return b.view.router(name) }
+
+// Destination implements status.LiveView.
+func (b *Balancer) Destination(name string) (status.DestinationLive, bool) {
+	return b.view.destination(name)
+}
+
+// event is something a goroutine of the loop reports to the loop.
+type event interface{}
+
+// loop is one Run: all its state is owned by the run goroutine; helper
+// goroutines (router connections, requests) only post events.
+type loop struct {
+	ctx    context.Context
+	b      *Balancer
+	cfg    Config
+	log    *slog.Logger
+	rnd    Rand
+	term   uint64
+	events chan event
+	wg     sync.WaitGroup
+	gens   atomic.Uint64
+
+	routers map[string]*routerState
+	order   []string // router names, sorted
+	dests   map[string]*destState
+	retry   *Retrier
+	nextReq uint32 // CreateTunnel request ids
+}
+
+func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
+	var rnd Rand = &lockedRand{r: b.cfg.Rand}
+	if b.cfg.Rand == nil {
+		rnd = newSeededRand()
+	}
+	return &loop{
+		ctx:     ctx,
+		b:       b,
+		cfg:     b.cfg,
+		log:     b.log,
+		rnd:     rnd,
+		term:    term,
+		events:  make(chan event, 1024),
+		routers: make(map[string]*routerState),
+		dests:   make(map[string]*destState),
+		retry:   NewRetrier(b.cfg.Backoff, rnd),
+	}
+}
+
+// lockedRand makes a Rand safe for the loop's helper goroutines too.
+type lockedRand struct {
+	mu sync.Mutex
+	r  Rand
+}
+
+func (l *lockedRand) IntN(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.IntN(n)
+}
+
+func (l *lockedRand) Float64() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Float64()
+}
+
+func newSeededRand() Rand {
+	var seed [16]byte
+	if _, err := io.ReadFull(crand.Reader, seed[:]); err != nil {
+		binary.LittleEndian.PutUint64(seed[:], uint64(time.Now().UnixNano()))
+	}
+	src := rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))
+	return &lockedRand{r: rand.New(src)}
+}
+
+// run is the loop: a step after every batch of events and every tick.
+func (l *loop) run() {
+	tick := time.NewTicker(l.cfg.Tick)
+	defer tick.Stop()
+	l.step(time.Now())
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case ev := <-l.events:
+			l.handle(ev)
+			l.drain()
+		case <-tick.C:
+		}
+		l.step(time.Now())
+	}
+}
+
+// drain handles the events already queued, so a burst costs one step.
+func (l *loop) drain() {
+	for range cap(l.events) {
+		select {
+		case ev := <-l.events:
+			l.handle(ev)
+		default:
+			return
+		}
+	}
+}
+
+// post hands an event to the loop unless the loop has ended.
+func (l *loop) post(ev event) {
+	select {
+	case l.events <- ev:
+	case <-l.ctx.Done():
+	}
+}
+
+// spawn runs a request to a router in its own goroutine, bounded by
+// OpTimeout, and posts its result.
+func (l *loop) spawn(f func(ctx context.Context) event) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.OpTimeout)
+		defer cancel()
+		if ev := f(ctx); ev != nil {
+			l.post(ev)
+		}
+	}()
+}
+
+// apply proposes an fsm command, bounded by OpTimeout.
+func (l *loop) apply(cmd fsm.Command) error {
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.OpTimeout)
+	defer cancel()
+	if err := l.cfg.Cluster.Apply(ctx, cmd); err != nil {
+		return fmt.Errorf("apply %s: %w", cmd.Type(), err)
+	}
+	return nil
+}
+
+func (l *loop) handle(ev event) {
+	switch e := ev.(type) {
+	case evRouterUp:
+		l.routerUp(e)
+	case evRouterDown:
+		l.routerDown(e)
+	case evMessage:
+		l.routerMessage(e)
+	case evFastTier:
+		l.fastTier(e)
+	case evSession:
+		l.sessionResult(e)
+	case evPool:
+		l.poolResult(e)
+	case evBuilt:
+		l.built(e)
+	default:
+		l.log.Error("unknown event", "type", fmt.Sprintf("%T", ev))
+	}
+}
+
+// step brings everything in line with the fsm and the clock: routers and
+// destinations, sessions, fast tiers, tunnel plans, gateway sets and
+// LeaseSets; then refreshes the live view.
+func (l *loop) step(now time.Time) {
+	if l.ctx.Err() != nil {
+		return
+	}
+	l.reconcile(now)
+	for _, name := range l.order {
+		l.refreshFastTier(l.routers[name], now)
+	}
+	for _, d := range l.sortedDests() {
+		l.updateGateways(d, now)
+		for _, name := range l.order {
+			r := l.routers[name]
+			l.ensureSession(d, r)
+			l.expireTunnels(d, r, now)
+			l.planTunnels(d, r, now)
+		}
+		l.maybePublish(d, now)
+	}
+	l.publishView()
+}
+
+func (l *loop) sortedDests() []*destState {
+	out := make([]*destState, 0, len(l.dests))
+	for _, d := range l.dests {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *destState) int { return cmpStr(a.name, b.name) })
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,157 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// Cluster is what the balancer needs from the Raft cluster (package cluster
+// satisfies it; the balancer never imports cluster or raft).
+type Cluster interface {
+	// Apply proposes a command and returns once it is applied on this
+	// node, or fails (not leader any more, timeout).
+	Apply(ctx context.Context, cmd fsm.Command) error
+	// State is the replicated state machine (read-only here).
+	State() *fsm.State
+	// LeadershipTerm is the Raft term this node's leadership began in, and
+	// false when it does not lead: routers fence controllers by it.
+	LeadershipTerm() (uint64, bool)
+	// Open unseals a destination's sealed key material.
+	Open(sealed []byte) ([]byte, error)
+}
+
+// RouterConn is one control connection to a router: routerproto's Client
+// through a thin adapter (see DialRouter), or a fake in tests. Methods may be
+// called concurrently.
+type RouterConn interface {
+	// Capabilities are the extensions the router announced at handshake
+	// (nil for a stock router) and its identity hash.
+	Capabilities() *routerproto.Capabilities
+	// CreateSession creates a session, or re-attaches to a managed one,
+	// and returns its id.
+	CreateSession(ctx context.Context, cfg *routerproto.SessionConfig) (uint16, error)
+	// FastTier returns the router's fast tier.
+	FastTier(ctx context.Context) ([]routerproto.Peer, error)
+	// CreateTunnel builds a tunnel and returns the router's final answer.
+	CreateTunnel(ctx context.Context, m *routerproto.CreateTunnel) (*routerproto.TunnelStatus, error)
+	// TunnelPool lists a session's live tunnels.
+	TunnelPool(ctx context.Context, session uint16, dir routerproto.Direction) ([]routerproto.TunnelInfo, error)
+	// CreateLeaseSet2 hands a signed LeaseSet and its private keys over.
+	CreateLeaseSet2(ctx context.Context, m *routerproto.CreateLeaseSet2) error
+	// Send sends one payload from a session.
+	Send(ctx context.Context, m *routerproto.SendMessageExpires) error
+	// Events carries router-initiated messages: unsolicited TunnelStatus,
+	// PayloadFrom, MessagePayload, LeaseSetStatus, NeedLeaseSet,
+	// SessionStatus, Disconnect. It is closed when the connection ends.
+	Events() <-chan routerproto.Message
+	// Err says why the connection ended (after Events is closed).
+	Err() error
+	// Close ends the connection.
+	Close() error
+}
+
+// Dialer opens a control connection to the router at addr.
+type Dialer func(ctx context.Context, addr string) (RouterConn, error)
+
+// Config holds the balancer's dependencies and tuning. Durations are in
+// real time; tests run them under testing/synctest.
+type Config struct {
+	Cluster Cluster
+	Dial    Dialer
+	Logger  *slog.Logger
+	// Rand drives peer selection and jitter; nil seeds one from the clock
+	// and crypto/rand.
+	Rand Rand
+
+	// Tick paces the loop when no event arrives.
+	Tick time.Duration
+	// ReplaceBefore: a tunnel with less life left than this is replaced
+	// (its successor is built while it still serves).
+	ReplaceBefore time.Duration
+	// MinLeaseRemaining: a lease with less life left leaves the LeaseSet.
+	MinLeaseRemaining time.Duration
+	// RepublishBefore: the LeaseSet is republished this long before it
+	// expires even if nothing changed.
+	RepublishBefore time.Duration
+	// Coalesce: a change that breaks nothing (a new lease, a lease to be
+	// retired soon) waits this long for other changes, so that tunnels
+	// replaced together give one publication, as a single router's would.
+	// Changes that drop a dead lease publish at once.
+	Coalesce time.Duration
+	// PublishFanout is how many routers each LeaseSet is handed to for
+	// publication (0 = all); a router that asks (NeedLeaseSet) always gets it.
+	PublishFanout int
+	// FastTierEvery is how often each router's fast tier is fetched.
+	FastTierEvery time.Duration
+	// OpTimeout bounds one request to a router (a tunnel build included)
+	// and one fsm Apply.
+	OpTimeout time.Duration
+	// Backoff spaces tunnel builds after failures, per router, destination
+	// and direction.
+	Backoff Backoff
+	// Reconnect spaces reconnection attempts to a router that is down.
+	Reconnect Backoff
+	// Gateways sizes and paces the gateway set.
+	Gateways GatewayConfig
+}
+
+// DefaultConfig returns the tuning used by `imh agent`; the caller fills in
+// Cluster, Dial and Logger.
+func DefaultConfig() Config {
+	return Config{
+		Tick:              time.Second,
+		ReplaceBefore:     2 * time.Minute,
+		MinLeaseRemaining: DefaultMinLeaseRemaining,
+		RepublishBefore:   2 * time.Minute,
+		Coalesce:          5 * time.Second,
+		PublishFanout:     2,
+		FastTierEvery:     time.Minute,
+		OpTimeout:         30 * time.Second,
+		Backoff:           DefaultBackoff(),
+		Reconnect:         Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2},
+		Gateways:          DefaultGatewayConfig(),
+	}
+}
+
+// ErrConfig reports an unusable Config.
+var ErrConfig = errors.New("balancer: bad config")
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.Cluster == nil || c.Dial == nil:
+		return fmt.Errorf("%w: Cluster and Dial are required", ErrConfig)
+	case c.Tick <= 0 || c.OpTimeout <= 0 || c.FastTierEvery <= 0:
+		return fmt.Errorf("%w: Tick, OpTimeout and FastTierEvery must be positive", ErrConfig)
+	case c.MinLeaseRemaining < 0 || c.ReplaceBefore <= c.MinLeaseRemaining:
+		return fmt.Errorf("%w: need 0 <= MinLeaseRemaining < ReplaceBefore", ErrConfig)
+	case c.RepublishBefore <= 0 || c.Coalesce < 0 || c.PublishFanout < 0:
+		return fmt.Errorf("%w: RepublishBefore, Coalesce or PublishFanout out of range", ErrConfig)
+	}
+	if err := c.Backoff.Validate(); err != nil {
+		return fmt.Errorf("%w: build backoff: %w", ErrConfig, err)
+	}
+	if err := c.Reconnect.Validate(); err != nil {
+		return fmt.Errorf("%w: reconnect backoff: %w", ErrConfig, err)
+	}
+	if err := c.Gateways.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// hashes returns the peers' hashes.
+func hashes(ps []routerproto.Peer) []i2p.Hash {
+	out := make([]i2p.Hash, len(ps))
+	for i, p := range ps {
+		out[i] = p.Hash
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// destState is the loop's working state for one hosted destination.
+type destState struct {
+	name     string
+	hash     i2p.Hash
+	keys     *i2p.PrivateKeys
+	encKey   *i2p.LeaseSetKey
+	settings fsm.Settings
+	policy   LeasePolicy
+	gateways *GatewaySet
+
+	sessions map[string]*session // by router name
+
+	// The last LeaseSet published (from the fsm at start).
+	lastLS        *i2p.LeaseSet2
+	lastRaw       []byte
+	lastLeases    []Lease
+	lastPublished uint32
+	lastAt        time.Time // when this leader last published
+	changeSince   time.Time // first non-urgent change not yet published
+	urgent        bool      // publish as soon as allowed
+	needBy        map[string]bool
+
+	payloads map[string]int
+	openErr  error
+	openAt   time.Time
+}
+
+// session is a destination's managed session on one router, with the
+// tunnels the loop knows it holds.
+type session struct {
+	id       uint16
+	gen      uint64 // connection generation it belongs to
+	creating bool
+	ready    bool
+	adopting bool // waiting for the router's tunnel pool
+
+	tunnels map[tunnelKey]routerproto.TunnelInfo
+	pending map[uint32]pendingBuild // by request id
+}
+
+type tunnelKey struct {
+	dir routerproto.Direction
+	id  uint32
+}
+
+type pendingBuild struct {
+	dir     routerproto.Direction
+	gateway i2p.Hash // planned inbound gateway (zero when the router chooses)
+}
+
+func newSession() *session {
+	return &session{tunnels: make(map[tunnelKey]routerproto.TunnelInfo), pending: make(map[uint32]pendingBuild)}
+}
+
+func (d *destState) session(router string) *session {
+	s := d.sessions[router]
+	if s == nil {
+		s = newSession()
+		d.sessions[router] = s
+	}
+	return s
+}
+
+// resetSession forgets the session handle after a reconnect (the router
+// keeps the session; CreateSession re-attaches) but keeps the tunnels until
+// the router's pool says otherwise.
+func (d *destState) resetSession(router string) {
+	s := d.session(router)
+	s.id, s.gen, s.creating, s.ready, s.adopting = 0, 0, false, false, false
+	clear(s.pending)
+}
+
+// routerDown makes a LeaseSet holding the router's leases urgent.
+func (d *destState) routerDown(router string) {
+	for _, l := range d.lastLeases {
+		if l.Router == router {
+			d.urgent = true
+			return
+		}
+	}
+}
+
+func (d *destState) dropRouter(router string) {
+	d.routerDown(router)
+	delete(d.sessions, router)
+}
+
+// reconcileDests follows the fsm's destinations and their settings.
+func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
+	seen := make(map[string]bool)
+	for _, fd := range st.Destinations() {
+		seen[fd.Name] = true
+		d := l.dests[fd.Name]
+		if d == nil {
+			if d = l.openDest(st, fd, now); d == nil {
+				continue
+			}
+			l.dests[fd.Name] = d
+		}
+		if d.settings != fd.Settings {
+			l.log.Info("destination settings", "dest", d.name, "settings", fmt.Sprintf("%+v", fd.Settings))
+			d.settings = fd.Settings
+			d.policy = policyFor(fd.Settings.Policy)
+			d.urgent = true
+		}
+	}
+	for name := range l.dests {
+		if !seen[name] {
+			delete(l.dests, name)
+			l.log.Info("destination removed", "dest", name)
+		}
+	}
+}
+
+// policyFor maps the fsm's policy to a LeasePolicy; policies this binary
+// lacks fall back to spread (the CLI refuses them before they get here).
+func policyFor(p fsm.Policy) LeasePolicy {
+	pol, err := PolicyByName(p.String())
+	if err != nil {
+		return Spread{}
+	}
+	return pol
+}
+
+// openDest unseals a destination's keys and adopts its last LeaseSet.
+// Failures are retried once a minute.
+func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *destState {
+	keys, encKey, err := l.openKeys(fd)
+	if err != nil {
+		l.log.Error("open destination keys", "dest", fd.Name, "err", err)
+		return nil
+	}
+	d := &destState{
+		name: fd.Name, hash: fd.Hash(), keys: keys, encKey: encKey,
+		settings: fd.Settings, policy: policyFor(fd.Settings.Policy),
+		gateways: NewGatewaySet(l.cfg.Gateways),
+		sessions: make(map[string]*session), needBy: make(map[string]bool),
+		payloads:      make(map[string]int),
+		lastPublished: st.PublishedMark(fd.Hash()),
+	}
+	if fd.LeaseSet != nil {
+		if ls, err := i2p.ParseLeaseSet2(fd.LeaseSet.Bytes); err == nil && len(ls.Leases) == len(fd.LeaseSet.Routers) {
+			d.lastLS, d.lastRaw = ls, fd.LeaseSet.Bytes
+			for i, l2 := range ls.Leases {
+				d.lastLeases = append(d.lastLeases, Lease{Router: fd.LeaseSet.Routers[i], Gateway: l2.Gateway, TunnelID: l2.TunnelID, End: time.Unix(int64(l2.End), 0)})
+			}
+		}
+	}
+	// Tunnels the previous leader recorded: adopted until each router's
+	// pool confirms or denies them.
+	for _, t := range st.Tunnels(fd.Name) {
+		if time.Unix(int64(t.Expires), 0).After(now) {
+			d.session(t.Router).tunnels[tunnelKey{toProtoDir(t.Direction), t.ID}] = fromRecord(t)
+		}
+	}
+	l.log.Info("destination", "dest", d.name, "b32", keys.Destination().B32(), "tunnels_adopted", len(st.Tunnels(fd.Name)))
+	return d
+}
+
+// errKeys wraps key problems of a destination.
+var errKeys = errors.New("balancer: destination keys")
+
+func (l *loop) openKeys(fd *fsm.Destination) (*i2p.PrivateKeys, *i2p.LeaseSetKey, error) {
+	raw, err := l.cfg.Cluster.Open(fd.SealedKeys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: unseal key file: %w", errKeys, err)
+	}
+	keys, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errKeys, err)
+	}
+	if keys.Destination().Hash() != fd.Hash() || !keys.CanSign() {
+		return nil, nil, fmt.Errorf("%w: key file does not sign for %s", errKeys, fd.Hash().B32())
+	}
+	rawLS, err := l.cfg.Cluster.Open(fd.SealedLeaseSetKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: unseal leaseset key: %w", errKeys, err)
+	}
+	encKey, err := i2p.ParseLeaseSetKey(rawLS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errKeys, err)
+	}
+	return keys, encKey, nil
+}
+
+func toProtoDir(d fsm.Direction) routerproto.Direction {
+	if d == fsm.Outbound {
+		return routerproto.Outbound
+	}
+	return routerproto.Inbound
+}
+
+func toFSMDir(d routerproto.Direction) fsm.Direction {
+	if d == routerproto.Outbound {
+		return fsm.Outbound
+	}
+	return fsm.Inbound
+}
+
+func fromRecord(t fsm.Tunnel) routerproto.TunnelInfo {
+	return routerproto.TunnelInfo{Direction: toProtoDir(t.Direction), TunnelID: t.ID, Gateway: t.Gateway, Expires: t.Expires, Hops: t.Hops}
+}
+
+func (l *loop) record(d *destState, router string, t routerproto.TunnelInfo) {
+	rec := fsm.Tunnel{
+		TunnelKey: fsm.TunnelKey{Router: router, Destination: d.name, Direction: toFSMDir(t.Direction), ID: t.TunnelID},
+		Gateway:   t.Gateway, Hops: t.Hops, Expires: t.Expires,
+	}
+	if err := l.apply(&fsm.TunnelRecorded{Tunnel: rec}); err != nil {
+		l.log.Warn("record tunnel", "dest", d.name, "router", router, "err", err)
+	}
+}
+
+func (l *loop) forget(d *destState, router string, k tunnelKey) {
+	key := fsm.TunnelKey{Router: router, Destination: d.name, Direction: toFSMDir(k.dir), ID: k.id}
+	if err := l.apply(&fsm.TunnelExpired{Key: key}); err != nil {
+		l.log.Warn("record tunnel expiry", "dest", d.name, "router", router, "err", err)
+	}
+}
+
+func sessionKey(dest, router string) string { return dest + "/" + router + "/session" }
+
+// Session events.
+type (
+	evSession struct {
+		router, dest string
+		gen          uint64
+		id           uint16
+		err          error
+	}
+	evPool struct {
+		router, dest string
+		gen          uint64
+		tunnels      []routerproto.TunnelInfo
+		err          error
+	}
+)
+
+// ensureSession creates (or re-attaches to) the destination's managed
+// session on a router that is up, with this leader's term.
+func (l *loop) ensureSession(d *destState, r *routerState) {
+	if !r.up() {
+		return
+	}
+	s := d.session(r.name)
+	if s.ready || s.creating {
+		return
+	}
+	if ok, _ := l.retry.Ready(sessionKey(d.name, r.name), time.Now()); !ok {
+		return
+	}
+	s.creating = true
+	conn, gen, keys, term := r.conn, r.gen, d.keys, l.term
+	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	dest, router := d.name, r.name
+	l.spawn(func(ctx context.Context) event {
+		cfg, err := routerproto.SignSessionConfig(keys, opts, uint64(time.Now().UnixMilli()))
+		if err != nil {
+			return evSession{router: router, dest: dest, gen: gen, err: err}
+		}
+		id, err := conn.CreateSession(ctx, cfg)
+		return evSession{router: router, dest: dest, gen: gen, id: id, err: err}
+	})
+}
+
+func (l *loop) sessionResult(e evSession) {
+	r, d := l.current(e.router, e.gen), l.dests[e.dest]
+	if r == nil || d == nil {
+		return
+	}
+	s := d.session(r.name)
+	s.creating = false
+	if e.err != nil {
+		next := l.retry.Failed(sessionKey(d.name, r.name), time.Now())
+		l.log.Warn("create session", "router", r.name, "dest", d.name, "term", l.term, "err", e.err, "retry_in", time.Until(next))
+		return
+	}
+	l.retry.Succeeded(sessionKey(d.name, r.name))
+	s.id, s.gen, s.ready = e.id, e.gen, true
+	l.log.Info("session ready", "router", r.name, "dest", d.name, "session", e.id, "term", l.term)
+	if !r.has(routerproto.CapTunnelPool) {
+		return
+	}
+	s.adopting = true
+	conn, gen, sid := r.conn, r.gen, s.id
+	l.spawn(func(ctx context.Context) event {
+		ts, err := conn.TunnelPool(ctx, sid, routerproto.DirBoth)
+		return evPool{router: e.router, dest: e.dest, gen: gen, tunnels: ts, err: err}
+	})
+}
+
+// poolResult adopts the router's live tunnels: those the fsm lacks are
+// recorded, those it has but the router lost are dropped. Nothing is
+// rebuilt because the leader changed.
+func (l *loop) poolResult(e evPool) {
+	r, d := l.current(e.router, e.gen), l.dests[e.dest]
+	if r == nil || d == nil {
+		return
+	}
+	s := d.session(r.name)
+	s.adopting = false
+	if e.err != nil {
+		l.log.Warn("tunnel pool", "router", r.name, "dest", d.name, "err", e.err)
+		return
+	}
+	live := make(map[tunnelKey]routerproto.TunnelInfo, len(e.tunnels))
+	for _, t := range e.tunnels {
+		live[tunnelKey{t.Direction, t.TunnelID}] = t
+	}
+	for k := range s.tunnels {
+		if _, ok := live[k]; !ok {
+			delete(s.tunnels, k)
+			l.forget(d, r.name, k)
+			d.urgentIfLeased(r.name, k)
+		}
+	}
+	adopted := 0
+	for k, t := range live {
+		if old, ok := s.tunnels[k]; !ok || old.Expires != t.Expires || old.Gateway != t.Gateway {
+			l.record(d, r.name, t)
+			adopted++
+		}
+		s.tunnels[k] = t
+	}
+	l.log.Info("tunnels adopted", "router", r.name, "dest", d.name, "live", len(live), "recorded", adopted)
+}
+
+// urgentIfLeased makes the next LeaseSet urgent if the current one holds a
+// lease of that (now dead) tunnel.
+func (d *destState) urgentIfLeased(router string, k tunnelKey) {
+	if k.dir != routerproto.Inbound {
+		return
+	}
+	for _, l := range d.lastLeases {
+		if l.Router == router && l.TunnelID == k.id {
+			d.urgent = true
+			return
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// noteChange starts the coalescing window of a change that breaks nothing.
+func (d *destState) noteChange(now time.Time) {
+	if d.changeSince.IsZero() {
+		d.changeSince = now
+	}
+}
+
+// inboundLeases lists the live inbound tunnels of every router as leases.
+func (d *destState) inboundLeases() []Lease {
+	var out []Lease
+	for router, s := range d.sessions {
+		for _, t := range s.tunnels {
+			if t.Direction == routerproto.Inbound {
+				out = append(out, Lease{Router: router, Gateway: t.Gateway, TunnelID: t.TunnelID, End: end(t)})
+			}
+		}
+	}
+	return out
+}
+
+// maybePublish publishes a new LeaseSet when the policy's choice differs
+// from the last one, or the last one expires soon, or a router asked for a
+// newer one. Dropping a dead lease publishes at once; other changes wait
+// Coalesce for company. LeaseSets are at least one second apart.
+func (l *loop) maybePublish(d *destState, now time.Time) {
+	states := l.routerStates(d)
+	sel := d.policy.Select(SelectInput{
+		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
+		PerRouter: int(d.settings.Inbound), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
+	})
+	if len(sel.Leases) == 0 {
+		return
+	}
+	changed := !SameLeases(sel.Leases, d.lastLeases)
+	// Republishing before expiry helps only if the new LeaseSet lives longer.
+	expiring := d.lastLS == nil || !now.Before(time.Unix(int64(d.lastLS.ExpiresAt()), 0).Add(-l.cfg.RepublishBefore)) &&
+		latestEnd(sel.Leases) > d.lastLS.ExpiresAt()
+	force := len(d.needBy) > 0 && d.urgent
+	if !changed && !expiring && !force {
+		d.urgent, d.changeSince = false, time.Time{}
+		return
+	}
+	if !(d.urgent || expiring || d.hasDeadLease(sel.Leases)) {
+		d.noteChange(now)
+		if now.Sub(d.changeSince) < l.cfg.Coalesce {
+			return
+		}
+	}
+	if !d.lastAt.IsZero() && now.Sub(d.lastAt) < time.Second {
+		return
+	}
+	l.publish(d, sel.Leases, now)
+}
+
+func latestEnd(ls []Lease) uint32 {
+	var e uint32
+	for _, l := range ls {
+		e = max(e, l.Lease2().End)
+	}
+	return e
+}
+
+// hasDeadLease reports whether the last LeaseSet holds a lease that the new
+// choice drops because its tunnel is gone or its router down (rather than
+// retiring it early).
+func (d *destState) hasDeadLease(chosen []Lease) bool {
+	live := make(map[leaseKey]bool)
+	for _, l := range d.inboundLeases() {
+		live[l.key()] = true
+	}
+	for _, l := range d.lastLeases {
+		if !live[l.key()] {
+			return true
+		}
+	}
+	return false
+}
+
+// publish builds, signs and records a LeaseSet, then hands it to routers.
+// The fsm records it first, so `published` never goes backwards even if
+// this leader dies right after.
+func (l *loop) publish(d *destState, leases []Lease, now time.Time) {
+	hw := max(d.lastPublished, l.cfg.Cluster.State().PublishedMark(d.hash))
+	ls, err := BuildLeaseSet(LeaseSetParams{Keys: d.keys, EncKey: d.encKey, Leases: leases, Now: now, HighWater: hw})
+	if err != nil {
+		l.log.Warn("build leaseset", "dest", d.name, "err", err)
+		return
+	}
+	raw, err := ls.MarshalBinary()
+	if err != nil {
+		l.log.Error("encode leaseset", "dest", d.name, "err", err)
+		return
+	}
+	// ls.Leases is the ordered subsequence of leases that BuildLeaseSet kept.
+	used := make([]Lease, 0, len(ls.Leases))
+	routers := make([]string, 0, len(ls.Leases))
+	for _, le := range leases {
+		if len(used) < len(ls.Leases) && le.Lease2() == ls.Leases[len(used)] {
+			used = append(used, le)
+			routers = append(routers, le.Router)
+		}
+	}
+	cmd := &fsm.LeaseSetPublished{Destination: d.name, LeaseSet: raw, Published: ls.Published, Routers: routers}
+	if err := l.apply(cmd); err != nil {
+		if errors.Is(err, fsm.ErrStalePublish) {
+			d.lastPublished = max(d.lastPublished, l.cfg.Cluster.State().PublishedMark(d.hash))
+		}
+		l.log.Warn("record leaseset", "dest", d.name, "published", ls.Published, "err", err)
+		return
+	}
+	d.lastLS, d.lastRaw, d.lastLeases, d.lastPublished, d.lastAt = ls, raw, used, ls.Published, now
+	d.urgent, d.changeSince = false, time.Time{}
+	l.log.Info("leaseset published", "dest", d.name, "published", ls.Published, "leases", len(ls.Leases), "by_router", LeasesByRouter(used))
+	l.handOver(d, now)
+}
+
+// handOver gives the current LeaseSet to PublishFanout routers (rotating
+// with each LeaseSet) and to every router that asked for it.
+func (l *loop) handOver(d *destState, now time.Time) {
+	var ready []string
+	for _, name := range l.order {
+		if s := d.sessions[name]; s != nil && s.ready && l.routers[name].up() {
+			ready = append(ready, name)
+		}
+	}
+	targets := make(map[string]bool)
+	n := l.cfg.PublishFanout
+	if n == 0 || n > len(ready) {
+		n = len(ready)
+	}
+	for i := range n {
+		targets[ready[(int(d.lastPublished)+i)%len(ready)]] = true
+	}
+	for name := range d.needBy {
+		targets[name] = true
+	}
+	clear(d.needBy)
+	for _, name := range ready {
+		if targets[name] {
+			l.sendLeaseSet(d, l.routers[name], d.sessions[name])
+		}
+	}
+}
+
+// sendLeaseSet hands the current LeaseSet and its private key to a router.
+func (l *loop) sendLeaseSet(d *destState, r *routerState, s *session) {
+	msg := &routerproto.CreateLeaseSet2{
+		SessionID:   s.id,
+		LeaseSet:    d.lastLS,
+		PrivateKeys: []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: d.encKey.Private()}},
+	}
+	conn, router, dest, log := r.conn, r.name, d.name, l.log
+	l.spawn(func(ctx context.Context) event {
+		if err := conn.CreateLeaseSet2(ctx, msg); err != nil {
+			log.Warn("hand leaseset to router", "router", router, "dest", dest, "err", err)
+		}
+		return nil
+	})
+}
+
+// needLeaseSet answers a router that asks for a LeaseSet: the current one
+// if it is new enough, otherwise a new one as soon as allowed.
+func (l *loop) needLeaseSet(d *destState, r *routerState, s *session, m *routerproto.NeedLeaseSet) {
+	if d.lastLS != nil && d.lastLS.Published > m.MinPublished && d.lastLS.TimeStatus(time.Now()) == i2p.TimeOK {
+		l.sendLeaseSet(d, r, s)
+		return
+	}
+	d.needBy[r.name] = true
+	d.urgent = true
+}
+
+func (l *loop) leaseSetStatus(d *destState, r *routerState, m *routerproto.LeaseSetStatus) {
+	switch m.State {
+	case routerproto.LeaseSetRejected, routerproto.LeaseSetFailed:
+		l.log.Warn("leaseset not published", "router", r.name, "dest", d.name, "published", m.Published, "state", m.State, "reason", m.Reason)
+	default:
+		l.log.Debug("leaseset status", "router", r.name, "dest", d.name, "published", m.Published, "state", m.State, "floodfills", m.Floodfills)
+	}
+}

@@ -1,0 +1,283 @@
+package balancer
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// routerState is the loop's view of one operator-added router.
+type routerState struct {
+	name, addr string
+	stop       context.CancelFunc // ends the connection goroutine
+	conn       RouterConn         // nil while down
+	gen        uint64             // connection generation; stale events are dropped
+	state      string             // status.RouterUp / RouterDown / RouterUnknown
+	caps       *routerproto.Capabilities
+	lastErr    error
+
+	tier        []i2p.Hash
+	tierAt      time.Time
+	tierPending bool
+}
+
+func (r *routerState) up() bool { return r.conn != nil }
+
+func (r *routerState) has(capability string) bool {
+	return r.caps != nil && r.caps.Has(capability)
+}
+
+func (r *routerState) capNames() []string {
+	if r.caps == nil {
+		return []string{}
+	}
+	return slices.Clone(r.caps.Names)
+}
+
+// Events of router connections.
+type (
+	evRouterUp struct {
+		router string
+		gen    uint64
+		conn   RouterConn
+	}
+	evRouterDown struct {
+		router string
+		gen    uint64 // 0: a dial failed
+		err    error
+	}
+	evMessage struct {
+		router string
+		gen    uint64
+		msg    routerproto.Message
+	}
+	evFastTier struct {
+		router string
+		gen    uint64
+		peers  []routerproto.Peer
+		err    error
+	}
+)
+
+// reconcile follows the fsm: routers added, removed or moved, and
+// destinations added, changed or removed.
+func (l *loop) reconcile(now time.Time) {
+	st := l.cfg.Cluster.State()
+	want := st.Routers()
+	seen := make(map[string]bool, len(want))
+	for _, fr := range want {
+		seen[fr.Name] = true
+		r := l.routers[fr.Name]
+		if r != nil && r.addr == fr.Addr {
+			continue
+		}
+		if r != nil {
+			l.dropRouter(r)
+		}
+		l.addRouter(fr)
+	}
+	for name, r := range l.routers {
+		if !seen[name] {
+			l.dropRouter(r)
+		}
+	}
+	l.order = l.order[:0]
+	for name := range l.routers {
+		l.order = append(l.order, name)
+	}
+	slices.Sort(l.order)
+	l.reconcileDests(st, now)
+}
+
+func (l *loop) addRouter(fr fsm.Router) {
+	ctx, cancel := context.WithCancel(l.ctx)
+	r := &routerState{name: fr.Name, addr: fr.Addr, stop: cancel, state: status.RouterUnknown}
+	l.routers[fr.Name] = r
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.connect(ctx, fr.Name, fr.Addr)
+	}()
+}
+
+func (l *loop) dropRouter(r *routerState) {
+	r.stop()
+	delete(l.routers, r.name)
+	for _, d := range l.dests {
+		d.dropRouter(r.name)
+	}
+	l.log.Info("router dropped", "router", r.name)
+}
+
+// connect keeps one control connection to a router, reconnecting with
+// backoff, and forwards its events to the loop.
+func (l *loop) connect(ctx context.Context, name, addr string) {
+	failures := 0
+	for ctx.Err() == nil {
+		if failures > 0 && !sleep(ctx, l.cfg.Reconnect.Delay(failures, l.rnd.Float64())) {
+			return
+		}
+		dctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
+		conn, err := l.cfg.Dial(dctx, addr)
+		cancel()
+		if err != nil {
+			failures++
+			l.post(evRouterDown{router: name, err: err})
+			continue
+		}
+		failures = 1
+		gen := l.gens.Add(1)
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		l.post(evRouterUp{router: name, gen: gen, conn: conn})
+		for m := range conn.Events() {
+			l.post(evMessage{router: name, gen: gen, msg: m})
+		}
+		stop()
+		conn.Close()
+		l.post(evRouterDown{router: name, gen: gen, err: conn.Err()})
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// current returns the router an event is about if the event belongs to
+// its current connection.
+func (l *loop) current(name string, gen uint64) *routerState {
+	r := l.routers[name]
+	if r == nil || r.gen != gen || r.conn == nil {
+		return nil
+	}
+	return r
+}
+
+func (l *loop) routerUp(e evRouterUp) {
+	r := l.routers[e.router]
+	if r == nil {
+		e.conn.Close()
+		return
+	}
+	r.conn, r.gen, r.state, r.lastErr = e.conn, e.gen, status.RouterUp, nil
+	r.caps = e.conn.Capabilities()
+	r.tierAt, r.tierPending = time.Time{}, false
+	for _, d := range l.dests {
+		d.resetSession(r.name)
+	}
+	l.log.Info("router up", "router", r.name, "capabilities", r.capNames())
+}
+
+func (l *loop) routerDown(e evRouterDown) {
+	r := l.routers[e.router]
+	if r == nil || (e.gen != 0 && e.gen != r.gen) {
+		return
+	}
+	wasUp, before := r.conn != nil, r.state
+	r.conn, r.state, r.lastErr = nil, status.RouterDown, e.err
+	for _, d := range l.dests {
+		d.resetSession(r.name)
+		d.routerDown(r.name)
+	}
+	if wasUp || before != status.RouterDown {
+		l.log.Warn("router down", "router", r.name, "err", e.err)
+	}
+}
+
+// refreshFastTier fetches a router's fast tier when it is due.
+func (l *loop) refreshFastTier(r *routerState, now time.Time) {
+	if !r.up() || !r.has(routerproto.CapFastTier) || r.tierPending || now.Sub(r.tierAt) < l.cfg.FastTierEvery {
+		return
+	}
+	r.tierPending = true
+	conn, name, gen := r.conn, r.name, r.gen
+	l.spawn(func(ctx context.Context) event {
+		peers, err := conn.FastTier(ctx)
+		return evFastTier{router: name, gen: gen, peers: peers, err: err}
+	})
+}
+
+func (l *loop) fastTier(e evFastTier) {
+	r := l.current(e.router, e.gen)
+	if r == nil {
+		return
+	}
+	r.tierPending = false
+	r.tierAt = time.Now()
+	if e.err != nil {
+		l.log.Warn("fast tier", "router", r.name, "err", e.err)
+		return
+	}
+	r.tier = hashes(e.peers)
+}
+
+// routerMessage dispatches a router-initiated message to the destination
+// whose session it names.
+func (l *loop) routerMessage(e evMessage) {
+	r := l.current(e.router, e.gen)
+	if r == nil {
+		return
+	}
+	switch m := e.msg.(type) {
+	case *routerproto.TunnelStatus:
+		if d, s := l.bySession(r, m.SessionID); s != nil {
+			l.tunnelEvent(d, r, s, m)
+		}
+	case *routerproto.MessagePayload:
+		if d, s := l.bySession(r, m.SessionID); s != nil {
+			l.payload(d, r, s, m)
+		}
+	case *routerproto.NeedLeaseSet:
+		if d, s := l.bySession(r, m.SessionID); s != nil {
+			l.needLeaseSet(d, r, s, m)
+		}
+	case *routerproto.LeaseSetStatus:
+		if d, _ := l.bySession(r, m.SessionID); d != nil {
+			l.leaseSetStatus(d, r, m)
+		}
+	case *routerproto.SessionStatus:
+		if d, s := l.bySession(r, m.SessionID); s != nil && m.Status == routerproto.SessionDestroyed {
+			l.log.Warn("session destroyed by router", "router", r.name, "dest", d.name)
+			d.resetSession(r.name)
+			d.routerDown(r.name)
+		}
+	case *routerproto.Disconnect:
+		l.log.Warn("router disconnects", "router", r.name, "reason", m.Reason)
+	case *routerproto.PayloadFrom:
+		// Payloads are counted by the connection they arrive on; the
+		// inbound tunnel is not needed to answer (the router replies).
+	}
+}
+
+// bySession finds the destination and session a router's session id names.
+func (l *loop) bySession(r *routerState, sid uint16) (*destState, *session) {
+	for _, d := range l.dests {
+		if s := d.sessions[r.name]; s != nil && s.ready && s.id == sid {
+			return d, s
+		}
+	}
+	return nil, nil
+}
+
+// routerStates lists the routers for lease selection: up means connected
+// with a ready session for d.
+func (l *loop) routerStates(d *destState) []RouterState {
+	out := make([]RouterState, 0, len(l.order))
+	for _, name := range l.order {
+		s := d.sessions[name]
+		out = append(out, RouterState{Name: name, Up: l.routers[name].up() && s != nil && s.ready})
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// evBuilt is the end of a CreateTunnel request.
+type evBuilt struct {
+	router, dest string
+	gen          uint64
+	reqID        uint32
+	status       *routerproto.TunnelStatus
+	err          error
+}
+
+// errBuild reports a build the router answered with a failure.
+var errBuild = errors.New("balancer: tunnel build failed")
+
+func end(t routerproto.TunnelInfo) time.Time { return time.Unix(int64(t.Expires), 0) }
+
+// expireTunnels drops tunnels whose time is up (the router's unsolicited
+// TunnelStatus usually comes first).
+func (l *loop) expireTunnels(d *destState, r *routerState, now time.Time) {
+	s := d.sessions[r.name]
+	if s == nil {
+		return
+	}
+	for k, t := range s.tunnels {
+		if !end(t).After(now) {
+			delete(s.tunnels, k)
+			l.forget(d, r.name, k)
+		}
+	}
+}
+
+// tunnelEvent handles an unsolicited TunnelStatus: a tunnel expired or broke.
+func (l *loop) tunnelEvent(d *destState, r *routerState, s *session, m *routerproto.TunnelStatus) {
+	if m.RequestID != 0 || (m.Result != routerproto.ResultExpired && m.Result != routerproto.ResultBroken) {
+		return
+	}
+	k := tunnelKey{m.Tunnel.Direction, m.Tunnel.TunnelID}
+	if _, ok := s.tunnels[k]; !ok {
+		return
+	}
+	delete(s.tunnels, k)
+	l.forget(d, r.name, k)
+	d.urgentIfLeased(r.name, k)
+	l.log.Debug("tunnel gone", "router", r.name, "dest", d.name, "direction", k.dir, "tunnel", k.id, "result", m.Result)
+}
+
+// unionFor is the union of the fast tiers of the routers that serve d,
+// without the routers themselves, and the largest single tier.
+func (l *loop) unionFor() ([]i2p.Hash, int) {
+	var tiers [][]i2p.Hash
+	self := make(map[i2p.Hash]bool)
+	largest := 0
+	for _, name := range l.order {
+		r := l.routers[name]
+		if r.caps != nil && !r.caps.RouterHash.IsZero() {
+			self[r.caps.RouterHash] = true
+		}
+		tiers = append(tiers, r.tier)
+		largest = max(largest, len(r.tier))
+	}
+	return PeerUnion(tiers, self), largest
+}
+
+// updateGateways keeps the destination's gateway set in line with the
+// routers' fast tiers.
+func (l *loop) updateGateways(d *destState, now time.Time) {
+	union, largest := l.unionFor()
+	if len(union) == 0 {
+		return
+	}
+	if d.gateways.Update(now, union, largest, int(d.settings.Hops), l.rnd) {
+		l.log.Debug("gateway set", "dest", d.name, "size", len(d.gateways.Members()))
+	}
+}
+
+// gatewaysInUse counts, per peer, the destination's live and pending
+// inbound tunnels whose gateway it is, across all routers.
+func (d *destState) gatewaysInUse(now time.Time) map[i2p.Hash]int {
+	use := make(map[i2p.Hash]int)
+	for _, s := range d.sessions {
+		for _, t := range s.tunnels {
+			if t.Direction == routerproto.Inbound && end(t).After(now) {
+				use[t.Gateway]++
+			}
+		}
+		for _, p := range s.pending {
+			if p.dir == routerproto.Inbound && !p.gateway.IsZero() {
+				use[p.gateway]++
+			}
+		}
+	}
+	return use
+}
+
+// planTunnels keeps the router's tunnel plan: for each direction, enough
+// tunnels with more than ReplaceBefore left, counting builds in flight;
+// after failures, one build at a time, spaced by the backoff.
+func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
+	s := d.sessions[r.name]
+	if !r.up() || s == nil || !s.ready || s.adopting || !r.has(routerproto.CapCreateTunnel) {
+		return
+	}
+	for _, dir := range []routerproto.Direction{routerproto.Inbound, routerproto.Outbound} {
+		target := int(d.settings.Inbound)
+		if dir == routerproto.Outbound {
+			target = int(d.settings.Outbound)
+		}
+		healthy, pending := 0, 0
+		for _, t := range s.tunnels {
+			if t.Direction == dir && end(t).Sub(now) > l.cfg.ReplaceBefore {
+				healthy++
+			}
+		}
+		for _, p := range s.pending {
+			if p.dir == dir {
+				pending++
+			}
+		}
+		need := target - healthy - pending
+		key := retryKey(d.name, r.name, dir)
+		if need <= 0 {
+			continue
+		}
+		if ok, _ := l.retry.Ready(key, now); !ok {
+			continue
+		}
+		if l.retry.Failures(key) > 0 {
+			need = min(need, 1-pending)
+		}
+		for range need {
+			if err := l.build(d, r, s, dir, now); err != nil {
+				l.log.Debug("plan tunnel", "router", r.name, "dest", d.name, "direction", dir, "err", err)
+				break
+			}
+		}
+	}
+}
+
+func retryKey(dest, router string, dir routerproto.Direction) string {
+	return dest + "/" + router + "/" + dir.String()
+}
+
+// build starts one tunnel build: explicit hops when the router takes them
+// (gateway from the gateway set, the other hops from the union of fast
+// tiers), otherwise the router chooses.
+func (l *loop) build(d *destState, r *routerState, s *session, dir routerproto.Direction, now time.Time) error {
+	hops := int(d.settings.Hops)
+	req := &routerproto.CreateTunnel{SessionID: s.id, Direction: dir, HopCount: uint8(hops)}
+	var gw i2p.Hash
+	if hops > 0 && r.has(routerproto.CapExplicitHops) {
+		union, _ := l.unionFor()
+		var plan []i2p.Hash
+		var err error
+		if dir == routerproto.Inbound {
+			plan, err = PlanInbound(d.gateways, union, hops, d.gatewaysInUse(now), l.rnd)
+		} else {
+			plan, err = PlanOutbound(union, hops, l.rnd)
+		}
+		if err != nil {
+			if r.has(routerproto.CapFastTier) && r.tier == nil {
+				return fmt.Errorf("fast tier not known yet: %w", err)
+			}
+			return err
+		}
+		req.Hops = plan
+		if dir == routerproto.Inbound {
+			gw = plan[0]
+		}
+	}
+	l.nextReq++
+	if l.nextReq == 0 {
+		l.nextReq = 1
+	}
+	req.RequestID = l.nextReq
+	s.pending[req.RequestID] = pendingBuild{dir: dir, gateway: gw}
+	conn, gen, router, dest := r.conn, r.gen, r.name, d.name
+	l.spawn(func(ctx context.Context) event {
+		st, err := conn.CreateTunnel(ctx, req)
+		return evBuilt{router: router, dest: dest, gen: gen, reqID: req.RequestID, status: st, err: err}
+	})
+	return nil
+}
+
+func (l *loop) built(e evBuilt) {
+	r, d := l.current(e.router, e.gen), l.dests[e.dest]
+	if r == nil || d == nil {
+		return
+	}
+	s := d.sessions[r.name]
+	if s == nil {
+		return
+	}
+	p, ok := s.pending[e.reqID]
+	if !ok {
+		return
+	}
+	delete(s.pending, e.reqID)
+	now := time.Now()
+	key := retryKey(d.name, r.name, p.dir)
+	err := e.err
+	if err == nil && e.status.Result != routerproto.ResultOK {
+		err = fmt.Errorf("%w: %s: %s", errBuild, e.status.Result, e.status.Reason)
+	}
+	if err != nil {
+		next := l.retry.Failed(key, now)
+		l.log.Debug("tunnel build failed", "router", r.name, "dest", d.name, "direction", p.dir, "err", err, "retry_in", next.Sub(now))
+		return
+	}
+	l.retry.Succeeded(key)
+	t := e.status.Tunnel
+	s.tunnels[tunnelKey{t.Direction, t.TunnelID}] = t
+	l.record(d, r.name, t)
+	if t.Direction == routerproto.Inbound {
+		d.noteChange(now)
+	}
+}

@@ -1,0 +1,80 @@
+package balancer
+
+import (
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// liveView is the snapshot the loop publishes after each step for the
+// cluster's status API (other goroutines read it).
+type liveView struct {
+	mu      sync.RWMutex
+	routers map[string]status.RouterLive
+	dests   map[string]status.DestinationLive
+}
+
+func (v *liveView) router(name string) (status.RouterLive, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	r, ok := v.routers[name]
+	r.Capabilities = slices.Clone(r.Capabilities)
+	return r, ok
+}
+
+func (v *liveView) destination(name string) (status.DestinationLive, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	d, ok := v.dests[name]
+	d.GatewaySet = slices.Clone(d.GatewaySet)
+	d.StandbyRouters = slices.Clone(d.StandbyRouters)
+	d.PayloadsByRouter = maps.Clone(d.PayloadsByRouter)
+	return d, ok
+}
+
+func (v *liveView) set(routers map[string]status.RouterLive, dests map[string]status.DestinationLive) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.routers, v.dests = routers, dests
+}
+
+func (v *liveView) clear() { v.set(nil, nil) }
+
+// publishView snapshots router health and each destination's live facts.
+func (l *loop) publishView() {
+	routers := make(map[string]status.RouterLive, len(l.routers))
+	for name, r := range l.routers {
+		routers[name] = status.RouterLive{State: r.state, Capabilities: r.capNames()}
+	}
+	dests := make(map[string]status.DestinationLive, len(l.dests))
+	for name, d := range l.dests {
+		gs := []string{}
+		for _, h := range d.gateways.Members() {
+			gs = append(gs, h.String())
+		}
+		dests[name] = status.DestinationLive{
+			GatewaySet:            gs,
+			GatewayPolicyEnforced: l.enforced(d),
+			StandbyRouters:        []string{},
+			PayloadsByRouter:      maps.Clone(d.payloads),
+		}
+	}
+	l.b.view.set(routers, dests)
+}
+
+// enforced reports whether the gateway policy holds for d: every router
+// that is up takes explicit hops (or tunnels have no hops at all).
+func (l *loop) enforced(d *destState) bool {
+	if d.settings.Hops == 0 {
+		return true
+	}
+	for _, r := range l.routers {
+		if r.up() && !r.has(routerproto.CapExplicitHops) {
+			return false
+		}
+	}
+	return true
+}
