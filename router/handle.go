@@ -35,10 +35,12 @@ func (r *Router) attach(conn wireConn, ext bool) *client {
 		r.clients[c] = struct{}{}
 	}
 	r.mu.Unlock()
-	r.go_(c.run)
 	if closed {
-		c.disconnect("router shutting down")
+		c.markClosed()
+		_ = conn.Disconnect("router shutting down")
+		return c
 	}
+	r.go_(c.run)
 	return c
 }
 
