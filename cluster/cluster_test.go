@@ -30,8 +30,12 @@ func newTracker() *leaderWorkTracker {
 	return &leaderWorkTracker{active: map[string]int{}, started: map[string]int{}}
 }
 
-func (tr *leaderWorkTracker) work(node string) func(ctx context.Context) error {
+func (tr *leaderWorkTracker) work(n *clustertest.Node) func(ctx context.Context) error {
+	node := n.Name
 	return func(ctx context.Context) error {
+		if c := n.Cluster(); c == nil || c.NodeName() != node {
+			return errors.New("leader work started on a node that is not running")
+		}
 		tr.mu.Lock()
 		tr.active[node]++
 		tr.started[node]++

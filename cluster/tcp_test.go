@@ -128,4 +128,25 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 	if got := len(l.c.Status(ctx).Peers); got != 3 {
 		t.Fatalf("%d peers after restart", got)
 	}
+
+	// A fourth agent without state joins the running cluster: it must not
+	// bootstrap on its own (the others are in raft already) but be added as
+	// a voter by the leader's reconcile, and receive the state.
+	cfg := nodes[0].cfg
+	cfg.NodeName, cfg.DataDir, cfg.RaftBind, cfg.GossipBind, cfg.HTTPBind = "n4", t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
+	n4 := &tcpNode{cfg: cfg}
+	nodes = append(nodes, n4)
+	n4.start(t)
+	deadline = time.Now().Add(20 * time.Second)
+	for !bytes.Equal(n4.c.State().Snapshot(), want) || len(l.c.Status(ctx).Peers) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("n4 not added: peers %+v", l.c.Status(ctx).Peers)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range l.c.Status(ctx).Peers {
+		if !p.Voter {
+			t.Fatalf("%s is not a voter", p.Name)
+		}
+	}
 }

@@ -27,8 +27,9 @@ type Options struct {
 	// RaftMultiplier defaults to 2: the race detector on two shared cores
 	// makes the fastest timings flap.
 	RaftMultiplier int
-	// LeaderWork, if set, returns each node's leader work function.
-	LeaderWork func(node string) func(ctx context.Context) error
+	// LeaderWork, if set, returns each node's leader work function; it may
+	// call n.Cluster() when it runs (the node is started by then).
+	LeaderWork func(n *Node) func(ctx context.Context) error
 	// Logger defaults to a discarding logger (IMH_TEST_LOG=1: stderr, debug).
 	Logger *slog.Logger
 }
@@ -130,7 +131,7 @@ func (h *Harness) start(i int) {
 	cfg.Peers = h.peers
 	cfg.HTTPListener = ln
 	if h.opts.LeaderWork != nil {
-		cfg.LeaderWork = h.opts.LeaderWork(n.Name)
+		cfg.LeaderWork = h.opts.LeaderWork(n)
 	}
 	c, err := cluster.New(cfg)
 	if err != nil {
