@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
 )
 
 // Backend is what a router needs from the network it lives on: its identity,
@@ -61,6 +62,17 @@ type SessionInfo struct {
 	Dest    *i2p.Destination
 	Options i2p.Mapping
 	Managed bool
+	// Config is the SessionConfig exactly as the client signed it, for a
+	// backend that forwards it to an upstream router unchanged.
+	Config *routerproto.SessionConfig
+}
+
+// LeaseSetPublisher is implemented by backends that publish a session's
+// LeaseSet through the session itself (an upstream I2CP router needs the
+// CreateLeaseSet2 with its private keys, not just the LeaseSet bytes). When
+// a backend implements it, the router calls it instead of Publish.
+type LeaseSetPublisher interface {
+	PublishLeaseSet(ctx context.Context, dest i2p.Hash, m *routerproto.CreateLeaseSet2) error
 }
 
 // Features lists the optional capabilities of a backend.

@@ -148,7 +148,7 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		exists := r.byDest[sc.Destination.Hash()] != nil
 		r.mu.Unlock()
 		if !exists {
-			if err := h.SessionOpened(ctx, SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: managed}); err != nil {
+			if err := h.SessionOpened(ctx, SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: managed, Config: sc}); err != nil {
 				r.log.Warn("create session: backend refused", "dest", sc.Destination.B32(), "err", err)
 				c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 				return

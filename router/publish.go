@@ -69,7 +69,7 @@ func (r *Router) createLeaseSet2(c *client, m *routerproto.CreateLeaseSet2) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.publishCancel = cancel
 	status(routerproto.LeaseSetStored, "")
-	r.go_(func() { r.publish(ctx, s, ls.Published, ls.ExpiresAt(), raw) })
+	r.go_(func() { r.publish(ctx, s, ls.Published, ls.ExpiresAt(), raw, m) })
 }
 
 // checkLeaseSet applies what a floodfill and a stock router check: the
@@ -95,12 +95,17 @@ func (r *Router) checkLeaseSet(s *session, ls *i2p.LeaseSet2) error {
 
 // publish stores raw at the floodfills, retrying with backoff until one
 // stores it, the LeaseSet expires (failed), or a newer one replaces it.
-func (r *Router) publish(ctx context.Context, s *session, published, expires uint32, raw []byte) {
+func (r *Router) publish(ctx context.Context, s *session, published, expires uint32, raw []byte, m *routerproto.CreateLeaseSet2) {
 	delay := r.cfg.PublishRetry
 	deadline := time.Unix(int64(expires), 0)
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := r.be.Publish(actx, raw)
+		var err error
+		if p, ok := r.be.(LeaseSetPublisher); ok {
+			err = p.PublishLeaseSet(actx, s.hash, m)
+		} else {
+			err = r.be.Publish(actx, raw)
+		}
 		cancel()
 		if err == nil {
 			r.publishDone(s, published, routerproto.LeaseSetPublished, "")

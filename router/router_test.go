@@ -569,3 +569,30 @@ func TestSendMessage(t *testing.T) {
 		t.Fatalf("SendVia went out as %+v", s)
 	}
 }
+
+// TestReportTunnel: a tunnel the backend built on its own joins the
+// session, is announced to the controller, carries deliveries and expires.
+func TestReportTunnel(t *testing.T) {
+	tr := startRouter(t, time.Minute, nil)
+	d := newDest(t)
+	c := dial(t, tr.addr, true)
+	id := c.openManaged(d, 1)
+	gw := fakeHash("upstream-gw")
+	tun := Tunnel{ID: 77, Inbound: true, Gateway: gw, Hops: []i2p.Hash{gw}, Created: time.Now(), Expires: time.Now().Add(300 * time.Millisecond)}
+	if tr.r.ReportTunnel(newDest(t).hash(), tun) {
+		t.Fatal("tunnel reported for a destination without a session")
+	}
+	if !tr.r.ReportTunnel(d.hash(), tun) {
+		t.Fatal("tunnel refused")
+	}
+	ts := expect[*routerproto.TunnelStatus](c, wait)
+	if ts.RequestID != 0 || ts.SessionID != id || ts.Result != routerproto.ResultOK || ts.Tunnel.TunnelID != 77 || ts.Tunnel.Gateway != gw {
+		t.Fatalf("announcement %+v", ts)
+	}
+	if !tr.be.deliver(d.hash(), 77, []byte("x")) {
+		t.Fatal("delivery through the reported tunnel refused")
+	}
+	if ex := expect[*routerproto.TunnelStatus](c, wait); ex.Result != routerproto.ResultExpired || ex.Tunnel.TunnelID != 77 {
+		t.Fatalf("expiry %+v", ex)
+	}
+}

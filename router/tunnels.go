@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -202,4 +203,22 @@ func (r *Router) getFastTier(c *client, m *routerproto.GetFastTier) {
 		}
 		c.send(list)
 	})
+}
+
+// ReportTunnel records a tunnel that the backend built on its own for the
+// session of dest (an upstream router that builds its pools itself) and
+// tells the controller with an unsolicited TunnelStatus. The tunnel
+// expires like any other. It reports false if dest has no live session.
+func (r *Router) ReportTunnel(dest i2p.Hash, t Tunnel) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.byDest[dest]
+	if s == nil || s.dead || !t.Expires.After(r.now()) {
+		return false
+	}
+	r.addTunnelLocked(s, t)
+	if s.ctrl != nil && s.ctrl.ext {
+		s.ctrl.send(&routerproto.TunnelStatus{SessionID: s.id, Result: routerproto.ResultOK, Tunnel: tunnelInfo(t)})
+	}
+	return true
 }
