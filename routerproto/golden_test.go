@@ -62,7 +62,7 @@ func goldenCases(t testing.TB) []struct {
 		{"HostLookup/destination", &HostLookup{SessionID: 3, RequestID: 4, TimeoutMs: 10000, LookupType: LookupDestOptions, Destination: d},
 			"00000192 26 0003 00000004 00002710 04 D"},
 		{"HostReply/options", &HostReply{SessionID: 3, RequestID: 4, Result: HostOK, Destination: d, Options: i2p.Mapping{"a": "b"}},
-			"00000197 27 0003 00000004 00 D 0006 01 61 3d 01 62 3b"},
+			"00000196 27 0003 00000004 00 D 0006 01 61 3d 01 62 3b"},
 		{"HostReply/fail", &HostReply{SessionID: 3, RequestID: 2, Result: HostFailed}, "00000007 27 0003 00000002 01"},
 		{"GetBandwidthLimits", &GetBandwidthLimits{}, "00000000 08"},
 		{"BandwidthLimits", &bw, "00000040 17 00000001 00000002 00000003 00000004 00000005 00000006 00000007 00000008" +
