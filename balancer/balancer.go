@@ -104,7 +104,7 @@ type loop struct {
 	order   []string // router names, sorted
 	dests   map[string]*destState
 	retry   *Retrier
-	nextReq uint32 // CreateTunnel request ids
+	nextReq uint64 // ids of pending tunnel builds
 }
 
 func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {

@@ -49,7 +49,7 @@ type session struct {
 	adopting bool // waiting for the router's tunnel pool
 
 	tunnels map[tunnelKey]routerproto.TunnelInfo
-	pending map[uint32]pendingBuild // by request id
+	pending map[uint64]pendingBuild // by build id
 }
 
 type tunnelKey struct {
@@ -63,7 +63,7 @@ type pendingBuild struct {
 }
 
 func newSession() *session {
-	return &session{tunnels: make(map[tunnelKey]routerproto.TunnelInfo), pending: make(map[uint32]pendingBuild)}
+	return &session{tunnels: make(map[tunnelKey]routerproto.TunnelInfo), pending: make(map[uint64]pendingBuild)}
 }
 
 func (d *destState) session(router string) *session {

@@ -14,7 +14,7 @@ import (
 type evBuilt struct {
 	router, dest string
 	gen          uint64
-	reqID        uint32
+	reqID        uint64
 	status       *routerproto.TunnelStatus
 	err          error
 }
@@ -177,16 +177,15 @@ func (l *loop) build(d *destState, r *routerState, s *session, dir routerproto.D
 			gw = plan[0]
 		}
 	}
+	// The loop's own build id keys the pending build; the client assigns
+	// the wire request id (and may overwrite req.RequestID).
 	l.nextReq++
-	if l.nextReq == 0 {
-		l.nextReq = 1
-	}
-	req.RequestID = l.nextReq
-	s.pending[req.RequestID] = pendingBuild{dir: dir, gateway: gw}
+	id := l.nextReq
+	s.pending[id] = pendingBuild{dir: dir, gateway: gw}
 	conn, gen, router, dest := r.conn, r.gen, r.name, d.name
 	l.spawn(func(ctx context.Context) event {
 		st, err := conn.CreateTunnel(ctx, req)
-		return evBuilt{router: router, dest: dest, gen: gen, reqID: req.RequestID, status: st, err: err}
+		return evBuilt{router: router, dest: dest, gen: gen, reqID: id, status: st, err: err}
 	})
 	return nil
 }
