@@ -465,13 +465,19 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 		Peers: []status.Peer{}, Routers: []status.Router{}, Destinations: []status.Destination{},
 	}
 	self := strings.ToLower(c.raft.State().String())
+	alive := map[string]bool{}
+	for _, m := range c.members() {
+		alive[m.Name] = true
+	}
 	for _, s := range c.configuration().Servers {
 		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
-		switch string(s.ID) {
-		case c.cfg.NodeName:
+		switch {
+		case string(s.ID) == c.cfg.NodeName:
 			p.State = self
-		case leader:
+		case string(s.ID) == leader:
 			p.State = "leader"
+		case c.ml != nil && !alive[p.Name]:
+			p.State = "left" // not an alive gossip member: stopped, dead or unreachable
 		}
 		st.Peers = append(st.Peers, p)
 	}

@@ -360,6 +360,14 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	return nil
 }
 
+// TakeSnapshot makes raft snapshot the fsm now and compact its log.
+func (c *Cluster) TakeSnapshot() error {
+	if err := c.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
 func (c *Cluster) configuration() raft.Configuration {
 	f := c.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

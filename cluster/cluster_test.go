@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -236,5 +237,28 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	err = h.Nodes[f].Cluster().Apply(context.Background(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
 	if !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("apply without quorum: %v", err)
+	}
+}
+
+// TestInmemSnapshotInstall compacts the leader's log while a node is down,
+// so that node can only catch up through InstallSnapshot (fsm Persist and
+// Restore through raft).
+func TestInmemSnapshotInstall(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{TrailingLogs: 1})
+	l := h.Leader(10 * time.Second)
+	down := (l + 1) % 3
+	h.Kill(down)
+	leader := h.Nodes[l].Cluster()
+	for i := range 30 {
+		apply(t, leader, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+	}
+	if err := leader.TakeSnapshot(); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, leader, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"})
+	h.Restart(down)
+	h.WaitConverged(10 * time.Second)
+	if got := len(h.Nodes[down].Cluster().State().Routers()); got != 31 {
+		t.Fatalf("restarted node has %d routers, want 31", got)
 	}
 }

@@ -64,6 +64,11 @@ type Config struct {
 	// before that, it is logged and started again after a pause. nil: no work.
 	LeaderWork func(ctx context.Context) error
 
+	// SnapshotThreshold and TrailingLogs tune raft's log compaction (0:
+	// 1024 and 2048). Tests lower them to force InstallSnapshot.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+
 	// Test hooks (cluster/clustertest): replace the TCP transport and the
 	// bolt/file stores, and bootstrap statically from Peers.
 	Transport     raft.Transport
@@ -136,7 +141,12 @@ func (c *Config) raftConfig() *raft.Config {
 	rc.ElectionTimeout = BaseElectionTimeout * m
 	rc.LeaderLeaseTimeout = BaseLeaderLeaseTimeout * m
 	rc.CommitTimeout = BaseCommitTimeout * m
-	rc.SnapshotThreshold = 1024
-	rc.TrailingLogs = 2048
+	rc.SnapshotThreshold, rc.TrailingLogs = 1024, 2048
+	if c.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = c.SnapshotThreshold
+	}
+	if c.TrailingLogs > 0 {
+		rc.TrailingLogs = c.TrailingLogs
+	}
 	return rc
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// LeaderWork, if set, returns each node's leader work function; it may
 	// call n.Cluster() when it runs (the node is started by then).
 	LeaderWork func(n *Node) func(ctx context.Context) error
+	// TrailingLogs, if set, is raft's TrailingLogs: 1 makes every snapshot
+	// drop the log, so a lagging node is caught up by InstallSnapshot.
+	TrailingLogs uint64
 	// Logger defaults to a discarding logger (IMH_TEST_LOG=1: stderr, debug).
 	Logger *slog.Logger
 }
@@ -129,6 +132,7 @@ func (h *Harness) start(i int) {
 	cfg.GossipBind = ""
 	cfg.Transport, cfg.LogStore, cfg.StableStore, cfg.SnapshotStore = trans, n.store, n.store, n.snaps
 	cfg.Peers = h.peers
+	cfg.TrailingLogs = h.opts.TrailingLogs
 	cfg.HTTPListener = ln
 	if h.opts.LeaderWork != nil {
 		cfg.LeaderWork = h.opts.LeaderWork(n)

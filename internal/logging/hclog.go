@@ -2,6 +2,7 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -49,8 +50,15 @@ func fixArgs(args []any) []any {
 		args = append(args[:len(args)-1:len(args)-1], "extra", args[len(args)-1])
 	}
 	for i := 1; i < len(args); i += 2 {
-		if err, ok := args[i].(error); ok {
-			args[i] = err.Error()
+		switch v := args[i].(type) {
+		case error:
+			args[i] = v.Error()
+		case hclog.Format: // hclog.Fmt("%+v", x): printf-style value
+			if len(v) == 0 {
+				args[i] = ""
+			} else if f, ok := v[0].(string); ok {
+				args[i] = fmt.Sprintf(f, v[1:]...)
+			}
 		}
 	}
 	return args

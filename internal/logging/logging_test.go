@@ -32,12 +32,12 @@ func TestHCLogAdapter(t *testing.T) {
 	var buf bytes.Buffer
 	h := HCLog(New(&buf, slog.LevelInfo), "raft")
 	h.Debug("hidden")
-	h.With("node", "n1").Warn("heartbeat failed", "err", errors.New("boom"), "odd")
+	h.With("node", "n1").Warn("heartbeat failed", "err", errors.New("boom"), "pct", hclog.Fmt("%0.1f%%", 50.0), "odd")
 	out := buf.String()
 	if strings.Contains(out, "hidden") {
 		t.Fatalf("debug logged at info level: %s", out)
 	}
-	for _, want := range []string{"level=WARN", "component=raft", "node=n1", "err=boom", "extra=odd"} {
+	for _, want := range []string{"level=WARN", "component=raft", "node=n1", "err=boom", "pct=50.0%", "extra=odd"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("missing %q in %s", want, out)
 		}
