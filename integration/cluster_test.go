@@ -281,7 +281,7 @@ func checkCLIErrors(t *testing.T, tc *testCluster, keyFile string) {
 	var rl struct {
 		Routers []status.Router `json:"routers"`
 	}
-	if err := json.Unmarshal([]byte(imhOK(t, "router", "list", "--json", "--http-addr", f.httpAddr)), &rl); err != nil || len(rl.Routers) != 2 || rl.Routers[0].State != "unknown" {
+	if err := json.Unmarshal([]byte(imhOK(t, "router", "list", "--json", "--http-addr", f.httpAddr)), &rl); err != nil || len(rl.Routers) != 2 || (rl.Routers[0].State != "unknown" && rl.Routers[0].State != "down") {
 		t.Errorf("router list --json: %+v %v", rl, err)
 	}
 }
