@@ -196,7 +196,8 @@ func (c *Cluster) setupHTTP() error {
 		}
 	}
 	c.httpLn = ln
-	c.httpSrv = &http.Server{Handler: c.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	c.httpSrv = &http.Server{Handler: c.apiHandler(), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return nil
 }
 
@@ -343,6 +344,9 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if timeout <= 0 { // raft reads 0 as "wait forever"
+		return fmt.Errorf("apply %s: %w", cmd.Type(), context.DeadlineExceeded)
 	}
 	f := c.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {

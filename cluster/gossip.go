@@ -17,7 +17,10 @@ import (
 	"github.com/imh-project/imh/internal/logging"
 )
 
-const gossipTick = time.Second
+const (
+	gossipTick  = time.Second
+	rejoinEvery = 10 // gossip ticks
+)
 
 // nodeMeta is what each agent gossips about itself (memberlist node meta,
 // at most 512 bytes).
@@ -127,15 +130,24 @@ func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
 func (c *Cluster) runGossip(ctx context.Context) {
 	others := c.joinTargets()
 	joined := len(others) == 0
+	everJoined := joined
 	lastMeta := c.localMeta()
 	t := time.NewTicker(gossipTick)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
+		// Join until one agent answers; afterwards rejoin now and then while
+		// gossip sees fewer agents than raft has servers (healed partitions,
+		// agents that restarted after memberlist forgot them).
+		if joined && len(others) > 0 && tick%rejoinEvery == 0 && len(c.members()) < len(c.configuration().Servers) {
+			joined = false
+		}
 		if !joined {
 			n, err := c.ml.Join(others)
 			if n > 0 {
-				joined = true
-				c.log.Info("joined cluster gossip", "contacted", n)
+				if !everJoined {
+					c.log.Info("joined cluster gossip", "contacted", n)
+				}
+				joined, everJoined = true, true
 			} else {
 				c.log.Debug("join: no agent answered yet; retrying", "addrs", others, "err", err)
 			}
