@@ -62,11 +62,24 @@ func (tr *leaderWorkTracker) activeTotal() int {
 	return n
 }
 
-func apply(t *testing.T, c *cluster.Cluster, cmd fsm.Command) {
+// applyOn proposes cmd on the current leader of h, retrying while
+// leadership moves (a loaded machine can cause a spurious election; the
+// commands used here are idempotent, so a retry after an unknown outcome is
+// safe).
+func applyOn(t *testing.T, h *clustertest.Harness, cmd fsm.Command) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Apply(ctx, cmd); err != nil {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c := h.Nodes[h.Leader(10*time.Second)].Cluster()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Apply(ctx, cmd)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case (errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost)) && time.Now().Before(deadline):
+			continue
+		}
 		t.Fatalf("apply %s: %v", cmd.Type(), err)
 	}
 }
@@ -75,11 +88,10 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 	tr := newTracker()
 	h := clustertest.New(t, 3, clustertest.Options{LeaderWork: tr.work})
 	l := h.Leader(10 * time.Second)
-	leader := h.Nodes[l].Cluster()
-	apply(t, leader, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
-	if term, ok := leader.LeadershipTerm(); !ok || term == 0 {
+	if term, ok := h.Nodes[l].Cluster().LeadershipTerm(); !ok || term == 0 {
 		t.Fatalf("leadership term %d %v", term, ok)
 	}
+	applyOn(t, h, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
 	h.WaitConverged(5 * time.Second)
 	h.WaitFor(5*time.Second, "one leader work running", func() bool { return tr.activeTotal() == 1 })
 
@@ -89,7 +101,7 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 	if nl == l {
 		t.Fatal("isolated node still leads the majority")
 	}
-	apply(t, h.Nodes[nl].Cluster(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
+	applyOn(t, h, &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	err := h.Nodes[l].Cluster().Apply(ctx, &fsm.RouterPut{Name: "r3", Addr: "127.0.0.1:7003"})
 	cancel()
@@ -116,7 +128,7 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 	k := h.Leader(10 * time.Second)
 	h.Kill(k)
 	nl = h.Leader(10 * time.Second)
-	apply(t, h.Nodes[nl].Cluster(), &fsm.RouterPut{Name: "r4", Addr: "127.0.0.1:7004"})
+	applyOn(t, h, &fsm.RouterPut{Name: "r4", Addr: "127.0.0.1:7004"})
 	h.Restart(k)
 	h.Leader(10 * time.Second)
 	h.WaitConverged(10 * time.Second)
@@ -248,14 +260,13 @@ func TestInmemSnapshotInstall(t *testing.T) {
 	l := h.Leader(10 * time.Second)
 	down := (l + 1) % 3
 	h.Kill(down)
-	leader := h.Nodes[l].Cluster()
 	for i := range 30 {
-		apply(t, leader, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+		applyOn(t, h, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
 	}
-	if err := leader.TakeSnapshot(); err != nil {
+	if err := h.Nodes[h.Leader(10*time.Second)].Cluster().TakeSnapshot(); err != nil {
 		t.Fatal(err)
 	}
-	apply(t, leader, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"})
+	applyOn(t, h, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"})
 	h.Restart(down)
 	h.WaitConverged(10 * time.Second)
 	if got := len(h.Nodes[down].Cluster().State().Routers()); got != 31 {
