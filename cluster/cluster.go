@@ -39,6 +39,7 @@ var (
 // NotLeaderError says which agent leads, if any is known.
 type NotLeaderError struct{ Leader string }
 
+// Error names the leader when one is known.
 func (e *NotLeaderError) Error() string {
 	if e.Leader == "" {
 		return "cluster: not leader, and no leader is known"

@@ -38,6 +38,7 @@ const (
 	Outbound Direction = 2
 )
 
+// String is the CLI name (spread, failover).
 func (p Policy) String() string {
 	switch p {
 	case PolicySpread:
@@ -59,6 +60,7 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("%w: policy %q (want spread or failover)", ErrInvalid, s)
 }
 
+// String is the CLI name (none, echo).
 func (s Service) String() string {
 	switch s {
 	case ServiceNone:
@@ -80,6 +82,7 @@ func ParseService(s string) (Service, error) {
 	return 0, fmt.Errorf("%w: service %q (want none or echo)", ErrInvalid, s)
 }
 
+// String is inbound or outbound.
 func (d Direction) String() string {
 	switch d {
 	case Inbound:
