@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 // extensions, one session id, and it records what the Session sends.
 type fakeUpstream struct {
 	routerproto.UnimplementedHandler
+	mu        sync.Mutex
+	configs   []*routerproto.SessionConfig // as received
 	conns     chan *routerproto.ServerConn
 	leaseSets chan *routerproto.CreateLeaseSet2
 	sends     chan *routerproto.SendMessageExpires
@@ -32,8 +35,30 @@ func (f *fakeUpstream) CreateSession(_ context.Context, c *routerproto.ServerCon
 	if err := c.SendSessionStatus(fakeSessionID, routerproto.SessionCreated); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	f.configs = append(f.configs, m.Config)
+	f.mu.Unlock()
 	f.conns <- c
 	return nil
+}
+
+// HostLookup finds the Destinations of the sessions created so far, as a
+// floodfill holding their LeaseSets would.
+func (f *fakeUpstream) HostLookup(_ context.Context, c *routerproto.ServerConn, m *routerproto.HostLookup) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, sc := range f.configs {
+		if sc.Destination.Hash() == m.Hash {
+			return c.Send(&routerproto.HostReply{SessionID: m.SessionID, RequestID: m.RequestID, Destination: sc.Destination})
+		}
+	}
+	return c.Send(&routerproto.HostReply{SessionID: m.SessionID, RequestID: m.RequestID, Result: 1})
+}
+
+func (f *fakeUpstream) sessionsCreated() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.configs)
 }
 
 func (f *fakeUpstream) CreateLeaseSet2(_ context.Context, _ *routerproto.ServerConn, m *routerproto.CreateLeaseSet2) error {

@@ -1,0 +1,282 @@
+package i2cpup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// Backend is the router.Backend of `imh router serve --upstream`: a stock
+// I2P router reached over standard I2CP. It holds one Session per
+// Destination, opened when the balancer creates its session on the imh
+// router (router.SessionHooks, with the config exactly as the balancer
+// signed it) and closed only when that session is destroyed, so a
+// balancer failover (the imh session's grace period and re-attach) never
+// touches the upstream session.
+//
+// What a stock router cannot do is announced, not faked: no fast tier, no
+// tunnel builds on request, no explicit hops (Features all false but Send);
+// tunnels are the upstream's own, reported to the router (ReportTunnel)
+// from each lease request. LeaseSets go upstream through the session
+// (router.LeaseSetPublisher) with their private keys.
+//
+// Known limits: a stock router does not say through which inbound tunnel a
+// payload came, so deliveries carry TunnelID 0; and whether a LeaseSet is
+// published is judged by a lookup of the Destination through the upstream,
+// which cannot tell one version of the LeaseSet from another.
+type Backend struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[i2p.Hash]*Session
+	dests    map[i2p.Hash]*i2p.Destination // lookup cache for Send
+	deliver  func(router.Delivery) bool
+	rt       *router.Router
+	closed   bool
+}
+
+var (
+	_ router.Backend           = (*Backend)(nil)
+	_ router.SessionHooks      = (*Backend)(nil)
+	_ router.LeaseSetPublisher = (*Backend)(nil)
+)
+
+// NewBackend returns a backend for the upstream cfg.Addr. Nothing is
+// dialled until the first session.
+func NewBackend(cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{
+		cfg:      cfg,
+		log:      log.With("component", "i2cpup", "upstream", cfg.Addr),
+		sessions: make(map[i2p.Hash]*Session),
+		dests:    make(map[i2p.Hash]*i2p.Destination),
+	}, nil
+}
+
+// AttachRouter lets the backend report the upstream's tunnels to r (call
+// it once, right after router.New).
+func (b *Backend) AttachRouter(r *router.Router) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rt = r
+}
+
+// Kind implements router.Backend.
+func (b *Backend) Kind() string { return "i2cp" }
+
+// Hash implements router.Backend: the upstream's identity is not shown.
+func (b *Backend) Hash() i2p.Hash { return i2p.Hash{} }
+
+// Features implements router.Backend.
+func (b *Backend) Features() router.Features { return router.Features{Send: true} }
+
+// FastTier implements router.Backend: a stock router does not share it.
+func (b *Backend) FastTier(context.Context) ([]router.Peer, error) {
+	return nil, router.ErrUnsupported
+}
+
+// BuildTunnel implements router.Backend: a stock router builds its pools
+// from the session options; the tunnels are reported as they come.
+func (b *Backend) BuildTunnel(context.Context, router.BuildRequest) (router.Tunnel, error) {
+	return router.Tunnel{}, router.ErrUnsupported
+}
+
+// Publish implements router.Backend; the router uses PublishLeaseSet.
+func (b *Backend) Publish(context.Context, []byte) error { return router.ErrUnsupported }
+
+// Lookup implements router.Backend: I2CP lookups return Destinations, not
+// LeaseSet bytes.
+func (b *Backend) Lookup(context.Context, i2p.Hash) ([]byte, error) {
+	return nil, router.ErrUnsupported
+}
+
+// SetDeliveryHandler implements router.Backend.
+func (b *Backend) SetDeliveryHandler(h func(router.Delivery) bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deliver = h
+}
+
+// SessionOpened implements router.SessionHooks: it opens the upstream
+// session with the config as signed.
+func (b *Backend) SessionOpened(ctx context.Context, si router.SessionInfo) error {
+	if si.Config == nil {
+		return fmt.Errorf("i2cpup: no signed session config for %s", si.Dest.B32())
+	}
+	hash := si.Dest.Hash()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	old := b.sessions[hash]
+	b.mu.Unlock()
+	if old != nil {
+		select {
+		case <-old.Done():
+		default:
+			return nil // the upstream session outlives imh re-attaches
+		}
+	}
+	s, err := Open(ctx, b.cfg, si.Config, b.hooks(hash))
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		go s.Close()
+		return ErrClosed
+	}
+	b.sessions[hash] = s
+	return nil
+}
+
+// SessionClosed implements router.SessionHooks: the imh session is gone,
+// so is the upstream one.
+func (b *Backend) SessionClosed(dest i2p.Hash) {
+	b.mu.Lock()
+	s := b.sessions[dest]
+	delete(b.sessions, dest)
+	b.mu.Unlock()
+	if s != nil {
+		_ = s.Close()
+	}
+}
+
+// hooks connect a Session to the router: tunnels from lease requests,
+// payloads to the delivery handler.
+func (b *Backend) hooks(dest i2p.Hash) Hooks {
+	return Hooks{
+		LeaseRequest: func(leases []i2p.Lease, _ time.Time) {
+			b.mu.Lock()
+			rt := b.rt
+			b.mu.Unlock()
+			if rt == nil {
+				return
+			}
+			for _, l := range leases {
+				rt.ReportTunnel(dest, router.Tunnel{
+					ID: l.TunnelID, Inbound: true, Gateway: l.Gateway,
+					Expires: time.UnixMilli(int64(l.EndMs)), Created: time.Now(),
+				})
+			}
+		},
+		Payload: func(m *routerproto.MessagePayload) {
+			b.mu.Lock()
+			h := b.deliver
+			b.mu.Unlock()
+			if h != nil {
+				h(router.Delivery{Dest: dest, Payload: m.Payload})
+			}
+		},
+		Closed: func(err error) {
+			if err != nil {
+				b.log.Warn("upstream session lost", "dest", dest.B32(), "err", err)
+			}
+		},
+	}
+}
+
+// session returns the live upstream session of dest.
+func (b *Backend) session(dest i2p.Hash) (*Session, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sessions[dest]
+	if s == nil {
+		return nil, fmt.Errorf("i2cpup: no upstream session for %s: %w", dest.B32(), ErrClosed)
+	}
+	return s, nil
+}
+
+// PublishLeaseSet implements router.LeaseSetPublisher: the LeaseSet goes
+// upstream with its keys (once per published time; the router calls again
+// to retry), and the call returns nil once a lookup of the Destination
+// through the upstream succeeds.
+func (b *Backend) PublishLeaseSet(ctx context.Context, dest i2p.Hash, m *routerproto.CreateLeaseSet2) error {
+	s, err := b.session(dest)
+	if err != nil {
+		return err
+	}
+	if err := s.SetLeaseSet(m.LeaseSet, m.PrivateKeys); err != nil && !isSame(s, m) {
+		return err
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	_, found, err := s.Lookup(ctx, dest, timeout)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("i2cpup: %s not found through the upstream yet", dest.B32())
+	}
+	return nil
+}
+
+// isSame reports whether m is the LeaseSet s forwarded last (a retry).
+func isSame(s *Session, m *routerproto.CreateLeaseSet2) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newest != nil && m.LeaseSet != nil && s.newest.LeaseSet.Published == m.LeaseSet.Published
+}
+
+// Send implements router.Backend: the message leaves through the sender's
+// upstream session. The target's Destination comes from a lookup through
+// the upstream (cached).
+func (b *Backend) Send(ctx context.Context, out router.Outbound) error {
+	s, err := b.session(out.From)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	to := b.dests[out.To]
+	b.mu.Unlock()
+	if to == nil {
+		d, found, err := s.Lookup(ctx, out.To, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("i2cpup: send to %s: %w", out.To.B32(), router.ErrNotFound)
+		}
+		to = d
+		b.mu.Lock()
+		b.dests[out.To] = d
+		b.mu.Unlock()
+	}
+	return s.Send(routerproto.SendMessageExpires{
+		SendMessage: routerproto.SendMessage{Destination: to, Payload: out.Payload},
+		Expiration:  uint64(time.Now().Add(time.Minute).UnixMilli()),
+	})
+}
+
+// Close implements router.Backend: every upstream session ends.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	ss := make([]*Session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		ss = append(ss, s)
+	}
+	b.sessions = map[i2p.Hash]*Session{}
+	b.mu.Unlock()
+	for _, s := range ss {
+		_ = s.Close()
+	}
+	return nil
+}

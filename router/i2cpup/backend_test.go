@@ -1,0 +1,167 @@
+package i2cpup
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// serveRouter runs an imh router over a Backend for the fake upstream at
+// addr on 127.0.0.1:0 and returns the backend and the router's address.
+func serveRouter(t *testing.T, upstream string) (*Backend, string) {
+	t.Helper()
+	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := router.DefaultConfig()
+	cfg.Name = "up"
+	cfg.PublishRetry = 50 * time.Millisecond
+	rt, err := router.New(cfg, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.AttachRouter(rt)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = rt.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; _ = be.Close() })
+	return be, ln.Addr().String()
+}
+
+func dialBalancer(t *testing.T, addr string) *routerproto.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := routerproto.Dial(ctx, addr, routerproto.DefaultClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func managedConfig(t *testing.T, b *balancer, term string) *routerproto.SessionConfig {
+	t.Helper()
+	opts := i2p.Mapping{"imh.managed": "true", "imh.term": term, "inbound.length": "1", "i2cp.leaseSetEncType": "4", "i2cp.leaseSetType": "3"}
+	sc, err := routerproto.SignSessionConfig(b.keys, opts, uint64(time.Now().UnixMilli()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func nextEvent[T routerproto.Message](t *testing.T, c *routerproto.Client, match func(T) bool) T {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				var zero T
+				t.Fatalf("events closed waiting for %T: %v", zero, c.Err())
+			}
+			if m, ok := ev.Message.(T); ok && (match == nil || match(m)) {
+				return m
+			}
+		case <-timeout:
+			var zero T
+			t.Fatalf("no %T within 5s", zero)
+		}
+	}
+}
+
+// The imh router in front of a stock upstream: the capabilities it lacks
+// are not announced; the balancer's signed config reaches the upstream
+// unchanged; the upstream's lease request becomes TunnelStatus events; the
+// balancer's LeaseSet goes upstream unchanged and is reported published;
+// a balancer failover (new connection, higher term) keeps the upstream
+// session; DestroySession ends it.
+func TestBackendBehindRouter(t *testing.T) {
+	f, upstream := startFake(t)
+	_, addr := serveRouter(t, upstream)
+	bal := newBalancer(t)
+
+	c1 := dialBalancer(t, addr)
+	for _, lacking := range []string{"fast-tier", "explicit-hops"} {
+		if c1.Has(lacking) {
+			t.Errorf("router announces %s in front of a stock router", lacking)
+		}
+	}
+	sc := managedConfig(t, bal, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sid, err := c1.CreateSession(ctx, sc)
+	if err != nil {
+		t.Fatalf("create session: %v", err)
+	}
+	conn := recv(t, f.conns, "upstream session")
+	f.mu.Lock()
+	got := f.configs[0]
+	f.mu.Unlock()
+	want, _ := sc.SignedBytes()
+	gotB, _ := got.SignedBytes()
+	if !bytes.Equal(gotB, want) || !bytes.Equal(got.Signature, sc.Signature) {
+		t.Fatal("upstream got a different session config than the balancer signed")
+	}
+
+	leases := testLeases(2)
+	if err := conn.RequestLeaseSet(fakeSessionID, leases); err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint32
+	for range leases {
+		ts := nextEvent[*routerproto.TunnelStatus](t, c1, func(m *routerproto.TunnelStatus) bool { return m.RequestID == 0 })
+		if ts.SessionID != sid || ts.Tunnel.Direction != routerproto.Inbound {
+			t.Fatalf("tunnel status %+v", ts)
+		}
+		ids = append(ids, ts.Tunnel.TunnelID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []uint32{leases[0].TunnelID, leases[1].TunnelID}) {
+		t.Fatalf("reported tunnels %v, upstream leases %v", ids, leases)
+	}
+
+	ls, keys := bal.leaseSet(t, uint32(time.Now().Unix()), leases)
+	if err := c1.CreateLeaseSet2(&routerproto.CreateLeaseSet2{SessionID: sid, LeaseSet: ls, PrivateKeys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	up := recv(t, f.leaseSets, "leaseset upstream")
+	if !bytes.Equal(marshal(t, up.LeaseSet), marshal(t, ls)) || up.SessionID != fakeSessionID {
+		t.Fatal("upstream got a different leaseset")
+	}
+	nextEvent[*routerproto.LeaseSetStatus](t, c1, func(m *routerproto.LeaseSetStatus) bool {
+		return m.Published == ls.Published && m.State == routerproto.LeaseSetPublished
+	})
+
+	// Balancer failover: the controller's connection goes, a new leader
+	// re-attaches with a higher term; the upstream session is untouched.
+	c1.Close()
+	c2 := dialBalancer(t, addr)
+	sid2, err := c2.CreateSession(ctx, managedConfig(t, bal, "2"))
+	if err != nil || sid2 != sid {
+		t.Fatalf("re-attach: id %d (was %d), err %v", sid2, sid, err)
+	}
+	none(t, f.destroyed, 200*time.Millisecond, "upstream destroy during failover")
+	if n := f.sessionsCreated(); n != 1 {
+		t.Fatalf("%d upstream sessions created, want 1", n)
+	}
+
+	if err := c2.DestroySession(sid); err != nil {
+		t.Fatal(err)
+	}
+	if id := recv(t, f.destroyed, "upstream destroy"); id != fakeSessionID {
+		t.Fatalf("destroyed upstream session %d", id)
+	}
+}
