@@ -9,6 +9,7 @@ type DisconnectError struct {
 	Local  bool
 }
 
+// Error says who disconnected and why.
 func (e *DisconnectError) Error() string {
 	if e.Local {
 		return "routerproto: disconnected peer: " + e.Reason
@@ -23,6 +24,7 @@ type SessionStatusError struct {
 	Status    SessionStatusCode
 }
 
+// Error names the session and the status.
 func (e *SessionStatusError) Error() string {
 	return fmt.Sprintf("routerproto: session %d: status %s", e.SessionID, e.Status)
 }

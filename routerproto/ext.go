@@ -156,6 +156,7 @@ const (
 
 var resultNames = [...]string{"ok", "failed", "expired", "broken", "bad-request", "unsupported", "no-session", "not-control", "timeout", "unknown-peer"}
 
+// String is the code's name in PROTOCOL.md.
 func (r Result) String() string {
 	if int(r) < len(resultNames) {
 		return resultNames[r]
@@ -239,6 +240,7 @@ const (
 	DirBoth  Direction = 2
 )
 
+// String is "inbound", "outbound" or "both".
 func (d Direction) String() string {
 	switch d {
 	case Inbound:
@@ -584,6 +586,7 @@ const (
 	LeaseSetRejected  LeaseSetState = 4 // invalid: bad signature, time, destination
 )
 
+// String is the state's name in PROTOCOL.md.
 func (s LeaseSetState) String() string {
 	switch s {
 	case LeaseSetStored:

@@ -81,6 +81,7 @@ var typeNames = map[Type]string{
 	TypeNeedLeaseSet:            "NeedLeaseSet",
 }
 
+// String is the message name, or type(N) for unknown numbers.
 func (t Type) String() string {
 	if s, ok := typeNames[t]; ok {
 		return s
@@ -100,6 +101,7 @@ const (
 	SessionRefused   SessionStatusCode = 4
 )
 
+// String is the status name of I2P-WIRE 4.7.
 func (s SessionStatusCode) String() string {
 	switch s {
 	case SessionDestroyed:

@@ -209,6 +209,7 @@ type stockHandler struct {
 	s *Stock
 }
 
+// ConnClosed drops the connection's session, as i2pd does.
 func (h *stockHandler) ConnClosed(c *routerproto.ServerConn, _ error) {
 	h.s.mu.Lock()
 	defer h.s.mu.Unlock()
@@ -219,6 +220,8 @@ func (h *stockHandler) ConnClosed(c *routerproto.ServerConn, _ error) {
 	}
 }
 
+// CreateSession verifies the config and opens one session per connection
+// with a random id, then asks for a LeaseSet after LeaseDelay.
 func (h *stockHandler) CreateSession(_ context.Context, c *routerproto.ServerConn, m *routerproto.CreateSession) error {
 	if m.Config.Verify() != nil {
 		return c.SendSessionStatus(0, routerproto.SessionInvalid)
@@ -255,6 +258,7 @@ func (h *stockHandler) CreateSession(_ context.Context, c *routerproto.ServerCon
 	return nil
 }
 
+// DestroySession answers SessionDestroyed and closes the connection.
 func (h *stockHandler) DestroySession(_ context.Context, c *routerproto.ServerConn, m *routerproto.DestroySession) error {
 	s := h.s
 	s.mu.Lock()
@@ -304,10 +308,12 @@ func validLeaseSet(ls *i2p.LeaseSet2, now time.Time) error {
 	return nil
 }
 
+// SendMessage records the send.
 func (h *stockHandler) SendMessage(_ context.Context, c *routerproto.ServerConn, m *routerproto.SendMessage) error {
 	return h.send(c, m)
 }
 
+// SendMessageExpires records the send (flags and expiry ignored, as i2pd).
 func (h *stockHandler) SendMessageExpires(_ context.Context, c *routerproto.ServerConn, m *routerproto.SendMessageExpires) error {
 	return h.send(c, &m.SendMessage)
 }
