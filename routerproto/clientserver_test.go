@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -614,6 +615,7 @@ func TestTruncatedFrames(t *testing.T) {
 }
 
 func TestServeStopsOnCancel(t *testing.T) {
+	baseline := runtime.NumGoroutine()
 	h := newTestHandler(t)
 	cfg := DefaultServerConfig()
 	cfg.Handler = h
@@ -647,6 +649,13 @@ func TestServeStopsOnCancel(t *testing.T) {
 	case <-h.closed:
 	default:
 		t.Fatal("ConnClosed not called before Serve returned")
+	}
+	c.Close()
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseline; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left (baseline %d):\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		}
 	}
 }
 
