@@ -179,6 +179,9 @@ func newDestSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req == (cluster.DestinationRequest{}) {
+				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy or --service", args[0])
+			}
 			var info cluster.DestinationInfo
 			if err := apiCall(cmd.Context(), &o, "PATCH", "/v1/destinations/"+url.PathEscape(args[0]), req, &info); err != nil {
 				return fmt.Errorf("dest set %s: %w", args[0], err)
