@@ -16,6 +16,7 @@ import (
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/status"
 )
 
 // leaderWorkTracker records, per node, how many leader work functions run
@@ -177,6 +178,16 @@ func api(t *testing.T, method, addr, path string, in, out any) int {
 
 func ptr[T any](v T) *T { return &v }
 
+type fakeLive struct{}
+
+func (fakeLive) Router(name string) (status.RouterLive, bool) {
+	return status.RouterLive{State: status.RouterUp, Capabilities: []string{"fast-tier"}}, true
+}
+
+func (fakeLive) Destination(name string) (status.DestinationLive, bool) {
+	return status.DestinationLive{GatewaySet: []string{"ab"}, GatewayPolicyEnforced: true, ActiveRouter: "r1"}, true
+}
+
 func TestAPIForwardingAndErrors(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
@@ -231,6 +242,18 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	api(t, "GET", fa, "/v1/status", nil, &st)
 	if st.Leader != h.Nodes[l].Name || len(st.Peers) != 3 || len(st.Routers) != 1 || st.Routers[0].State != "unknown" {
 		t.Fatalf("status %+v", st)
+	}
+
+	// With a live view on the leader, a follower's status carries it.
+	h.Nodes[l].Cluster().SetLiveView(fakeLive{})
+	api(t, "GET", fa, "/v1/status", nil, &st)
+	if st.Routers[0].State != status.RouterUp {
+		t.Fatalf("follower status without the leader's live view: %+v", st)
+	}
+	var full status.Status
+	api(t, "GET", fa, "/v1/status", nil, &full)
+	if d := full.Destinations[0]; d.ActiveRouter != "r1" || !d.GatewayPolicyEnforced || len(d.GatewaySet) != 1 {
+		t.Fatalf("destination live fields: %+v", d)
 	}
 
 	// The sealed keys open with the cluster's secret and are not the plain file.
