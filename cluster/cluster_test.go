@@ -128,7 +128,9 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 	// Kill the leader; the rest go on; the killed node restarts and catches up.
 	k := h.Leader(10 * time.Second)
 	h.Kill(k)
-	nl = h.Leader(10 * time.Second)
+	if nl = h.Leader(10 * time.Second); nl == k {
+		t.Fatal("killed node still leads")
+	}
 	applyOn(t, h, &fsm.RouterPut{Name: "r4", Addr: "127.0.0.1:7004"})
 	h.Restart(k)
 	h.Leader(10 * time.Second)
