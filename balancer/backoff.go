@@ -14,11 +14,16 @@ type Backoff struct {
 	Jitter float64
 }
 
-// DefaultBackoff suits tunnel builds: a simnet or I2P build takes seconds,
-// and a whole pool failing should be retried within a minute.
+// DefaultBackoff suits tunnel builds: single failures are normal on I2P (a
+// hop declines) and are retried at once with other peers; only a run of
+// failures (FreeFailures) is spaced out, from half a second up to 30 s.
 func DefaultBackoff() Backoff {
-	return Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
+	return Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
 }
+
+// FreeFailures is how many consecutive build failures are retried without
+// waiting, building in parallel as usual.
+const FreeFailures = 2
 
 // Validate checks the configuration.
 func (b Backoff) Validate() error {

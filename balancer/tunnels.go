@@ -131,10 +131,10 @@ func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
 		if need <= 0 {
 			continue
 		}
-		if ok, _ := l.retry.Ready(key, now); !ok {
-			continue
-		}
-		if l.retry.Failures(key) > 0 {
+		if l.retry.Failures(key) > FreeFailures {
+			if ok, _ := l.retry.Ready(key, now); !ok {
+				continue
+			}
 			need = min(need, 1-pending)
 		}
 		for range need {

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
+)
+
+func init() { register(newDemoCmd) }
+
+// Demo layout: everything on loopback, ports counted from --base-port.
+const (
+	demoRouters      = 4
+	demoAgents       = 3
+	demoInbound      = 3
+	demoDest         = "web"
+	demoDefaultBase  = 7800
+	demoPortSpan     = 40 // ports used from the base
+	demoReadyTimeout = 90 * time.Second
+	demoStopTimeout  = 10 * time.Second
+)
+
+type demoOptions struct {
+	basePort   int
+	killLeader bool
+}
+
+func newDemoCmd() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a simulated network, 4 routers and 3 agents on loopback and show one LeaseSet from all routers",
+		Long: "Start, as child processes on 127.0.0.1, `imh simnet serve`, 4 `imh router serve` and\n" +
+			"3 agents (temporary directories; ports from --base-port, printed), create a destination\n" +
+			"with 4 routers x 3 inbound tunnels, wait for its 12-lease LeaseSet, print the cluster,\n" +
+			"the routers and the LeaseSet, then show a live status line until Ctrl-C, and clean up.\n" +
+			"With --kill-leader the leading agent is SIGKILLed once the LeaseSet is up, and the\n" +
+			"takeover is shown (who leads, after how long, the LeaseSet unchanged), then the agent\n" +
+			"is restarted on its data directory.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.basePort < 1024 || o.basePort > 65535-demoPortSpan {
+				return usageErrorf("demo: --base-port %d: want 1024..%d", o.basePort, 65535-demoPortSpan)
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	cmd.Flags().IntVar(&o.basePort, "base-port", demoDefaultBase, "first of the 40 loopback ports the demo uses")
+	cmd.Flags().BoolVar(&o.killLeader, "kill-leader", false, "SIGKILL the leading agent once the LeaseSet is up and show the takeover")
+	return cmd
+}
+
+// demoProc is one child process of the demo.
+type demoProc struct {
+	name string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+type demo struct {
+	out    io.Writer
+	exe    string
+	dir    string
+	base   int
+	procs  []*demoProc
+	agents []*demoProc
+	apis   []string // agent HTTP addresses, by agent index
+}
+
+func (d *demo) port(off int) string { return "127.0.0.1:" + strconv.Itoa(d.base+off) }
+
+// Port layout (offsets from the base): simnet 0 (http 1); router i (1..4)
+// 10+i (http 20+i); agent i (1..3) raft 27+3i, gossip 28+3i, http 29+3i.
+func (d *demo) simnetAddr() string      { return d.port(0) }
+func (d *demo) routerAddr(i int) string { return d.port(10 + i) }
+func (d *demo) routerHTTP(i int) string { return d.port(20 + i) }
+func (d *demo) agentPorts(i int) [3]string {
+	return [3]string{d.port(27 + 3*i), d.port(28 + 3*i), d.port(29 + 3*i)}
+}
+func (d *demo) agentDir(i int) string  { return filepath.Join(d.dir, "agent"+strconv.Itoa(i)) }
+func (d *demo) agentName(i int) string { return "n" + strconv.Itoa(i) }
+func (d *demo) agentArgs(i int) []string {
+	p := d.agentPorts(i)
+	args := []string{"agent", "--node-name", d.agentName(i), "--data-dir", d.agentDir(i),
+		"--raft-bind", p[0], "--gossip-bind", p[1], "--http-bind", p[2],
+		"--bootstrap-expect", strconv.Itoa(demoAgents), "--secret-file", filepath.Join(d.dir, "secret")}
+	for j := 1; j <= demoAgents; j++ {
+		args = append(args, "--join", d.agentPorts(j)[1])
+	}
+	return args
+}
+
+func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("demo: find the imh binary: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "imh-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d := &demo{out: out, exe: exe, dir: dir, base: o.basePort}
+	defer func() {
+		d.stopAll()
+		os.RemoveAll(dir)
+		fmt.Fprintln(out, "\ndemo stopped, cleaned up", dir)
+	}()
+	if err := d.checkPorts(); err != nil {
+		return err
+	}
+	if err := d.startAll(ctx); err != nil {
+		return err
+	}
+	st, err := d.setUp(ctx)
+	if err != nil {
+		return err
+	}
+	if o.killLeader {
+		if err := d.killLeader(ctx, st); err != nil {
+			return err
+		}
+	}
+	d.live(ctx)
+	return nil
+}
+
+// checkPorts fails early, with the port named, if one is taken.
+func (d *demo) checkPorts() error {
+	for off := 0; off < demoPortSpan; off++ {
+		ln, err := net.Listen("tcp", d.port(off))
+		if err != nil {
+			return fmt.Errorf("demo: port %s is in use (choose another --base-port): %w", d.port(off), err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+func (d *demo) startAll(ctx context.Context) error {
+	secret, err := cluster.NewSecret()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "secret"), []byte(secret.Encode()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(d.out, "imh demo: working in %s (child logs there)\n\n", d.dir)
+	fmt.Fprintf(d.out, "  simnet   %s  (status http://%s/status)\n", d.simnetAddr(), d.port(1))
+	if _, err := d.start("simnet", "simnet", "serve", "--listen", d.simnetAddr(), "--http", d.port(1)); err != nil {
+		return err
+	}
+	if err := waitListening(ctx, d.simnetAddr()); err != nil {
+		return fmt.Errorf("demo: simnet: %w", err)
+	}
+	for i := 1; i <= demoRouters; i++ {
+		name := "r" + strconv.Itoa(i)
+		fmt.Fprintf(d.out, "  router   %s  %s  (status http://%s/status)\n", name, d.routerAddr(i), d.routerHTTP(i))
+		if _, err := d.start(name, "router", "serve", "--name", name, "--listen", d.routerAddr(i),
+			"--http", d.routerHTTP(i), "--network", "simnet://"+d.simnetAddr()); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= demoAgents; i++ {
+		p := d.agentPorts(i)
+		fmt.Fprintf(d.out, "  agent    %s  raft %s  gossip %s  http %s\n", d.agentName(i), p[0], p[1], p[2])
+		if err := os.MkdirAll(d.agentDir(i), 0o700); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		pr, err := d.start(d.agentName(i), d.agentArgs(i)...)
+		if err != nil {
+			return err
+		}
+		d.agents = append(d.agents, pr)
+		d.apis = append(d.apis, p[2])
+	}
+	fmt.Fprintf(d.out, "\n  try: IMH_HTTP_ADDR=%s %s status\n\n", d.apis[0], d.exe)
+	return nil
+}
+
+// start runs one child with its output in a log file.
+func (d *demo) start(name string, args ...string) (*demoProc, error) {
+	p := &demoProc{name: name, args: args, log: filepath.Join(d.dir, name+".log")}
+	if err := d.launch(p); err != nil {
+		return nil, err
+	}
+	d.procs = append(d.procs, p)
+	return p, nil
+}
+
+func (d *demo) launch(p *demoProc) error {
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("demo: %s log: %w", p.name, err)
+	}
+	cmd := exec.Command(d.exe, p.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = demoEnv()
+	demoSysProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("demo: start %s: %w", p.name, err)
+	}
+	p.cmd, p.done, p.err = cmd, make(chan struct{}), nil
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return nil
+}
+
+// demoEnv keeps the children from picking up the user's IMH_* settings.
+func demoEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IMH_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (p *demoProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stopAll stops the children in reverse order (agents, routers, simnet):
+// SIGTERM, then SIGKILL after demoStopTimeout.
+func (d *demo) stopAll() {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		p := d.procs[i]
+		if p.cmd == nil || !p.running() {
+			continue
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(demoStopTimeout):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+}
+
+func waitListening(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(demoReadyTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening after %s: %w", addr, demoReadyTimeout, err)
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// status asks the agents in turn (skipping dead ones) for `imh status`.
+func (d *demo) status(ctx context.Context) (*status.Status, error) {
+	var last error
+	for i, addr := range d.apis {
+		if !d.agents[i].running() {
+			continue
+		}
+		var st status.Status
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := apiCall(sctx, &apiOptions{httpAddr: addr}, "GET", "/v1/status", nil, &st)
+		cancel()
+		if err == nil {
+			return &st, nil
+		}
+		last = err
+	}
+	if last == nil {
+		last = errors.New("no agent running")
+	}
+	return nil, last
+}
+
+// waitStatus polls status until cond holds.
+func (d *demo) waitStatus(ctx context.Context, what string, cond func(*status.Status) bool) (*status.Status, error) {
+	deadline := time.Now().Add(demoReadyTimeout)
+	for {
+		st, err := d.status(ctx)
+		if err == nil && cond(st) {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("demo: %s: not within %s (last error: %v; logs in %s)", what, demoReadyTimeout, err, d.dir)
+		}
+		if !sleepCtx(ctx, 200*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+		for _, p := range d.procs {
+			if !p.running() && !slices.Contains(d.agents, p) {
+				return nil, fmt.Errorf("demo: %s exited (%v); see %s", p.name, p.err, p.log)
+			}
+		}
+	}
+}
+
+func destOf(st *status.Status) *status.Destination {
+	for i := range st.Destinations {
+		if st.Destinations[i].Name == demoDest {
+			return &st.Destinations[i]
+		}
+	}
+	return nil
+}
+
+// setUp waits for a leader, adds the routers, creates the destination and
+// waits for its 12-lease LeaseSet, then prints everything.
+func (d *demo) setUp(ctx context.Context) (*status.Status, error) {
+	start := time.Now()
+	st, err := d.waitStatus(ctx, "a leader", func(st *status.Status) bool { return st.Leader != "" })
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(d.out, "leader %s elected (term %d) %.1fs after start\n", st.Leader, st.Term, time.Since(start).Seconds())
+	api := &apiOptions{httpAddr: d.apis[0]}
+	for i := 1; i <= demoRouters; i++ {
+		in := cluster.RouterInfo{Name: "r" + strconv.Itoa(i), Addr: d.routerAddr(i)}
+		if err := apiCall(ctx, api, "POST", "/v1/routers", in, &cluster.RouterInfo{}); err != nil {
+			return nil, fmt.Errorf("demo: router add %s: %w", in.Name, err)
+		}
+	}
+	inbound := demoInbound
+	var info cluster.DestinationInfo
+	if err := apiCall(ctx, api, "POST", "/v1/destinations", cluster.DestinationRequest{Name: demoDest, Inbound: &inbound}, &info); err != nil {
+		return nil, fmt.Errorf("demo: dest create %s: %w", demoDest, err)
+	}
+	fmt.Fprintf(d.out, "routers r1..r%d added; destination %s created: %s\n", demoRouters, demoDest, info.B32)
+	created := time.Now()
+	want := demoRouters * demoInbound
+	st, err = d.waitStatus(ctx, "the LeaseSet", func(st *status.Status) bool {
+		ds := destOf(st)
+		return ds != nil && ds.Leases == want && len(ds.LeasesByRouter) == demoRouters
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(d.out, "LeaseSet with %d leases published %.1fs after the destination was created\n\n", want, time.Since(created).Seconds())
+	printStatusTo(d.out, st)
+	if err := d.printLeaseSet(ctx, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// printStatusTo prints `imh status` as the status command does.
+func printStatusTo(w io.Writer, st *status.Status) {
+	c := &cobra.Command{}
+	c.SetOut(w)
+	printStatus(c, st)
+}
+
+// printLeaseSet decodes the published LeaseSet and lists its leases with
+// the router each tunnel belongs to.
+func (d *demo) printLeaseSet(ctx context.Context, st *status.Status) error {
+	ds := destOf(st)
+	raw, err := i2p.Base64.DecodeString(ds.LeaseSet)
+	if err != nil {
+		return fmt.Errorf("demo: leaseset: %w", err)
+	}
+	ls, err := i2p.ParseLeaseSet2(raw)
+	if err != nil {
+		return fmt.Errorf("demo: leaseset: %w", err)
+	}
+	var info cluster.DestinationInfo
+	if err := apiCall(ctx, &apiOptions{httpAddr: d.apis[0]}, "GET", "/v1/destinations/"+demoDest, nil, &info); err != nil {
+		return fmt.Errorf("demo: dest show: %w", err)
+	}
+	owner := map[string]string{}
+	for _, t := range info.Tunnels {
+		if t.Direction == "inbound" {
+			owner[t.Gateway+"/"+strconv.FormatUint(uint64(t.ID), 10)] = t.Router
+		}
+	}
+	verified := "signature valid"
+	if err := ls.Verify(); err != nil {
+		verified = "SIGNATURE INVALID: " + err.Error()
+	}
+	fmt.Fprintf(d.out, "\nLeaseSet of %s (%s)\n  published %d, expires %d (+%ds), %d leases, %s\n",
+		demoDest, ls.Destination.B32(), ls.Published, ls.ExpiresAt(), ls.Expires, len(ls.Leases), verified)
+	tw := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ROUTER\tGATEWAY\tTUNNEL\tENDS IN\tIN GATEWAY SET")
+	for _, l := range ls.Leases {
+		r := owner[l.Gateway.String()+"/"+strconv.FormatUint(uint64(l.TunnelID), 10)]
+		in := slices.Contains(ds.GatewaySet, l.Gateway.String())
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%ds\t%t\n", r, shortHex(l.Gateway.String()), l.TunnelID, int64(l.End)-time.Now().Unix(), in)
+	}
+	tw.Flush()
+	fmt.Fprintf(d.out, "  gateway set: %d peers, policy enforced: %t\n\n", len(ds.GatewaySet), ds.GatewayPolicyEnforced)
+	return nil
+}
+
+// killLeader SIGKILLs the leading agent, shows the takeover, and restarts
+// the agent on its data directory.
+func (d *demo) killLeader(ctx context.Context, before *status.Status) error {
+	idx := -1
+	for i := range d.agents {
+		if d.agentName(i+1) == before.Leader {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("demo: leader %q is not one of the demo's agents", before.Leader)
+	}
+	p := d.agents[idx]
+	ds0 := destOf(before)
+	fmt.Fprintf(d.out, "killing the leader %s (SIGKILL)...\n", p.name)
+	killed := time.Now()
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	st, err := d.waitStatus(ctx, "a new leader", func(st *status.Status) bool {
+		return st.Leader != "" && st.Leader != before.Leader && st.Term > before.Term
+	})
+	if err != nil {
+		return err
+	}
+	took := time.Since(killed)
+	st, err = d.waitStatus(ctx, "the new leader's live view", func(st *status.Status) bool {
+		for _, r := range st.Routers {
+			if r.State != status.RouterUp {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	ds := destOf(st)
+	same := ds.Published == ds0.Published && ds.LeaseSet == ds0.LeaseSet
+	fmt.Fprintf(d.out, "%s leads (term %d) %.2fs after the kill; routers up again %.2fs after it; LeaseSet unchanged: %t (published %d)\n",
+		st.Leader, st.Term, took.Seconds(), time.Since(killed).Seconds(), same, ds.Published)
+	if err := d.launch(p); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "%s restarted on its data directory\n\n", p.name)
+	return nil
+}
+
+// live prints one status line a second until ctx ends (on a terminal it
+// rewrites the same line; otherwise one line every 10 s).
+func (d *demo) live(ctx context.Context) {
+	tty := isTerminal(d.out)
+	fmt.Fprintln(d.out, "live status (Ctrl-C to stop):")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		line := d.liveLine(ctx)
+		switch {
+		case tty:
+			fmt.Fprintf(d.out, "\r\033[K%s", line)
+		case n%10 == 0:
+			fmt.Fprintln(d.out, line)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *demo) liveLine(ctx context.Context) string {
+	st, err := d.status(ctx)
+	if err != nil {
+		return time.Now().Format(time.TimeOnly) + "  no answer: " + err.Error()
+	}
+	up := 0
+	for _, r := range st.Routers {
+		if r.State == status.RouterUp {
+			up++
+		}
+	}
+	leader := st.Leader
+	if leader == "" {
+		leader = "(none)"
+	}
+	line := fmt.Sprintf("%s  leader %s term %d  routers up %d/%d", time.Now().Format(time.TimeOnly), leader, st.Term, up, len(st.Routers))
+	if ds := destOf(st); ds != nil {
+		age := time.Now().Unix() - int64(ds.Published)
+		line += fmt.Sprintf("  %s: %d leases (%s)  published %ds ago  payloads %s", ds.Name, ds.Leases, byRouter(ds.LeasesByRouter), age, byRouter(ds.PayloadsByRouter))
+	}
+	return line
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
