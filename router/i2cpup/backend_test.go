@@ -3,6 +3,7 @@ package i2cpup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"testing"
@@ -163,5 +164,67 @@ func TestBackendBehindRouter(t *testing.T) {
 	}
 	if id := recv(t, f.destroyed, "upstream destroy"); id != fakeSessionID {
 		t.Fatalf("destroyed upstream session %d", id)
+	}
+}
+
+// Backend.Send looks the target up through the sender's upstream session
+// (once; cached) and sends through it; PublishLeaseSet forwards a LeaseSet
+// once however often the router retries it.
+func TestBackendSendAndPublishRetry(t *testing.T) {
+	f, upstream := startFake(t)
+	be, err := NewBackend(Config{Addr: upstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	from, to := newBalancer(t), newBalancer(t)
+	for _, b := range []*balancer{from, to} {
+		sc := managedConfig(t, b, "1")
+		if err := be.SessionOpened(ctx, router.SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: true, Config: sc}); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, f.conns, "upstream session")
+	}
+	if err := be.SessionOpened(ctx, router.SessionInfo{Dest: from.keys.Destination(), Config: managedConfig(t, from, "2")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sessionsCreated(); n != 2 {
+		t.Fatalf("%d upstream sessions, want 2 (a re-attach opens none)", n)
+	}
+	for i := range 2 {
+		out := router.Outbound{From: from.keys.Destination().Hash(), To: to.keys.Destination().Hash(), Payload: []byte{byte(i)}}
+		if err := be.Send(ctx, out); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		m := recv(t, f.sends, "upstream send")
+		if !m.Destination.Equal(to.keys.Destination()) || m.Payload[0] != byte(i) {
+			t.Fatalf("upstream send %d: to %s payload %v", i, m.Destination.B32(), m.Payload)
+		}
+	}
+	var unknown i2p.Hash
+	unknown[0] = 1
+	if err := be.Send(ctx, router.Outbound{From: from.keys.Destination().Hash(), To: unknown}); !errors.Is(err, router.ErrNotFound) {
+		t.Errorf("send to unknown: %v, want ErrNotFound", err)
+	}
+	if err := be.Send(ctx, router.Outbound{From: unknown, To: to.keys.Destination().Hash()}); !errors.Is(err, ErrClosed) {
+		t.Errorf("send without session: %v, want ErrClosed", err)
+	}
+
+	ls, keys := from.leaseSet(t, uint32(time.Now().Unix()), testLeases(1))
+	m := &routerproto.CreateLeaseSet2{LeaseSet: ls, PrivateKeys: keys}
+	for attempt := range 3 {
+		if err := be.PublishLeaseSet(ctx, from.keys.Destination().Hash(), m); err != nil {
+			t.Fatalf("publish attempt %d: %v", attempt, err)
+		}
+	}
+	recv(t, f.leaseSets, "forwarded leaseset")
+	none(t, f.leaseSets, 200*time.Millisecond, "second forward of the same leaseset")
+
+	be.SessionClosed(from.keys.Destination().Hash())
+	recv(t, f.destroyed, "upstream destroy")
+	if err := be.PublishLeaseSet(ctx, from.keys.Destination().Hash(), m); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after close: %v, want ErrClosed", err)
 	}
 }
