@@ -149,6 +149,7 @@ func TestTestnet(t *testing.T) {
 
 	checkInside(ctx, t, n)
 	checkFloodfillSessions(ctx, t, n)
+	checkThreadsOutside(t)
 
 	// A process started inside that nobody stops: Close must kill it.
 	sleeper := n.Exec(context.Background(), "sleep", "600")
@@ -239,6 +240,27 @@ func checkInside(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
 	}
 	if h := n.Router(5).Hash.Base64(); !strings.Contains(page, h) {
 		t.Errorf("r5's console does not show its router hash %s", h)
+	}
+}
+
+// checkThreadsOutside asserts that every thread of this process is back in
+// the process's own network namespace after the in-namespace dials (the
+// dialer switches one locked thread in and out with setns).
+func checkThreadsOutside(t *testing.T) {
+	t.Helper()
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/ns/net", os.Getpid()))
+	for _, l := range links {
+		ns, err := os.Readlink(l)
+		if err == nil && ns != own {
+			t.Errorf("thread %s is in %s, not the process's %s", l, ns, own)
+		}
+	}
+	if len(links) == 0 {
+		t.Error("no threads found under /proc/self/task")
 	}
 }
 
