@@ -106,6 +106,8 @@ type probeResult struct {
 	SessionID     *uint16      `json:"session_id"`
 	Leases        []probeLease `json:"leases"`
 	SessionKept   bool         `json:"session_kept"`
+
+	leaseAfter time.Duration // CreateSession to the first lease request (human output only)
 }
 
 type probeLease struct {
@@ -164,6 +166,7 @@ func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateK
 	if err != nil {
 		return err
 	}
+	created := time.Now()
 	sid, err := c.CreateSession(ctx, sc)
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
@@ -180,6 +183,7 @@ func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateK
 	if err := p.waitLeaseRequest(leaseCtx, res); err != nil {
 		return err
 	}
+	res.leaseAfter = time.Since(created)
 	keepCtx, cancelKeep := context.WithTimeout(ctx, keepFor)
 	defer cancelKeep()
 	if err := p.keep(keepCtx, res); err != nil {
@@ -332,6 +336,7 @@ func printProbe(w io.Writer, res *probeResult, asJSON bool) error {
 		return nil
 	}
 	fmt.Fprintf(w, "session id:      %d\n", *res.SessionID)
+	fmt.Fprintf(w, "lease request:   after %s\n", res.leaseAfter.Round(time.Millisecond))
 	for _, l := range res.Leases {
 		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
 	}
