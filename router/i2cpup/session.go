@@ -266,7 +266,7 @@ func (s *Session) Send(m routerproto.SendMessageExpires) error {
 // of its LeaseSet): ok false if the upstream found nothing. A lookup of the
 // session's own hash succeeds once a floodfill has its LeaseSet.
 func (s *Session) Lookup(ctx context.Context, h i2p.Hash, timeout time.Duration) (d *i2p.Destination, ok bool, err error) {
-	r, err := s.c.HostLookup(ctx, &routerproto.HostLookup{SessionID: s.id, TimeoutMs: uint32(timeout / time.Millisecond), LookupType: 0, Hash: h})
+	r, err := s.c.HostLookup(ctx, &routerproto.HostLookup{SessionID: s.id, TimeoutMs: uint32(timeout / time.Millisecond), LookupType: routerproto.LookupHash, Hash: h})
 	if err != nil {
 		return nil, false, fmt.Errorf("lookup %s via %s: %w", h.B32(), s.cfg.Addr, err)
 	}
