@@ -365,8 +365,15 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	return nil
 }
 
-// TakeSnapshot makes raft snapshot the fsm now and compact its log.
+// TakeSnapshot makes raft snapshot the fsm now and compact its log. On the
+// leader it first applies a barrier: raft refuses to snapshot until an entry
+// after the latest configuration change has reached the fsm.
 func (c *Cluster) TakeSnapshot() error {
+	if c.isLeader() {
+		if err := c.raft.Barrier(barrierTimeout).Error(); err != nil {
+			return fmt.Errorf("snapshot: barrier: %w", err)
+		}
+	}
 	if err := c.raft.Snapshot().Error(); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}

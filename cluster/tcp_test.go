@@ -3,13 +3,21 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/logging"
 )
 
@@ -52,6 +60,27 @@ func (n *tcpNode) stop(t *testing.T) {
 	n.cancel = nil
 }
 
+// applyTCP applies cmd on the current leader, retrying while leadership
+// settles (elections right after bootstrap are normal); it returns the
+// leader that applied it.
+func applyTCP(t *testing.T, nodes []*tcpNode, cmd fsm.Command) *tcpNode {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := waitLeader(t, nodes, 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := l.c.Apply(ctx, cmd)
+		cancel()
+		switch {
+		case err == nil:
+			return l
+		case (errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost)) && time.Now().Before(deadline):
+			continue
+		}
+		t.Fatalf("apply %s: %v", cmd.Type(), err)
+	}
+}
+
 func waitLeader(t *testing.T, nodes []*tcpNode, timeout time.Duration) *tcpNode {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -90,6 +119,9 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		cfg.RaftMultiplier = 2
 		cfg.Secret = secret
 		cfg.Logger = logging.Discard()
+		if os.Getenv("IMH_TEST_LOG") != "" {
+			cfg.Logger = logging.New(os.Stderr, slog.LevelDebug)
+		}
 		nodes = append(nodes, &tcpNode{cfg: cfg})
 	}
 	t.Cleanup(func() {
@@ -104,10 +136,28 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := range 20 {
-		if err := l.c.Apply(ctx, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"}); err != nil {
-			t.Fatal(err)
+		l = applyTCP(t, nodes, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+	}
+	// A destination created through the API: its keys are generated and
+	// sealed on the leader; no plaintext may reach a data dir.
+	var info cluster.DestinationInfo
+	for code := 0; code != 200; {
+		l = waitLeader(t, nodes, 20*time.Second)
+		if code = api(t, "POST", l.c.HTTPAddr(), "/v1/destinations", cluster.DestinationRequest{Name: "web"}, &info); code != 200 && code != 503 {
+			t.Fatalf("create destination: %d", code)
 		}
 	}
+	d, _ := l.c.State().Destination("web")
+	keyFile, err := l.c.Open(d.SealedKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsKey, err := l.c.Open(d.SealedLeaseSetKey)
+	if err != nil || len(lsKey) != 32 {
+		t.Fatalf("leaseset key: %d bytes, %v", len(lsKey), err)
+	}
+	secrets := map[string][]byte{"key file": keyFile, "signing seed": keyFile[len(keyFile)-32:], "leaseset key": lsKey,
+		"secret": []byte(secret.Encode()), "gossip key": secret.GossipKey()}
 	want := l.c.State().Snapshot()
 	for _, n := range nodes {
 		n.stop(t)
@@ -148,5 +198,52 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		if !p.Voter {
 			t.Fatalf("%s is not a voter", p.Name)
 		}
+	}
+
+	// Snapshot too, so snapshot files are scanned (raft refuses while a
+	// configuration change is still being applied: retry).
+	deadline = time.Now().Add(10 * time.Second)
+	for err := l.c.TakeSnapshot(); err != nil; err = l.c.TakeSnapshot() {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var dirs []string
+	for _, n := range nodes {
+		dirs = append(dirs, n.cfg.DataDir)
+	}
+	scanForSecrets(t, dirs, secrets, d.Destination)
+}
+
+// scanForSecrets fails the test if any secret (raw, hex or base64) is in a
+// file under dirs; public (the Destination) must be somewhere, to show the
+// scan read the state.
+func scanForSecrets(t *testing.T, dirs []string, secrets map[string][]byte, public []byte) {
+	t.Helper()
+	sawPublic, files := false, 0
+	for _, dir := range dirs {
+		_ = filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+			if err != nil || !de.Type().IsRegular() {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			sawPublic = sawPublic || bytes.Contains(b, public)
+			for what, s := range secrets {
+				for _, enc := range [][]byte{s, []byte(hex.EncodeToString(s)), []byte(base64.StdEncoding.EncodeToString(s)), []byte(i2p.Base64.EncodeToString(s))} {
+					if bytes.Contains(b, enc) {
+						t.Errorf("%s found in %s", what, p)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if !sawPublic {
+		t.Errorf("the Destination is in none of %d files: the scan missed the state", files)
 	}
 }
