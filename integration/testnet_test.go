@@ -213,9 +213,9 @@ outbound.quantity = 2
 `
 }
 
-// checkInside runs ip inside the namespace (addresses present, no default
-// route) and fetches r5's console from the test process's in-namespace
-// dialer.
+// checkInside runs ip and imh inside the namespace (addresses present, no
+// default route) and fetches r5's console from the test process's
+// in-namespace dialer.
 func checkInside(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
 	t.Helper()
 	out, err := n.Exec(ctx, "ip", "-o", "-4", "addr", "show", "dev", "lo").CombinedOutput()
@@ -233,6 +233,9 @@ func checkInside(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
 	}
 	if strings.Contains(string(out), "default") {
 		t.Errorf("default route inside the namespace:\n%s", out)
+	}
+	if out, err := n.Exec(ctx, imhBin, "--help").CombinedOutput(); err != nil || len(out) == 0 {
+		t.Errorf("imh --help inside the namespace: %v: %s", err, out)
 	}
 	page, err := n.Console(ctx, 5, "")
 	if err != nil {
