@@ -27,6 +27,7 @@ type clusterAgent struct {
 	dataDir  string
 	httpAddr string
 	args     []string
+	env      []string // extra environment ("KEY=value")
 	proc     *proc
 	logs     []string // every log file this agent ever wrote (one per start)
 	starts   int
@@ -69,6 +70,9 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		for _, g := range gossip {
 			a.args = append(a.args, "--join", g)
 		}
+		if i == n-1 {
+			a.configureByFileAndEnv(t, out, gossip)
+		}
 		tc.agents = append(tc.agents, a)
 	}
 	for _, a := range tc.agents {
@@ -77,10 +81,33 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 	return tc
 }
 
+// configureByFileAndEnv moves the last agent's settings from flags to a
+// YAML --config file and IMH_ environment variables (the secret's value in
+// IMH_SECRET), so the process tests cover every configuration source.
+func (a *clusterAgent) configureByFileAndEnv(t *testing.T, secret string, gossip []string) {
+	flags := map[string]string{}
+	for i := 1; i+1 < len(a.args); i += 2 {
+		if a.args[i] != "--join" {
+			flags[strings.TrimPrefix(a.args[i], "--")] = a.args[i+1]
+		}
+	}
+	yaml := fmt.Sprintf("raft-bind: %s\ngossip-bind: %s\nhttp-bind: %s\nbootstrap-expect: %s\nlog-level: debug\njoin:\n",
+		flags["raft-bind"], flags["gossip-bind"], flags["http-bind"], flags["bootstrap-expect"])
+	for _, g := range gossip {
+		yaml += "  - " + g + "\n"
+	}
+	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.args = []string{"agent", "--config", cfgFile}
+	a.env = []string{"IMH_NODE_NAME=" + a.name, "IMH_DATA_DIR=" + a.dataDir, "IMH_SECRET=" + strings.TrimSpace(secret), "IMH_SECRET_FILE="}
+}
+
 func (tc *testCluster) start(a *clusterAgent) {
 	tc.t.Helper()
 	a.starts++
-	a.proc = startIMH(tc.t, fmt.Sprintf("%s-%d", a.name, a.starts), a.args...)
+	a.proc = startIMHEnv(tc.t, fmt.Sprintf("%s-%d", a.name, a.starts), a.env, a.args...)
 	a.logs = append(a.logs, a.proc.LogPath)
 }
 
