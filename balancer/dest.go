@@ -161,12 +161,22 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 		}
 	}
 	// Tunnels the previous leader recorded: adopted until each router's
-	// pool confirms or denies them.
+	// pool confirms or denies them. Their gateways, those of the published
+	// leases first, seed the gateway set so that it survives the failover.
+	var leased, inUse []i2p.Hash
+	for _, l := range d.lastLeases {
+		leased = append(leased, l.Gateway)
+	}
 	for _, t := range st.Tunnels(fd.Name) {
 		if time.Unix(int64(t.Expires), 0).After(now) {
 			d.session(t.Router).tunnels[tunnelKey{toProtoDir(t.Direction), t.ID}] = fromRecord(t)
+			if t.Direction == fsm.Inbound && len(t.Hops) > 0 {
+				inUse = append(inUse, t.Gateway)
+			}
 		}
 	}
+	d.gateways.Seed(now.Add(-time.Second), leased)
+	d.gateways.Seed(now, inUse)
 	l.log.Info("destination", "dest", d.name, "b32", keys.Destination().B32(), "tunnels_adopted", len(st.Tunnels(fd.Name)))
 	return d
 }

@@ -106,6 +106,18 @@ type GatewaySet struct {
 // NewGatewaySet returns an empty set; Update fills it.
 func NewGatewaySet(cfg GatewayConfig) *GatewaySet { return &GatewaySet{cfg: cfg} }
 
+// Seed makes peers members, each as if it had joined at since: a new
+// leader adopts the gateways its predecessor's LeaseSet shows, so that a
+// failover does not change the gateway set an observer sees. Update trims
+// a set that is too large, longest-serving members first.
+func (g *GatewaySet) Seed(since time.Time, peers []i2p.Hash) {
+	for _, h := range peers {
+		if !h.IsZero() && !g.Contains(h) {
+			g.members = append(g.members, member{peer: h, since: since})
+		}
+	}
+}
+
 // Members returns the current members, sorted.
 func (g *GatewaySet) Members() []i2p.Hash {
 	out := make([]i2p.Hash, len(g.members))

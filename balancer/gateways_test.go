@@ -259,3 +259,23 @@ func TestPlanTunnels(t *testing.T) {
 		t.Fatalf("outbound 3 hops from 2 peers: %v", err)
 	}
 }
+
+func TestGatewaySetSeed(t *testing.T) {
+	u := PeerUnion(tiers(4, 75), nil)
+	old := NewGatewaySet(DefaultGatewayConfig())
+	old.Update(t0, u, 75, 3, newRand(1))
+	leased := old.Members()[:12]
+	// A new leader seeds its set with the gateways of the published leases
+	// and of other live tunnels (more than fit), then updates.
+	g := NewGatewaySet(DefaultGatewayConfig())
+	g.Seed(t0.Add(-time.Second), leased)
+	g.Seed(t0, u[:20])
+	g.Update(t0, u, 75, 3, newRand(2))
+	if len(g.Members()) != 19 || !allIn(leased, g.Members()) {
+		t.Fatalf("seeded set of %d keeps the leased gateways: %t", len(g.Members()), allIn(leased, g.Members()))
+	}
+	g.Seed(t0, []i2p.Hash{{}, leased[0]})
+	if len(g.Members()) != 19 {
+		t.Fatal("zero or duplicate peer seeded")
+	}
+}

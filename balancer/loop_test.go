@@ -356,6 +356,12 @@ func TestLoopFailoverAdopts(t *testing.T) {
 		if ls, _ := h.current(); ls.Published != ls0.Published {
 			t.Fatal("leaseset changed")
 		}
+		view, _ := next.b.Destination("web")
+		for _, l := range ls0.Leases {
+			if !slices.Contains(view.GatewaySet, l.Gateway.String()) {
+				t.Fatalf("new leader's gateway set lacks the published gateway %s", l.Gateway)
+			}
+		}
 		// The deposed leader cannot take the sessions back.
 		stale := h.start(5, 7)
 		time.Sleep(5 * time.Second)

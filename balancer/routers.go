@@ -218,6 +218,9 @@ func (l *loop) fastTier(e evFastTier) {
 	r.tierAt = time.Now()
 	if e.err != nil {
 		l.log.Warn("fast tier", "router", r.name, "err", e.err)
+		if r.tier == nil {
+			r.tier = []i2p.Hash{} // known to be unknown: do not hold the gateway set back
+		}
 		return
 	}
 	r.tier = hashes(e.peers)

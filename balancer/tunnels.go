@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -74,6 +75,15 @@ func (l *loop) unionFor() ([]i2p.Hash, int) {
 // updateGateways keeps the destination's gateway set in line with the
 // routers' fast tiers.
 func (l *loop) updateGateways(d *destState, now time.Time) {
+	// Wait until every router was tried and every one that is up gave its
+	// fast tier: a partial union would evict members (a new leader's
+	// adopted gateways among them).
+	for _, name := range l.order {
+		r := l.routers[name]
+		if r.state == status.RouterUnknown || r.up() && r.has(routerproto.CapFastTier) && r.tier == nil {
+			return
+		}
+	}
 	union, largest := l.unionFor()
 	if len(union) == 0 {
 		return
