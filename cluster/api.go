@@ -34,6 +34,7 @@ import (
 //	POST   /v1/destinations           DestinationRequest (create, or import with key_file) -> DestinationInfo
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
+//	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
 //
 // Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
 // (no leader) or 500.
@@ -57,6 +58,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/destinations", c.write(c.destCreate))
 	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.destRemove))
+	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	return mux
 }
 
@@ -69,7 +71,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	code, name := http.StatusInternalServerError, CodeInternal
 	switch {
-	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrMalformed), errors.Is(err, errBadRequest):
+	case errors.Is(err, fsm.ErrInvalid), errors.Is(err, fsm.ErrMalformed), errors.Is(err, fsm.ErrVersion),
+		errors.Is(err, fsm.ErrUnknownCommand), errors.Is(err, errBadRequest):
 		code, name = http.StatusBadRequest, CodeInvalid
 	case errors.Is(err, fsm.ErrNotFound):
 		code, name = http.StatusNotFound, CodeNotFound
@@ -94,9 +97,12 @@ func (c *Cluster) write(f writeFunc) http.HandlerFunc {
 			return
 		}
 		resp, err := f(r.Context(), r, body)
+		var fa *forwardAs
 		switch {
+		case errors.As(err, &fa):
+			c.forward(w, r, fa.method, fa.path, fa.body)
 		case errors.Is(err, ErrNotLeader):
-			c.forward(w, r, body)
+			c.forward(w, r, r.Method, r.URL.RequestURI(), body)
 		case err != nil:
 			writeError(w, err)
 		case resp == nil:
@@ -107,8 +113,19 @@ func (c *Cluster) write(f writeFunc) http.HandlerFunc {
 	}
 }
 
-// forward replays a write on the leader and copies its answer back.
-func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+// forwardAs is returned by a write on a follower that must reach the
+// leader as a different request than the one received (a destination's
+// keys travel sealed between agents, never in the clear).
+type forwardAs struct {
+	method, path string
+	body         []byte
+}
+
+func (f *forwardAs) Error() string { return "forward to the leader as " + f.method + " " + f.path }
+func (f *forwardAs) Unwrap() error { return ErrNotLeader }
+
+// forward sends a write to the leader and copies its answer back.
+func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, method, uri string, body []byte) {
 	if by := r.Header.Get(hdrForwardedBy); by != "" {
 		writeError(w, fmt.Errorf("%w: forwarded by %s but this agent is not the leader (election under way?)", ErrNoLeader, by))
 		return
@@ -123,12 +140,11 @@ func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeError(w, fmt.Errorf("%w: the API address of leader %s is not known yet", ErrNoLeader, leader))
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(r.Context(), method, "http://"+addr+uri, bytes.NewReader(body))
 	if err != nil {
 		writeError(w, fmt.Errorf("forward to %s: %w", leader, err))
 		return
 	}
-	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
 	req.Header.Set(hdrForwardedBy, c.cfg.NodeName)
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -243,10 +259,59 @@ func (c *Cluster) destCreate(ctx context.Context, _ *http.Request, body []byte) 
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Apply(ctx, put); err != nil {
+	return c.applyPut(ctx, put)
+}
+
+// applyPut applies a sealed DestinationPut; on a follower it hands the
+// sealed command to the leader (internal endpoint), so private keys cross
+// between agents only sealed.
+func (c *Cluster) applyPut(ctx context.Context, put *fsm.DestinationPut) (any, error) {
+	err := c.Apply(ctx, put)
+	if errors.Is(err, ErrNotLeader) {
+		entry, eerr := fsm.Encode(put)
+		if eerr != nil {
+			return nil, eerr
+		}
+		return nil, &forwardAs{method: http.MethodPost, path: "/v1/internal/destination-put", body: entry}
+	}
+	if err != nil {
 		return nil, err
 	}
-	return c.destInfo(req.Name)
+	return c.destInfo(put.Name)
+}
+
+// internalDestinationPut applies a DestinationPut sealed by another agent.
+// It checks that the blobs open under this cluster's secret and match the
+// Destination, so an agent started with a wrong secret cannot store keys
+// nobody can use.
+func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	cmd, err := fsm.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	put, ok := cmd.(*fsm.DestinationPut)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a destination put", errBadRequest, cmd.Type())
+	}
+	raw, err := c.sealer.Open(put.SealedKeys)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed keys: %w (agents with different secrets?)", errBadRequest, err)
+	}
+	keys, err := i2p.ParsePrivateKeys(raw)
+	clear(raw)
+	if err != nil || !bytes.Equal(keys.Destination().Bytes(), put.Destination) {
+		return nil, fmt.Errorf("%w: sealed keys do not match the destination", errBadRequest)
+	}
+	lsk, err := c.sealer.Open(put.SealedLeaseSetKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed leaseset key: %w (agents with different secrets?)", errBadRequest, err)
+	}
+	k, err := i2p.ParseLeaseSetKey(lsk)
+	clear(lsk)
+	if err != nil || !bytes.Equal(k.Public(), put.LeaseSetPublicKey) {
+		return nil, fmt.Errorf("%w: sealed leaseset key does not match its public key", errBadRequest)
+	}
+	return c.applyPut(ctx, put)
 }
 
 func keysFrom(keyFile string) (*i2p.PrivateKeys, error) {

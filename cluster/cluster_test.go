@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -296,5 +298,60 @@ func TestInmemSnapshotInstall(t *testing.T) {
 	h.WaitConverged(10 * time.Second)
 	if got := len(h.Nodes[down].Cluster().State().Routers()); got != 31 {
 		t.Fatalf("restarted node has %d routers, want 31", got)
+	}
+}
+
+// TestInternalDestinationPut: a sealed put from another agent is applied
+// only if its blobs open under this cluster's secret and match.
+func TestInternalDestinationPut(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	good, _ := cluster.NewSealer(h.Secret())
+	other, _ := cluster.NewSecret()
+	bad, _ := cluster.NewSealer(other)
+	keys, _ := i2p.NewPrivateKeys(rand.Reader)
+	raw, _ := keys.MarshalBinary()
+	lsk, _ := i2p.NewLeaseSetKey(rand.Reader)
+	put := func(s *cluster.Sealer, name string, lsPub []byte) []byte {
+		sk, _ := s.Seal(raw)
+		sl, _ := s.Seal(lsk.Private())
+		b, err := fsm.Encode(&fsm.DestinationPut{Name: name, Destination: keys.Destination().Bytes(), SealedKeys: sk,
+			SealedLeaseSetKey: sl, LeaseSetPublicKey: lsPub, Settings: fsm.DefaultSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	post := func(addr string, body []byte) int {
+		resp, err := http.Post("http://"+addr+"/v1/internal/destination-put", "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	la := h.Nodes[l].HTTPAddr
+	wrongPub := bytes.Repeat([]byte{1}, 32)
+	for _, tt := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"other secret", put(bad, "x", lsk.Public()), 400},
+		{"public key mismatch", put(good, "x", wrongPub), 400},
+		{"not a put", func() []byte { b, _ := fsm.Encode(&fsm.RouterRemove{Name: "r"}); return b }(), 400},
+		{"garbage", []byte{1, 2, 3}, 400},
+		{"good, through a follower", put(good, "web", lsk.Public()), 200},
+	} {
+		addr := la
+		if tt.want == 200 {
+			addr = h.Nodes[(l+1)%3].HTTPAddr
+		}
+		if got := post(addr, tt.body); got != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if _, ok := h.Nodes[l].Cluster().State().Destination("x"); ok {
+		t.Fatal("a refused put was applied")
 	}
 }
