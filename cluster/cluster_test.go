@@ -148,8 +148,22 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 	}
 }
 
-// api calls the HTTP API and decodes the answer into out (if non-nil).
+// api calls the HTTP API and decodes the answer into out (if non-nil). A
+// 503 (no leader: an election under load) is retried for up to 10 s.
 func api(t *testing.T, method, addr, path string, in, out any) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code := apiOnce(t, method, addr, path, in, out)
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return code
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// apiOnce is api without the retry.
+func apiOnce(t *testing.T, method, addr, path string, in, out any) int {
 	t.Helper()
 	var body io.Reader
 	if in != nil {
@@ -244,12 +258,14 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		} `json:"routers"`
 	}
 	api(t, "GET", fa, "/v1/status", nil, &st)
-	if st.Leader != h.Nodes[l].Name || len(st.Peers) != 3 || len(st.Routers) != 1 || st.Routers[0].State != "unknown" {
+	if st.Leader != h.Nodes[h.Leader(10*time.Second)].Name || len(st.Peers) != 3 || len(st.Routers) != 1 || st.Routers[0].State != "unknown" {
 		t.Fatalf("status %+v", st)
 	}
 
 	// With a live view on the leader, a follower's status carries it.
-	h.Nodes[l].Cluster().SetLiveView(fakeLive{})
+	for _, n := range h.Nodes { // only the leader's is served
+		n.Cluster().SetLiveView(fakeLive{})
+	}
 	api(t, "GET", fa, "/v1/status", nil, &st)
 	if st.Routers[0].State != status.RouterUp {
 		t.Fatalf("follower status without the leader's live view: %+v", st)
@@ -270,7 +286,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	// Lose the majority: writes fail with no_leader (exit 1 in the CLI).
 	h.Kill(l)
 	h.Kill((l + 2) % 3)
-	if code := api(t, "POST", fa, "/v1/routers", cluster.RouterInfo{Name: "r2", Addr: "127.0.0.1:7002"}, nil); code != 503 {
+	if code := apiOnce(t, "POST", fa, "/v1/routers", cluster.RouterInfo{Name: "r2", Addr: "127.0.0.1:7002"}, nil); code != 503 {
 		t.Fatalf("write without quorum: status %d, want 503", code)
 	}
 	err = h.Nodes[f].Cluster().Apply(context.Background(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
