@@ -169,6 +169,23 @@ func imhOK(t *testing.T, args ...string) string {
 	return out
 }
 
+// imhWrite runs a client write, retrying for a while when it fails only
+// because an election is under way ("no leader", exit 1).
+func imhWrite(t *testing.T, args ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, stderr, code := runIMH(t, args...)
+		if code == 0 {
+			return out
+		}
+		if code != 1 || !strings.Contains(stderr, "no leader") || time.Now().After(deadline) {
+			t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func routerNames(t *testing.T, a *clusterAgent) []string {
 	var list cluster.RouterList
 	if err := httpGetJSON("http://"+a.httpAddr+"/v1/routers", &list); err != nil {
@@ -191,20 +208,20 @@ func TestClusterAgents(t *testing.T) {
 	f := tc.follower()
 
 	// Client commands through a follower (writes are forwarded).
-	imhOK(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", f.httpAddr)
-	imhOK(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", f.httpAddr)
+	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", f.httpAddr)
+	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", f.httpAddr)
 	keyFile := filepath.Join(t.TempDir(), "web.dat")
 	b32 := strings.TrimSpace(imhOK(t, "dest", "new", "--out", keyFile))
 	var imported cluster.DestinationInfo
-	out := imhOK(t, "dest", "import", "web", keyFile, "--inbound", "4", "--service", "echo", "--json", "--http-addr", f.httpAddr)
+	out := imhWrite(t, "dest", "import", "web", keyFile, "--inbound", "4", "--service", "echo", "--json", "--http-addr", f.httpAddr)
 	if err := json.Unmarshal([]byte(out), &imported); err != nil {
 		t.Fatalf("dest import --json: %v: %s", err, out)
 	}
 	if imported.B32 != b32 || imported.Inbound != 4 || imported.Service != "echo" {
 		t.Fatalf("imported %+v, want b32 %s", imported, b32)
 	}
-	imhOK(t, "dest", "create", "api", "--http-addr", f.httpAddr)
-	imhOK(t, "dest", "set", "api", "--hops", "2", "--http-addr", f.httpAddr)
+	imhWrite(t, "dest", "create", "api", "--http-addr", f.httpAddr)
+	imhWrite(t, "dest", "set", "api", "--hops", "2", "--http-addr", f.httpAddr)
 	checkCLIErrors(t, tc, keyFile)
 
 	// Ten leader kills.
@@ -227,7 +244,7 @@ func TestClusterAgents(t *testing.T) {
 			t.Errorf("kill %d: new leader %s after %v, want < 5s", i+1, nl.name, d)
 		}
 		r := fmt.Sprintf("k%d", i+1)
-		imhOK(t, "router", "add", r, "--addr", "127.0.0.1:9100", "--http-addr", nl.httpAddr)
+		imhWrite(t, "router", "add", r, "--addr", "127.0.0.1:9100", "--http-addr", nl.httpAddr)
 		tc.start(l)
 		waitFor(t, 20*time.Second, l.name+" caught up after restart", func() bool {
 			return slices.Contains(routerNames(t, l), r)
