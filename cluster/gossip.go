@@ -83,11 +83,24 @@ func (c *Cluster) GossipAddr() string {
 	return c.gossipAddr
 }
 
+// httpAdvertise is the API address other agents forward writes to:
+// --http-advertise, else the listener's address, with an unspecified host
+// (0.0.0.0, ::) replaced by the raft address's host.
 func (c *Cluster) httpAdvertise() string {
 	if c.cfg.HTTPAdvertise != "" {
 		return c.cfg.HTTPAdvertise
 	}
-	return c.httpLn.Addr().String()
+	addr := c.httpLn.Addr().String()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if rh, _, err := net.SplitHostPort(string(c.localRaft)); err == nil {
+			return net.JoinHostPort(rh, port)
+		}
+	}
+	return addr
 }
 
 func (c *Cluster) localMeta() nodeMeta {
