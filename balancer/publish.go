@@ -38,7 +38,7 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	states := l.routerStates(d)
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
-		PerRouter: int(d.settings.Inbound), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
+		PerRouter: l.inboundShare(d), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
 	})
 	if len(sel.Leases) == 0 {
 		return

@@ -173,7 +173,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 		t.Fatalf("view %+v", view)
 	}
 
-	res, err := n.Send(ctx, simnet.SendConfig{Dest: h, Count: 50, Clients: 8, Mode: simnet.ModeOneway, Behaviour: simnet.BehaviourI2pd})
+	res, err := n.Send(ctx, simnet.SendConfig{Dest: h, Count: 10, Clients: 40, Mode: simnet.ModeOneway, Behaviour: simnet.BehaviourI2pd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,4 +200,14 @@ func TestSimnetEndToEnd(t *testing.T) {
 		return true
 	})
 	t.Logf("dead router's leases left the stored LeaseSet after %s", time.Since(killed).Round(time.Millisecond))
+	waitFor(t, 60*time.Second, "the other routers cover r2's share (12 leases again)", func() bool {
+		ls := storedLeaseSet(t, n, h)
+		by := map[string]int{}
+		for _, l := range ls.Leases {
+			owner, _ := n.TunnelOwner(l)
+			by[owner]++
+		}
+		return len(ls.Leases) == 12 && by["r2"] == 0
+	})
+	t.Logf("lease count recovered %s after the router died", time.Since(killed).Round(time.Millisecond))
 }

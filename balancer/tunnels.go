@@ -121,7 +121,7 @@ func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
 		return
 	}
 	for _, dir := range []routerproto.Direction{routerproto.Inbound, routerproto.Outbound} {
-		target := int(d.settings.Inbound)
+		target := l.inboundShare(d)
 		if dir == routerproto.Outbound {
 			target = int(d.settings.Outbound)
 		}
@@ -154,6 +154,27 @@ func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
 			}
 		}
 	}
+}
+
+// inboundShare is how many inbound tunnels (and leases) each router that
+// serves d keeps: --inbound while every router is up; when some are down,
+// the others cover their share so that the lease count recovers (up to 16
+// in all), and give it back when they return.
+func (l *loop) inboundShare(d *destState) int {
+	share := int(d.settings.Inbound)
+	// Only routers known to be down count as missing: one still
+	// connecting (or re-attaching) keeps its share.
+	up := 0
+	for _, name := range l.order {
+		if l.routers[name].state != status.RouterDown {
+			up++
+		}
+	}
+	if up == 0 || up == len(l.order) {
+		return share
+	}
+	total := min(i2p.MaxLeases, share*len(l.order))
+	return max(share, (total+up-1)/up)
 }
 
 func retryKey(dest, router string, dir routerproto.Direction) string {
