@@ -80,6 +80,21 @@ type Features struct {
 	FastTier     bool // FastTier answers
 	ExplicitHops bool // BuildTunnel honours BuildRequest.Hops
 	Send         bool // Send delivers into the network
+	// UpstreamTunnels marks a backend whose network builds the session's
+	// tunnels on its own (a stock router in front of which the adapter
+	// sits): the router does not offer create-tunnel, explicit-hops or
+	// send-via, offers need-leaseset instead, learns tunnels from the
+	// backend (Router.ReportTunnel), accepts deliveries whose inbound
+	// tunnel is unknown (TunnelID 0) and lets sessions send without an
+	// outbound tunnel of their own (the upstream picks one).
+	UpstreamTunnels bool
+}
+
+// RouterAttacher is implemented by backends that call back into the router
+// (ReportTunnel, NeedLeaseSet). New calls AttachRouter once, before the
+// router serves anyone.
+type RouterAttacher interface {
+	AttachRouter(r *Router)
 }
 
 // Errors callers test for.
@@ -130,8 +145,11 @@ type Tunnel struct {
 
 // Delivery is a message that reached one of the router's inbound tunnels.
 type Delivery struct {
-	Dest     i2p.Hash // the destination it is addressed to
-	TunnelID uint32   // the inbound tunnel it came through
+	Dest i2p.Hash // the destination it is addressed to
+	// TunnelID is the inbound tunnel it came through; 0 means unknown (a
+	// stock upstream router does not say), accepted only from backends
+	// with Features.UpstreamTunnels.
+	TunnelID uint32
 	Payload  []byte   // I2CP payload (gzip format)
 	// Reply, when set, sends an answer back to the sender through the
 	// network; backends set it when the sender can be answered.
@@ -140,8 +158,12 @@ type Delivery struct {
 
 // Outbound is a client message leaving the router.
 type Outbound struct {
-	From     i2p.Hash
-	To       i2p.Hash
+	From i2p.Hash
+	To   i2p.Hash
+	// ToDest is the full target Destination when the client gave it (every
+	// I2CP send does); a backend that must name the Destination to its own
+	// network uses it instead of looking To up.
+	ToDest   *i2p.Destination
 	TunnelID uint32 // outbound tunnel to use; 0: router's choice
 	Payload  []byte
 }

@@ -29,6 +29,15 @@ type fakeBackend struct {
 	handler     func(Delivery) bool
 	closed      bool
 	peers       []Peer
+	upstream    bool    // behave like a stock upstream: Features.UpstreamTunnels, no builds
+	attached    *Router // set by AttachRouter
+}
+
+// AttachRouter implements RouterAttacher.
+func (f *fakeBackend) AttachRouter(r *Router) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attached = r
 }
 
 func newFakeBackend(lifetime time.Duration) *fakeBackend {
@@ -44,6 +53,9 @@ func fakeHash(s string) i2p.Hash { return sha256.Sum256([]byte(s)) }
 func (f *fakeBackend) Kind() string   { return "fake" }
 func (f *fakeBackend) Hash() i2p.Hash { return f.hash }
 func (f *fakeBackend) Features() Features {
+	if f.upstream {
+		return Features{Send: true, UpstreamTunnels: true}
+	}
 	return Features{FastTier: true, ExplicitHops: true, Send: true}
 }
 
@@ -60,6 +72,9 @@ func (f *fakeBackend) BuildTunnel(ctx context.Context, req BuildRequest) (Tunnel
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.builds = append(f.builds, req)
+	if f.upstream {
+		return Tunnel{}, ErrUnsupported
+	}
 	if f.failBuilds > 0 {
 		f.failBuilds--
 		return Tunnel{}, fmt.Errorf("fake build: %w", ErrBuildFailed)

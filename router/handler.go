@@ -25,10 +25,19 @@ func (w serverConn) Disconnect(reason string) error { return w.sc.Disconnect(rea
 func (w serverConn) Close() error                   { return w.sc.Close() }
 
 // Capabilities lists the extensions this router announces for its backend:
-// fast tier and explicit hops only where the backend really has them.
+// fast tier and explicit hops only where the backend really has them; in
+// front of a router that builds its own tunnels (Features.UpstreamTunnels)
+// no tunnel builds and no SendVia (its outbound tunnels are unknown), but
+// need-leaseset.
 func (r *Router) Capabilities() []string {
 	f := r.be.Features()
 	caps := []string{routerproto.CapManagedSessions}
+	if f.UpstreamTunnels {
+		if f.FastTier {
+			caps = append(caps, routerproto.CapFastTier)
+		}
+		return append(caps, routerproto.CapTunnelPool, routerproto.CapPayloadFrom, routerproto.CapLeaseSetStatus, routerproto.CapNeedLeaseSet)
+	}
 	if f.FastTier {
 		caps = append(caps, routerproto.CapFastTier)
 	}

@@ -21,7 +21,12 @@ type testRouter struct {
 
 func startRouter(t *testing.T, lifetime time.Duration, tune func(*Config)) *testRouter {
 	t.Helper()
-	be := newFakeBackend(lifetime)
+	return startRouterOn(t, newFakeBackend(lifetime), tune)
+}
+
+// startRouterOn serves a Router over be.
+func startRouterOn(t *testing.T, be *fakeBackend, tune func(*Config)) *testRouter {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name = "r-test"
 	cfg.PublishRetry = 10 * time.Millisecond

@@ -86,6 +86,9 @@ func New(cfg Config, be Backend) (*Router, error) {
 		byConn:   make(map[*routerproto.ServerConn]*client),
 	}
 	be.SetDeliveryHandler(r.deliver)
+	if a, ok := be.(RouterAttacher); ok {
+		a.AttachRouter(r)
+	}
 	return r, nil
 }
 
@@ -159,13 +162,16 @@ func (r *Router) newSessionIDLocked() uint16 {
 
 // deliver is the backend's delivery handler: a message reached inbound
 // tunnel d.TunnelID for d.Dest. It is accepted iff a live session for that
-// destination holds that live inbound tunnel; it then goes to the session's
-// controller, or into its queue while the controller is away.
+// destination holds that live inbound tunnel (or, from a backend whose
+// upstream builds the tunnels, the tunnel is unknown: id 0); it then goes
+// to the session's controller, or into its queue while the controller is
+// away.
 func (r *Router) deliver(d Delivery) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.byDest[d.Dest]
-	if s == nil || s.dead || !s.hasLiveTunnel(true, d.TunnelID, r.now()) {
+	unknownOK := d.TunnelID == 0 && r.be.Features().UpstreamTunnels
+	if s == nil || s.dead || !unknownOK && !s.hasLiveTunnel(true, d.TunnelID, r.now()) {
 		r.refused++
 		return false
 	}

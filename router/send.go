@@ -38,7 +38,7 @@ func (r *Router) sendMessage(c *client, m *routerproto.SendMessage, viaTunnel ui
 		status(0, routerproto.MsgNoLocalTunnels)
 		return
 	}
-	if viaTunnel == 0 && len(s.liveTunnels(false, now)) == 0 {
+	if viaTunnel == 0 && !r.be.Features().UpstreamTunnels && len(s.liveTunnels(false, now)) == 0 {
 		r.mu.Unlock()
 		status(0, routerproto.MsgNoLocalTunnels)
 		return
@@ -51,7 +51,7 @@ func (r *Router) sendMessage(c *client, m *routerproto.SendMessage, viaTunnel ui
 		status(id, routerproto.MsgBadDestination)
 		return
 	}
-	out := Outbound{From: from, To: m.Destination.Hash(), TunnelID: viaTunnel, Payload: m.Payload}
+	out := Outbound{From: from, To: m.Destination.Hash(), ToDest: m.Destination, TunnelID: viaTunnel, Payload: m.Payload}
 	r.go_(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()

@@ -222,3 +222,68 @@ func (r *Router) ReportTunnel(dest i2p.Hash, t Tunnel) bool {
 	}
 	return true
 }
+
+// NeedLeaseSet asks the controller of dest's session for a freshly signed
+// LeaseSet (PROTOCOL.md 4.12), newer than the newest one the session holds:
+// the backend's upstream asked for one (reason routerproto.NeedRequested),
+// or has not published the last one (routerproto.NeedNotStored). deadline
+// is how long the backend can wait (0: none). It reports false when nobody
+// can be asked (no live session, no controller, or one without
+// extensions); the backend then answers with what it has.
+func (r *Router) NeedLeaseSet(dest i2p.Hash, reason uint8, deadline time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.byDest[dest]
+	if s == nil || s.dead || s.ctrl == nil || !s.ctrl.ext {
+		return false
+	}
+	var minPub uint32
+	if s.leaseSet != nil {
+		minPub = s.leaseSet.Published
+	}
+	s.ctrl.send(&routerproto.NeedLeaseSet{SessionID: s.id, Reason: reason, DeadlineMs: uint32(max(deadline, 0) / time.Millisecond), MinPublished: minPub})
+	return true
+}
+
+// ReportInbound replaces the inbound tunnels of dest's session with ts, the
+// full list a backend's upstream just announced (a stock router's lease
+// request lists all its current inbound tunnels): new ones are recorded
+// and announced as ReportTunnel does, known ones keep quiet, and ones the
+// upstream no longer lists are dropped and reported `broken`. It reports
+// false if dest has no live session.
+func (r *Router) ReportInbound(dest i2p.Hash, ts []Tunnel) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.byDest[dest]
+	if s == nil || s.dead {
+		return false
+	}
+	now := r.now()
+	listed := make(map[tunnelKey]bool, len(ts))
+	for _, t := range ts {
+		t.Inbound = true
+		k := tunnelKey{true, t.ID}
+		listed[k] = true
+		if old := s.tunnels[k]; old != nil && old.Expires.Equal(t.Expires) && old.Gateway == t.Gateway {
+			continue
+		}
+		if !t.Expires.After(now) {
+			continue
+		}
+		r.addTunnelLocked(s, t)
+		if s.ctrl != nil && s.ctrl.ext {
+			s.ctrl.send(&routerproto.TunnelStatus{SessionID: s.id, Result: routerproto.ResultOK, Tunnel: tunnelInfo(t)})
+		}
+	}
+	for k, lt := range s.tunnels {
+		if !k.inbound || listed[k] {
+			continue
+		}
+		lt.timer.Stop()
+		delete(s.tunnels, k)
+		if s.ctrl != nil && s.ctrl.ext {
+			s.ctrl.send(&routerproto.TunnelStatus{SessionID: s.id, Result: routerproto.ResultBroken, Tunnel: tunnelInfo(lt.Tunnel), Reason: "no longer in the upstream's lease request"})
+		}
+	}
+	return true
+}
