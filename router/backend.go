@@ -150,7 +150,7 @@ type Delivery struct {
 	// stock upstream router does not say), accepted only from backends
 	// with Features.UpstreamTunnels.
 	TunnelID uint32
-	Payload  []byte   // I2CP payload (gzip format)
+	Payload  []byte // I2CP payload (gzip format)
 	// Reply, when set, sends an answer back to the sender through the
 	// network; backends set it when the sender can be answered.
 	Reply func(payload []byte) error
