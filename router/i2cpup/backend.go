@@ -21,15 +21,19 @@ import (
 // touches the upstream session.
 //
 // What a stock router cannot do is announced, not faked: no fast tier, no
-// tunnel builds on request, no explicit hops (Features all false but Send);
-// tunnels are the upstream's own, reported to the router (ReportTunnel)
-// from each lease request. LeaseSets go upstream through the session
-// (router.LeaseSetPublisher) with their private keys.
+// tunnel builds on request, no explicit hops, no SendVia
+// (Features.UpstreamTunnels); tunnels are the upstream's own, reported to
+// the router (Router.ReportInbound) from each lease request, after which
+// the balancer is asked for a LeaseSet (Router.NeedLeaseSet). LeaseSets go
+// upstream through the session (router.LeaseSetPublisher) with their
+// private keys; while a lookup of the Destination through the upstream
+// fails, the balancer is asked for a freshly signed one (the 2.45.1
+// publish stall: only a new `published` makes i2pd try again).
 //
 // Known limits: a stock router does not say through which inbound tunnel a
-// payload came, so deliveries carry TunnelID 0; and whether a LeaseSet is
-// published is judged by a lookup of the Destination through the upstream,
-// which cannot tell one version of the LeaseSet from another.
+// payload came, so deliveries carry TunnelID 0 (unknown); and whether a
+// LeaseSet is published is judged by a lookup of the Destination through
+// the upstream, which cannot tell one version of the LeaseSet from another.
 type Backend struct {
 	cfg Config
 	log *slog.Logger
@@ -66,8 +70,9 @@ func NewBackend(cfg Config) (*Backend, error) {
 	}, nil
 }
 
-// AttachRouter lets the backend report the upstream's tunnels to r (call
-// it once, right after router.New).
+// AttachRouter implements router.RouterAttacher: router.New calls it so
+// that the backend can report the upstream's tunnels to r and ask for
+// LeaseSets.
 func (b *Backend) AttachRouter(r *router.Router) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -81,7 +86,16 @@ func (b *Backend) Kind() string { return "i2cp" }
 func (b *Backend) Hash() i2p.Hash { return i2p.Hash{} }
 
 // Features implements router.Backend.
-func (b *Backend) Features() router.Features { return router.Features{Send: true} }
+func (b *Backend) Features() router.Features {
+	return router.Features{Send: true, UpstreamTunnels: true}
+}
+
+// router returns the attached router (nil before AttachRouter).
+func (b *Backend) router() *router.Router {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rt
+}
 
 // FastTier implements router.Backend: a stock router does not share it.
 func (b *Backend) FastTier(context.Context) ([]router.Peer, error) {
@@ -161,18 +175,21 @@ func (b *Backend) SessionClosed(dest i2p.Hash) {
 // payloads to the delivery handler.
 func (b *Backend) hooks(dest i2p.Hash) Hooks {
 	return Hooks{
-		LeaseRequest: func(leases []i2p.Lease, _ time.Time) {
-			b.mu.Lock()
-			rt := b.rt
-			b.mu.Unlock()
+		LeaseRequest: func(leases []i2p.Lease, deadline time.Time) {
+			rt := b.router()
 			if rt == nil {
 				return
 			}
+			ts := make([]router.Tunnel, 0, len(leases))
 			for _, l := range leases {
-				rt.ReportTunnel(dest, router.Tunnel{
+				ts = append(ts, router.Tunnel{
 					ID: l.TunnelID, Inbound: true, Gateway: l.Gateway,
 					Expires: time.UnixMilli(int64(l.EndMs)), Created: time.Now(),
 				})
+			}
+			rt.ReportInbound(dest, ts)
+			if !rt.NeedLeaseSet(dest, routerproto.NeedRequested, time.Until(deadline)) {
+				b.log.Info("lease request: no controller to ask; the newest leaseset will answer", "dest", dest.B32())
 			}
 		},
 		Payload: func(m *routerproto.MessagePayload) {
@@ -223,6 +240,11 @@ func (b *Backend) PublishLeaseSet(ctx context.Context, dest i2p.Hash, m *routerp
 		return err
 	}
 	if !found {
+		// The 2.45.1 publish stall: i2pd does not retry a failed publish
+		// of the same LeaseSet; a fresh one makes it try again.
+		if rt := b.router(); rt != nil {
+			rt.NeedLeaseSet(dest, routerproto.NeedNotStored, 0)
+		}
 		return fmt.Errorf("i2cpup: %s not found through the upstream yet", dest.B32())
 	}
 	return nil
@@ -236,16 +258,20 @@ func isSame(s *Session, m *routerproto.CreateLeaseSet2) bool {
 }
 
 // Send implements router.Backend: the message leaves through the sender's
-// upstream session. The target's Destination comes from a lookup through
-// the upstream (cached).
+// upstream session (the upstream picks the outbound tunnel). The target's
+// Destination is the one the client named, or else comes from a lookup
+// through the upstream (cached).
 func (b *Backend) Send(ctx context.Context, out router.Outbound) error {
 	s, err := b.session(out.From)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	to := b.dests[out.To]
-	b.mu.Unlock()
+	to := out.ToDest
+	if to == nil {
+		b.mu.Lock()
+		to = b.dests[out.To]
+		b.mu.Unlock()
+	}
 	if to == nil {
 		d, found, err := s.Lookup(ctx, out.To, 10*time.Second)
 		if err != nil {

@@ -18,13 +18,20 @@ import (
 // addr on 127.0.0.1:0 and returns the backend and the router's address.
 func serveRouter(t *testing.T, upstream string) (*Backend, string) {
 	t.Helper()
+	return serveRouterRetry(t, upstream, 50*time.Millisecond)
+}
+
+// serveRouterRetry is serveRouter with the router's publish retry delay.
+func serveRouterRetry(t *testing.T, upstream string, retry time.Duration) (*Backend, string) {
+	t.Helper()
 	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := router.DefaultConfig()
 	cfg.Name = "up"
-	cfg.PublishRetry = 50 * time.Millisecond
+	cfg.PublishRetry = retry
+	cfg.PublishRetryMax = max(retry, cfg.PublishRetryMax)
 	rt, err := router.New(cfg, be)
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +102,14 @@ func TestBackendBehindRouter(t *testing.T) {
 	bal := newBalancer(t)
 
 	c1 := dialBalancer(t, addr)
-	for _, lacking := range []string{"fast-tier", "explicit-hops"} {
+	for _, lacking := range []string{"fast-tier", "explicit-hops", "create-tunnel", "send-via"} {
 		if c1.Has(lacking) {
 			t.Errorf("router announces %s in front of a stock router", lacking)
+		}
+	}
+	for _, has := range []string{"need-leaseset", "tunnel-pool", "payload-from", "leaseset-status", "managed-sessions"} {
+		if !c1.Has(has) {
+			t.Errorf("router lacks %s in front of a stock router", has)
 		}
 	}
 	sc := managedConfig(t, bal, "1")
@@ -132,6 +144,10 @@ func TestBackendBehindRouter(t *testing.T) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []uint32{leases[0].TunnelID, leases[1].TunnelID}) {
 		t.Fatalf("reported tunnels %v, upstream leases %v", ids, leases)
+	}
+	need := nextEvent[*routerproto.NeedLeaseSet](t, c1, nil)
+	if need.SessionID != sid || need.Reason != routerproto.NeedRequested || need.DeadlineMs == 0 || need.DeadlineMs > 500 {
+		t.Fatalf("NeedLeaseSet after the lease request: %+v", need)
 	}
 
 	ls, keys := bal.leaseSet(t, uint32(time.Now().Unix()), leases)
@@ -226,5 +242,56 @@ func TestBackendSendAndPublishRetry(t *testing.T) {
 	recv(t, f.destroyed, "upstream destroy")
 	if err := be.PublishLeaseSet(ctx, from.keys.Destination().Hash(), m); !errors.Is(err, ErrClosed) {
 		t.Errorf("publish after close: %v, want ErrClosed", err)
+	}
+}
+
+// TestBackendPublishStall: while the upstream cannot find the Destination,
+// the balancer is asked for a fresh LeaseSet (reason not-stored), each
+// fresh one is forwarded, and publication is reported once a lookup
+// succeeds. Sends name the client's Destination without a lookup.
+func TestBackendPublishStall(t *testing.T) {
+	f, upstream := startFake(t)
+	f.mu.Lock()
+	f.lookupFails = 2
+	f.mu.Unlock()
+	// No retry of the same LeaseSet within the test: only fresh ones.
+	_, addr := serveRouterRetry(t, upstream, time.Minute)
+	bal := newBalancer(t)
+	c := dialBalancer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sid, err := c.CreateSession(ctx, managedConfig(t, bal, "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv(t, f.conns, "upstream session")
+	pub := uint32(time.Now().Unix())
+	for i := range 3 {
+		ls, keys := bal.leaseSet(t, pub+uint32(i), testLeases(1))
+		if err := c.CreateLeaseSet2(&routerproto.CreateLeaseSet2{SessionID: sid, LeaseSet: ls, PrivateKeys: keys}); err != nil {
+			t.Fatal(err)
+		}
+		if up := recv(t, f.leaseSets, "leaseset upstream"); up.LeaseSet.Published != ls.Published {
+			t.Fatalf("forwarded published %d, want %d", up.LeaseSet.Published, ls.Published)
+		}
+		if i == 2 {
+			break
+		}
+		need := nextEvent[*routerproto.NeedLeaseSet](t, c, nil)
+		if need.Reason != routerproto.NeedNotStored || need.MinPublished != ls.Published {
+			t.Fatalf("attempt %d: NeedLeaseSet %+v, want not-stored after %d", i, need, ls.Published)
+		}
+	}
+	nextEvent[*routerproto.LeaseSetStatus](t, c, func(m *routerproto.LeaseSetStatus) bool {
+		return m.Published == pub+2 && m.State == routerproto.LeaseSetPublished
+	})
+
+	stranger := newBalancer(t) // unknown to the upstream: a lookup would fail
+	err = c.SendMessageExpires(&routerproto.SendMessageExpires{SendMessage: routerproto.SendMessage{SessionID: sid, Destination: stranger.keys.Destination(), Payload: []byte("p"), Nonce: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, f.sends, "upstream send"); !m.Destination.Equal(stranger.keys.Destination()) {
+		t.Fatalf("sent to %s", m.Destination.B32())
 	}
 }

@@ -18,12 +18,13 @@ import (
 // extensions, one session id, and it records what the Session sends.
 type fakeUpstream struct {
 	routerproto.UnimplementedHandler
-	mu        sync.Mutex
-	configs   []*routerproto.SessionConfig // as received
-	conns     chan *routerproto.ServerConn
-	leaseSets chan *routerproto.CreateLeaseSet2
-	sends     chan *routerproto.SendMessageExpires
-	destroyed chan uint16
+	mu          sync.Mutex
+	configs     []*routerproto.SessionConfig // as received
+	conns       chan *routerproto.ServerConn
+	leaseSets   chan *routerproto.CreateLeaseSet2
+	sends       chan *routerproto.SendMessageExpires
+	destroyed   chan uint16
+	lookupFails int // the next N lookups find nothing
 }
 
 const fakeSessionID = 7
@@ -47,6 +48,10 @@ func (f *fakeUpstream) CreateSession(_ context.Context, c *routerproto.ServerCon
 func (f *fakeUpstream) HostLookup(_ context.Context, c *routerproto.ServerConn, m *routerproto.HostLookup) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lookupFails > 0 {
+		f.lookupFails--
+		return c.Send(&routerproto.HostReply{SessionID: m.SessionID, RequestID: m.RequestID, Result: 1})
+	}
 	for _, sc := range f.configs {
 		if sc.Destination.Hash() == m.Hash {
 			return c.Send(&routerproto.HostReply{SessionID: m.SessionID, RequestID: m.RequestID, Destination: sc.Destination})
