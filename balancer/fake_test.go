@@ -462,3 +462,18 @@ func (c *fakeConn) Close() error {
 	c.closeWith(nil)
 	return nil
 }
+
+// report plays a stock upstream's pool: a tunnel the router built itself,
+// announced with an unsolicited TunnelStatus.
+func (r *fakeRouter) report(dest i2p.Hash, t routerproto.TunnelInfo, result routerproto.Result) {
+	r.mu.Lock()
+	s := r.sessions[dest]
+	if result == routerproto.ResultOK {
+		s.tunnels[t.TunnelID] = t
+	} else {
+		delete(s.tunnels, t.TunnelID)
+	}
+	ctrl, sid := s.ctrl, s.id
+	r.mu.Unlock()
+	ctrl.push(&routerproto.TunnelStatus{SessionID: sid, Result: result, Tunnel: t})
+}

@@ -562,3 +562,54 @@ func (r *randReader) Read(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// A router in front of a stock router builds its own tunnels: the balancer
+// takes the ones it reports, answers its NeedLeaseSet with a LeaseSet
+// carrying them, and drops a tunnel reported broken.
+func TestLoopUpstreamTunnels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := []string{routerproto.CapManagedSessions, routerproto.CapLeaseSetStatus, routerproto.CapNeedLeaseSet, routerproto.CapPayloadFrom}
+		h := newHarness(t, 2, caps, fsm.DefaultSettings())
+		run := h.start(5, 12)
+		defer run.stop(t)
+		time.Sleep(5 * time.Second)
+		dh := h.keys.Destination().Hash()
+		var tuns []routerproto.TunnelInfo
+		for i, r := range h.routers {
+			for j := range 3 {
+				ti := routerproto.TunnelInfo{Direction: routerproto.Inbound, TunnelID: uint32(100*i + j + 1),
+					Gateway: h.net.peers[10*i+j], Hops: []i2p.Hash{h.net.peers[10*i+j]}, Expires: uint32(time.Now().Add(10 * time.Minute).Unix())}
+				r.report(dh, ti, routerproto.ResultOK)
+				tuns = append(tuns, ti)
+			}
+		}
+		r1 := h.router("r1")
+		sid := r1.sessionIDs()[dh]
+		r1.mu.Lock()
+		ctrl := r1.sessions[dh].ctrl
+		r1.mu.Unlock()
+		ctrl.push(&routerproto.NeedLeaseSet{SessionID: sid, Reason: routerproto.NeedRequested, DeadlineMs: 10000})
+		time.Sleep(time.Second)
+		ls, routers := h.current()
+		if ls == nil || len(ls.Leases) != 6 || countBy(routers)["r1"] != 3 {
+			t.Fatalf("leaseset after the upstream's tunnels: %v", countBy(routers))
+		}
+		r1.mu.Lock()
+		got := len(r1.leaseSets)
+		r1.mu.Unlock()
+		if got == 0 {
+			t.Fatal("the router that asked got no leaseset")
+		}
+		if _, _, explicit, _ := r1.counters(); explicit != 0 {
+			t.Fatal("builds asked of a router without create-tunnel")
+		}
+		if v, _ := run.b.Destination("web"); v.GatewayPolicyEnforced {
+			t.Fatal("gateway policy reported enforced on an upstream router")
+		}
+		h.router("r2").report(dh, tuns[3], routerproto.ResultBroken)
+		time.Sleep(time.Second)
+		if ls, routers := h.current(); len(ls.Leases) != 5 || countBy(routers)["r2"] != 2 {
+			t.Fatalf("after a broken tunnel: %v", countBy(routers))
+		}
+	})
+}

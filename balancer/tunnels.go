@@ -40,12 +40,28 @@ func (l *loop) expireTunnels(d *destState, r *routerState, now time.Time) {
 	}
 }
 
-// tunnelEvent handles an unsolicited TunnelStatus: a tunnel expired or broke.
+// tunnelEvent handles an unsolicited TunnelStatus: a tunnel the router
+// built on its own (a stock upstream router's pool) appeared, or a tunnel
+// expired or broke.
 func (l *loop) tunnelEvent(d *destState, r *routerState, s *session, m *routerproto.TunnelStatus) {
-	if m.RequestID != 0 || (m.Result != routerproto.ResultExpired && m.Result != routerproto.ResultBroken) {
+	if m.RequestID != 0 {
 		return
 	}
 	k := tunnelKey{m.Tunnel.Direction, m.Tunnel.TunnelID}
+	if m.Result == routerproto.ResultOK {
+		if old, ok := s.tunnels[k]; ok && old.Expires == m.Tunnel.Expires && old.Gateway == m.Tunnel.Gateway {
+			return
+		}
+		s.tunnels[k] = m.Tunnel
+		l.record(d, r.name, m.Tunnel)
+		if k.dir == routerproto.Inbound {
+			d.noteChange(time.Now())
+		}
+		return
+	}
+	if m.Result != routerproto.ResultExpired && m.Result != routerproto.ResultBroken {
+		return
+	}
 	if _, ok := s.tunnels[k]; !ok {
 		return
 	}
