@@ -35,8 +35,8 @@ type destState struct {
 	needBy        map[string]bool
 
 	payloads map[string]int
-	openErr  error
-	openAt   time.Time
+	active   string // failover: the router whose leases are published
+	switches int    // failover: changes of the active router
 }
 
 // session is a destination's managed session on one router, with the
@@ -126,8 +126,8 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 	}
 }
 
-// policyFor maps the fsm's policy to a LeasePolicy; policies this binary
-// lacks fall back to spread (the CLI refuses them before they get here).
+// policyFor maps the fsm's policy to a LeasePolicy; an unknown one (from a
+// newer binary) falls back to spread.
 func policyFor(p fsm.Policy) LeasePolicy {
 	pol, err := PolicyByName(p.String())
 	if err != nil {
@@ -157,6 +157,9 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 			d.lastLS, d.lastRaw = ls, fd.LeaseSet.Bytes
 			for i, l2 := range ls.Leases {
 				d.lastLeases = append(d.lastLeases, Lease{Router: fd.LeaseSet.Routers[i], Gateway: l2.Gateway, TunnelID: l2.TunnelID, End: time.Unix(int64(l2.End), 0)})
+			}
+			if fd.Settings.Policy == fsm.PolicyFailover && len(LeasesByRouter(d.lastLeases)) == 1 {
+				d.active = d.lastLeases[0].Router // the predecessor's active router stays
 			}
 		}
 	}

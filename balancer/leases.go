@@ -96,8 +96,42 @@ func PolicyByName(name string) (LeasePolicy, error) {
 	switch name {
 	case PolicySpread, "":
 		return Spread{}, nil
+	case PolicyFailover:
+		return Failover{}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, name)
+}
+
+// Failover publishes one router's leases at a time: a remote sender's
+// end-to-end session state lives in the router that answered it, so
+// request/response traffic must keep reaching that router. The active
+// router stays while it is up and has a usable lease; otherwise the up
+// router with the most usable leases (the first in order on a tie) takes
+// over. The others stay hot (sessions open, tunnels built). The LeaseSet
+// still looks like one router's.
+type Failover struct{}
+
+// Name is "failover".
+func (Failover) Name() string { return PolicyFailover }
+
+// Select implements LeasePolicy.
+func (Failover) Select(in SelectInput) Selection {
+	groups := candidates(in)
+	active := in.Active
+	if len(groups[active]) == 0 {
+		active = ""
+		for _, r := range in.Routers {
+			if n := len(groups[r.Name]); n > 0 && (active == "" || n > len(groups[active])) {
+				active = r.Name
+			}
+		}
+	}
+	if active == "" {
+		return Selection{}
+	}
+	only := in
+	only.Routers = []RouterState{{Name: active, Up: true}}
+	return Selection{Leases: pick(only, map[string][]Lease{active: groups[active]}), Active: active}
 }
 
 // Spread takes leases from every router that is up: load sharing, safe for

@@ -224,7 +224,7 @@ func TestPolicyByName(t *testing.T) {
 	}{
 		{"spread", "spread", nil},
 		{"", "spread", nil},
-		{"failover", "", ErrUnknownPolicy},
+		{"failover", "failover", nil},
 		{"bogus", "", ErrUnknownPolicy},
 	} {
 		p, err := PolicyByName(tc.name)
@@ -250,5 +250,34 @@ func TestSameLeases(t *testing.T) {
 	}
 	if SameLeases(a, a[1:]) {
 		t.Fatal("a dropped lease is the same")
+	}
+}
+
+func TestFailoverSelect(t *testing.T) {
+	three := []string{"r1", "r2", "r3"}
+	r2down := routers(three...)
+	r2down[1].Up = false
+	uneven := append(grid([]string{"r1"}, 1), grid([]string{"r2", "r3"}, 3)...)
+	tests := []struct {
+		name   string
+		in     SelectInput
+		active string
+		want   []uint32
+	}{
+		{"first router with the most leases", SelectInput{Routers: routers(three...), Tunnels: uneven, PerRouter: 3, Max: 16}, "r2", []uint32{100, 101, 102}},
+		{"the active router stays", SelectInput{Routers: routers(three...), Tunnels: uneven, PerRouter: 3, Max: 16, Active: "r1"}, "r1", []uint32{100}},
+		{"the active router is down: switch", SelectInput{Routers: r2down, Tunnels: grid(three, 3), PerRouter: 3, Max: 16, Active: "r2"}, "r1", []uint32{100, 101, 102}},
+		{"the active router lost its leases: switch", SelectInput{Routers: routers(three...), Tunnels: grid([]string{"r3"}, 2), PerRouter: 3, Max: 16, Active: "r1"}, "r3", []uint32{100, 101}},
+		{"per-router cap", SelectInput{Routers: routers(three...), Tunnels: grid(three, 5), PerRouter: 2, Max: 16, Active: "r3"}, "r3", []uint32{303, 304}},
+		{"nothing usable", SelectInput{Routers: r2down, Tunnels: grid([]string{"r2"}, 3), PerRouter: 3, Max: 16}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Now = t0
+			got := Failover{}.Select(tc.in)
+			if got.Active != tc.active || !slices.Equal(ids(got.Leases), tc.want) {
+				t.Fatalf("active %q leases %v, want %q %v", got.Active, ids(got.Leases), tc.active, tc.want)
+			}
+		})
 	}
 }

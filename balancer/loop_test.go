@@ -613,3 +613,61 @@ func TestLoopUpstreamTunnels(t *testing.T) {
 		}
 	})
 }
+
+// Under the failover policy the LeaseSet carries the active router's leases
+// only, the others stay hot, and the death of the active router switches
+// the LeaseSet to another one within seconds (and not back when it returns).
+func TestLoopFailoverPolicy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := fsm.DefaultSettings()
+		s.Policy = fsm.PolicyFailover
+		h := newHarness(t, 4, allCaps, s)
+		run := h.start(5, 13)
+		defer run.stop(t)
+		time.Sleep(time.Minute)
+		ls, routers := h.current()
+		by := countBy(routers)
+		view, _ := run.b.Destination("web")
+		if len(ls.Leases) != 3 || len(by) != 1 || by[view.ActiveRouter] != 3 || len(view.StandbyRouters) != 3 || view.Switches != 0 {
+			t.Fatalf("leases by router %v, view %+v", by, view)
+		}
+		for _, r := range h.routers {
+			in := 0
+			for _, ti := range r.live() {
+				if ti.Direction == routerproto.Inbound {
+					in++
+				}
+			}
+			if in != 3 {
+				t.Fatalf("standby %s is not hot: %d inbound tunnels", r.name, in)
+			}
+		}
+		first := view.ActiveRouter
+		h.router(first).kill()
+		killed := time.Now()
+		for {
+			time.Sleep(100 * time.Millisecond)
+			if _, routers := h.current(); countBy(routers)[first] == 0 {
+				break
+			}
+			if time.Since(killed) > 5*time.Second {
+				t.Fatal("no switch within 5 s")
+			}
+		}
+		ls, routers = h.current()
+		view, _ = run.b.Destination("web")
+		if by := countBy(routers); len(ls.Leases) != 3 || len(by) != 1 || view.ActiveRouter == first || by[view.ActiveRouter] != 3 || view.Switches != 1 {
+			t.Fatalf("after the switch: %v, view %+v", by, view)
+		}
+		second := view.ActiveRouter
+		time.Sleep(30 * time.Second)
+		if ls, _ := h.current(); len(ls.Leases) != 3 {
+			t.Fatalf("%d leases on the new active router", len(ls.Leases))
+		}
+		h.router(first).restart()
+		time.Sleep(2 * time.Minute)
+		if view, _ := run.b.Destination("web"); view.ActiveRouter != second || view.Switches != 1 || len(view.StandbyRouters) != 3 {
+			t.Fatalf("after the old active router returned: %+v", view)
+		}
+	})
+}

@@ -39,6 +39,7 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
 		PerRouter: l.inboundShare(d), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
+		Active: d.active,
 	})
 	if len(sel.Leases) == 0 {
 		return
@@ -61,7 +62,7 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	if !d.lastAt.IsZero() && now.Sub(d.lastAt) < time.Second {
 		return
 	}
-	l.publish(d, sel.Leases, now)
+	l.publish(d, sel, now)
 }
 
 func latestEnd(ls []Lease) uint32 {
@@ -91,7 +92,8 @@ func (d *destState) hasDeadLease(chosen []Lease) bool {
 // publish builds, signs and records a LeaseSet, then hands it to routers.
 // The fsm records it first, so `published` never goes backwards even if
 // this leader dies right after.
-func (l *loop) publish(d *destState, leases []Lease, now time.Time) {
+func (l *loop) publish(d *destState, sel Selection, now time.Time) {
+	leases := sel.Leases
 	hw := max(d.lastPublished, l.cfg.Cluster.State().PublishedMark(d.hash))
 	ls, err := BuildLeaseSet(LeaseSetParams{Keys: d.keys, EncKey: d.encKey, Leases: leases, Now: now, HighWater: hw})
 	if err != nil {
@@ -122,6 +124,13 @@ func (l *loop) publish(d *destState, leases []Lease, now time.Time) {
 	}
 	d.lastLS, d.lastRaw, d.lastLeases, d.lastPublished, d.lastAt = ls, raw, used, ls.Published, now
 	d.urgent, d.changeSince = false, time.Time{}
+	if sel.Active != d.active {
+		if d.active != "" {
+			d.switches++
+			l.log.Warn("active router switched", "dest", d.name, "from", d.active, "to", sel.Active)
+		}
+		d.active = sel.Active
+	}
 	l.log.Info("leaseset published", "dest", d.name, "published", ls.Published, "leases", len(ls.Leases), "by_router", LeasesByRouter(used))
 	l.handOver(d, now)
 }

@@ -173,11 +173,15 @@ func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
 }
 
 // inboundShare is how many inbound tunnels (and leases) each router that
-// serves d keeps: --inbound while every router is up; when some are down,
+// serves d keeps: --inbound while every router is up; under spread, when
+// some are down,
 // the others cover their share so that the lease count recovers (up to 16
 // in all), and give it back when they return.
 func (l *loop) inboundShare(d *destState) int {
 	share := int(d.settings.Inbound)
+	if d.policy.Name() == PolicyFailover {
+		return share // one router's leases at a time: nothing to cover
+	}
 	// Only routers known to be down count as missing: one still
 	// connecting (or re-attaching) keeps its share.
 	up := 0

@@ -55,12 +55,21 @@ func (l *loop) publishView() {
 		for _, h := range d.gateways.Members() {
 			gs = append(gs, h.String())
 		}
-		dests[name] = status.DestinationLive{
+		live := status.DestinationLive{
 			GatewaySet:            gs,
 			GatewayPolicyEnforced: l.enforced(d),
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
 		}
+		if d.policy.Name() == PolicyFailover {
+			live.ActiveRouter, live.Switches = d.active, d.switches
+			for _, rs := range l.routerStates(d) {
+				if rs.Up && rs.Name != d.active {
+					live.StandbyRouters = append(live.StandbyRouters, rs.Name)
+				}
+			}
+		}
+		dests[name] = live
 	}
 	l.b.view.set(routers, dests)
 }
