@@ -59,6 +59,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.destRemove))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
+	c.registerOps(mux)
 	return mux
 }
 
@@ -154,7 +155,7 @@ func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, method, uri st
 	defer resp.Body.Close()
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxBody))
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxSnapshot))
 }
 
 // httpAddrOf returns the API address of a node: from gossip, or from the
@@ -441,7 +442,7 @@ func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-func (c *Cluster) isLeader() bool { return c.raft.State() == raft.Leader }
+func (c *Cluster) isLeader() bool { return c.r().State() == raft.Leader }
 
 // handleLive serves the leader's live view to followers.
 func (c *Cluster) handleLive(w http.ResponseWriter, _ *http.Request) {
@@ -526,10 +527,10 @@ func (b *LiveBody) Destination(name string) (status.DestinationLive, bool) {
 func (c *Cluster) Status(ctx context.Context) status.Status {
 	leader := c.Leader()
 	st := status.Status{
-		Leader: leader, Term: c.raft.CurrentTerm(), Node: c.cfg.NodeName,
+		Leader: leader, Term: c.r().CurrentTerm(), Node: c.cfg.NodeName,
 		Peers: []status.Peer{}, Routers: []status.Router{}, Destinations: []status.Destination{},
 	}
-	self := strings.ToLower(c.raft.State().String())
+	self := strings.ToLower(c.r().State().String())
 	alive := map[string]bool{}
 	for _, m := range c.members() {
 		alive[m.Name] = true

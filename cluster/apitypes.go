@@ -84,3 +84,58 @@ type LiveBody struct {
 	Routers      map[string]status.RouterLive      `json:"routers"`
 	Destinations map[string]status.DestinationLive `json:"destinations"`
 }
+
+// PeerInfo is one raft server as `imh cluster peers` shows it. State is
+// leader, follower, candidate, shutdown, or left (its agent did not
+// answer); LastContactMs is how long ago that server last heard from the
+// leader (0 on the leader, -1 when unknown); CommitIndex is 0 when unknown.
+type PeerInfo struct {
+	Name          string `json:"name"`
+	RaftAddr      string `json:"raft_addr"`
+	State         string `json:"state"`
+	Voter         bool   `json:"voter"`
+	LastContactMs int64  `json:"last_contact_ms"`
+	CommitIndex   uint64 `json:"commit_index"`
+}
+
+// PeersBody is the body of GET /v1/peers (imh cluster peers --json).
+type PeersBody struct {
+	Peers []PeerInfo `json:"peers"`
+}
+
+// JoinRequest is the body of POST /v1/join: the gossip address of an agent
+// of the cluster this agent should join.
+type JoinRequest struct {
+	Addr string `json:"addr"`
+}
+
+// JoinResult answers POST /v1/join once this agent is a voter.
+type JoinResult struct {
+	Node      string `json:"node"`
+	Leader    string `json:"leader"`
+	Contacted int    `json:"contacted"`
+	Fresh     bool   `json:"fresh"` // stale raft state of a removed agent was moved aside
+}
+
+// RemoveResult answers DELETE /v1/peers/{name}.
+type RemoveResult struct {
+	Removed  string `json:"removed"`
+	Notified bool   `json:"notified"` // the removed agent was told (it was reachable)
+}
+
+// TransferRequest is the body of POST /v1/transfer-leader; an empty Name
+// lets raft pick the most up-to-date voter.
+type TransferRequest struct {
+	Name string `json:"name,omitempty"`
+}
+
+// TransferResult names the leader after a transfer.
+type TransferResult struct {
+	Leader string `json:"leader"`
+}
+
+// RestoreResult answers PUT /v1/snapshot.
+type RestoreResult struct {
+	Routers      int `json:"routers"`
+	Destinations int `json:"destinations"`
+}

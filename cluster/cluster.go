@@ -60,10 +60,13 @@ type Cluster struct {
 	state  *fsm.State
 	sealer *Sealer
 
-	raft      *raft.Raft
+	rp        atomic.Pointer[raft.Raft] // replaced only when a removed agent rejoins fresh (rejoin.go)
 	notifyCh  chan bool
-	closers   []io.Closer
+	closers   []io.Closer // closed last, in reverse order
+	bolt      io.Closer   // the raft-boltdb store (nil with test stores)
 	hasState  atomic.Bool // raft state existed at start, or we bootstrapped
+	removed   atomic.Bool // removed from the configuration; waiting for a join (rejoin.go)
+	resetMu   sync.Mutex  // serialises resetRaft
 	localRaft raft.ServerAddress
 
 	ml          *memberlist.Memberlist
@@ -74,6 +77,9 @@ type Cluster struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	client  *http.Client
+
+	dead    *deadTracker // leader-only: when each unreachable server was first seen gone
+	removes *removeHold  // leader-only: servers removed recently, not re-added at once
 
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading
@@ -99,6 +105,7 @@ func New(cfg Config) (c *Cluster, err error) {
 		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: &http.Client{Timeout: 15 * time.Second},
 		staticHTTP: map[string]string{}, memberTable: map[string]member{},
+		dead: newDeadTracker(), removes: newRemoveHold(),
 	}
 	defer func() {
 		if err != nil {
@@ -107,6 +114,9 @@ func New(cfg Config) (c *Cluster, err error) {
 	}()
 	for _, p := range cfg.Peers {
 		c.staticHTTP[p.Name] = p.HTTPAddr
+	}
+	if err := c.checkRemovedAtStart(); err != nil {
+		return nil, err
 	}
 	if err := c.setupRaft(); err != nil {
 		return nil, err
@@ -140,7 +150,7 @@ func (c *Cluster) setupRaft() error {
 		if err != nil {
 			return fmt.Errorf("open raft log %s (is another agent using this data dir?): %w", dir, err)
 		}
-		c.closers = append(c.closers, bolt)
+		c.bolt = bolt
 		cache, err := raft.NewLogCache(512, bolt)
 		if err != nil {
 			return fmt.Errorf("raft log cache: %w", err)
@@ -166,8 +176,7 @@ func (c *Cluster) setupRaft() error {
 		if err != nil {
 			return fmt.Errorf("raft listen %s: %w", cfg.RaftBind, err)
 		}
-		c.closers = append(c.closers, tcp)
-		trans = tcp
+		trans = tcp // raft closes it on Shutdown
 	}
 	c.localRaft = trans.LocalAddr()
 	has, err := raft.HasExistingState(logs, stable, snaps)
@@ -177,12 +186,19 @@ func (c *Cluster) setupRaft() error {
 	c.hasState.Store(has)
 	rc := cfg.raftConfig()
 	rc.NotifyCh = c.notifyCh
+	// A removed agent notices it in its configuration (rejoin.go) and
+	// waits for the operator instead of shutting raft down underneath
+	// the API.
+	rc.ShutdownOnRemove = false
 	rc.Logger = hlog
 	r, err := raft.NewRaft(rc, &raftFSM{s: c.state, log: c.log}, logs, stable, snaps, trans)
 	if err != nil {
+		if cl, ok := trans.(io.Closer); ok && cfg.Transport == nil {
+			_ = cl.Close()
+		}
 		return fmt.Errorf("start raft: %w", err)
 	}
-	c.raft = r
+	c.rp.Store(r)
 	c.log.Info("raft started", "raft_addr", string(trans.LocalAddr()), "existing_state", has,
 		"heartbeat_timeout", rc.HeartbeatTimeout, "election_timeout", rc.ElectionTimeout)
 	return nil
@@ -211,7 +227,7 @@ func (c *Cluster) bootstrapStatic() {
 	for _, p := range c.cfg.Peers {
 		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.Name), Address: raft.ServerAddress(p.RaftAddr)})
 	}
-	if err := c.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+	if err := c.r().BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		c.log.Error("bootstrap", "err", err)
 		return
 	}
@@ -243,6 +259,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 }
 
 func (c *Cluster) shutdown(wg *sync.WaitGroup) {
+	c.transferBeforeStop()
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = c.httpSrv.Shutdown(sctx)
@@ -261,10 +278,14 @@ func (c *Cluster) closeAll() {
 	if c.ml != nil {
 		_ = c.ml.Shutdown()
 	}
-	if c.raft != nil {
-		if err := c.raft.Shutdown().Error(); err != nil {
+	if r := c.r(); r != nil {
+		if err := r.Shutdown().Error(); err != nil {
 			c.log.Warn("raft shutdown", "err", err)
 		}
+	}
+	if c.bolt != nil {
+		_ = c.bolt.Close()
+		c.bolt = nil
 	}
 	if c.httpLn != nil {
 		_ = c.httpLn.Close()
@@ -274,6 +295,9 @@ func (c *Cluster) closeAll() {
 	}
 	c.closers = nil
 }
+
+// r is the current raft instance.
+func (c *Cluster) r() *raft.Raft { return c.rp.Load() }
 
 // State is the local replica of the replicated state (possibly stale on a
 // follower). Callers must not modify what it returns beyond the copies its
@@ -316,12 +340,12 @@ func (c *Cluster) liveView() status.LiveView {
 
 // Leader returns the name of the current leader, or "" if none is known.
 func (c *Cluster) Leader() string {
-	_, id := c.raft.LeaderWithID()
+	_, id := c.r().LeaderWithID()
 	return string(id)
 }
 
 // Term is the current raft term as this node knows it.
-func (c *Cluster) Term() uint64 { return c.raft.CurrentTerm() }
+func (c *Cluster) Term() uint64 { return c.r().CurrentTerm() }
 
 // LeadershipTerm returns the term in which this node's current leadership
 // began (after its Barrier) and true, or 0 and false when it is not the
@@ -349,7 +373,7 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	if timeout <= 0 { // raft reads 0 as "wait forever"
 		return fmt.Errorf("apply %s: %w", cmd.Type(), context.DeadlineExceeded)
 	}
-	f := c.raft.Apply(b, timeout)
+	f := c.r().Apply(b, timeout)
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
@@ -370,18 +394,18 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 // after the latest configuration change has reached the fsm.
 func (c *Cluster) TakeSnapshot() error {
 	if c.isLeader() {
-		if err := c.raft.Barrier(barrierTimeout).Error(); err != nil {
+		if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
 			return fmt.Errorf("snapshot: barrier: %w", err)
 		}
 	}
-	if err := c.raft.Snapshot().Error(); err != nil {
+	if err := c.r().Snapshot().Error(); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	return nil
 }
 
 func (c *Cluster) configuration() raft.Configuration {
-	f := c.raft.GetConfiguration()
+	f := c.r().GetConfiguration()
 	if err := f.Error(); err != nil {
 		return raft.Configuration{}
 	}

@@ -26,7 +26,11 @@ const (
 	BaseLeaderLeaseTimeout = 200 * time.Millisecond
 	BaseCommitTimeout      = 25 * time.Millisecond
 	DefaultRaftMultiplier  = 1
-	maxRaftMultiplier      = 10
+	// MinDeadMemberCleanup is the shortest Config.DeadMemberCleanup allowed.
+	MinDeadMemberCleanup = time.Minute
+	// MinCleanupVoters: dead-member cleanup never leaves fewer voters.
+	MinCleanupVoters  = 3
+	maxRaftMultiplier = 10
 )
 
 // ErrConfig reports an invalid Config.
@@ -55,6 +59,13 @@ type Config struct {
 	Join            []string // gossip addresses to join (may include this node and nodes not up yet)
 	RaftMultiplier  int      // scales the Base* timings; 1 = fastest failover
 	Secret          Secret
+
+	// DeadMemberCleanup: the leader removes a voter that has been gone from
+	// gossip (dead or left) for at least this long. 0 (the default) never
+	// removes anyone on its own; otherwise at least MinDeadMemberCleanup,
+	// so one failed probe or a restart never takes a node out. It never
+	// shrinks the cluster below MinCleanupVoters voters.
+	DeadMemberCleanup time.Duration
 
 	Logger *slog.Logger
 
@@ -100,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftMultiplier < 1 || c.RaftMultiplier > maxRaftMultiplier {
 		return fmt.Errorf("%w: raft multiplier %d (want 1..%d)", ErrConfig, c.RaftMultiplier, maxRaftMultiplier)
+	}
+	if c.DeadMemberCleanup != 0 && c.DeadMemberCleanup < MinDeadMemberCleanup {
+		return fmt.Errorf("%w: dead member cleanup %v (want 0 = off, or at least %v)", ErrConfig, c.DeadMemberCleanup, MinDeadMemberCleanup)
 	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("%w: bootstrap-expect %d", ErrConfig, c.BootstrapExpect)

@@ -27,7 +27,8 @@ const (
 type nodeMeta struct {
 	RaftAddr string `json:"r"`
 	HTTPAddr string `json:"h"`
-	InRaft   bool   `json:"s"` // has raft state: bootstrapped, restarted, or added by a leader
+	InRaft   bool   `json:"s"`           // has raft state: bootstrapped, restarted, or added by a leader
+	Removed  bool   `json:"x,omitempty"` // removed by an operator; waits for imh cluster join
 }
 
 // member is an alive gossip member with valid meta.
@@ -104,7 +105,7 @@ func (c *Cluster) httpAdvertise() string {
 }
 
 func (c *Cluster) localMeta() nodeMeta {
-	return nodeMeta{RaftAddr: string(c.localRaft), HTTPAddr: c.httpAdvertise(), InRaft: c.inRaft()}
+	return nodeMeta{RaftAddr: string(c.localRaft), HTTPAddr: c.httpAdvertise(), InRaft: c.inRaft(), Removed: c.removed.Load()}
 }
 
 func (c *Cluster) inRaft() bool { return c.hasState.Load() || c.Leader() != "" }
@@ -166,6 +167,7 @@ func (c *Cluster) runGossip(ctx context.Context) {
 			}
 		}
 		c.maybeBootstrap()
+		c.checkSelfInConfig()
 		if m := c.localMeta(); m != lastMeta {
 			lastMeta = m
 			if err := c.ml.UpdateNode(time.Second); err != nil {
@@ -211,7 +213,7 @@ func normalizeAddr(a string) string {
 // agent rejoins its configuration); a new node joining an existing cluster
 // waits to be added by the leader's reconcile.
 func (c *Cluster) maybeBootstrap() {
-	if c.cfg.BootstrapExpect == 0 || c.hasState.Load() {
+	if c.cfg.BootstrapExpect == 0 || c.hasState.Load() || c.removed.Load() {
 		return
 	}
 	ms := c.members()
@@ -220,12 +222,12 @@ func (c *Cluster) maybeBootstrap() {
 	}
 	var conf raft.Configuration
 	for _, m := range ms {
-		if m.Meta.InRaft {
+		if m.Meta.InRaft || m.Meta.Removed {
 			return
 		}
 		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Meta.RaftAddr)})
 	}
-	err := c.raft.BootstrapCluster(conf).Error()
+	err := c.r().BootstrapCluster(conf).Error()
 	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		c.log.Error("bootstrap", "err", err)
 		return

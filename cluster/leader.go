@@ -64,7 +64,7 @@ func (c *Cluster) startLeader(ctx context.Context) func() {
 // loop and the caller's leader work, until ctx is cancelled.
 func (c *Cluster) leaderLoop(ctx context.Context) {
 	for {
-		err := c.raft.Barrier(barrierTimeout).Error()
+		err := c.r().Barrier(barrierTimeout).Error()
 		if err == nil {
 			break
 		}
@@ -75,7 +75,7 @@ func (c *Cluster) leaderLoop(ctx context.Context) {
 		case <-time.After(barrierRetryWait):
 		}
 	}
-	term := c.raft.CurrentTerm()
+	term := c.r().CurrentTerm()
 	c.leaderTerm.Store(term)
 	c.log.Info("leadership gained", "term", term)
 	var wg sync.WaitGroup
@@ -102,12 +102,14 @@ func (c *Cluster) runLeaderWork(ctx context.Context, work func(context.Context) 
 }
 
 // reconcileLoop adds alive gossip members that are not raft voters yet (or
-// whose raft address changed). Conservatively, it never removes anyone:
-// only an operator's `imh cluster remove` takes a server out.
+// whose raft address changed). It removes nobody, except with
+// Config.DeadMemberCleanup set: then a voter gone from gossip for that long
+// (see deadTracker). Otherwise only `imh cluster remove` takes a server out.
 func (c *Cluster) reconcileLoop(ctx context.Context) {
 	if c.ml == nil {
 		return
 	}
+	c.dead.reset()
 	t := time.NewTicker(reconcileEvery)
 	defer t.Stop()
 	for {
@@ -127,14 +129,37 @@ func (c *Cluster) reconcile() {
 	for _, s := range conf.Servers {
 		have[s.ID] = s
 	}
+	now := time.Now()
+	alive := map[string]bool{}
 	for _, m := range c.members() {
+		alive[m.Name] = true
 		id, addr := raft.ServerID(m.Name), raft.ServerAddress(m.Meta.RaftAddr)
-		if s, ok := have[id]; ok && s.Address == addr && s.Suffrage == raft.Voter {
+		s, ok := have[id]
+		if ok && s.Address == addr && s.Suffrage == raft.Voter {
 			continue
 		}
+		if m.Meta.Removed || (!ok && m.Meta.InRaft && c.removes.held(m.Name, now)) {
+			continue // removed by an operator: waits for imh cluster join
+		}
+		if ok && s.Address != addr {
+			c.log.Info("raft address changed; updating the configuration", "peer", m.Name, "old", s.Address, "new", addr)
+		}
 		c.log.Info("adding voter", "peer", m.Name, "raft_addr", addr)
-		if err := c.raft.AddVoter(id, addr, 0, addVoterTimeout).Error(); err != nil {
+		if err := c.r().AddVoter(id, addr, 0, addVoterTimeout).Error(); err != nil {
 			c.log.Warn("add voter", "peer", m.Name, "err", err)
 		}
+	}
+	c.cleanupDead(now, conf, alive)
+}
+
+// cleanupDead removes one voter gone from gossip for DeadMemberCleanup.
+func (c *Cluster) cleanupDead(now time.Time, conf raft.Configuration, alive map[string]bool) {
+	s, ok := c.dead.toRemove(now, conf.Servers, alive, raft.ServerID(c.cfg.NodeName), c.cfg.DeadMemberCleanup)
+	if !ok {
+		return
+	}
+	c.log.Warn("removing a dead member", "peer", s.ID, "raft_addr", s.Address, "gone_for_at_least", c.cfg.DeadMemberCleanup)
+	if err := c.r().RemoveServer(s.ID, 0, addVoterTimeout).Error(); err != nil {
+		c.log.Warn("remove dead member", "peer", s.ID, "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -43,6 +44,8 @@ var agentFlagDefaults = map[string]any{
 	"secret-file":      "",
 	"raft-multiplier":  cluster.DefaultRaftMultiplier,
 	"log-level":        "info",
+
+	"dead-member-cleanup": "0",
 }
 
 func newAgentCmd() *cobra.Command {
@@ -83,6 +86,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
 	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.Duration("dead-member-cleanup", 0, "on the leader, remove a voter gone from gossip this long (0 = never; at least 1m; never below 3 voters)")
 	return cmd
 }
 
@@ -146,6 +150,11 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 	cfg.BootstrapExpect = v.GetInt("bootstrap-expect")
 	cfg.RaftMultiplier = v.GetInt("raft-multiplier")
 	cfg.Join = splitList(v.GetStringSlice("join"))
+	cleanup, err := time.ParseDuration(v.GetString("dead-member-cleanup"))
+	if err != nil {
+		return cfg, usageErrorf("agent: --dead-member-cleanup: %v", err)
+	}
+	cfg.DeadMemberCleanup = cleanup
 	level, err := logging.ParseLevel(v.GetString("log-level"))
 	if err != nil {
 		return cfg, usageErrorf("agent: %v", err)

@@ -1,0 +1,421 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/imh-project/imh/fsm"
+)
+
+// Cluster operations (imh cluster ...):
+//
+//	GET    /v1/peers                 PeersBody (any agent; asks every peer for its raft facts)
+//	GET    /v1/internal/self         PeerInfo of the answering agent
+//	POST   /v1/join                  JoinRequest -> JoinResult (the answering agent joins)
+//	DELETE /v1/peers/{name}          -> RemoveResult (leader)
+//	POST   /v1/internal/removed      RemovedNotice (leader to the removed agent)
+//	POST   /v1/transfer-leader       TransferRequest -> TransferResult (leader)
+//	GET    /v1/snapshot              fsm snapshot bytes (leader, after a Barrier)
+//	PUT    /v1/snapshot              fsm snapshot bytes -> RestoreResult (leader)
+const (
+	peerInfoTimeout  = time.Second
+	joinWait         = 30 * time.Second
+	transferWait     = 5 * time.Second
+	restoreTimeout   = 30 * time.Second
+	stopTransferWait = 3 * time.Second
+)
+
+// RemovedNotice is the body of POST /v1/internal/removed.
+type RemovedNotice struct {
+	By string `json:"by"`
+}
+
+func (c *Cluster) registerOps(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/peers", c.handlePeers)
+	mux.HandleFunc("GET /v1/internal/self", c.handleSelf)
+	mux.HandleFunc("POST /v1/join", c.handleJoin)
+	mux.HandleFunc("DELETE /v1/peers/{name}", c.write(c.peerRemove))
+	mux.HandleFunc("POST /v1/internal/removed", c.handleRemoved)
+	mux.HandleFunc("POST /v1/transfer-leader", c.write(c.transferLeader))
+	mux.HandleFunc("GET /v1/snapshot", c.handleSnapshotSave)
+	mux.HandleFunc("PUT /v1/snapshot", c.handleSnapshotRestore)
+}
+
+// selfInfo is this agent's own raft facts.
+func (c *Cluster) selfInfo() PeerInfo {
+	r := c.r()
+	p := PeerInfo{Name: c.cfg.NodeName, RaftAddr: string(c.localRaft), State: strings.ToLower(r.State().String()),
+		CommitIndex: r.CommitIndex(), LastContactMs: -1}
+	if c.removed.Load() {
+		p.State = "removed"
+	}
+	for _, s := range c.configuration().Servers {
+		if s.ID == raft.ServerID(c.cfg.NodeName) {
+			p.Voter = s.Suffrage == raft.Voter
+			p.RaftAddr = string(s.Address)
+		}
+	}
+	switch lc := r.LastContact(); {
+	case r.State() == raft.Leader:
+		p.LastContactMs = 0
+	case !lc.IsZero():
+		p.LastContactMs = time.Since(lc).Milliseconds()
+	}
+	return p
+}
+
+func (c *Cluster) handleSelf(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, c.selfInfo())
+}
+
+// Peers lists the raft configuration as this agent knows it, with each
+// server's own view of its state, last contact and commit index (asked
+// over its API; "left" when it does not answer).
+func (c *Cluster) Peers(ctx context.Context) PeersBody {
+	servers := c.configuration().Servers
+	out := make([]PeerInfo, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		out[i] = PeerInfo{Name: string(s.ID), RaftAddr: string(s.Address), State: "left",
+			Voter: s.Suffrage == raft.Voter, LastContactMs: -1}
+		if string(s.ID) == c.cfg.NodeName {
+			self := c.selfInfo()
+			out[i].State, out[i].LastContactMs, out[i].CommitIndex = self.State, self.LastContactMs, self.CommitIndex
+			continue
+		}
+		addr := c.httpAddrOf(string(s.ID))
+		if addr == "" {
+			continue
+		}
+		wg.Go(func() {
+			var p PeerInfo
+			if err := c.getJSON(ctx, addr, "/v1/internal/self", peerInfoTimeout, &p); err != nil || p.Name != out[i].Name {
+				return
+			}
+			out[i].State, out[i].LastContactMs, out[i].CommitIndex = p.State, p.LastContactMs, p.CommitIndex
+		})
+	}
+	wg.Wait()
+	return PeersBody{Peers: out}
+}
+
+func (c *Cluster) handlePeers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.Peers(r.Context()))
+}
+
+// getJSON GETs path from another agent's API.
+func (c *Cluster) getJSON(ctx context.Context, addr, path string, timeout time.Duration, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s%s: %s", addr, path, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(v)
+}
+
+// Join makes this agent join the cluster that gossips at addr. A removed
+// agent first moves its stale raft state aside (logged) and starts fresh.
+// It returns once the leader has made this agent a voter.
+func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
+	res := JoinResult{Node: c.cfg.NodeName}
+	if c.ml == nil {
+		return res, fmt.Errorf("%w: this agent runs without gossip", errBadRequest)
+	}
+	if c.removed.Load() {
+		if err := c.resetRaft(); err != nil {
+			return res, err
+		}
+		res.Fresh = true
+	}
+	n, err := c.ml.Join([]string{addr})
+	if n == 0 {
+		return res, fmt.Errorf("join %s: no agent answered: %w", addr, err)
+	}
+	res.Contacted = n
+	c.log.Info("joined cluster gossip on operator request", "addr", addr, "contacted", n)
+	c.pingGossip()
+	deadline := time.Now().Add(joinWait)
+	for {
+		if l := c.Leader(); l != "" && c.inConfig() {
+			res.Leader = l
+			return res, nil
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%w: joined gossip at %s, but no leader made this agent a voter within %v (is a majority up?)", ErrNoLeader, addr, joinWait)
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) inConfig() bool {
+	for _, s := range c.configuration().Servers {
+		if s.ID == raft.ServerID(c.cfg.NodeName) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err := decodeBody(body, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, _, err := splitHostPort(req.Addr); err != nil {
+		writeError(w, fmt.Errorf("%w: gossip address %q: %w", errBadRequest, req.Addr, err))
+		return
+	}
+	res, err := c.Join(r.Context(), req.Addr)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// server returns the configuration entry of name.
+func (c *Cluster) server(name string) (raft.Server, bool) {
+	for _, s := range c.configuration().Servers {
+		if string(s.ID) == name {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
+// peerRemove takes a server out of the configuration (leader only). The
+// leader removing itself hands leadership over first, then lets the new
+// leader do it.
+func (c *Cluster) peerRemove(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+	name := r.PathValue("name")
+	if !c.isLeader() {
+		return nil, &NotLeaderError{Leader: c.Leader()}
+	}
+	if _, ok := c.server(name); !ok {
+		return nil, fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, name)
+	}
+	if name == c.cfg.NodeName {
+		if _, err := c.transfer(ctx, ""); err != nil {
+			return nil, fmt.Errorf("remove the leader %s: hand leadership over first: %w", name, err)
+		}
+		return nil, &NotLeaderError{Leader: c.Leader()}
+	}
+	c.removes.add(name, time.Now())
+	if err := c.r().RemoveServer(raft.ServerID(name), 0, addVoterTimeout).Error(); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", name, raftErr(err))
+	}
+	c.log.Warn("removed from the raft configuration by operator request", "peer", name)
+	res := RemoveResult{Removed: name, Notified: c.notifyRemoved(ctx, name)}
+	return res, nil
+}
+
+// notifyRemoved tells a removed agent, if it answers, so it stops
+// gossiping itself as a member and waits for a join.
+func (c *Cluster) notifyRemoved(ctx context.Context, name string) bool {
+	addr := c.httpAddrOf(name)
+	if addr == "" {
+		return false
+	}
+	b, _ := json.Marshal(RemovedNotice{By: c.cfg.NodeName})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/internal/removed", bytes.NewReader(b))
+	if err != nil {
+		return false
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.log.Info("removed agent did not answer; it learns of its removal when it restarts", "peer", name, "err", err)
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (c *Cluster) handleRemoved(w http.ResponseWriter, r *http.Request) {
+	var n RemovedNotice
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err := decodeBody(body, &n); err != nil {
+		writeError(w, err)
+		return
+	}
+	if l := c.Leader(); l != "" && l != n.By && l != c.cfg.NodeName {
+		writeError(w, fmt.Errorf("%w: removal notice from %s, but the leader is %s", errBadRequest, n.By, l))
+		return
+	}
+	c.markRemoved("removed by the leader " + n.By + " (imh cluster remove)")
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// transfer hands leadership to name (or raft's pick when empty) and waits
+// until another leader is known.
+func (c *Cluster) transfer(ctx context.Context, name string) (string, error) {
+	f := c.r().LeadershipTransfer
+	if name != "" {
+		s, ok := c.server(name)
+		if !ok {
+			return "", fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, name)
+		}
+		if s.Suffrage != raft.Voter {
+			return "", fmt.Errorf("%w: %s is not a voter", fsm.ErrInvalid, name)
+		}
+		f = func() raft.Future { return c.r().LeadershipTransferToServer(s.ID, s.Address) }
+	}
+	if err := f().Error(); err != nil {
+		return "", fmt.Errorf("leadership transfer: %w", raftErr(err))
+	}
+	deadline := time.Now().Add(transferWait)
+	for {
+		if l := c.Leader(); l != "" && l != c.cfg.NodeName {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%w: leadership handed over, but no new leader is known after %v", ErrNoLeader, transferWait)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) transferLeader(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var req TransferRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+	}
+	if !c.isLeader() {
+		return nil, &NotLeaderError{Leader: c.Leader()}
+	}
+	if req.Name == c.cfg.NodeName {
+		return TransferResult{Leader: c.cfg.NodeName}, nil
+	}
+	l, err := c.transfer(ctx, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("leadership transferred by operator request", "to", l)
+	return TransferResult{Leader: l}, nil
+}
+
+// transferBeforeStop hands leadership over when the leader stops (SIGTERM),
+// so the cluster does not wait for an election timeout. The agent stays a
+// voter: stopping agents never shrinks the configuration.
+func (c *Cluster) transferBeforeStop() {
+	if !c.isLeader() || len(c.configuration().Servers) < 2 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTransferWait)
+	defer cancel()
+	start := time.Now()
+	l, err := c.transfer(ctx, "")
+	if err != nil {
+		c.log.Warn("leadership transfer before stopping failed; the others elect a leader after the election timeout", "err", err)
+		return
+	}
+	c.log.Info("leadership transferred before stopping", "to", l, "took", time.Since(start).Round(time.Millisecond))
+}
+
+func raftErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %w", ErrNoLeader, err)
+	}
+	return err
+}
+
+// handleSnapshotSave serves the leader's fsm snapshot (sealed keys only).
+func (c *Cluster) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
+	if !c.isLeader() {
+		c.forward(w, r, r.Method, r.URL.RequestURI(), nil)
+		return
+	}
+	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
+		writeError(w, fmt.Errorf("snapshot: barrier: %w", raftErr(err)))
+		return
+	}
+	b := c.state.Snapshot()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// CheckSnapshot decodes a snapshot file and checks that its sealed keys
+// open under this cluster's secret (a snapshot of another cluster is
+// refused before it replaces anything).
+func (c *Cluster) CheckSnapshot(b []byte) (*fsm.State, error) {
+	st := fsm.New()
+	if err := st.Restore(b); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %w", errBadRequest, err)
+	}
+	for _, d := range st.Destinations() {
+		for _, blob := range [][]byte{d.SealedKeys, d.SealedLeaseSetKey} {
+			raw, err := c.sealer.Open(blob)
+			if err != nil {
+				return nil, fmt.Errorf("%w: snapshot: keys of destination %s do not open under this cluster's secret (a snapshot of another cluster?)", errBadRequest, d.Name)
+			}
+			clear(raw)
+		}
+	}
+	return st, nil
+}
+
+// handleSnapshotRestore replaces the whole replicated state with a saved
+// snapshot, through raft's user restore on the leader (followers get it by
+// InstallSnapshot). Meant for disaster recovery into a fresh cluster.
+func (c *Cluster) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxSnapshot+1))
+	if err != nil || len(b) > maxSnapshot {
+		writeError(w, fmt.Errorf("%w: snapshot unreadable or over %d bytes", errBadRequest, maxSnapshot))
+		return
+	}
+	st, err := c.CheckSnapshot(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !c.isLeader() {
+		c.forward(w, r, r.Method, r.URL.RequestURI(), b)
+		return
+	}
+	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
+		writeError(w, fmt.Errorf("restore: barrier: %w", raftErr(err)))
+		return
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(b))}
+	if err := c.r().Restore(meta, bytes.NewReader(b), restoreTimeout); err != nil {
+		writeError(w, fmt.Errorf("restore: %w", raftErr(err)))
+		return
+	}
+	c.log.Warn("replicated state replaced by a restored snapshot (imh cluster snapshot restore)",
+		"routers", len(st.Routers()), "destinations", len(st.Destinations()))
+	writeJSON(w, http.StatusOK, RestoreResult{Routers: len(st.Routers()), Destinations: len(st.Destinations())})
+}
