@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -105,6 +106,10 @@ type loop struct {
 	dests   map[string]*destState
 	retry   *Retrier
 	nextReq uint64 // ids of pending tunnel builds
+
+	union        []i2p.Hash // cached union of fast tiers (unionFor)
+	unionLargest int
+	unionDirty   bool
 }
 
 func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
@@ -123,6 +128,8 @@ func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
 		routers: make(map[string]*routerState),
 		dests:   make(map[string]*destState),
 		retry:   NewRetrier(b.cfg.Backoff, rnd),
+
+		unionDirty: true,
 	}
 }
 

@@ -575,7 +575,12 @@ func TestLoopUpstreamTunnels(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		dh := h.keys.Destination().Hash()
 		var tuns []routerproto.TunnelInfo
-		for i, r := range h.routers {
+		for i, r := range []*fakeRouter{h.router("r2"), h.router("r1")} {
+			if i == 1 {
+				// r1's tunnels after r2's: the LeaseSet r1 then asks for
+				// must carry them (not the one already published).
+				time.Sleep(100 * time.Millisecond)
+			}
 			for j := range 3 {
 				ti := routerproto.TunnelInfo{Direction: routerproto.Inbound, TunnelID: uint32(100*i + j + 1),
 					Gateway: h.net.peers[10*i+j], Hops: []i2p.Hash{h.net.peers[10*i+j]}, Expires: uint32(time.Now().Add(10 * time.Minute).Unix())}
@@ -589,7 +594,7 @@ func TestLoopUpstreamTunnels(t *testing.T) {
 		ctrl := r1.sessions[dh].ctrl
 		r1.mu.Unlock()
 		ctrl.push(&routerproto.NeedLeaseSet{SessionID: sid, Reason: routerproto.NeedRequested, DeadlineMs: 10000})
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second) // LeaseSets are at least a second apart
 		ls, routers := h.current()
 		if ls == nil || len(ls.Leases) != 6 || countBy(routers)["r1"] != 3 {
 			t.Fatalf("leaseset after the upstream's tunnels: %v", countBy(routers))
@@ -606,8 +611,8 @@ func TestLoopUpstreamTunnels(t *testing.T) {
 		if v, _ := run.b.Destination("web"); v.GatewayPolicyEnforced {
 			t.Fatal("gateway policy reported enforced on an upstream router")
 		}
-		h.router("r2").report(dh, tuns[3], routerproto.ResultBroken)
-		time.Sleep(time.Second)
+		h.router("r2").report(dh, tuns[0], routerproto.ResultBroken)
+		time.Sleep(2 * time.Second)
 		if ls, routers := h.current(); len(ls.Leases) != 5 || countBy(routers)["r2"] != 2 {
 			t.Fatalf("after a broken tunnel: %v", countBy(routers))
 		}

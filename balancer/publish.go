@@ -180,9 +180,11 @@ func (l *loop) sendLeaseSet(d *destState, r *routerState, s *session) {
 }
 
 // needLeaseSet answers a router that asks for a LeaseSet: the current one
-// if it is new enough, otherwise a new one as soon as allowed.
+// if it is new enough and no change waits to be published, otherwise a new
+// one as soon as allowed (a stock router asks right after its tunnels
+// changed: the answer should carry them).
 func (l *loop) needLeaseSet(d *destState, r *routerState, s *session, m *routerproto.NeedLeaseSet) {
-	if d.lastLS != nil && d.lastLS.Published > m.MinPublished && d.lastLS.TimeStatus(time.Now()) == i2p.TimeOK {
+	if d.lastLS != nil && d.lastLS.Published > m.MinPublished && d.changeSince.IsZero() && d.lastLS.TimeStatus(time.Now()) == i2p.TimeOK {
 		l.sendLeaseSet(d, r, s)
 		return
 	}

@@ -98,6 +98,7 @@ func (l *loop) addRouter(fr fsm.Router) {
 	ctx, cancel := context.WithCancel(l.ctx)
 	r := &routerState{name: fr.Name, addr: fr.Addr, stop: cancel, state: status.RouterUnknown}
 	l.routers[fr.Name] = r
+	l.markUnion()
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -108,6 +109,7 @@ func (l *loop) addRouter(fr fsm.Router) {
 func (l *loop) dropRouter(r *routerState) {
 	r.stop()
 	delete(l.routers, r.name)
+	l.markUnion()
 	for _, d := range l.dests {
 		d.dropRouter(r.name)
 	}
@@ -174,6 +176,7 @@ func (l *loop) routerUp(e evRouterUp) {
 	r.conn, r.gen, r.state, r.lastErr = e.conn, e.gen, status.RouterUp, nil
 	r.caps = e.conn.Capabilities()
 	r.tierAt, r.tierPending = time.Time{}, false
+	l.markUnion()
 	for _, d := range l.dests {
 		d.resetSession(r.name)
 	}
@@ -224,6 +227,7 @@ func (l *loop) fastTier(e evFastTier) {
 		return
 	}
 	r.tier = hashes(e.peers)
+	l.markUnion()
 }
 
 // routerMessage dispatches a router-initiated message to the destination

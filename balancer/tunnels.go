@@ -71,9 +71,22 @@ func (l *loop) tunnelEvent(d *destState, r *routerState, s *session, m *routerpr
 	l.log.Debug("tunnel gone", "router", r.name, "dest", d.name, "direction", k.dir, "tunnel", k.id, "result", m.Result)
 }
 
-// unionFor is the union of the fast tiers of the routers that serve d,
-// without the routers themselves, and the largest single tier.
+// unionFor is the union of the fast tiers of the routers, without the
+// routers themselves, and the largest single tier. It is cached until a
+// fast tier or a router's identity changes (markUnion).
 func (l *loop) unionFor() ([]i2p.Hash, int) {
+	if !l.unionDirty {
+		return l.union, l.unionLargest
+	}
+	l.union, l.unionLargest = l.computeUnion()
+	l.unionDirty = false
+	return l.union, l.unionLargest
+}
+
+// markUnion invalidates the cached union of fast tiers.
+func (l *loop) markUnion() { l.unionDirty = true }
+
+func (l *loop) computeUnion() ([]i2p.Hash, int) {
 	var tiers [][]i2p.Hash
 	self := make(map[i2p.Hash]bool)
 	largest := 0
