@@ -92,7 +92,7 @@ type Cluster struct {
 type liveHolder struct{ v status.LiveView }
 
 // New validates cfg, opens the data dir, starts raft and the listeners.
-func New(cfg Config) (c *Cluster, err error) {
+func New(cfg Config) (_ *Cluster, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func New(cfg Config) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{
+	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
 		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: &http.Client{Timeout: 15 * time.Second},
@@ -178,7 +178,11 @@ func (c *Cluster) setupRaft() error {
 		}
 		trans = tcp // raft closes it on Shutdown
 	}
-	c.localRaft = trans.LocalAddr()
+	if c.localRaft == "" {
+		c.localRaft = trans.LocalAddr() // fixed for the agent's life (read without a lock)
+	} else if trans.LocalAddr() != c.localRaft {
+		return fmt.Errorf("raft restarted on %s, want %s", trans.LocalAddr(), c.localRaft)
+	}
 	has, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)

@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +21,83 @@ import (
 )
 
 // Cluster operations (issue 7), each on its own cluster of real agents
-// started by startTestCluster (cluster_test.go). The tests run in
+// started by startOpsCluster (startTestCluster's sibling). The tests run in
 // parallel; timings they measure are logged with t.Logf.
+
+// opsPorts hands out loopback ports below the kernel's ephemeral range
+// (32768-60999 on Linux), so that no outgoing connection of any process can
+// take one between the check and the agent's bind; each is checked free for
+// TCP and UDP (gossip uses both) and never handed out twice.
+var opsPorts = struct {
+	sync.Mutex
+	used map[int]bool
+}{used: map[int]bool{}}
+
+func opsAddr(t *testing.T) string {
+	t.Helper()
+	opsPorts.Lock()
+	defer opsPorts.Unlock()
+	for range 1000 {
+		p := 20000 + rand.IntN(12000)
+		if opsPorts.used[p] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		opsPorts.used[p] = true
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+// startOpsCluster is startTestCluster with every agent configured by flags
+// and ports from opsAddr (the tests here run in parallel and restart agents
+// on the same ports).
+func startOpsCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	out, stderr, code := runIMH(t, "keygen")
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, stderr)
+	}
+	if err := os.WriteFile(secretFile, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCluster{t: t, secretFile: secretFile}
+	var gossip []string
+	for range n {
+		gossip = append(gossip, opsAddr(t))
+	}
+	for i := range n {
+		a := &clusterAgent{
+			name:     fmt.Sprintf("n%d", i+1),
+			dataDir:  filepath.Join(dir, fmt.Sprintf("data%d", i+1)),
+			httpAddr: opsAddr(t),
+		}
+		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
+			"--raft-bind", opsAddr(t), "--gossip-bind", gossip[i], "--http-bind", a.httpAddr,
+			"--bootstrap-expect", fmt.Sprint(n), "--secret-file", secretFile, "--log-level", "debug"}
+		for _, g := range gossip {
+			a.args = append(a.args, "--join", g)
+		}
+		tc.agents = append(tc.agents, a)
+	}
+	for _, a := range tc.agents {
+		tc.start(a)
+	}
+	return tc
+}
 
 // flagValue returns the value of an agent flag, from its arguments or, for
 // the agent configured by a YAML file, from that file.
@@ -62,19 +140,6 @@ func (tc *testCluster) agent(name string) *clusterAgent {
 		}
 	}
 	tc.t.Fatalf("no agent %s", name)
-	return nil
-}
-
-// flagFollower returns a running follower configured by flags (not the
-// last agent, which startTestCluster configures by file and environment).
-func (tc *testCluster) flagFollower() *clusterAgent {
-	l := tc.waitLeader(20 * time.Second)
-	for _, a := range tc.agents[:len(tc.agents)-1] {
-		if a != l && !a.proc.Exited() {
-			return a
-		}
-	}
-	tc.t.Fatal("no follower configured by flags")
 	return nil
 }
 
@@ -127,7 +192,7 @@ func (tc *testCluster) waitRouter(a *clusterAgent, router string, timeout time.D
 // state, voter flag, last contact and commit index, in JSON and as a table.
 func TestClusterOpsPeers(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	f := tc.follower()
@@ -150,6 +215,8 @@ func TestClusterOpsPeers(t *testing.T) {
 			t.Errorf("peer %v: want exactly the 6 keys of CLI.md", p)
 		}
 	}
+	l = tc.waitLeader(20 * time.Second)
+	f = tc.follower()
 	body := peersOf(t, f)
 	leaders := 0
 	for _, p := range body.Peers {
@@ -160,8 +227,8 @@ func TestClusterOpsPeers(t *testing.T) {
 		switch p.State {
 		case "leader":
 			leaders++
-			if p.Name != l.name || p.LastContactMs != 0 {
-				t.Errorf("leader entry %+v, want %s with last contact 0", p, l.name)
+			if p.LastContactMs != 0 {
+				t.Errorf("leader entry %+v, want last contact 0", p)
 			}
 		case "follower":
 			if p.LastContactMs < 0 || p.LastContactMs > 5000 {
@@ -180,8 +247,14 @@ func TestClusterOpsPeers(t *testing.T) {
 	}
 	// One agent down: its entry stays, as "left".
 	f.proc.Kill()
+	var live *clusterAgent
+	for _, a := range tc.agents {
+		if a != f {
+			live = a
+		}
+	}
 	waitFor(t, 20*time.Second, "the killed agent listed as left", func() bool {
-		for _, p := range peersOf(t, l).Peers {
+		for _, p := range peersOf(t, live).Peers {
 			if p.Name == f.name {
 				return p.State == "left" && p.LastContactMs == -1 && p.Voter
 			}
@@ -196,10 +269,10 @@ func TestClusterOpsPeers(t *testing.T) {
 // --join: it rejoins fresh by itself.
 func TestClusterOpsRemoveRejoin(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
-	n := tc.flagFollower()
+	n := tc.follower()
 	others := slices.DeleteFunc(slices.Clone(tc.agents), func(a *clusterAgent) bool { return a == n })
 
 	out := imhOK(t, "cluster", "remove", n.name, "--http-addr", tc.follower().httpAddr)
@@ -214,8 +287,9 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	if !strings.Contains(n.proc.Log(), "this agent was removed from the cluster") {
 		t.Errorf("%s: no log line about its removal", n.name)
 	}
-	// It stays out: the leader keeps reconciling gossip members.
-	l = tc.waitLeader(20 * time.Second)
+	// It stays out: the leader keeps reconciling gossip members. (Writes
+	// go through l, forwarded if leadership moved; waitLeader would wait
+	// for the removed agent to name a leader too.)
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", l.httpAddr)
 	for _, a := range others {
 		tc.waitRouter(a, "r2", 10*time.Second)
@@ -271,15 +345,15 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 // catches up.
 func TestClusterOpsAddressChange(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
-	n := tc.flagFollower()
+	n := tc.follower()
 	tc.waitRouter(n, "r1", 10*time.Second)
 	if err := n.proc.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	newAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	newAddr := opsAddr(t)
 	n.setFlag(t, "raft-bind", newAddr)
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", l.httpAddr)
 	start := time.Now()
@@ -306,7 +380,7 @@ func TestClusterOpsAddressChange(t *testing.T) {
 // again in reverse order: a leader and the full state, no manual step.
 func TestClusterOpsWholeRestart(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	imhWrite(t, "dest", "create", "web", "--http-addr", l.httpAddr)
@@ -342,7 +416,7 @@ func TestClusterOpsWholeRestart(t *testing.T) {
 // on every agent.
 func TestClusterOpsSnapshot(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	f := tc.follower()
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", f.httpAddr)
@@ -431,7 +505,7 @@ func TestClusterOpsSnapshot(t *testing.T) {
 // the state; two new agents join it.
 func TestClusterOpsRecover(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	imhWrite(t, "dest", "create", "web", "--http-addr", l.httpAddr)
@@ -488,7 +562,7 @@ func TestClusterOpsRecover(t *testing.T) {
 // without a name; an unknown name fails with exit 1.
 func TestClusterOpsTransferLeader(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	var target *clusterAgent
 	for _, a := range tc.agents {
@@ -522,7 +596,7 @@ func TestClusterOpsTransferLeader(t *testing.T) {
 // over before the agent exits, and it stays a voter.
 func TestClusterOpsSIGTERMLeader(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 3)
+	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	start := time.Now()
@@ -546,7 +620,7 @@ func TestClusterOpsSIGTERMLeader(t *testing.T) {
 // back and catch up.
 func TestClusterOpsFiveNodes(t *testing.T) {
 	t.Parallel()
-	tc := startTestCluster(t, 5)
+	tc := startOpsCluster(t, 5)
 	l := tc.waitLeader(30 * time.Second)
 	tc.waitVoters(l, names(tc.agents), 10*time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
