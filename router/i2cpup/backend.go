@@ -41,6 +41,7 @@ type Backend struct {
 	mu       sync.Mutex
 	sessions map[i2p.Hash]*Session
 	dests    map[i2p.Hash]*i2p.Destination // lookup cache for Send
+	stallAt  map[i2p.Hash]time.Time        // last fresh LeaseSet asked for (publish stall)
 	deliver  func(router.Delivery) bool
 	rt       *router.Router
 	closed   bool
@@ -67,6 +68,7 @@ func NewBackend(cfg Config) (*Backend, error) {
 		log:      log.With("component", "i2cpup", "upstream", cfg.Addr),
 		sessions: make(map[i2p.Hash]*Session),
 		dests:    make(map[i2p.Hash]*i2p.Destination),
+		stallAt:  make(map[i2p.Hash]time.Time),
 	}, nil
 }
 
@@ -165,6 +167,7 @@ func (b *Backend) SessionClosed(dest i2p.Hash) {
 	b.mu.Lock()
 	s := b.sessions[dest]
 	delete(b.sessions, dest)
+	delete(b.stallAt, dest)
 	b.mu.Unlock()
 	if s != nil {
 		_ = s.Close()
@@ -242,12 +245,29 @@ func (b *Backend) PublishLeaseSet(ctx context.Context, dest i2p.Hash, m *routerp
 	if !found {
 		// The 2.45.1 publish stall: i2pd does not retry a failed publish
 		// of the same LeaseSet; a fresh one makes it try again.
-		if rt := b.router(); rt != nil {
+		if rt := b.router(); rt != nil && b.stallDue(dest) {
 			rt.NeedLeaseSet(dest, routerproto.NeedNotStored, 0)
 		}
 		return fmt.Errorf("i2cpup: %s not found through the upstream yet", dest.B32())
 	}
 	return nil
+}
+
+// stallDue reports whether a fresh LeaseSet may be asked for dest now
+// (at most one per Config.StallRetry), and notes the ask.
+func (b *Backend) stallDue(dest i2p.Hash) bool {
+	every := b.cfg.StallRetry
+	if every <= 0 {
+		every = DefaultStallRetry
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if last, ok := b.stallAt[dest]; ok && now.Sub(last) < every {
+		return false
+	}
+	b.stallAt[dest] = now
+	return true
 }
 
 // isSame reports whether m is the LeaseSet s forwarded last (a retry).

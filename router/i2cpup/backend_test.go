@@ -24,7 +24,7 @@ func serveRouter(t *testing.T, upstream string) (*Backend, string) {
 // serveRouterRetry is serveRouter with the router's publish retry delay.
 func serveRouterRetry(t *testing.T, upstream string, retry time.Duration) (*Backend, string) {
 	t.Helper()
-	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond})
+	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +293,26 @@ func TestBackendPublishStall(t *testing.T) {
 	}
 	if m := recv(t, f.sends, "upstream send"); !m.Destination.Equal(stranger.keys.Destination()) {
 		t.Fatalf("sent to %s", m.Destination.B32())
+	}
+}
+
+// TestStallRetrySpacing: fresh LeaseSets for a stalled publication are
+// asked for at most once per StallRetry, per Destination.
+func TestStallRetrySpacing(t *testing.T) {
+	be, err := NewBackend(Config{Addr: "127.0.0.1:1", StallRetry: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b i2p.Hash
+	a[0], b[0] = 1, 2
+	if !be.stallDue(a) || be.stallDue(a) {
+		t.Fatal("first ask not due, or second one at once due")
+	}
+	if !be.stallDue(b) {
+		t.Fatal("another destination held back")
+	}
+	time.Sleep(120 * time.Millisecond)
+	if !be.stallDue(a) {
+		t.Fatal("not due after StallRetry")
 	}
 }

@@ -60,6 +60,10 @@ type Config struct {
 	AnswerWithin time.Duration
 	// Logger gets session events; nil discards.
 	Logger *slog.Logger
+	// StallRetry is how often, at most, the balancer is asked for a fresh
+	// LeaseSet while the upstream has not published the last one (the
+	// 2.45.1 publish stall; default 5 s).
+	StallRetry time.Duration
 	// Dial opens the TCP connection (nil: a net.Dialer). Tests use it to
 	// reach a router inside a network namespace (i2pdnet.Net.DialContext).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -68,6 +72,11 @@ type Config struct {
 // DefaultAnswerWithin leaves 3 s of i2pd's 10 s lease request deadline for
 // the forward and the upstream's own processing.
 const DefaultAnswerWithin = 7 * time.Second
+
+// DefaultStallRetry spaces the fresh LeaseSets asked for while the
+// upstream's publication stalls: a LeaseSet a second would make the
+// balancer and the floodfills churn.
+const DefaultStallRetry = 5 * time.Second
 
 // upstreamDeadline is i2pd's limit for answering a lease request.
 const upstreamDeadline = 10 * time.Second
