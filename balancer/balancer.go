@@ -256,11 +256,12 @@ func (l *loop) step(now time.Time) {
 	}
 	for _, d := range l.sortedDests() {
 		l.updateGateways(d, now)
+		share := l.inboundShare(d)
 		for _, name := range l.order {
 			r := l.routers[name]
 			l.ensureSession(d, r)
 			l.expireTunnels(d, r, now)
-			l.planTunnels(d, r, now)
+			l.planTunnels(d, r, share, now)
 		}
 		l.maybePublish(d, now)
 	}

@@ -142,15 +142,16 @@ func (d *destState) gatewaysInUse(now time.Time) map[i2p.Hash]int {
 }
 
 // planTunnels keeps the router's tunnel plan: for each direction, enough
-// tunnels with more than ReplaceBefore left, counting builds in flight;
-// after failures, one build at a time, spaced by the backoff.
-func (l *loop) planTunnels(d *destState, r *routerState, now time.Time) {
+// tunnels (share inbound, as inboundShare says, and --outbound) with more
+// than ReplaceBefore left, counting builds in flight; after a run of
+// failures, one build at a time, spaced by the backoff.
+func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Time) {
 	s := d.sessions[r.name]
 	if !r.up() || s == nil || !s.ready || s.adopting || !r.has(routerproto.CapCreateTunnel) {
 		return
 	}
 	for _, dir := range []routerproto.Direction{routerproto.Inbound, routerproto.Outbound} {
-		target := l.inboundShare(d)
+		target := share
 		if dir == routerproto.Outbound {
 			target = int(d.settings.Outbound)
 		}
