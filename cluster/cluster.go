@@ -169,10 +169,11 @@ func (c *Cluster) setupRaft() error {
 		if err != nil {
 			return fmt.Errorf("raft advertise %q: %w", adv, err)
 		}
+		var advertise net.Addr = advAddr
 		if advAddr.Port == 0 {
-			advAddr = nil // bound to :0 (tests): advertise what we got
+			advertise = nil // bound to :0 (tests): advertise what we got (an untyped nil: raft tests for nil)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advAddr, 3, 10*time.Second, hlog)
+		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advertise, 3, 10*time.Second, hlog)
 		if err != nil {
 			return fmt.Errorf("raft listen %s: %w", cfg.RaftBind, err)
 		}
