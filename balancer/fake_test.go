@@ -62,12 +62,6 @@ func (c *fakeCluster) Open(sealed []byte) ([]byte, error) {
 	return bytes.Clone(p), nil
 }
 
-func (c *fakeCluster) setTerm(t uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.term = t
-}
-
 // published returns every LeaseSetPublished applied, in order.
 func (c *fakeCluster) published() []*fsm.LeaseSetPublished {
 	c.mu.Lock()
@@ -261,15 +255,6 @@ type fakeConn struct {
 
 func (c *fakeConn) Capabilities() *routerproto.Capabilities {
 	return &routerproto.Capabilities{Version: 1, Names: c.r.caps, RouterHash: c.r.hash}
-}
-
-func (c *fakeConn) has(capability string) bool {
-	for _, n := range c.r.caps {
-		if n == capability {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *fakeConn) closeWith(err error) {

@@ -452,14 +452,16 @@ func (d *demo) killLeader(ctx context.Context, before *status.Status) error {
 	killed := time.Now()
 	_ = p.cmd.Process.Kill()
 	<-p.done
-	st, err := d.waitStatus(ctx, "a new leader", func(st *status.Status) bool {
+	if _, err := d.waitStatus(ctx, "a new leader", func(st *status.Status) bool {
 		return st.Leader != "" && st.Leader != before.Leader && st.Term > before.Term
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	took := time.Since(killed)
-	st, err = d.waitStatus(ctx, "the new leader's live view", func(st *status.Status) bool {
+	st, err := d.waitStatus(ctx, "the new leader's live view", func(st *status.Status) bool {
+		if st.Leader == "" || st.Leader == before.Leader {
+			return false
+		}
 		for _, r := range st.Routers {
 			if r.State != status.RouterUp {
 				return false
