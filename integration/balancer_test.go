@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,9 +73,14 @@ type balancerEnv struct {
 	b32 string
 }
 
-func startBalancerEnv(t *testing.T) *balancerEnv {
+func startBalancerEnv(t *testing.T, destFlags ...string) *balancerEnv {
 	t.Helper()
-	n := startRouterNet(t, 5*time.Minute, "r1", "r2", "r3", "r4")
+	return startBalancerEnvN(t, []string{"r1", "r2", "r3", "r4"}, destFlags...)
+}
+
+func startBalancerEnvN(t *testing.T, routers []string, destFlags ...string) *balancerEnv {
+	t.Helper()
+	n := startRouterNet(t, 5*time.Minute, routers...)
 	tc := startTestCluster(t, 3)
 	leader := tc.waitLeader(30 * time.Second)
 	api := "--http-addr=" + leader.httpAddr
@@ -84,7 +90,8 @@ func startBalancerEnv(t *testing.T) *balancerEnv {
 	var dest struct {
 		B32 string `json:"b32"`
 	}
-	if err := json.Unmarshal([]byte(balancerIMH(t, "dest", "create", "web", "--json", api)), &dest); err != nil {
+	args := append([]string{"dest", "create", "web", "--json", api}, destFlags...)
+	if err := json.Unmarshal([]byte(balancerIMH(t, args...)), &dest); err != nil {
 		t.Fatal(err)
 	}
 	return &balancerEnv{n: n, tc: tc, b32: dest.B32}
@@ -427,4 +434,67 @@ func TestBalancerLeaderKills(t *testing.T) {
 	if share < 0.95 {
 		t.Errorf("only %.1f%% delivered across the failovers", 100*share)
 	}
+}
+
+// TestBalancerPartitionedLeader (issue 9): a leader frozen with SIGSTOP
+// loses control: the new leader attaches to every router with its higher
+// term, and once the old one runs again (SIGCONT) no router's session ever
+// goes back to the old term; any attempt it makes shows in stale_refused.
+func TestBalancerPartitionedLeader(t *testing.T) {
+	e := startBalancerEnv(t)
+	e.waitStoredLeases(t, 90*time.Second, "12 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
+		return len(ls.Leases) == 12 && by["r1"] == 3 && by["r2"] == 3 && by["r3"] == 3 && by["r4"] == 3
+	})
+	old := e.tc.waitLeader(30 * time.Second)
+	st, err := old.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	var term uint64
+	waitFor(t, 30*time.Second, "a new leader controlling every router", func() bool {
+		for _, a := range e.tc.agents {
+			if a == old {
+				continue
+			}
+			s, err := a.status()
+			if err == nil && s.Leader != "" && s.Leader != old.name && s.Term > st.Term && e.controlledBy(t, s.Term) {
+				term = s.Term
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("new leader in control (term %d -> %d) %.2fs after SIGSTOP", st.Term, term, time.Since(stopped).Seconds())
+	if err := old.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.n.routers {
+			var rs routerStatus
+			if httpGetJSON("http://"+r.http+"/status", &rs) != nil || len(rs.Sessions) != 1 {
+				continue
+			}
+			if s := rs.Sessions[0]; s.Term < term {
+				t.Fatalf("router %s: session back at term %d after the old leader resumed", r.name, s.Term)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var refused uint64
+	for _, r := range e.n.routers {
+		rs := r.status(t)
+		if s := rs.Sessions[0]; s.Term != term || !s.ControlAttached {
+			t.Fatalf("router %s: session term %d attached %t, want term %d attached", r.name, s.Term, s.ControlAttached, term)
+		}
+		refused += rs.Sessions[0].StaleRefused
+	}
+	if s, err := old.status(); err != nil || s.Leader == old.name {
+		t.Fatalf("the resumed agent still leads (or answers nothing): %+v %v", s.Leader, err)
+	}
+	t.Logf("old leader resumed and stepped down; stale-term attempts refused by the routers: %d", refused)
 }
