@@ -101,6 +101,9 @@ func (c *Cluster) write(f writeFunc) http.HandlerFunc {
 		var fa *forwardAs
 		switch {
 		case errors.As(err, &fa):
+			if fa.handedOver {
+				r.Header.Del(hdrForwardedBy) // this agent led until just now: one more hop is right
+			}
 			c.forward(w, r, fa.method, fa.path, fa.body)
 		case errors.Is(err, ErrNotLeader):
 			c.forward(w, r, r.Method, r.URL.RequestURI(), body)
@@ -120,6 +123,7 @@ func (c *Cluster) write(f writeFunc) http.HandlerFunc {
 type forwardAs struct {
 	method, path string
 	body         []byte
+	handedOver   bool // this agent handed leadership over to serve the request
 }
 
 func (f *forwardAs) Error() string { return "forward to the leader as " + f.method + " " + f.path }

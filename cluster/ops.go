@@ -223,7 +223,7 @@ func (c *Cluster) peerRemove(ctx context.Context, r *http.Request, _ []byte) (an
 		if _, err := c.transfer(ctx, ""); err != nil {
 			return nil, fmt.Errorf("remove the leader %s: hand leadership over first: %w", name, err)
 		}
-		return nil, &NotLeaderError{Leader: c.Leader()}
+		return nil, &forwardAs{method: r.Method, path: r.URL.RequestURI(), handedOver: true}
 	}
 	c.removes.add(name, time.Now())
 	if err := c.r().RemoveServer(raft.ServerID(name), 0, addVoterTimeout).Error(); err != nil {

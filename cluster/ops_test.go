@@ -268,3 +268,26 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 		t.Fatalf("recover while running: %v", err)
 	}
 }
+
+// TestInmemRemoveLeader: removing the leader through a follower's API
+// (forwarded to the leader) hands leadership over first; the new leader
+// removes the old one and the two left go on.
+func TestInmemRemoveLeader(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	f := h.Nodes[(l+1)%3]
+	var rr cluster.RemoveResult
+	if code := api(t, "DELETE", f.HTTPAddr, "/v1/peers/"+h.Nodes[l].Name, nil, &rr); code != 200 || rr.Removed != h.Nodes[l].Name {
+		t.Fatalf("remove the leader: %d %+v", code, rr)
+	}
+	h.WaitFor(10*time.Second, "old leader marked removed", func() bool { return h.Nodes[l].Cluster().Removed() })
+	h.Kill(l)
+	nl := h.Leader(10 * time.Second)
+	if nl == l || len(h.Nodes[nl].Cluster().Peers(context.Background()).Peers) != 2 {
+		t.Fatalf("after removing the leader: leader %d, peers %+v", nl, h.Nodes[nl].Cluster().Peers(context.Background()))
+	}
+	applyOn(t, h, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
+	if code := api(t, "DELETE", f.HTTPAddr, "/v1/peers/nosuch", nil, nil); code != http.StatusNotFound {
+		t.Fatalf("remove an unknown server: %d", code)
+	}
+}
