@@ -291,3 +291,25 @@ func TestInmemRemoveLeader(t *testing.T) {
 		t.Fatalf("remove an unknown server: %d", code)
 	}
 }
+
+// FuzzParsePeers: never panics; what parses formats back to a list that
+// parses to the same peers.
+func FuzzParsePeers(f *testing.F) {
+	for _, s := range []string{"n1=127.0.0.1:7700", "n1=127.0.0.1:1,n2=[::1]:2", "=", ",,", "a=b=c:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		peers, err := cluster.ParsePeers(s)
+		if err != nil {
+			return
+		}
+		var parts []string
+		for _, p := range peers {
+			parts = append(parts, p.Name+"="+p.RaftAddr)
+		}
+		again, err := cluster.ParsePeers(strings.Join(parts, ","))
+		if err != nil || !slices.Equal(again, peers) {
+			t.Fatalf("%q -> %v -> %v, %v", s, peers, again, err)
+		}
+	})
+}
