@@ -45,6 +45,8 @@ type RouterConn interface {
 	TunnelPool(ctx context.Context, session uint16, dir routerproto.Direction) ([]routerproto.TunnelInfo, error)
 	// CreateLeaseSet2 hands a signed LeaseSet and its private keys over.
 	CreateLeaseSet2(ctx context.Context, m *routerproto.CreateLeaseSet2) error
+	// DestroySession ends a session (its destination was removed).
+	DestroySession(ctx context.Context, session uint16) error
 	// Send sends one payload from a session.
 	Send(ctx context.Context, m *routerproto.SendMessageExpires) error
 	// Events carries router-initiated messages: unsolicited TunnelStatus,

@@ -118,11 +118,30 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 			d.urgent = true
 		}
 	}
-	for name := range l.dests {
+	for name, d := range l.dests {
 		if !seen[name] {
 			delete(l.dests, name)
+			l.destroySessions(d)
 			l.log.Info("destination removed", "dest", name)
 		}
+	}
+}
+
+// destroySessions ends a removed destination's sessions on the routers
+// that are up (the others drop it when their grace period ends).
+func (l *loop) destroySessions(d *destState) {
+	for name, s := range d.sessions {
+		r := l.routers[name]
+		if r == nil || !r.up() || !s.ready || s.gen != r.gen {
+			continue
+		}
+		conn, id, log := r.conn, s.id, l.log.With("router", name, "dest", d.name)
+		l.spawn(func(ctx context.Context) event {
+			if err := conn.DestroySession(ctx, id); err != nil {
+				log.Warn("destroy session", "err", err)
+			}
+			return nil
+		})
 	}
 }
 

@@ -92,6 +92,10 @@ func (cc *clientConn) CreateLeaseSet2(_ context.Context, m *routerproto.CreateLe
 	return cc.c.CreateLeaseSet2(m)
 }
 
+func (cc *clientConn) DestroySession(_ context.Context, session uint16) error {
+	return cc.c.DestroySession(session)
+}
+
 func (cc *clientConn) Send(_ context.Context, m *routerproto.SendMessageExpires) error {
 	return cc.c.SendMessageExpires(m)
 }

@@ -424,6 +424,19 @@ func (c *fakeConn) CreateLeaseSet2(ctx context.Context, m *routerproto.CreateLea
 	return nil
 }
 
+func (c *fakeConn) DestroySession(ctx context.Context, id uint16) error {
+	r := c.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for h, s := range r.sessions {
+		if s.id == id && s.ctrl == c {
+			delete(r.sessions, h)
+			return nil
+		}
+	}
+	return errors.New("fake: no such session")
+}
+
 func (c *fakeConn) Send(ctx context.Context, m *routerproto.SendMessageExpires) error {
 	r := c.r
 	r.mu.Lock()

@@ -676,3 +676,28 @@ func TestLoopFailoverPolicy(t *testing.T) {
 		}
 	})
 }
+
+// Removing a destination ends its sessions on the routers.
+func TestLoopDestinationRemoved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2, allCaps, fsm.DefaultSettings())
+		run := h.start(5, 14)
+		defer run.stop(t)
+		time.Sleep(30 * time.Second)
+		for _, r := range h.routers {
+			if len(r.sessionIDs()) != 1 {
+				t.Fatalf("%s: %d sessions", r.name, len(r.sessionIDs()))
+			}
+		}
+		h.cl.mustApply(t, &fsm.DestinationRemove{Name: "web"})
+		time.Sleep(2 * time.Second)
+		for _, r := range h.routers {
+			if n := len(r.sessionIDs()); n != 0 {
+				t.Fatalf("%s keeps %d sessions of a removed destination", r.name, n)
+			}
+		}
+		if _, ok := run.b.Destination("web"); ok {
+			t.Fatal("live view keeps a removed destination")
+		}
+	})
+}
