@@ -79,6 +79,10 @@ type loadResult struct {
 	RejectsPer10Min float64 `json:"rejected_per_10min"`
 	FinalLeases     int     `json:"final_leases"`
 	Deliveries      int     `json:"delivered_of_200"`
+	// What an observer of the floodfills sees in the window: distinct
+	// inbound gateways across the stored LeaseSets, and their lease counts.
+	DistinctGateways int     `json:"distinct_gateways"`
+	MeanLeases       float64 `json:"mean_leases"`
 }
 
 // Simulated time of one run: warm-up, then the measured window.
@@ -88,7 +92,7 @@ const (
 )
 
 // TestFloodfillLoad measures what the floodfills see for one destination
-// hosted on N = 4, 16, 100 routers (3 inbound tunnels of 3 hops each): imh
+// hosted on one stock router (the reference), and on N = 4, 16, 100 routers (3 inbound tunnels of 3 hops each): imh
 // (one balancer, one LeaseSet) against today's multihoming (each router
 // publishing its own LeaseSet, `imh simnet baseline`), on the same
 // simulated network, over 30 simulated minutes after a 10-minute warm-up,
@@ -98,6 +102,15 @@ func TestFloodfillLoad(t *testing.T) {
 		t.Skip("run by BenchmarkFloodfillLoad (make bench)")
 	}
 	var results []loadResult
+	// A single stock router: what the LeaseSets of one router look like.
+	t.Run("single-1", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := runLoad(t, "baseline", 1)
+			r.Mode = "single"
+			t.Logf("%+v", r)
+			results = append(results, r)
+		})
+	})
 	for _, n := range []int{4, 16, 100} {
 		for _, mode := range []string{"imh", "baseline"} {
 			t.Run(fmt.Sprintf("%s-%d", mode, n), func(t *testing.T) {
@@ -203,6 +216,27 @@ func runLoad(t *testing.T, mode string, n int) loadResult {
 		StoresPer10Min:  float64(s1.Stores-s0.Stores) / windows,
 		RejectsPer10Min: float64(s1.Rejected-s0.Rejected) / windows,
 		Deliveries:      res.Delivered,
+	}
+	gateways := map[i2p.Hash]bool{}
+	leases, stored := 0, 0
+	for _, e := range s1.History[len(s1.History)-min(len(s1.History), s1.Stores-s0.Stores):] {
+		raw, err := i2p.Base64.DecodeString(e.LeaseSet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := i2p.ParseLeaseSet2(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls.Leases {
+			gateways[l.Gateway] = true
+		}
+		leases += len(ls.Leases)
+		stored++
+	}
+	r.DistinctGateways = len(gateways)
+	if stored > 0 {
+		r.MeanLeases = float64(leases) / float64(stored)
 	}
 	if hist := s1.History; len(hist) > 0 {
 		if raw, err := i2p.Base64.DecodeString(hist[len(hist)-1].LeaseSet); err == nil {
