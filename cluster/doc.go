@@ -11,4 +11,13 @@
 // from it with HKDF-SHA256 under different labels. Neither the secret nor
 // anything derived from it is ever written to the data dir; private keys are
 // stored there (in the raft log and snapshots) only sealed.
+//
+// Membership changes only by decision: the leader adds alive gossip members
+// as voters, but removes a server only on `imh cluster remove` (or, when
+// Config.DeadMemberCleanup is set, after a long absence). Stopping an agent
+// never shrinks the configuration; a stopping leader hands leadership over
+// first. A removed agent keeps its raft state until the operator rejoins it,
+// which moves that state aside (rejoin.go). ops.go serves the operations
+// (peers, join, remove, transfer-leader, snapshot save/restore) and
+// recover.go rewrites a stopped agent's configuration after a lost majority.
 package cluster
