@@ -33,6 +33,10 @@ const (
 	maxRaftMultiplier = 10
 )
 
+// minDeadMemberCleanup is MinDeadMemberCleanup; tests lower it
+// (export_test.go) to watch a cleanup happen in seconds.
+var minDeadMemberCleanup = MinDeadMemberCleanup
+
 // ErrConfig reports an invalid Config.
 var ErrConfig = errors.New("cluster: invalid config")
 
@@ -112,8 +116,8 @@ func (c *Config) Validate() error {
 	if c.RaftMultiplier < 1 || c.RaftMultiplier > maxRaftMultiplier {
 		return fmt.Errorf("%w: raft multiplier %d (want 1..%d)", ErrConfig, c.RaftMultiplier, maxRaftMultiplier)
 	}
-	if c.DeadMemberCleanup != 0 && c.DeadMemberCleanup < MinDeadMemberCleanup {
-		return fmt.Errorf("%w: dead member cleanup %v (want 0 = off, or at least %v)", ErrConfig, c.DeadMemberCleanup, MinDeadMemberCleanup)
+	if c.DeadMemberCleanup < 0 || (c.DeadMemberCleanup != 0 && c.DeadMemberCleanup < minDeadMemberCleanup) {
+		return fmt.Errorf("%w: dead member cleanup %v (want 0 = off, or at least %v)", ErrConfig, c.DeadMemberCleanup, minDeadMemberCleanup)
 	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("%w: bootstrap-expect %d", ErrConfig, c.BootstrapExpect)

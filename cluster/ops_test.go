@@ -148,7 +148,10 @@ func TestInmemSnapshotSaveRestore(t *testing.T) {
 }
 
 // tcpCluster starts n agents on TCP, bolt and gossip, bootstrapped together.
-func tcpCluster(t *testing.T, n int) []*tcpNode {
+func tcpCluster(t *testing.T, n int) []*tcpNode { return tcpClusterWith(t, n, nil) }
+
+// tcpClusterWith is tcpCluster with a hook that adjusts each config.
+func tcpClusterWith(t *testing.T, n int, adjust func(*cluster.Config)) []*tcpNode {
 	secret, err := cluster.NewSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +173,9 @@ func tcpCluster(t *testing.T, n int) []*tcpNode {
 		cfg.Logger = logging.Discard()
 		if os.Getenv("IMH_TEST_LOG") != "" {
 			cfg.Logger = logging.New(os.Stderr, slog.LevelDebug)
+		}
+		if adjust != nil {
+			adjust(&cfg)
 		}
 		nodes = append(nodes, &tcpNode{cfg: cfg})
 	}
@@ -312,4 +318,39 @@ func FuzzParsePeers(f *testing.F) {
 			t.Fatalf("%q -> %v -> %v, %v", s, peers, again, err)
 		}
 	})
+}
+
+// TestTCPDeadMemberCleanup: with cleanup on (its floor lowered for the
+// test), the leader of four agents removes one that stopped, after the
+// period; then, at three voters, it removes nobody more. With cleanup off
+// (the other tests), stopped agents stay members.
+func TestTCPDeadMemberCleanup(t *testing.T) {
+	defer cluster.SetMinDeadMemberCleanup(100 * time.Millisecond)()
+	const after = 1500 * time.Millisecond
+	nodes := tcpClusterWith(t, 4, func(cfg *cluster.Config) { cfg.DeadMemberCleanup = after })
+	l := applyTCP(t, nodes, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
+	var victims []*tcpNode
+	for _, nd := range nodes {
+		if nd != l {
+			victims = append(victims, nd)
+		}
+	}
+	start := time.Now()
+	victims[0].stop(t)
+	waitCond(t, 20*time.Second, "the stopped agent removed", func() bool {
+		return len(configNames(waitLeader(t, nodes, 10*time.Second).c)) == 3
+	})
+	if took := time.Since(start); took < after {
+		t.Fatalf("removed after %v, before the period %v", took, after)
+	}
+	victims[1].stop(t)
+	l = waitLeader(t, nodes, 10*time.Second)
+	// Three voters is the floor: wait several periods, then check.
+	deadline := time.Now().Add(3 * after)
+	for time.Now().Before(deadline) {
+		if n := len(configNames(l.c)); n != 3 {
+			t.Fatalf("%d servers left; cleanup must stop at 3", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
