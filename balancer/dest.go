@@ -60,6 +60,7 @@ type tunnelKey struct {
 type pendingBuild struct {
 	dir     routerproto.Direction
 	gateway i2p.Hash // planned inbound gateway (zero when the router chooses)
+	started time.Time
 }
 
 func newSession() *session {

@@ -53,7 +53,9 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 		d.urgent, d.changeSince = false, time.Time{}
 		return
 	}
-	if !(d.urgent || expiring || d.hasDeadLease(sel.Leases)) {
+	// A LeaseSet short of its leases (start, a router back) fills at once.
+	growing := len(sel.Leases) > len(d.lastLeases) && len(d.lastLeases) < l.leaseTarget(d, states)
+	if !(d.urgent || expiring || growing || d.hasDeadLease(sel.Leases)) {
 		d.noteChange(now)
 		if now.Sub(d.changeSince) < l.cfg.Coalesce {
 			return
@@ -63,6 +65,22 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 		return
 	}
 	l.publish(d, sel, now)
+}
+
+// leaseTarget is how many leases d's LeaseSet should carry with the
+// routers that are up.
+func (l *loop) leaseTarget(d *destState, states []RouterState) int {
+	share := l.inboundShare(d)
+	if d.policy.Name() == PolicyFailover {
+		return share
+	}
+	up := 0
+	for _, rs := range states {
+		if rs.Up {
+			up++
+		}
+	}
+	return min(i2p.MaxLeases, share*up)
 }
 
 func latestEnd(ls []Lease) uint32 {

@@ -20,6 +20,11 @@ type evBuilt struct {
 	err          error
 }
 
+// SlowBuild is how long a tunnel build may take before the plan stops
+// counting on it (I2P builds answer in about a second; a dropped request
+// fails only at the router's 10 s timeout).
+const SlowBuild = 3 * time.Second
+
 // errBuild reports a build the router answered with a failure.
 var errBuild = errors.New("balancer: tunnel build failed")
 
@@ -161,12 +166,19 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 				healthy++
 			}
 		}
+		// A build that is slow has probably been dropped by a hop (it
+		// fails only at the build timeout): build another meanwhile, up
+		// to twice the target in flight, as stock routers do.
+		all := 0
 		for _, p := range s.pending {
 			if p.dir == dir {
-				pending++
+				all++
+				if now.Sub(p.started) < SlowBuild {
+					pending++
+				}
 			}
 		}
-		need := target - healthy - pending
+		need := min(target-healthy-pending, 2*target-all)
 		key := retryKey(d.name, r.name, dir)
 		if need <= 0 {
 			continue
@@ -246,7 +258,7 @@ func (l *loop) build(d *destState, r *routerState, s *session, dir routerproto.D
 	// the wire request id (and may overwrite req.RequestID).
 	l.nextReq++
 	id := l.nextReq
-	s.pending[id] = pendingBuild{dir: dir, gateway: gw}
+	s.pending[id] = pendingBuild{dir: dir, gateway: gw, started: now}
 	conn, gen, router, dest := r.conn, r.gen, r.name, d.name
 	l.spawn(func(ctx context.Context) event {
 		st, err := conn.CreateTunnel(ctx, req)
