@@ -20,6 +20,13 @@ import (
 const (
 	gossipTick  = time.Second
 	rejoinEvery = 10 // gossip ticks
+	// rejoinLeaderless: gossip ticks between rejoins while no leader is known.
+	rejoinLeaderless = 2
+	// deadNodeReclaim: how long after memberlist declared a member dead its
+	// name may be taken by an agent at another address (the same agent
+	// restarted on a new host after a crash). The default, never, would
+	// keep it out until memberlist forgets the dead member (30 s).
+	deadNodeReclaim = time.Second
 )
 
 // nodeMeta is what each agent gossips about itself (memberlist node meta,
@@ -54,6 +61,7 @@ func (c *Cluster) setupGossip() error {
 		}
 	}
 	mc.SecretKey = cfg.Secret.GossipKey()
+	mc.DeadNodeReclaimTime = deadNodeReclaim
 	mc.Logger = logging.StdLogger(cfg.Logger.With("component", "gossip", "node", cfg.NodeName))
 	mc.Delegate = &gossipDelegate{c: c}
 	mc.Events = &gossipEvents{c: c}
@@ -152,7 +160,7 @@ func (c *Cluster) runGossip(ctx context.Context) {
 		// Join until one agent answers; afterwards rejoin now and then while
 		// gossip sees fewer agents than raft has servers (healed partitions,
 		// agents that restarted after memberlist forgot them).
-		if joined && len(others) > 0 && tick%rejoinEvery == 0 && len(c.members()) < len(c.configuration().Servers) {
+		if joined && len(others) > 0 && c.shouldRejoin(tick) {
 			joined = false
 		}
 		if !joined {
@@ -181,6 +189,19 @@ func (c *Cluster) runGossip(ctx context.Context) {
 		case <-c.memberCh:
 		}
 	}
+}
+
+// shouldRejoin says when to push our gossip state to the --join agents
+// again: now and then while gossip sees fewer agents than raft has servers
+// (healed partitions, agents that restarted after memberlist forgot
+// them), and more often while this member of a cluster knows no leader (an
+// agent back on a new address after a crash is refused by the others until
+// they consider its old address dead; see DeadNodeReclaimTime).
+func (c *Cluster) shouldRejoin(tick int) bool {
+	if tick%rejoinEvery == 0 && len(c.members()) < len(c.configuration().Servers) {
+		return true
+	}
+	return tick%rejoinLeaderless == 0 && c.hasState.Load() && !c.removed.Load() && c.Leader() == ""
 }
 
 // joinTargets is --join without this node's own addresses.

@@ -340,9 +340,10 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	}
 }
 
-// TestClusterOpsAddressChange: an agent restarted on its data dir with a
-// new raft address is updated in the configuration by the leader and
-// catches up.
+// TestClusterOpsAddressChange: an agent that crashed (SIGKILL) and comes
+// back on its data dir with new raft, gossip and API addresses is updated
+// in the configuration by the leader and catches up. (The crash is the
+// hard case: gossip holds the old address until it declares it dead.)
 func TestClusterOpsAddressChange(t *testing.T) {
 	t.Parallel()
 	tc := startOpsCluster(t, 3)
@@ -350,11 +351,13 @@ func TestClusterOpsAddressChange(t *testing.T) {
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	n := tc.follower()
 	tc.waitRouter(n, "r1", 10*time.Second)
-	if err := n.proc.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	n.proc.Kill() // a crash: gossip still has the old address as alive for a while
+	// A new host: every address changes, the name and data dir stay.
 	newAddr := opsAddr(t)
 	n.setFlag(t, "raft-bind", newAddr)
+	n.setFlag(t, "gossip-bind", opsAddr(t))
+	n.httpAddr = opsAddr(t)
+	n.setFlag(t, "http-bind", n.httpAddr)
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", l.httpAddr)
 	start := time.Now()
 	tc.start(n)
