@@ -162,3 +162,35 @@ func TestPingNotFound(t *testing.T) {
 		t.Fatalf("err %v, want exit 1", err)
 	}
 }
+
+// TestPingUsage: malformed arguments are usage errors (exit 2); a router
+// that cannot be reached is a failure (exit 1).
+func TestPingUsage(t *testing.T) {
+	target, _ := i2p.NewPrivateKeys(rand.Reader)
+	b32 := target.Destination().B32()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		args []string
+		exit int
+	}{
+		{[]string{"ping", b32}, 2},
+		{[]string{"ping", "not-a-b32", "--via", "i2cp://127.0.0.1:7654"}, 2},
+		{[]string{"ping", b32, "--via", "127.0.0.1"}, 2},
+		{[]string{"ping", b32, "--via", "i2cp://127.0.0.1:7654", "--count", "0"}, 2},
+		{[]string{"ping", b32, "--via", "i2cp://" + dead}, 1},
+	} {
+		root := newRootCmd()
+		root.SetArgs(tc.args)
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		err := root.Execute()
+		if got := exitCode(err); got != tc.exit {
+			t.Errorf("imh %v: exit %d (%v), want %d", tc.args, got, err, tc.exit)
+		}
+	}
+}
