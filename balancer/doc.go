@@ -6,15 +6,22 @@
 // records its decisions through fsm commands.
 //
 // The package is split so that the decisions can be tested without I/O:
-//   - lease selection (LeasePolicy: Spread now, Failover later) picks at most
-//     16 leases from the live inbound tunnels, stable across republishes;
+//   - lease selection (LeasePolicy: Spread, or Failover with one router's
+//     leases at a time) picks at most 16 leases from the live inbound
+//     tunnels, stable across republishes;
 //   - the gateway-set policy (GatewaySet, PlanInbound, PlanOutbound) draws
 //     the inbound gateways of ALL routers from one slice sized like a single
 //     router's, and the other hops from the union of the routers' fast tiers;
 //   - LeaseSet assembly (BuildLeaseSet) stamps a monotonic `published`;
 //   - Backoff spaces out retries after tunnel-build failures.
 //
-// The loop itself (Balancer.Run) only wires these to routers and the fsm.
-// It imports neither cluster nor raft: it declares the small interfaces it
-// needs and the cluster satisfies them.
+// The loop itself (Balancer.Run, started by the cluster as leader work)
+// wires these to routers and the fsm: one goroutine owns all decisions,
+// helper goroutines keep one connection per router and run requests, and a
+// step after every batch of events brings sessions, fast tiers, tunnel
+// plans, gateway sets and the LeaseSet in line. A new leader re-attaches
+// with its term, adopts the recorded tunnels (checked against each router's
+// pool) and its predecessor's gateways, and publishes only on change. It
+// imports neither cluster nor raft: it declares the small interfaces it
+// needs (Cluster, RouterConn) and the cluster satisfies them.
 package balancer
