@@ -20,8 +20,10 @@ import (
 const (
 	gossipTick  = time.Second
 	rejoinEvery = 10 // gossip ticks
-	// rejoinLeaderless: gossip ticks between rejoins while no leader is known.
+	// rejoinLeaderless: gossip ticks between rejoins while no leader is
+	// known, and during the first rejoinStartTicks after the start.
 	rejoinLeaderless = 2
+	rejoinStartTicks = 60
 	// deadNodeReclaim: how long after memberlist declared a member dead its
 	// name may be taken by an agent at another address (the same agent
 	// restarted on a new host after a crash). The default, never, would
@@ -163,6 +165,9 @@ func (c *Cluster) runGossip(ctx context.Context) {
 		if joined && len(others) > 0 && c.shouldRejoin(tick) {
 			joined = false
 		}
+		if tick%rejoinLeaderless == 0 && c.hasState.Load() && !c.removed.Load() && c.Leader() == "" {
+			c.announceSelf(ctx)
+		}
 		if !joined {
 			n, err := c.ml.Join(others)
 			if n > 0 {
@@ -194,14 +199,19 @@ func (c *Cluster) runGossip(ctx context.Context) {
 // shouldRejoin says when to push our gossip state to the --join agents
 // again: now and then while gossip sees fewer agents than raft has servers
 // (healed partitions, agents that restarted after memberlist forgot
-// them), and more often while this member of a cluster knows no leader (an
-// agent back on a new address after a crash is refused by the others until
-// they consider its old address dead; see DeadNodeReclaimTime).
+// them), and more often while this member of a cluster knows no leader or
+// during the first minute (an agent back on a new address after a crash is
+// refused by the others until they consider its old address dead; see
+// DeadNodeReclaimTime). The raft address itself is announced to the leader
+// over the API meanwhile (announceSelf), so raft does not wait for gossip.
 func (c *Cluster) shouldRejoin(tick int) bool {
 	if tick%rejoinEvery == 0 && len(c.members()) < len(c.configuration().Servers) {
 		return true
 	}
-	return tick%rejoinLeaderless == 0 && c.hasState.Load() && !c.removed.Load() && c.Leader() == ""
+	if tick%rejoinLeaderless != 0 || c.removed.Load() {
+		return false
+	}
+	return tick <= rejoinStartTicks || (c.hasState.Load() && c.Leader() == "")
 }
 
 // joinTargets is --join without this node's own addresses.

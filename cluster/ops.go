@@ -35,6 +35,13 @@ const (
 	stopTransferWait = 3 * time.Second
 )
 
+// Announce is the body of POST /v1/internal/announce: an agent of the
+// configuration that knows no leader tells it its current raft address.
+type Announce struct {
+	Name     string `json:"name"`
+	RaftAddr string `json:"raft_addr"`
+}
+
 // RemovedNotice is the body of POST /v1/internal/removed.
 type RemovedNotice struct {
 	By string `json:"by"`
@@ -46,6 +53,7 @@ func (c *Cluster) registerOps(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/join", c.handleJoin)
 	mux.HandleFunc("DELETE /v1/peers/{name}", c.write(c.peerRemove))
 	mux.HandleFunc("POST /v1/internal/removed", c.handleRemoved)
+	mux.HandleFunc("POST /v1/internal/announce", c.write(c.announce))
 	mux.HandleFunc("POST /v1/transfer-leader", c.write(c.transferLeader))
 	mux.HandleFunc("GET /v1/snapshot", c.handleSnapshotSave)
 	mux.HandleFunc("PUT /v1/snapshot", c.handleSnapshotRestore)
@@ -418,4 +426,59 @@ func (c *Cluster) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) 
 	c.log.Warn("replicated state replaced by a restored snapshot (imh cluster snapshot restore)",
 		"routers", len(st.Routers()), "destinations", len(st.Destinations()))
 	writeJSON(w, http.StatusOK, RestoreResult{Routers: len(st.Routers()), Destinations: len(st.Destinations())})
+}
+
+// announce updates the raft address of a server of the configuration
+// (leader only). Gossip does the same once it accepts the agent's new
+// address, but after a crash it refuses the new address until it has
+// declared the old one dead (seconds); this path does not wait for that.
+// It never adds a server: that stays gossip's and the operator's job.
+func (c *Cluster) announce(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var a Announce
+	if err := decodeBody(body, &a); err != nil {
+		return nil, err
+	}
+	if _, _, err := splitHostPort(a.RaftAddr); err != nil {
+		return nil, fmt.Errorf("%w: raft address %q", errBadRequest, a.RaftAddr)
+	}
+	if !c.isLeader() {
+		return nil, &NotLeaderError{Leader: c.Leader()}
+	}
+	s, ok := c.server(a.Name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, a.Name)
+	}
+	if s.Address == raft.ServerAddress(a.RaftAddr) {
+		return struct{}{}, nil
+	}
+	c.log.Info("raft address changed (announced by the agent); updating the configuration", "peer", a.Name, "old", s.Address, "new", a.RaftAddr)
+	if err := c.r().AddVoter(s.ID, raft.ServerAddress(a.RaftAddr), 0, addVoterTimeout).Error(); err != nil {
+		return nil, fmt.Errorf("update %s: %w", a.Name, raftErr(err))
+	}
+	return struct{}{}, nil
+}
+
+// announceSelf tells the alive gossip members (one of which forwards to
+// the leader) this agent's raft address, while it is in a cluster but
+// knows no leader.
+func (c *Cluster) announceSelf(ctx context.Context) {
+	b, _ := json.Marshal(Announce{Name: c.cfg.NodeName, RaftAddr: string(c.localRaft)})
+	for _, m := range c.members() {
+		if m.Name == c.cfg.NodeName || m.Meta.HTTPAddr == "" {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, peerInfoTimeout)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+m.Meta.HTTPAddr+"/v1/internal/announce", bytes.NewReader(b))
+		if err == nil {
+			var resp *http.Response
+			if resp, err = c.client.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					cancel()
+					return
+				}
+			}
+		}
+		cancel()
+	}
 }

@@ -354,3 +354,30 @@ func TestTCPDeadMemberCleanup(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestInmemAnnounce: an agent's announced raft address (forwarded by a
+// follower) replaces the old one in the configuration; an unknown name is
+// refused (announce never adds a server), a bad address is invalid.
+func TestInmemAnnounce(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	f, other := h.Nodes[(l+1)%3], h.Nodes[(l+2)%3]
+	if code := api(t, "POST", f.HTTPAddr, "/v1/internal/announce", cluster.Announce{Name: other.Name, RaftAddr: "127.0.0.1:9"}, nil); code != 200 {
+		t.Fatalf("announce: %d", code)
+	}
+	found := false
+	for _, p := range h.Nodes[l].Cluster().Peers(context.Background()).Peers {
+		if p.Name == other.Name {
+			found = p.RaftAddr == "127.0.0.1:9" && p.Voter
+		}
+	}
+	if !found {
+		t.Fatalf("configuration after announce: %+v", h.Nodes[l].Cluster().Peers(context.Background()))
+	}
+	if code := api(t, "POST", f.HTTPAddr, "/v1/internal/announce", cluster.Announce{Name: "n9", RaftAddr: "127.0.0.1:9"}, nil); code != http.StatusNotFound {
+		t.Fatalf("announce of an unknown server: %d, want 404", code)
+	}
+	if code := api(t, "POST", f.HTTPAddr, "/v1/internal/announce", cluster.Announce{Name: other.Name, RaftAddr: "nope"}, nil); code != http.StatusBadRequest {
+		t.Fatalf("announce of a bad address: %d, want 400", code)
+	}
+}
