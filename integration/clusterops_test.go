@@ -640,7 +640,7 @@ func TestClusterOpsSIGTERMLeader(t *testing.T) {
 
 // TestClusterOpsFiveNodes: five agents; the leader and one follower
 // SIGKILLed; the three left elect a leader and serve writes; the two come
-// back and catch up.
+// back and catch up; transfer-leader, remove and rejoin work as on three.
 func TestClusterOpsFiveNodes(t *testing.T) {
 	t.Parallel()
 	tc := startOpsCluster(t, 5)
@@ -669,5 +669,25 @@ func TestClusterOpsFiveNodes(t *testing.T) {
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r2", 20*time.Second)
 	}
-	tc.waitVoters(tc.waitLeader(20*time.Second), names(tc.agents), 10*time.Second)
+	nl = tc.waitLeader(20 * time.Second)
+	tc.waitVoters(nl, names(tc.agents), 10*time.Second)
+
+	// The same operations as on three: transfer, remove and rejoin.
+	target := tc.follower()
+	if out := imhOK(t, "cluster", "transfer-leader", target.name, "--http-addr", nl.httpAddr); !strings.Contains(out, target.name) {
+		t.Fatalf("transfer-leader: %q", out)
+	}
+	if got := tc.waitLeader(10 * time.Second); got != target {
+		t.Fatalf("leader %s, want %s", got.name, target.name)
+	}
+	n := tc.follower()
+	imhOK(t, "cluster", "remove", n.name, "--http-addr", target.httpAddr)
+	rest := slices.DeleteFunc(slices.Clone(tc.agents), func(a *clusterAgent) bool { return a == n })
+	tc.waitVoters(target, names(rest), 10*time.Second)
+	imhOK(t, "cluster", "join", target.flagValue(t, "gossip-bind"), "--http-addr", n.httpAddr)
+	tc.waitVoters(target, names(tc.agents), 20*time.Second)
+	imhWrite(t, "router", "add", "r3", "--addr", "127.0.0.1:9003", "--http-addr", n.httpAddr)
+	for _, a := range tc.agents {
+		tc.waitRouter(a, "r3", 20*time.Second)
+	}
 }
