@@ -227,9 +227,6 @@ func settingsFrom(s fsm.Settings, req DestinationRequest) (fsm.Settings, error) 
 		if err != nil {
 			return s, err
 		}
-		if p == fsm.PolicyFailover {
-			return s, fmt.Errorf("%w: policy failover is not available yet (use spread)", fsm.ErrInvalid)
-		}
 		s.Policy = p
 	}
 	if req.Service != nil {

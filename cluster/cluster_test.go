@@ -233,7 +233,8 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"DELETE", "/v1/routers/nope", nil, 404},
 		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "web"}, 409},
 		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", KeyFile: "AAAA"}, 400},
-		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", Policy: ptr("failover")}, 400},
+		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", Policy: ptr("random")}, 400},
+		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Policy: ptr("failover")}, 200},
 		{"POST", "/v1/destinations", cluster.DestinationRequest{Name: "x", Hops: ptr(99)}, 400},
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Hops: ptr(2)}, 200},
 		{"PATCH", "/v1/destinations/nope", cluster.DestinationRequest{Hops: ptr(2)}, 404},
@@ -247,7 +248,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	h.WaitConverged(5 * time.Second)
 	var list cluster.DestinationList
 	api(t, "GET", fa, "/v1/destinations", nil, &list)
-	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 {
+	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 || list.Destinations[0].Policy != "failover" {
 		t.Fatalf("list %+v", list)
 	}
 	var st struct {

@@ -34,7 +34,7 @@ func (f *destSettingsFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.inbound, "inbound", int(d.Inbound), "inbound tunnels per router")
 	cmd.Flags().IntVar(&f.outbound, "outbound", int(d.Outbound), "outbound tunnels per router")
 	cmd.Flags().IntVar(&f.hops, "hops", int(d.Hops), "hops per tunnel")
-	cmd.Flags().StringVar(&f.policy, "policy", d.Policy.String(), "lease policy: spread|failover (failover: not yet available)")
+	cmd.Flags().StringVar(&f.policy, "policy", d.Policy.String(), "lease policy: spread (leases of every router: load sharing, one-way traffic) or failover (one router's leases at a time, others hot: request/response services)")
 	cmd.Flags().StringVar(&f.service, "service", d.Service.String(), "what payloads get: none|echo")
 }
 
@@ -61,12 +61,8 @@ func (f *destSettingsFlags) request(cmd *cobra.Command, onlyChanged bool) (clust
 		*n.dst = &v
 	}
 	if use("policy") {
-		p, err := fsm.ParsePolicy(f.policy)
-		if err != nil {
+		if _, err := fsm.ParsePolicy(f.policy); err != nil {
 			return req, usageErrorf("--policy %q: want spread or failover", f.policy)
-		}
-		if p == fsm.PolicyFailover {
-			return req, usageErrorf("--policy failover is not available yet (the failover-policy work has not landed); use spread")
 		}
 		req.Policy = &f.policy
 	}
