@@ -294,7 +294,7 @@ func checkCLIErrors(t *testing.T, tc *testCluster, keyFile string) {
 		code int
 		want string
 	}{
-		{[]string{"dest", "create", "x", "--policy", "failover"}, 2, "failover"},
+		{[]string{"dest", "create", "x", "--policy", "fail-over"}, 2, "fail-over"},
 		{[]string{"dest", "create", "x", "--policy", "random"}, 2, "policy"},
 		{[]string{"dest", "import", "x", bad}, 2, bad},
 		{[]string{"dest", "import", "x", filepath.Join(t.TempDir(), "missing")}, 2, "missing"},
