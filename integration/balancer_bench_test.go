@@ -19,6 +19,46 @@ import (
 	"github.com/imh-project/imh/i2p"
 )
 
+// startManyRouters is startRouterNet for many routers: a router whose
+// ports were taken meanwhile (freePort hands out ports that are free now,
+// and hundreds are handed out before the processes bind) is started again
+// on new ones.
+func startManyRouters(t *testing.T, names []string) *routerNet {
+	t.Helper()
+	n := startRouterNet(t, 5*time.Minute) // the simulated network only
+	for _, name := range names {
+		var r *routerProc
+		for attempt := 0; ; attempt++ {
+			r = &routerProc{
+				name: name,
+				addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+				http: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			}
+			r.p = startIMH(t, fmt.Sprintf("router-%s-%d", name, attempt), "router", "serve", "--listen", r.addr, "--http", r.http,
+				"--name", name, "--grace-period", "5m", "--network", "simnet://"+n.simAddr)
+			ok := false
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) && !r.p.Exited() {
+				var st routerStatus
+				if httpGetJSON("http://"+r.http+"/status", &st) == nil && st.Name == name {
+					ok = true
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if ok {
+				break
+			}
+			if attempt == 2 {
+				t.Fatalf("router %s did not start: %s", name, r.p.LogTail(5))
+			}
+			r.p.Kill()
+		}
+		n.routers = append(n.routers, r)
+	}
+	return n
+}
+
 // balancerBench holds the figures of issue 9's `make bench` report.
 type balancerBench struct {
 	ControlResumeMs   []int64 `json:"control_resume_ms"` // leader SIGKILL -> every router controlled by the new term

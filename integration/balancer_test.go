@@ -80,7 +80,12 @@ func startBalancerEnv(t *testing.T, destFlags ...string) *balancerEnv {
 
 func startBalancerEnvN(t *testing.T, routers []string, destFlags ...string) *balancerEnv {
 	t.Helper()
-	n := startRouterNet(t, 5*time.Minute, routers...)
+	var n *routerNet
+	if len(routers) <= 4 {
+		n = startRouterNet(t, 5*time.Minute, routers...)
+	} else {
+		n = startManyRouters(t, routers)
+	}
 	tc := startTestCluster(t, 3)
 	leader := tc.waitLeader(30 * time.Second)
 	api := "--http-addr=" + leader.httpAddr
