@@ -23,7 +23,7 @@ type evBuilt struct {
 // SlowBuild is how long a tunnel build may take before the plan stops
 // counting on it (I2P builds answer in about a second; a dropped request
 // fails only at the router's 10 s timeout).
-const SlowBuild = 3 * time.Second
+const SlowBuild = 5 * time.Second
 
 // errBuild reports a build the router answered with a failure.
 var errBuild = errors.New("balancer: tunnel build failed")
