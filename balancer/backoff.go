@@ -14,16 +14,18 @@ type Backoff struct {
 	Jitter float64
 }
 
-// DefaultBackoff suits tunnel builds: single failures are normal on I2P (a
-// hop declines) and are retried at once with other peers; only a run of
-// failures (FreeFailures) is spaced out, from half a second up to 30 s.
+// DefaultBackoff suits tunnel builds: failures are normal on I2P (a hop
+// declines; a 3-hop build often fails) and are retried at once with other
+// peers; only a run of failures longer than the plan's size (FreeFailures,
+// at least) means trouble and is spaced out, from half a second up to 30 s.
 func DefaultBackoff() Backoff {
 	return Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
 }
 
-// FreeFailures is how many consecutive build failures are retried without
-// waiting, building in parallel as usual.
-const FreeFailures = 2
+// FreeFailures is the least number of consecutive build failures retried
+// without waiting, building in parallel as usual; a plan of n tunnels gets
+// n free failures if that is more.
+const FreeFailures = 3
 
 // Validate checks the configuration.
 func (b Backoff) Validate() error {
@@ -67,9 +69,15 @@ func NewRetrier(b Backoff, rnd Rand) *Retrier {
 
 // Failed records a failure at now and returns when to try again.
 func (r *Retrier) Failed(key string, now time.Time) time.Time {
+	return r.FailedAfter(key, now, 0)
+}
+
+// FailedAfter is Failed where the first free consecutive failures cost no
+// wait: the delay grows from the first failure beyond them.
+func (r *Retrier) FailedAfter(key string, now time.Time, free int) time.Time {
 	s := r.state[key]
 	s.failures++
-	s.next = now.Add(r.b.Delay(s.failures, r.rnd.Float64()))
+	s.next = now.Add(r.b.Delay(s.failures-free, r.rnd.Float64()))
 	r.state[key] = s
 	return s.next
 }

@@ -80,6 +80,14 @@ func TestRetrier(t *testing.T) {
 				t.Fatalf("failure %d: not ready after %s", i, wait)
 			}
 		}
+		// Free failures cost nothing; the delay grows from the next one.
+		if at := r.FailedAfter("r3/in", time.Now(), 2); !at.Equal(time.Now()) {
+			t.Fatalf("first free failure waits %s", time.Until(at))
+		}
+		r.FailedAfter("r3/in", time.Now(), 2)
+		if at := r.FailedAfter("r3/in", time.Now(), 2); time.Until(at) < b.Base/2 || time.Until(at) > b.Base {
+			t.Fatalf("first failure beyond the free ones waits %s", time.Until(at))
+		}
 		if r.Failures("r1/in") != 6 {
 			t.Fatalf("failures %d", r.Failures("r1/in"))
 		}

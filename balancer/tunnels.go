@@ -183,7 +183,7 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 		if need <= 0 {
 			continue
 		}
-		if l.retry.Failures(key) > FreeFailures {
+		if l.retry.Failures(key) > max(FreeFailures, target) {
 			if ok, _ := l.retry.Ready(key, now); !ok {
 				continue
 			}
@@ -288,7 +288,11 @@ func (l *loop) built(e evBuilt) {
 		err = fmt.Errorf("%w: %s: %s", errBuild, e.status.Result, e.status.Reason)
 	}
 	if err != nil {
-		next := l.retry.Failed(key, now)
+		target := int(d.settings.Outbound)
+		if p.dir == routerproto.Inbound {
+			target = l.inboundShare(d)
+		}
+		next := l.retry.FailedAfter(key, now, max(FreeFailures, target))
 		l.log.Debug("tunnel build failed", "router", r.name, "dest", d.name, "direction", p.dir, "err", err, "retry_in", next.Sub(now))
 		return
 	}
