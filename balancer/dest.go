@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -299,6 +300,11 @@ func (l *loop) ensureSession(d *destState, r *routerState) {
 	s.creating = true
 	conn, gen, keys, term := r.conn, r.gen, d.keys, l.term
 	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	if !r.has(routerproto.CapCreateTunnel) {
+		// The router forwards the config unchanged to a stock router,
+		// which builds its pools from these options.
+		maps.Copy(opts, UpstreamOptions(d.settings))
+	}
 	dest, router := d.name, r.name
 	l.spawn(func(ctx context.Context) event {
 		cfg, err := routerproto.SignSessionConfig(keys, opts, uint64(time.Now().UnixMilli()))
@@ -383,5 +389,25 @@ func (d *destState) urgentIfLeased(router string, k tunnelKey) {
 			d.urgent = true
 			return
 		}
+	}
+}
+
+// UpstreamOptions are the standard I2CP session options that a router
+// which builds its own tunnels (an adapter in front of a stock router,
+// without create-tunnel) passes to its upstream inside the session config
+// the balancer signs (PROTOCOL.md section 8): tunnel lengths from --hops,
+// quantities from --inbound/--outbound, an X25519 LeaseSet2, fast receive,
+// and no end-to-end reliability (the balancer's sends are best-effort).
+func UpstreamOptions(st fsm.Settings) i2p.Mapping {
+	hops := strconv.Itoa(int(st.Hops))
+	return i2p.Mapping{
+		"inbound.length":          hops,
+		"outbound.length":         hops,
+		"inbound.quantity":        strconv.Itoa(int(st.Inbound)),
+		"outbound.quantity":       strconv.Itoa(int(st.Outbound)),
+		"i2cp.leaseSetType":       "3",
+		"i2cp.leaseSetEncType":    "4",
+		"i2cp.fastReceive":        "true",
+		"i2cp.messageReliability": "none",
 	}
 }

@@ -174,6 +174,7 @@ type fakeRouter struct {
 type fakeSession struct {
 	id      uint16
 	term    uint64
+	options i2p.Mapping // of the last CreateSession (signed)
 	ctrl    *fakeConn
 	tunnels map[uint32]routerproto.TunnelInfo // by id (both directions; ids unique per router)
 }
@@ -311,7 +312,7 @@ func (c *fakeConn) CreateSession(ctx context.Context, cfg *routerproto.SessionCo
 	} else if s.ctrl != c {
 		old = s.ctrl
 	}
-	s.term, s.ctrl = term, c
+	s.term, s.ctrl, s.options = term, c, cfg.Options
 	id := s.id
 	r.mu.Unlock()
 	if old != nil {
