@@ -673,3 +673,61 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	t.Logf("old sender (bound to %s, 60 pings at 1/s, %d of them sent before the kill): %d of %d answered",
 		active, sentBefore, oldSender.res.Received, oldSender.res.Sent)
 }
+
+// TestFailoverPolicyCLI checks the failover policy through the CLI on
+// simnet processes (no i2pd needed): `imh dest create --policy failover` is
+// accepted, `dest show --json` and `status --json` show it with the active
+// and standby routers, the stored LeaseSet carries the active router's
+// leases only; SIGKILL of the active router switches (switches counted);
+// `dest set --policy spread` brings every router's leases back and clears
+// the active router.
+func TestFailoverPolicyCLI(t *testing.T) {
+	e := startBalancerEnv(t, "--policy", "failover")
+	api := "--http-addr=" + e.tc.follower().httpAddr
+	var show struct {
+		Policy string `json:"policy"`
+	}
+	if err := json.Unmarshal([]byte(imhOK(t, "dest", "show", "web", "--json", api)), &show); err != nil || show.Policy != "failover" {
+		t.Fatalf("dest show --json: policy %q (%v), want failover", show.Policy, err)
+	}
+	web := func() status.Destination {
+		var st status.Status
+		if err := json.Unmarshal([]byte(imhOK(t, "status", "--json", api)), &st); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := destOf(st, e.b32)
+		return d
+	}
+	var d status.Destination
+	waitFor(t, 90*time.Second, "one active router with 3 leases, three standby", func() bool {
+		d = web()
+		return d.Policy == "failover" && d.ActiveRouter != "" && len(d.StandbyRouters) == 3 &&
+			!slices.Contains(d.StandbyRouters, d.ActiveRouter) && d.LeasesByRouter[d.ActiveRouter] == 3 && len(d.LeasesByRouter) == 1
+	})
+	active := d.ActiveRouter
+	e.waitStoredLeases(t, 60*time.Second, "3 leases, all of "+active, func(ls *i2p.LeaseSet2, by map[string]int) bool {
+		return len(ls.Leases) == 3 && by[active] == 3
+	})
+
+	e.router(active).p.Kill()
+	killed := time.Now()
+	waitFor(t, 30*time.Second, "another router active", func() bool {
+		d = web()
+		return d.ActiveRouter != "" && d.ActiveRouter != active && d.Switches >= 1 && len(d.StandbyRouters) == 2 &&
+			d.LeasesByRouter[d.ActiveRouter] == 3 && len(d.LeasesByRouter) == 1
+	})
+	next := d.ActiveRouter
+	e.waitStoredLeases(t, 30*time.Second, "3 leases, all of "+next, func(ls *i2p.LeaseSet2, by map[string]int) bool {
+		return len(ls.Leases) == 3 && by[next] == 3
+	})
+	t.Logf("simnet: active %s SIGKILLed, %s active and its LeaseSet stored %.2fs later (switches %d)", active, next, time.Since(killed).Seconds(), d.Switches)
+
+	balancerIMH(t, "dest", "set", "web", "--policy", "spread", api)
+	e.waitStoredLeases(t, 60*time.Second, "spread: 3 live routers' leases", func(ls *i2p.LeaseSet2, by map[string]int) bool {
+		return len(by) == 3 && by[active] == 0 && by["?"] == 0
+	})
+	waitFor(t, 20*time.Second, "no active router under spread", func() bool {
+		d = web()
+		return d.Policy == "spread" && d.ActiveRouter == "" && len(d.StandbyRouters) == 0
+	})
+}
