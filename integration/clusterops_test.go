@@ -7,12 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,40 +22,12 @@ import (
 // started by startOpsCluster (startTestCluster's sibling). The tests run in
 // parallel; timings they measure are logged with t.Logf.
 
-// opsPorts hands out loopback ports below the kernel's ephemeral range
-// (32768-60999 on Linux), so that no outgoing connection of any process can
-// take one between the check and the agent's bind; each is checked free for
-// TCP and UDP (gossip uses both) and never handed out twice.
-var opsPorts = struct {
-	sync.Mutex
-	used map[int]bool
-}{used: map[int]bool{}}
-
+// opsAddr hands out a loopback address whose port comes from reservePort
+// (below the ephemeral range, free for TCP and UDP, never handed out twice in
+// this process).
 func opsAddr(t *testing.T) string {
 	t.Helper()
-	opsPorts.Lock()
-	defer opsPorts.Unlock()
-	for range 1000 {
-		p := 20000 + rand.IntN(12000)
-		if opsPorts.used[p] {
-			continue
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", p)
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		opsPorts.used[p] = true
-		return addr
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return ""
+	return fmt.Sprintf("127.0.0.1:%d", reservePort(t))
 }
 
 // startOpsCluster is startTestCluster with every agent configured by flags

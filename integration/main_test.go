@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -72,17 +74,63 @@ func buildIMH(dir string) error {
 	return nil
 }
 
-// freePort returns a loopback TCP port that was free a moment ago. Another
-// process may take it before the caller binds it; tests accept that small race
-// because the binaries under test take ports from flags.
+// freePort returns a loopback port that is free for TCP and UDP and that no
+// other caller in this test process has been handed (see reservePort).
+// Another process may still take it before the caller binds it; the
+// binaries under test take ports from flags, so tests accept that race.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return reservePort(t)
+}
+
+// Ports handed out by reservePort lie below Linux's ephemeral range
+// (32768-60999), so no outgoing connection of any process can be given one
+// between the check and the bind.
+const (
+	portRangeLow  = 20000
+	portRangeSize = 12000
+)
+
+// handedOut remembers every port reservePort returned in this process:
+// "listen :0, close, return" alone may give the same port to two callers
+// that ask at once, and tests restart processes on their old ports.
+var handedOut = struct {
+	sync.Mutex
+	used map[int]bool
+}{used: map[int]bool{}}
+
+// reservePort picks a random port in the range, checks that 127.0.0.1 can
+// bind it for TCP and UDP (gossip uses both), and never returns it twice.
+func reservePort(t testing.TB) int {
+	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 1000 {
+		p := portRangeLow + rand.IntN(portRangeSize)
+		if handedOut.used[p] || !portFree(p) {
+			continue
+		}
+		handedOut.used[p] = true
+		return p
+	}
+	t.Fatal("free port: none found below the ephemeral range in 1000 tries")
+	return 0
+}
+
+// portFree reports whether 127.0.0.1:p can be bound for TCP and UDP.
+func portFree(p int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		return false
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	pc.Close()
+	return true
 }
 
 // runIMH runs imh to completion with the test's environment and returns its
