@@ -3,8 +3,12 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/routerproto"
 )
 
 // balancerSendResult is `imh simnet send --json` (CLI.md).
@@ -455,10 +460,21 @@ func TestBalancerLeaderKills(t *testing.T) {
 
 // TestBalancerPartitionedLeader (issue 9): a leader frozen with SIGSTOP
 // loses control: the new leader attaches to every router with its higher
-// term, and once the old one runs again (SIGCONT) no router's session ever
-// goes back to the old term; any attempt it makes shows in stale_refused.
+// term. While the old one is still frozen the test does, on every router,
+// what the deposed leader would do if it kept going: it re-attaches with
+// the destination's keys (it imported the key file itself) and the OLD
+// term. Each router must refuse (SessionStatus refused, then Disconnect
+// "imh: stale term"), count it in stale_refused and keep the session on
+// the new term with the new leader attached. Then the old leader runs again
+// (SIGCONT): no router's session ever goes back to the old term and the
+// resumed agent no longer leads. Any attempt the real old leader makes
+// after resuming would also be refused and counted; the test logs that
+// count (stale_refused beyond the test's own attempts), which is usually
+// 0 because raft makes the resumed agent step down before its balancer
+// loop re-dials (a router closes a superseded connection at once, so no
+// command of the old term can still arrive on it).
 func TestBalancerPartitionedLeader(t *testing.T) {
-	e := startBalancerEnv(t)
+	e, keys := startBalancerEnvKeys(t)
 	e.waitStoredLeases(t, 90*time.Second, "12 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(ls.Leases) == 12 && by["r1"] == 3 && by["r2"] == 3 && by["r3"] == 3 && by["r4"] == 3
 	})
@@ -467,10 +483,18 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 30*time.Second, "the old leader controlling every router", func() bool { return e.controlledBy(t, st.Term) })
+	before := e.staleRefused(t)
 	if err := old.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
+	resumed := false
+	t.Cleanup(func() {
+		if !resumed {
+			_ = old.proc.Signal(syscall.SIGCONT)
+		}
+	})
 	var term uint64
 	waitFor(t, 30*time.Second, "a new leader controlling every router", func() bool {
 		for _, a := range e.tc.agents {
@@ -486,9 +510,25 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 		return false
 	})
 	t.Logf("new leader in control (term %d -> %d) %.2fs after SIGSTOP", st.Term, term, time.Since(stopped).Seconds())
+
+	for _, r := range e.n.routers {
+		attachStale(t, r, keys, st.Term)
+	}
+	after := e.staleRefused(t)
+	for _, r := range e.n.routers {
+		if got := after[r.name] - before[r.name]; got != 1 {
+			t.Errorf("router %s: stale_refused went %d -> %d after one stale-term attach, want +1", r.name, before[r.name], after[r.name])
+		}
+	}
+	if !e.controlledBy(t, term) {
+		t.Fatalf("after the stale-term attempts the routers are no longer all controlled with term %d", term)
+	}
+	t.Logf("every router refused a re-attach with the old term %d and kept term %d", st.Term, term)
+
 	if err := old.proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
+	resumed = true
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, r := range e.n.routers {
@@ -502,16 +542,88 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var refused uint64
-	for _, r := range e.n.routers {
-		rs := r.status(t)
-		if s := rs.Sessions[0]; s.Term != term || !s.ControlAttached {
-			t.Fatalf("router %s: session term %d attached %t, want term %d attached", r.name, s.Term, s.ControlAttached, term)
-		}
-		refused += rs.Sessions[0].StaleRefused
+	if !e.controlledBy(t, term) {
+		t.Fatalf("after the old leader resumed the routers are no longer all controlled with term %d", term)
 	}
 	if s, err := old.status(); err != nil || s.Leader == old.name {
 		t.Fatalf("the resumed agent still leads (or answers nothing): %+v %v", s.Leader, err)
 	}
-	t.Logf("old leader resumed and stepped down; stale-term attempts refused by the routers: %d", refused)
+	var byOld uint64
+	for name, n := range e.staleRefused(t) {
+		byOld += n - after[name]
+	}
+	t.Logf("old leader resumed and stepped down; stale-term attempts it made that the routers refused: %d", byOld)
+}
+
+// startBalancerEnvKeys is startBalancerEnv with the destination's key file
+// made by `imh dest new` and imported, so the test holds its keys.
+func startBalancerEnvKeys(t *testing.T) (*balancerEnv, *i2p.PrivateKeys) {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "web.dat")
+	b32 := strings.TrimSpace(balancerIMH(t, "dest", "new", "--out", keyFile))
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		t.Fatalf("key file: %v", err)
+	}
+	n := startRouterNet(t, 5*time.Minute, "r1", "r2", "r3", "r4")
+	tc := startTestCluster(t, 3)
+	api := "--http-addr=" + tc.waitLeader(30*time.Second).httpAddr
+	for _, r := range n.routers {
+		balancerIMH(t, "router", "add", r.name, "--addr", r.addr, api)
+	}
+	balancerIMH(t, "dest", "import", "web", keyFile, api)
+	return &balancerEnv{n: n, tc: tc, b32: b32}, keys
+}
+
+// staleRefused returns each router's stale_refused for the destination's
+// session.
+func (e *balancerEnv) staleRefused(t *testing.T) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, r := range e.n.routers {
+		rs := r.status(t)
+		if len(rs.Sessions) != 1 {
+			t.Fatalf("router %s: %d sessions, want 1", r.name, len(rs.Sessions))
+		}
+		out[r.name] = rs.Sessions[0].StaleRefused
+	}
+	return out
+}
+
+// attachStale re-attaches to r's managed session of keys' destination the
+// way a deposed leader would (imh.managed=true, imh.term=term, signed by the
+// destination key) and checks that the router refuses it: SessionStatus
+// refused, then Disconnect "imh: stale term" and the connection closed.
+func attachStale(t *testing.T, r *routerProc, keys *i2p.PrivateKeys, term uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := routerproto.Dial(ctx, r.addr, routerproto.DefaultClientConfig())
+	if err != nil {
+		t.Fatalf("router %s: dial: %v", r.name, err)
+	}
+	defer c.Close()
+	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateSession(ctx, sc)
+	var se *routerproto.SessionStatusError
+	if !errors.As(err, &se) || se.Status != routerproto.SessionRefused {
+		t.Fatalf("router %s: re-attach with stale term %d: %v, want SessionStatus refused", r.name, term, err)
+	}
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatalf("router %s: connection still open after the stale-term refusal", r.name)
+	}
+	var de *routerproto.DisconnectError
+	if err := c.Err(); !errors.As(err, &de) || de.Local || de.Reason != "imh: stale term" {
+		t.Fatalf("router %s: connection ended with %v, want the router's Disconnect \"imh: stale term\"", r.name, err)
+	}
 }
