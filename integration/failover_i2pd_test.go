@@ -44,8 +44,11 @@ type failoverNet struct {
 //     I2CP sessions must survive: created once, never ended); then the
 //     active i2pd router is SIGKILLed: the LeaseSet must switch to the other
 //     router in the floodfills' store, and a new sender must get answers
-//     within 60 s of the kill. What a sender bound to the dead router sees
-//     is reported.
+//     within 60 s of the kill. The adapter in front of the dead i2pd does
+//     not tell the balancer (yet) that its upstream session ended: if no
+//     switch follows within 3 s, the adapter is SIGKILLed too (the whole
+//     host fails), and that is reported. What a sender bound to the dead
+//     router sees is reported.
 //   - spread, two-way, for comparison: the loss rate is reported.
 //
 // Every figure is logged on one FIGURES line. Everything is gone afterwards,
