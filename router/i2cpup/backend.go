@@ -30,6 +30,17 @@ import (
 // fails, the balancer is asked for a freshly signed one (the 2.45.1
 // publish stall: only a new `published` makes i2pd try again).
 //
+// When the upstream session is lost (the upstream router died or dropped
+// the connection) while the imh session lives on, every inbound tunnel of
+// the Destination is reported broken at once (Router.ReportInbound with
+// none), so the balancer drops their leases, and the upstream session is
+// reopened in the background with backoff (Config.ReopenDelay, doubling up
+// to MaxReopenDelay) with the newest SessionConfig the balancer signed,
+// until it succeeds, the imh session ends or the backend closes. i2pd does
+// not check the SessionConfig's date, so the kept signature serves; a Java
+// router (±30 s) would refuse it, and the router protocol has no message to
+// ask the controller for a freshly signed one.
+//
 // Known limits: a stock router does not say through which inbound tunnel a
 // payload came, so deliveries carry TunnelID 0 (unknown); and whether a
 // LeaseSet is published is judged by a lookup of the Destination through
@@ -45,7 +56,16 @@ type Backend struct {
 	deliver  func(router.Delivery) bool
 	rt       *router.Router
 	closed   bool
+	configs  map[i2p.Hash]*routerproto.SessionConfig // newest signed, per live imh session
+	reopens  map[i2p.Hash]*reopener                  // background reopens running
+
+	ctx    context.Context // ends with Close; parent of every reopen
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // reopen goroutines
 }
+
+// reopener is one background reopen of a lost upstream session.
+type reopener struct{ cancel context.CancelFunc }
 
 var (
 	_ router.Backend           = (*Backend)(nil)
@@ -63,8 +83,13 @@ func NewBackend(cfg Config) (*Backend, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Backend{
 		cfg:      cfg,
+		configs:  make(map[i2p.Hash]*routerproto.SessionConfig),
+		reopens:  make(map[i2p.Hash]*reopener),
+		ctx:      ctx,
+		cancel:   cancel,
 		log:      log.With("component", "i2cpup", "upstream", cfg.Addr),
 		sessions: make(map[i2p.Hash]*Session),
 		dests:    make(map[i2p.Hash]*i2p.Destination),
@@ -127,7 +152,8 @@ func (b *Backend) SetDeliveryHandler(h func(router.Delivery) bool) {
 }
 
 // SessionOpened implements router.SessionHooks: it opens the upstream
-// session with the config as signed.
+// session with the config as signed, and keeps the config (the newest one
+// of a re-attach too) to reopen a lost upstream session with.
 func (b *Backend) SessionOpened(ctx context.Context, si router.SessionInfo) error {
 	if si.Config == nil {
 		return fmt.Errorf("i2cpup: no signed session config for %s", si.Dest.B32())
@@ -138,14 +164,11 @@ func (b *Backend) SessionOpened(ctx context.Context, si router.SessionInfo) erro
 		b.mu.Unlock()
 		return ErrClosed
 	}
+	b.configs[hash] = si.Config
 	old := b.sessions[hash]
 	b.mu.Unlock()
-	if old != nil {
-		select {
-		case <-old.Done():
-		default:
-			return nil // the upstream session outlives imh re-attaches
-		}
+	if old != nil && !old.ended() {
+		return nil // the upstream session outlives imh re-attaches
 	}
 	s, err := Open(ctx, b.cfg, si.Config, b.hooks(hash))
 	if err != nil {
@@ -157,21 +180,131 @@ func (b *Backend) SessionOpened(ctx context.Context, si router.SessionInfo) erro
 		go s.Close()
 		return ErrClosed
 	}
+	if cur := b.sessions[hash]; cur != nil && cur != old && !cur.ended() {
+		go s.Close() // a background reopen was quicker
+		return nil
+	}
 	b.sessions[hash] = s
 	return nil
 }
 
 // SessionClosed implements router.SessionHooks: the imh session is gone,
-// so is the upstream one.
+// so is the upstream one, and any reopen of it stops.
 func (b *Backend) SessionClosed(dest i2p.Hash) {
 	b.mu.Lock()
 	s := b.sessions[dest]
 	delete(b.sessions, dest)
 	delete(b.stallAt, dest)
+	delete(b.configs, dest)
+	if ro := b.reopens[dest]; ro != nil {
+		ro.cancel()
+		delete(b.reopens, dest)
+	}
 	b.mu.Unlock()
 	if s != nil {
 		_ = s.Close()
 	}
+}
+
+// lost handles the loss of dest's upstream session: unless a newer session
+// has replaced it, its inbound tunnels are reported broken (the balancer
+// drops their leases now rather than when they expire) and a background
+// reopen starts.
+func (b *Backend) lost(dest i2p.Hash, err error) {
+	b.mu.Lock()
+	cur := b.sessions[dest]
+	b.mu.Unlock()
+	if cur != nil && !cur.ended() {
+		return // a stale session; the current one is live
+	}
+	b.log.Warn("upstream session lost; its inbound tunnels are reported broken", "dest", dest.B32(), "err", err)
+	if rt := b.router(); rt != nil {
+		rt.ReportInbound(dest, nil)
+	}
+	b.startReopen(dest)
+}
+
+// startReopen runs reopen for dest in the background unless one runs, the
+// imh session is gone or the backend is closed.
+func (b *Backend) startReopen(dest i2p.Hash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.configs[dest] == nil || b.reopens[dest] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	ro := &reopener{cancel: cancel}
+	b.reopens[dest] = ro
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer cancel()
+		b.reopen(ctx, dest)
+		b.mu.Lock()
+		if b.reopens[dest] == ro {
+			delete(b.reopens, dest)
+		}
+		b.mu.Unlock()
+	}()
+}
+
+// MaxReopenDelay caps the backoff between attempts to reopen a lost
+// upstream session: a router that is back is found within this.
+const MaxReopenDelay = 30 * time.Second
+
+// reopen tries to open dest's upstream session again, with backoff, until
+// it succeeds, a live session exists, the imh session is gone or ctx ends.
+func (b *Backend) reopen(ctx context.Context, dest i2p.Hash) {
+	delay := b.cfg.ReopenDelay
+	if delay <= 0 {
+		delay = DefaultReopenDelay
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.mu.Lock()
+		sc, cur := b.configs[dest], b.sessions[dest]
+		b.mu.Unlock()
+		if sc == nil || (cur != nil && !cur.ended()) {
+			return
+		}
+		octx, cancel := context.WithTimeout(ctx, MaxReopenDelay)
+		s, err := Open(octx, b.cfg, sc, b.hooks(dest))
+		cancel()
+		if err != nil {
+			b.log.Info("upstream session reopen failed", "dest", dest.B32(), "attempt", attempt, "retry_in", delay, "err", err)
+			delay = min(2*delay, MaxReopenDelay)
+			t.Reset(delay)
+			continue
+		}
+		if !b.install(ctx, dest, s) {
+			_ = s.Close()
+			return
+		}
+		b.log.Info("upstream session reopened", "dest", dest.B32(), "attempt", attempt)
+		return
+	}
+}
+
+// install makes s the upstream session of dest unless the reopen is no
+// longer wanted or another live session got there first.
+func (b *Backend) install(ctx context.Context, dest i2p.Hash, s *Session) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || ctx.Err() != nil || b.configs[dest] == nil {
+		return false
+	}
+	if cur := b.sessions[dest]; cur != nil && !cur.ended() {
+		return false
+	}
+	b.sessions[dest] = s
+	delete(b.stallAt, dest)
+	return true
 }
 
 // hooks connect a Session to the router: tunnels from lease requests,
@@ -205,7 +338,7 @@ func (b *Backend) hooks(dest i2p.Hash) Hooks {
 		},
 		Closed: func(err error) {
 			if err != nil {
-				b.log.Warn("upstream session lost", "dest", dest.B32(), "err", err)
+				b.lost(dest, err)
 			}
 		},
 	}
@@ -311,10 +444,12 @@ func (b *Backend) Send(ctx context.Context, out router.Outbound) error {
 	})
 }
 
-// Close implements router.Backend: every upstream session ends.
+// Close implements router.Backend: every upstream session and every
+// reopen ends.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	b.closed = true
+	b.cancel()
 	ss := make([]*Session, 0, len(b.sessions))
 	for _, s := range b.sessions {
 		ss = append(ss, s)
@@ -324,5 +459,6 @@ func (b *Backend) Close() error {
 	for _, s := range ss {
 		_ = s.Close()
 	}
+	b.wg.Wait()
 	return nil
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// LeaseSet while the upstream has not published the last one (the
 	// 2.45.1 publish stall; default 5 s).
 	StallRetry time.Duration
+	// ReopenDelay is the first wait before reopening a lost upstream
+	// session (Backend); it doubles per failed attempt up to
+	// MaxReopenDelay (default 1 s).
+	ReopenDelay time.Duration
 	// Dial opens the TCP connection (nil: a net.Dialer). Tests use it to
 	// reach a router inside a network namespace (i2pdnet.Net.DialContext).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -77,6 +81,10 @@ const DefaultAnswerWithin = 7 * time.Second
 // upstream's publication stalls: a LeaseSet a second would make the
 // balancer and the floodfills churn.
 const DefaultStallRetry = 5 * time.Second
+
+// DefaultReopenDelay is the first wait before reopening a lost upstream
+// session: long enough not to hammer a router that is restarting.
+const DefaultReopenDelay = time.Second
 
 // upstreamDeadline is i2pd's limit for answering a lease request.
 const upstreamDeadline = 10 * time.Second
@@ -199,6 +207,14 @@ func (s *Session) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// ended reports whether the session has ended or is closing: it can no
+// longer carry the Destination.
+func (s *Session) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing || s.err != nil
 }
 
 // Leases returns the leases of the upstream's latest lease request: its

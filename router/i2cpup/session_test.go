@@ -25,6 +25,8 @@ type fakeUpstream struct {
 	sends       chan *routerproto.SendMessageExpires
 	destroyed   chan uint16
 	lookupFails int // the next N lookups find nothing
+	refuse      int // the next N CreateSessions are refused (a router not ready)
+	refused     int // CreateSessions refused so far
 }
 
 const fakeSessionID = 7
@@ -32,6 +34,16 @@ const fakeSessionID = 7
 func (f *fakeUpstream) CreateSession(_ context.Context, c *routerproto.ServerConn, m *routerproto.CreateSession) error {
 	if err := m.Config.Verify(); err != nil {
 		return c.SendSessionStatus(routerproto.NoSession, routerproto.SessionInvalid)
+	}
+	f.mu.Lock()
+	refuse := f.refuse > 0
+	if refuse {
+		f.refuse--
+		f.refused++
+	}
+	f.mu.Unlock()
+	if refuse {
+		return c.SendSessionStatus(routerproto.NoSession, routerproto.SessionRefused)
 	}
 	if err := c.SendSessionStatus(fakeSessionID, routerproto.SessionCreated); err != nil {
 		return err

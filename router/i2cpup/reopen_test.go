@@ -1,0 +1,203 @@
+package i2cpup
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// serveReopen runs an imh router over a Backend that reopens lost upstream
+// sessions after reopenDelay (doubling).
+func serveReopen(t *testing.T, upstream string, reopenDelay time.Duration) (*Backend, string) {
+	t.Helper()
+	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond, ReopenDelay: reopenDelay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := router.DefaultConfig()
+	cfg.Name = "up"
+	rt, err := router.New(cfg, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.AttachRouter(rt)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = rt.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; _ = be.Close() })
+	return be, ln.Addr().String()
+}
+
+// tunnelEvents reads n TunnelStatus events with result res and returns
+// their tunnel ids, sorted.
+func tunnelEvents(t *testing.T, c *routerproto.Client, sid uint16, res routerproto.Result, n int) []uint32 {
+	t.Helper()
+	var ids []uint32
+	for range n {
+		ts := nextEvent[*routerproto.TunnelStatus](t, c, func(m *routerproto.TunnelStatus) bool { return m.Result == res })
+		if ts.SessionID != sid || ts.Tunnel.Direction != routerproto.Inbound {
+			t.Fatalf("tunnel status %+v", ts)
+		}
+		ids = append(ids, ts.Tunnel.TunnelID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func leaseIDs(ls []i2p.Lease) []uint32 {
+	ids := make([]uint32, 0, len(ls))
+	for _, l := range ls {
+		ids = append(ids, l.TunnelID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestUpstreamLostReportsBrokenAndReopens: when the upstream drops the
+// connection while the imh session lives, the balancer sees every inbound
+// tunnel of the Destination broken at once; the upstream session is
+// reopened (after refused attempts, with backoff) with the config exactly
+// as the balancer signed it, and its lease request puts the router back in
+// service.
+func TestUpstreamLostReportsBrokenAndReopens(t *testing.T) {
+	f, upstream := startFake(t)
+	be, addr := serveReopen(t, upstream, 10*time.Millisecond)
+	bal := newBalancer(t)
+	c := dialBalancer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc := managedConfig(t, bal, "1")
+	sid, err := c.CreateSession(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := recv(t, f.conns, "upstream session")
+	leases := testLeases(2)
+	if err := conn.RequestLeaseSet(fakeSessionID, leases); err != nil {
+		t.Fatal(err)
+	}
+	if got := tunnelEvents(t, c, sid, routerproto.ResultOK, 2); !slices.Equal(got, leaseIDs(leases)) {
+		t.Fatalf("reported %v, upstream leases %v", got, leases)
+	}
+
+	f.mu.Lock()
+	f.refuse = 2 // the upstream comes back slowly
+	f.mu.Unlock()
+	conn.Close()
+	if got := tunnelEvents(t, c, sid, routerproto.ResultBroken, 2); !slices.Equal(got, leaseIDs(leases)) {
+		t.Fatalf("broken %v, want %v", got, leaseIDs(leases))
+	}
+
+	conn2 := recv(t, f.conns, "reopened upstream session")
+	f.mu.Lock()
+	refused, created := f.refused, len(f.configs)
+	got := f.configs[len(f.configs)-1]
+	f.mu.Unlock()
+	if refused != 2 || created != 2 {
+		t.Fatalf("%d refused, %d created; want 2 refused then the second created", refused, created)
+	}
+	want, _ := sc.SignedBytes()
+	gotB, _ := got.SignedBytes()
+	if !bytes.Equal(gotB, want) || !bytes.Equal(got.Signature, sc.Signature) {
+		t.Fatal("reopened with a different session config than the balancer signed")
+	}
+	waitFor(t, "live upstream session", func() bool {
+		s, err := be.session(bal.keys.Destination().Hash())
+		return err == nil && !s.ended()
+	})
+
+	leases2 := testLeases(1)
+	leases2[0].TunnelID += 1000
+	if err := conn2.RequestLeaseSet(fakeSessionID, leases2); err != nil {
+		t.Fatal(err)
+	}
+	if got := tunnelEvents(t, c, sid, routerproto.ResultOK, 1); !slices.Equal(got, leaseIDs(leases2)) {
+		t.Fatalf("after reopen reported %v, want %v", got, leaseIDs(leases2))
+	}
+	nextEvent[*routerproto.NeedLeaseSet](t, c, func(m *routerproto.NeedLeaseSet) bool { return m.SessionID == sid })
+	ls, keys := bal.leaseSet(t, uint32(time.Now().Unix()), leases2)
+	if err := c.CreateLeaseSet2(&routerproto.CreateLeaseSet2{SessionID: sid, LeaseSet: ls, PrivateKeys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	if up := recv(t, f.leaseSets, "leaseset through the reopened session"); up.LeaseSet.Published != ls.Published {
+		t.Fatalf("forwarded published %d, want %d", up.LeaseSet.Published, ls.Published)
+	}
+}
+
+// TestReopenStopsWithSession: a reopen that keeps failing stops when the
+// imh session is destroyed, and when the backend closes.
+func TestReopenStopsWithSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(t *testing.T, be *Backend, c *routerproto.Client, sid uint16)
+	}{
+		{"session destroyed", func(t *testing.T, _ *Backend, c *routerproto.Client, sid uint16) {
+			if err := c.DestroySession(sid); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"backend closed", func(t *testing.T, be *Backend, _ *routerproto.Client, _ uint16) {
+			if err := be.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, upstream := startFake(t)
+			be, addr := serveReopen(t, upstream, time.Millisecond)
+			bal := newBalancer(t)
+			c := dialBalancer(t, addr)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sid, err := c.CreateSession(ctx, managedConfig(t, bal, "1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := recv(t, f.conns, "upstream session")
+			f.mu.Lock()
+			f.refuse = 1 << 30
+			f.mu.Unlock()
+			conn.Close()
+			refused := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.refused }
+			waitFor(t, "refused reopens", func() bool { return refused() >= 2 })
+			tc.stop(t, be, c, sid)
+			waitFor(t, "reopen goroutine ended", func() bool {
+				be.mu.Lock()
+				defer be.mu.Unlock()
+				return len(be.reopens) == 0
+			})
+			n := refused()
+			// The last attempt may have been under way; none starts after.
+			time.Sleep(100 * time.Millisecond)
+			if m := refused(); m > n+1 {
+				t.Fatalf("%d more reopen attempts after the stop", m-n)
+			}
+			if got := f.sessionsCreated(); got != 1 {
+				t.Fatalf("%d upstream sessions created, want 1", got)
+			}
+		})
+	}
+}
