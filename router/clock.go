@@ -4,37 +4,23 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/imh-project/imh/internal/clock"
 )
 
-// Clock is the router's time source. Daemons use wall-clock time; a
-// process that runs balancer, routers and the simulated network together
-// with a scaled clock hands the network's clock to the router (see
-// SimnetClock), so tunnel expiries, the grace period and retries all follow
+// Clock is the router's time source (see package clock). Daemons use
+// wall-clock time; a process that runs balancer, routers and the simulated
+// network together with a scaled clock hands the network's clock to the
+// router, so tunnel expiries, the grace period and retries all follow
 // simulated time. Tests under testing/synctest use the real clock, whose
 // timers synctest fakes.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
+type Clock = clock.Clock
 
 // Timer is a one-shot timer of a Clock.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+type Timer = clock.Timer
 
 // RealClock is wall-clock time.
-func RealClock() Clock { return realClock{} }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                 { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
+func RealClock() Clock { return clock.Real() }
 
 // stopper cancels a callback scheduled with afterFunc.
 type stopper interface{ Stop() bool }
@@ -42,7 +28,7 @@ type stopper interface{ Stop() bool }
 // afterFunc runs f after d on the router's clock, on its own goroutine.
 // With the real clock it is time.AfterFunc.
 func (r *Router) afterFunc(d time.Duration, f func()) stopper {
-	if _, ok := r.clock.(realClock); ok {
+	if clock.IsReal(r.clock) {
 		return time.AfterFunc(d, f)
 	}
 	t := r.clock.NewTimer(d)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/router/simnet"
@@ -100,12 +99,3 @@ func (b *SimnetBackend) SetDeliveryHandler(h func(Delivery) bool) {
 
 // Close implements Backend.
 func (b *SimnetBackend) Close() error { return b.link.Close() }
-
-// SimnetClock adapts the network's clock for Config.Clock, so a router in
-// the same process as a scaled network follows simulated time.
-func SimnetClock(c simnet.Clock) Clock { return simnetClock{c} }
-
-type simnetClock struct{ c simnet.Clock }
-
-func (s simnetClock) Now() time.Time                 { return s.c.Now() }
-func (s simnetClock) NewTimer(d time.Duration) Timer { return s.c.NewTimer(d) }

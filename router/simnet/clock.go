@@ -2,101 +2,25 @@ package simnet
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	"github.com/imh-project/imh/internal/clock"
 )
 
-// Clock abstracts time so that the network, the routers and the balancer of
-// one process can share a scaled clock, or run under testing/synctest with
-// RealClock (whose timers synctest fakes). Everything in this package reads
-// time only through the Network's Clock.
-type Clock interface {
-	// Now is the current simulated time.
-	Now() time.Time
-	// NewTimer fires once after d of simulated time.
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the network's time source (see package clock): the network, the
+// routers and the balancer of one process share it.
+type Clock = clock.Clock
 
-// Timer is a one-shot timer of a Clock. The value sent on C is the clock's
-// time when it fired.
-type Timer interface {
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it stopped it.
-	Stop() bool
-}
+// Timer is a one-shot timer of a Clock.
+type Timer = clock.Timer
 
-// RealClock is wall-clock time: the clock of daemons whose routers live in
-// other processes (`imh simnet serve --time-scale 1`), and of tests under
-// testing/synctest, which fakes the runtime's time.
-func RealClock() Clock { return realClock{} }
+// RealClock is wall-clock time, for networks whose routers live in other
+// processes (`imh simnet serve --time-scale 1`) and for tests under
+// testing/synctest.
+func RealClock() Clock { return clock.Real() }
 
-type realClock struct{}
+// ScaledClock runs scale times faster than wall-clock time; see clock.Scaled.
+func ScaledClock(scale float64) Clock { return clock.Scaled(scale) }
 
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
-
-// ScaledClock runs scale times faster than wall-clock time (scale 60: one
-// simulated minute per real second), starting at the current wall-clock
-// time. It is for runs where balancer, routers and network share one
-// process; processes that talk to each other must all use real time. A scale
-// of 1 is RealClock. It panics if scale is not positive, like time.NewTicker
-// does for a bad period: callers validate scale first (Config.Validate).
-func ScaledClock(scale float64) Clock {
-	if !(scale > 0) {
-		panic(fmt.Sprintf("simnet: clock scale %v is not positive", scale))
-	}
-	if scale == 1 {
-		return RealClock()
-	}
-	now := time.Now()
-	return &scaledClock{scale: scale, base: now, realStart: now}
-}
-
-type scaledClock struct {
-	scale     float64
-	base      time.Time // simulated time at realStart
-	realStart time.Time
-}
-
-func (c *scaledClock) Now() time.Time {
-	real := time.Since(c.realStart)
-	return c.base.Add(time.Duration(float64(real) * c.scale))
-}
-
-func (c *scaledClock) NewTimer(d time.Duration) Timer {
-	t := &scaledTimer{c: make(chan time.Time, 1)}
-	t.t = time.AfterFunc(time.Duration(float64(d)/c.scale), func() {
-		t.c <- c.Now()
-	})
-	return t
-}
-
-type scaledTimer struct {
-	t *time.Timer
-	c chan time.Time
-}
-
-func (t *scaledTimer) C() <-chan time.Time { return t.c }
-func (t *scaledTimer) Stop() bool          { return t.t.Stop() }
-
-// Sleep waits d of the clock's time, or until ctx ends (it then returns the
-// context's error). A non-positive d returns at once.
-func Sleep(ctx context.Context, c Clock, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := c.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// Sleep waits d of the clock's time, or until ctx ends; see clock.Sleep.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error { return clock.Sleep(ctx, c, d) }

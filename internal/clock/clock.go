@@ -1,0 +1,112 @@
+// Package clock is the one time abstraction of imh's simulated runs: the
+// simulated network, the routers and the balancer read time through a Clock,
+// so that a single process can run them all on a scaled clock (benchmarks),
+// while daemons use wall-clock time.
+package clock
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Clock abstracts time so that the simulated network, the routers and the
+// balancer of one process can share a scaled clock, or run under
+// testing/synctest with Real (whose timers synctest fakes).
+type Clock interface {
+	// Now is the current simulated time.
+	Now() time.Time
+	// NewTimer fires once after d of simulated time.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer of a Clock. The value sent on C is the clock's
+// time when it fired.
+type Timer interface {
+	C() <-chan time.Time
+	// Stop prevents the timer from firing; it reports whether it stopped it.
+	Stop() bool
+}
+
+// Real is wall-clock time: the clock of daemons whose routers live in
+// other processes (`imh simnet serve --time-scale 1`), and of tests under
+// testing/synctest, which fakes the runtime's time.
+func Real() Clock { return realClock{} }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Stop() bool          { return t.t.Stop() }
+
+// Scaled runs scale times faster than wall-clock time (scale 60: one
+// simulated minute per real second), starting at the current wall-clock
+// time. It is for runs where balancer, routers and network share one
+// process; processes that talk to each other must all use real time. A scale
+// of 1 is Real. It panics if scale is not positive, like time.NewTicker
+// does for a bad period: callers validate scale first (Config.Validate).
+func Scaled(scale float64) Clock {
+	if !(scale > 0) {
+		panic(fmt.Sprintf("clock: scale %v is not positive", scale))
+	}
+	if scale == 1 {
+		return Real()
+	}
+	now := time.Now()
+	return &scaledClock{scale: scale, base: now, realStart: now}
+}
+
+type scaledClock struct {
+	scale     float64
+	base      time.Time // simulated time at realStart
+	realStart time.Time
+}
+
+func (c *scaledClock) Now() time.Time {
+	real := time.Since(c.realStart)
+	return c.base.Add(time.Duration(float64(real) * c.scale))
+}
+
+func (c *scaledClock) NewTimer(d time.Duration) Timer {
+	t := &scaledTimer{c: make(chan time.Time, 1)}
+	t.t = time.AfterFunc(time.Duration(float64(d)/c.scale), func() {
+		t.c <- c.Now()
+	})
+	return t
+}
+
+type scaledTimer struct {
+	t *time.Timer
+	c chan time.Time
+}
+
+func (t *scaledTimer) C() <-chan time.Time { return t.c }
+func (t *scaledTimer) Stop() bool          { return t.t.Stop() }
+
+// Sleep waits d of the clock's time, or until ctx ends (it then returns the
+// context's error). A non-positive d returns at once.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsReal reports whether c is wall-clock time, so callers may use the time
+// package's own timers directly.
+func IsReal(c Clock) bool {
+	_, ok := c.(realClock)
+	return ok
+}
