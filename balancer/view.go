@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/routerproto"
@@ -63,11 +64,7 @@ func (l *loop) publishView() {
 		}
 		if d.policy.Name() == PolicyFailover {
 			live.ActiveRouter, live.Switches = d.active, d.switches
-			for _, rs := range l.routerStates(d) {
-				if rs.Up && rs.Name != d.active {
-					live.StandbyRouters = append(live.StandbyRouters, rs.Name)
-				}
-			}
+			live.StandbyRouters = standbyRouters(l.routerStates(d), d.inboundLeases(), d.active, time.Now())
 		}
 		dests[name] = live
 	}
@@ -86,4 +83,24 @@ func (l *loop) enforced(d *destState) bool {
 		}
 	}
 	return true
+}
+
+// standbyRouters are the routers that could take over at once: up, not the
+// active one, and hot — holding at least one live inbound tunnel. A router
+// whose control connection answers but whose tunnels are gone (a stock
+// router behind an adapter that lost it) is not a standby.
+func standbyRouters(states []RouterState, inbound []Lease, active string, now time.Time) []string {
+	hot := make(map[string]bool)
+	for _, l := range inbound {
+		if l.End.After(now) {
+			hot[l.Router] = true
+		}
+	}
+	out := []string{}
+	for _, rs := range states {
+		if rs.Up && rs.Name != active && hot[rs.Name] {
+			out = append(out, rs.Name)
+		}
+	}
+	return out
 }
