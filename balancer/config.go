@@ -87,6 +87,13 @@ type Config struct {
 	// replaced together give one publication, as a single router's would.
 	// Changes that drop a dead lease publish at once.
 	Coalesce time.Duration
+	// SettleFor and SettleEvery: for SettleFor after a failover switch a
+	// fresh LeaseSet goes out every SettleEvery even if nothing changed. A
+	// stock router that just became active often cannot publish at once
+	// (its own tunnels may have run through the dead router) and i2pd
+	// 2.45.1 never retries a failed publish; each fresh `published` is a
+	// new try. 0 turns it off.
+	SettleFor, SettleEvery time.Duration
 	// PublishFanout is how many routers each LeaseSet is handed to for
 	// publication (0 = all); a router that asks (NeedLeaseSet) always gets it.
 	PublishFanout int
@@ -113,6 +120,8 @@ func DefaultConfig() Config {
 		MinLeaseRemaining: DefaultMinLeaseRemaining,
 		RepublishBefore:   2 * time.Minute,
 		Coalesce:          5 * time.Second,
+		SettleFor:         time.Minute,
+		SettleEvery:       10 * time.Second,
 		PublishFanout:     2,
 		FastTierEvery:     time.Minute,
 		OpTimeout:         30 * time.Second,
@@ -134,6 +143,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: Tick, OpTimeout and FastTierEvery must be positive", ErrConfig)
 	case c.MinLeaseRemaining < 0 || c.ReplaceBefore <= c.MinLeaseRemaining:
 		return fmt.Errorf("%w: need 0 <= MinLeaseRemaining < ReplaceBefore", ErrConfig)
+	case c.SettleFor < 0 || c.SettleEvery < 0 || (c.SettleFor > 0 && c.SettleEvery < time.Second):
+		return fmt.Errorf("%w: SettleFor or SettleEvery out of range", ErrConfig)
 	case c.RepublishBefore <= 0 || c.Coalesce < 0 || c.PublishFanout < 0:
 		return fmt.Errorf("%w: RepublishBefore, Coalesce or PublishFanout out of range", ErrConfig)
 	}

@@ -38,6 +38,8 @@ type destState struct {
 	payloads map[string]int
 	active   string // failover: the router whose leases are published
 	switches int    // failover: changes of the active router
+	// switchedAt is when the active router last changed (failover).
+	switchedAt time.Time
 }
 
 // session is a destination's managed session on one router, with the

@@ -665,9 +665,16 @@ func TestLoopFailoverPolicy(t *testing.T) {
 			t.Fatalf("after the switch: %v, view %+v", by, view)
 		}
 		second := view.ActiveRouter
+		switchedPub := ls.Published
 		time.Sleep(30 * time.Second)
-		if ls, _ := h.current(); len(ls.Leases) != 3 {
+		ls, _ = h.current()
+		if len(ls.Leases) != 3 {
 			t.Fatalf("%d leases on the new active router", len(ls.Leases))
+		}
+		// While the switch settles, fresh LeaseSets go out every SettleEvery
+		// (10 s) although nothing changed: new tries for a stock router.
+		if got := ls.Published - switchedPub; got < 20 {
+			t.Fatalf("published advanced %d s in the 30 s after the switch, want >= 20 (settling republishes)", got)
 		}
 		h.router(first).restart()
 		time.Sleep(2 * time.Minute)

@@ -49,13 +49,14 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	expiring := d.lastLS == nil || !now.Before(time.Unix(int64(d.lastLS.ExpiresAt()), 0).Add(-l.cfg.RepublishBefore)) &&
 		latestEnd(sel.Leases) > d.lastLS.ExpiresAt()
 	force := len(d.needBy) > 0 && d.urgent
-	if !changed && !expiring && !force {
+	settling := l.settling(d, now)
+	if !changed && !expiring && !force && !settling {
 		d.urgent, d.changeSince = false, time.Time{}
 		return
 	}
 	// A LeaseSet short of its leases (start, a router back) fills at once.
 	growing := len(sel.Leases) > len(d.lastLeases) && len(d.lastLeases) < l.leaseTarget(d, states)
-	if !(d.urgent || expiring || growing || d.hasDeadLease(sel.Leases)) {
+	if !(d.urgent || expiring || growing || settling || d.hasDeadLease(sel.Leases)) {
 		d.noteChange(now)
 		if now.Sub(d.changeSince) < l.cfg.Coalesce {
 			return
@@ -65,6 +66,15 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 		return
 	}
 	l.publish(d, sel, now)
+}
+
+// settling reports whether d, shortly after a failover switch, is due for a
+// fresh LeaseSet although nothing changed (see Config.SettleFor).
+func (l *loop) settling(d *destState, now time.Time) bool {
+	if l.cfg.SettleFor <= 0 || d.switchedAt.IsZero() || now.Sub(d.switchedAt) >= l.cfg.SettleFor {
+		return false
+	}
+	return now.Sub(d.lastAt) >= l.cfg.SettleEvery
 }
 
 // leaseTarget is how many leases d's LeaseSet should carry with the
@@ -146,6 +156,7 @@ func (l *loop) publish(d *destState, sel Selection, now time.Time) {
 		if d.active != "" {
 			d.switches++
 			l.log.Warn("active router switched", "dest", d.name, "from", d.active, "to", sel.Active)
+			d.switchedAt = now
 		}
 		d.active = sel.Active
 	}
