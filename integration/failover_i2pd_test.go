@@ -690,8 +690,14 @@ func TestFailoverPolicyCLI(t *testing.T) {
 	var show struct {
 		Policy string `json:"policy"`
 	}
-	if err := json.Unmarshal([]byte(imhOK(t, "dest", "show", "web", "--json", api)), &show); err != nil || show.Policy != "failover" {
-		t.Fatalf("dest show --json: policy %q (%v), want failover", show.Policy, err)
+	// A follower answers reads from its own state (stale reads allowed), so
+	// the destination the leader just created may take a moment to show.
+	waitFor(t, 10*time.Second, "the follower shows the destination", func() bool {
+		out, _, code := runIMH(t, "dest", "show", "web", "--json", api)
+		return code == 0 && json.Unmarshal([]byte(out), &show) == nil
+	})
+	if show.Policy != "failover" {
+		t.Fatalf("dest show --json: policy %q, want failover", show.Policy)
 	}
 	web := func() status.Destination {
 		var st status.Status
