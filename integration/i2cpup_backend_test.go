@@ -21,7 +21,7 @@ import (
 // front of the stock i2pd r4 of the private network; its upstream
 // connection is opened inside the namespace. The test plays the balancer:
 // a managed session, tunnels reported from the upstream's lease request,
-// a LeaseSet2 it signs, reported published and stored at both floodfills;
+// a LeaseSet2 it signs, reported published and stored at a floodfill;
 // then a datagram from a session on r5 reaches the balancer as a payload.
 func TestI2CPUpBackendOnTestnet(t *testing.T) {
 	requireTestnet(t)

@@ -197,7 +197,7 @@ func (d *upDest) arrivals() []int {
 // upstream adapter on stock i2pd 2.45.1: one Destination with i2cpup
 // sessions on the non-floodfill routers r3 and r4, one LeaseSet2 carrying
 // both routers' leases signed by the test (the balancer's part) and handed
-// to both sessions unchanged; both floodfills store it, and one-way raw
+// to both sessions unchanged; a floodfill stores it, and one-way raw
 // datagrams from a session on r5 arrive at both r3 and r4, counted at the
 // receiving sessions.
 func TestI2CPUpstreamOnTestnet(t *testing.T) {

@@ -100,7 +100,7 @@ func ownNamespaces() []string {
 // TestTestnet builds the 5-router network of TESTNET.md, waits for
 // tunnels, checks it from inside (addresses, routes, floodfill sessions, a
 // console fetch, an HTTP fetch across I2P from r4 to a server tunnel on r5,
-// the server's LeaseSet2 in both floodfills' stores) and asserts that Close
+// the server's LeaseSet2 at a floodfill) and asserts that Close
 // leaves nothing behind, including a process a test started with Exec.
 func TestTestnet(t *testing.T) {
 	requireTestnet(t)
