@@ -22,9 +22,10 @@ all: build
 build:
 	$(GO) build -o bin/imh ./cmd/imh
 
-# The local demo once `imh demo` exists; until then, the CLI's help.
+# The local demo: a simulated network, 4 routers and 3 agents on loopback
+# (Ctrl-C ends it and cleans up).
 run: build
-	@if ./bin/imh --help | grep -qE '^  demo( |$$)'; then ./bin/imh demo; else ./bin/imh --help; fi
+	./bin/imh demo
 
 # Installs i2pd and iproute2 when root and missing, then unit tests under the
 # race detector, then integration/ (which builds imh once, without -race).
