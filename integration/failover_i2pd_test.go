@@ -134,7 +134,10 @@ func TestFailoverOnI2PD(t *testing.T) {
 func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
 	cleanupStale(ctx, t)
 	t0 := time.Now()
-	n, err := i2pdnet.Start(ctx, i2pdnet.Options{Log: testnetLogger(t)})
+	// r3 and r4 host the service and one of them is killed: they carry no
+	// transit tunnels (see i2pdnet.Options.NoTransit), so the kill breaks
+	// only what a router's death breaks on the real network.
+	n, err := i2pdnet.Start(ctx, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -253,34 +256,41 @@ func (f *failoverNet) ping(ctx context.Context, b32 string, count int, interval 
 	return p, nil
 }
 
-// bgPing is an `imh ping` running in the background; sending tells when
-// its first datagram went out (its stderr line "ping: B32 from ...").
+// bgPing is an `imh ping` running in the background. sending closes when
+// its first datagram goes out (its stderr line "ping: B32 from ..."), at
+// started; done closes when it has exited, at ended, with res or err.
 type bgPing struct {
-	started time.Time // when sending began (zero if never)
-	res     pingOut
-	err     error
-	done    chan struct{}
+	launched time.Time
+	sending  chan struct{}
+	started  time.Time // when sending began (zero if never)
+	done     chan struct{}
+	ended    time.Time
+	res      pingOut
+	err      error
 }
 
-// pingBackground starts `imh ping` from r5 and returns once it sends (or
-// has failed).
-func (f *failoverNet) pingBackground(ctx context.Context, b32 string, count int, interval time.Duration) *bgPing {
-	bp := &bgPing{done: make(chan struct{})}
+// pingStart starts `imh ping` from r5 and returns at once.
+func (f *failoverNet) pingStart(ctx context.Context, b32 string, count int, interval time.Duration) (*bgPing, error) {
+	bp := &bgPing{launched: time.Now(), sending: make(chan struct{}), done: make(chan struct{})}
 	errPath := filepath.Join(f.dir, fmt.Sprintf("ping-%d.stderr", time.Now().UnixNano()))
 	ef, err := os.Create(errPath)
 	if err != nil {
-		f.t.Fatal(err)
+		return nil, err
 	}
 	var out strings.Builder
 	cmd := f.n.Exec(ctx, imhBin, "ping", b32, "--via", f.via, "--count", fmt.Sprint(count), "--interval", interval.String(), "--json")
 	cmd.Stdout, cmd.Stderr = &out, ef
 	if err := cmd.Start(); err != nil {
 		ef.Close()
-		f.t.Fatalf("start imh ping: %v", err)
+		return nil, fmt.Errorf("start imh ping: %w", err)
 	}
+	exited, watched := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(bp.done)
 		err := cmd.Wait()
+		bp.ended = time.Now()
+		close(exited)
+		<-watched
 		ef.Close()
 		if err != nil {
 			b, _ := os.ReadFile(errPath)
@@ -291,17 +301,41 @@ func (f *failoverNet) pingBackground(ctx context.Context, b32 string, count int,
 			bp.err = fmt.Errorf("imh ping output %q: %v", out.String(), err)
 		}
 	}()
-	for {
-		if b, _ := os.ReadFile(errPath); strings.Contains(string(b), " from ") {
-			bp.started = time.Now()
-			return bp
+	go func() {
+		defer close(watched)
+		for {
+			if b, _ := os.ReadFile(errPath); strings.Contains(string(b), " from ") {
+				bp.started = time.Now()
+				close(bp.sending)
+				return
+			}
+			select {
+			case <-exited:
+				// One last look: it may have begun sending just before it ended.
+				if b, _ := os.ReadFile(errPath); strings.Contains(string(b), " from ") {
+					bp.started = bp.ended
+					close(bp.sending)
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
-		select {
-		case <-bp.done:
-			return bp
-		case <-time.After(100 * time.Millisecond):
-		}
+	}()
+	return bp, nil
+}
+
+// pingBackground starts `imh ping` from r5 and returns once it sends (or
+// has failed).
+func (f *failoverNet) pingBackground(ctx context.Context, b32 string, count int, interval time.Duration) *bgPing {
+	bp, err := f.pingStart(ctx, b32, count, interval)
+	if err != nil {
+		f.t.Fatal(err)
 	}
+	select {
+	case <-bp.sending:
+	case <-bp.done:
+	}
+	return bp
 }
 
 // statusOf reads `imh status --json` from the first agent that answers.
@@ -503,6 +537,103 @@ func onlyLeases(ls i2pdnet.LeaseSetInfo, leases map[leaseRef]bool) bool {
 	return true
 }
 
+// Each new sender sends this many pings this far apart.
+const (
+	newSenderPings    = 3
+	newSenderInterval = 300 * time.Millisecond
+)
+
+// newSenders measures when a new sender — a session that never talked to
+// the service before — first gets an answer after the kill: a new `imh
+// ping` starts every 5 s (at most 4 running at once, so as not to swamp the
+// five-router network) until one is answered or 90 s have passed. Senders
+// run side by side because a new sender's own setup (tunnels, lookup) takes
+// 5 to 30 s while the network still routes through the dead router; one at
+// a time, that setup would be counted again for every sender that came too
+// early. The time of a sender's first answer is taken conservatively as
+// when it began sending, plus its whole send schedule, plus its slowest
+// round trip.
+func (f *failoverNet) newSenders(ctx context.Context, tKill time.Time) (tResume time.Duration, fresh pingOut, senders int) {
+	t := f.t
+	var running []*bgPing
+	next := time.Now()
+	for {
+		for i := 0; i < len(running); i++ {
+			bp := running[i]
+			select {
+			case <-bp.done:
+			default:
+				continue
+			}
+			running = slices.Delete(running, i, i+1)
+			i--
+			t.Logf("new sender launched %v after the kill: %d/%d answered, sending began %v after launch, ran %v (err %v); stored leases: %s",
+				bp.launched.Sub(tKill).Round(time.Millisecond), bp.res.Received, bp.res.Sent, startedAfter(bp), bp.ended.Sub(bp.launched).Round(time.Millisecond), bp.err, f.storedGateways(ctx, f.svc))
+			if bp.err != nil || bp.res.Received == 0 {
+				continue
+			}
+			first := bp.started.Add(time.Duration(bp.res.Sent-1) * newSenderInterval).Add(time.Duration(slices.Max(bp.res.RTTms) * float64(time.Millisecond)))
+			if d := first.Sub(tKill); tResume == 0 || d < tResume {
+				tResume, fresh = d, bp.res
+			}
+		}
+		if tResume > 0 && len(running) == 0 {
+			return tResume, fresh, senders
+		}
+		if tResume == 0 && len(running) == 0 && time.Since(tKill) > 90*time.Second {
+			return 0, fresh, senders
+		}
+		if tResume == 0 && len(running) < 4 && !time.Now().Before(next) && time.Since(tKill) < 80*time.Second {
+			bp, err := f.pingStart(ctx, f.svc, newSenderPings, newSenderInterval)
+			if err != nil {
+				t.Errorf("new sender: %v", err)
+				return 0, fresh, senders
+			}
+			running = append(running, bp)
+			senders++
+			next = time.Now().Add(5 * time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func startedAfter(bp *bgPing) string {
+	if bp.started.IsZero() {
+		return "never"
+	}
+	return bp.started.Sub(bp.launched).Round(time.Millisecond).String()
+}
+
+// storedGateways describes the leases of b32's LeaseSet in each floodfill's
+// store as router:tunnel pairs, naming the gateway routers, so that a slow
+// resume can be told apart: a lease through a dead gateway, or no new
+// LeaseSet at all.
+func (f *failoverNet) storedGateways(ctx context.Context, b32 string) string {
+	var parts []string
+	for _, ff := range f.n.Floodfills() {
+		lss, err := f.n.LeaseSets(ctx, ff.Index)
+		if err != nil {
+			parts = append(parts, ff.Name()+": "+err.Error())
+			continue
+		}
+		for _, ls := range lss {
+			if ls.B32 != b32 {
+				continue
+			}
+			var leases []string
+			for i := range min(len(ls.Gateways), len(ls.Tunnels)) {
+				name := ls.Gateways[i].Base64()[:4]
+				if r, ok := f.n.RouterByHash(ls.Gateways[i]); ok {
+					name = r.Name()
+				}
+				leases = append(leases, fmt.Sprintf("%s:%d", name, ls.Tunnels[i]))
+			}
+			parts = append(parts, fmt.Sprintf("%s [%s]", ff.Name(), strings.Join(leases, " ")))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // keepLogs copies every log of the run (i2pd routers, imh processes) to
 // $IMH_TEST_LOGDIR/<test name>, when set, before the network is removed.
 func keepLogs(t *testing.T, n *i2pdnet.Net, dir string) {
@@ -606,8 +737,19 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	}
 
 	// The new LeaseSet in the floodfills' store (every lease one the
-	// balancer published for the standby router), and a new sender's
-	// answers.
+	// balancer published for the standby router), and, side by side, new
+	// senders' answers.
+	type resumed struct {
+		at      time.Duration
+		fresh   pingOut
+		senders int
+	}
+	resumeCh := make(chan resumed, 1)
+	go func() {
+		var r resumed
+		r.at, r.fresh, r.senders = f.newSenders(ctx, tKill)
+		resumeCh <- r
+	}()
 	standbyLeases := statusLeases(d.LeaseSet)
 	var tStored time.Duration
 	for wait := time.Now().Add(60 * time.Second); tStored == 0; time.Sleep(500 * time.Millisecond) {
@@ -635,23 +777,8 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	if tStored > 0 {
 		figs["switch_floodfill_ms"] = fmt.Sprint(tStored.Milliseconds())
 	}
-	var tResume time.Duration
-	var fresh pingOut
-	senders := 0
-	for tResume == 0 {
-		t0 := time.Now()
-		p, err := f.ping(ctx, f.svc, 5, 500*time.Millisecond)
-		senders++
-		t.Logf("new sender %d, started %v after the kill: %d/%d answered, took %v (err %v)",
-			senders, t0.Sub(tKill).Round(time.Millisecond), p.Received, p.Sent, time.Since(t0).Round(time.Millisecond), err)
-		if p.Received > 0 {
-			tResume, fresh = time.Since(tKill), p
-			break
-		}
-		if time.Since(tKill) > 90*time.Second {
-			break
-		}
-	}
+	r := <-resumeCh
+	tResume, fresh, senders := r.at, r.fresh, r.senders
 	if tResume == 0 || tResume >= 60*time.Second {
 		t.Errorf("new senders' round trips resumed %v after the kill (0 = not within 90 s), want < 60 s", tResume.Round(time.Millisecond))
 	}

@@ -28,7 +28,7 @@ address4 = {{.Addr}}
 port = {{.NTCP2Port}}
 reservedrange = false
 floodfill = {{.Floodfill}}
-notransit = false
+notransit = {{.NoTransit}}
 bandwidth = X
 
 [ntcp2]
@@ -105,6 +105,7 @@ func writeRouterFiles(r Router, seed, tunnels string, files map[string][]byte) e
 		"ConsolePort": ConsolePort,
 		"I2CPPort":    I2CPPort,
 		"Floodfill":   r.Floodfill,
+		"NoTransit":   r.NoTransit,
 		"Seed":        seed,
 	})
 	if err != nil {

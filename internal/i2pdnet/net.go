@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,13 @@ type Options struct {
 	// so that a test knows the tunnel's b32 in advance. Names must be plain
 	// file names.
 	Files map[int]map[string][]byte
+	// NoTransit lists routers (1-based) that refuse to be a hop of anyone
+	// else's tunnels (i2pd's notransit). In a five-router network every
+	// router is a hop of about a quarter of all tunnels, so killing one
+	// breaks the others' tunnels too, which on a network of thousands of
+	// routers almost never happens: a test that kills a service's router
+	// makes it a NoTransit router to measure the service, not that.
+	NoTransit []int
 	// Log receives progress messages (default: discarded).
 	Log *slog.Logger
 	// NoSignalTeardown leaves SIGINT/SIGTERM to the caller, which must then
@@ -106,6 +114,11 @@ func (o Options) Validate() error {
 			return fmt.Errorf("i2pdnet: tunnels for router %d, want 1..%d", i, o.Routers)
 		}
 	}
+	for _, i := range o.NoTransit {
+		if i < 1 || i > o.Routers {
+			return fmt.Errorf("i2pdnet: notransit router %d, want 1..%d", i, o.Routers)
+		}
+	}
 	for i, files := range o.Files {
 		if i < 1 || i > o.Routers {
 			return fmt.Errorf("i2pdnet: files for router %d, want 1..%d", i, o.Routers)
@@ -126,6 +139,8 @@ type Router struct {
 	Index     int
 	Addr      netip.Addr
 	Floodfill bool
+	// NoTransit is set when the router refuses transit tunnels.
+	NoTransit bool
 	// Dir is the datadir: i2pd.conf, tunnels.conf, i2pd.log, router.info.
 	Dir string
 	// I2CPAddr, ConsoleAddr and NTCP2Addr are ip:port inside the namespace.
@@ -241,6 +256,7 @@ func prepare(opts Options) (*Net, error) {
 			Index:       i,
 			Addr:        addr,
 			Floodfill:   i <= opts.Floodfills,
+			NoTransit:   slices.Contains(opts.NoTransit, i),
 			Dir:         filepath.Join(n.dir, "r"+strconv.Itoa(i)),
 			I2CPAddr:    netip.AddrPortFrom(addr, I2CPPort).String(),
 			ConsoleAddr: netip.AddrPortFrom(addr, ConsolePort).String(),

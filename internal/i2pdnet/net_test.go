@@ -2,9 +2,12 @@ package i2pdnet
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -25,6 +28,9 @@ func TestOptionsValidate(t *testing.T) {
 		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{0: {"web.dat": nil}}}, false},
 		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{5: {"../web.dat": nil}}}, false},
 		{Options{Routers: 5, Floodfills: 2, Files: map[int]map[string][]byte{5: {"i2pd.conf": nil}}}, false},
+		{Options{Routers: 5, Floodfills: 2, NoTransit: []int{3, 4}}, true},
+		{Options{Routers: 5, Floodfills: 2, NoTransit: []int{0}}, false},
+		{Options{Routers: 5, Floodfills: 2, NoTransit: []int{6}}, false},
 	}
 	for i, tt := range tests {
 		if err := tt.opts.Validate(); (err == nil) != tt.ok {
@@ -131,4 +137,23 @@ func TestRouterLookups(t *testing.T) {
 		}
 	}()
 	n.Router(3)
+}
+
+// TestWriteRouterFilesNoTransit checks that a NoTransit router's i2pd.conf
+// refuses transit tunnels and the others' accept them.
+func TestWriteRouterFilesNoTransit(t *testing.T) {
+	for _, noTransit := range []bool{false, true} {
+		r := Router{Index: 3, Addr: netip.MustParseAddr("198.18.0.3"), NoTransit: noTransit, Dir: t.TempDir()}
+		if err := writeRouterFiles(r, "/seed.zip", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		conf, err := os.ReadFile(filepath.Join(r.Dir, "i2pd.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("\nnotransit = %v\n", noTransit)
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("NoTransit %v: i2pd.conf lacks %q:\n%s", noTransit, want, conf)
+		}
+	}
 }
