@@ -325,6 +325,7 @@ func (l *loop) sessionResult(e evSession) {
 	}
 	s := d.session(r.name)
 	s.creating = false
+	defer l.replayEarly(r)
 	if e.err != nil {
 		next := l.retry.Failed(sessionKey(d.name, r.name), time.Now())
 		l.log.Warn("create session", "router", r.name, "dest", d.name, "term", l.term, "err", e.err, "retry_in", time.Until(next))

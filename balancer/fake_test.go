@@ -177,6 +177,10 @@ type fakeSession struct {
 	options i2p.Mapping // of the last CreateSession (signed)
 	ctrl    *fakeConn
 	tunnels map[uint32]routerproto.TunnelInfo // by id (both directions; ids unique per router)
+	// queued is what the router holds for the next controller (payloads
+	// that came in while no controller was attached): like a real router
+	// it sends them right behind the re-attach's SessionStatus.
+	queued []routerproto.Message
 }
 
 func (r *fakeRouter) accept() (*fakeConn, error) {
@@ -313,11 +317,20 @@ func (c *fakeConn) CreateSession(ctx context.Context, cfg *routerproto.SessionCo
 		old = s.ctrl
 	}
 	s.term, s.ctrl, s.options = term, c, cfg.Options
-	id := s.id
+	id, queued := s.id, s.queued
+	s.queued = nil
 	r.mu.Unlock()
 	if old != nil {
 		old.push(routerproto.NewDisconnect("imh: superseded by term " + strconv.FormatUint(term, 10)))
 		old.closeWith(errors.New("superseded"))
+	}
+	for _, m := range queued {
+		c.push(m)
+	}
+	if len(queued) > 0 {
+		// Let the queued messages reach the balancer before the reply does,
+		// as they can over a real connection.
+		time.Sleep(time.Millisecond)
 	}
 	return id, nil
 }

@@ -485,6 +485,48 @@ func TestLoopEchoAndCount(t *testing.T) {
 	}
 }
 
+// TestLoopFailoverKeepsQueuedPayloads: a payload a router queued while no
+// leader was attached reaches the new leader right behind the re-attach's
+// SessionStatus, before the loop has the session's id; it must still be
+// answered (it was dropped once, losing round trips over every failover).
+func TestLoopFailoverKeepsQueuedPayloads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := fsm.DefaultSettings()
+		s.Service = fsm.ServiceEcho
+		h := newHarness(t, 4, allCaps, s)
+		old := h.start(5, 5)
+		time.Sleep(time.Minute)
+		old.stop(t)
+
+		r3 := h.router("r3")
+		sender, _ := i2p.NewPrivateKeys(newRandReader(43))
+		dg, _ := i2p.NewRepliableDatagram(sender, []byte("ping across the failover"))
+		body, _ := dg.MarshalBinary()
+		repliable, _ := i2p.Payload{Protocol: i2p.ProtoRepliableDatagram, SrcPort: 1, DstPort: 2, Data: body}.MarshalBinary()
+		sid := r3.sessionIDs()[h.keys.Destination().Hash()]
+		r3.mu.Lock()
+		r3.sessions[h.keys.Destination().Hash()].queued = []routerproto.Message{
+			&routerproto.PayloadFrom{SessionID: sid, MessageID: 1},
+			&routerproto.MessagePayload{SessionID: sid, MessageID: 1, Payload: repliable},
+		}
+		r3.mu.Unlock()
+
+		next := h.start(6, 6)
+		defer next.stop(t)
+		time.Sleep(20 * time.Second)
+		v, _ := next.b.Destination("web")
+		if v.PayloadsByRouter["r3"] != 1 {
+			t.Fatalf("payloads by router %v, want r3: 1", v.PayloadsByRouter)
+		}
+		r3.mu.Lock()
+		sent := slices.Clone(r3.sent)
+		r3.mu.Unlock()
+		if len(sent) != 1 || sent[0].SessionID != sid || !sent[0].Destination.Equal(sender.Destination()) {
+			t.Fatalf("echo replies through r3: %d, want 1 to the sender", len(sent))
+		}
+	})
+}
+
 func TestLoopNeedLeaseSet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, 4, allCaps, fsm.DefaultSettings())

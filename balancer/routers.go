@@ -24,7 +24,18 @@ type routerState struct {
 	tier        []i2p.Hash
 	tierAt      time.Time
 	tierPending bool
+
+	// early holds messages for a session id the loop does not know yet,
+	// while a CreateSession on this connection is in flight: a router
+	// sends a re-attached session's queued payloads right behind its
+	// SessionStatus, so they can reach the loop before the call's result.
+	early        []evMessage
+	earlyDropped int
 }
+
+// maxEarly bounds routerState.early; a router queues at most this order of
+// payloads per session during a grace period anyway.
+const maxEarly = 1024
 
 func (r *routerState) up() bool { return r.conn != nil }
 
@@ -174,6 +185,7 @@ func (l *loop) routerUp(e evRouterUp) {
 		return
 	}
 	r.conn, r.gen, r.state, r.lastErr = e.conn, e.gen, status.RouterUp, nil
+	r.early, r.earlyDropped = nil, 0
 	r.caps = e.conn.Capabilities()
 	r.tierAt, r.tierPending = time.Time{}, false
 	l.markUnion()
@@ -190,6 +202,7 @@ func (l *loop) routerDown(e evRouterDown) {
 	}
 	wasUp, before := r.conn != nil, r.state
 	r.conn, r.state, r.lastErr = nil, status.RouterDown, e.err
+	r.early = nil
 	for _, d := range l.dests {
 		d.resetSession(r.name)
 		d.routerDown(r.name)
@@ -237,6 +250,9 @@ func (l *loop) routerMessage(e evMessage) {
 	if r == nil {
 		return
 	}
+	if sid, ok := sessionOf(e.msg); ok && l.holdEarly(r, sid, e) {
+		return
+	}
 	switch m := e.msg.(type) {
 	case *routerproto.TunnelStatus:
 		if d, s := l.bySession(r, m.SessionID); s != nil {
@@ -266,6 +282,64 @@ func (l *loop) routerMessage(e evMessage) {
 		// Payloads are counted by the connection they arrive on; the
 		// inbound tunnel is not needed to answer (the router replies).
 	}
+}
+
+// sessionOf returns the session id of a router message that belongs to
+// one of the loop's sessions.
+func sessionOf(m routerproto.Message) (uint16, bool) {
+	switch m := m.(type) {
+	case *routerproto.TunnelStatus:
+		return m.SessionID, true
+	case *routerproto.MessagePayload:
+		return m.SessionID, true
+	case *routerproto.NeedLeaseSet:
+		return m.SessionID, true
+	case *routerproto.LeaseSetStatus:
+		return m.SessionID, true
+	case *routerproto.SessionStatus:
+		return m.SessionID, true
+	}
+	return 0, false
+}
+
+// holdEarly keeps e for later when it names a session id the loop does not
+// know while a session on r is being created or re-attached; replayEarly
+// hands it back once that is settled. Without this, payloads a router
+// queued during a leader change would be dropped by the new leader.
+func (l *loop) holdEarly(r *routerState, sid uint16, e evMessage) bool {
+	if _, s := l.bySession(r, sid); s != nil || !l.creatingOn(r) {
+		return false
+	}
+	if len(r.early) >= maxEarly {
+		r.early = r.early[1:]
+		r.earlyDropped++
+		if r.earlyDropped == 1 {
+			l.log.Warn("too many messages for a session being attached; dropping the oldest", "router", r.name, "max", maxEarly)
+		}
+	}
+	r.early = append(r.early, e)
+	return true
+}
+
+// replayEarly dispatches the messages holdEarly kept, in their order; those
+// whose session is still being attached are kept again, the rest (a
+// session nobody attached) are dropped as before.
+func (l *loop) replayEarly(r *routerState) {
+	early := r.early
+	r.early = nil
+	for _, e := range early {
+		l.routerMessage(e)
+	}
+}
+
+// creatingOn reports whether a CreateSession is in flight on r.
+func (l *loop) creatingOn(r *routerState) bool {
+	for _, d := range l.dests {
+		if s := d.sessions[r.name]; s != nil && s.creating {
+			return true
+		}
+	}
+	return false
 }
 
 // bySession finds the destination and session a router's session id names.
