@@ -472,12 +472,15 @@ func (f *failoverNet) leaderKill(ctx context.Context, figs map[string]string) {
 	figs["leader_kill_twoway"] = fmt.Sprintf("%d/%d", r.p.Received, r.p.Sent)
 	t.Logf("leader %s SIGKILLed, %s leads after %v; failover round trips across it: %d of %d answered",
 		leader, newLeader, tElect.Round(time.Millisecond), r.p.Received, r.p.Sent)
-	// Goal: none lost. Tunnels on this 5-router network fail now and then
-	// whatever the balancer does, so the test fails above 10% only; every
-	// loss is reported.
+	// Goal: none lost. Payloads the routers queue while no leader is
+	// attached reach the new one (2 of 40 were lost in half the runs until
+	// the balancer kept those that arrive ahead of the re-attach's result);
+	// a 1-hop tunnel on this 5-router network can still drop one datagram
+	// whatever the balancer does, so the test fails above one; every loss
+	// is reported.
 	if lost := r.p.Sent - r.p.Received; lost > 0 {
 		t.Logf("LOSS over the balancer failover: %d of %d round trips unanswered", lost, r.p.Sent)
-		if lost*10 > r.p.Sent {
+		if lost > 1 {
 			t.Errorf("round trips lost over the balancer failover: %d of %d answered (goal: none lost)", r.p.Received, r.p.Sent)
 		}
 	}
