@@ -52,45 +52,65 @@ func (e *apiError) Error() string { return e.body.Error }
 // usage error (2); no leader, unreachable, timeout, not found and
 // conflicts are failures (1), each with a one-line message.
 func apiCall(ctx context.Context, o *apiOptions, method, path string, in, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
-	var body io.Reader
+	var body []byte
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+o.httpAddr+path, body)
-	if err != nil {
-		return usageErrorf("--http-addr %q: %v", o.httpAddr, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("agent at %s: no answer within %v", o.httpAddr, apiTimeout)
-		}
-		return fmt.Errorf("agent at %s unreachable (is imh agent running? see --http-addr): %w", o.httpAddr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("agent at %s: read answer: %w", o.httpAddr, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return apiErrorFrom(resp.StatusCode, raw)
-	}
-	if out == nil {
-		return nil
+	raw, err := apiRequest(ctx, o, method, path, body, contentType, maxJSONAnswer)
+	if err != nil || out == nil {
+		return err
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
 		return fmt.Errorf("agent at %s: malformed answer: %w", o.httpAddr, err)
 	}
 	return nil
+}
+
+// Largest answers read from an agent: JSON documents, and snapshots
+// (the whole replicated state).
+const (
+	maxJSONAnswer     = 16 << 20
+	maxSnapshotAnswer = 256 << 20
+)
+
+// apiRaw sends body as is and returns the raw 2xx answer (snapshots).
+func apiRaw(ctx context.Context, o *apiOptions, method, path string, body []byte) ([]byte, error) {
+	return apiRequest(ctx, o, method, path, body, "", maxSnapshotAnswer)
+}
+
+// apiRequest is the one HTTP exchange with an agent behind apiCall and
+// apiRaw: bounded in time and size, non-2xx answers turned into errors.
+func apiRequest(ctx context.Context, o *apiOptions, method, path string, body []byte, contentType string, maxAnswer int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+o.httpAddr+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, usageErrorf("--http-addr %q: %v", o.httpAddr, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("agent at %s: no answer within %v", o.httpAddr, apiTimeout)
+		}
+		return nil, fmt.Errorf("agent at %s unreachable (is imh agent running? see --http-addr): %w", o.httpAddr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("agent at %s: read answer: %w", o.httpAddr, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, apiErrorFrom(resp.StatusCode, raw)
+	}
+	return raw, nil
 }
 
 func apiErrorFrom(status int, raw []byte) error {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 
@@ -163,29 +160,6 @@ func newClusterSnapshotCmd() *cobra.Command {
 	addAPIFlags(restoreCmd, &restore)
 	cmd.AddCommand(saveCmd, restoreCmd)
 	return cmd
-}
-
-// apiRaw sends body and returns the raw 2xx answer.
-func apiRaw(ctx context.Context, o *apiOptions, method, path string, body []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+o.httpAddr+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, usageErrorf("--http-addr %q: %v", o.httpAddr, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("agent at %s unreachable (is imh agent running? see --http-addr): %w", o.httpAddr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, fmt.Errorf("agent at %s: read answer: %w", o.httpAddr, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, apiErrorFrom(resp.StatusCode, raw)
-	}
-	return raw, nil
 }
 
 func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
