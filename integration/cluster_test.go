@@ -40,8 +40,17 @@ type testCluster struct {
 }
 
 // startTestCluster starts n agents with --bootstrap-expect n, each joining
-// all gossip addresses (itself included).
+// all gossip addresses (itself included); the last one is configured by a
+// YAML file and IMH_ environment variables instead of flags.
 func startTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	return startClusterWith(t, n, func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }, true)
+}
+
+// startClusterWith starts n agents like startTestCluster, with every address
+// from addr; lastByFile moves the last agent's settings to a file and the
+// environment (configureByFileAndEnv).
+func startClusterWith(t *testing.T, n int, addr func() string, lastByFile bool) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -55,22 +64,22 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 	tc := &testCluster{t: t, secretFile: secretFile}
 	var gossip []string
 	for range n {
-		gossip = append(gossip, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		gossip = append(gossip, addr())
 	}
 	for i := range n {
 		a := &clusterAgent{
 			name:     fmt.Sprintf("n%d", i+1),
 			dataDir:  filepath.Join(dir, fmt.Sprintf("data%d", i+1)),
-			httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			httpAddr: addr(),
 		}
 		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
-			"--raft-bind", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip-bind", gossip[i],
+			"--raft-bind", addr(), "--gossip-bind", gossip[i],
 			"--http-bind", a.httpAddr, "--bootstrap-expect", fmt.Sprint(n),
 			"--secret-file", secretFile, "--log-level", "debug"}
 		for _, g := range gossip {
 			a.args = append(a.args, "--join", g)
 		}
-		if i == n-1 {
+		if lastByFile && i == n-1 {
 			a.configureByFileAndEnv(t, out, gossip)
 		}
 		tc.agents = append(tc.agents, a)

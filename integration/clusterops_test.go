@@ -35,38 +35,7 @@ func opsAddr(t *testing.T) string {
 // on the same ports).
 func startOpsCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "secret")
-	out, stderr, code := runIMH(t, "keygen")
-	if code != 0 {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	if err := os.WriteFile(secretFile, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCluster{t: t, secretFile: secretFile}
-	var gossip []string
-	for range n {
-		gossip = append(gossip, opsAddr(t))
-	}
-	for i := range n {
-		a := &clusterAgent{
-			name:     fmt.Sprintf("n%d", i+1),
-			dataDir:  filepath.Join(dir, fmt.Sprintf("data%d", i+1)),
-			httpAddr: opsAddr(t),
-		}
-		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
-			"--raft-bind", opsAddr(t), "--gossip-bind", gossip[i], "--http-bind", a.httpAddr,
-			"--bootstrap-expect", fmt.Sprint(n), "--secret-file", secretFile, "--log-level", "debug"}
-		for _, g := range gossip {
-			a.args = append(a.args, "--join", g)
-		}
-		tc.agents = append(tc.agents, a)
-	}
-	for _, a := range tc.agents {
-		tc.start(a)
-	}
-	return tc
+	return startClusterWith(t, n, func() string { return opsAddr(t) }, false)
 }
 
 // flagValue returns the value of an agent flag, from its arguments or, for

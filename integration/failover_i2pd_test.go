@@ -132,37 +132,12 @@ func TestFailoverOnI2PD(t *testing.T) {
 }
 
 func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
-	cleanupStale(ctx, t)
-	t0 := time.Now()
 	// r3 and r4 host the service and one of them is killed: they carry no
 	// transit tunnels (see i2pdnet.Options.NoTransit), so the kill breaks
 	// only what a router's death breaks on the real network.
-	n, err := i2pdnet.Start(ctx, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ns, netDir := n.Namespace(), n.Dir()
-	e := &nsIMH{t: t, n: n, dir: t.TempDir()}
-	t.Cleanup(func() {
-		e.stopAll()
-		keepLogs(t, n, e.dir)
-		if t.Failed() {
-			for _, r := range n.Routers() {
-				t.Logf("--- %s log tail:\n%s", r.Name(), n.LogTail(r.Index, 10))
-			}
-		}
-		if err := n.Close(); err != nil {
-			t.Errorf("close network: %v", err)
-		}
-		assertTornDown(t, ns, netDir)
-		if pids := pidsMentioning(e.dir); len(pids) > 0 {
-			t.Errorf("imh processes %v still running after the test", pids)
-		}
-	})
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatalf("wait ready: %v", err)
-	}
-	t.Logf("network up after %v", time.Since(t0).Round(time.Millisecond))
+	e, tUp := startNsIMH(ctx, t, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
+	n := e.n
+	t.Logf("network up after %v", tUp.Round(time.Millisecond))
 
 	f := &failoverNet{nsIMH: e, agents: map[string]*nsProc{}, adapters: map[string]*nsProc{},
 		upIndex: map[string]int{"up3": 3, "up4": 4}, via: "i2cp://" + n.Router(5).I2CPAddr}

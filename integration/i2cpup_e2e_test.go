@@ -130,6 +130,42 @@ type pingOut struct {
 	RTTms    []float64 `json:"rtt_ms"`
 }
 
+// startNsIMH builds the private i2pd network of opts, waits until it is
+// ready (returning how long that took) and arranges its teardown: imh
+// processes stopped, logs kept ($IMH_TEST_LOGDIR) and the routers' log
+// tails on failure, the namespace and every process checked gone.
+func startNsIMH(ctx context.Context, t *testing.T, opts i2pdnet.Options) (*nsIMH, time.Duration) {
+	t.Helper()
+	cleanupStale(ctx, t)
+	t0 := time.Now()
+	n, err := i2pdnet.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	ns, netDir := n.Namespace(), n.Dir()
+	e := &nsIMH{t: t, n: n, dir: t.TempDir()}
+	t.Cleanup(func() {
+		e.stopAll()
+		keepLogs(t, n, e.dir)
+		if t.Failed() {
+			for _, r := range n.Routers() {
+				t.Logf("--- %s log tail:\n%s", r.Name(), n.LogTail(r.Index, 10))
+			}
+		}
+		if err := n.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+		assertTornDown(t, ns, netDir)
+		if pids := pidsMentioning(e.dir); len(pids) > 0 {
+			t.Errorf("imh processes %v still running after the test", pids)
+		}
+	})
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatalf("wait ready: %v", err)
+	}
+	return e, time.Since(t0)
+}
+
 // TestI2CPUpstreamEndToEnd is issue 10's test on the private i2pd network
 // (5 routers, r1 and r2 floodfills): three agents, `imh router serve
 // --upstream` in front of r3 and r4, one destination (--hops 1, spread,
@@ -147,33 +183,8 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 	const inbound = 1
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cleanupStale(ctx, t)
-	t0 := time.Now()
-	n, err := i2pdnet.Start(ctx, i2pdnet.Options{Log: testnetLogger(t)})
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	ns, netDir := n.Namespace(), n.Dir()
-	e := &nsIMH{t: t, n: n, dir: t.TempDir()}
-	t.Cleanup(func() {
-		e.stopAll()
-		if t.Failed() {
-			for _, r := range n.Routers() {
-				t.Logf("--- %s log tail:\n%s", r.Name(), n.LogTail(r.Index, 10))
-			}
-		}
-		if err := n.Close(); err != nil {
-			t.Errorf("close network: %v", err)
-		}
-		assertTornDown(t, ns, netDir)
-		if pids := pidsMentioning(e.dir); len(pids) > 0 {
-			t.Errorf("imh processes %v still running after the test", pids)
-		}
-	})
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatalf("wait ready: %v", err)
-	}
-	tUp := time.Since(t0)
+	e, tUp := startNsIMH(ctx, t, i2pdnet.Options{Log: testnetLogger(t)})
+	n := e.n
 
 	// Three agents on the namespace's loopback.
 	secret, stderr, code := runIMH(t, "keygen")
