@@ -24,14 +24,26 @@ func serveRouter(t *testing.T, upstream string) (*Backend, string) {
 // serveRouterRetry is serveRouter with the router's publish retry delay.
 func serveRouterRetry(t *testing.T, upstream string, retry time.Duration) (*Backend, string) {
 	t.Helper()
-	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond})
+	return serveBackend(t, Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond}, func(cfg *router.Config) {
+		cfg.PublishRetry = retry
+		cfg.PublishRetryMax = max(retry, cfg.PublishRetryMax)
+	})
+}
+
+// serveBackend runs an imh router named "up" over a Backend made from bcfg
+// on 127.0.0.1:0 (tune, if set, adjusts the router's config) and returns
+// the backend and the router's address; both stop with the test.
+func serveBackend(t *testing.T, bcfg Config, tune func(*router.Config)) (*Backend, string) {
+	t.Helper()
+	be, err := NewBackend(bcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := router.DefaultConfig()
 	cfg.Name = "up"
-	cfg.PublishRetry = retry
-	cfg.PublishRetryMax = max(retry, cfg.PublishRetryMax)
+	if tune != nil {
+		tune(&cfg)
+	}
 	rt, err := router.New(cfg, be)
 	if err != nil {
 		t.Fatal(err)

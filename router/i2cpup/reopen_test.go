@@ -3,13 +3,11 @@ package i2cpup
 import (
 	"bytes"
 	"context"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
-	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -17,26 +15,7 @@ import (
 // sessions after reopenDelay (doubling).
 func serveReopen(t *testing.T, upstream string, reopenDelay time.Duration) (*Backend, string) {
 	t.Helper()
-	be, err := NewBackend(Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond, ReopenDelay: reopenDelay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := router.DefaultConfig()
-	cfg.Name = "up"
-	rt, err := router.New(cfg, be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.AttachRouter(rt)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = rt.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; _ = be.Close() })
-	return be, ln.Addr().String()
+	return serveBackend(t, Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond, ReopenDelay: reopenDelay}, nil)
 }
 
 // tunnelEvents reads n TunnelStatus events with result res and returns
