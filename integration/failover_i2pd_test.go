@@ -536,25 +536,23 @@ func (f *failoverNet) newSenders(ctx context.Context, tKill time.Time) (tResume 
 	var running []*bgPing
 	next := time.Now()
 	for {
-		for i := 0; i < len(running); i++ {
-			bp := running[i]
+		running = slices.DeleteFunc(running, func(bp *bgPing) bool {
 			select {
 			case <-bp.done:
 			default:
-				continue
+				return false
 			}
-			running = slices.Delete(running, i, i+1)
-			i--
 			t.Logf("new sender launched %v after the kill: %d/%d answered, sending began %v after launch, ran %v (err %v); stored leases: %s",
 				bp.launched.Sub(tKill).Round(time.Millisecond), bp.res.Received, bp.res.Sent, startedAfter(bp), bp.ended.Sub(bp.launched).Round(time.Millisecond), bp.err, f.storedGateways(ctx, f.svc))
 			if bp.err != nil || bp.res.Received == 0 {
-				continue
+				return true
 			}
 			first := bp.started.Add(time.Duration(bp.res.Sent-1) * newSenderInterval).Add(time.Duration(slices.Max(bp.res.RTTms) * float64(time.Millisecond)))
 			if d := first.Sub(tKill); tResume == 0 || d < tResume {
 				tResume, fresh = d, bp.res
 			}
-		}
+			return true
+		})
 		if tResume > 0 && len(running) == 0 {
 			return tResume, fresh, senders
 		}
