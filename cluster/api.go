@@ -230,11 +230,11 @@ func settingsFrom(s fsm.Settings, req DestinationRequest) (fsm.Settings, error) 
 		s.Policy = p
 	}
 	if req.Service != nil {
-		v, err := fsm.ParseService(*req.Service)
+		v, addr, err := fsm.ParseService(*req.Service)
 		if err != nil {
 			return s, err
 		}
-		s.Service = v
+		s.Service, s.ServiceAddr = v, addr
 	}
 	return s, s.Validate()
 }
@@ -405,7 +405,7 @@ func destinationInfo(d *fsm.Destination, tunnels []fsm.Tunnel) DestinationInfo {
 		Name: d.Name, B32: d.Hash().B32(), Destination: i2p.Base64.EncodeToString(d.Destination),
 		LeaseSetPublicKey: i2p.Base64.EncodeToString(d.LeaseSetPublicKey),
 		Inbound:           int(d.Settings.Inbound), Outbound: int(d.Settings.Outbound), Hops: int(d.Settings.Hops),
-		Policy: d.Settings.Policy.String(), Service: d.Settings.Service.String(),
+		Policy: d.Settings.Policy.String(), Service: d.Settings.ServiceSpec(),
 		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
 	}
 	if ls := d.LeaseSet; ls != nil {
@@ -569,7 +569,7 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 
 func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destination {
 	sd := status.Destination{
-		Name: d.Name, B32: d.Hash().B32(), Policy: d.Settings.Policy.String(), Service: d.Settings.Service.String(),
+		Name: d.Name, B32: d.Hash().B32(), Policy: d.Settings.Policy.String(), Service: d.Settings.ServiceSpec(),
 		LeasesByRouter: map[string]int{}, GatewaySet: []string{}, StandbyRouters: []string{}, PayloadsByRouter: map[string]int{},
 	}
 	if ls := d.LeaseSet; ls != nil {

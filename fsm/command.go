@@ -185,7 +185,7 @@ func (c *RouterRemove) readPayload(r *wire.Reader)             { c.Name = r.Stri
 // Destination is hosted under another name; the same command applied twice
 // is a no-op.
 // Payload: name String | destination Blob | sealed key file Blob |
-// sealed LeaseSet key Blob | LeaseSet public key Blob | settings (5 bytes).
+// sealed LeaseSet key Blob | LeaseSet public key Blob | settings (Settings).
 type DestinationPut struct {
 	Name              string
 	Destination       []byte // the public Destination bytes
@@ -208,7 +208,7 @@ func (c *DestinationPut) appendPayload(b []byte) ([]byte, error) {
 			return b, err
 		}
 	}
-	return c.Settings.append(b), nil
+	return c.Settings.append(b)
 }
 
 func (c *DestinationPut) readPayload(r *wire.Reader) {
@@ -221,7 +221,7 @@ func (c *DestinationPut) readPayload(r *wire.Reader) {
 }
 
 // DestinationSet changes the settings of an existing destination.
-// Payload: name String | settings (5 bytes).
+// Payload: name String | settings (Settings).
 type DestinationSet struct {
 	Name     string
 	Settings Settings
@@ -232,7 +232,10 @@ func (*DestinationSet) Type() CommandType { return CmdDestinationSet }
 
 func (c *DestinationSet) appendPayload(b []byte) ([]byte, error) {
 	b, err := wire.AppendString(b, c.Name)
-	return c.Settings.append(b), err
+	if err != nil {
+		return b, err
+	}
+	return c.Settings.append(b)
 }
 
 func (c *DestinationSet) readPayload(r *wire.Reader) {

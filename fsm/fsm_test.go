@@ -276,16 +276,59 @@ func TestParseSettingsNames(t *testing.T) {
 			t.Fatalf("%s: %v %v", s, p, err)
 		}
 	}
-	for _, s := range []string{"none", "echo"} {
-		v, err := ParseService(s)
-		if err != nil || v.String() != s {
-			t.Fatalf("%s: %v %v", s, v, err)
+	for _, tc := range []struct {
+		spec string
+		svc  Service
+		addr string
+	}{
+		{"none", ServiceNone, ""},
+		{"echo", ServiceEcho, ""},
+		{"tcp://127.0.0.1:8080", ServiceTCP, "127.0.0.1:8080"},
+		{"tcp://web.internal:80", ServiceTCP, "web.internal:80"},
+		{"tcp://[::1]:443", ServiceTCP, "[::1]:443"},
+	} {
+		v, addr, err := ParseService(tc.spec)
+		if err != nil || v != tc.svc || addr != tc.addr {
+			t.Fatalf("%s: %v %q %v", tc.spec, v, addr, err)
+		}
+		st := DefaultSettings()
+		st.Service, st.ServiceAddr = v, addr
+		if st.ServiceSpec() != tc.spec || st.Validate() != nil {
+			t.Fatalf("%s: spec %q, validate %v", tc.spec, st.ServiceSpec(), st.Validate())
 		}
 	}
 	if _, err := ParsePolicy("x"); !errors.Is(err, ErrInvalid) {
 		t.Fatal(err)
 	}
-	if _, err := ParseService("x"); !errors.Is(err, ErrInvalid) {
+	for _, bad := range []string{"x", "tcp://", "tcp://host", "tcp://:80", "tcp://h:0", "tcp://h:70000", "tcp://h:http", "TCP://h:1"} {
+		if _, _, err := ParseService(bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+	if err := (Settings{Inbound: 1, Outbound: 1, Policy: PolicySpread, Service: ServiceEcho, ServiceAddr: "h:1"}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("echo with an address: %v", err)
+	}
+}
+
+// A TCP service's address survives the log and snapshots; settings without
+// one encode as before it existed (the golden snapshot still restores).
+func TestSettingsTCPRoundTrip(t *testing.T) {
+	st := Settings{Inbound: 2, Outbound: 1, Hops: 1, Policy: PolicyFailover, Service: ServiceTCP, ServiceAddr: "127.0.0.1:8080"}
+	enc, err := Encode(&DestinationSet{Name: "web", Settings: st})
+	if err != nil {
 		t.Fatal(err)
+	}
+	got, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := got.(*DestinationSet); ds.Settings != st {
+		t.Fatalf("decoded %+v, want %+v", ds.Settings, st)
+	}
+	plain := st
+	plain.Service, plain.ServiceAddr = ServiceEcho, ""
+	a, _ := Encode(&DestinationSet{Name: "web", Settings: plain})
+	if len(enc)-len(a) != 1+len(st.ServiceAddr) {
+		t.Fatalf("tcp settings add %d bytes, want the address string only", len(enc)-len(a))
 	}
 }

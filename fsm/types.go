@@ -3,7 +3,10 @@ package fsm
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/wire"
@@ -27,6 +30,9 @@ type Service uint8
 const (
 	ServiceNone Service = 1 // payloads are counted and dropped
 	ServiceEcho Service = 2 // repliable datagrams are answered to their sender
+	// ServiceTCP bridges every incoming I2P stream to a TCP connection to
+	// Settings.ServiceAddr, the way an I2P server tunnel does.
+	ServiceTCP Service = 3
 )
 
 // Direction of a tunnel. Persisted: append only.
@@ -60,27 +66,55 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("%w: policy %q (want spread or failover)", ErrInvalid, s)
 }
 
-// String is the CLI name (none, echo).
+// String is the CLI name (none, echo, tcp).
 func (s Service) String() string {
 	switch s {
 	case ServiceNone:
 		return "none"
 	case ServiceEcho:
 		return "echo"
+	case ServiceTCP:
+		return "tcp"
 	}
 	return fmt.Sprintf("service(%d)", uint8(s))
 }
 
-// ParseService parses "none" or "echo".
-func ParseService(s string) (Service, error) {
-	switch s {
-	case "none":
-		return ServiceNone, nil
-	case "echo":
-		return ServiceEcho, nil
+// tcpScheme prefixes a TCP service's backend address on the CLI.
+const tcpScheme = "tcp://"
+
+// ParseService parses the CLI's service spec: "none", "echo" or
+// "tcp://HOST:PORT" (the backend address comes back second, empty for the
+// others).
+func ParseService(s string) (Service, string, error) {
+	switch {
+	case s == "none":
+		return ServiceNone, "", nil
+	case s == "echo":
+		return ServiceEcho, "", nil
+	case strings.HasPrefix(s, tcpScheme):
+		addr := strings.TrimPrefix(s, tcpScheme)
+		if err := validBackend(addr); err != nil {
+			return 0, "", err
+		}
+		return ServiceTCP, addr, nil
 	}
-	return 0, fmt.Errorf("%w: service %q (want none or echo)", ErrInvalid, s)
+	return 0, "", fmt.Errorf("%w: service %q (want none, echo or tcp://HOST:PORT)", ErrInvalid, s)
 }
+
+// validBackend checks a TCP service's HOST:PORT.
+func validBackend(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || len(addr) > maxBackendLen {
+		return fmt.Errorf("%w: tcp service address %q (want HOST:PORT)", ErrInvalid, addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%w: tcp service port %q (want 1..65535)", ErrInvalid, port)
+	}
+	return nil
+}
+
+// maxBackendLen bounds a TCP service address (a DNS name and a port).
+const maxBackendLen = 261
 
 // String is inbound or outbound.
 func (d Direction) String() string {
@@ -94,13 +128,27 @@ func (d Direction) String() string {
 }
 
 // Settings are the operator's choices for a destination.
-// Layout: inbound u8 | outbound u8 | hops u8 | policy u8 | service u8.
+// Layout: inbound u8 | outbound u8 | hops u8 | policy u8 | service u8
+// [| service address String, only when service is tcp]. Settings without a
+// TCP service encode exactly as before the TCP service existed.
 type Settings struct {
 	Inbound  uint8 // inbound tunnels per router
 	Outbound uint8 // outbound tunnels per router
 	Hops     uint8 // hops per tunnel
 	Policy   Policy
 	Service  Service
+	// ServiceAddr is the TCP backend (HOST:PORT) of ServiceTCP, empty
+	// otherwise.
+	ServiceAddr string
+}
+
+// ServiceSpec is the service as the CLI spells it: none, echo or
+// tcp://HOST:PORT.
+func (s Settings) ServiceSpec() string {
+	if s.Service == ServiceTCP {
+		return tcpScheme + s.ServiceAddr
+	}
+	return s.Service.String()
 }
 
 // DefaultSettings are CLI.md's defaults: 3 inbound, 2 outbound, 3 hops,
@@ -120,21 +168,33 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: hops %d (want 0..%d)", ErrInvalid, s.Hops, maxHops)
 	case s.Policy != PolicySpread && s.Policy != PolicyFailover:
 		return fmt.Errorf("%w: %s", ErrInvalid, s.Policy)
-	case s.Service != ServiceNone && s.Service != ServiceEcho:
+	case s.Service != ServiceNone && s.Service != ServiceEcho && s.Service != ServiceTCP:
 		return fmt.Errorf("%w: %s", ErrInvalid, s.Service)
+	case s.Service == ServiceTCP:
+		return validBackend(s.ServiceAddr)
+	case s.ServiceAddr != "":
+		return fmt.Errorf("%w: a service address needs service tcp", ErrInvalid)
 	}
 	return nil
 }
 
-func (s Settings) append(b []byte) []byte {
-	return append(b, s.Inbound, s.Outbound, s.Hops, byte(s.Policy), byte(s.Service))
+func (s Settings) append(b []byte) ([]byte, error) {
+	b = append(b, s.Inbound, s.Outbound, s.Hops, byte(s.Policy), byte(s.Service))
+	if s.Service != ServiceTCP {
+		return b, nil
+	}
+	return wire.AppendString(b, s.ServiceAddr)
 }
 
 func readSettings(r *wire.Reader) Settings {
-	return Settings{
+	s := Settings{
 		Inbound: r.Uint8("inbound"), Outbound: r.Uint8("outbound"), Hops: r.Uint8("hops"),
 		Policy: Policy(r.Uint8("policy")), Service: Service(r.Uint8("service")),
 	}
+	if s.Service == ServiceTCP {
+		s.ServiceAddr = r.String("service address")
+	}
+	return s
 }
 
 // Router is an operator-added router. Its health is not replicated.

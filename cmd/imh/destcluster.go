@@ -35,7 +35,7 @@ func (f *destSettingsFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.outbound, "outbound", int(d.Outbound), "outbound tunnels per router")
 	cmd.Flags().IntVar(&f.hops, "hops", int(d.Hops), "hops per tunnel")
 	cmd.Flags().StringVar(&f.policy, "policy", d.Policy.String(), "lease policy: spread (leases of every router: load sharing, one-way traffic) or failover (one router's leases at a time, others hot: request/response services)")
-	cmd.Flags().StringVar(&f.service, "service", d.Service.String(), "what payloads get: none|echo")
+	cmd.Flags().StringVar(&f.service, "service", d.Service.String(), "what payloads get: none|echo|tcp://HOST:PORT")
 }
 
 // request builds the API request from the flags the operator set (all of
@@ -67,8 +67,8 @@ func (f *destSettingsFlags) request(cmd *cobra.Command, onlyChanged bool) (clust
 		req.Policy = &f.policy
 	}
 	if use("service") {
-		if _, err := fsm.ParseService(f.service); err != nil {
-			return req, usageErrorf("--service %q: want none or echo", f.service)
+		if _, _, err := fsm.ParseService(f.service); err != nil {
+			return req, usageErrorf("--service %q: want none, echo or tcp://HOST:PORT", f.service)
 		}
 		req.Service = &f.service
 	}
