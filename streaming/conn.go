@@ -76,17 +76,18 @@ type Conn struct {
 	dupSYN       bool // the peer resent its SYN: resend our SYN reply now
 
 	// receive side
-	recvNext     uint32
-	ooo          map[uint32]*Packet
-	oooBytes     int
-	readBuf      bytes.Buffer
-	remoteClosed bool
-	gotData      bool // any payload arrived (a RESET before it is a refusal)
-	readClosed   bool // local Close: discard what arrives
-	choked       bool
-	ackPending   bool
-	closeBy      time.Time // local Close: give up waiting at this time
-	lingerUntil  time.Time
+	recvNext       uint32
+	ooo            map[uint32]*Packet
+	oooBytes       int
+	readBuf        bytes.Buffer
+	remoteClosed   bool
+	maxPayloadSeen int
+	gotData        bool // any payload arrived (a RESET before it is a refusal)
+	readClosed     bool // local Close: discard what arrives
+	choked         bool
+	ackPending     bool
+	closeBy        time.Time // local Close: give up waiting at this time
+	lingerUntil    time.Time
 
 	readDeadline, writeDeadline time.Time
 }

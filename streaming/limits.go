@@ -129,6 +129,8 @@ func (l Limits) validate() error {
 		return fmt.Errorf("%w: InitialWindow %d > MaxWindow %d", ErrBadInput, l.InitialWindow, l.MaxWindow)
 	case l.MaxWindow > MaxNACKs:
 		return fmt.Errorf("%w: MaxWindow %d > %d", ErrBadInput, l.MaxWindow, MaxNACKs)
+	case l.MaxRecvBuffer < 4*inOrderReserve:
+		return fmt.Errorf("%w: MaxRecvBuffer %d < %d", ErrBadInput, l.MaxRecvBuffer, 4*inOrderReserve)
 	case l.MinRTO > l.MaxRTO:
 		return fmt.Errorf("%w: MinRTO > MaxRTO", ErrBadInput)
 	}

@@ -103,6 +103,12 @@ func (l *link) observe(b []byte) {
 	}
 }
 
+func (l *link) maxInFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxFlight
+}
+
 func (l *link) add(t testing.TB, seed byte, lim Limits) *Mux {
 	t.Helper()
 	id, err := NewIdentity(testKeys(t, seed))
@@ -206,12 +212,12 @@ func TestLossyTransferBothWays(t *testing.T) {
 		sa, sb := a.Stats(), b.Stats()
 		resends, pkts := sa.Resends+sb.Resends, sa.PacketsOut+sb.PacketsOut
 		t.Logf("simulated %v; packets %d, resends %d (%.1f%%), max in flight %d",
-			time.Since(start), pkts, resends, 100*float64(resends)/float64(pkts), l.maxFlight)
+			time.Since(start), pkts, resends, 100*float64(resends)/float64(pkts), l.maxInFlight())
 		if float64(resends) > 0.2*float64(pkts) {
 			t.Errorf("resends %d of %d packets", resends, pkts)
 		}
-		if l.maxFlight > DefaultLimits().MaxWindow {
-			t.Errorf("%d packets in flight, window %d", l.maxFlight, DefaultLimits().MaxWindow)
+		if n := l.maxInFlight(); n > DefaultLimits().MaxWindow {
+			t.Errorf("%d packets in flight, window %d", n, DefaultLimits().MaxWindow)
 		}
 	})
 }
@@ -481,4 +487,72 @@ func BenchmarkThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSlowReaderChokes fills the receiver's buffer (it chokes the sender),
+// then reads everything: the stream resumes and nothing is lost or counted
+// as a failed resend.
+func TestSlowReaderChokes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(12, 0.02, 0)
+		lim := Limits{MaxRecvBuffer: 64 << 10, MaxSendBuffer: 64 << 10, MaxWindow: 16, InitialWindow: 4}
+		a, b := l.add(t, 1, lim), l.add(t, 2, lim)
+		ln, _ := b.Listen(0)
+		data := testData(3, 2<<20)
+		go func() {
+			c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Write(data)
+			c.Close()
+		}()
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Minute) // nobody reads: the sender must not give up
+		got, err := io.ReadAll(c)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read %d of %d bytes: %v", len(got), len(data), err)
+		}
+		if n := l.maxInFlight(); n > 16 {
+			t.Errorf("%d packets in flight, window 16", n)
+		}
+	})
+}
+
+func TestOfflineIdentityStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(13, 0, 0)
+		b := l.add(t, 2, Limits{})
+		id := testOfflineIdentity(t, 5, uint32(time.Now().Add(time.Hour).Unix()))
+		a, err := NewMux(Config{Identity: id, Transport: endpoint{l, id.Destination()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Lock()
+		l.muxes[id.Destination().Hash()] = a
+		l.mu.Unlock()
+		t.Cleanup(func() { a.Close(); time.Sleep(time.Minute) })
+		ln, _ := b.Listen(0)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				io.Copy(c, c)
+				c.Close()
+			}
+		}()
+		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("offline"))
+		c.(*Conn).CloseWrite()
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "offline" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	})
 }

@@ -187,7 +187,7 @@ func (c *Conn) receiveLocked(p *Packet) {
 	if p.Seq-c.recvNext >= MaxNACKs {
 		return
 	}
-	if c.bufferedLocked()+len(p.Payload) > c.m.lim.MaxRecvBuffer {
+	if !c.fitsLocked(p) {
 		c.choked = true
 		return
 	}
@@ -203,6 +203,22 @@ func (c *Conn) receiveLocked(p *Packet) {
 			signal(c.readable)
 		}
 	}
+}
+
+// inOrderReserve is buffer space that out-of-order packets may not use, so
+// that a buffer full of them cannot lock out the missing packet that lets
+// the reader drain them (peers send payloads of at most 1812 bytes).
+const inOrderReserve = 4 << 10
+
+// fitsLocked reports whether p fits the receive buffer: the next in-order
+// packet may use all of it, out-of-order ones all but the reserve.
+func (c *Conn) fitsLocked(p *Packet) bool {
+	limit := c.m.lim.MaxRecvBuffer
+	if p.Seq != c.recvNext {
+		limit -= max(inOrderReserve, 2*c.maxPayloadSeen)
+	}
+	c.maxPayloadSeen = max(c.maxPayloadSeen, len(p.Payload))
+	return c.bufferedLocked()+len(p.Payload) <= limit
 }
 
 func (c *Conn) deliverLocked(b []byte) {
