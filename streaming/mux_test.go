@@ -556,3 +556,22 @@ func TestOfflineIdentityStream(t *testing.T) {
 		}
 	})
 }
+
+func TestSYNRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(14, 0, 0)
+		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{SYNRate: 0.001, SYNBurst: 1})
+		b.Listen(0)
+		if _, err := a.DialDestination(t.Context(), b.id.Destination(), 1); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if _, err := a.DialDestination(ctx, b.id.Destination(), 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("second dial: %v", err)
+		}
+		if s := b.Stats(); s.Refused == 0 || s.Accepted != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+}
