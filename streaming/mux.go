@@ -172,17 +172,18 @@ func (m *Mux) HandlePacket(srcPort, dstPort uint16, data []byte) {
 	}
 }
 
-// handleEcho answers a signed ping with an unsigned pong carrying the same
-// payload; pongs are ignored (imh does not ping).
+// handleEcho answers a signed ping (ECHO with a non-zero sendStreamId, the
+// ping id) with an unsigned pong: ECHO, sendStreamId 0, receiveStreamId the
+// ping id, the same payload. Pongs are ignored (imh does not ping).
 func (m *Mux) handleEcho(srcPort, dstPort uint16, p *Packet, raw []byte) {
-	if p.SendStreamID != 0 || p.RecvStreamID == 0 || !m.allowSYN() {
+	if p.SendStreamID == 0 || !m.allowSYN() {
 		return
 	}
 	if err := m.verifyFrom(p, raw); err != nil {
 		m.log.Debug("drop ping", "err", err)
 		return
 	}
-	pong := &Packet{SendStreamID: p.RecvStreamID, Flags: FlagEcho | FlagNoAck, Payload: p.Payload}
+	pong := &Packet{RecvStreamID: p.SendStreamID, Flags: FlagEcho, Payload: p.Payload}
 	b, err := pong.MarshalBinary()
 	if err != nil {
 		return

@@ -432,7 +432,7 @@ func TestEcho(t *testing.T) {
 		l.mu.Lock()
 		l.muxes[a.id.Destination().Hash()] = nil
 		l.mu.Unlock()
-		ping := &Packet{RecvStreamID: 42, Flags: FlagEcho | FlagFrom | FlagNoAck, From: a.id.Destination(), Payload: []byte("ping")}
+		ping := &Packet{SendStreamID: 42, Flags: FlagEcho | FlagFrom | FlagNoAck, From: a.id.Destination(), Payload: []byte("ping")}
 		raw, err := a.id.SignPacket(ping)
 		if err != nil {
 			t.Fatal(err)
@@ -447,7 +447,7 @@ func TestEcho(t *testing.T) {
 		}
 		tap.mu.Unlock()
 		p, err := ParsePacket(pong)
-		if err != nil || p.SendStreamID != 42 || !p.Flags.Has(FlagEcho) || string(p.Payload) != "ping" {
+		if err != nil || p.SendStreamID != 0 || p.RecvStreamID != 42 || !p.Flags.Has(FlagEcho) || string(p.Payload) != "ping" {
 			t.Fatalf("pong %+v, %v", p, err)
 		}
 	})

@@ -28,7 +28,8 @@ func (c *Conn) handle(p *Packet, raw []byte, now time.Time) {
 	if c.state != stateEstablished {
 		return // reordered before the SYN reply: the peer resends it
 	}
-	if !p.Flags.Has(FlagNoAck) {
+	// A resent SYN acknowledges nothing, whether or not it sets NO_ACK.
+	if !p.Flags.Has(FlagNoAck) && (c.outbound || !p.Flags.Has(FlagSYN)) {
 		c.ackLocked(p.AckThrough, p.NACKs, now)
 	}
 	c.peerChoked = p.Flags.Has(FlagDelay) && p.Delay >= chokeDelay
