@@ -30,6 +30,7 @@ type link struct {
 	down      bool // drop everything
 	muxes     map[i2p.Hash]*Mux
 	inflight  map[uint32]map[uint32]bool // sender stream id -> unacked seqs seen on the wire
+	drop      func(p *Packet) bool       // drops chosen packets, if set
 	maxFlight int
 }
 
@@ -50,7 +51,7 @@ func (e endpoint) SendPacket(ctx context.Context, to *i2p.Destination, srcPort, 
 	l.observe(pkt)
 	target := l.muxes[to.Hash()]
 	copies := 1
-	if l.down || l.rng.Float64() < l.loss {
+	if l.down || l.rng.Float64() < l.loss || l.dropChosen(pkt) {
 		copies = 0
 	} else if l.rng.Float64() < l.dup {
 		copies = 2
@@ -101,6 +102,14 @@ func (l *link) observe(b []byte) {
 			delete(l.inflight[p.SendStreamID], seq)
 		}
 	}
+}
+
+func (l *link) dropChosen(b []byte) bool {
+	if l.drop == nil {
+		return false
+	}
+	p, err := ParsePacket(b)
+	return err == nil && l.drop(p)
 }
 
 func (l *link) maxInFlight() int {
@@ -571,6 +580,85 @@ func TestSYNRateLimit(t *testing.T) {
 			t.Fatalf("second dial: %v", err)
 		}
 		if s := b.Stats(); s.Refused == 0 || s.Accepted != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+}
+
+// TestLostSYNReply: the dialer resends its SYN, the listener finds the
+// stream the first copy created and answers again.
+func TestLostSYNReply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(15, 0, 0)
+		dropped := 0
+		l.drop = func(p *Packet) bool {
+			if p.Flags.Has(FlagSYN) && p.SendStreamID != 0 && dropped == 0 {
+				dropped++
+				return true
+			}
+			return false
+		}
+		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
+		ln, _ := b.Listen(0)
+		start := time.Now()
+		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < DefaultLimits().InitialRTO {
+			t.Errorf("dial took %v: the reply was not lost?", d)
+		}
+		c.Write([]byte("x"))
+		sc, _ := ln.Accept()
+		buf := make([]byte, 1)
+		if _, err := io.ReadFull(sc, buf); err != nil {
+			t.Fatal(err)
+		}
+		if s := b.Stats(); s.Accepted != 1 || s.OpenStreams != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+}
+
+// TestResentJavaSYN: Java I2P sets no NO_ACK on its SYN (ackThrough 0);
+// a resent one must not count as an ack of our SYN reply, which is sent again.
+func TestResentJavaSYN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(16, 0, 0)
+		b := l.add(t, 2, Limits{})
+		tap := &tapTransport{}
+		b.tr = tap
+		b.Listen(0)
+		peer, err := NewIdentity(testKeys(t, 9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		syn := &Packet{RecvStreamID: 99, Flags: FlagSYN | FlagFrom | FlagMaxPacketSize, From: peer.Destination(), MaxSize: 1730}
+		raw, err := peer.SignPacket(syn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies := func() int {
+			synctest.Wait()
+			tap.mu.Lock()
+			defer tap.mu.Unlock()
+			n := 0
+			for _, b := range tap.pkts {
+				if p, err := ParsePacket(b); err == nil && p.Flags.Has(FlagSYN) && p.SendStreamID == 99 {
+					n++
+				}
+			}
+			return n
+		}
+		b.HandlePacket(1, 2, raw)
+		if n := replies(); n != 1 {
+			t.Fatalf("%d SYN replies to the first SYN", n)
+		}
+		b.HandlePacket(1, 2, raw)
+		if n := replies(); n != 2 {
+			t.Fatalf("%d SYN replies after the resent SYN", n)
+		}
+		if s := b.Stats(); s.Accepted != 1 {
 			t.Errorf("stats %+v", s)
 		}
 	})
