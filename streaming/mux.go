@@ -148,6 +148,8 @@ func (m *Mux) queueCtl(p ctlPacket) {
 
 // HandlePacket is called by the owner for every incoming payload of
 // protocol 6 (after i2p.ParsePayload). It never blocks on the transport.
+// The Mux keeps data (buffered payloads alias it): the caller must not
+// reuse it.
 func (m *Mux) HandlePacket(srcPort, dstPort uint16, data []byte) {
 	if m.isClosed() {
 		return
