@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/clock"
@@ -471,10 +472,26 @@ func (m *Mux) Close() error {
 	}
 	m.mu.Unlock()
 	close(m.done)
+	// Streams send their RESETs on the way out; a transport that does not
+	// return is cancelled after closeGrace so that Close cannot hang.
+	grace := m.clk.NewTimer(closeGrace)
+	waited := make(chan struct{})
+	go func() {
+		select {
+		case <-grace.C():
+			m.stop()
+		case <-waited:
+		}
+	}()
 	m.wg.Wait()
+	close(waited)
+	grace.Stop()
 	m.stop()
 	return nil
 }
+
+// closeGrace is how long Mux.Close lets streams send their RESETs.
+const closeGrace = time.Second
 
 // Listener hands out the incoming streams of one port (or all, port 0).
 type Listener struct {

@@ -663,3 +663,38 @@ func TestResentJavaSYN(t *testing.T) {
 		}
 	})
 }
+
+// stuckTransport never returns before its context ends.
+type stuckTransport struct{}
+
+func (stuckTransport) SendPacket(ctx context.Context, _ *i2p.Destination, _, _ uint16, _ []byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestCloseWithStuckTransport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		id, err := NewIdentity(testKeys(t, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMux(Config{Identity: id, Transport: stuckTransport{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialErr := make(chan error, 1)
+		go func() {
+			_, err := m.DialDestination(context.Background(), testKeys(t, 2).Destination(), 1)
+			dialErr <- err
+		}()
+		synctest.Wait()
+		start := time.Now()
+		m.Close()
+		if d := time.Since(start); d > 2*closeGrace {
+			t.Errorf("Close took %v", d)
+		}
+		if err := <-dialErr; !errors.Is(err, ErrClosed) {
+			t.Errorf("dial: %v", err)
+		}
+	})
+}
