@@ -75,11 +75,11 @@ func (c *Conn) verifyLocked(p *Packet, raw []byte, now time.Time) error {
 }
 
 // resetLocked ends the stream on the peer's RESET. A RESET before any data
-// arrived is how a peer refuses a stream (see Mux): the dialer sees
+// went either way is how a peer refuses a stream (see Mux): the dialer sees
 // ErrRefused.
 func (c *Conn) resetLocked() {
 	err := ErrReset
-	if !c.gotData {
+	if !c.gotData && c.nextSeq == 1 {
 		err = ErrRefused
 	}
 	c.failLocked(err)
