@@ -181,6 +181,8 @@ func (s *session) handle(ctx context.Context, f *wireFrame) {
 			break
 		}
 		resp.LeaseSet, err = s.link.Lookup(ctx, *f.Hash)
+	case "router_send":
+		err = s.routerSend(ctx, f)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrProtocol, f.Op)
 	}
@@ -200,4 +202,15 @@ func (s *session) send(ctx context.Context, f *wireFrame) {
 	resp := &wireFrame{ID: f.ID, Resp: true, Result: &res}
 	setFrameError(resp, err)
 	_ = s.c.write(resp)
+}
+
+func (s *session) routerSend(ctx context.Context, f *wireFrame) error {
+	if f.Hash == nil {
+		return fmt.Errorf("%w: router_send without from", ErrBadRequest)
+	}
+	to, err := parseDest(f.Dest)
+	if err != nil {
+		return err
+	}
+	return s.link.Send(ctx, *f.Hash, to, f.Payload)
 }
