@@ -22,8 +22,15 @@ import (
 // frames: a 4-byte big-endian length (at most MaxFrame) and a JSON object
 // (wireFrame). A request carries a fresh id and an op; the answer carries the
 // same id and resp=true. Routers send hello (first), fast_tier, build,
-// publish, lookup and close; the daemon sends deliver to a router, which
-// answers with accepted. A sender's connection carries one send request.
+// publish, lookup, router_send (a payload to an endpoint) and close; the
+// daemon sends deliver to a router, which answers with accepted. A sender's
+// connection carries one send request. An endpoint's connection starts with
+// ep_hello (its Destination's bytes and behaviour), then carries ep_lookup,
+// ep_send and close; the daemon sends it ep_payload frames (what routers
+// sent it, in order), which are not answered. An error answer carries the
+// sentinel's code and, for not_delivered, the Reason. A request that breaks
+// the protocol gets an error answer; on the first frame it also ends that
+// connection, and nothing else.
 
 // MaxFrame bounds a frame's JSON body; a LeaseSet2 is at most a few KiB.
 const MaxFrame = 1 << 20
