@@ -98,6 +98,19 @@ func TestRemoteEndpoint(t *testing.T) {
 			t.Fatalf("%s: answer %+v", tc.name, answer)
 		}
 	}
+	// On attached connections a bad request is answered and the
+	// connection stays.
+	hello := func(name string) string { return `{"id":1,"op":"hello","version":1,"name":"` + name + `"}` }
+	if a := rawExchange(t, hp, hello("raw1"), `{"id":2,"op":"ep_send","dest":"AAEC"}`); !strings.Contains(a.Err, "unknown op") {
+		t.Fatalf("endpoint op on a router connection: %+v", a)
+	}
+	if a := rawExchange(t, hp, hello("raw2"), `{"id":2,"op":"router_send","hash":`+jsonOf(d.hash())+`,"dest":"AAEC"}`, `{"id":3,"op":"fast_tier"}`); a.Err != "" {
+		t.Fatalf("router connection after a bad router_send: %+v", a)
+	}
+	epHello := `{"id":1,"op":"ep_hello","version":1,"dest":"` + b64(newTestDest(t, 4101).keys.Destination().Bytes()) + `"}`
+	if a := rawExchange(t, hp, epHello, `{"id":2,"op":"fast_tier"}`); !strings.Contains(a.Err, "unknown endpoint op") {
+		t.Fatalf("router op on an endpoint connection: %+v", a)
+	}
 	if _, err := l1.Lookup(ctx, d.hash()); err != nil {
 		t.Fatalf("router after bad frames: %v", err)
 	}
@@ -125,8 +138,9 @@ type rawAnswer struct {
 	Code string `json:"code"`
 }
 
-// rawExchange writes one frame on a fresh connection and reads the answer.
-func rawExchange(t *testing.T, hp, frame string) rawAnswer {
+// rawExchange writes frames on a fresh connection and returns the answer
+// to the last one.
+func rawExchange(t *testing.T, hp string, frames ...string) rawAnswer {
 	t.Helper()
 	c, err := net.Dial("tcp", hp)
 	if err != nil {
@@ -134,6 +148,15 @@ func rawExchange(t *testing.T, hp, frame string) rawAnswer {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var a rawAnswer
+	for _, f := range frames {
+		a = rawRoundTrip(t, c, f)
+	}
+	return a
+}
+
+func rawRoundTrip(t *testing.T, c net.Conn, frame string) rawAnswer {
+	t.Helper()
 	if _, err := c.Write(rawFrame(frame)); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +175,9 @@ func rawExchange(t *testing.T, hp, frame string) rawAnswer {
 	return a
 }
 
-func b64(b []byte) string {
-	j, _ := json.Marshal(b)
-	return strings.Trim(string(j), `"`)
+func b64(b []byte) string { return strings.Trim(jsonOf(b), `"`) }
+
+func jsonOf(v any) string {
+	j, _ := json.Marshal(v)
+	return string(j)
 }
