@@ -112,3 +112,60 @@ func TestEndpointTwoWay(t *testing.T) {
 		}
 	})
 }
+
+// TestEndpointReqResp: routers that answer every payload (from inside their
+// delivery handlers) bind an i2pd endpoint's session to the answering
+// router; with both routers' leases (spread) its re-picks then lose
+// payloads as session_bound_elsewhere, with one router's (failover) none.
+func TestEndpointReqResp(t *testing.T) {
+	for _, spread := range []bool{true, false} {
+		t.Run(map[bool]string{true: "spread", false: "failover"}[spread], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				n, a, b, d, ta, tb := twoRouters(t, 32)
+				tunnels := [][]simnet.Tunnel{ta}
+				if spread {
+					tunnels = append(tunnels, tb)
+				}
+				if err := a.link.Publish(ctx, d.leaseSet(t, time.Now(), 9*time.Minute, tunnels...)); err != nil {
+					t.Fatalf("publish: %v", err)
+				}
+				e, err := n.AttachEndpoint(newTestDest(t, 3200).keys, simnet.BehaviourI2pd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close()
+				for _, r := range []*fakeRouter{a, b} {
+					r.link.SetDeliveryHandler(func(dl simnet.Delivery) bool {
+						ok := r.accept(dl)
+						if ok {
+							if err := r.link.Send(ctx, dl.Dest, e.Destination(), []byte("resp")); err != nil {
+								t.Errorf("answer from %s: %v", r.link.Name(), err)
+							}
+						}
+						return ok
+					})
+				}
+				lost := 0
+				for range 200 {
+					err := e.Send(ctx, d.keys.Destination(), []byte("req"))
+					var nd *simnet.NotDeliveredError
+					switch {
+					case errors.As(err, &nd) && nd.Reason == simnet.ReasonBoundElsewhere:
+						lost++
+					case err != nil:
+						t.Fatalf("send: %v", err)
+					}
+					time.Sleep(time.Second)
+				}
+				t.Logf("200 requests at 1/s, i2pd endpoint: %d lost as session_bound_elsewhere", lost)
+				if got := n.DestStatus(d.hash()).Traffic.Reasons[string(simnet.ReasonBoundElsewhere)]; got != lost {
+					t.Fatalf("traffic counts %d session_bound_elsewhere, send reported %d", got, lost)
+				}
+				if spread != (lost > 0) {
+					t.Fatalf("spread %v: %d lost", spread, lost)
+				}
+			})
+		})
+	}
+}
