@@ -98,6 +98,12 @@ func (b *inbox) put(p []byte) error {
 	}
 }
 
+func (b *inbox) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
 // close stops the goroutine and waits for it; payloads still queued are
 // dropped. Closing twice is harmless.
 func (b *inbox) close() {
@@ -246,12 +252,6 @@ func (e *Endpoint) receive(router string, from i2p.Hash, p []byte) error {
 		return fmt.Errorf("send to endpoint %s: %w", e.dest.B32(), err)
 	}
 	return nil
-}
-
-func (b *inbox) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
 }
 
 // Send is a router's payload from its destination from to the endpoint of
