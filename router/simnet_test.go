@@ -159,12 +159,42 @@ func TestSimnetUnmanagedProbe(t *testing.T) {
 	c.send(cls)
 	waitFor(t, wait, "leaseset stored by the floodfills", func() bool { return n.DestStatus(d.hash()).Stores == 1 })
 
-	// The simulated network has no path for a client's own messages: the
-	// router says so with "local success", never with a network delivery.
+	// A send to a destination without an endpoint finds no LeaseSet; a send
+	// to an attached endpoint reaches its handler with the payload unchanged.
 	c.send(&routerproto.SendMessage{SessionID: st.SessionID, Destination: newDest(t).keys.Destination(), Payload: []byte("x"), Nonce: 9})
-	for _, want := range []routerproto.MessageStatusCode{routerproto.MsgAccepted, routerproto.MsgLocalSuccess} {
+	for _, want := range []routerproto.MessageStatusCode{routerproto.MsgAccepted, routerproto.MsgNoLeaseSet} {
 		if ms := expect[*routerproto.MessageStatus](c, wait); ms.Status != want || ms.Nonce != 9 {
 			t.Fatalf("message status %+v, want %d", ms, want)
 		}
+	}
+	ep, err := n.AttachEndpoint(newDest(t).keys, simnet.BehaviourI2pd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	got := make(chan []byte, 1)
+	ep.SetHandler(func(p []byte) { got <- p })
+	c.send(&routerproto.SendMessage{SessionID: st.SessionID, Destination: ep.Destination(), Payload: []byte("reply"), Nonce: 10})
+	for _, want := range []routerproto.MessageStatusCode{routerproto.MsgAccepted, routerproto.MsgGuaranteedSuccess} {
+		if ms := expect[*routerproto.MessageStatus](c, wait); ms.Status != want || ms.Nonce != 10 {
+			t.Fatalf("message status %+v, want %d", ms, want)
+		}
+	}
+	select {
+	case p := <-got:
+		if string(p) != "reply" {
+			t.Fatalf("endpoint got %q", p)
+		}
+	case <-time.After(wait):
+		t.Fatal("endpoint handler not called")
+	}
+
+	// The endpoint's payload through the session's lease reaches the
+	// controller unchanged.
+	if err := ep.Send(context.Background(), d.keys.Destination(), []byte("syn")); err != nil {
+		t.Fatalf("endpoint send: %v", err)
+	}
+	if p := expectSkipping[*routerproto.MessagePayload](c, wait); string(p.Payload) != "syn" {
+		t.Fatalf("controller got %q", p.Payload)
 	}
 }

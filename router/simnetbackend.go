@@ -30,11 +30,10 @@ func (b *SimnetBackend) Kind() string { return "simnet" }
 // Hash implements Backend.
 func (b *SimnetBackend) Hash() i2p.Hash { return b.link.Hash() }
 
-// Features implements Backend. The simulated network models remote senders
-// reaching the router's inbound tunnels (and their replies), but offers no
-// path for a client's own outbound messages, so Send is absent.
+// Features implements Backend. Send reaches the simulated network's
+// endpoints (remote clients with their own Destination).
 func (b *SimnetBackend) Features() Features {
-	return Features{FastTier: true, ExplicitHops: true}
+	return Features{FastTier: true, ExplicitHops: true, Send: true}
 }
 
 // FastTier implements Backend.
@@ -82,9 +81,20 @@ func (b *SimnetBackend) Lookup(ctx context.Context, dest i2p.Hash) ([]byte, erro
 	return ls, err
 }
 
-// Send implements Backend: the simulated network has no outbound path for
-// client messages.
-func (b *SimnetBackend) Send(context.Context, Outbound) error { return ErrUnsupported }
+// Send implements Backend: the payload goes to the endpoint of msg.ToDest,
+// whose session with msg.From is then bound to this router. A destination
+// without an endpoint is reported as not found (router-to-router traffic
+// is not modelled).
+func (b *SimnetBackend) Send(ctx context.Context, msg Outbound) error {
+	if msg.ToDest == nil {
+		return fmt.Errorf("simnet send to %s: %w: no destination given", msg.To.B32(), ErrNotFound)
+	}
+	err := b.link.Send(ctx, msg.From, msg.ToDest, msg.Payload)
+	if errors.Is(err, simnet.ErrNoEndpoint) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
 
 // SetDeliveryHandler implements Backend.
 func (b *SimnetBackend) SetDeliveryHandler(h func(Delivery) bool) {

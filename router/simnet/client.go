@@ -106,9 +106,6 @@ type clientDest struct {
 	lease    *i2p.Lease2
 	pickedAt time.Time
 	sent     int // messages since the pick
-	// bound is the router holding the end-to-end session, until boundUntil.
-	bound      string
-	boundUntil time.Time
 }
 
 // NewClient makes a remote client. Its random choices derive from the seed
@@ -133,27 +130,44 @@ func (c *Client) Forget(dest i2p.Hash) {
 // Send sends one message to dest. It returns an error only when ctx ends
 // during a lookup; a lost message is an Outcome with a Reason.
 func (c *Client) Send(ctx context.Context, dest i2p.Hash, mode Mode, seq uint64) (Outcome, error) {
-	d := c.dests[dest]
-	if d == nil {
-		d = &clientDest{}
-		c.dests[dest] = d
+	lease, out, err := c.route(ctx, dest)
+	if err != nil || out.Reason != "" {
+		return out, err
 	}
+	out = c.n.deliver(lease, dest, c, mode == ModeReqResp, seq, payload(c.name, seq))
+	return c.n.count(dest, out), nil
+}
+
+// route looks dest up if the cached LeaseSet is gone and picks the lease for
+// the next message. A failed Outcome (counted) means there is nothing to
+// send through.
+func (c *Client) route(ctx context.Context, dest i2p.Hash) (i2p.Lease2, Outcome, error) {
+	d := c.state(dest)
 	now := c.n.clock.Now()
 	if d.ls == nil || int64(d.ls.ExpiresAt()) <= now.Unix() || len(c.liveLeases(d.ls, now)) == 0 {
 		if err := c.lookup(ctx, dest, d); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return c.n.count(dest, Outcome{Reason: ReasonNoLeaseSet}), nil
+				return i2p.Lease2{}, c.n.count(dest, Outcome{Reason: ReasonNoLeaseSet}), nil
 			}
-			return Outcome{}, err
+			return i2p.Lease2{}, Outcome{}, err
 		}
 		now = c.n.clock.Now()
 	}
 	lease, ok := c.pick(d, now)
 	if !ok {
-		return c.n.count(dest, Outcome{Reason: ReasonExpired}), nil
+		return i2p.Lease2{}, c.n.count(dest, Outcome{Reason: ReasonExpired}), nil
 	}
-	out := c.n.deliver(lease, dest, c, d, mode == ModeReqResp, seq, now)
-	return c.n.count(dest, out), nil
+	return lease, Outcome{}, nil
+}
+
+// state is the client's state for dest, made on first use.
+func (c *Client) state(dest i2p.Hash) *clientDest {
+	d := c.dests[dest]
+	if d == nil {
+		d = &clientDest{}
+		c.dests[dest] = d
+	}
+	return d
 }
 
 func (c *Client) lookup(ctx context.Context, dest i2p.Hash, d *clientDest) error {
@@ -200,8 +214,9 @@ func (c *Client) pick(d *clientDest, now time.Time) (i2p.Lease2, bool) {
 	return *d.lease, true
 }
 
-// deliver resolves one message sent through lease at now.
-func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, d *clientDest, reply bool, seq uint64, now time.Time) Outcome {
+// deliver resolves one message of c sent through lease now.
+func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, reply bool, seq uint64, p []byte) Outcome {
+	now := n.clock.Now()
 	n.mu.RLock()
 	rec := n.tunnels[leaseKey{lease.Gateway, lease.TunnelID}]
 	n.mu.RUnlock()
@@ -218,12 +233,12 @@ func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, d *clientD
 		return Outcome{Reason: ReasonRouterDown}
 	case !now.Before(rec.t.Expires):
 		return Outcome{Reason: ReasonExpired}
-	case d.bound != "" && d.bound != router && now.Before(d.boundUntil):
+	case n.sessions.boundElsewhere(c, dest, router, now):
 		return Outcome{Reason: ReasonBoundElsewhere}
 	}
 	ok := h != nil && h(Delivery{
 		Dest: dest, TunnelID: lease.TunnelID, Gateway: lease.Gateway,
-		Client: c.name, Seq: seq, Payload: payload(c.name, seq), Reply: reply,
+		Client: c.name, Seq: seq, Payload: p, Reply: reply,
 	})
 	n.countDelivery(router, ok)
 	if !ok {
@@ -234,7 +249,7 @@ func (n *Network) deliver(lease i2p.Lease2, dest i2p.Hash, c *Client, d *clientD
 		return Outcome{Reason: ReasonNoTunnel}
 	}
 	if reply {
-		d.bound, d.boundUntil = router, now.Add(n.cfg.SessionLifetime)
+		n.sessions.bind(c, dest, router, now, now.Add(n.cfg.SessionLifetime))
 	}
 	return Outcome{Delivered: true, Router: router}
 }

@@ -61,6 +61,25 @@
 // LeaseSet and live. Message transit time is not modelled: a message is
 // resolved when it is sent.
 //
+// Endpoints (Network.AttachEndpoint in process, DialEndpoint across
+// processes; both are EndpointLinks): a remote I2P client with its own
+// Destination, for two-way traffic such as streaming. Endpoint.Send looks
+// the destination up, caches and picks leases exactly as a Client of its
+// Behaviour does, and delivers the caller's payload bytes unchanged; a lost
+// payload returns a *NotDeliveredError with the Reason (counted in the
+// destination's traffic as a Client's would be), and the caller
+// retransmits. A router answers with Link.Send(from, to, payload): the
+// payload reaches the endpoint of to immediately (no transit time, as for
+// deliveries), is handed to its handler in order on the endpoint's own
+// goroutine (at most InboxSize waiting; beyond that the router's Send fails
+// with ErrNotDelivered), and binds the endpoint's session with from to that
+// router for SessionLifetime, refreshed by every send: this is the same
+// binding table a modelled reply fills for a Client, so a later
+// Endpoint.Send through another router's lease fails with
+// session_bound_elsewhere exactly as a Client's message would. Routers send
+// only to endpoints: router-to-router traffic is not modelled (ErrNoEndpoint).
+// Routers count their sends in RouterStats.Sent and SendFailed.
+//
 // # Determinism
 //
 // The peers, every router's profile view and fast tier at a given time, and

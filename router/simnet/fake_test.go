@@ -23,6 +23,7 @@ type fakeRouter struct {
 	dests    map[i2p.Hash]bool
 	tunnels  map[uint32]simnet.Tunnel
 	received map[i2p.Hash]int
+	payloads [][]byte // every accepted payload, in order
 }
 
 func newFakeRouter(t testing.TB, link simnet.Link, clock simnet.Clock) *fakeRouter {
@@ -53,6 +54,7 @@ func (r *fakeRouter) accept(d simnet.Delivery) bool {
 		return false
 	}
 	r.received[d.Dest]++
+	r.payloads = append(r.payloads, d.Payload)
 	return true
 }
 
@@ -66,6 +68,15 @@ func (r *fakeRouter) receivedBy(dest i2p.Hash) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.received[dest]
+}
+
+func (r *fakeRouter) lastPayload() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.payloads) == 0 {
+		return nil
+	}
+	return r.payloads[len(r.payloads)-1]
 }
 
 // buildInbound builds count inbound tunnels of hops hops, retrying failed

@@ -27,6 +27,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte(`{"id":1,"op":"hello","version":1,"name":"r1"}`))
 	f.Add([]byte(`{"id":2,"resp":true,"tunnel":{"id":5,"inbound":true,"hops":[]}}`))
 	f.Add([]byte(`{"id":3,"op":"deliver","delivery":{"payload":"AAEC"}}`))
+	f.Add([]byte(`{"id":4,"op":"ep_send","dest":"AAEC","payload":"AAEC"}`))
+	f.Add([]byte(`{"id":5,"resp":true,"err":"x","code":"not_delivered","reason":"expired"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeFrame(b)
 		if err != nil {

@@ -108,6 +108,11 @@ type Link interface {
 	// SetDeliveryHandler installs the handler for deliveries to this
 	// router's inbound tunnels (nil refuses all).
 	SetDeliveryHandler(h func(Delivery) bool)
+	// Send sends a payload of the router's destination from to the
+	// endpoint (Endpoint, RemoteEndpoint) of to, binding that endpoint's
+	// session with from to this router; ErrNoEndpoint for any other
+	// destination.
+	Send(ctx context.Context, from i2p.Hash, to *i2p.Destination, payload []byte) error
 	// Close takes the router down: its tunnels die.
 	Close() error
 }
@@ -132,6 +137,11 @@ type Network struct {
 
 	statsMu sync.Mutex
 	stats   map[string]*RouterStats
+
+	sessions sessionTable // end-to-end sessions bound by replies
+
+	epMu      sync.Mutex
+	endpoints map[i2p.Hash]*Endpoint // attached endpoints by destination
 }
 
 type leaseKey struct {
@@ -150,6 +160,9 @@ type RouterStats struct {
 	BuildsFailed int `json:"builds_failed"`
 	Delivered    int `json:"delivered"`
 	Refused      int `json:"refused"` // deliveries its handler did not accept
+	// Sent and SendFailed count the router's own payloads to endpoints.
+	Sent       int `json:"sent"`
+	SendFailed int `json:"send_failed"`
 }
 
 // New builds the network from cfg (see Config.Validate).
@@ -179,6 +192,8 @@ func NewWithLogger(cfg Config, logger *slog.Logger) (*Network, error) {
 		tunnels: make(map[leaseKey]*tunnelRec),
 		gen:     make(map[string]int),
 		stats:   make(map[string]*RouterStats),
+
+		endpoints: make(map[i2p.Hash]*Endpoint),
 	}
 	for i, p := range n.peers {
 		n.byHash[p.Hash] = i

@@ -22,8 +22,15 @@ import (
 // frames: a 4-byte big-endian length (at most MaxFrame) and a JSON object
 // (wireFrame). A request carries a fresh id and an op; the answer carries the
 // same id and resp=true. Routers send hello (first), fast_tier, build,
-// publish, lookup and close; the daemon sends deliver to a router, which
-// answers with accepted. A sender's connection carries one send request.
+// publish, lookup, router_send (a payload to an endpoint) and close; the
+// daemon sends deliver to a router, which answers with accepted. A sender's
+// connection carries one send request. An endpoint's connection starts with
+// ep_hello (its Destination's bytes and behaviour), then carries ep_lookup,
+// ep_send and close; the daemon sends it ep_payload frames (what routers
+// sent it, in order), which are not answered. An error answer carries the
+// sentinel's code and, for not_delivered, the Reason. A request that breaks
+// the protocol gets an error answer; on the first frame it also ends that
+// connection, and nothing else.
 
 // MaxFrame bounds a frame's JSON body; a LeaseSet2 is at most a few KiB.
 const MaxFrame = 1 << 20
@@ -52,6 +59,13 @@ type wireFrame struct {
 	Accepted bool          `json:"accepted,omitempty"`
 	Send     *SendConfig   `json:"send,omitempty"`
 	Result   *SendResult   `json:"result,omitempty"`
+	// Dest is a Destination's bytes (router_send, ep_hello, ep_send and the
+	// answer to ep_lookup); Payload an I2CP payload; Reason why a payload
+	// was not delivered (with code not_delivered).
+	Dest      []byte    `json:"dest,omitempty"`
+	Payload   []byte    `json:"payload,omitempty"`
+	Behaviour Behaviour `json:"behaviour,omitempty"`
+	Reason    Reason    `json:"reason,omitempty"`
 }
 
 // errorCodes give sentinels their identity across the wire.
@@ -64,6 +78,9 @@ var errorCodes = map[string]error{
 	"leaseset_rejected": ErrLeaseSetRejected,
 	"not_found":         ErrNotFound,
 	"closed":            ErrClosed,
+	"not_delivered":     ErrNotDelivered,
+	"dest_in_use":       ErrDestInUse,
+	"no_endpoint":       ErrNoEndpoint,
 	"canceled":          context.Canceled,
 	"deadline":          context.DeadlineExceeded,
 }
@@ -91,13 +108,34 @@ func frameError(f *wireFrame) error {
 	if f.Err == "" {
 		return nil
 	}
-	return &remoteError{msg: f.Err, sentinel: errorCodes[f.Code]}
+	sentinel := errorCodes[f.Code]
+	if f.Reason != "" && sentinel == ErrNotDelivered {
+		sentinel = &NotDeliveredError{Reason: f.Reason}
+	}
+	return &remoteError{msg: f.Err, sentinel: sentinel}
 }
 
 func setFrameError(f *wireFrame, err error) {
-	if err != nil {
-		f.Err, f.Code = err.Error(), errorCode(err)
+	if err == nil {
+		return
 	}
+	f.Err, f.Code = err.Error(), errorCode(err)
+	var nd *NotDeliveredError
+	if errors.As(err, &nd) {
+		f.Reason = nd.Reason
+	}
+}
+
+// parseDest decodes a Destination sent on the wire, whole.
+func parseDest(b []byte) (*i2p.Destination, error) {
+	d, n, err := i2p.ParseDestination(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: destination: %w", ErrBadRequest, err)
+	}
+	if n != len(b) {
+		return nil, fmt.Errorf("%w: destination: %d trailing bytes", ErrBadRequest, len(b)-n)
+	}
+	return d, nil
 }
 
 // ErrProtocol reports a malformed frame or a peer that broke the protocol.
@@ -380,6 +418,15 @@ func (l *RemoteLink) SetDeliveryHandler(h func(Delivery) bool) {
 	l.hmu.Lock()
 	defer l.hmu.Unlock()
 	l.handler = h
+}
+
+// Send sends a payload of from to the endpoint of to at the daemon.
+func (l *RemoteLink) Send(ctx context.Context, from i2p.Hash, to *i2p.Destination, payload []byte) error {
+	if to == nil {
+		return fmt.Errorf("send from %s: %w: no destination", l.name, ErrBadRequest)
+	}
+	_, err := l.c.call(ctx, &wireFrame{Op: "router_send", Hash: &from, Dest: to.Bytes(), Payload: payload})
+	return err
 }
 
 // Close detaches the router (its tunnels die) and closes the connection.

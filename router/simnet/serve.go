@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+
+	"github.com/imh-project/imh/i2p"
 )
 
 // Serve serves the network n to routers (Dial) and senders (RemoteSend) on
@@ -47,7 +49,8 @@ type session struct {
 	n      *Network
 	c      *conn
 	logger *slog.Logger
-	link   *localLink
+	link   *localLink // a router's connection
+	ep     *Endpoint  // an endpoint's connection
 }
 
 func (s *session) run(ctx context.Context) {
@@ -64,11 +67,7 @@ func (s *session) run(ctx context.Context) {
 		case <-s.c.done:
 		}
 	})
-	defer func() {
-		if s.link != nil {
-			s.link.Close()
-		}
-	}()
+	defer s.detach()
 	first, err := readFrame(s.c.r)
 	if err != nil {
 		s.logger.Debug("simnet connection without hello", "err", err)
@@ -81,6 +80,10 @@ func (s *session) run(ctx context.Context) {
 	switch first.Op {
 	case "hello":
 		if !s.hello(first) {
+			return
+		}
+	case "ep_hello":
+		if !s.epHello(first) {
 			return
 		}
 	case "send":
@@ -106,7 +109,7 @@ func (s *session) run(ctx context.Context) {
 			continue
 		}
 		if f.Op == "close" {
-			s.link.Close()
+			s.detach()
 			_ = s.c.write(&wireFrame{ID: f.ID, Resp: true})
 			return
 		}
@@ -157,7 +160,21 @@ func (s *session) forwardDelivery(d Delivery) bool {
 	return resp.Accepted
 }
 
+// detach takes the connection's router or endpoint off the network.
+func (s *session) detach() {
+	if s.link != nil {
+		s.link.Close()
+	}
+	if s.ep != nil {
+		s.ep.Close()
+	}
+}
+
 func (s *session) handle(ctx context.Context, f *wireFrame) {
+	if s.ep != nil {
+		s.handleEndpoint(ctx, f)
+		return
+	}
 	resp := &wireFrame{ID: f.ID, Resp: true}
 	var err error
 	switch f.Op {
@@ -181,6 +198,8 @@ func (s *session) handle(ctx context.Context, f *wireFrame) {
 			break
 		}
 		resp.LeaseSet, err = s.link.Lookup(ctx, *f.Hash)
+	case "router_send":
+		err = s.routerSend(ctx, f)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrProtocol, f.Op)
 	}
@@ -200,4 +219,65 @@ func (s *session) send(ctx context.Context, f *wireFrame) {
 	resp := &wireFrame{ID: f.ID, Resp: true, Result: &res}
 	setFrameError(resp, err)
 	_ = s.c.write(resp)
+}
+
+func (s *session) routerSend(ctx context.Context, f *wireFrame) error {
+	if f.Hash == nil {
+		return fmt.Errorf("%w: router_send without from", ErrBadRequest)
+	}
+	to, err := parseDest(f.Dest)
+	if err != nil {
+		return err
+	}
+	return s.link.Send(ctx, *f.Hash, to, f.Payload)
+}
+
+// epHello attaches the connection's endpoint; its payloads are forwarded
+// as ep_payload frames, in order, unanswered.
+func (s *session) epHello(f *wireFrame) bool {
+	dest, err := parseDest(f.Dest)
+	if err != nil {
+		s.answerErr(f, err)
+		return false
+	}
+	e, err := s.n.attachEndpoint(dest, f.Behaviour)
+	if err != nil {
+		s.answerErr(f, err)
+		return false
+	}
+	s.ep = e
+	s.logger = s.logger.With("endpoint", dest.B32())
+	e.SetHandler(func(p []byte) {
+		if err := s.c.write(&wireFrame{Op: "ep_payload", Payload: p}); err != nil {
+			s.logger.Debug("payload not forwarded", "err", err)
+		}
+	})
+	return s.c.write(&wireFrame{ID: f.ID, Resp: true}) == nil
+}
+
+func (s *session) handleEndpoint(ctx context.Context, f *wireFrame) {
+	resp := &wireFrame{ID: f.ID, Resp: true}
+	var err error
+	switch f.Op {
+	case "ep_lookup":
+		if f.Hash == nil {
+			err = fmt.Errorf("%w: ep_lookup without hash", ErrBadRequest)
+			break
+		}
+		var d *i2p.Destination
+		if d, err = s.ep.Lookup(ctx, *f.Hash); err == nil {
+			resp.Dest = d.Bytes()
+		}
+	case "ep_send":
+		var to *i2p.Destination
+		if to, err = parseDest(f.Dest); err == nil {
+			err = s.ep.Send(ctx, to, f.Payload)
+		}
+	default:
+		err = fmt.Errorf("%w: unknown endpoint op %q", ErrProtocol, f.Op)
+	}
+	setFrameError(resp, err)
+	if err := s.c.write(resp); err != nil {
+		s.logger.Debug("answer not sent", "op", f.Op, "err", err)
+	}
 }
