@@ -68,6 +68,7 @@ func (b *Balancer) Run(ctx context.Context) error {
 	l := newLoop(ctx, b, term)
 	defer func() {
 		cancel()
+		l.stopServices()
 		l.wg.Wait()
 		b.view.clear()
 	}()
@@ -170,24 +171,29 @@ func (l *loop) run() {
 		case <-l.ctx.Done():
 			return
 		case ev := <-l.events:
-			l.handle(ev)
-			l.drain()
+			changed := l.handle(ev)
+			if !l.drain() && !changed {
+				continue // payloads only: nothing for a step to do
+			}
 		case <-tick.C:
 		}
 		l.step(time.Now())
 	}
 }
 
-// drain handles the events already queued, so a burst costs one step.
-func (l *loop) drain() {
+// drain handles the events already queued, so a burst costs one step. It
+// reports whether any of them may have changed what a step decides.
+func (l *loop) drain() bool {
+	changed := false
 	for range cap(l.events) {
 		select {
 		case ev := <-l.events:
-			l.handle(ev)
+			changed = l.handle(ev) || changed
 		default:
-			return
+			return changed
 		}
 	}
+	return changed
 }
 
 // post hands an event to the loop unless the loop has ended.
@@ -222,7 +228,14 @@ func (l *loop) apply(cmd fsm.Command) error {
 	return nil
 }
 
-func (l *loop) handle(ev event) {
+// handle dispatches one event; it returns false only for events that
+// cannot change what a step decides (payloads), so that a stream's traffic
+// does not cost the leader a step per packet.
+func (l *loop) handle(ev event) bool {
+	if e, ok := ev.(evMessage); ok && isPayload(e.msg) {
+		l.routerMessage(e)
+		return false
+	}
 	switch e := ev.(type) {
 	case evRouterUp:
 		l.routerUp(e)
@@ -240,6 +253,14 @@ func (l *loop) handle(ev event) {
 		l.built(e)
 	default:
 		l.log.Error("unknown event", "type", fmt.Sprintf("%T", ev))
+	}
+	return true
+}
+
+// stopServices ends every destination's stream service (the loop ends).
+func (l *loop) stopServices() {
+	for _, d := range l.dests {
+		d.stopService()
 	}
 }
 
@@ -264,6 +285,7 @@ func (l *loop) step(now time.Time) {
 			l.planTunnels(d, r, share, now)
 		}
 		l.maybePublish(d, now)
+		l.updateRoutes(d)
 	}
 	l.publishView()
 }

@@ -40,6 +40,8 @@ type destState struct {
 	switches int    // failover: changes of the active router
 	// switchedAt is when the active router last changed (failover).
 	switchedAt time.Time
+
+	svc *streamService // the TCP service's streams (ServiceTCP), or nil
 }
 
 // session is a destination's managed session on one router, with the
@@ -114,17 +116,20 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 				continue
 			}
 			l.dests[fd.Name] = d
+			l.syncService(d)
 		}
 		if d.settings != fd.Settings {
 			l.log.Info("destination settings", "dest", d.name, "settings", fmt.Sprintf("%+v", fd.Settings))
 			d.settings = fd.Settings
 			d.policy = policyFor(fd.Settings.Policy)
 			d.urgent = true
+			l.syncService(d)
 		}
 	}
 	for name, d := range l.dests {
 		if !seen[name] {
 			delete(l.dests, name)
+			d.stopService()
 			l.destroySessions(d)
 			l.log.Info("destination removed", "dest", name)
 		}

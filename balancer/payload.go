@@ -19,7 +19,12 @@ const ReplyTTL = time.Minute
 // sender's end-to-end session state).
 func (l *loop) payload(d *destState, r *routerState, s *session, m *routerproto.MessagePayload) {
 	d.payloads[r.name]++
-	if d.settings.Service != fsm.ServiceEcho {
+	switch d.settings.Service {
+	case fsm.ServiceTCP:
+		l.streamPayload(d, r, m)
+		return
+	case fsm.ServiceEcho:
+	default:
 		return
 	}
 	conn, sid, keys, log := r.conn, s.id, d.keys, l.log.With("router", r.name, "dest", d.name)
@@ -70,4 +75,18 @@ func echoReply(keys *i2p.PrivateKeys, payload []byte) ([]byte, *i2p.Destination,
 		return nil, nil, err
 	}
 	return out, dg.From, nil
+}
+
+// streamPayload hands a streaming payload to d's stream service; anything
+// else reaching a TCP service is counted and dropped.
+func (l *loop) streamPayload(d *destState, r *routerState, m *routerproto.MessagePayload) {
+	if d.svc == nil {
+		return
+	}
+	p, err := i2p.ParsePayload(m.Payload)
+	if err != nil || p.Protocol != i2p.ProtoStreaming {
+		l.log.Debug("payload is not a stream packet", "dest", d.name, "router", r.name, "err", err)
+		return
+	}
+	d.svc.deliver(r.name, p)
 }

@@ -284,6 +284,15 @@ func (l *loop) routerMessage(e evMessage) {
 	}
 }
 
+// isPayload reports the messages that carry traffic, not control.
+func isPayload(m routerproto.Message) bool {
+	switch m.(type) {
+	case *routerproto.MessagePayload, *routerproto.PayloadFrom:
+		return true
+	}
+	return false
+}
+
 // sessionOf returns the session id of a router message that belongs to
 // one of the loop's sessions.
 func sessionOf(m routerproto.Message) (uint16, bool) {

@@ -62,6 +62,9 @@ func (l *loop) publishView() {
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
 		}
+		if d.svc != nil {
+			live.Streams = d.svc.live()
+		}
 		if d.policy.Name() == PolicyFailover {
 			live.ActiveRouter, live.Switches = d.active, d.switches
 			live.StandbyRouters = standbyRouters(l.routerStates(d), d.inboundLeases(), d.active, time.Now())

@@ -53,6 +53,22 @@ type Destination struct {
 	StandbyRouters        []string       `json:"standby_routers"`
 	Switches              int            `json:"switches"`
 	PayloadsByRouter      map[string]int `json:"payloads_by_router"`
+	// Streams is the TCP service's traffic (zero for other services).
+	Streams StreamsLive `json:"streams"`
+}
+
+// StreamsLive are a TCP service's stream figures on the leader since it
+// became leader: streams open now, accepted and refused (limits, no
+// backend), payload bytes from clients (in) and to them (out), resent
+// packets and packets no router could carry.
+type StreamsLive struct {
+	Open         int    `json:"open"`
+	Accepted     uint64 `json:"accepted"`
+	Refused      uint64 `json:"refused"`
+	BytesIn      uint64 `json:"bytes_in"`
+	BytesOut     uint64 `json:"bytes_out"`
+	Resends      uint64 `json:"resends"`
+	SendFailures uint64 `json:"send_failures"`
 }
 
 // RouterLive is the leader's live view of one router.
@@ -70,6 +86,7 @@ type DestinationLive struct {
 	StandbyRouters        []string
 	Switches              int
 	PayloadsByRouter      map[string]int
+	Streams               StreamsLive
 }
 
 // LiveView is implemented by the balancer running on the leader. The

@@ -1,0 +1,214 @@
+package balancer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router/simnet"
+	"github.com/imh-project/imh/routerproto"
+	"github.com/imh-project/imh/streaming"
+)
+
+// streamClient is a remote I2P client on the simulated network that speaks
+// streaming: a Mux over its own endpoint.
+func streamClient(t *testing.T, n *simnet.Network, seed byte) *streaming.Mux {
+	t.Helper()
+	keys, err := i2p.NewEd25519PrivateKeys(bytes.Repeat([]byte{seed}, 32), [32]byte{seed}, bytes.Repeat([]byte{seed}, 256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := n.AttachEndpoint(keys, simnet.BehaviourI2pd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := streaming.NewIdentity(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := streaming.NewMux(streaming.Config{
+		Identity: id, Transport: streaming.PayloadTransport(ep.Send), Logger: testLogger(t).With("client", seed),
+		Resolve: func(ctx context.Context, b32 string) (*i2p.Destination, error) {
+			h, err := i2p.ParseB32(b32)
+			if err != nil {
+				return nil, err
+			}
+			return ep.Lookup(ctx, h)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep.SetHandler(func(p []byte) { _ = mux.HandlePayload(p) })
+	t.Cleanup(func() { mux.Close(); ep.Close() })
+	return mux
+}
+
+// blobServer is a TCP backend that writes blob to every connection after
+// reading one line (a request), then closes.
+func blobServer(t *testing.T, blob []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				line := make([]byte, 0, 64)
+				one := make([]byte, 1)
+				for len(line) < 64 {
+					if _, err := c.Read(one); err != nil || one[0] == '\n' {
+						break
+					}
+					line = append(line, one[0])
+				}
+				_, _ = c.Write(blob)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A TCP service in single-client mode: remote clients on the simulated
+// network open I2P streams to the destination, the leader's balancer
+// bridges each to the backend, and every download arrives exact; a backend
+// that refuses ends the client's stream at once instead of hanging it.
+func TestStreamServiceSimnet(t *testing.T) {
+	ncfg := simnet.DefaultConfig()
+	ncfg.Peers, ncfg.Floodfills = 300, 10
+	ncfg.RouterLatency, ncfg.NetDBLatency = time.Millisecond, 2*time.Millisecond
+	ncfg.BuildTimeout = 200 * time.Millisecond
+	n, err := simnet.New(ncfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := make([]byte, 1<<20)
+	rand.Read(blob)
+	backend := blobServer(t, blob)
+
+	cl := newFakeCluster(3)
+	for _, name := range []string{"r1", "r2"} {
+		cl.mustApply(t, &fsm.RouterPut{Name: name, Addr: startSimRouter(t, n, name).addr})
+	}
+	st := fsm.Settings{Inbound: 2, Outbound: 2, Hops: 1, Policy: fsm.PolicyFailover, Service: fsm.ServiceTCP, ServiceAddr: backend}
+	keys, _ := cl.addDest(t, "web", 9, st)
+	dead := st
+	dead.ServiceAddr = deadAddr(t)
+	cl.addDest(t, "dead", 10, dead)
+
+	cfg := DefaultConfig()
+	cfg.Cluster, cfg.Logger = cl, testLogger(t)
+	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig())
+	cfg.Coalesce = 100 * time.Millisecond
+	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
+
+	want := sha256.Sum256(blob)
+	var wg sync.WaitGroup
+	for i := range streamClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mux := streamClient(t, n, byte(100+i))
+			dctx, dcancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer dcancel()
+			c, err := mux.Dial(dctx, keys.Destination().B32())
+			if err != nil {
+				t.Errorf("client %d: dial: %v", i, err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			if _, err := io.WriteString(c, "GET\n"); err != nil {
+				t.Errorf("client %d: write: %v", i, err)
+				return
+			}
+			got, err := io.ReadAll(c)
+			if err != nil || sha256.Sum256(got) != want {
+				t.Errorf("client %d: read %d bytes (want %d), err %v; client %+v", i, len(got), len(blob), err, mux.Stats())
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		live, _ := b.Destination("web")
+		t.Fatalf("server %+v; routers %+v", live.Streams, n.Stats())
+	}
+	waitFor(t, 5*time.Second, "status: 4 streams accepted, 4 MiB out, none open", func() bool {
+		live, _ := b.Destination("web")
+		return live.Streams.Accepted == streamClients && live.Streams.BytesOut == streamClients<<20 && live.Streams.Open == 0
+	})
+
+	// The refusing backend: the stream ends (EOF or refused), quickly.
+	deadKeys := cl.state.Destinations()
+	var deadDest *fsm.Destination
+	for _, d := range deadKeys {
+		if d.Name == "dead" {
+			deadDest = d
+		}
+	}
+	waitFor(t, 30*time.Second, "the dead service's LeaseSet", func() bool { return storedLeaseSet(t, n, deadDest.Hash()) != nil })
+	mux := streamClient(t, n, 200)
+	start := time.Now()
+	c, err := mux.Dial(t.Context(), deadDest.Hash().B32())
+	if err == nil {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil || errors.Is(err, streaming.ErrTimeout) || time.Since(start) > 20*time.Second {
+		t.Fatalf("refused backend: err %v after %s, want a prompt end", err, time.Since(start))
+	}
+	waitFor(t, 5*time.Second, "status: the refusal counted", func() bool {
+		live, _ := b.Destination("dead")
+		return live.Streams.Refused == 1
+	})
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// streamClients is how many clients download at once.
+const streamClients = 4
