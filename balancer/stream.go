@@ -191,9 +191,8 @@ func (s *streamService) serve(ctx context.Context, ln net.Listener) {
 }
 
 // bridge connects one stream to the backend. A backend that refuses or
-// does not answer closes the stream at once (a signed CLOSE right after the
-// SYN reply: what stock i2pd honours), so the client sees a clean end, not
-// a hang.
+// does not answer resets the stream at once, so the client sees an error,
+// not a hang or an empty answer.
 func (s *streamService) bridge(ctx context.Context, c net.Conn) {
 	dctx, cancel := context.WithTimeout(ctx, BackendDialTimeout)
 	defer cancel()
@@ -202,7 +201,11 @@ func (s *streamService) bridge(ctx context.Context, c net.Conn) {
 	if err != nil {
 		s.stats.backendRefused.Add(1)
 		s.log.Warn("stream refused: backend unreachable", "backend", s.backend, "from", c.RemoteAddr(), "err", err)
-		c.Close()
+		if sc, ok := c.(*streaming.Conn); ok {
+			sc.Reset()
+		} else {
+			c.Close()
+		}
 		return
 	}
 	s.stats.open.Add(1)

@@ -173,7 +173,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 		return live.Streams.Accepted == streamClients && live.Streams.BytesOut == streamClients<<20 && live.Streams.Open == 0
 	})
 
-	// The refusing backend: the stream ends (EOF or refused), quickly.
+	// The refusing backend: the stream is reset, quickly.
 	deadKeys := cl.state.Destinations()
 	var deadDest *fsm.Destination
 	for _, d := range deadKeys {
@@ -190,7 +190,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 		_, err = c.Read(make([]byte, 1))
 		c.Close()
 	}
-	if err == nil || errors.Is(err, streaming.ErrTimeout) || time.Since(start) > 20*time.Second {
+	if !errors.Is(err, streaming.ErrReset) || time.Since(start) > 20*time.Second {
 		t.Fatalf("refused backend: err %v after %s, want a prompt end", err, time.Since(start))
 	}
 	waitFor(t, 5*time.Second, "status: the refusal counted", func() bool {

@@ -257,21 +257,13 @@ func (p *pinger) err() error {
 	return errors.New("connection closed")
 }
 
-// lookup finds the target's Destination through the router, retrying
-// while its LeaseSet is not found yet.
+// lookup finds the target's Destination through the router.
 func (p *pinger) lookup(ctx context.Context) (*i2p.Destination, error) {
-	for {
-		r, err := p.c.HostLookup(ctx, &routerproto.HostLookup{SessionID: p.la.sid, TimeoutMs: uint32(pingLookupEach / time.Millisecond), LookupType: routerproto.LookupHash, Hash: p.target})
-		if err != nil {
-			return nil, fmt.Errorf("ping: look up %s: %w", p.target.B32(), err)
-		}
-		if r.Result == routerproto.HostOK && r.Destination != nil && r.Destination.Hash() == p.target {
-			return r.Destination, nil
-		}
-		if err := pingSleep(ctx, time.Second); err != nil {
-			return nil, fmt.Errorf("ping: %s not found (no LeaseSet): %w", p.target.B32(), err)
-		}
+	d, err := lookupHash(ctx, p.c, p.la.sid, p.target)
+	if err != nil {
+		return nil, fmt.Errorf("ping: %w", err)
 	}
+	return d, nil
 }
 
 // pingData is magic | run id | sequence number.

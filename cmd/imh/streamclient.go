@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/router/simnet"
+	"github.com/imh-project/imh/routerproto"
+	"github.com/imh-project/imh/streaming"
+)
+
+// streamSetupTimeout bounds getting a client side ready: a stock router's
+// first tunnels (seconds on a private network, minutes on the real one).
+const streamSetupTimeout = 3 * time.Minute
+
+// streamNetFlags choose where a client's streams leave from.
+type streamNetFlags struct {
+	via     string // i2cp://H:P: a session of its own on an I2P router
+	network string // simnet://H:P: an endpoint on the simulated network
+}
+
+// streamNet is a client side of I2P streaming: a transient destination on
+// a router or on the simulated network, with a Mux over it.
+type streamNet struct {
+	mux   *streaming.Mux
+	close func()
+}
+
+// parseStreamTarget splits B32[:PORT] (the .b32.i2p suffix optional).
+func parseStreamTarget(s string) (i2p.Hash, uint16, error) {
+	host, port := s, uint64(0)
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		p, err := strconv.ParseUint(s[i+1:], 10, 16)
+		if err != nil {
+			return i2p.Hash{}, 0, usageErrorf("target %q: port: want 0..65535", s)
+		}
+		host, port = s[:i], p
+	}
+	h, err := i2p.ParseB32(host)
+	if err != nil {
+		return i2p.Hash{}, 0, usageErrorf("target %q: %v", s, err)
+	}
+	return h, uint16(port), nil
+}
+
+// open starts the client side the flags name.
+func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamNet, error) {
+	switch {
+	case (f.via == "") == (f.network == ""):
+		return nil, usageErrorf("give exactly one of --via i2cp://H:P and --network simnet://H:P")
+	case f.network != "":
+		addr, err := simnet.ParseAddr(f.network)
+		if err != nil {
+			return nil, usageErrorf("--network: %v", err)
+		}
+		return openSimnetStreams(ctx, addr, log)
+	}
+	addr, err := parseI2CPAddr(f.via)
+	if err != nil {
+		return nil, err
+	}
+	return openI2CPStreams(ctx, addr, log)
+}
+
+// newClientMux is a Mux for a transient destination that sends with send
+// and resolves b32 addresses with lookup.
+func newClientMux(keys *i2p.PrivateKeys, send streaming.PayloadSender, lookup func(context.Context, i2p.Hash) (*i2p.Destination, error), log *slog.Logger) (*streaming.Mux, error) {
+	id, err := streaming.NewIdentity(keys)
+	if err != nil {
+		return nil, err
+	}
+	return streaming.NewMux(streaming.Config{
+		Identity: id, Transport: streaming.PayloadTransport(send), Logger: log,
+		Resolve: func(ctx context.Context, b32 string) (*i2p.Destination, error) {
+			h, err := i2p.ParseB32(b32)
+			if err != nil {
+				return nil, err
+			}
+			return lookup(ctx, h)
+		},
+	})
+}
+
+// openSimnetStreams attaches a transient endpoint to the simulated network.
+func openSimnetStreams(ctx context.Context, addr string, log *slog.Logger) (*streamNet, error) {
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := simnet.DialEndpoint(ctx, addr, keys, simnet.BehaviourI2pd, log)
+	if err != nil {
+		return nil, fmt.Errorf("simulated network %s: %w", addr, err)
+	}
+	mux, err := newClientMux(keys, ep.Send, ep.Lookup, log)
+	if err != nil {
+		ep.Close()
+		return nil, err
+	}
+	ep.SetHandler(func(p []byte) { _ = mux.HandlePayload(p) })
+	return &streamNet{mux: mux, close: func() { mux.Close(); ep.Close() }}, nil
+}
+
+// openI2CPStreams opens a session with a transient destination on an I2P
+// router over standard I2CP and waits for its first tunnels.
+func openI2CPStreams(ctx context.Context, addr string, log *slog.Logger) (*streamNet, error) {
+	ccfg := routerproto.DefaultClientConfig()
+	ccfg.Extensions = false // standard I2CP, whatever the router is
+	c, err := routerproto.Dial(ctx, addr, ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("router %s: %w", addr, err)
+	}
+	s, err := newI2CPStreamSession(ctx, c, log)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("router %s: %w", addr, err)
+	}
+	return s, nil
+}
+
+func newI2CPStreamSession(ctx context.Context, c *routerproto.Client, log *slog.Logger) (*streamNet, error) {
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := i2p.NewLeaseSetKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	opts := pingOptionsI2CP()
+	opts["inbound.nickname"], opts["outbound.nickname"] = "imh-stream", "imh-stream"
+	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		return nil, err
+	}
+	sid, err := c.CreateSession(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	la := &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}
+	send := func(ctx context.Context, to *i2p.Destination, payload []byte) error {
+		return c.SendMessageExpires(&routerproto.SendMessageExpires{
+			SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: payload},
+			Expiration:  uint64(c.RouterNow().Add(time.Minute).UnixMilli()),
+		})
+	}
+	lookup := func(ctx context.Context, h i2p.Hash) (*i2p.Destination, error) { return lookupHash(ctx, c, sid, h) }
+	mux, err := newClientMux(keys, send, lookup, log)
+	if err != nil {
+		return nil, err
+	}
+	leased := make(chan error, 1)
+	go serveI2CPEvents(c, la, mux, leased)
+	setup, cancel := context.WithTimeout(ctx, streamSetupTimeout)
+	defer cancel()
+	select {
+	case err := <-leased:
+		if err != nil {
+			mux.Close()
+			return nil, err
+		}
+	case <-setup.Done():
+		mux.Close()
+		return nil, fmt.Errorf("no tunnels: %w", setup.Err())
+	}
+	return &streamNet{mux: mux, close: func() {
+		mux.Close()
+		_ = c.DestroySession(sid)
+		c.Close()
+	}}, nil
+}
+
+// serveI2CPEvents answers lease requests and feeds payloads to the Mux
+// until the connection ends; the first lease answer (or a failure before
+// it) is reported on leased.
+func serveI2CPEvents(c *routerproto.Client, la *leaseAnswerer, mux *streaming.Mux, leased chan<- error) {
+	var probe probeResult
+	first := true
+	report := func(err error) {
+		if first {
+			first = false
+			leased <- err
+		}
+	}
+	defer report(fmt.Errorf("connection closed: %w", c.Err()))
+	for e := range c.Events() {
+		switch m := e.Message.(type) {
+		case *routerproto.RequestVariableLeaseSet:
+			if m.SessionID != la.sid {
+				continue
+			}
+			if err := la.answer(m, &probe); err != nil {
+				report(err)
+				c.Close()
+				return
+			}
+			report(nil)
+		case *routerproto.MessagePayload:
+			_ = mux.HandlePayload(m.Payload)
+		case *routerproto.Disconnect:
+			report(fmt.Errorf("router disconnected: %s", m.Reason))
+		}
+	}
+}
+
+// lookupHash finds a Destination through the router, retrying while its
+// LeaseSet is not found yet (until ctx ends).
+func lookupHash(ctx context.Context, c *routerproto.Client, sid uint16, h i2p.Hash) (*i2p.Destination, error) {
+	for {
+		r, err := c.HostLookup(ctx, &routerproto.HostLookup{SessionID: sid, TimeoutMs: uint32(pingLookupEach / time.Millisecond), LookupType: routerproto.LookupHash, Hash: h})
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", h.B32(), err)
+		}
+		if r.Result == routerproto.HostOK && r.Destination != nil && r.Destination.Hash() == h {
+			return r.Destination, nil
+		}
+		if err := pingSleep(ctx, time.Second); err != nil {
+			return nil, fmt.Errorf("%s not found (no LeaseSet): %w", h.B32(), err)
+		}
+	}
+}
+
+// dialTarget opens a stream to the target, looking it up first.
+func (s *streamNet) dialTarget(ctx context.Context, h i2p.Hash, port uint16) (net.Conn, error) {
+	c, err := s.mux.Dial(ctx, h.B32()+":"+strconv.Itoa(int(port)))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", h.B32(), err)
+	}
+	return c, nil
+}
