@@ -190,7 +190,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 		_, err = c.Read(make([]byte, 1))
 		c.Close()
 	}
-	if !errors.Is(err, streaming.ErrReset) || time.Since(start) > 20*time.Second {
+	if !(errors.Is(err, streaming.ErrReset) || errors.Is(err, streaming.ErrRefused)) || time.Since(start) > 20*time.Second {
 		t.Fatalf("refused backend: err %v after %s, want a prompt end", err, time.Since(start))
 	}
 	waitFor(t, 5*time.Second, "status: the refusal counted", func() bool {
