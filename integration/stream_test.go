@@ -127,6 +127,12 @@ func TestStreamServiceProcesses(t *testing.T) {
 		}
 		return deadB32 != ""
 	})
+	// TCP under spread is accepted with a warning naming the fix.
+	_, stderr, code := runIMH(t, "dest", "set", "dead", "--policy", "spread", "--http-addr="+leader.httpAddr)
+	if code != 0 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "failover") {
+		t.Fatalf("dest set --policy spread on a TCP service: exit %d, stderr %q (want 0 and a warning)", code, stderr)
+	}
+	balancerIMH(t, "dest", "set", "dead", "--policy", "failover", "--http-addr="+leader.httpAddr)
 	rctx, rcancel := context.WithTimeout(t.Context(), time.Minute)
 	defer rcancel()
 	cmd := exec.CommandContext(rctx, imhBin, "nc", deadB32, "--network", "simnet://"+e.n.simAddr)
@@ -160,4 +166,3 @@ func TestStreamServiceProcesses(t *testing.T) {
 func deadTCPAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }
-

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -156,6 +157,7 @@ func destPost(cmd *cobra.Command, o *apiOptions, req cluster.DestinationRequest,
 	if err := apiCall(cmd.Context(), o, "POST", "/v1/destinations", req, &info); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	warnStreamPolicy(cmd, info)
 	if o.json {
 		return printJSON(cmd, info)
 	}
@@ -182,6 +184,7 @@ func newDestSetCmd() *cobra.Command {
 			if err := apiCall(cmd.Context(), &o, "PATCH", "/v1/destinations/"+url.PathEscape(args[0]), req, &info); err != nil {
 				return fmt.Errorf("dest set %s: %w", args[0], err)
 			}
+			warnStreamPolicy(cmd, info)
 			if o.json {
 				return printJSON(cmd, info)
 			}
@@ -294,4 +297,15 @@ func newDestRemoveCmd() *cobra.Command {
 	}
 	addAPIFlags(cmd, &o)
 	return cmd
+}
+
+// warnStreamPolicy warns (on stderr; the command still succeeds) when a TCP
+// service runs under spread: stock routers, and simnet as it models them,
+// bind a client's end-to-end session to the router that answered it, so
+// a stream whose client later picks another router's lease breaks
+// (docs/policies.md).
+func warnStreamPolicy(cmd *cobra.Command, info cluster.DestinationInfo) {
+	if strings.HasPrefix(info.Service, "tcp://") && info.Policy == "spread" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s: a TCP service under --policy spread breaks streams on routers that bind a client's session to one router (stock i2pd and Java I2P); use --policy failover (docs/policies.md)\n", info.Name)
+	}
 }
