@@ -135,6 +135,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := d.webDemo(ctx); err != nil {
+		return err
+	}
 	if o.killLeader {
 		if err := d.killLeader(ctx, st); err != nil {
 			return err
