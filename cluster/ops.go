@@ -125,7 +125,7 @@ func (c *Cluster) handlePeers(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getJSON(ctx context.Context, addr, path string, timeout time.Duration, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL(addr, path), nil)
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (c *Cluster) notifyRemoved(ctx context.Context, name string) bool {
 	b, _ := json.Marshal(RemovedNotice{By: c.cfg.NodeName})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/internal/removed", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL(addr, "/v1/internal/removed"), bytes.NewReader(b))
 	if err != nil {
 		return false
 	}
@@ -468,7 +468,7 @@ func (c *Cluster) announceSelf(ctx context.Context) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, peerInfoTimeout)
-		req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+m.Meta.HTTPAddr+"/v1/internal/announce", bytes.NewReader(b))
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.apiURL(m.Meta.HTTPAddr, "/v1/internal/announce"), bytes.NewReader(b))
 		if err == nil {
 			var resp *http.Response
 			if resp, err = c.client.Do(req); err == nil {
