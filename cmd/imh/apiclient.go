@@ -150,6 +150,8 @@ func apiErrorFrom(status int, raw []byte) error {
 		e.body.Error = fmt.Sprintf("agent answered %d: %.200s", status, bytes.TrimSpace(raw))
 	}
 	switch {
+	case status == http.StatusBadRequest && bytes.Contains(raw, []byte("HTTP request to an HTTPS server")):
+		return usageErrorf("the agent serves HTTPS: give --ca-file, --cert-file and --key-file (env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE)")
 	case e.body.Code == cluster.CodeNoLeader:
 		return fmt.Errorf("no leader: the cluster cannot take writes now (is a majority of agents up?): %w", e)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
