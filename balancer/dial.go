@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -13,10 +14,17 @@ import (
 var ErrRouterRefused = errors.New("balancer: router refused the request")
 
 // RouterDialer returns a Dialer over routerproto.Dial with cfg
-// (extensions are always requested).
-func RouterDialer(cfg routerproto.ClientConfig) Dialer {
+// (extensions are always requested). tlsFor, when not nil, gives the TLS
+// config for the router added as name: it must make the handshake fail
+// unless the router's certificate names that router, so nothing is sent
+// to an impostor.
+func RouterDialer(cfg routerproto.ClientConfig, tlsFor func(name string) *tls.Config) Dialer {
 	cfg.Extensions = true
-	return func(ctx context.Context, addr string) (RouterConn, error) {
+	return func(ctx context.Context, name, addr string) (RouterConn, error) {
+		cfg := cfg
+		if tlsFor != nil {
+			cfg.TLS = tlsFor(name)
+		}
 		c, err := routerproto.Dial(ctx, addr, cfg)
 		if err != nil {
 			return nil, err

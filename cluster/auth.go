@@ -77,3 +77,7 @@ func (c *Cluster) apiURL(addr, path string) string {
 	}
 	return "http://" + addr + path
 }
+
+// TLS is the agent's TLS material (nil without TLS): the balancer dials
+// routers with the same agent certificate.
+func (c *Cluster) TLS() *pki.Store { return c.cfg.TLS }
