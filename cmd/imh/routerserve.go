@@ -66,8 +66,10 @@ const (
 )
 
 // routerPeers may connect to a router: agents (the balancer's control
-// connection) and frontends (data attachments).
-var routerPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent, pki.RoleFrontend}}
+// connection), frontends (data attachments) and operators (client
+// certificates: imh i2cp probe, imh ping; an operator can already do
+// everything through the API). Routers cannot connect to each other.
+var routerPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent, pki.RoleFrontend, pki.RoleClient}}
 
 func newRouterServeCmd() *cobra.Command {
 	var o routerServeOptions
