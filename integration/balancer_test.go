@@ -228,7 +228,7 @@ func TestBalancerProcesses(t *testing.T) {
 	t.Logf("one-way: %v", res.ByRouter)
 	waitFor(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
 		var st status.Status
-		if err := httpGetJSON("http://"+leader.httpAddr+"/v1/status", &st); err != nil {
+		if err := httpGetJSON(agentURL(leader.httpAddr, "/v1/status"), &st); err != nil {
 			return false
 		}
 		for _, d := range st.Destinations {
