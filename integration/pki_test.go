@@ -162,4 +162,3 @@ func clientAs(t testing.TB, role pki.Role, name string) *http.Client {
 	}
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
-
