@@ -158,7 +158,12 @@ func TestRouterDaemons(t *testing.T) {
 	}
 
 	r1 := n.routers[0]
-	out, stderr, code := runIMH(t, "i2cp", "probe", "i2cp://"+r1.addr, "--json")
+	// The router serves TLS: plain I2CP gets nowhere, i2cps:// with the
+	// operator's certificate (IMH_CERT_FILE) does.
+	if _, _, code := runIMH(t, "i2cp", "probe", "i2cp://"+r1.addr, "--json"); code != 1 {
+		t.Fatalf("plaintext probe of a TLS router: exit %d, want 1", code)
+	}
+	out, stderr, code := runIMH(t, "i2cp", "probe", "i2cps://"+r1.addr, "--json")
 	if code != 0 {
 		t.Fatalf("probe without keys: exit %d: %s", code, stderr)
 	}
@@ -171,7 +176,7 @@ func TestRouterDaemons(t *testing.T) {
 	}
 
 	keys, b32 := routerKeyFile(t)
-	out, stderr, code = runIMH(t, "i2cp", "probe", r1.addr, "--keys", keys, "--json")
+	out, stderr, code = runIMH(t, "i2cp", "probe", "i2cps://"+r1.addr, "--keys", keys, "--json")
 	if code != 0 {
 		t.Fatalf("probe with keys: exit %d: %s", code, stderr)
 	}
