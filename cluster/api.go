@@ -553,7 +553,7 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 		sr := status.Router{Name: r.Name, Addr: r.Addr, State: status.RouterUnknown, Capabilities: []string{}}
 		if lv != nil {
 			if v, ok := lv.Router(r.Name); ok {
-				sr.State = v.State
+				sr.State, sr.Error = v.State, v.Error
 				if v.Capabilities != nil {
 					sr.Capabilities = v.Capabilities
 				}

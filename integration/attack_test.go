@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/imh-project/imh/internal/pki"
+	"github.com/imh-project/imh/internal/status"
 )
 
 // The attacker suite: real agents and routers with TLS on, attacked from
@@ -202,23 +203,29 @@ func TestAttackRaftAndAPI(t *testing.T) {
 	}
 }
 
-// routerView is the leader's view of router name.
+// routerView is the leader's view of router name: its state.
 func routerView(t *testing.T, tc *testCluster, name string) string {
+	t.Helper()
+	return routerLive(t, tc, name).State
+}
+
+// routerLive is the leader's view of router name (zero if unknown).
+func routerLive(t *testing.T, tc *testCluster, name string) status.Router {
 	t.Helper()
 	l := tc.leader()
 	if l == nil {
-		return ""
+		return status.Router{}
 	}
 	st, err := l.status()
 	if err != nil {
-		return ""
+		return status.Router{}
 	}
 	for _, r := range st.Routers {
 		if r.Name == name {
-			return r.State
+			return r
 		}
 	}
-	return ""
+	return status.Router{}
 }
 
 // TestAttackImpostorRouterAndFlood: router r1 is genuine; the process
@@ -242,9 +249,10 @@ func TestAttackImpostorRouterAndFlood(t *testing.T) {
 		st := r1.status(t)
 		return len(st.Sessions) == 1 && st.Sessions[0].ControlAttached && routerView(t, tc, "r1") == "up"
 	})
-	if got := routerView(t, tc, "r3"); got != "down" {
-		t.Errorf("leader's view of r3 (the impostor): %q, want down", got)
-	}
+	waitFor(t, 10*time.Second, "imh status to show r3 (the impostor) down with the reason", func() bool {
+		r := routerLive(t, tc, "r3")
+		return r.State == "down" && strings.Contains(r.Error, "certificate names router/r2, want router/r3")
+	})
 	if st := impostor.status(t); len(st.Sessions) != 0 {
 		t.Fatalf("the impostor holds %d sessions", len(st.Sessions))
 	}
