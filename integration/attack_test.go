@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -87,6 +88,7 @@ func attackerTLS(t *testing.T, role pki.Role, name string, foreign bool) *tls.Co
 // certificate get 401, with a router certificate (or an operator's on an
 // agent-only endpoint) 403, and change nothing.
 func TestAttackRaftAndAPI(t *testing.T) {
+	skipIfPlaintext(t)
 	tc := startClusterWith(t, 3, func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }, false)
 	l := tc.waitLeader(30 * time.Second)
 	api := "--http-addr=" + l.httpAddr
@@ -181,6 +183,31 @@ func TestAttackRaftAndAPI(t *testing.T) {
 		}
 	}
 
+	// An operator (valid client certificate) uploads a snapshot without
+	// destinations, and a forged one (a state that decodes, under the MAC
+	// trailer of another snapshot): both refused (exit 2).
+	dir := t.TempDir()
+	snap, empty, forged := filepath.Join(dir, "ok.snap"), filepath.Join(dir, "empty.snap"), filepath.Join(dir, "forged.snap")
+	balancerIMH(t, "cluster", "snapshot", "save", snap, api)
+	balancerIMH(t, "dest", "remove", "web", api)
+	balancerIMH(t, "cluster", "snapshot", "save", empty, api)
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", empty, api); code != 2 || !strings.Contains(stderr, "no destination") {
+		t.Errorf("empty snapshot restore: exit %d: %s", code, stderr)
+	}
+	good, err1 := os.ReadFile(snap)
+	other, err2 := os.ReadFile(empty)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	const trailer = 16 + 1 + 32
+	if err := os.WriteFile(forged, append(good[:len(good)-trailer:len(good)-trailer], other[len(other)-trailer:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", forged, api); code != 2 || !strings.Contains(stderr, "MAC") {
+		t.Errorf("forged snapshot restore: exit %d: %s", code, stderr)
+	}
+	balancerIMH(t, "cluster", "snapshot", "restore", snap, api) // the genuine one brings web back
+
 	// Nothing changed: same term, same leader, same routers and
 	// destinations on every agent.
 	for _, a := range tc.agents {
@@ -194,9 +221,10 @@ func TestAttackRaftAndAPI(t *testing.T) {
 		if names := routerNames(t, a); !slices.Equal(names, []string{"r1"}) {
 			t.Errorf("%s: routers %v", a.name, names)
 		}
-		if len(st.Destinations) != 1 {
-			t.Errorf("%s: %d destinations", a.name, len(st.Destinations))
-		}
+		waitFor(t, 10*time.Second, a.name+" to hold the restored destination", func() bool {
+			st, err := a.status()
+			return err == nil && len(st.Destinations) == 1
+		})
 		if strings.Contains(a.proc.Log(), "removed from the cluster") {
 			t.Errorf("%s believes it was removed", a.name)
 		}
@@ -236,6 +264,7 @@ func routerLive(t *testing.T, tc *testCluster, name string) status.Router {
 // r1: the router's caps close all but a few at once, and the balancer
 // keeps its session on r1 throughout.
 func TestAttackImpostorRouterAndFlood(t *testing.T) {
+	skipIfPlaintext(t)
 	n := startRouterNet(t, 5*time.Minute, "r1", "r2")
 	r1, impostor := n.routers[0], n.routers[1]
 	tc := startClusterWith(t, 3, func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }, false)
@@ -300,5 +329,11 @@ func TestAttackImpostorRouterAndFlood(t *testing.T) {
 	}
 	if got := routerView(t, tc, "r1"); got != "up" {
 		t.Fatalf("leader's view of r1 after the flood: %q", got)
+	}
+}
+
+func skipIfPlaintext(t *testing.T) {
+	if plaintext {
+		t.Skip("IMH_TEST_PLAINTEXT=1: attacks on TLS need TLS")
 	}
 }

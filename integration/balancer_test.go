@@ -602,7 +602,7 @@ func attachStale(t *testing.T, r *routerProc, keys *i2p.PrivateKeys, term uint64
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := routerproto.Dial(ctx, r.addr, routerproto.DefaultClientConfig())
+	c, err := routerproto.Dial(ctx, r.addr, routerDialConfig(t, r.name))
 	if err != nil {
 		t.Fatalf("router %s: dial: %v", r.name, err)
 	}

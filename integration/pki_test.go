@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/internal/pki"
+	"github.com/imh-project/imh/routerproto"
 )
 
 // Every test runs with TLS on, like an operator would: TestMain creates
@@ -27,7 +28,14 @@ var testPKIDir string
 // operatorName is the client certificate the CLI calls use.
 const operatorName = "operator"
 
+// plaintext is set by IMH_TEST_PLAINTEXT=1: daemons and the CLI run
+// without TLS (on loopback), for benchmarks comparing TLS on and off.
+var plaintext = os.Getenv("IMH_TEST_PLAINTEXT") == "1"
+
 func setupPKI(dir string) error {
+	if plaintext {
+		return nil
+	}
 	testPKIDir = filepath.Join(dir, "pki")
 	if err := os.MkdirAll(testPKIDir, 0o700); err != nil {
 		return err
@@ -99,6 +107,9 @@ func filesEnv(f pki.Files) []string {
 // commands keep the operator's.
 func certEnv(t testing.TB, args []string) []string {
 	t.Helper()
+	if plaintext {
+		return nil
+	}
 	flag := func(name string) string {
 		for i, a := range args {
 			if a == "--"+name && i+1 < len(args) {
@@ -143,7 +154,12 @@ func agentHTTPClient(t testing.TB) *http.Client {
 }
 
 // agentURL is the URL of path on an agent's API.
-func agentURL(addr, path string) string { return "https://" + addr + path }
+func agentURL(addr, path string) string {
+	if plaintext {
+		return "http://" + addr + path
+	}
+	return "https://" + addr + path
+}
 
 // clientAs is an HTTP client with role/name's certificate that trusts any
 // server: what an attacker holding that certificate would use.
@@ -161,4 +177,21 @@ func clientAs(t testing.TB, role pki.Role, name string) *http.Client {
 		cfg.VerifyConnection = nil
 	}
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// routerDialConfig is how a test speaks the router protocol to `imh
+// router serve --name name` as an agent would: TLS with an agent
+// certificate, the router's certificate required to name it.
+func routerDialConfig(t testing.TB, name string) routerproto.ClientConfig {
+	t.Helper()
+	cfg := routerproto.DefaultClientConfig()
+	if plaintext {
+		return cfg
+	}
+	store, err := pki.Load(testCert(t, pki.RoleAgent, "test-agent"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
+	return cfg
 }

@@ -288,7 +288,7 @@ func TestRouterManagedSessionStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	session := func(term uint64) (*routerproto.Client, uint16, error) {
-		c, err := routerproto.Dial(ctx, r1.addr, routerproto.DefaultClientConfig())
+		c, err := routerproto.Dial(ctx, r1.addr, routerDialConfig(t, r1.name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestRouterStopAndNetworkLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := routerproto.Dial(ctx, n.routers[0].addr, routerproto.DefaultClientConfig())
+	c, err := routerproto.Dial(ctx, n.routers[0].addr, routerDialConfig(t, n.routers[0].name))
 	if err != nil {
 		t.Fatal(err)
 	}
