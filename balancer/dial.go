@@ -108,6 +108,13 @@ func (cc *clientConn) Send(_ context.Context, m *routerproto.SendMessageExpires)
 	return cc.c.SendMessageExpires(m)
 }
 
+// binder is a RouterConn over TLS: its CreateSessions carry the
+// connection's binding so they cannot be replayed on another connection.
+type binder interface{ Binding() []byte }
+
+// Binding is the TLS session binding (nil without TLS).
+func (cc *clientConn) Binding() []byte { return cc.c.Binding() }
+
 func (cc *clientConn) Events() <-chan routerproto.Message { return cc.events }
 func (cc *clientConn) Err() error                         { return cc.c.Err() }
 func (cc *clientConn) Close() error                       { return cc.c.Close() }

@@ -4,7 +4,9 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/routerproto"
 )
 
 // The attacker suite: real agents and routers with TLS on, attacked from
@@ -335,5 +339,62 @@ func TestAttackImpostorRouterAndFlood(t *testing.T) {
 func skipIfPlaintext(t *testing.T) {
 	if plaintext {
 		t.Skip("IMH_TEST_PLAINTEXT=1: attacks on TLS need TLS")
+	}
+}
+
+// TestAttackReplayCreateSession: a managed CreateSession, signed by the
+// Destination key and bound to the TLS connection it was made for
+// (imh.binding), opens the session there. The same signed bytes replayed
+// on a new connection to the same router, and on a connection to another
+// router, are refused, and a config bound to no connection is refused
+// too; the genuine controller keeps its session.
+func TestAttackReplayCreateSession(t *testing.T) {
+	skipIfPlaintext(t)
+	n := startRouterNet(t, 5*time.Minute, "r1", "r2")
+	r1, r2 := n.routers[0], n.routers[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dial := func(r *routerProc) *routerproto.Client {
+		c, err := routerproto.Dial(ctx, r.addr, routerDialConfig(t, r.name))
+		if err != nil {
+			t.Fatalf("dial %s: %v", r.name, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(binding []byte) *routerproto.SessionConfig {
+		opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: "7"}
+		if binding != nil {
+			opts[routerproto.OptBinding] = hex.EncodeToString(binding)
+		}
+		sc, err := routerproto.SignSessionConfig(keys, opts, uint64(time.Now().UnixMilli()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	genuine := dial(r1)
+	captured := sign(genuine.Binding())
+	if _, err := genuine.CreateSession(ctx, captured); err != nil {
+		t.Fatalf("genuine CreateSession: %v", err)
+	}
+	for name, c := range map[string]*routerproto.Client{"same router": dial(r1), "another router": dial(r2)} {
+		if id, err := c.CreateSession(ctx, captured); err == nil {
+			t.Errorf("replay to %s: session %d opened", name, id)
+		}
+	}
+	if id, err := dial(r1).CreateSession(ctx, sign(nil)); err == nil {
+		t.Errorf("unbound CreateSession: session %d opened", id)
+	}
+	st := r1.status(t)
+	if len(st.Sessions) != 1 || !st.Sessions[0].ControlAttached || st.Sessions[0].Term != 7 {
+		t.Fatalf("r1 sessions after the replays: %+v", st.Sessions)
+	}
+	if st := r2.status(t); len(st.Sessions) != 0 {
+		t.Fatalf("r2 holds %d sessions", len(st.Sessions))
 	}
 }

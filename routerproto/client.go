@@ -679,3 +679,7 @@ func request(ctx context.Context, c *Client, what string, build func(id uint32) 
 	}
 	return await(ctx, c, what, ch)
 }
+
+// Binding is the connection's session binding (Conn.Binding): nil without
+// TLS.
+func (c *Client) Binding() []byte { return c.conn.Binding() }

@@ -184,6 +184,10 @@ func (c *ServerConn) String() string {
 // RemoteAddr is the client's address.
 func (c *ServerConn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
+// Binding is the connection's session binding (Conn.Binding): nil without
+// TLS.
+func (c *ServerConn) Binding() []byte { return c.conn.Binding() }
+
 // ClientVersion is the I2CP version the client sent in GetDate.
 func (c *ServerConn) ClientVersion() string { return c.version }
 
