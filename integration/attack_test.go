@@ -347,7 +347,8 @@ func skipIfPlaintext(t *testing.T) {
 // (imh.binding), opens the session there. The same signed bytes replayed
 // on a new connection to the same router, and on a connection to another
 // router, are refused, and a config bound to no connection is refused
-// too; the genuine controller keeps its session.
+// too, as is a bound one from a frontend's or an operator's certificate;
+// the genuine controller keeps its session.
 func TestAttackReplayCreateSession(t *testing.T) {
 	skipIfPlaintext(t)
 	n := startRouterNet(t, 5*time.Minute, "r1", "r2")
@@ -389,6 +390,18 @@ func TestAttackReplayCreateSession(t *testing.T) {
 	}
 	if id, err := dial(r1).CreateSession(ctx, sign(nil)); err == nil {
 		t.Errorf("unbound CreateSession: session %d opened", id)
+	}
+	// A frontend's or an operator's certificate cannot take control of a
+	// managed session, even with a correctly bound config.
+	for _, role := range []pki.Role{pki.RoleFrontend, pki.RoleClient} {
+		c, err := routerproto.Dial(ctx, r1.addr, routerDialAs(t, role, "x", r1.name))
+		if err != nil {
+			t.Fatalf("dial as %s: %v", role, err)
+		}
+		if id, err := c.CreateSession(ctx, sign(c.Binding())); err == nil {
+			t.Errorf("%s certificate: managed session %d opened", role, id)
+		}
+		c.Close()
 	}
 	st := r1.status(t)
 	if len(st.Sessions) != 1 || !st.Sessions[0].ControlAttached || st.Sessions[0].Term != 7 {

@@ -184,11 +184,17 @@ func clientAs(t testing.TB, role pki.Role, name string) *http.Client {
 // certificate, the router's certificate required to name it.
 func routerDialConfig(t testing.TB, name string) routerproto.ClientConfig {
 	t.Helper()
+	return routerDialAs(t, pki.RoleAgent, "test-agent", name)
+}
+
+// routerDialAs is routerDialConfig presenting role/as's certificate.
+func routerDialAs(t testing.TB, role pki.Role, as, name string) routerproto.ClientConfig {
+	t.Helper()
 	cfg := routerproto.DefaultClientConfig()
 	if plaintext {
 		return cfg
 	}
-	store, err := pki.Load(testCert(t, pki.RoleAgent, "test-agent"), nil)
+	store, err := pki.Load(testCert(t, role, as), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,9 +125,10 @@ func (r *Router) destroyLocked(s *session, why string) {
 
 // createSession creates a session, or re-attaches a managed one (PROTOCOL.md):
 // the same Destination, managed, with a term at least the session's.
-// binding is the connection's TLS binding (nil without TLS): a managed
-// session or a data attachment must carry it, signed (checkBinding).
-func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig, binding []byte) {
+// peer is what TLS says about the connection (zero without TLS): its role
+// must allow the kind of session (peerConn.allows), and a managed session
+// or a data attachment must carry its binding, signed (checkBinding).
+func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig, peer peerConn) {
 	if sc == nil || sc.Destination == nil {
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
 		return
@@ -148,8 +149,14 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
 		return
 	}
-	if managed || sc.Options[routerproto.OptAttach] == "data" {
-		if err := checkBinding(sc.Options, binding); err != nil {
+	attach := sc.Options[routerproto.OptAttach] == "data"
+	if err := peer.allows(managed, attach); err != nil {
+		r.log.Warn("create session refused", "dest", sc.Destination.B32(), "err", err)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
+	if managed || attach {
+		if err := checkBinding(sc.Options, peer.binding); err != nil {
 			r.log.Warn("create session refused: not bound to this connection (replayed?)", "dest", sc.Destination.B32(), "err", err)
 			c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 			return

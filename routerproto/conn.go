@@ -186,3 +186,14 @@ func (c *Conn) Binding() []byte {
 	}
 	return b
 }
+
+// TLSState is the TLS connection state (peer certificates included), or
+// nil on a plain TCP connection.
+func (c *Conn) TLSState() *tls.ConnectionState {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
+}

@@ -1,6 +1,7 @@
 package routerproto
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
@@ -187,6 +188,10 @@ func (c *ServerConn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 // Binding is the connection's session binding (Conn.Binding): nil without
 // TLS.
 func (c *ServerConn) Binding() []byte { return c.conn.Binding() }
+
+// TLSState is the connection's TLS state (the client's verified
+// certificate among it), or nil without TLS.
+func (c *ServerConn) TLSState() *tls.ConnectionState { return c.conn.TLSState() }
 
 // ClientVersion is the I2CP version the client sent in GetDate.
 func (c *ServerConn) ClientVersion() string { return c.version }
