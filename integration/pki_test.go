@@ -34,6 +34,12 @@ var plaintext = os.Getenv("IMH_TEST_PLAINTEXT") == "1"
 
 func setupPKI(dir string) error {
 	if plaintext {
+		// A parent test binary (BenchmarkBalancer) may have set these.
+		for _, k := range []string{"IMH_CA_FILE", "IMH_CERT_FILE", "IMH_KEY_FILE"} {
+			if err := os.Unsetenv(k); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	testPKIDir = filepath.Join(dir, "pki")
