@@ -237,7 +237,8 @@ func (c *Cluster) setupHTTP() error {
 	}
 	c.httpLn = ln
 	c.httpSrv = &http.Server{Handler: c.authorize(c.apiHandler()), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: logging.StdLogger(c.cfg.Logger.With("component", "api", "node", c.cfg.NodeName))} // refused TLS handshakes, among others
 	return nil
 }
 
