@@ -108,8 +108,10 @@ func (a *clusterAgent) configureByFileAndEnv(t *testing.T, secret string, gossip
 	}
 	// TLS files from the YAML too (its keys are the flag names); the
 	// empty IMH_*_FILE below hide the ones certEnv would give.
-	tf := testCert(t, pki.RoleAgent, a.name)
-	yaml += fmt.Sprintf("ca-file: %s\ncert-file: %s\nkey-file: %s\n", tf.CA, tf.Cert, tf.Key)
+	if !plaintext {
+		tf := testCert(t, pki.RoleAgent, a.name)
+		yaml += fmt.Sprintf("ca-file: %s\ncert-file: %s\nkey-file: %s\n", tf.CA, tf.Cert, tf.Key)
+	}
 	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
