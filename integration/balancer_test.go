@@ -607,7 +607,7 @@ func attachStale(t *testing.T, r *routerProc, keys *i2p.PrivateKeys, term uint64
 		t.Fatalf("router %s: dial: %v", r.name, err)
 	}
 	defer c.Close()
-	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	opts := bound(c, i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)})
 	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"crypto/tls"
+	"encoding/hex"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -206,4 +208,13 @@ func routerDialAs(t testing.TB, role pki.Role, as, name string) routerproto.Clie
 	}
 	cfg.TLS = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
 	return cfg
+}
+
+// bound adds c's TLS session binding to managed-session options, as the
+// balancer does (PROTOCOL.md 5.5); without TLS it returns opts as is.
+func bound(c *routerproto.Client, opts i2p.Mapping) i2p.Mapping {
+	if b := c.Binding(); b != nil {
+		opts[routerproto.OptBinding] = hex.EncodeToString(b)
+	}
+	return opts
 }

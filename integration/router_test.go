@@ -294,7 +294,7 @@ func TestRouterManagedSessionStatus(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		opts := i2p.Mapping{"imh.managed": "true", "imh.term": fmt.Sprint(term)}
-		sc, err := routerproto.SignSessionConfig(k, opts, uint64(c.RouterNow().UnixMilli()))
+		sc, err := routerproto.SignSessionConfig(k, bound(c, opts), uint64(c.RouterNow().UnixMilli()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,7 +357,7 @@ func TestRouterStopAndNetworkLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	sc, err := routerproto.SignSessionConfig(k, i2p.Mapping{"imh.managed": "true", "imh.term": "1"}, uint64(c.RouterNow().UnixMilli()))
+	sc, err := routerproto.SignSessionConfig(k, bound(c, i2p.Mapping{"imh.managed": "true", "imh.term": "1"}), uint64(c.RouterNow().UnixMilli()))
 	if err != nil {
 		t.Fatal(err)
 	}
