@@ -59,8 +59,11 @@ type RouterConn interface {
 	Close() error
 }
 
-// Dialer opens a control connection to the router at addr.
-type Dialer func(ctx context.Context, addr string) (RouterConn, error)
+// Dialer opens a control connection to the router added as name, at addr.
+// It must not send anything the router could abuse (LeaseSet keys above
+// all) to a peer that has not proved it is that router: the name is
+// passed so a TLS dialer can check the router's certificate.
+type Dialer func(ctx context.Context, name, addr string) (RouterConn, error)
 
 // Config holds the balancer's dependencies and tuning. Durations are in
 // real time; tests run them under testing/synctest.

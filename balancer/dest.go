@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -307,6 +308,9 @@ func (l *loop) ensureSession(d *destState, r *routerState) {
 	s.creating = true
 	conn, gen, keys, term := r.conn, r.gen, d.keys, l.term
 	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	if b, ok := conn.(binder); ok && b.Binding() != nil {
+		opts[routerproto.OptBinding] = hex.EncodeToString(b.Binding())
+	}
 	if !r.has(routerproto.CapCreateTunnel) {
 		// The router forwards the config unchanged to a stock router,
 		// which builds its pools from these options.

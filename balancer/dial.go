@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -13,10 +14,17 @@ import (
 var ErrRouterRefused = errors.New("balancer: router refused the request")
 
 // RouterDialer returns a Dialer over routerproto.Dial with cfg
-// (extensions are always requested).
-func RouterDialer(cfg routerproto.ClientConfig) Dialer {
+// (extensions are always requested). tlsFor, when not nil, gives the TLS
+// config for the router added as name: it must make the handshake fail
+// unless the router's certificate names that router, so nothing is sent
+// to an impostor.
+func RouterDialer(cfg routerproto.ClientConfig, tlsFor func(name string) *tls.Config) Dialer {
 	cfg.Extensions = true
-	return func(ctx context.Context, addr string) (RouterConn, error) {
+	return func(ctx context.Context, name, addr string) (RouterConn, error) {
+		cfg := cfg
+		if tlsFor != nil {
+			cfg.TLS = tlsFor(name)
+		}
 		c, err := routerproto.Dial(ctx, addr, cfg)
 		if err != nil {
 			return nil, err
@@ -99,6 +107,13 @@ func (cc *clientConn) DestroySession(_ context.Context, session uint16) error {
 func (cc *clientConn) Send(_ context.Context, m *routerproto.SendMessageExpires) error {
 	return cc.c.SendMessageExpires(m)
 }
+
+// binder is a RouterConn over TLS: its CreateSessions carry the
+// connection's binding so they cannot be replayed on another connection.
+type binder interface{ Binding() []byte }
+
+// Binding is the TLS session binding (nil without TLS).
+func (cc *clientConn) Binding() []byte { return cc.c.Binding() }
 
 func (cc *clientConn) Events() <-chan routerproto.Message { return cc.events }
 func (cc *clientConn) Err() error                         { return cc.c.Err() }

@@ -135,7 +135,7 @@ func (n *fakeNet) addRouter(name string, i int, caps []string) *fakeRouter {
 	return r
 }
 
-func (n *fakeNet) dial(ctx context.Context, addr string) (RouterConn, error) {
+func (n *fakeNet) dial(ctx context.Context, _, addr string) (RouterConn, error) {
 	n.mu.Lock()
 	r := n.routers[addr]
 	n.mu.Unlock()

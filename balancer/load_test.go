@@ -180,7 +180,7 @@ func runLoad(t *testing.T, mode string, n int) loadResult {
 		}
 		cfg := DefaultConfig()
 		cfg.Cluster, cfg.Rand = cl, newRand(uint64(n))
-		cfg.Dial = func(ctx context.Context, addr string) (RouterConn, error) {
+		cfg.Dial = func(ctx context.Context, _, addr string) (RouterConn, error) {
 			nc, err := listeners[addr].dial(ctx)
 			if err != nil {
 				return nil, err

@@ -136,7 +136,7 @@ func (l *loop) connect(ctx context.Context, name, addr string) {
 			return
 		}
 		dctx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
-		conn, err := l.cfg.Dial(dctx, addr)
+		conn, err := l.cfg.Dial(dctx, name, addr)
 		cancel()
 		if err != nil {
 			failures++

@@ -117,7 +117,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Cluster, cfg.Logger = cl, testLogger(t)
-	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig())
+	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig(), nil)
 	cfg.Coalesce = 300 * time.Millisecond
 	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
 	cfg.Reconnect = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}

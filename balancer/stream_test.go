@@ -119,7 +119,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Cluster, cfg.Logger = cl, testLogger(t)
-	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig())
+	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig(), nil)
 	cfg.Coalesce = 100 * time.Millisecond
 	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
 	b, err := New(cfg)

@@ -48,7 +48,11 @@ func (v *liveView) clear() { v.set(nil, nil) }
 func (l *loop) publishView() {
 	routers := make(map[string]status.RouterLive, len(l.routers))
 	for name, r := range l.routers {
-		routers[name] = status.RouterLive{State: r.state, Capabilities: r.capNames()}
+		rl := status.RouterLive{State: r.state, Capabilities: r.capNames()}
+		if r.state == status.RouterDown && r.lastErr != nil {
+			rl.Error = r.lastErr.Error()
+		}
+		routers[name] = rl
 	}
 	dests := make(map[string]status.DestinationLive, len(l.dests))
 	for name, d := range l.dests {

@@ -145,7 +145,7 @@ func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, method, uri st
 		writeError(w, fmt.Errorf("%w: the API address of leader %s is not known yet", ErrNoLeader, leader))
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), method, "http://"+addr+uri, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(r.Context(), method, c.apiURL(addr, uri), bytes.NewReader(body))
 	if err != nil {
 		writeError(w, fmt.Errorf("forward to %s: %w", leader, err))
 		return
@@ -474,7 +474,7 @@ func (c *Cluster) fetchLive(ctx context.Context, leader string) (*LiveBody, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/live", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL(addr, "/v1/live"), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -553,7 +553,7 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 		sr := status.Router{Name: r.Name, Addr: r.Addr, State: status.RouterUnknown, Capabilities: []string{}}
 		if lv != nil {
 			if v, ok := lv.Router(r.Name); ok {
-				sr.State = v.State
+				sr.State, sr.Error = v.State, v.Error
 				if v.Capabilities != nil {
 					sr.Capabilities = v.Capabilities
 				}

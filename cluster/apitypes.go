@@ -8,7 +8,7 @@ import "github.com/imh-project/imh/internal/status"
 // ErrorBody is the body of every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal
+	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden
 }
 
 // Error codes in ErrorBody.Code.
@@ -18,6 +18,10 @@ const (
 	CodeExists   = "exists"
 	CodeInvalid  = "invalid"
 	CodeInternal = "internal"
+	// CodeUnauthenticated (401): no client certificate was presented.
+	CodeUnauthenticated = "unauthenticated"
+	// CodeForbidden (403): the certificate's role may not make this call.
+	CodeForbidden = "forbidden"
 )
 
 // RouterInfo is one router as the API returns it.

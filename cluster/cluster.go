@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -103,7 +105,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
 		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1),
-		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: &http.Client{Timeout: 15 * time.Second},
+		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: agentHTTPClient(cfg.TLS),
 		staticHTTP: map[string]string{}, memberTable: map[string]member{},
 		dead: newDeadTracker(), removes: newRemoveHold(),
 	}
@@ -173,11 +175,11 @@ func (c *Cluster) setupRaft() error {
 		if advAddr.Port == 0 {
 			advertise = nil // bound to :0 (tests): advertise what we got (an untyped nil: raft tests for nil)
 		}
-		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advertise, 3, 10*time.Second, hlog)
+		t, err := c.raftTransport(advertise, hlog)
 		if err != nil {
 			return fmt.Errorf("raft listen %s: %w", cfg.RaftBind, err)
 		}
-		trans = tcp // raft closes it on Shutdown
+		trans = t // raft closes it on Shutdown
 	}
 	if c.localRaft == "" {
 		c.localRaft = trans.LocalAddr() // fixed for the agent's life (read without a lock)
@@ -209,6 +211,19 @@ func (c *Cluster) setupRaft() error {
 	return nil
 }
 
+// raftTransport is raft's TCP transport, over mutual TLS when the config
+// has TLS material.
+func (c *Cluster) raftTransport(advertise net.Addr, hlog hclog.Logger) (raft.Transport, error) {
+	if c.cfg.TLS == nil {
+		return raft.NewTCPTransportWithLogger(c.cfg.RaftBind, advertise, 3, 10*time.Second, hlog)
+	}
+	stream, err := newTLSStream(c.cfg.RaftBind, advertise, c.cfg.TLS, c.log)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hlog), nil
+}
+
 func (c *Cluster) setupHTTP() error {
 	ln := c.cfg.HTTPListener
 	if ln == nil {
@@ -217,9 +232,13 @@ func (c *Cluster) setupHTTP() error {
 			return fmt.Errorf("http listen %s: %w", c.cfg.HTTPBind, err)
 		}
 	}
+	if c.cfg.TLS != nil {
+		ln = tls.NewListener(ln, c.cfg.TLS.RequestServerConfig())
+	}
 	c.httpLn = ln
-	c.httpSrv = &http.Server{Handler: c.apiHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	c.httpSrv = &http.Server{Handler: c.authorize(c.apiHandler()), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: logging.StdLogger(c.cfg.Logger.With("component", "api", "node", c.cfg.NodeName))} // refused TLS handshakes, among others
 	return nil
 }
 

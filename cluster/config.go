@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/pki"
 )
 
 // Base raft timings, multiplied by Config.RaftMultiplier. They are tuned for
@@ -70,6 +71,11 @@ type Config struct {
 	// so one failed probe or a restart never takes a node out. It never
 	// shrinks the cluster below MinCleanupVoters voters.
 	DeadMemberCleanup time.Duration
+
+	// TLS, when set, puts raft and the HTTP API under mutual TLS from the
+	// cluster CA (auth.go, tlsstream.go); the certificate must be an
+	// agent's. nil: plaintext (cmd/imh allows that on loopback only).
+	TLS *pki.Store
 
 	Logger *slog.Logger
 
@@ -143,6 +149,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.HTTPBind); err != nil {
 			return fmt.Errorf("%w: http bind %q: %w", ErrConfig, c.HTTPBind, err)
 		}
+	}
+	if c.TLS != nil && c.TLS.Identity().Role != pki.RoleAgent {
+		return fmt.Errorf("%w: TLS certificate is %s, want an agent certificate", ErrConfig, c.TLS.Identity())
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

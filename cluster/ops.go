@@ -125,7 +125,7 @@ func (c *Cluster) handlePeers(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getJSON(ctx context.Context, addr, path string, timeout time.Duration, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL(addr, path), nil)
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (c *Cluster) notifyRemoved(ctx context.Context, name string) bool {
 	b, _ := json.Marshal(RemovedNotice{By: c.cfg.NodeName})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/internal/removed", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL(addr, "/v1/internal/removed"), bytes.NewReader(b))
 	if err != nil {
 		return false
 	}
@@ -370,7 +370,7 @@ func (c *Cluster) handleSnapshotSave(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("snapshot: barrier: %w", raftErr(err)))
 		return
 	}
-	b := c.state.Snapshot()
+	b := c.macSnapshot(c.state.Snapshot())
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
@@ -400,9 +400,9 @@ func (c *Cluster) CheckSnapshot(b []byte) (*fsm.State, error) {
 // snapshot, through raft's user restore on the leader (followers get it by
 // InstallSnapshot). Meant for disaster recovery into a fresh cluster.
 func (c *Cluster) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxSnapshot+1))
-	if err != nil || len(b) > maxSnapshot {
-		writeError(w, fmt.Errorf("%w: snapshot unreadable or over %d bytes", errBadRequest, maxSnapshot))
+	b, err := c.spoolSnapshot(r.Body)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	st, err := c.CheckSnapshot(b)
@@ -410,8 +410,12 @@ func (c *Cluster) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) 
 		writeError(w, err)
 		return
 	}
+	if len(st.Destinations()) == 0 {
+		writeError(w, fmt.Errorf("%w: the snapshot holds no destination: restoring it would remove every one (remove them with imh dest remove instead)", errBadRequest))
+		return
+	}
 	if !c.isLeader() {
-		c.forward(w, r, r.Method, r.URL.RequestURI(), b)
+		c.forward(w, r, r.Method, r.URL.RequestURI(), c.macSnapshot(b))
 		return
 	}
 	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
@@ -468,7 +472,7 @@ func (c *Cluster) announceSelf(ctx context.Context) {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, peerInfoTimeout)
-		req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+m.Meta.HTTPAddr+"/v1/internal/announce", bytes.NewReader(b))
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.apiURL(m.Meta.HTTPAddr, "/v1/internal/announce"), bytes.NewReader(b))
 		if err == nil {
 			var resp *http.Response
 			if resp, err = c.client.Do(req); err == nil {

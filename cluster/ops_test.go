@@ -103,13 +103,15 @@ func rawCall(t *testing.T, method, addr, path string, body []byte) (int, []byte)
 
 // TestInmemSnapshotSaveRestore: a snapshot saved through a follower (from
 // the leader) restores the whole state on every node after later changes;
-// a snapshot sealed under another cluster's secret, or garbage, is refused
-// with 400 and changes nothing.
+// a snapshot sealed under another cluster's secret, garbage, one changed
+// after it was saved (its MAC fails) or one without destinations is
+// refused with 400 and changes nothing.
 func TestInmemSnapshotSaveRestore(t *testing.T) {
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	f := h.Nodes[(l+1)%3]
 	applyOn(t, h, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
+	_, empty := rawCall(t, "GET", f.HTTPAddr, "/v1/snapshot", nil) // no destination yet
 	if code := api(t, "POST", f.HTTPAddr, "/v1/destinations", cluster.DestinationRequest{Name: "web"}, nil); code != 200 {
 		t.Fatalf("create web: %d", code)
 	}
@@ -127,7 +129,10 @@ func TestInmemSnapshotSaveRestore(t *testing.T) {
 		t.Fatalf("create x: %d", code)
 	}
 	_, foreign := rawCall(t, "GET", other.Nodes[0].HTTPAddr, "/v1/snapshot", nil)
-	for name, b := range map[string][]byte{"foreign": foreign, "garbage": []byte("not a snapshot"), "truncated": snap[:len(snap)-1]} {
+	forged := bytes.Clone(snap)
+	forged[len(forged)/3] ^= 1
+	for name, b := range map[string][]byte{"foreign": foreign, "garbage": []byte("not a snapshot"), "truncated": snap[:len(snap)-1],
+		"forged": forged, "empty": empty, "nothing": nil} {
 		if code, body := rawCall(t, "PUT", f.HTTPAddr, "/v1/snapshot", b); code != http.StatusBadRequest {
 			t.Errorf("%s snapshot: %d %s, want 400", name, code, body)
 		}

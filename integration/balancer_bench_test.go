@@ -139,7 +139,11 @@ func TestBalancerBench(t *testing.T) {
 	t.Logf("%s", body)
 	fmt.Printf("BALANCER-BENCH %s\n", bytes.ReplaceAll(body, []byte("\n"), nil))
 	if dir := os.Getenv("IMH_BENCH_DIR"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "balancer-failover.json"), append(body, '\n'), 0o644); err != nil {
+		name := "balancer-failover.json"
+		if plaintext {
+			name = "balancer-failover-plaintext.json"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), append(body, '\n'), 0o644); err != nil {
 			t.Error(err)
 		}
 	}
@@ -278,12 +282,18 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 	L.Note = "real time on loopback; steady window shorter than a tunnel lifetime (replacements start at 8 min), so the build phase is the load upper bound"
 }
 
-// BenchmarkBalancer runs TestBalancerBench in a child test process and
-// reports its figures.
+// BenchmarkBalancer runs TestBalancerBench in a child test process, with
+// TLS on every link (as deployed) and, for comparison, in plaintext
+// (IMH_TEST_PLAINTEXT=1), and reports both sets of figures.
 func BenchmarkBalancer(b *testing.B) {
+	b.Run("tls", func(b *testing.B) { benchBalancer(b) })
+	b.Run("plaintext", func(b *testing.B) { benchBalancer(b, "IMH_TEST_PLAINTEXT=1") })
+}
+
+func benchBalancer(b *testing.B, env ...string) {
 	for b.Loop() {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBalancerBench$", "-test.v", "-test.timeout=60m")
-		cmd.Env = append(os.Environ(), "IMH_BALANCER_BENCH=1")
+		cmd.Env = append(append(os.Environ(), "IMH_BALANCER_BENCH=1"), env...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.Fatalf("balancer bench: %v\n%s", err, out)

@@ -228,7 +228,7 @@ func TestBalancerProcesses(t *testing.T) {
 	t.Logf("one-way: %v", res.ByRouter)
 	waitFor(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
 		var st status.Status
-		if err := httpGetJSON("http://"+leader.httpAddr+"/v1/status", &st); err != nil {
+		if err := httpGetJSON(agentURL(leader.httpAddr, "/v1/status"), &st); err != nil {
 			return false
 		}
 		for _, d := range st.Destinations {
@@ -602,12 +602,12 @@ func attachStale(t *testing.T, r *routerProc, keys *i2p.PrivateKeys, term uint64
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := routerproto.Dial(ctx, r.addr, routerproto.DefaultClientConfig())
+	c, err := routerproto.Dial(ctx, r.addr, routerDialConfig(t, r.name))
 	if err != nil {
 		t.Fatalf("router %s: dial: %v", r.name, err)
 	}
 	defer c.Close()
-	opts := i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)}
+	opts := bound(c, i2p.Mapping{routerproto.OptManaged: "true", routerproto.OptTerm: strconv.FormatUint(term, 10)})
 	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
 	if err != nil {
 		t.Fatal(err)

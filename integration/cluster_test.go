@@ -18,6 +18,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -105,12 +106,19 @@ func (a *clusterAgent) configureByFileAndEnv(t *testing.T, secret string, gossip
 	for _, g := range gossip {
 		yaml += "  - " + g + "\n"
 	}
+	// TLS files from the YAML too (its keys are the flag names); the
+	// empty IMH_*_FILE below hide the ones certEnv would give.
+	if !plaintext {
+		tf := testCert(t, pki.RoleAgent, a.name)
+		yaml += fmt.Sprintf("ca-file: %s\ncert-file: %s\nkey-file: %s\n", tf.CA, tf.Cert, tf.Key)
+	}
 	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a.args = []string{"agent", "--config", cfgFile}
-	a.env = []string{"IMH_NODE_NAME=" + a.name, "IMH_DATA_DIR=" + a.dataDir, "IMH_SECRET=" + strings.TrimSpace(secret), "IMH_SECRET_FILE="}
+	a.env = []string{"IMH_NODE_NAME=" + a.name, "IMH_DATA_DIR=" + a.dataDir, "IMH_SECRET=" + strings.TrimSpace(secret), "IMH_SECRET_FILE=",
+		"IMH_CA_FILE=", "IMH_CERT_FILE=", "IMH_KEY_FILE="}
 }
 
 func (tc *testCluster) start(a *clusterAgent) {
@@ -122,7 +130,7 @@ func (tc *testCluster) start(a *clusterAgent) {
 
 func (a *clusterAgent) status() (status.Status, error) {
 	var st status.Status
-	err := httpGetJSON("http://"+a.httpAddr+"/v1/status", &st)
+	err := httpGetJSON(agentURL(a.httpAddr, "/v1/status"), &st)
 	return st, err
 }
 
@@ -197,7 +205,7 @@ func imhWrite(t *testing.T, args ...string) string {
 
 func routerNames(t *testing.T, a *clusterAgent) []string {
 	var list cluster.RouterList
-	if err := httpGetJSON("http://"+a.httpAddr+"/v1/routers", &list); err != nil {
+	if err := httpGetJSON(agentURL(a.httpAddr, "/v1/routers"), &list); err != nil {
 		return nil
 	}
 	var names []string
@@ -273,7 +281,7 @@ func TestClusterAgents(t *testing.T) {
 			return len(routerNames(t, a)) == 12
 		})
 		var d cluster.DestinationInfo
-		if err := httpGetJSON("http://"+a.httpAddr+"/v1/destinations/web", &d); err != nil || d.B32 != b32 || d.Inbound != 4 {
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 || d.Inbound != 4 {
 			t.Fatalf("%s: web after the kills: %+v %v", a.name, d, err)
 		}
 	}

@@ -219,9 +219,10 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 		t.Errorf("cluster remove: %q", out)
 	}
 	tc.waitVoters(l, names(others), 10*time.Second)
+	agentClient := agentHTTPClient(t) // /v1/internal/* is for agents only
 	waitFor(t, 10*time.Second, n.name+" knows it was removed", func() bool {
 		var p cluster.PeerInfo
-		return httpGetJSON("http://"+n.httpAddr+"/v1/internal/self", &p) == nil && p.State == "removed"
+		return httpGetJSONWith(agentClient, agentURL(n.httpAddr, "/v1/internal/self"), &p) == nil && p.State == "removed"
 	})
 	if !strings.Contains(n.proc.Log(), "this agent was removed from the cluster") {
 		t.Errorf("%s: no log line about its removal", n.name)
@@ -363,7 +364,7 @@ func TestClusterOpsWholeRestart(t *testing.T) {
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r1", 10*time.Second)
 		var d cluster.DestinationInfo
-		if err := httpGetJSON("http://"+a.httpAddr+"/v1/destinations/web", &d); err != nil {
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil {
 			t.Errorf("%s: web after the restart: %v", a.name, err)
 		}
 	}
@@ -449,7 +450,7 @@ func TestClusterOpsSnapshot(t *testing.T) {
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r1", 20*time.Second)
 		var d cluster.DestinationInfo
-		if err := httpGetJSON("http://"+a.httpAddr+"/v1/destinations/web", &d); err != nil || d.B32 != b32 {
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 {
 			t.Errorf("%s: web after restore: %+v %v", a.name, d, err)
 		}
 	}
@@ -475,7 +476,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	tc.waitRouter(s, "r1", 10*time.Second)
 	waitFor(t, 10*time.Second, s.name+" has web", func() bool {
 		var d cluster.DestinationInfo
-		return httpGetJSON("http://"+s.httpAddr+"/v1/destinations/web", &d) == nil
+		return httpGetJSON(agentURL(s.httpAddr, "/v1/destinations/web"), &d) == nil
 	})
 	for _, a := range tc.agents[1:] {
 		a.proc.Kill()
@@ -501,7 +502,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	tc.start(s)
 	var st struct{ Leader string }
 	waitFor(t, 20*time.Second, s.name+" leads alone", func() bool {
-		return httpGetJSON("http://"+s.httpAddr+"/v1/status", &st) == nil && st.Leader == s.name
+		return httpGetJSON(agentURL(s.httpAddr, "/v1/status"), &st) == nil && st.Leader == s.name
 	})
 	leadTook := time.Since(start)
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", s.httpAddr)
@@ -512,7 +513,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r2", 20*time.Second)
 		var d cluster.DestinationInfo
-		if err := httpGetJSON("http://"+a.httpAddr+"/v1/destinations/web", &d); err != nil {
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil {
 			t.Errorf("%s: web after recovery: %v", a.name, err)
 		}
 	}

@@ -55,6 +55,7 @@ func (e *nsIMH) start(name string, args ...string) *nsProc {
 		e.t.Fatal(err)
 	}
 	p.cmd = e.n.Exec(context.Background(), imhBin, args...)
+	p.cmd.Env = append(os.Environ(), certEnv(e.t, args)...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	if err := p.cmd.Start(); err != nil {
 		f.Close()

@@ -51,6 +51,10 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
+	if err := setupPKI(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: test CA:", err)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -147,7 +151,7 @@ func runIMHEnv(t testing.TB, env []string, args ...string) (stdout, stderr strin
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, imhBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), certEnv(t, args)...), env...)
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	err := cmd.Run()
@@ -194,7 +198,7 @@ func startIMHEnv(t testing.TB, name string, env []string, args ...string) *proc 
 		t.Fatalf("start %s: log file: %v", name, err)
 	}
 	cmd := exec.Command(imhBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), certEnv(t, args)...), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group, so cleanup also reaches anything it spawned.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -307,10 +311,15 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// httpGetJSON GETs url and decodes a JSON body into v; a non-2xx status is an
+// httpGetJSON GETs url (as the operator, for an agent's https:// API) and decodes a JSON body into v; a non-2xx status is an
 // error carrying the start of the body.
 func httpGetJSON(url string, v any) error {
-	resp, err := httpClient.Get(url)
+	return httpGetJSONWith(httpClient, url, v)
+}
+
+// httpGetJSONWith is httpGetJSON through client.
+func httpGetJSONWith(client *http.Client, url string, v any) error {
+	resp, err := client.Get(url)
 	if err != nil {
 		return fmt.Errorf("get %s: %w", url, err)
 	}

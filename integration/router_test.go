@@ -158,7 +158,12 @@ func TestRouterDaemons(t *testing.T) {
 	}
 
 	r1 := n.routers[0]
-	out, stderr, code := runIMH(t, "i2cp", "probe", "i2cp://"+r1.addr, "--json")
+	// The router serves TLS: plain I2CP gets nowhere, i2cps:// with the
+	// operator's certificate (IMH_CERT_FILE) does.
+	if _, _, code := runIMH(t, "i2cp", "probe", "i2cp://"+r1.addr, "--json"); code != 1 {
+		t.Fatalf("plaintext probe of a TLS router: exit %d, want 1", code)
+	}
+	out, stderr, code := runIMH(t, "i2cp", "probe", "i2cps://"+r1.addr, "--json")
 	if code != 0 {
 		t.Fatalf("probe without keys: exit %d: %s", code, stderr)
 	}
@@ -171,7 +176,7 @@ func TestRouterDaemons(t *testing.T) {
 	}
 
 	keys, b32 := routerKeyFile(t)
-	out, stderr, code = runIMH(t, "i2cp", "probe", r1.addr, "--keys", keys, "--json")
+	out, stderr, code = runIMH(t, "i2cp", "probe", "i2cps://"+r1.addr, "--keys", keys, "--json")
 	if code != 0 {
 		t.Fatalf("probe with keys: exit %d: %s", code, stderr)
 	}
@@ -283,13 +288,13 @@ func TestRouterManagedSessionStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	session := func(term uint64) (*routerproto.Client, uint16, error) {
-		c, err := routerproto.Dial(ctx, r1.addr, routerproto.DefaultClientConfig())
+		c, err := routerproto.Dial(ctx, r1.addr, routerDialConfig(t, r1.name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		opts := i2p.Mapping{"imh.managed": "true", "imh.term": fmt.Sprint(term)}
-		sc, err := routerproto.SignSessionConfig(k, opts, uint64(c.RouterNow().UnixMilli()))
+		sc, err := routerproto.SignSessionConfig(k, bound(c, opts), uint64(c.RouterNow().UnixMilli()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,12 +352,12 @@ func TestRouterStopAndNetworkLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := routerproto.Dial(ctx, n.routers[0].addr, routerproto.DefaultClientConfig())
+	c, err := routerproto.Dial(ctx, n.routers[0].addr, routerDialConfig(t, n.routers[0].name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	sc, err := routerproto.SignSessionConfig(k, i2p.Mapping{"imh.managed": "true", "imh.term": "1"}, uint64(c.RouterNow().UnixMilli()))
+	sc, err := routerproto.SignSessionConfig(k, bound(c, i2p.Mapping{"imh.managed": "true", "imh.term": "1"}), uint64(c.RouterNow().UnixMilli()))
 	if err != nil {
 		t.Fatal(err)
 	}

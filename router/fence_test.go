@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -79,9 +80,9 @@ func TestCommandsOnSupersededConnection(t *testing.T) {
 	}
 	oldW, newW := &recConn{}, &recConn{}
 	old, nw := r.attach(oldW, true), r.attach(newW, true)
-	r.createSession(context.Background(), old, sign(3))
+	r.createSession(context.Background(), old, sign(3), peerConn{})
 	id := oldW.find(t, func(m routerproto.Message) bool { _, ok := m.(*routerproto.SessionStatus); return ok }).(*routerproto.SessionStatus).SessionID
-	r.createSession(context.Background(), nw, sign(4))
+	r.createSession(context.Background(), nw, sign(4), peerConn{})
 	newW.find(t, func(m routerproto.Message) bool {
 		st, ok := m.(*routerproto.SessionStatus)
 		return ok && st.Status == routerproto.SessionCreated && st.SessionID == id
@@ -122,4 +123,47 @@ func sessionStatus(r *Router, id uint16) (SessionStatus, bool) {
 		}
 	}
 	return SessionStatus{}, false
+}
+
+func TestCheckBinding(t *testing.T) {
+	b := []byte{1, 2, 3, 4}
+	for _, tt := range []struct {
+		name    string
+		opts    i2p.Mapping
+		binding []byte
+		ok      bool
+	}{
+		{"plaintext connection: nothing to bind", i2p.Mapping{}, nil, true},
+		{"bound to this connection", i2p.Mapping{routerproto.OptBinding: "01020304"}, b, true},
+		{"no binding on TLS", i2p.Mapping{}, b, false},
+		{"another connection's", i2p.Mapping{routerproto.OptBinding: "01020305"}, b, false},
+		{"not hex", i2p.Mapping{routerproto.OptBinding: "zz"}, b, false},
+	} {
+		if err := checkBinding(tt.opts, tt.binding); (err == nil) != tt.ok {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+func TestPeerRoleAllows(t *testing.T) {
+	for _, tt := range []struct {
+		role            pki.Role
+		managed, attach bool
+		ok              bool
+	}{
+		{"", true, false, true},
+		{pki.RoleAgent, true, false, true},
+		{pki.RoleAgent, false, true, true},
+		{pki.RoleFrontend, false, true, true},
+		{pki.RoleFrontend, true, false, false},
+		{pki.RoleFrontend, false, false, false},
+		{pki.RoleClient, false, false, true},
+		{pki.RoleClient, true, false, false},
+		{pki.RoleClient, false, true, false},
+		{pki.RoleRouter, false, false, false},
+	} {
+		if err := (peerConn{role: tt.role}).allows(tt.managed, tt.attach); (err == nil) != tt.ok {
+			t.Errorf("%q managed=%v attach=%v: %v", tt.role, tt.managed, tt.attach, err)
+		}
+	}
 }

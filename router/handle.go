@@ -2,6 +2,9 @@ package router
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -122,7 +125,10 @@ func (r *Router) destroyLocked(s *session, why string) {
 
 // createSession creates a session, or re-attaches a managed one (PROTOCOL.md):
 // the same Destination, managed, with a term at least the session's.
-func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig) {
+// peer is what TLS says about the connection (zero without TLS): its role
+// must allow the kind of session (peerConn.allows), and a managed session
+// or a data attachment must carry its binding, signed (checkBinding).
+func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig, peer peerConn) {
 	if sc == nil || sc.Destination == nil {
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
 		return
@@ -142,6 +148,19 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		r.log.Warn("create session: bad term", "dest", sc.Destination.B32(), "err", err)
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
 		return
+	}
+	attach := sc.Options[routerproto.OptAttach] == "data"
+	if err := peer.allows(managed, attach); err != nil {
+		r.log.Warn("create session refused", "dest", sc.Destination.B32(), "err", err)
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
+	if managed || attach {
+		if err := checkBinding(sc.Options, peer.binding); err != nil {
+			r.log.Warn("create session refused: not bound to this connection (replayed?)", "dest", sc.Destination.B32(), "err", err)
+			c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+			return
+		}
 	}
 	if h, ok := r.be.(SessionHooks); ok {
 		r.mu.Lock()
@@ -336,4 +355,24 @@ func (r *Router) destroySession(c *client, id uint16) {
 	}
 	r.destroyLocked(s, "client destroyed it")
 	c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionDestroyed})
+}
+
+// errUnbound: a signed CreateSession that does not name this connection's
+// TLS binding, i.e. one made for another connection (a replay).
+var errUnbound = errors.New("router: session config not bound to this connection")
+
+// checkBinding requires a managed CreateSession or data attachment on a
+// TLS connection to carry, in its signed options, the connection's
+// binding (PROTOCOL.md 5.5): a captured one replayed on another
+// connection, to this router or another, names another binding. Without
+// TLS (loopback only) there is nothing to bind to.
+func checkBinding(opts i2p.Mapping, binding []byte) error {
+	if binding == nil {
+		return nil
+	}
+	got, err := hex.DecodeString(opts[routerproto.OptBinding])
+	if err != nil || subtle.ConstantTimeCompare(got, binding) != 1 {
+		return errUnbound
+	}
+	return nil
 }

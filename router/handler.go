@@ -85,7 +85,8 @@ func (r *Router) with(sc *routerproto.ServerConn, f func(c *client)) error {
 
 // CreateSession implements routerproto.Handler.
 func (r *Router) CreateSession(ctx context.Context, sc *routerproto.ServerConn, m *routerproto.CreateSession) error {
-	return r.with(sc, func(c *client) { r.createSession(ctx, c, m.Config) })
+	peer := peerOf(sc)
+	return r.with(sc, func(c *client) { r.createSession(ctx, c, m.Config, peer) })
 }
 
 // ReconfigureSession implements routerproto.Handler.

@@ -2,6 +2,7 @@ package routerproto
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,11 @@ type ClientConfig struct {
 	// MaxQueuedEvents is how many router-initiated messages may wait for
 	// the Events consumer before the client gives up (ErrEventOverflow).
 	MaxQueuedEvents int
+	// TLS, when set, wraps the connection in TLS: Dial completes the TLS
+	// handshake (and whatever peer checks TLS.VerifyConnection makes)
+	// before the first I2CP byte is sent. nil: plain TCP (a stock router's
+	// I2CP port).
+	TLS *tls.Config
 }
 
 // DefaultClientConfig asks for extensions, with 10 s handshake, 30 s
@@ -131,6 +137,14 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	nc, err := d.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial router %s: %w", addr, err)
+	}
+	if cfg.TLS != nil {
+		tc := tls.Client(nc, cfg.TLS)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("router %s: tls: %w", addr, err)
+		}
+		nc = tc
 	}
 	c, err := NewClient(dctx, nc, cfg)
 	if err != nil {
@@ -665,3 +679,7 @@ func request(ctx context.Context, c *Client, what string, build func(id uint32) 
 	}
 	return await(ctx, c, what, ch)
 }
+
+// Binding is the connection's session binding (Conn.Binding): nil without
+// TLS.
+func (c *Client) Binding() []byte { return c.conn.Binding() }

@@ -2,6 +2,7 @@ package routerproto
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -159,4 +160,40 @@ func (c *Conn) CloseWith(reason string) error {
 	}
 	c.wmu.Unlock()
 	return c.Close()
+}
+
+// BindingLabel is the TLS exporter label of the session binding
+// (PROTOCOL.md 5.5).
+const BindingLabel = "EXPORTER-imh-session-binding"
+
+// Binding returns 32 bytes both ends of a TLS connection derive alike
+// (RFC 8446 section 7.5 exporter, label BindingLabel) and nobody can
+// reproduce on another connection; nil on a plain TCP connection. A
+// CreateSession carries it, signed, in imh.binding so that it is valid on
+// this connection only.
+func (c *Conn) Binding() []byte {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	if !cs.HandshakeComplete {
+		return nil
+	}
+	b, err := cs.ExportKeyingMaterial(BindingLabel, nil, 32)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// TLSState is the TLS connection state (peer certificates included), or
+// nil on a plain TCP connection.
+func (c *Conn) TLSState() *tls.ConnectionState {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
 }

@@ -21,6 +21,10 @@ const (
 	OptManaged = "imh.managed"
 	// OptTerm in CreateSession is the controller's fencing term (decimal).
 	OptTerm = "imh.term"
+	// OptBinding in a managed CreateSession or a data attachment is the
+	// hex of the connection's Binding: the router refuses one that does
+	// not match its own side of the connection (PROTOCOL.md 5.5).
+	OptBinding = "imh.binding"
 	// OptAttach in CreateSession makes a data attachment ("data") to an
 	// existing managed session instead of a control connection.
 	OptAttach = "imh.attach"

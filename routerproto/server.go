@@ -2,6 +2,7 @@ package routerproto
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -183,6 +184,14 @@ func (c *ServerConn) String() string {
 
 // RemoteAddr is the client's address.
 func (c *ServerConn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// Binding is the connection's session binding (Conn.Binding): nil without
+// TLS.
+func (c *ServerConn) Binding() []byte { return c.conn.Binding() }
+
+// TLSState is the connection's TLS state (the client's verified
+// certificate among it), or nil without TLS.
+func (c *ServerConn) TLSState() *tls.ConnectionState { return c.conn.TLSState() }
 
 // ClientVersion is the I2CP version the client sent in GetDate.
 func (c *ServerConn) ClientVersion() string { return c.version }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/pki"
 )
 
 func init() { register(newAgentCmd) }
@@ -46,6 +47,11 @@ var agentFlagDefaults = map[string]any{
 	"log-level":        "info",
 
 	"dead-member-cleanup": "0",
+
+	"ca-file":            "",
+	"cert-file":          "",
+	"key-file":           "",
+	"insecure-plaintext": false,
 }
 
 func newAgentCmd() *cobra.Command {
@@ -86,6 +92,10 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
 	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("ca-file", "", "cluster CA bundle (PEM, imh tls ca create); with --cert-file and --key-file: mutual TLS on raft and the API")
+	f.String("cert-file", "", "this agent's certificate (imh tls cert create --agent NAME)")
+	f.String("key-file", "", "its private key")
+	f.Bool("insecure-plaintext", false, "INSECURE: allow raft and the API in plaintext on non-loopback addresses (no TLS files)")
 	f.Duration("dead-member-cleanup", 0, "on the leader, remove a voter gone from gossip this long (0 = never; at least 1m; never below 3 voters)")
 	return cmd
 }
@@ -160,6 +170,9 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 		return cfg, usageErrorf("agent: %v", err)
 	}
 	cfg.Logger = logging.New(os.Stderr, level)
+	if err := agentTLS(v, &cfg); err != nil {
+		return cfg, err
+	}
 	secret, err := agentSecret(v.GetString("secret-file"))
 	if err != nil {
 		return cfg, err
@@ -169,6 +182,21 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 		return cfg, &usageError{err: err}
 	}
 	return cfg, nil
+}
+
+// agentTLS loads the agent's TLS files, or without them enforces the
+// plaintext rule: loopback only, unless --insecure-plaintext.
+func agentTLS(v *viper.Viper, cfg *cluster.Config) error {
+	files := pki.Files{CA: v.GetString("ca-file"), Cert: v.GetString("cert-file"), Key: v.GetString("key-file")}
+	store, err := loadTLS(files, pki.RoleAgent, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		cfg.TLS = store
+		return nil
+	}
+	return plaintextCheck(v.GetBool("insecure-plaintext"), cfg.Logger, cfg.RaftBind, cfg.HTTPBind)
 }
 
 // splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).
@@ -237,7 +265,8 @@ func runAgent(ctx context.Context, cfg cluster.Config) error {
 		}
 	}
 	close(ready)
-	logger.Info("agent running", "node", cfg.NodeName, "http", c.HTTPAddr(), "raft", c.RaftAddr(), "gossip", c.GossipAddr())
+	watchTLS(ctx, cfg.TLS, logger)
+	logger.Info("agent running", "node", cfg.NodeName, "http", c.HTTPAddr(), "raft", c.RaftAddr(), "gossip", c.GossipAddr(), "tls", cfg.TLS != nil)
 	err = c.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)

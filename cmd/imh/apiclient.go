@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/pki"
 )
 
 // defaultHTTPAddr is where client commands find an agent (CLI.md).
@@ -27,6 +28,10 @@ const apiTimeout = 30 * time.Second
 type apiOptions struct {
 	httpAddr string
 	json     bool
+	tls      tlsFlags
+
+	client *http.Client // built from tls on first use
+	scheme string
 }
 
 // addAPIFlags adds --http-addr (env IMH_HTTP_ADDR) and --json.
@@ -37,6 +42,28 @@ func addAPIFlags(cmd *cobra.Command, o *apiOptions) {
 	}
 	cmd.Flags().StringVar(&o.httpAddr, "http-addr", def, "agent HTTP API address (env IMH_HTTP_ADDR)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON object")
+	addTLSFlags(cmd.Flags(), &o.tls)
+}
+
+// apiClient returns the HTTP client and URL scheme for the agent: HTTPS
+// presenting the operator's certificate when TLS files are given (the
+// agent must prove it is an agent of the cluster CA), plain HTTP otherwise.
+func apiClient(o *apiOptions) (*http.Client, string, error) {
+	if o.client != nil {
+		return o.client, o.scheme, nil
+	}
+	if o.tls.files.IsZero() {
+		o.client, o.scheme = http.DefaultClient, "http://"
+		return o.client, o.scheme, nil
+	}
+	store, err := loadTLS(o.tls.files, "", nil)
+	if err != nil {
+		return nil, "", err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleAgent}})
+	o.client, o.scheme = &http.Client{Transport: tr}, "https://"
+	return o.client, o.scheme, nil
 }
 
 // apiError is a non-2xx answer of the agent.
@@ -88,14 +115,18 @@ func apiRaw(ctx context.Context, o *apiOptions, method, path string, body []byte
 func apiRequest(ctx context.Context, o *apiOptions, method, path string, body []byte, contentType string, maxAnswer int64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+o.httpAddr+path, bytes.NewReader(body))
+	client, scheme, err := apiClient(o)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+o.httpAddr+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, usageErrorf("--http-addr %q: %v", o.httpAddr, err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("agent at %s: no answer within %v", o.httpAddr, apiTimeout)
@@ -119,8 +150,12 @@ func apiErrorFrom(status int, raw []byte) error {
 		e.body.Error = fmt.Sprintf("agent answered %d: %.200s", status, bytes.TrimSpace(raw))
 	}
 	switch {
+	case status == http.StatusBadRequest && bytes.Contains(raw, []byte("HTTP request to an HTTPS server")):
+		return usageErrorf("the agent serves HTTPS: give --ca-file, --cert-file and --key-file (env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE)")
 	case e.body.Code == cluster.CodeNoLeader:
 		return fmt.Errorf("no leader: the cluster cannot take writes now (is a majority of agents up?): %w", e)
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Errorf("refused by the agent (%d): %w", status, e)
 	case status == http.StatusBadRequest:
 		return &usageError{err: e}
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -18,7 +20,7 @@ func init() { agentExtensions = append(agentExtensions, wireBalancer) }
 func wireBalancer(c *cluster.Cluster, logger *slog.Logger) (func(context.Context) error, error) {
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c
-	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig())
+	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), routerTLS(c.TLS()))
 	cfg.Logger = logger
 	b, err := balancer.New(cfg)
 	if err != nil {
@@ -26,4 +28,16 @@ func wireBalancer(c *cluster.Cluster, logger *slog.Logger) (func(context.Context
 	}
 	c.SetLiveView(b)
 	return b.Run, nil
+}
+
+// routerTLS returns, per router, a TLS config that accepts only the
+// certificate naming that router (role router, its name in the fsm): its
+// LeaseSet keys can go nowhere else. nil without TLS.
+func routerTLS(store *pki.Store) func(name string) *tls.Config {
+	if store == nil {
+		return nil
+	}
+	return func(name string) *tls.Config {
+		return store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
+	}
 }

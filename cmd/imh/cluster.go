@@ -170,8 +170,12 @@ func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
+	body, err := cluster.SnapshotBody(b)
+	if err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
+	}
 	st := fsm.New()
-	if err := st.Restore(b); err != nil {
+	if err := st.Restore(body); err != nil {
 		return fmt.Errorf("snapshot save: the agent sent an undecodable snapshot: %w", err)
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -208,7 +212,11 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, file string) error {
 	if err != nil {
 		return usageErrorf("snapshot restore: %v", err)
 	}
-	if err := fsm.New().Restore(b); err != nil {
+	body, err := cluster.SnapshotBody(b)
+	if err != nil {
+		return usageErrorf("snapshot restore: %s: %v", file, err)
+	}
+	if err := fsm.New().Restore(body); err != nil {
 		return usageErrorf("snapshot restore: %s: %v", file, err)
 	}
 	raw, err := apiRaw(cmd.Context(), o, http.MethodPut, "/v1/snapshot", b)

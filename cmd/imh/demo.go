@@ -20,6 +20,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -35,6 +36,7 @@ const (
 	demoPortSpan     = 40 // ports used from the base
 	demoReadyTimeout = 90 * time.Second
 	demoStopTimeout  = 10 * time.Second
+	demoOperator     = "operator" // the client certificate printed for the operator's CLI
 )
 
 type demoOptions struct {
@@ -97,13 +99,56 @@ func (d *demo) routerHTTP(i int) string { return d.port(20 + i) }
 func (d *demo) agentPorts(i int) [3]string {
 	return [3]string{d.port(27 + 3*i), d.port(28 + 3*i), d.port(29 + 3*i)}
 }
-func (d *demo) agentDir(i int) string  { return filepath.Join(d.dir, "agent"+strconv.Itoa(i)) }
+func (d *demo) agentDir(i int) string { return filepath.Join(d.dir, "agent"+strconv.Itoa(i)) }
+func (d *demo) tlsDir() string        { return filepath.Join(d.dir, "tls") }
+
+// tlsArgs are the TLS flags of the child (or operator) named name.
+func (d *demo) tlsArgs(name string) []string {
+	f := d.tlsFiles(name)
+	return []string{"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key}
+}
+
+func (d *demo) tlsFiles(name string) pki.Files {
+	return pki.Files{CA: filepath.Join(d.tlsDir(), pki.CAFile), Cert: filepath.Join(d.tlsDir(), name+".pem"),
+		Key: filepath.Join(d.tlsDir(), name+"-key.pem")}
+}
+
+// api is the operator's API client for the agent at addr.
+func (d *demo) api(addr string) *apiOptions {
+	return &apiOptions{httpAddr: addr, tls: tlsFlags{files: d.tlsFiles(demoOperator)}}
+}
+
+// makePKI creates the demo's throwaway CA and one certificate per child
+// and for the operator.
+func (d *demo) makePKI() error {
+	if err := os.MkdirAll(d.tlsDir(), 0o700); err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := pki.CreateCA(d.tlsDir(), now); err != nil {
+		return err
+	}
+	reqs := []pki.LeafRequest{{Role: pki.RoleClient, Name: demoOperator}}
+	for i := 1; i <= demoAgents; i++ {
+		reqs = append(reqs, pki.LeafRequest{Role: pki.RoleAgent, Name: d.agentName(i)})
+	}
+	for i := 1; i <= demoRouters; i++ {
+		reqs = append(reqs, pki.LeafRequest{Role: pki.RoleRouter, Name: "r" + strconv.Itoa(i)})
+	}
+	for _, r := range reqs {
+		if _, err := pki.IssueCert(d.tlsDir(), d.tlsDir(), r, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 func (d *demo) agentName(i int) string { return "n" + strconv.Itoa(i) }
 func (d *demo) agentArgs(i int) []string {
 	p := d.agentPorts(i)
 	args := []string{"agent", "--node-name", d.agentName(i), "--data-dir", d.agentDir(i),
 		"--raft-bind", p[0], "--gossip-bind", p[1], "--http-bind", p[2],
 		"--bootstrap-expect", strconv.Itoa(demoAgents), "--secret-file", filepath.Join(d.dir, "secret")}
+	args = append(args, d.tlsArgs(d.agentName(i))...)
 	for j := 1; j <= demoAgents; j++ {
 		args = append(args, "--join", d.agentPorts(j)[1])
 	}
@@ -167,7 +212,10 @@ func (d *demo) startAll(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(d.dir, "secret"), []byte(secret.Encode()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(d.out, "imh demo: working in %s (child logs there)\n\n", d.dir)
+	if err := d.makePKI(); err != nil {
+		return fmt.Errorf("demo: throwaway CA: %w", err)
+	}
+	fmt.Fprintf(d.out, "imh demo: working in %s (child logs there; every link is mutual TLS from the throwaway CA in %s)\n\n", d.dir, d.tlsDir())
 	fmt.Fprintf(d.out, "  simnet   %s  (status http://%s/status)\n", d.simnetAddr(), d.port(1))
 	if _, err := d.start("simnet", "simnet", "serve", "--listen", d.simnetAddr(), "--http", d.port(1)); err != nil {
 		return err
@@ -178,8 +226,9 @@ func (d *demo) startAll(ctx context.Context) error {
 	for i := 1; i <= demoRouters; i++ {
 		name := "r" + strconv.Itoa(i)
 		fmt.Fprintf(d.out, "  router   %s  %s  (status http://%s/status)\n", name, d.routerAddr(i), d.routerHTTP(i))
-		if _, err := d.start(name, "router", "serve", "--name", name, "--listen", d.routerAddr(i),
-			"--http", d.routerHTTP(i), "--network", "simnet://"+d.simnetAddr()); err != nil {
+		args := append([]string{"router", "serve", "--name", name, "--listen", d.routerAddr(i),
+			"--http", d.routerHTTP(i), "--network", "simnet://" + d.simnetAddr()}, d.tlsArgs(name)...)
+		if _, err := d.start(name, args...); err != nil {
 			return err
 		}
 	}
@@ -196,7 +245,9 @@ func (d *demo) startAll(ctx context.Context) error {
 		d.agents = append(d.agents, pr)
 		d.apis = append(d.apis, p[2])
 	}
-	fmt.Fprintf(d.out, "\n  try: IMH_HTTP_ADDR=%s %s status\n\n", d.apis[0], d.exe)
+	op := d.tlsFiles(demoOperator)
+	fmt.Fprintf(d.out, "\n  operator environment (then: %s status):\n", d.exe)
+	fmt.Fprintf(d.out, "    export IMH_HTTP_ADDR=%s IMH_CA_FILE=%s IMH_CERT_FILE=%s IMH_KEY_FILE=%s\n\n", d.apis[0], op.CA, op.Cert, op.Key)
 	return nil
 }
 
@@ -307,7 +358,7 @@ func (d *demo) status(ctx context.Context) (*status.Status, error) {
 		}
 		var st status.Status
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := apiCall(sctx, &apiOptions{httpAddr: addr}, "GET", "/v1/status", nil, &st)
+		err := apiCall(sctx, d.api(addr), "GET", "/v1/status", nil, &st)
 		cancel()
 		if err == nil {
 			return &st, nil
@@ -360,7 +411,7 @@ func (d *demo) setUp(ctx context.Context) (*status.Status, error) {
 		return nil, err
 	}
 	fmt.Fprintf(d.out, "leader %s elected (term %d) %.1fs after start\n", st.Leader, st.Term, time.Since(start).Seconds())
-	api := &apiOptions{httpAddr: d.apis[0]}
+	api := d.api(d.apis[0])
 	for i := 1; i <= demoRouters; i++ {
 		in := cluster.RouterInfo{Name: "r" + strconv.Itoa(i), Addr: d.routerAddr(i)}
 		if err := apiCall(ctx, api, "POST", "/v1/routers", in, &cluster.RouterInfo{}); err != nil {
@@ -410,7 +461,7 @@ func (d *demo) printLeaseSet(ctx context.Context, st *status.Status) error {
 		return fmt.Errorf("demo: leaseset: %w", err)
 	}
 	var info cluster.DestinationInfo
-	if err := apiCall(ctx, &apiOptions{httpAddr: d.apis[0]}, "GET", "/v1/destinations/"+demoDest, nil, &info); err != nil {
+	if err := apiCall(ctx, d.api(d.apis[0]), "GET", "/v1/destinations/"+demoDest, nil, &info); err != nil {
 		return fmt.Errorf("demo: dest show: %w", err)
 	}
 	owner := map[string]string{}

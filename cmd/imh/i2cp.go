@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -73,14 +74,42 @@ func newI2CPProbeCmd() *cobra.Command {
 	return cmd
 }
 
-// parseI2CPAddr accepts i2cp://H:P or a bare H:P.
+// parseI2CPAddr accepts i2cp://H:P or a bare H:P, and i2cps://H:P (an
+// imh router under TLS), which it returns with its scheme for
+// dialRouterCLI.
 func parseI2CPAddr(s string) (string, error) {
-	addr := strings.TrimPrefix(s, "i2cp://")
+	addr := strings.TrimPrefix(strings.TrimPrefix(s, "i2cp://"), i2cpsScheme)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" || port == "" || strings.Contains(addr, "/") {
-		return "", usageErrorf("i2cp address %q: want i2cp://HOST:PORT or HOST:PORT", s)
+		return "", usageErrorf("i2cp address %q: want i2cp://HOST:PORT, i2cps://HOST:PORT or HOST:PORT", s)
+	}
+	if strings.HasPrefix(s, i2cpsScheme) {
+		return s, nil
 	}
 	return addr, nil
+}
+
+// i2cpsScheme names an imh router served with TLS (router serve
+// --cert-file): the CLI presents the certificate of IMH_CERT_FILE /
+// IMH_KEY_FILE and requires a router certificate of IMH_CA_FILE.
+const i2cpsScheme = "i2cps://"
+
+// dialRouterCLI dials addr as parseI2CPAddr returned it: plain I2CP, or
+// TLS for i2cps://.
+func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
+	if rest, ok := strings.CutPrefix(addr, i2cpsScheme); ok {
+		files := pki.Files{CA: os.Getenv("IMH_CA_FILE"), Cert: os.Getenv("IMH_CERT_FILE"), Key: os.Getenv("IMH_KEY_FILE")}
+		if files.IsZero() {
+			return nil, usageErrorf("%s needs IMH_CA_FILE, IMH_CERT_FILE and IMH_KEY_FILE", addr)
+		}
+		store, err := loadTLS(files, "", nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}})
+		addr = rest
+	}
+	return routerproto.Dial(ctx, addr, cfg)
 }
 
 func readSigningKeys(path string) (*i2p.PrivateKeys, error) {
@@ -121,7 +150,7 @@ type probeLease struct {
 func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor time.Duration) (*probeResult, error) {
 	cfg := routerproto.DefaultClientConfig()
 	cfg.RequestTimeout = probeStepTimeout
-	c, err := routerproto.Dial(ctx, addr, cfg)
+	c, err := dialRouterCLI(ctx, addr, cfg)
 	if err != nil {
 		return nil, err
 	}

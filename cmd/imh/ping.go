@@ -135,7 +135,7 @@ type pinger struct {
 func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, stderr io.Writer) (*pingResult, error) {
 	ccfg := routerproto.DefaultClientConfig()
 	ccfg.Extensions = false // standard I2CP, whatever the router is
-	c, err := routerproto.Dial(ctx, addr, ccfg)
+	c, err := dialRouterCLI(ctx, addr, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("ping: router %s: %w", addr, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/imh-project/imh/internal/netlimit"
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 )
@@ -48,7 +51,25 @@ type routerServeOptions struct {
 	i2cpUser     string
 	i2cpPassFile string
 	logLevel     string
+	tls          tlsFlags
+	insecure     bool
+	maxConns     int
+	maxPerSource int
 }
+
+// Connection caps of `imh router serve` (--max-conns,
+// --max-conns-per-source). A router serves a handful of agents and
+// frontends; the caps bound what a flood can hold open.
+const (
+	defaultRouterMaxConns     = 256
+	defaultRouterMaxPerSource = 64
+)
+
+// routerPeers may connect to a router: agents (the balancer's control
+// connection), frontends (data attachments) and operators (client
+// certificates: imh i2cp probe, imh ping; an operator can already do
+// everything through the API). Routers cannot connect to each other.
+var routerPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent, pki.RoleFrontend, pki.RoleClient}}
 
 func newRouterServeCmd() *cobra.Command {
 	var o routerServeOptions
@@ -78,6 +99,10 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.StringVar(&o.i2cpUser, "i2cp-user", "", "I2CP username for --upstream")
 	f.StringVar(&o.i2cpPassFile, "i2cp-password-file", "", "file holding the I2CP password for --upstream")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addTLSFlags(f, &o.tls)
+	f.BoolVar(&o.insecure, "insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
+	f.IntVar(&o.maxConns, "max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
+	f.IntVar(&o.maxPerSource, "max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
 	return cmd
 }
 
@@ -112,6 +137,8 @@ func (o routerServeOptions) validate() error {
 		return usageErrorf("router serve: --network and --upstream are exclusive")
 	case o.gracePeriod <= 0:
 		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
+	case o.maxConns < 0 || o.maxPerSource < 0:
+		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
 	}
 	if o.network != "" {
 		if _, err := simnet.ParseAddr(o.network); err != nil {
@@ -148,6 +175,11 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	store, err := routerServeTLS(o, logger)
+	if err != nil {
+		return err
+	}
+	watchTLS(ctx, store, logger)
 	be, lost, err := routerServeBackend(ctx, o, logger)
 	if err != nil {
 		return err
@@ -162,10 +194,14 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("router serve: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	raw, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		_ = r.Close()
 		return fmt.Errorf("router serve: listen on %s: %w", o.listen, err)
+	}
+	var ln net.Listener = netlimit.New(raw, o.maxConns, o.maxPerSource)
+	if store != nil {
+		ln = tls.NewListener(ln, store.ServerConfig(routerPeers))
 	}
 	var httpDone chan error
 	var hs *http.Server
@@ -190,7 +226,8 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 		}()
 	}
 	logger.Info("router serving", "name", o.name, "listen", ln.Addr().String(), "http", o.httpAddr,
-		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.gracePeriod)
+		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.gracePeriod, "tls", store != nil,
+		"max_conns", o.maxConns, "max_conns_per_source", o.maxPerSource)
 	serveErr := r.Serve(ctx, ln)
 	if hs != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -206,6 +243,23 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	}
 	logger.Info("router stopped", "name", o.name)
 	return nil
+}
+
+// routerServeTLS loads the router's TLS files: the certificate must be a
+// router's and name --name (the name the router is added under), since
+// that is what agents check. Without files, the plaintext rule applies.
+func routerServeTLS(o routerServeOptions, logger *slog.Logger) (*pki.Store, error) {
+	store, err := loadTLS(o.tls.files, pki.RoleRouter, logger)
+	if err != nil || store == nil {
+		if err == nil {
+			err = plaintextCheck(o.insecure, logger, o.listen)
+		}
+		return nil, err
+	}
+	if id := store.Identity(); id.Name != o.name {
+		return nil, usageErrorf("router serve: --cert-file %s names %s, but --name is %s", o.tls.files.Cert, id, o.name)
+	}
+	return store, nil
 }
 
 // routerServeBackend connects the backend the flags name. lost, when not

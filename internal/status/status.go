@@ -35,6 +35,9 @@ type Router struct {
 	Addr         string   `json:"addr"`
 	State        string   `json:"state"`
 	Capabilities []string `json:"capabilities"`
+	// Error is why the leader cannot reach a router that is down (a
+	// refused certificate, say); empty otherwise.
+	Error string `json:"error,omitempty"`
 }
 
 // Destination is one hosted service: replicated facts plus the live view.
@@ -75,6 +78,7 @@ type StreamsLive struct {
 type RouterLive struct {
 	State        string
 	Capabilities []string
+	Error        string // the last connection error while down
 }
 
 // DestinationLive is the leader's live view of one destination: what is not
