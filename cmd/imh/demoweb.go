@@ -28,7 +28,7 @@ func (d *demo) webDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api := &apiOptions{httpAddr: d.apis[0]}
+	api := d.api(d.apis[0])
 	inbound, policy, service := 2, "failover", "tcp://"+backend
 	req := cluster.DestinationRequest{Name: demoSite, Inbound: &inbound, Policy: &policy, Service: &service}
 	var info cluster.DestinationInfo
