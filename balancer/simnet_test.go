@@ -115,25 +115,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 	keys, _ := cl.addDest(t, "web", 9, fsm.DefaultSettings())
 	h := keys.Destination().Hash()
 
-	cfg := DefaultConfig()
-	cfg.Cluster, cfg.Logger = cl, testLogger(t)
-	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig(), nil)
-	cfg.Coalesce = 300 * time.Millisecond
-	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
-	cfg.Reconnect = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	b := runSimnetBalancer(t, cl, 300*time.Millisecond)
 
 	start := time.Now()
 	waitFor(t, 60*time.Second, "12 leases stored at the floodfills", func() bool {
@@ -157,7 +139,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 			t.Fatalf("gateway %s not in the gateway set", l.Gateway)
 		}
 		first := false
-		for _, tu := range routers[owner].r.Status(ctx).Tunnels {
+		for _, tu := range routers[owner].r.Status(t.Context()).Tunnels {
 			if tu.Direction == "inbound" && tu.ID == l.TunnelID && len(tu.Hops) > 0 && tu.Hops[0] == l.Gateway.String() {
 				first = true
 			}
@@ -173,7 +155,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 		t.Fatalf("view %+v", view)
 	}
 
-	res, err := n.Send(ctx, simnet.SendConfig{Dest: h, Count: 10, Clients: 40, Mode: simnet.ModeOneway, Behaviour: simnet.BehaviourI2pd})
+	res, err := n.Send(t.Context(), simnet.SendConfig{Dest: h, Count: 10, Clients: 40, Mode: simnet.ModeOneway, Behaviour: simnet.BehaviourI2pd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,4 +192,30 @@ func TestSimnetEndToEnd(t *testing.T) {
 		return len(ls.Leases) == 12 && by["r2"] == 0
 	})
 	t.Logf("lease count recovered %s after the router died", time.Since(killed).Round(time.Millisecond))
+}
+
+// runSimnetBalancer runs a balancer over cl with real router connections
+// and quick retries until the test ends.
+func runSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration) *Balancer {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Cluster, cfg.Logger = cl, testLogger(t)
+	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig(), nil)
+	cfg.Coalesce = coalesce
+	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
+	cfg.Reconnect = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return b
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/router/simnet"
-	"github.com/imh-project/imh/routerproto"
 	"github.com/imh-project/imh/streaming"
 )
 
@@ -117,24 +116,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 	dead.ServiceAddr = deadAddr(t)
 	cl.addDest(t, "dead", 10, dead)
 
-	cfg := DefaultConfig()
-	cfg.Cluster, cfg.Logger = cl, testLogger(t)
-	cfg.Dial = RouterDialer(routerproto.DefaultClientConfig(), nil)
-	cfg.Coalesce = 100 * time.Millisecond
-	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	b := runSimnetBalancer(t, cl, 100*time.Millisecond)
 	waitFor(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
 
 	want := sha256.Sum256(blob)

@@ -114,6 +114,28 @@ func pingOptionsI2CP() i2p.Mapping {
 	}
 }
 
+// openTransientSession opens a session with new keys (a transient
+// destination) and returns what answers its lease requests.
+func openTransientSession(ctx context.Context, c *routerproto.Client, opts i2p.Mapping) (*leaseAnswerer, error) {
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	lk, err := i2p.NewLeaseSetKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		return nil, err
+	}
+	sid, err := c.CreateSession(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}, nil
+}
+
 // pinger is one ping run: the session, what was sent when, what came back.
 type pinger struct {
 	c      *routerproto.Client
@@ -140,25 +162,14 @@ func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, s
 		return nil, fmt.Errorf("ping: router %s: %w", addr, err)
 	}
 	defer c.Close()
-	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	la, err := openTransientSession(ctx, c, pingOptionsI2CP())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ping: %s: %w", addr, err)
 	}
-	lk, err := i2p.NewLeaseSetKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := routerproto.SignSessionConfig(keys, pingOptionsI2CP(), uint64(c.RouterNow().UnixMilli()))
-	if err != nil {
-		return nil, err
-	}
-	sid, err := c.CreateSession(ctx, sc)
-	if err != nil {
-		return nil, fmt.Errorf("ping: create session on %s: %w", addr, err)
-	}
+	keys, sid := la.keys, la.sid
 	p := &pinger{
 		c: c, keys: keys, target: target, leased: make(chan struct{}),
-		la:     &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid},
+		la:     la,
 		sentAt: make(map[uint32]time.Time), got: make(map[uint32]bool), allIn: make(chan struct{}),
 		expected: o.count,
 	}

@@ -22,7 +22,7 @@ const streamSetupTimeout = 3 * time.Minute
 
 // streamNetFlags choose where a client's streams leave from.
 type streamNetFlags struct {
-	via     string // i2cp://H:P: a session of its own on an I2P router
+	via     string // i2cp://H:P (or i2cps:// for a TLS imh router): a session of its own on that router
 	network string // simnet://H:P: an endpoint on the simulated network
 }
 
@@ -112,7 +112,7 @@ func openSimnetStreams(ctx context.Context, addr string, log *slog.Logger) (*str
 func openI2CPStreams(ctx context.Context, addr string, log *slog.Logger) (*streamNet, error) {
 	ccfg := routerproto.DefaultClientConfig()
 	ccfg.Extensions = false // standard I2CP, whatever the router is
-	c, err := routerproto.Dial(ctx, addr, ccfg)
+	c, err := dialRouterCLI(ctx, addr, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("router %s: %w", addr, err)
 	}
@@ -125,25 +125,13 @@ func openI2CPStreams(ctx context.Context, addr string, log *slog.Logger) (*strea
 }
 
 func newI2CPStreamSession(ctx context.Context, c *routerproto.Client, log *slog.Logger) (*streamNet, error) {
-	keys, err := i2p.NewPrivateKeys(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	lk, err := i2p.NewLeaseSetKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
 	opts := pingOptionsI2CP()
 	opts["inbound.nickname"], opts["outbound.nickname"] = "imh-stream", "imh-stream"
-	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	la, err := openTransientSession(ctx, c, opts)
 	if err != nil {
 		return nil, err
 	}
-	sid, err := c.CreateSession(ctx, sc)
-	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
-	}
-	la := &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}
+	keys, sid := la.keys, la.sid
 	send := func(ctx context.Context, to *i2p.Destination, payload []byte) error {
 		return c.SendMessageExpires(&routerproto.SendMessageExpires{
 			SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: payload},
