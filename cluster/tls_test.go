@@ -145,7 +145,7 @@ func TestTLSClusterRefusesStrangers(t *testing.T) {
 		tr := raft.NewNetworkTransport(attackStream{s}, 1, 2*time.Second, nil)
 		var resp raft.AppendEntriesResponse
 		err := tr.AppendEntries("n1", raft.ServerAddress(l.cfg.RaftBind), &raft.AppendEntriesRequest{
-			RPCHeader: raft.RPCHeader{ID: []byte("evil"), Addr: []byte("127.0.0.1:1")}, Term: term + 100, Leader: []byte("127.0.0.1:1"),
+			RPCHeader: raft.RPCHeader{ID: []byte("evil"), Addr: []byte("127.0.0.1:1")}, Term: term + 100,
 		}, &resp)
 		_ = tr.Close()
 		if err == nil {

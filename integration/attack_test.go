@@ -118,7 +118,7 @@ func TestAttackRaftAndAPI(t *testing.T) {
 			var aer raft.AppendEntriesResponse
 			err := tr.AppendEntries(raft.ServerID(a.name), target, &raft.AppendEntriesRequest{
 				RPCHeader: raft.RPCHeader{ID: []byte("evil"), Addr: []byte("127.0.0.1:6666")},
-				Term:      before.Term + 50, Leader: []byte("127.0.0.1:6666"), LeaderCommitIndex: 1 << 40,
+				Term:      before.Term + 50, LeaderCommitIndex: 1 << 40,
 				Entries: []*raft.Log{{Index: 1 << 30, Term: before.Term + 50, Type: raft.LogCommand, Data: evil}},
 			}, &aer)
 			if err == nil {
