@@ -228,6 +228,14 @@ func (c *conn) call(ctx context.Context, f *wireFrame) (*wireFrame, error) {
 	case resp := <-ch:
 		return resp, frameError(resp)
 	case <-c.done:
+		// The reader hands over an answer before it closes done: a
+		// daemon that answers (an error) and then hangs up must be
+		// heard, not reported as a lost connection.
+		select {
+		case resp := <-ch:
+			return resp, frameError(resp)
+		default:
+		}
 		return nil, c.closeErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
