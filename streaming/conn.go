@@ -40,6 +40,7 @@ type outPkt struct {
 // HandlePacket.
 type Conn struct {
 	m          *Mux
+	id         *Identity // signs this stream's SYN, CLOSE and RESET (fixed at its start)
 	localID    uint32
 	outbound   bool
 	localPort  uint16
@@ -95,7 +96,7 @@ type Conn struct {
 func newConn(m *Mux, localID uint32, remote *i2p.Destination, localPort, remotePort uint16, outbound bool) *Conn {
 	l := m.lim
 	return &Conn{
-		m: m, localID: localID, outbound: outbound, remote: remote,
+		m: m, id: m.identity(), localID: localID, outbound: outbound, remote: remote,
 		localPort: localPort, remotePort: remotePort,
 		kick: make(chan struct{}, 1), readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
 		established: make(chan struct{}), done: make(chan struct{}),
@@ -278,7 +279,7 @@ func (c *Conn) Close() error {
 
 // LocalAddr is our Destination and port.
 func (c *Conn) LocalAddr() net.Addr {
-	return Addr{Hash: c.m.id.Destination().Hash(), Port: c.localPort}
+	return Addr{Hash: c.id.Destination().Hash(), Port: c.localPort}
 }
 
 // RemoteAddr is the peer's Destination and port.
@@ -515,7 +516,7 @@ func (c *Conn) marshalLocked(p *outPkt) []byte {
 	c.ackFieldsLocked(pk)
 	if p.flags.Has(FlagSYN) {
 		pk.Flags |= FlagFrom | FlagMaxPacketSize
-		pk.From, pk.MaxSize = c.m.id.Destination(), uint16(c.m.lim.MaxPacketSize)
+		pk.From, pk.MaxSize = c.id.Destination(), uint16(c.m.lim.MaxPacketSize)
 	}
 	if c.choked {
 		pk.Flags, pk.Delay = pk.Flags|FlagDelay, chokeDelay
@@ -523,7 +524,7 @@ func (c *Conn) marshalLocked(p *outPkt) []byte {
 	var b []byte
 	var err error
 	if p.flags&(FlagSYN|FlagClose|FlagReset) != 0 {
-		b, err = c.m.id.SignPacket(pk)
+		b, err = c.id.SignPacket(pk)
 	} else {
 		b, err = pk.MarshalBinary()
 	}

@@ -50,17 +50,17 @@ type counters struct {
 // (packets of one stream may arrive through different routers) and owns
 // their goroutines.
 type Mux struct {
-	id   *Identity
-	tr   Transport
-	clk  clock.Clock
-	log  *slog.Logger
-	lim  Limits
-	res  func(ctx context.Context, b32 string) (*i2p.Destination, error)
-	ctx  context.Context
-	stop context.CancelFunc
-	done chan struct{}
-	wg   sync.WaitGroup
-	ctl  chan ctlPacket
+	ident atomic.Pointer[Identity] // new streams and control packets sign with it (SetIdentity)
+	tr    Transport
+	clk   clock.Clock
+	log   *slog.Logger
+	lim   Limits
+	res   func(ctx context.Context, b32 string) (*i2p.Destination, error)
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  chan struct{}
+	wg    sync.WaitGroup
+	ctl   chan ctlPacket
 
 	stats counters
 
@@ -90,19 +90,20 @@ func NewMux(cfg Config) (*Mux, error) {
 		return nil, fmt.Errorf("streaming: limits: %w", err)
 	}
 	m := &Mux{
-		id: cfg.Identity, tr: cfg.Transport, clk: cfg.Clock, log: cfg.Logger, lim: lim, res: cfg.Resolve,
+		tr: cfg.Transport, clk: cfg.Clock, log: cfg.Logger, lim: lim, res: cfg.Resolve,
 		done: make(chan struct{}), ctl: make(chan ctlPacket, 64),
 		conns: make(map[uint32]*Conn), syns: make(map[synKey]*Conn), perPeer: make(map[i2p.Hash]int),
 		listeners: make(map[uint16]*Listener),
 		synBucket: bucket{rate: lim.SYNRate, burst: float64(lim.SYNBurst), tokens: float64(lim.SYNBurst)},
 	}
+	m.ident.Store(cfg.Identity)
 	if m.clk == nil {
 		m.clk = clock.Real()
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	m.log = m.log.With("component", "streaming", "dest", m.id.Destination())
+	m.log = m.log.With("component", "streaming", "dest", cfg.Identity.Destination())
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	m.wg.Add(1)
 	go m.ctlLoop()
@@ -329,15 +330,15 @@ func (m *Mux) remove(c *Conn) {
 func (m *Mux) refuse(srcPort, dstPort uint16, p *Packet) {
 	id := rand.Uint32() | 1
 	reply := &Packet{SendStreamID: p.RecvStreamID, RecvStreamID: id, Flags: FlagSYN | FlagFrom | FlagMaxPacketSize,
-		From: m.id.Destination(), MaxSize: uint16(m.lim.MaxPacketSize)}
+		From: m.identity().Destination(), MaxSize: uint16(m.lim.MaxPacketSize)}
 	reset := &Packet{SendStreamID: p.RecvStreamID, RecvStreamID: id, Seq: 1, Flags: FlagClose | FlagReset | FlagFrom,
-		From: m.id.Destination()}
-	a, err := m.id.SignPacket(reply)
+		From: m.identity().Destination()}
+	a, err := m.identity().SignPacket(reply)
 	if err != nil {
 		m.log.Error("sign refusal", "err", err)
 		return
 	}
-	b, err := m.id.SignPacket(reset)
+	b, err := m.identity().SignPacket(reset)
 	if err != nil {
 		m.log.Error("sign refusal", "err", err)
 		return
@@ -552,7 +553,7 @@ func (l *Listener) closeLocked() {
 
 // Addr is our Destination and the port listened on.
 func (l *Listener) Addr() net.Addr {
-	return Addr{Hash: l.m.id.Destination().Hash(), Port: l.port}
+	return Addr{Hash: l.m.identity().Destination().Hash(), Port: l.port}
 }
 
 // Addr is an I2P stream endpoint: a Destination hash and a port.
@@ -566,3 +567,18 @@ func (a Addr) Network() string { return "i2p" }
 
 // String is "<b32 address>:port".
 func (a Addr) String() string { return a.Hash.B32() + ":" + strconv.Itoa(int(a.Port)) }
+
+// identity is who signs new streams and control packets now.
+func (m *Mux) identity() *Identity { return m.ident.Load() }
+
+// SetIdentity replaces the signer of new streams and control packets, for
+// a frontend whose transient key is rotated: a stream keeps signing with
+// the identity it started with, since its peer verifies its CLOSE with the
+// transient key of our SYN. id must be of the same Destination.
+func (m *Mux) SetIdentity(id *Identity) error {
+	if id == nil || !id.Destination().Equal(m.identity().Destination()) {
+		return fmt.Errorf("%w: identity of another destination", ErrBadInput)
+	}
+	m.ident.Store(id)
+	return nil
+}

@@ -3,6 +3,7 @@ package streaming
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -133,7 +134,7 @@ func (l *link) add(t testing.TB, seed byte, lim Limits) *Mux {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			if m := l.muxes[h]; m != nil {
-				return m.id.Destination(), nil
+				return m.identity().Destination(), nil
 			}
 			return nil, errors.New("unknown")
 		}})
@@ -202,7 +203,7 @@ func TestLossyTransferBothWays(t *testing.T) {
 			c.Close()
 		}()
 		start := time.Now()
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 80)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 80)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +249,7 @@ func TestHalfClose(t *testing.T) {
 			c.Write([]byte("world"))
 			c.Close()
 		}()
-		c, err := a.Dial(t.Context(), b.id.Destination().B32()+":7")
+		c, err := a.Dial(t.Context(), b.identity().Destination().B32()+":7")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +262,7 @@ func TestHalfClose(t *testing.T) {
 		if err != nil || string(got) != "world" {
 			t.Fatalf("client read %q, %v", got, err)
 		}
-		if ra := c.RemoteAddr(); ra.Network() != "i2p" || ra.String() != b.id.Destination().B32()+":7" {
+		if ra := c.RemoteAddr(); ra.Network() != "i2p" || ra.String() != b.identity().Destination().B32()+":7" {
 			t.Errorf("remote addr %v", ra)
 		}
 		c.Close()
@@ -272,7 +273,7 @@ func TestRefusedWithoutListener(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLink(3, 0, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 80)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 80)
 		if err == nil {
 			_, err = c.Read(make([]byte, 1))
 		}
@@ -290,7 +291,7 @@ func TestResetOnMuxClose(t *testing.T) {
 		l := newLink(4, 0, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		ln, _ := b.Listen(0)
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +313,7 @@ func TestDeadlines(t *testing.T) {
 		l := newLink(5, 0, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		ln, _ := b.Listen(0)
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,11 +347,11 @@ func TestLimitsRefuse(t *testing.T) {
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{MaxStreamsPerPeer: 2})
 		ln, _ := b.Listen(0)
 		for i := range 2 {
-			if _, err := a.DialDestination(t.Context(), b.id.Destination(), 1); err != nil {
+			if _, err := a.DialDestination(t.Context(), b.identity().Destination(), 1); err != nil {
 				t.Fatalf("dial %d: %v", i, err)
 			}
 		}
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err == nil {
 			_, err = c.Read(make([]byte, 1))
 		}
@@ -369,7 +370,7 @@ func TestPeerGoneTimesOut(t *testing.T) {
 		l := newLink(7, 0, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		ln, _ := b.Listen(0)
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,10 +392,10 @@ func TestDialTimesOut(t *testing.T) {
 		l.down = true
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
-		if _, err := a.DialDestination(ctx, b.id.Destination(), 1); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := a.DialDestination(ctx, b.identity().Destination(), 1); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("dial: %v", err)
 		}
-		if _, err := a.DialDestination(t.Context(), b.id.Destination(), 1); !errors.Is(err, ErrTimeout) {
+		if _, err := a.DialDestination(t.Context(), b.identity().Destination(), 1); !errors.Is(err, ErrTimeout) {
 			t.Fatalf("dial: %v", err)
 		}
 	})
@@ -416,7 +417,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			}
 		}()
 		for range 5 {
-			c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+			c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -439,10 +440,10 @@ func TestEcho(t *testing.T) {
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		var pong []byte
 		l.mu.Lock()
-		l.muxes[a.id.Destination().Hash()] = nil
+		l.muxes[a.identity().Destination().Hash()] = nil
 		l.mu.Unlock()
-		ping := &Packet{SendStreamID: 42, Flags: FlagEcho | FlagFrom | FlagNoAck, From: a.id.Destination(), Payload: []byte("ping")}
-		raw, err := a.id.SignPacket(ping)
+		ping := &Packet{SendStreamID: 42, Flags: FlagEcho | FlagFrom | FlagNoAck, From: a.identity().Destination(), Payload: []byte("ping")}
+		raw, err := a.identity().SignPacket(ping)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,7 +486,7 @@ func BenchmarkThroughput(b *testing.B) {
 			io.Copy(io.Discard, c)
 		}
 	}()
-	c, err := x.DialDestination(context.Background(), y.id.Destination(), 1)
+	c, err := x.DialDestination(context.Background(), y.identity().Destination(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -509,7 +510,7 @@ func TestSlowReaderChokes(t *testing.T) {
 		ln, _ := b.Listen(0)
 		data := testData(3, 2<<20)
 		go func() {
-			c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+			c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 			if err != nil {
 				t.Error(err)
 				return
@@ -553,7 +554,7 @@ func TestOfflineIdentityStream(t *testing.T) {
 				c.Close()
 			}
 		}()
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -571,12 +572,12 @@ func TestSYNRateLimit(t *testing.T) {
 		l := newLink(14, 0, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{SYNRate: 0.001, SYNBurst: 1})
 		b.Listen(0)
-		if _, err := a.DialDestination(t.Context(), b.id.Destination(), 1); err != nil {
+		if _, err := a.DialDestination(t.Context(), b.identity().Destination(), 1); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		if _, err := a.DialDestination(ctx, b.id.Destination(), 1); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := a.DialDestination(ctx, b.identity().Destination(), 1); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("second dial: %v", err)
 		}
 		if s := b.Stats(); s.Refused == 0 || s.Accepted != 1 {
@@ -601,7 +602,7 @@ func TestLostSYNReply(t *testing.T) {
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		ln, _ := b.Listen(0)
 		start := time.Now()
-		c, err := a.DialDestination(t.Context(), b.id.Destination(), 1)
+		c, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -695,6 +696,87 @@ func TestCloseWithStuckTransport(t *testing.T) {
 		}
 		if err := <-dialErr; !errors.Is(err, ErrClosed) {
 			t.Errorf("dial: %v", err)
+		}
+	})
+}
+
+// TestSetIdentityRotates: after a frontend's transient key is rotated, new
+// streams sign with the new key and a stream opened before keeps the key
+// its peer learned from its SYN, so its CLOSE still verifies there.
+func TestSetIdentityRotates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(17, 0, 0)
+		b := l.add(t, 2, Limits{})
+		exp := uint32(time.Now().Add(time.Hour).Unix())
+		keys := testKeys(t, 6)
+		newID := func(seed byte) *Identity {
+			tk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+			off, err := keys.SignOffline(exp, i2p.SigEd25519, tk.Public().(ed25519.PublicKey))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := NewOfflineIdentity(keys.Destination(), tk, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		first, second := newID(1), newID(2)
+		a, err := NewMux(Config{Identity: first, Transport: endpoint{l, first.Destination()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Lock()
+		l.muxes[first.Destination().Hash()] = a
+		var synKeys [][]byte
+		l.drop = func(p *Packet) bool {
+			if p.Flags.Has(FlagSYN) && p.Offline != nil && p.From.Equal(first.Destination()) {
+				synKeys = append(synKeys, p.Offline.TransientKey)
+			}
+			return false
+		}
+		l.mu.Unlock()
+		t.Cleanup(func() { a.Close(); time.Sleep(time.Minute) })
+		if err := a.SetIdentity(testOfflineIdentity(t, 9, exp)); err == nil {
+			t.Fatal("identity of another destination accepted")
+		}
+		ln, _ := b.Listen(0)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+		echo := func(c net.Conn, msg string) {
+			t.Helper()
+			c.Write([]byte(msg))
+			c.(*Conn).CloseWrite()
+			got, err := io.ReadAll(c)
+			if err != nil || string(got) != msg {
+				t.Fatalf("echo %q, %v", got, err)
+			}
+		}
+		old, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetIdentity(second); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := a.DialDestination(t.Context(), b.identity().Destination(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(old, "signed by the first key")
+		echo(fresh, "signed by the second key")
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		want := [][]byte{first.offline.TransientKey, second.offline.TransientKey}
+		if len(synKeys) != 2 || !bytes.Equal(synKeys[0], want[0]) || !bytes.Equal(synKeys[1], want[1]) {
+			t.Fatalf("SYNs carried transient keys %x, want %x", synKeys, want)
 		}
 	})
 }
