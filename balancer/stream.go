@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -16,10 +15,6 @@ import (
 	"github.com/imh-project/imh/streaming"
 )
 
-// BackendDialTimeout bounds the TCP connect to a service's backend; a
-// backend that does not answer in time refuses the stream.
-const BackendDialTimeout = 10 * time.Second
-
 // maxPeerRoutes bounds the remote-peer → router table of a stream service;
 // when full it starts over (a peer whose entry is gone is answered through
 // the active router, which is right under failover).
@@ -27,9 +22,6 @@ const maxPeerRoutes = 4096
 
 // errNoRoute reports a streaming packet that no router can carry now.
 var errNoRoute = errors.New("balancer: no router with a ready session")
-
-// stream service figures come from the Mux (streams, bytes) and from the
-// bridge (backend refusals).
 
 // streamService terminates a destination's I2P streams in the leader
 // (single-client mode) and bridges each to a TCP connection to the
@@ -42,15 +34,10 @@ type streamService struct {
 	mux     *streaming.Mux
 	log     *slog.Logger
 	routes  routeTable
-	stats   streamCounters
+	bridge  streaming.BridgeStats
+	sendErr streaming.Counter // packets no router took
 	cancel  context.CancelFunc
 	done    chan struct{}
-}
-
-// streamCounters are the bridge's live figures (read by the status view).
-type streamCounters struct {
-	open, backendRefused, sendFailures streaming.Counter
-	bytesIn, bytesOut                  streaming.Counter
 }
 
 // route is one router session a stream service can send through.
@@ -128,7 +115,11 @@ func newStreamService(ctx context.Context, d *destState, log *slog.Logger) (*str
 		<-ctx.Done()
 		mux.Close()
 	}()
-	go svc.serve(ctx, ln)
+	br := &streaming.Bridge{Backend: svc.backend, Log: log, Stats: &svc.bridge}
+	go func() {
+		defer close(svc.done)
+		br.Serve(ctx, ln)
+	}()
 	return svc, nil
 }
 
@@ -146,7 +137,7 @@ func (s *streamService) SendPacket(ctx context.Context, to *i2p.Destination, src
 	}
 	r, ok := s.routes.pick(to.Hash())
 	if !ok {
-		s.stats.sendFailures.Add(1)
+		s.sendErr.Add(1)
 		return fmt.Errorf("stream packet to %s: %w", to.B32(), errNoRoute)
 	}
 	send := &routerproto.SendMessageExpires{
@@ -154,7 +145,7 @@ func (s *streamService) SendPacket(ctx context.Context, to *i2p.Destination, src
 		Expiration:  uint64(time.Now().Add(ReplyTTL).UnixMilli()),
 	}
 	if err := r.conn.Send(ctx, send); err != nil {
-		s.stats.sendFailures.Add(1)
+		s.sendErr.Add(1)
 		return fmt.Errorf("stream packet to %s via %s: %w", to.B32(), r.router, err)
 	}
 	return nil
@@ -169,58 +160,13 @@ func (s *streamService) deliver(router string, p i2p.Payload) {
 	s.mux.HandlePacket(p.SrcPort, p.DstPort, p.Data)
 }
 
-// serve accepts streams until the listener closes and bridges each one.
-func (s *streamService) serve(ctx context.Context, ln net.Listener) {
-	defer close(s.done)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("stream service stopped accepting", "err", err)
-			}
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.bridge(ctx, c)
-		}()
-	}
-}
-
-// bridge connects one stream to the backend. A backend that refuses or
-// does not answer resets the stream at once, so the client sees an error,
-// not a hang or an empty answer.
-func (s *streamService) bridge(ctx context.Context, c net.Conn) {
-	dctx, cancel := context.WithTimeout(ctx, BackendDialTimeout)
-	defer cancel()
-	var d net.Dialer
-	b, err := d.DialContext(dctx, "tcp", s.backend)
-	if err != nil {
-		s.stats.backendRefused.Add(1)
-		s.log.Warn("stream refused: backend unreachable", "backend", s.backend, "from", c.RemoteAddr(), "err", err)
-		if sc, ok := c.(*streaming.Conn); ok {
-			sc.Reset()
-		} else {
-			c.Close()
-		}
-		return
-	}
-	s.stats.open.Add(1)
-	defer s.stats.open.Add(^uint64(0))
-	in, out, err := streaming.Splice(c, b, &s.stats.bytesIn, &s.stats.bytesOut)
-	s.log.Debug("stream ended", "from", c.RemoteAddr(), "in", in, "out", out, "err", err)
-}
-
 // live returns the figures for the status view.
 func (s *streamService) live() status.StreamsLive {
 	ms := s.mux.Stats()
 	return status.StreamsLive{
-		Open: ms.OpenStreams, Accepted: ms.Accepted, Refused: ms.Refused + s.stats.backendRefused.Load(),
-		BytesIn: s.stats.bytesIn.Load(), BytesOut: s.stats.bytesOut.Load(), Resends: ms.Resends,
-		SendFailures: s.stats.sendFailures.Load(),
+		Open: ms.OpenStreams, Accepted: ms.Accepted, Refused: ms.Refused + s.bridge.Refused.Load(),
+		BytesIn: s.bridge.BytesIn.Load(), BytesOut: s.bridge.BytesOut.Load(), Resends: ms.Resends,
+		SendFailures: s.sendErr.Load(),
 	}
 }
 
