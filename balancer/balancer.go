@@ -102,11 +102,12 @@ type loop struct {
 	wg     sync.WaitGroup
 	gens   atomic.Uint64
 
-	routers map[string]*routerState
-	order   []string // router names, sorted
-	dests   map[string]*destState
-	retry   *Retrier
-	nextReq uint64 // ids of pending tunnel builds
+	routers   map[string]*routerState
+	order     []string // router names, sorted
+	frontends map[string]*frontendState
+	dests     map[string]*destState
+	retry     *Retrier
+	nextReq   uint64 // ids of pending tunnel builds
 
 	union        []i2p.Hash // cached union of fast tiers (unionFor)
 	unionLargest int
@@ -119,16 +120,17 @@ func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
 		rnd = newSeededRand()
 	}
 	return &loop{
-		ctx:     ctx,
-		b:       b,
-		cfg:     b.cfg,
-		log:     b.log,
-		rnd:     rnd,
-		term:    term,
-		events:  make(chan event, 1024),
-		routers: make(map[string]*routerState),
-		dests:   make(map[string]*destState),
-		retry:   NewRetrier(b.cfg.Backoff, rnd),
+		ctx:       ctx,
+		b:         b,
+		cfg:       b.cfg,
+		log:       b.log,
+		rnd:       rnd,
+		term:      term,
+		events:    make(chan event, 1024),
+		routers:   make(map[string]*routerState),
+		frontends: make(map[string]*frontendState),
+		dests:     make(map[string]*destState),
+		retry:     NewRetrier(b.cfg.Backoff, rnd),
 
 		unionDirty: true,
 	}
@@ -251,6 +253,8 @@ func (l *loop) handle(ev event) bool {
 		l.poolResult(e)
 	case evBuilt:
 		l.built(e)
+	case evFrontendUp, evFrontendDown, evFrontendMsg:
+		return l.frontendEvent(e)
 	default:
 		l.log.Error("unknown event", "type", fmt.Sprintf("%T", ev))
 	}
@@ -287,6 +291,7 @@ func (l *loop) step(now time.Time) {
 		l.maybePublish(d, now)
 		l.updateRoutes(d)
 	}
+	l.assignFrontends()
 	l.publishView()
 }
 

@@ -112,6 +112,14 @@ type Config struct {
 	Reconnect Backoff
 	// Gateways sizes and paces the gateway set.
 	Gateways GatewayConfig
+	// DialFrontend opens links to frontends (multi-client mode); nil: no
+	// frontends are driven.
+	DialFrontend FrontendDialer
+	// FrontendKeyLifetime is how long a frontend's transient key is
+	// certified (0: DefaultFrontendKeyLifetime).
+	FrontendKeyLifetime time.Duration
+	// NodeName names this agent to the frontends (in Assign).
+	NodeName string
 }
 
 // DefaultConfig returns the tuning used by `imh agent`; the caller fills in

@@ -103,6 +103,7 @@ func (l *loop) reconcile(now time.Time) {
 	}
 	slices.Sort(l.order)
 	l.reconcileDests(st, now)
+	l.reconcileFrontends(st)
 }
 
 func (l *loop) addRouter(fr fsm.Router) {
@@ -367,7 +368,8 @@ func (l *loop) routerStates(d *destState) []RouterState {
 	out := make([]RouterState, 0, len(l.order))
 	for _, name := range l.order {
 		s := d.sessions[name]
-		out = append(out, RouterState{Name: name, Up: l.routers[name].up() && s != nil && s.ready})
+		up := l.routers[name].up() && s != nil && s.ready && l.frontendServes(d, name)
+		out = append(out, RouterState{Name: name, Up: up})
 	}
 	return out
 }

@@ -173,7 +173,8 @@ func (s *streamService) live() status.StreamsLive {
 // syncService starts, restarts or stops d's stream service to match its
 // settings; the loop calls it whenever a destination is opened or changed.
 func (l *loop) syncService(d *destState) {
-	want := d.settings.Service == fsm.ServiceTCP
+	// In multi-client mode the frontends terminate the streams.
+	want := d.settings.Service == fsm.ServiceTCP && !d.settings.Frontends
 	if d.svc != nil && (!want || d.svc.backend != d.settings.ServiceAddr) {
 		d.svc.close()
 		d.svc = nil

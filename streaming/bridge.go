@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,8 @@ const DefaultBackendDialTimeout = 10 * time.Second
 // runs).
 type BridgeStats struct {
 	Open, Refused, BytesIn, BytesOut Counter
+	// BackendDown is whether the last backend dial failed.
+	BackendDown atomic.Bool
 }
 
 // Bridge connects each accepted stream to a TCP backend, the way an I2P
@@ -75,6 +78,7 @@ func (b *Bridge) bridge(ctx context.Context, c net.Conn) {
 		dial = d.DialContext
 	}
 	be, err := dial(dctx, "tcp", b.Backend)
+	b.Stats.BackendDown.Store(err != nil)
 	if err != nil {
 		b.Stats.Refused.Add(1)
 		b.Log.Warn("stream refused: backend unreachable", "backend", b.Backend, "from", c.RemoteAddr(), "err", err)

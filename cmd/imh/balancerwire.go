@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
@@ -21,6 +22,8 @@ func wireBalancer(c *cluster.Cluster, logger *slog.Logger) (func(context.Context
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c
 	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), routerTLS(c.TLS()))
+	cfg.DialFrontend = frontendDialer(c.TLS())
+	cfg.NodeName = c.NodeName()
 	cfg.Logger = logger
 	b, err := balancer.New(cfg)
 	if err != nil {
@@ -39,5 +42,19 @@ func routerTLS(store *pki.Store) func(name string) *tls.Config {
 	}
 	return func(name string) *tls.Config {
 		return store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
+	}
+}
+
+// frontendDialer dials frontends: over TLS, only to the certificate naming
+// that frontend (role frontend, its name in the fsm), since it gets
+// transient keys of the destinations; plain TCP without TLS.
+func frontendDialer(store *pki.Store) balancer.FrontendDialer {
+	return func(ctx context.Context, name, addr string) (net.Conn, error) {
+		var d net.Dialer
+		if store == nil {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+		td := tls.Dialer{NetDialer: &d, Config: store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleFrontend}, Name: name})}
+		return td.DialContext(ctx, "tcp", addr)
 	}
 }
