@@ -29,6 +29,9 @@ import (
 //	GET    /v1/routers                RouterList
 //	POST   /v1/routers                RouterInfo -> RouterInfo
 //	DELETE /v1/routers/{name}
+//	GET    /v1/frontends              FrontendList
+//	POST   /v1/frontends              FrontendInfo -> FrontendInfo
+//	DELETE /v1/frontends/{name}
 //	GET    /v1/destinations           DestinationList
 //	GET    /v1/destinations/{name}    DestinationInfo
 //	POST   /v1/destinations           DestinationRequest (create, or import with key_file) -> DestinationInfo
@@ -51,13 +54,20 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/live", c.handleLive)
 	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
-	mux.HandleFunc("POST /v1/routers", c.write(c.routerAdd))
-	mux.HandleFunc("DELETE /v1/routers/{name}", c.write(c.routerRemove))
+	mux.HandleFunc("POST /v1/routers", c.write(applyBody(c, func(ri RouterInfo) fsm.Command {
+		return &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}
+	})))
+	mux.HandleFunc("DELETE /v1/routers/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.RouterRemove{Name: n} })))
+	mux.HandleFunc("GET /v1/frontends", c.handleFrontendList)
+	mux.HandleFunc("POST /v1/frontends", c.write(applyBody(c, func(fi FrontendInfo) fsm.Command {
+		return &fsm.FrontendPut{Name: fi.Name, Addr: fi.Addr, Router: fi.Router}
+	})))
+	mux.HandleFunc("DELETE /v1/frontends/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.FrontendRemove{Name: n} })))
 	mux.HandleFunc("GET /v1/destinations", c.handleDestList)
 	mux.HandleFunc("GET /v1/destinations/{name}", c.handleDestShow)
 	mux.HandleFunc("POST /v1/destinations", c.write(c.destCreate))
 	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
-	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.destRemove))
+	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
 	return mux
@@ -184,25 +194,41 @@ func decodeBody(body []byte, v any) error {
 	return nil
 }
 
-func (c *Cluster) routerAdd(ctx context.Context, _ *http.Request, body []byte) (any, error) {
-	var ri RouterInfo
-	if err := decodeBody(body, &ri); err != nil {
-		return nil, err
+// applyBody is a write that decodes the JSON body as a T, applies the
+// command made from it and answers with the body (router and frontend add).
+func applyBody[T any](c *Cluster, cmd func(T) fsm.Command) writeFunc {
+	return func(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+		var in T
+		if err := decodeBody(body, &in); err != nil {
+			return nil, err
+		}
+		if err := c.Apply(ctx, cmd(in)); err != nil {
+			return nil, err
+		}
+		return in, nil
 	}
-	if err := c.Apply(ctx, &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}); err != nil {
-		return nil, err
-	}
-	return ri, nil
 }
 
-func (c *Cluster) routerRemove(ctx context.Context, r *http.Request, _ []byte) (any, error) {
-	return nil, c.Apply(ctx, &fsm.RouterRemove{Name: r.PathValue("name")})
+// applyName is a write that applies the command made from the {name} of
+// the path (the removals) and answers {}.
+func (c *Cluster) applyName(cmd func(name string) fsm.Command) writeFunc {
+	return func(ctx context.Context, r *http.Request, _ []byte) (any, error) {
+		return nil, c.Apply(ctx, cmd(r.PathValue("name")))
+	}
 }
 
 func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {
 	list := RouterList{Routers: []RouterInfo{}}
 	for _, r := range c.state.Routers() {
 		list.Routers = append(list.Routers, RouterInfo{Name: r.Name, Addr: r.Addr})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (c *Cluster) handleFrontendList(w http.ResponseWriter, _ *http.Request) {
+	list := FrontendList{Frontends: []FrontendInfo{}}
+	for _, f := range c.state.Frontends() {
+		list.Frontends = append(list.Frontends, FrontendInfo{Name: f.Name, Addr: f.Addr, Router: f.Router})
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -235,6 +261,9 @@ func settingsFrom(s fsm.Settings, req DestinationRequest) (fsm.Settings, error) 
 			return s, err
 		}
 		s.Service, s.ServiceAddr = v, addr
+	}
+	if req.Frontends != nil {
+		s.Frontends = *req.Frontends
 	}
 	return s, s.Validate()
 }
@@ -387,10 +416,6 @@ func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (an
 	return c.destInfo(name)
 }
 
-func (c *Cluster) destRemove(ctx context.Context, r *http.Request, _ []byte) (any, error) {
-	return nil, c.Apply(ctx, &fsm.DestinationRemove{Name: r.PathValue("name")})
-}
-
 func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
 	d, ok := c.state.Destination(name)
 	if !ok {
@@ -405,7 +430,7 @@ func destinationInfo(d *fsm.Destination, tunnels []fsm.Tunnel) DestinationInfo {
 		Name: d.Name, B32: d.Hash().B32(), Destination: i2p.Base64.EncodeToString(d.Destination),
 		LeaseSetPublicKey: i2p.Base64.EncodeToString(d.LeaseSetPublicKey),
 		Inbound:           int(d.Settings.Inbound), Outbound: int(d.Settings.Outbound), Hops: int(d.Settings.Hops),
-		Policy: d.Settings.Policy.String(), Service: d.Settings.ServiceSpec(),
+		Policy: d.Settings.Policy.String(), Service: d.Settings.ServiceSpec(), Frontends: d.Settings.Frontends,
 		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
 	}
 	if ls := d.LeaseSet; ls != nil {

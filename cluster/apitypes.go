@@ -35,6 +35,19 @@ type RouterList struct {
 	Routers []RouterInfo `json:"routers"`
 }
 
+// FrontendInfo is one frontend as the API returns it, and the body of
+// POST /v1/frontends. Router names the router it sits beside.
+type FrontendInfo struct {
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	Router string `json:"router"`
+}
+
+// FrontendList is the body of GET /v1/frontends.
+type FrontendList struct {
+	Frontends []FrontendInfo `json:"frontends"`
+}
+
 // DestinationRequest is the body of POST /v1/destinations (create or, with
 // KeyFile, import) and PATCH /v1/destinations/{name} (set: only the fields
 // given change). KeyFile is the standard base64 of a private key file.
@@ -46,6 +59,8 @@ type DestinationRequest struct {
 	Hops     *int    `json:"hops,omitempty"`
 	Policy   *string `json:"policy,omitempty"`
 	Service  *string `json:"service,omitempty"`
+	// Frontends turns multi-client mode on or off (create: off when absent).
+	Frontends *bool `json:"frontends,omitempty"`
 }
 
 // TunnelInfo is one recorded tunnel.
@@ -70,6 +85,7 @@ type DestinationInfo struct {
 	Hops              int            `json:"hops"`
 	Policy            string         `json:"policy"`
 	Service           string         `json:"service"`
+	Frontends         bool           `json:"frontends"` // multi-client mode
 	LeaseSet          string         `json:"leaseset"`
 	Published         uint32         `json:"published"`
 	Leases            int            `json:"leases"`
@@ -141,5 +157,6 @@ type TransferResult struct {
 // RestoreResult answers PUT /v1/snapshot.
 type RestoreResult struct {
 	Routers      int `json:"routers"`
+	Frontends    int `json:"frontends"`
 	Destinations int `json:"destinations"`
 }

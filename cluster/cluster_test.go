@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -219,8 +220,12 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	if code := api(t, "POST", fa, "/v1/destinations", cluster.DestinationRequest{Name: "web", Inbound: ptr(4), Service: ptr("echo")}, &info); code != 200 {
 		t.Fatalf("dest create through follower: %d", code)
 	}
-	if info.Inbound != 4 || info.Service != "echo" || info.Policy != "spread" || len(info.B32) != 60 {
+	if info.Inbound != 4 || info.Service != "echo" || info.Policy != "spread" || len(info.B32) != 60 || info.Frontends {
 		t.Fatalf("created %+v", info)
+	}
+	var fi cluster.FrontendInfo
+	if code := api(t, "POST", fa, "/v1/frontends", cluster.FrontendInfo{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}, &fi); code != 200 || fi.Router != "r1" {
+		t.Fatalf("frontend add through follower: %d %+v", code, fi)
 	}
 	for _, tt := range []struct {
 		method, path string
@@ -239,6 +244,17 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Hops: ptr(2)}, 200},
 		{"PATCH", "/v1/destinations/nope", cluster.DestinationRequest{Hops: ptr(2)}, 404},
 		{"GET", "/v1/destinations/nope", nil, 404},
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f1", Addr: "127.0.0.1:9", Router: "r1"}, 409},
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f2", Addr: "127.0.0.1:7102", Router: "r1"}, 409},
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "bad name", Addr: "127.0.0.1:9", Router: "r2"}, 400},
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f2", Addr: "nowhere", Router: "r2"}, 400},
+		{"POST", "/v1/frontends", map[string]string{"name": "f2", "adr": "127.0.0.1:9"}, 400},
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"}, 200}, // r2 comes later
+		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f3", Addr: "127.0.0.1:7103", Router: "r3"}, 200},
+		{"DELETE", "/v1/frontends/f3", nil, 200},
+		{"DELETE", "/v1/frontends/f3", nil, 404},
+		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Frontends: ptr(true)}, 200},
+		{"PATCH", "/v1/destinations/web", map[string]any{"frontends": "on"}, 400},
 	} {
 		if got := api(t, tt.method, fa, tt.path, tt.in, nil); got != tt.want {
 			t.Errorf("%s %s %+v: status %d, want %d", tt.method, tt.path, tt.in, got, tt.want)
@@ -248,8 +264,18 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	h.WaitConverged(5 * time.Second)
 	var list cluster.DestinationList
 	api(t, "GET", fa, "/v1/destinations", nil, &list)
-	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 || list.Destinations[0].Policy != "failover" {
+	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 || list.Destinations[0].Policy != "failover" || !list.Destinations[0].Frontends {
 		t.Fatalf("list %+v", list)
+	}
+	var fl cluster.FrontendList
+	api(t, "GET", fa, "/v1/frontends", nil, &fl)
+	wantFronts := []cluster.FrontendInfo{{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}, {Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"}}
+	if !slices.Equal(fl.Frontends, wantFronts) {
+		t.Fatalf("frontends %+v, want %+v", fl.Frontends, wantFronts)
+	}
+	// Settings a PATCH leaves out stay; frontends goes off again.
+	if code := api(t, "PATCH", fa, "/v1/destinations/web", cluster.DestinationRequest{Frontends: ptr(false)}, &info); code != 200 || info.Frontends || info.Hops != 2 {
+		t.Fatalf("frontends off: %d %+v", code, info)
 	}
 	var st struct {
 		Leader  string `json:"leader"`

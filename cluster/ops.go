@@ -428,8 +428,8 @@ func (c *Cluster) handleSnapshotRestore(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	c.log.Warn("replicated state replaced by a restored snapshot (imh cluster snapshot restore)",
-		"routers", len(st.Routers()), "destinations", len(st.Destinations()))
-	writeJSON(w, http.StatusOK, RestoreResult{Routers: len(st.Routers()), Destinations: len(st.Destinations())})
+		"routers", len(st.Routers()), "frontends", len(st.Frontends()), "destinations", len(st.Destinations()))
+	writeJSON(w, http.StatusOK, RestoreResult{Routers: len(st.Routers()), Frontends: len(st.Frontends()), Destinations: len(st.Destinations())})
 }
 
 // announce updates the raft address of a server of the configuration

@@ -128,6 +128,8 @@ func TestTLSClusterRefusesStrangers(t *testing.T) {
 		{"router certificate, internal", httpsAs(router, router), "POST", "/v1/internal/removed", 403},
 		{"operator on an internal endpoint", httpsAs(op, op), "POST", "/v1/internal/announce", 403},
 		{"operator reads", httpsAs(op, op), "GET", "/v1/routers", 200},
+		{"router certificate, frontends", httpsAs(router, router), "DELETE", "/v1/frontends/f1", 403},
+		{"operator reads frontends", httpsAs(op, op), "GET", "/v1/frontends", 200},
 	} {
 		if got := call(t, tc.client, tc.method, base+tc.path, struct{}{}); got != tc.want {
 			t.Errorf("%s: %s %s = %d, want %d", tc.who, tc.method, tc.path, got, tc.want)

@@ -16,15 +16,17 @@ type CommandType uint8
 
 // Command types. Persisted in the log: append only.
 const (
-	CmdRouterPut         CommandType = 1 // router added or its address changed
-	CmdRouterRemove      CommandType = 2 // router removed with its tunnels
-	CmdDestinationPut    CommandType = 3 // destination created or imported
-	CmdDestinationSet    CommandType = 4 // destination settings changed
-	CmdDestinationRemove CommandType = 5 // destination removed with its tunnels
-	CmdTunnelRecorded    CommandType = 6 // the leader built (or adopted) a tunnel
-	CmdTunnelExpired     CommandType = 7 // a tunnel expired, failed or was dropped
-	CmdTunnelsPruned     CommandType = 8 // every tunnel expiring before a time dropped
-	CmdLeaseSetPublished CommandType = 9 // the leader published a LeaseSet
+	CmdRouterPut         CommandType = 1  // router added or its address changed
+	CmdRouterRemove      CommandType = 2  // router removed with its tunnels
+	CmdDestinationPut    CommandType = 3  // destination created or imported
+	CmdDestinationSet    CommandType = 4  // destination settings changed
+	CmdDestinationRemove CommandType = 5  // destination removed with its tunnels
+	CmdTunnelRecorded    CommandType = 6  // the leader built (or adopted) a tunnel
+	CmdTunnelExpired     CommandType = 7  // a tunnel expired, failed or was dropped
+	CmdTunnelsPruned     CommandType = 8  // every tunnel expiring before a time dropped
+	CmdLeaseSetPublished CommandType = 9  // the leader published a LeaseSet
+	CmdFrontendPut       CommandType = 10 // frontend added (multi-client mode)
+	CmdFrontendRemove    CommandType = 11 // frontend removed
 	IgnorableFlag        CommandType = 0x80
 	commandVersion       uint8       = 1 // the only payload version so far
 	maxBlob                          = 0xFFFF
@@ -90,6 +92,10 @@ func newCommand(t CommandType) Command {
 		return &TunnelsPruned{}
 	case CmdLeaseSetPublished:
 		return &LeaseSetPublished{}
+	case CmdFrontendPut:
+		return &FrontendPut{}
+	case CmdFrontendRemove:
+		return &FrontendRemove{}
 	}
 	return nil
 }
@@ -143,7 +149,8 @@ func (t CommandType) String() string {
 		CmdDestinationPut: "destination-put", CmdDestinationSet: "destination-set",
 		CmdDestinationRemove: "destination-remove", CmdTunnelRecorded: "tunnel-recorded",
 		CmdTunnelExpired: "tunnel-expired", CmdTunnelsPruned: "tunnels-pruned",
-		CmdLeaseSetPublished: "leaseset-published",
+		CmdLeaseSetPublished: "leaseset-published", CmdFrontendPut: "frontend-put",
+		CmdFrontendRemove: "frontend-remove",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -336,6 +343,40 @@ func (c *LeaseSetPublished) readPayload(r *wire.Reader) {
 		c.Routers = append(c.Routers, r.String("router"))
 	}
 }
+
+// FrontendPut adds a frontend beside a router. The same frontend again is
+// a no-op; it fails with ErrExists if the name is taken by a different
+// address or router, or if another frontend already sits beside the router.
+// The router need not exist (it may be added later).
+// Payload: name String | addr String | router String.
+type FrontendPut struct {
+	Name   string
+	Addr   string
+	Router string
+}
+
+// Type implements Command.
+func (*FrontendPut) Type() CommandType { return CmdFrontendPut }
+
+func (c *FrontendPut) appendPayload(b []byte) ([]byte, error) {
+	return appendStrings(b, c.Name, c.Addr, c.Router)
+}
+
+func (c *FrontendPut) readPayload(r *wire.Reader) {
+	c.Name = r.String("name")
+	c.Addr = r.String("addr")
+	c.Router = r.String("router")
+}
+
+// FrontendRemove removes a frontend. Removing a router leaves its frontend.
+// Payload: name String.
+type FrontendRemove struct{ Name string }
+
+// Type implements Command.
+func (*FrontendRemove) Type() CommandType { return CmdFrontendRemove }
+
+func (c *FrontendRemove) appendPayload(b []byte) ([]byte, error) { return appendStrings(b, c.Name) }
+func (c *FrontendRemove) readPayload(r *wire.Reader)             { c.Name = r.String("name") }
 
 func appendStrings(b []byte, ss ...string) ([]byte, error) {
 	var err error

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -21,6 +22,9 @@ func TestApplyCommands(t *testing.T) {
 	badSettings := destPut(t, "bad", k2)
 	badSettings.Settings.Inbound = 0
 	ls100 := signedLeaseSet(t, k1, 100, 1)
+	fronts := append(slices.Clone(base), &FrontendPut{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"})
+	withFrontends := DefaultSettings()
+	withFrontends.Frontends = true
 	tests := []struct {
 		name    string
 		setup   []Command
@@ -111,6 +115,43 @@ func TestApplyCommands(t *testing.T) {
 		{name: "leaseset router count mismatch", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1", "r1"}}, wantErr: ErrInvalid},
 		{name: "leaseset bad signature", setup: base, cmd: &LeaseSetPublished{Destination: "web", LeaseSet: flipLast(ls100), Published: 100, Routers: []string{"r1"}}, wantErr: ErrInvalid},
 		{name: "leaseset unknown destination", cmd: &LeaseSetPublished{Destination: "web", LeaseSet: ls100, Published: 100, Routers: []string{"r1"}}, wantErr: ErrNotFound},
+		{name: "frontend put", setup: base, cmd: &FrontendPut{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}, check: func(t *testing.T, s *State) {
+			want := Frontend{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}
+			f, ok := s.Frontend("f1")
+			byRouter, rok := s.RouterFrontend("r1")
+			if !ok || f != want || !rok || byRouter != want || len(s.Frontends()) != 1 {
+				t.Fatalf("frontend %+v %v, of r1 %+v %v", f, ok, byRouter, rok)
+			}
+		}},
+		{name: "frontend put before its router", cmd: &FrontendPut{Name: "f1", Addr: "h:1", Router: "later"}},
+		{name: "frontend put again is a no-op", setup: fronts, cmd: &FrontendPut{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}},
+		{name: "frontend put other addr", setup: fronts, cmd: &FrontendPut{Name: "f1", Addr: "127.0.0.1:9", Router: "r1"}, wantErr: ErrExists},
+		{name: "frontend put other router", setup: fronts, cmd: &FrontendPut{Name: "f1", Addr: "127.0.0.1:7101", Router: "r2"}, wantErr: ErrExists},
+		{name: "frontend put router taken", setup: fronts, cmd: &FrontendPut{Name: "f2", Addr: "127.0.0.1:7102", Router: "r1"}, wantErr: ErrExists},
+		{name: "frontend bad name", cmd: &FrontendPut{Name: ".f", Addr: "h:1", Router: "r1"}, wantErr: ErrInvalid},
+		{name: "frontend bad router name", cmd: &FrontendPut{Name: "f", Addr: "h:1", Router: ""}, wantErr: ErrInvalid},
+		{name: "frontend bad addr", cmd: &FrontendPut{Name: "f", Addr: "h", Router: "r1"}, wantErr: ErrInvalid},
+		{name: "frontend bad port", cmd: &FrontendPut{Name: "f", Addr: "h:0", Router: "r1"}, wantErr: ErrInvalid},
+		{name: "frontend remove", setup: fronts, cmd: &FrontendRemove{Name: "f1"}, check: func(t *testing.T, s *State) {
+			if _, ok := s.Frontend("f1"); ok || len(s.Frontends()) != 0 {
+				t.Fatalf("frontends %v", s.Frontends())
+			}
+			if _, ok := s.RouterFrontend("r1"); ok {
+				t.Fatal("r1 still has a frontend")
+			}
+		}},
+		{name: "frontend remove frees the router", setup: append(fronts, &FrontendRemove{Name: "f1"}), cmd: &FrontendPut{Name: "f2", Addr: "h:2", Router: "r1"}},
+		{name: "frontend remove unknown", cmd: &FrontendRemove{Name: "f1"}, wantErr: ErrNotFound},
+		{name: "router remove keeps its frontend", setup: fronts, cmd: &RouterRemove{Name: "r1"}, check: func(t *testing.T, s *State) {
+			if f, ok := s.RouterFrontend("r1"); !ok || f.Name != "f1" {
+				t.Fatalf("frontend of removed r1: %+v %v", f, ok)
+			}
+		}},
+		{name: "destination set frontends", setup: base, cmd: &DestinationSet{Name: "web", Settings: withFrontends}, check: func(t *testing.T, s *State) {
+			if d, _ := s.Destination("web"); !d.Settings.Frontends || d.Settings != withFrontends {
+				t.Fatalf("settings %+v", d.Settings)
+			}
+		}},
 		{name: "ignorable unknown command", cmd: &UnknownCommand{T: IgnorableFlag | 0x11, Version: 1, Payload: []byte{1, 2, 3}}},
 	}
 	for _, tt := range tests {
@@ -232,8 +273,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("index %d", r.Index())
 	}
 	d, ok := r.Destination("web")
-	if !ok || d.LeaseSet == nil || len(d.LeaseSet.Routers) != 2 || len(r.Tunnels("web")) != 2 || len(r.Routers()) != 2 {
+	if !ok || d.LeaseSet == nil || len(d.LeaseSet.Routers) != 2 || len(r.Tunnels("web")) != 2 || len(r.Routers()) != 2 || !d.Settings.Frontends {
 		t.Fatalf("restored state: %v %+v tunnels %d routers %d", ok, d, len(r.Tunnels("web")), len(r.Routers()))
+	}
+	wantFronts := []Frontend{{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"}, {Name: "f3", Addr: "127.0.0.1:7103", Router: "r3"}}
+	if got := r.Frontends(); !slices.Equal(got, wantFronts) {
+		t.Fatalf("restored frontends %+v, want %+v", got, wantFronts)
 	}
 	for i := range snap {
 		bad := bytes.Clone(snap)
@@ -266,6 +311,77 @@ func TestGoldenSnapshot(t *testing.T) {
 	r := New()
 	if err := r.Restore(golden); err != nil {
 		t.Fatalf("restore golden: %v", err)
+	}
+}
+
+// TestGoldenSnapshotV1 restores a snapshot written before frontends
+// existed: it holds none, and everything else comes back as the same log
+// applied today.
+func TestGoldenSnapshotV1(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "golden-v1.snap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(golden); err != nil {
+		t.Fatalf("restore version 1: %v", err)
+	}
+	want := New()
+	applyAll(t, want, sampleLogV1(t))
+	if !bytes.Equal(r.Snapshot(), want.Snapshot()) {
+		t.Fatal("version 1 snapshot restored to a different state than its log gives")
+	}
+	if len(r.Frontends()) != 0 {
+		t.Fatalf("frontends from a version 1 snapshot: %v", r.Frontends())
+	}
+	for _, d := range r.Destinations() {
+		if d.Settings.Frontends {
+			t.Fatalf("%s: frontends on from a version 1 snapshot", d.Name)
+		}
+	}
+}
+
+// TestSettingsEncoding pins the settings bytes: encodings from before
+// Frontends existed decode unchanged, and Frontends is bit 7 of the
+// service byte.
+func TestSettingsEncoding(t *testing.T) {
+	tcp := Settings{Inbound: 2, Outbound: 1, Hops: 1, Policy: PolicyFailover, Service: ServiceTCP, ServiceAddr: "h:1"}
+	for _, tc := range []struct {
+		name string
+		s    Settings
+		enc  []byte
+	}{
+		{"default", DefaultSettings(), []byte{3, 2, 3, 1, 1}},
+		{"echo", Settings{Inbound: 16, Outbound: 16, Hops: 8, Policy: PolicyFailover, Service: ServiceEcho}, []byte{16, 16, 8, 2, 2}},
+		{"tcp", tcp, []byte{2, 1, 1, 2, 3, 3, 'h', ':', '1'}},
+		{"default with frontends", Settings{Inbound: 3, Outbound: 2, Hops: 3, Policy: PolicySpread, Service: ServiceNone, Frontends: true}, []byte{3, 2, 3, 1, 0x81}},
+		{"tcp with frontends", Settings{Inbound: 2, Outbound: 1, Hops: 1, Policy: PolicyFailover, Service: ServiceTCP, ServiceAddr: "h:1", Frontends: true}, []byte{2, 1, 1, 2, 0x83, 3, 'h', ':', '1'}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			enc, err := Encode(&DestinationSet{Name: "w", Settings: tc.s})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]byte{byte(CmdDestinationSet), 1, 1, 'w'}, tc.enc...)
+			if !bytes.Equal(enc, want) {
+				t.Fatalf("encoded %x, want %x", enc, want)
+			}
+			c, err := Decode(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.(*DestinationSet).Settings; got != tc.s {
+				t.Fatalf("decoded %+v, want %+v", got, tc.s)
+			}
+			if err := tc.s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	bad := DefaultSettings()
+	bad.Service = Service(frontendsFlag | byte(ServiceEcho))
+	if _, err := Encode(&DestinationSet{Name: "w", Settings: bad}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a service with the flag bit encoded: %v", err)
 	}
 }
 

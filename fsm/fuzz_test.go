@@ -2,6 +2,8 @@ package fsm
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -38,6 +40,9 @@ func FuzzRestore(f *testing.F) {
 	s := New()
 	applyAll(f, s, sampleLog(f))
 	f.Add(s.Snapshot())
+	if v1, err := os.ReadFile(filepath.Join("testdata", "golden-v1.snap")); err == nil {
+		f.Add(v1)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = New().Restore(b)
 	})

@@ -65,6 +65,19 @@ func tunnel(router, dest string, dir Direction, id uint32, expires uint32) Tunne
 
 // sampleLog is a fixed log touching every command type.
 func sampleLog(t testing.TB) []Command {
+	web := Settings{Inbound: 3, Outbound: 2, Hops: 3, Policy: PolicyFailover, Service: ServiceTCP, ServiceAddr: "127.0.0.1:8080", Frontends: true}
+	return append(sampleLogV1(t),
+		&FrontendPut{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"},
+		&FrontendPut{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"},
+		&FrontendPut{Name: "f3", Addr: "127.0.0.1:7103", Router: "r3"}, // r3 was removed
+		&FrontendRemove{Name: "f2"},
+		&DestinationSet{Name: "web", Settings: web},
+	)
+}
+
+// sampleLogV1 is the sample log of snapshot version 1 (testdata/golden-v1.snap):
+// every command type before frontends existed.
+func sampleLogV1(t testing.TB) []Command {
 	k1, k2 := testKeys(t, 1), testKeys(t, 2)
 	return []Command{
 		&RouterPut{Name: "r1", Addr: "127.0.0.1:7001"},

@@ -15,20 +15,24 @@ import (
 //
 //	magic "imh-fsm\n" (8) | version u16 | body | SHA-256 of everything before (32)
 //
-// body (version 1):
+// body (version 2):
 //
 //	index u64
 //	routers u32 count, each: name String | addr String
 //	destinations u32 count, each: name String | destination Blob | sealed keys Blob |
-//	    sealed leaseset key Blob | leaseset public key Blob | settings (5) |
+//	    sealed leaseset key Blob | leaseset public key Blob | settings (Settings) |
 //	    has leaseset u8 [| leaseset Blob | published u32 | count u8 | router String*]
 //	tunnels u32 count, each: as in TunnelRecorded
 //	marks u32 count, each: destination hash (32) | published u32
+//	frontends u32 count, each: name String | addr String | router String
 //
-// Every collection is written sorted, so equal states give equal bytes.
+// Version 1 is version 2 without the frontends: it still restores, with
+// none. Every collection is written sorted, so equal states give equal
+// bytes. An older binary refuses a version 2 snapshot (ErrSnapshotVersion).
 const (
-	snapshotMagic   = "imh-fsm\n"
-	snapshotVersion = 1
+	snapshotMagic    = "imh-fsm\n"
+	snapshotVersion  = 2
+	snapshotVersion1 = 1 // before frontends
 )
 
 // Snapshot encodes the whole state. It holds the read lock while encoding,
@@ -79,6 +83,12 @@ func (d *data) marshal() []byte {
 		b = append(b, h[:]...)
 		b = wire.AppendUint32(b, d.marks[h])
 	}
+
+	b = wire.AppendUint32(b, uint32(len(d.fronts)))
+	for _, name := range slices.Sorted(maps.Keys(d.fronts)) {
+		f := d.fronts[name]
+		b, _ = appendStrings(b, f.Name, f.Addr, f.Router) // validated on apply: fits
+	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
 }
@@ -107,7 +117,8 @@ func unmarshalData(b []byte) (*data, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
 	r := wire.NewReader(body[len(snapshotMagic):])
-	if v := r.Uint16("version"); v != snapshotVersion {
+	v := r.Uint16("version")
+	if v != snapshotVersion && v != snapshotVersion1 {
 		return nil, fmt.Errorf("%w: %d", ErrSnapshotVersion, v)
 	}
 	d := newData()
@@ -130,6 +141,12 @@ func unmarshalData(b []byte) (*data, error) {
 		var h i2p.Hash
 		copy(h[:], r.Bytes("mark hash", i2p.HashLen))
 		d.marks[h] = r.Uint32("mark")
+	}
+	if v >= snapshotVersion {
+		for n := r.Uint32("frontends"); n > 0 && r.Err() == nil; n-- {
+			f := Frontend{Name: r.String("frontend name"), Addr: r.String("frontend addr"), Router: r.String("frontend router")}
+			d.fronts[f.Name] = f
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)

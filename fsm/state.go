@@ -24,6 +24,7 @@ type State struct {
 type data struct {
 	index   uint64 // raft index of the last successfully applied entry
 	routers map[string]Router
+	fronts  map[string]Frontend
 	dests   map[string]*Destination
 	tunnels map[TunnelKey]Tunnel
 	marks   map[i2p.Hash]uint32 // published high-water mark per Destination hash
@@ -32,6 +33,7 @@ type data struct {
 func newData() *data {
 	return &data{
 		routers: map[string]Router{},
+		fronts:  map[string]Frontend{},
 		dests:   map[string]*Destination{},
 		tunnels: map[TunnelKey]Tunnel{},
 		marks:   map[i2p.Hash]uint32{},
@@ -86,6 +88,14 @@ func (d *data) apply(c Command) error {
 		return nil
 	case *LeaseSetPublished:
 		return d.leaseSetPublished(c)
+	case *FrontendPut:
+		return d.frontendPut(c)
+	case *FrontendRemove:
+		if _, ok := d.fronts[c.Name]; !ok {
+			return fmt.Errorf("%w: frontend %s", ErrNotFound, c.Name)
+		}
+		delete(d.fronts, c.Name)
+		return nil
 	case *UnknownCommand:
 		return nil // ignorable: written by a newer binary
 	}
@@ -107,6 +117,39 @@ func (d *data) routerPut(c *RouterPut) error {
 	}
 	d.routers[c.Name] = Router{Name: c.Name, Addr: c.Addr}
 	return nil
+}
+
+func (d *data) frontendPut(c *FrontendPut) error {
+	for _, n := range []string{c.Name, c.Router} {
+		if err := ValidName(n); err != nil {
+			return err
+		}
+	}
+	if err := validAddr(c.Addr); err != nil {
+		return err
+	}
+	f := Frontend{Name: c.Name, Addr: c.Addr, Router: c.Router}
+	if old, ok := d.fronts[c.Name]; ok {
+		if old == f {
+			return nil
+		}
+		return fmt.Errorf("%w: frontend %s (at %s beside router %s)", ErrExists, old.Name, old.Addr, old.Router)
+	}
+	if other, ok := d.frontendOf(c.Router); ok {
+		return fmt.Errorf("%w: router %s already has frontend %s", ErrExists, c.Router, other.Name)
+	}
+	d.fronts[c.Name] = f
+	return nil
+}
+
+// frontendOf finds the frontend beside a router.
+func (d *data) frontendOf(router string) (Frontend, bool) {
+	for _, f := range d.fronts {
+		if f.Router == router {
+			return f, true
+		}
+	}
+	return Frontend{}, false
 }
 
 func validAddr(addr string) error {
@@ -262,6 +305,30 @@ func (s *State) Router(name string) (Router, bool) {
 	defer s.mu.RUnlock()
 	r, ok := s.d.routers[name]
 	return r, ok
+}
+
+// Frontends returns every frontend, sorted by name.
+func (s *State) Frontends() []Frontend {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := slices.Collect(maps.Values(s.d.fronts))
+	slices.SortFunc(out, func(a, b Frontend) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+// Frontend returns one frontend.
+func (s *State) Frontend(name string) (Frontend, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f, ok := s.d.fronts[name]
+	return f, ok
+}
+
+// RouterFrontend returns the frontend beside a router (at most one).
+func (s *State) RouterFrontend(router string) (Frontend, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.frontendOf(router)
 }
 
 // Destinations returns copies of every destination, sorted by name.

@@ -129,8 +129,15 @@ func (d Direction) String() string {
 
 // Settings are the operator's choices for a destination.
 // Layout: inbound u8 | outbound u8 | hops u8 | policy u8 | service u8
-// [| service address String, only when service is tcp]. Settings without a
-// TCP service encode exactly as before the TCP service existed.
+// [| service address String, only when the service is tcp].
+//
+// The service byte carries a flag: bit 7 (0x80, frontendsFlag) is Frontends,
+// bits 0-6 are the Service. Services are 1..3, so before the flag existed
+// the bit was 0 in every valid encoding (Validate refused anything else):
+// settings without a TCP service and without Frontends encode exactly as
+// before either existed. An older binary reads a set flag as an unknown
+// service and refuses the command, so turn Frontends on only once every
+// agent runs a binary that knows it.
 type Settings struct {
 	Inbound  uint8 // inbound tunnels per router
 	Outbound uint8 // outbound tunnels per router
@@ -140,7 +147,14 @@ type Settings struct {
 	// ServiceAddr is the TCP backend (HOST:PORT) of ServiceTCP, empty
 	// otherwise.
 	ServiceAddr string
+	// Frontends serves the destination in multi-client mode: its streams
+	// end in the frontend beside each router (see Frontend), not in the
+	// leader's balancer.
+	Frontends bool
 }
+
+// frontendsFlag is Settings.Frontends in the service byte.
+const frontendsFlag = 0x80
 
 // ServiceSpec is the service as the CLI spells it: none, echo or
 // tcp://HOST:PORT.
@@ -179,7 +193,14 @@ func (s Settings) Validate() error {
 }
 
 func (s Settings) append(b []byte) ([]byte, error) {
-	b = append(b, s.Inbound, s.Outbound, s.Hops, byte(s.Policy), byte(s.Service))
+	if s.Service&frontendsFlag != 0 {
+		return b, fmt.Errorf("%w: %s", ErrInvalid, s.Service)
+	}
+	svc := byte(s.Service)
+	if s.Frontends {
+		svc |= frontendsFlag
+	}
+	b = append(b, s.Inbound, s.Outbound, s.Hops, byte(s.Policy), svc)
 	if s.Service != ServiceTCP {
 		return b, nil
 	}
@@ -189,8 +210,10 @@ func (s Settings) append(b []byte) ([]byte, error) {
 func readSettings(r *wire.Reader) Settings {
 	s := Settings{
 		Inbound: r.Uint8("inbound"), Outbound: r.Uint8("outbound"), Hops: r.Uint8("hops"),
-		Policy: Policy(r.Uint8("policy")), Service: Service(r.Uint8("service")),
+		Policy: Policy(r.Uint8("policy")),
 	}
+	svc := r.Uint8("service")
+	s.Service, s.Frontends = Service(svc&^frontendsFlag), svc&frontendsFlag != 0
 	if s.Service == ServiceTCP {
 		s.ServiceAddr = r.String("service address")
 	}
@@ -201,6 +224,15 @@ func readSettings(r *wire.Reader) Settings {
 type Router struct {
 	Name string
 	Addr string
+}
+
+// Frontend is the process beside a router that, in multi-client mode,
+// terminates the streams of destinations with Settings.Frontends; the
+// leader dials it as it dials routers. Its health is not replicated.
+type Frontend struct {
+	Name   string
+	Addr   string // its control address, HOST:PORT
+	Router string // the name of the router it sits beside (which may be added later)
 }
 
 // Destination is a hosted service. The private keys are sealed; the fsm
@@ -343,7 +375,7 @@ func (t Tunnel) clone() Tunnel {
 	return t
 }
 
-// ValidName reports whether s can name a router or destination: 1 to 64
+// ValidName reports whether s can name a router, frontend or destination: 1 to 64
 // characters from [A-Za-z0-9._-], not starting with '.' or '-'.
 func ValidName(s string) error {
 	if len(s) == 0 || len(s) > maxNameLen {

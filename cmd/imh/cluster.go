@@ -194,7 +194,7 @@ func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
 		os.Remove(file)
 		return fmt.Errorf("snapshot save: close %s: %w", file, err)
 	}
-	res := cluster.RestoreResult{Routers: len(st.Routers()), Destinations: len(st.Destinations())}
+	res := cluster.RestoreResult{Routers: len(st.Routers()), Frontends: len(st.Frontends()), Destinations: len(st.Destinations())}
 	if o.json {
 		return printJSON(cmd, struct {
 			File string `json:"file"`
