@@ -89,6 +89,13 @@ func (c *fakeCluster) addDest(t testing.TB, name string, seed byte, s fsm.Settin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys, c.putDest(t, name, keys, seed, s)
+}
+
+// putDest adds a destination with the given keys (and a LeaseSet key
+// derived from seed).
+func (c *fakeCluster) putDest(t testing.TB, name string, keys *i2p.PrivateKeys, seed byte, s fsm.Settings) *i2p.LeaseSetKey {
+	t.Helper()
 	ek, err := i2p.ParseLeaseSetKey(bytes.Repeat([]byte{seed ^ 0x55}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +106,7 @@ func (c *fakeCluster) addDest(t testing.TB, name string, seed byte, s fsm.Settin
 		SealedKeys: append([]byte("sealed:"), kb...), SealedLeaseSetKey: append([]byte("sealed:"), ek.Private()...),
 		LeaseSetPublicKey: ek.Public(), Settings: s,
 	})
-	return keys, ek
+	return ek
 }
 
 // fakeNet is a set of fake routers reachable by address, sharing one pool

@@ -253,7 +253,7 @@ func (l *loop) assignFrontends() {
 			if !d.settings.Frontends || d.settings.Service != fsm.ServiceTCP || d.keys == nil {
 				continue
 			}
-			a.Dests = append(a.Dests, frontendproto.Assignment{
+			a.Assignments = append(a.Assignments, frontendproto.Assignment{
 				Name: d.name, Destination: d.keys.Destination(), Router: s.fe.Router, Service: d.settings.ServiceAddr,
 				Policy: uint8(d.settings.Policy), Active: d.settings.Policy != fsm.PolicyFailover || d.active == s.fe.Router,
 			})

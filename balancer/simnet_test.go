@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,7 +197,16 @@ func TestSimnetEndToEnd(t *testing.T) {
 
 // runSimnetBalancer runs a balancer over cl with real router connections
 // and quick retries until the test ends.
-func runSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration) *Balancer {
+func runSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration, opts ...func(*Config)) *Balancer {
+	t.Helper()
+	b, stop := startSimnetBalancer(t, cl, coalesce, opts...)
+	t.Cleanup(stop)
+	return b
+}
+
+// startSimnetBalancer runs a balancer until stop is called (a leader that
+// loses its leadership or crashes).
+func startSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration, opts ...func(*Config)) (*Balancer, func()) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Cluster, cfg.Logger = cl, testLogger(t)
@@ -204,6 +214,9 @@ func runSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration) *B
 	cfg.Coalesce = coalesce
 	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: time.Second, Jitter: 0.2}
 	cfg.Reconnect = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -211,11 +224,13 @@ func runSimnetBalancer(t *testing.T, cl *fakeCluster, coalesce time.Duration) *B
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return b
+	var once sync.Once
+	return b, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }

@@ -198,8 +198,8 @@ func (f *Frontend) assign(link *leaderLink, m *frontendproto.Assign) {
 	}
 	f.term, f.leader = m.Term, link
 	link.term, link.leader = m.Term, m.Leader
-	want := make(map[string]bool, len(m.Dests))
-	for _, a := range m.Dests {
+	want := make(map[string]bool, len(m.Assignments))
+	for _, a := range m.Assignments {
 		want[a.Name] = true
 		d := f.dests[a.Name]
 		if d != nil && d.sameTarget(a) {
