@@ -110,12 +110,6 @@ type OfflineSignature struct {
 	Signature     []byte // by the Destination's key
 }
 
-func (o *OfflineSignature) signedBytes() []byte {
-	b := wire.AppendUint32(nil, o.Expires)
-	b = wire.AppendUint16(b, uint16(o.TransientType))
-	return append(b, o.TransientKey...)
-}
-
 // LeaseSet2 is a store-type-3 LeaseSet (I2P-WIRE 6.6). Build one, Sign it,
 // then MarshalBinary; or ParseLeaseSet2 and Verify.
 type LeaseSet2 struct {
@@ -239,7 +233,7 @@ func (ls *LeaseSet2) appendUnsigned(b []byte) ([]byte, error) {
 	b = wire.AppendUint16(b, ls.Expires)
 	b = wire.AppendUint16(b, ls.Flags)
 	if o := ls.Offline; o != nil {
-		b = append(b, o.signedBytes()...)
+		b = append(b, o.SignedBytes()...)
 		b = append(b, o.Signature...)
 	}
 	var err error
@@ -315,8 +309,8 @@ func (ls *LeaseSet2) Verify() error {
 		return err
 	}
 	if o := ls.Offline; o != nil {
-		if err := ls.Destination.Verify(o.signedBytes(), o.Signature); err != nil {
-			return fmt.Errorf("offline signature: %w", err)
+		if err := o.Verify(ls.Destination); err != nil {
+			return err
 		}
 		return VerifySignature(o.TransientType, o.TransientKey, msg, ls.Signature)
 	}

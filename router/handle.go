@@ -56,7 +56,7 @@ func (r *Router) detach(c *client) {
 	delete(r.clients, c)
 	for id := range c.dataOf {
 		if s := r.sessions[id]; s != nil {
-			delete(s.data, c)
+			s.dropDataLocked(c)
 		}
 	}
 	for id := range c.attached {
@@ -113,7 +113,7 @@ func (r *Router) destroyLocked(s *session, why string) {
 		delete(s.ctrl.attached, s.id)
 	}
 	for c := range s.data {
-		delete(c.dataOf, s.id)
+		s.dropDataLocked(c)
 		c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionDestroyed})
 	}
 	if h, ok := r.be.(SessionHooks); ok {
@@ -127,7 +127,10 @@ func (r *Router) destroyLocked(s *session, why string) {
 // the same Destination, managed, with a term at least the session's.
 // peer is what TLS says about the connection (zero without TLS): its role
 // must allow the kind of session (peerConn.allows), and a managed session
-// or a data attachment must carry its binding, signed (checkBinding).
+// or a data attachment must carry its binding, signed (checkBinding). A
+// config signed by a transient key may only make a data attachment, with
+// an attach grant for this router (checkOffline), and that attachment ends
+// when the transient key expires.
 func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.SessionConfig, peer peerConn) {
 	if sc == nil || sc.Destination == nil {
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
@@ -155,6 +158,18 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 		return
 	}
+	off, err := sc.Offline() // well-formed: Verify passed
+	if err != nil {
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionInvalid})
+		return
+	}
+	if off != nil {
+		if err := r.checkOffline(sc, off, managed, attach); err != nil {
+			r.log.Warn("create session refused: offline-signed", "dest", sc.Destination.B32(), "err", err)
+			c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+			return
+		}
+	}
 	if managed || attach {
 		if err := checkBinding(sc.Options, peer.binding); err != nil {
 			r.log.Warn("create session refused: not bound to this connection (replayed?)", "dest", sc.Destination.B32(), "err", err)
@@ -180,8 +195,8 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 		return
 	}
-	if sc.Options[routerproto.OptAttach] == "data" {
-		r.attachDataLocked(c, r.byDest[sc.Destination.Hash()])
+	if attach {
+		r.attachDataLocked(c, r.byDest[sc.Destination.Hash()], off)
 		return
 	}
 	if s := r.byDest[sc.Destination.Hash()]; s != nil {
@@ -200,18 +215,19 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 func (r *Router) newSessionLocked(c *client, d *i2p.Destination, managed bool, term uint64, opts i2p.Mapping) *session {
 	ctx, cancel := context.WithCancel(r.ctx)
 	s := &session{
-		id:      r.newSessionIDLocked(),
-		dest:    d,
-		hash:    d.Hash(),
-		managed: managed,
-		term:    term,
-		options: opts,
-		ctrl:    c,
-		ctx:     ctx,
-		cancel:  cancel,
-		tunnels: make(map[tunnelKey]*liveTunnel),
-		data:    make(map[*client]bool),
-		queue:   payloadQueue{limit: r.cfg.QueueLimit},
+		id:         r.newSessionIDLocked(),
+		dest:       d,
+		hash:       d.Hash(),
+		managed:    managed,
+		term:       term,
+		options:    opts,
+		ctrl:       c,
+		ctx:        ctx,
+		cancel:     cancel,
+		tunnels:    make(map[tunnelKey]*liveTunnel),
+		data:       make(map[*client]bool),
+		dataExpiry: make(map[*client]*dataTimer),
+		queue:      payloadQueue{limit: r.cfg.QueueLimit},
 	}
 	r.sessions[s.id] = s
 	r.byDest[s.hash] = s
@@ -221,19 +237,44 @@ func (r *Router) newSessionLocked(c *client, d *i2p.Destination, managed bool, t
 
 // attachDataLocked makes c a data attachment of the managed session s: it
 // may send, and it receives the session's payloads instead of the
-// controller. It never controls the session and has no term.
-func (r *Router) attachDataLocked(c *client, s *session) {
+// controller. It never controls the session and has no term. An attachment
+// signed by a transient key (off not nil) ends when off expires.
+func (r *Router) attachDataLocked(c *client, s *session, off *i2p.OfflineSignature) {
 	if s == nil || s.dead || !s.managed {
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 		return
 	}
+	s.dropDataLocked(c) // attaching again replaces the previous expiry
 	s.data[c] = true
 	c.dataOf[s.id] = true
+	if off != nil {
+		r.expireDataLocked(s, c, off)
+	}
 	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionCreated})
-	r.log.Info("data attachment", "dest", s.dest.B32(), "session", s.id, "data_attached", len(s.data))
+	r.log.Info("data attachment", "dest", s.dest.B32(), "session", s.id, "data_attached", len(s.data), "offline", off != nil)
 	for _, q := range s.queue.drain() {
 		s.forwardLocked(c, q.tunnelID, q.payload)
 	}
+}
+
+// expireDataLocked arms the end of c's offline-signed data attachment to s
+// at off's expiry, on the router's clock: c is told SessionDestroyed for
+// the session (its connection stays open for its other sessions) and the
+// session's payloads go to the other attachments or the controller.
+func (r *Router) expireDataLocked(s *session, c *client, off *i2p.OfflineSignature) {
+	dt := &dataTimer{}
+	at := time.Unix(int64(off.Expires), 0)
+	dt.stop = r.afterFunc(at.Sub(r.now()), func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if s.dead || s.dataExpiry[c] != dt {
+			return
+		}
+		s.dropDataLocked(c)
+		c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionDestroyed})
+		r.log.Info("data attachment ended: offline signature expired", "dest", s.dest.B32(), "session", s.id, "expires", at.UTC(), "data_attached", len(s.data))
+	})
+	s.dataExpiry[c] = dt
 }
 
 // reattachLocked handles CreateSession for a destination that already has a
@@ -355,6 +396,36 @@ func (r *Router) destroySession(c *client, id uint16) {
 	}
 	r.destroyLocked(s, "client destroyed it")
 	c.send(&routerproto.SessionStatus{SessionID: id, Status: routerproto.SessionDestroyed})
+}
+
+// errOffline: a CreateSession signed by a transient key that may not open
+// what it asks for (PROTOCOL.md 5.3, offline-signed attachments).
+var errOffline = errors.New("router: offline-signed session config refused")
+
+// checkOffline admits a config signed by a transient key (off, already
+// verified with the Destination by SessionConfig.Verify) only as a data
+// attachment, before off expires at the router's clock, and with the
+// Destination's attach grant for off's transient key to this router: a
+// frontend's transient key opens nothing but data attachments, and only
+// to the router it was granted.
+func (r *Router) checkOffline(sc *routerproto.SessionConfig, off *i2p.OfflineSignature, managed, attach bool) error {
+	if managed || !attach {
+		return fmt.Errorf("%w: only a data attachment (%s=data) may be signed by a transient key (managed %v)", errOffline, routerproto.OptAttach, managed)
+	}
+	if now := r.now(); off.Expired(now) {
+		return fmt.Errorf("%w: offline signature expired at %s (now %s)", errOffline, time.Unix(int64(off.Expires), 0).UTC(), now.UTC())
+	}
+	router, sig, err := sc.AttachGrant()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errOffline, err)
+	}
+	if router != r.cfg.Name {
+		return fmt.Errorf("%w: attach grant is for router %q, this is %q", errOffline, router, r.cfg.Name)
+	}
+	if err := routerproto.VerifyAttachGrant(sc.Destination, router, off, sig); err != nil {
+		return fmt.Errorf("%w: %w", errOffline, err)
+	}
+	return nil
 }
 
 // errUnbound: a signed CreateSession that does not name this connection's

@@ -39,10 +39,11 @@ type session struct {
 	term    uint64
 	options i2p.Mapping
 
-	ctrl  *client          // the controlling connection; nil while detached
-	data  map[*client]bool // data attachments (imh.attach=data)
-	grace stopper          // runs while a managed session is detached
-	dead  bool
+	ctrl       *client                // the controlling connection; nil while detached
+	data       map[*client]bool       // data attachments (imh.attach=data)
+	dataExpiry map[*client]*dataTimer // offline-signed data attachments end at their expiry
+	grace      stopper                // runs while a managed session is detached
+	dead       bool
 
 	ctx    context.Context // ends when the session is destroyed
 	cancel context.CancelFunc
@@ -60,6 +61,21 @@ type session struct {
 	publishing    uint32             // published time of the LeaseSet being published; 0 if none
 
 	pool *pool // unmanaged sessions only
+}
+
+// dataTimer ends an offline-signed data attachment when its transient key
+// expires; a session keeps the current one per attachment, so a timer that
+// was replaced knows it is stale.
+type dataTimer struct{ stop stopper }
+
+// dropDataLocked ends c's data attachment to s, if any, and its expiry.
+func (s *session) dropDataLocked(c *client) {
+	delete(s.data, c)
+	delete(c.dataOf, s.id)
+	if dt := s.dataExpiry[c]; dt != nil {
+		dt.stop.Stop()
+		delete(s.dataExpiry, c)
+	}
 }
 
 // parseManaged reads imh.managed and imh.term from session options.

@@ -18,6 +18,7 @@ func seedBodies(f *testing.F, t Type) {
 	switch t {
 	case TypeCreateSession:
 		f.Add(readHexFile(f, "createsession.hex")[HeaderLen:])
+		f.Add(offlineCreateSessionBody(f))
 	case TypeReconfigureSession:
 		f.Add(append([]byte{0, 1}, readHexFile(f, "createsession.hex")[HeaderLen:]...))
 	case TypeCreateLeaseSet2:

@@ -17,8 +17,9 @@ var ErrBadSessionConfig = errors.New("routerproto: bad session config")
 //	Destination (391+) | options Mapping (2+m, sorted) | Date (u64 ms) | Signature
 //
 // The signature covers Destination‖Mapping‖Date and is made with the
-// Destination's signing key; its length follows the Destination's signing
-// type. A decoded SessionConfig keeps the exact bytes it was received as, so
+// Destination's signing key, or with a transient key when the options carry
+// the Destination's offline signature for it (Offline, SignTransient); its
+// length follows the type of the key that signs. A decoded SessionConfig keeps the exact bytes it was received as, so
 // Verify checks what was signed even when the sender's mapping was not in
 // canonical order (i2pd verifies raw bytes the same way).
 type SessionConfig struct {
@@ -68,16 +69,35 @@ func (sc *SessionConfig) SignedBytes() ([]byte, error) {
 	return wire.AppendUint64(b, sc.Date), nil
 }
 
-// Verify checks the signature with the Destination's signing key over the
-// signed bytes (as received, for a decoded config). It does not check the
-// date window; the caller compares Date with its clock.
+// Verify checks the signature over the signed bytes (as received, for a
+// decoded config): with the Destination's signing key, or, when the options
+// carry an offline signature (Offline), first that signature with the
+// Destination's key and then the config's with the transient key, which
+// must be Ed25519. It checks neither the date window nor the offline
+// expiry: the caller compares Date and Offline().Expired with its clock.
 func (sc *SessionConfig) Verify() error {
 	msg, err := sc.SignedBytes()
 	if err != nil {
 		return err
 	}
-	if err := sc.Destination.Verify(msg, sc.Signature); err != nil {
-		return fmt.Errorf("session config of %s: %w", sc.Destination.B32(), err)
+	off, err := sc.Offline()
+	if err != nil {
+		return err
+	}
+	if off == nil {
+		if err := sc.Destination.Verify(msg, sc.Signature); err != nil {
+			return fmt.Errorf("session config of %s: %w", sc.Destination.B32(), err)
+		}
+		return nil
+	}
+	if err := off.Verify(sc.Destination); err != nil {
+		return fmt.Errorf("session config: %w", err)
+	}
+	if off.TransientType != i2p.SigEd25519 {
+		return fmt.Errorf("session config of %s: %w: transient key %s, want Ed25519", sc.Destination.B32(), i2p.ErrUnsupportedSigType, off.TransientType)
+	}
+	if err := i2p.VerifySignature(off.TransientType, off.TransientKey, msg, sc.Signature); err != nil {
+		return fmt.Errorf("session config of %s (transient key): %w", sc.Destination.B32(), err)
 	}
 	return nil
 }
@@ -88,7 +108,7 @@ func (sc *SessionConfig) AppendBinary(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	if want := sc.Destination.SigType().SignatureLen(); len(sc.Signature) != want {
+	if want := sc.sigType().SignatureLen(); len(sc.Signature) != want {
 		return b, fmt.Errorf("%w: signature of %d bytes, want %d", ErrBadSessionConfig, len(sc.Signature), want)
 	}
 	b = append(b, msg...)
@@ -116,7 +136,7 @@ func readSessionConfig(r *wire.Reader) *SessionConfig {
 	sc := &SessionConfig{Destination: d, Options: opts}
 	sc.Date = r.Uint64("date")
 	signedLen := n + mn + 8
-	sigLen := d.SigType().SignatureLen()
+	sigLen := sc.sigType().SignatureLen()
 	if sigLen == 0 {
 		r.Fail("signature", i2p.ErrUnknownSigType)
 		return nil

@@ -43,8 +43,8 @@ func NewOfflineIdentity(dest *i2p.Destination, transient ed25519.PrivateKey, off
 	if off.TransientType != i2p.SigEd25519 || !bytes.Equal(transient.Public().(ed25519.PublicKey), off.TransientKey) {
 		return nil, fmt.Errorf("streaming: identity: transient key does not match the offline signature")
 	}
-	if err := dest.Verify(offlineSignedBytes(off), off.Signature); err != nil {
-		return nil, fmt.Errorf("streaming: identity: offline signature: %w", err)
+	if err := off.Verify(dest); err != nil {
+		return nil, fmt.Errorf("streaming: identity: %w", err)
 	}
 	return &Identity{dest: dest, transient: transient, offline: off}, nil
 }
@@ -113,10 +113,10 @@ func keyOf(d *i2p.Destination, o *i2p.OfflineSignature, now time.Time) (VerifyKe
 	if o == nil {
 		return VerifyKey{Type: d.SigType(), Key: d.SigningPublicKey()}, nil
 	}
-	if err := d.Verify(offlineSignedBytes(o), o.Signature); err != nil {
-		return VerifyKey{}, fmt.Errorf("streaming: offline signature: %w", err)
+	if err := o.Verify(d); err != nil {
+		return VerifyKey{}, fmt.Errorf("streaming: %w", err)
 	}
-	if int64(o.Expires) < now.Unix() {
+	if o.Expired(now) {
 		return VerifyKey{}, fmt.Errorf("%w: at %d", ErrOfflineExpired, o.Expires)
 	}
 	return VerifyKey{Type: o.TransientType, Key: o.TransientKey}, nil

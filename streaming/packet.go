@@ -178,18 +178,10 @@ func (p *Packet) appendOptions(b []byte) []byte {
 		b = binary.BigEndian.AppendUint16(b, p.MaxSize)
 	}
 	if o := p.Offline; o != nil {
-		b = append(b, offlineSignedBytes(o)...)
+		b = append(b, o.SignedBytes()...)
 		b = append(b, o.Signature...)
 	}
 	return append(b, p.Signature...)
-}
-
-// offlineSignedBytes is what the Destination signs to certify a transient
-// key: expires(4) | transient sig type(2) | transient public key.
-func offlineSignedBytes(o *i2p.OfflineSignature) []byte {
-	b := binary.BigEndian.AppendUint32(nil, o.Expires)
-	b = binary.BigEndian.AppendUint16(b, uint16(o.TransientType))
-	return append(b, o.TransientKey...)
 }
 
 // UnmarshalBinary decodes a whole packet. The packet keeps references into
