@@ -238,7 +238,11 @@ func TestClusterAgents(t *testing.T) {
 		t.Fatalf("imported %+v, want b32 %s", imported, b32)
 	}
 	imhWrite(t, "dest", "create", "api", "--http-addr", f.httpAddr)
-	imhWrite(t, "dest", "set", "api", "--hops", "2", "--http-addr", f.httpAddr)
+	imhWrite(t, "dest", "set", "api", "--hops", "2", "--frontends", "on", "--http-addr", f.httpAddr)
+	imhWrite(t, "frontend", "add", "f1", "--addr", "127.0.0.1:9201", "--router", "r1", "--http-addr", f.httpAddr)
+	imhWrite(t, "frontend", "add", "f3", "--addr", "127.0.0.1:9203", "--router", "r3", "--http-addr", f.httpAddr) // r3 never comes
+	imhWrite(t, "frontend", "add", "gone", "--addr", "127.0.0.1:9209", "--router", "r2", "--http-addr", f.httpAddr)
+	imhWrite(t, "frontend", "remove", "gone", "--http-addr", f.httpAddr)
 	checkCLIErrors(t, tc, keyFile)
 
 	// Ten leader kills.
@@ -281,8 +285,16 @@ func TestClusterAgents(t *testing.T) {
 			return len(routerNames(t, a)) == 12
 		})
 		var d cluster.DestinationInfo
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 || d.Inbound != 4 {
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 || d.Inbound != 4 || d.Frontends {
 			t.Fatalf("%s: web after the kills: %+v %v", a.name, d, err)
+		}
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/api"), &d); err != nil || d.Hops != 2 || !d.Frontends {
+			t.Fatalf("%s: api after the kills: %+v %v", a.name, d, err)
+		}
+		var fl cluster.FrontendList
+		want := []cluster.FrontendInfo{{Name: "f1", Addr: "127.0.0.1:9201", Router: "r1"}, {Name: "f3", Addr: "127.0.0.1:9203", Router: "r3"}}
+		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/frontends"), &fl); err != nil || !slices.Equal(fl.Frontends, want) {
+			t.Fatalf("%s: frontends after the kills: %+v %v", a.name, fl, err)
 		}
 	}
 	st, err := tc.agents[0].status()
@@ -319,6 +331,12 @@ func checkCLIErrors(t *testing.T, tc *testCluster, keyFile string) {
 		{[]string{"dest", "show", "nope"}, 1, "nope"},
 		{[]string{"router", "add", "r1", "--addr", "127.0.0.1:1"}, 1, "r1"},
 		{[]string{"router", "add", "bad name", "--addr", "127.0.0.1:1"}, 2, "name"},
+		{[]string{"frontend", "add", "f2", "--addr", "127.0.0.1:1", "--router", "r1"}, 1, "r1 already has frontend f1"},
+		{[]string{"frontend", "add", "f1", "--addr", "127.0.0.1:1", "--router", "r9"}, 1, "f1"},
+		{[]string{"frontend", "add", "f2", "--addr", "127.0.0.1:1"}, 2, "--router"},
+		{[]string{"frontend", "add", "f2", "--addr", "no-port", "--router", "r2"}, 2, "no-port"},
+		{[]string{"frontend", "remove", "nope"}, 1, "nope"},
+		{[]string{"dest", "set", "api", "--frontends", "yes"}, 2, "--frontends"},
 		{[]string{"status", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, 1, "unreachable"},
 	} {
 		args := tt.args
@@ -344,6 +362,21 @@ func checkCLIErrors(t *testing.T, tc *testCluster, keyFile string) {
 	}
 	if err := json.Unmarshal([]byte(imhOK(t, "router", "list", "--json", "--http-addr", f.httpAddr)), &rl); err != nil || len(rl.Routers) != 2 || (rl.Routers[0].State != "unknown" && rl.Routers[0].State != "down") {
 		t.Errorf("router list --json: %+v %v", rl, err)
+	}
+	// Reads are local: the follower may lag the writes above for a moment.
+	waitFor(t, 5*time.Second, "two frontends on "+f.name, func() bool {
+		var fl cluster.FrontendList
+		return json.Unmarshal([]byte(imhOK(t, "frontend", "list", "--json", "--http-addr", f.httpAddr)), &fl) == nil && len(fl.Frontends) == 2
+	})
+	if out := imhOK(t, "frontend", "list", "--http-addr", f.httpAddr); !strings.HasPrefix(out, "NAME") || strings.Count(out, "\n") != 3 || strings.Contains(out, "gone") {
+		t.Errorf("frontend list:\n%s", out)
+	}
+	var shown cluster.DestinationInfo
+	if err := json.Unmarshal([]byte(imhOK(t, "dest", "show", "api", "--json", "--http-addr", f.httpAddr)), &shown); err != nil || !shown.Frontends {
+		t.Errorf("dest show api --json: %+v %v", shown, err)
+	}
+	if out := imhOK(t, "dest", "show", "api", "--http-addr", f.httpAddr); !strings.Contains(strings.Join(strings.Fields(out), " "), "frontends: on") {
+		t.Errorf("dest show api:\n%s", out)
 	}
 }
 

@@ -21,13 +21,15 @@ import (
 // public facts.
 func init() {
 	destSubcommands = append(destSubcommands,
-		newDestCreateCmd, newDestImportCmd, newDestSetCmd, newDestListCmd, newDestShowCmd, newDestRemoveCmd)
+		newDestCreateCmd, newDestImportCmd, newDestSetCmd, newDestListCmd, newDestShowCmd, func() *cobra.Command {
+			return newRemoveCmd("dest", "destination", "/v1/destinations/", "Remove a destination and its sealed keys from the cluster")
+		})
 }
 
 // destSettingsFlags are the settings flags of create, import and set.
 type destSettingsFlags struct {
-	inbound, outbound, hops int
-	policy, service         string
+	inbound, outbound, hops    int
+	policy, service, frontends string
 }
 
 func (f *destSettingsFlags) add(cmd *cobra.Command) {
@@ -37,6 +39,15 @@ func (f *destSettingsFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.hops, "hops", int(d.Hops), "hops per tunnel")
 	cmd.Flags().StringVar(&f.policy, "policy", d.Policy.String(), "lease policy: spread (leases of every router: load sharing, one-way traffic) or failover (one router's leases at a time, others hot: request/response services)")
 	cmd.Flags().StringVar(&f.service, "service", d.Service.String(), "what payloads get: none|echo|tcp://HOST:PORT")
+	cmd.Flags().StringVar(&f.frontends, "frontends", onOff(d.Frontends), "on: multi-client mode, streams end in the frontend beside each router (imh frontend); off: in the leader")
+}
+
+// onOff spells a switch as the CLI takes it.
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // request builds the API request from the flags the operator set (all of
@@ -72,6 +83,13 @@ func (f *destSettingsFlags) request(cmd *cobra.Command, onlyChanged bool) (clust
 			return req, usageErrorf("--service %q: want none, echo or tcp://HOST:PORT", f.service)
 		}
 		req.Service = &f.service
+	}
+	if use("frontends") {
+		if f.frontends != "on" && f.frontends != "off" {
+			return req, usageErrorf("--frontends %q: want on or off", f.frontends)
+		}
+		on := f.frontends == "on"
+		req.Frontends = &on
 	}
 	return req, nil
 }
@@ -178,7 +196,7 @@ func newDestSetCmd() *cobra.Command {
 				return err
 			}
 			if req == (cluster.DestinationRequest{}) {
-				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy or --service", args[0])
+				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy, --service or --frontends", args[0])
 			}
 			var info cluster.DestinationInfo
 			if err := apiCall(cmd.Context(), &o, "PATCH", "/v1/destinations/"+url.PathEscape(args[0]), req, &info); err != nil {
@@ -188,8 +206,8 @@ func newDestSetCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, info)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s\n",
-				info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service)
+			fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s, frontends %s\n",
+				info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service, onOff(info.Frontends))
 			return nil
 		},
 	}
@@ -251,7 +269,7 @@ func printDestination(cmd *cobra.Command, d *cluster.DestinationInfo) {
 	for _, kv := range [][2]string{
 		{"name", d.Name}, {"b32", d.B32},
 		{"settings", fmt.Sprintf("inbound %d, outbound %d, hops %d", d.Inbound, d.Outbound, d.Hops)},
-		{"policy", d.Policy}, {"service", d.Service},
+		{"policy", d.Policy}, {"service", d.Service}, {"frontends", onOff(d.Frontends)},
 		{"leaseset key", "X25519 " + d.LeaseSetPublicKey},
 		{"leases", fmt.Sprintf("%d (%s)", d.Leases, byRouter(d.LeasesByRouter))},
 		{"published", fmt.Sprint(d.Published)},
@@ -276,27 +294,6 @@ func shortHex(s string) string {
 		return s[:12] + "…"
 	}
 	return s
-}
-
-func newDestRemoveCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a destination and its sealed keys from the cluster",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := apiCall(cmd.Context(), &o, "DELETE", "/v1/destinations/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("dest remove %s: %w", args[0], err)
-			}
-			if o.json {
-				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "destination %s removed\n", args[0])
-			return nil
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
 }
 
 // warnStreamPolicy warns (on stderr; the command still succeeds) when a TCP

@@ -22,7 +22,9 @@ func newRouterCmd() *cobra.Command {
 		Use:   "router",
 		Short: "Routers: the cluster's routers (add, remove, list) and the router daemon",
 	}
-	cmd.AddCommand(newRouterAddCmd(), newRouterRemoveCmd(), newRouterListCmd())
+	cmd.AddCommand(newRouterAddCmd(),
+		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (its tunnels are forgotten)"),
+		newRouterListCmd())
 	for _, f := range routerSubcommands {
 		cmd.AddCommand(f())
 	}
@@ -57,20 +59,22 @@ func newRouterAddCmd() *cobra.Command {
 	return cmd
 }
 
-func newRouterRemoveCmd() *cobra.Command {
+// newRemoveCmd is `imh GROUP remove NAME`: DELETE path+NAME, printing
+// "NOUN NAME removed" (router, frontend and dest remove).
+func newRemoveCmd(group, noun, path, short string) *cobra.Command {
 	var o apiOptions
 	cmd := &cobra.Command{
 		Use:   "remove NAME",
-		Short: "Remove a router from the cluster (its tunnels are forgotten)",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := apiCall(cmd.Context(), &o, "DELETE", "/v1/routers/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("router remove %s: %w", args[0], err)
+			if err := apiCall(cmd.Context(), &o, "DELETE", path+url.PathEscape(args[0]), nil, nil); err != nil {
+				return fmt.Errorf("%s remove %s: %w", group, args[0], err)
 			}
 			if o.json {
 				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "router %s removed\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s removed\n", noun, args[0])
 			return nil
 		},
 	}

@@ -9,6 +9,7 @@ func TestCommandTree(t *testing.T) {
 	for _, path := range [][]string{
 		{"agent"}, {"keygen"}, {"status"},
 		{"router", "add"}, {"router", "remove"}, {"router", "list"},
+		{"frontend", "add"}, {"frontend", "remove"}, {"frontend", "list"},
 		{"dest", "create"}, {"dest", "import"}, {"dest", "set"}, {"dest", "list"}, {"dest", "show"}, {"dest", "remove"},
 	} {
 		cmd, rest, err := root.Find(path)

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/cluster"
+)
+
+// The cluster's registry of frontends: in multi-client mode each router has
+// a frontend process beside it that terminates the streams of destinations
+// with --frontends on, and the leader dials it as it dials routers.
+
+// frontendSubcommands lets other files add subcommands to `imh frontend`
+// from their own init, as routerSubcommands does for `imh router`.
+//
+// The frontend daemon, `imh frontend serve`, belongs in a file of its own
+// that appends its constructor here; it is not part of this file.
+var frontendSubcommands []func() *cobra.Command
+
+func init() { register(newFrontendCmd) }
+
+func newFrontendCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "frontend",
+		Short: "Frontends: the processes beside the routers in multi-client mode (add, remove, list)",
+	}
+	cmd.AddCommand(newFrontendAddCmd(),
+		newRemoveCmd("frontend", "frontend", "/v1/frontends/", "Remove a frontend from the cluster (its router stays)"),
+		newFrontendListCmd())
+	for _, f := range frontendSubcommands {
+		cmd.AddCommand(f())
+	}
+	return cmd
+}
+
+func newFrontendAddCmd() *cobra.Command {
+	var o apiOptions
+	var addr, router string
+	cmd := &cobra.Command{
+		Use:   "add NAME --addr H:P --router ROUTER",
+		Short: "Add a frontend (an `imh frontend serve` control address) beside a router",
+		Long: "Add a frontend (the control address of an `imh frontend serve`) beside the router\n" +
+			"named by --router. The router may be added later; a router has at most one frontend.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case addr == "":
+				return usageErrorf("frontend add: --addr H:P is required")
+			case router == "":
+				return usageErrorf("frontend add: --router ROUTER is required")
+			}
+			in := cluster.FrontendInfo{Name: args[0], Addr: addr, Router: router}
+			var out cluster.FrontendInfo
+			if err := apiCall(cmd.Context(), &o, "POST", "/v1/frontends", in, &out); err != nil {
+				return fmt.Errorf("frontend add %s: %w", args[0], err)
+			}
+			if o.json {
+				return printJSON(cmd, out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "frontend %s added (%s, beside router %s)\n", out.Name, out.Addr, out.Router)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
+	cmd.Flags().StringVar(&addr, "addr", "", "the frontend's control address H:P")
+	cmd.Flags().StringVar(&router, "router", "", "the name of the router it sits beside")
+	return cmd
+}
+
+func newFrontendListCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the cluster's frontends and the routers they sit beside",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list cluster.FrontendList
+			if err := apiCall(cmd.Context(), &o, "GET", "/v1/frontends", nil, &list); err != nil {
+				return fmt.Errorf("frontend list: %w", err)
+			}
+			if o.json {
+				return printJSON(cmd, list)
+			}
+			tw := newTable(cmd)
+			fmt.Fprintln(tw, "NAME\tADDR\tROUTER")
+			for _, f := range list.Frontends {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.Addr, f.Router)
+			}
+			return tw.Flush()
+		},
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
+}
