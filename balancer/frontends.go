@@ -255,7 +255,7 @@ func (l *loop) assignFrontends() {
 			}
 			a.Assignments = append(a.Assignments, frontendproto.Assignment{
 				Name: d.name, Destination: d.keys.Destination(), Router: s.fe.Router, Service: d.settings.ServiceAddr,
-				Policy: uint8(d.settings.Policy), Active: d.settings.Policy != fsm.PolicyFailover || d.active == s.fe.Router,
+				Policy: wirePolicy(d.settings.Policy), Active: d.settings.Policy != fsm.PolicyFailover || d.active == s.fe.Router,
 			})
 		}
 		b, err := frontendproto.Marshal(a)
@@ -310,4 +310,12 @@ func (l *loop) frontendsLive() map[string]status.FrontendLive {
 		out[name] = fl
 	}
 	return out
+}
+
+// wirePolicy is p as frontendproto numbers it.
+func wirePolicy(p fsm.Policy) uint8 {
+	if p == fsm.PolicyFailover {
+		return frontendproto.PolicyFailover
+	}
+	return frontendproto.PolicySpread
 }

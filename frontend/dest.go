@@ -212,14 +212,14 @@ func (d *destServer) verifyGrantLocked(m *frontendproto.KeyGrant) (*grantedKey, 
 // end and the attachment goes (the router ends it at expiry anyway).
 func (d *destServer) maybeExpire(now time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.key == nil || now.Before(d.key.expires) {
+		d.mu.Unlock()
 		return
 	}
 	d.log.Warn("transient key expired without a successor (cut off from the cluster?): stopped signing")
 	d.key = nil
-	d.closeStreamsLocked()
-	d.detachLocked()
+	d.mu.Unlock()
+	d.release()
 }
 
 func (d *destServer) needAttach() bool {
@@ -264,20 +264,14 @@ func (d *destServer) attach() error {
 		return fmt.Errorf("data attachment to %s: %w", a.Router, err)
 	}
 	att := &attachment{client: c, session: id, key: k}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ctx.Err() != nil {
-		c.Close()
-		return nil
-	}
-	if err := d.ensureMuxLocked(k); err != nil {
-		c.Close()
-		return err
-	}
-	old := d.att
-	d.att = att
+	old, err := d.install(att)
 	if old != nil {
+		// Outside d.mu: closing waits for the old pump, which may be
+		// delivering a packet under d.mu.
 		old.client.Close()
+	}
+	if err != nil || att.dead.Load() {
+		return err
 	}
 	d.f.wg.Add(1)
 	go func() {
@@ -286,6 +280,24 @@ func (d *destServer) attach() error {
 	}()
 	d.log.Info("data attachment up", "session", id, "key_expires", k.expires.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// install makes att the attachment packets go through and returns the one
+// it replaces (to be closed by the caller).
+func (d *destServer) install(att *attachment) (*attachment, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx.Err() != nil {
+		att.dead.Store(true)
+		return att, nil
+	}
+	if err := d.ensureMuxLocked(att.key); err != nil {
+		att.dead.Store(true)
+		return att, err
+	}
+	old := d.att
+	d.att = att
+	return old, nil
 }
 
 // ensureMuxLocked starts the streams' Mux and bridge on the first key.
@@ -368,26 +380,24 @@ func (d *destServer) SendPacket(_ context.Context, to *i2p.Destination, srcPort,
 	})
 }
 
-func (d *destServer) closeStreamsLocked() {
-	if d.mux != nil {
-		d.mux.Close()
-		d.mux = nil
+// release ends the streams and the attachment. It runs without d.mu
+// held: closing them waits for goroutines that take it.
+func (d *destServer) release() {
+	d.mu.Lock()
+	mux, att := d.mux, d.att
+	d.mux, d.att = nil, nil
+	d.mu.Unlock()
+	if mux != nil {
+		mux.Close()
 	}
-}
-
-func (d *destServer) detachLocked() {
-	if d.att != nil {
-		d.att.client.Close()
-		d.att = nil
+	if att != nil {
+		att.client.Close()
 	}
 }
 
 // shutdown ends everything when the server stops.
 func (d *destServer) shutdown() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closeStreamsLocked()
-	d.detachLocked()
+	d.release()
 	d.log.Info("destination server stopped")
 }
 

@@ -31,6 +31,8 @@ type frontendServeOptions struct {
 // frontendPeers may connect to a frontend: agents only (the leader).
 var frontendPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent}}
 
+func init() { frontendSubcommands = append(frontendSubcommands, newFrontendServeCmd) }
+
 func newFrontendServeCmd() *cobra.Command {
 	var o frontendServeOptions
 	cmd := &cobra.Command{
