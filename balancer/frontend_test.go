@@ -212,6 +212,12 @@ func TestFrontendsSimnet(t *testing.T) {
 	if served < streamClients {
 		t.Errorf("frontends accepted %d streams, want %d", served, streamClients)
 	}
+	if t.Failed() {
+		for name, fe := range fes {
+			t.Logf("frontend beside %s: %+v", name, fe.Status())
+		}
+		t.Fatalf("routers %+v; stored %+v", n.Stats(), storedLeaseSet(t, n, keys.Destination().Hash()))
+	}
 
 	// Rotation: a successor key is granted before the first expires, and
 	// a download after the first key's end still works.
