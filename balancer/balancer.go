@@ -81,6 +81,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 // Router implements status.LiveView.
 func (b *Balancer) Router(name string) (status.RouterLive, bool) { return b.view.router(name) }
 
+// Frontend implements status.LiveView.
+func (b *Balancer) Frontend(name string) (status.FrontendLive, bool) { return b.view.frontend(name) }
+
 // Destination implements status.LiveView.
 func (b *Balancer) Destination(name string) (status.DestinationLive, bool) {
 	return b.view.destination(name)

@@ -19,6 +19,7 @@ import (
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/streaming"
 )
@@ -170,6 +171,17 @@ func TestFrontendsSimnet(t *testing.T) {
 		return false
 	}
 	waitFor(t, 30*time.Second, "both frontends attached", func() bool { return attached("r1") && attached("r2") })
+	// The leader's status view shows each frontend up, beside its router,
+	// with the destination attached.
+	waitFor(t, 10*time.Second, "frontends attached in the status view", func() bool {
+		for _, r := range []string{"r1", "r2"} {
+			v, ok := b.Frontend("f-" + r)
+			if !ok || v.State != status.RouterUp || v.Router != r || len(v.Destinations) != 1 || v.Destinations[0].Name != "web" || !v.Destinations[0].Attached {
+				return false
+			}
+		}
+		return true
+	})
 	live, _ := b.Destination("web")
 	if live.Streams.Accepted != 0 {
 		t.Fatalf("the leader terminated streams in multi-client mode: %+v", live.Streams)
@@ -196,7 +208,7 @@ func TestFrontendsSimnet(t *testing.T) {
 	cl.term = 4
 	cl.mu.Unlock()
 	time.Sleep(time.Second)
-	_, stop2 := startSimnetBalancer(t, cl, 100*time.Millisecond, withFrontends)
+	b2, stop2 := startSimnetBalancer(t, cl, 100*time.Millisecond, withFrontends)
 	t.Cleanup(stop2)
 	wg.Wait()
 	close(errs)
@@ -212,6 +224,21 @@ func TestFrontendsSimnet(t *testing.T) {
 	if served < streamClients {
 		t.Errorf("frontends accepted %d streams, want %d", served, streamClients)
 	}
+	// The successor's status view has the frontends' stream figures: every
+	// blob went out through them.
+	viewOut := func() (accepted, out uint64) {
+		for _, r := range []string{"r1", "r2"} {
+			v, _ := b2.Frontend("f-" + r)
+			for _, d := range v.Destinations {
+				accepted, out = accepted+d.Accepted, out+d.BytesOut
+			}
+		}
+		return accepted, out
+	}
+	waitFor(t, 10*time.Second, "the downloads in the status view", func() bool {
+		accepted, out := viewOut()
+		return accepted >= streamClients && out >= uint64(streamClients*len(blob))
+	})
 	if t.Failed() {
 		for name, fe := range fes {
 			t.Logf("frontend beside %s: %+v", name, fe.Status())

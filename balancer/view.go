@@ -13,9 +13,10 @@ import (
 // liveView is the snapshot the loop publishes after each step for the
 // cluster's status API (other goroutines read it).
 type liveView struct {
-	mu      sync.RWMutex
-	routers map[string]status.RouterLive
-	dests   map[string]status.DestinationLive
+	mu        sync.RWMutex
+	routers   map[string]status.RouterLive
+	frontends map[string]status.FrontendLive
+	dests     map[string]status.DestinationLive
 }
 
 func (v *liveView) router(name string) (status.RouterLive, bool) {
@@ -24,6 +25,14 @@ func (v *liveView) router(name string) (status.RouterLive, bool) {
 	r, ok := v.routers[name]
 	r.Capabilities = slices.Clone(r.Capabilities)
 	return r, ok
+}
+
+func (v *liveView) frontend(name string) (status.FrontendLive, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	f, ok := v.frontends[name]
+	f.Destinations = slices.Clone(f.Destinations)
+	return f, ok
 }
 
 func (v *liveView) destination(name string) (status.DestinationLive, bool) {
@@ -36,15 +45,16 @@ func (v *liveView) destination(name string) (status.DestinationLive, bool) {
 	return d, ok
 }
 
-func (v *liveView) set(routers map[string]status.RouterLive, dests map[string]status.DestinationLive) {
+func (v *liveView) set(routers map[string]status.RouterLive, frontends map[string]status.FrontendLive, dests map[string]status.DestinationLive) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.routers, v.dests = routers, dests
+	v.routers, v.frontends, v.dests = routers, frontends, dests
 }
 
-func (v *liveView) clear() { v.set(nil, nil) }
+func (v *liveView) clear() { v.set(nil, nil, nil) }
 
-// publishView snapshots router health and each destination's live facts.
+// publishView snapshots router health, each frontend's link and last
+// report, and each destination's live facts.
 func (l *loop) publishView() {
 	routers := make(map[string]status.RouterLive, len(l.routers))
 	for name, r := range l.routers {
@@ -75,7 +85,7 @@ func (l *loop) publishView() {
 		}
 		dests[name] = live
 	}
-	l.b.view.set(routers, dests)
+	l.b.view.set(routers, l.frontendsLive(), dests)
 }
 
 // enforced reports whether the gateway policy holds for d: every router

@@ -1,9 +1,16 @@
 package balancer
 
 import (
+	"errors"
+	"net"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/frontendproto"
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/status"
 )
 
 func TestStandbyRouters(t *testing.T) {
@@ -27,5 +34,51 @@ func TestStandbyRouters(t *testing.T) {
 				t.Fatalf("standby = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPublishViewFrontends: the published view carries each frontend's
+// link state, last error and last report, and what it hands out does not
+// alias what it keeps.
+func TestPublishViewFrontends(t *testing.T) {
+	nc, peer := net.Pipe()
+	defer nc.Close()
+	defer peer.Close()
+	b := &Balancer{}
+	l := &loop{b: b, frontends: map[string]*frontendState{
+		"f1": {
+			fe:   fsm.Frontend{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1"},
+			conn: frontendproto.NewConn(nc),
+			report: &frontendproto.Report{Frontend: "f1", Router: "r1", Dests: []frontendproto.DestReport{
+				{Name: "web", Attached: true, BackendUp: true, KeyExpires: 1_790_000_000, Open: 2, Accepted: 5, Refused: 1, BytesIn: 100, BytesOut: 4096, Errors: 1, LastError: "reset"},
+			}},
+		},
+		"f2": {fe: fsm.Frontend{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"}, lastErr: errors.New("connection refused")},
+	}}
+	l.publishView()
+
+	f1, ok := b.Frontend("f1")
+	want := status.FrontendLive{State: status.RouterUp, Router: "r1", Destinations: []status.FrontendDestLive{
+		{Name: "web", Attached: true, BackendUp: true, KeyExpires: time.Unix(1_790_000_000, 0).UTC(), Open: 2, Accepted: 5, Refused: 1, BytesIn: 100, BytesOut: 4096, Errors: 1, LastError: "reset"},
+	}}
+	if !ok || !reflect.DeepEqual(f1, want) {
+		t.Fatalf("f1 = %+v %v, want %+v", f1, ok, want)
+	}
+	f2, ok := b.Frontend("f2")
+	if !ok || f2.State != status.RouterDown || f2.Router != "r2" || f2.Error != "connection refused" || len(f2.Destinations) != 0 {
+		t.Fatalf("f2 = %+v %v", f2, ok)
+	}
+	if _, ok := b.Frontend("f3"); ok {
+		t.Fatal("a frontend the loop does not know is in the view")
+	}
+
+	f1.Destinations[0].BytesIn = 0
+	if again, _ := b.Frontend("f1"); again.Destinations[0].BytesIn != 100 {
+		t.Fatal("a caller's copy aliases the published view")
+	}
+
+	b.view.clear()
+	if _, ok := b.Frontend("f1"); ok {
+		t.Fatal("the view still has frontends after clear")
 	}
 }

@@ -477,10 +477,15 @@ func (c *Cluster) handleLive(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, fmt.Errorf("%w: no live view on %s", ErrNotLeader, c.cfg.NodeName))
 		return
 	}
-	body := LiveBody{Routers: map[string]status.RouterLive{}, Destinations: map[string]status.DestinationLive{}}
+	body := LiveBody{Routers: map[string]status.RouterLive{}, Frontends: map[string]status.FrontendLive{}, Destinations: map[string]status.DestinationLive{}}
 	for _, r := range c.state.Routers() {
 		if v, ok := lv.Router(r.Name); ok {
 			body.Routers[r.Name] = v
+		}
+	}
+	for _, f := range c.state.Frontends() {
+		if v, ok := lv.Frontend(f.Name); ok {
+			body.Frontends[f.Name] = v
 		}
 	}
 	for _, d := range c.state.Destinations() {
@@ -542,6 +547,12 @@ func (b *LiveBody) Router(name string) (status.RouterLive, bool) {
 	return v, ok
 }
 
+// Frontend implements status.LiveView over a fetched LiveBody.
+func (b *LiveBody) Frontend(name string) (status.FrontendLive, bool) {
+	v, ok := b.Frontends[name]
+	return v, ok
+}
+
 // Destination implements status.LiveView over a fetched LiveBody.
 func (b *LiveBody) Destination(name string) (status.DestinationLive, bool) {
 	v, ok := b.Destinations[name]
@@ -554,7 +565,7 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 	leader := c.Leader()
 	st := status.Status{
 		Leader: leader, Term: c.r().CurrentTerm(), Node: c.cfg.NodeName,
-		Peers: []status.Peer{}, Routers: []status.Router{}, Destinations: []status.Destination{},
+		Peers: []status.Peer{}, Routers: []status.Router{}, Frontends: []status.Frontend{}, Destinations: []status.Destination{},
 	}
 	self := strings.ToLower(c.r().State().String())
 	alive := map[string]bool{}
@@ -586,10 +597,29 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 		}
 		st.Routers = append(st.Routers, sr)
 	}
+	for _, f := range c.state.Frontends() {
+		st.Frontends = append(st.Frontends, statusFrontend(f, lv))
+	}
 	for _, d := range c.state.Destinations() {
 		st.Destinations = append(st.Destinations, statusDestination(d, lv))
 	}
 	return st
+}
+
+// statusFrontend is f with the leader's live view of it: unknown without
+// one, up or down with the destinations it last reported.
+func statusFrontend(f fsm.Frontend, lv status.LiveView) status.Frontend {
+	sf := status.Frontend{Name: f.Name, Addr: f.Addr, Router: f.Router, State: status.RouterUnknown, Destinations: []status.FrontendDestLive{}}
+	if lv == nil {
+		return sf
+	}
+	if v, ok := lv.Frontend(f.Name); ok {
+		sf.State, sf.Error = v.State, v.Error
+		if v.Destinations != nil {
+			sf.Destinations = v.Destinations
+		}
+	}
+	return sf
 }
 
 func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destination {

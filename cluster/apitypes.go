@@ -101,7 +101,10 @@ type DestinationList struct {
 // LiveBody is the leader's live view (GET /v1/live), which followers use to
 // fill the live fields of their status.
 type LiveBody struct {
-	Routers      map[string]status.RouterLive      `json:"routers"`
+	Routers map[string]status.RouterLive `json:"routers"`
+	// Frontends is absent from an older leader's body: its frontends are
+	// then unknown.
+	Frontends    map[string]status.FrontendLive    `json:"frontends"`
 	Destinations map[string]status.DestinationLive `json:"destinations"`
 }
 

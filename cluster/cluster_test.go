@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -203,6 +204,17 @@ func (fakeLive) Router(name string) (status.RouterLive, bool) {
 	return status.RouterLive{State: status.RouterUp, Capabilities: []string{"fast-tier"}}, true
 }
 
+// Frontend knows f1 only, as a leader knows a frontend it has dialed but
+// not one just added.
+func (fakeLive) Frontend(name string) (status.FrontendLive, bool) {
+	if name != "f1" {
+		return status.FrontendLive{}, false
+	}
+	return status.FrontendLive{State: status.RouterUp, Router: "r1", Destinations: []status.FrontendDestLive{
+		{Name: "web", Attached: true, BackendUp: true, KeyExpires: time.Unix(1_790_000_000, 0).UTC(), Open: 2, Accepted: 5, BytesIn: 100, BytesOut: 4096},
+	}}, true
+}
+
 func (fakeLive) Destination(name string) (status.DestinationLive, bool) {
 	return status.DestinationLive{GatewaySet: []string{"ab"}, GatewayPolicyEnforced: true, ActiveRouter: "r1"}, true
 }
@@ -283,10 +295,20 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		Routers []struct {
 			State string `json:"state"`
 		} `json:"routers"`
+		Frontends []struct {
+			Name         string `json:"name"`
+			State        string `json:"state"`
+			Destinations []any  `json:"destinations"`
+		} `json:"frontends"`
 	}
 	api(t, "GET", fa, "/v1/status", nil, &st)
 	if st.Leader != h.Nodes[h.Leader(10*time.Second)].Name || len(st.Peers) != 3 || len(st.Routers) != 1 || st.Routers[0].State != "unknown" {
 		t.Fatalf("status %+v", st)
+	}
+	// Without a live view the frontends are there, unknown, with a list
+	// (not null) of destinations.
+	if len(st.Frontends) != 2 || st.Frontends[0].Name != "f1" || st.Frontends[0].State != status.RouterUnknown || st.Frontends[0].Destinations == nil {
+		t.Fatalf("frontends without a live view: %+v", st.Frontends)
 	}
 
 	// With a live view on the leader, a follower's status carries it.
@@ -301,6 +323,22 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	api(t, "GET", fa, "/v1/status", nil, &full)
 	if d := full.Destinations[0]; d.ActiveRouter != "r1" || !d.GatewayPolicyEnforced || len(d.GatewaySet) != 1 {
 		t.Fatalf("destination live fields: %+v", d)
+	}
+	// The leader's view of its frontends crosses to the follower; one it
+	// does not know stays unknown.
+	wantLive := []status.Frontend{
+		{Name: "f1", Addr: "127.0.0.1:7101", Router: "r1", State: status.RouterUp, Destinations: []status.FrontendDestLive{
+			{Name: "web", Attached: true, BackendUp: true, KeyExpires: time.Unix(1_790_000_000, 0).UTC(), Open: 2, Accepted: 5, BytesIn: 100, BytesOut: 4096},
+		}},
+		{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2", State: status.RouterUnknown, Destinations: []status.FrontendDestLive{}},
+	}
+	if !reflect.DeepEqual(full.Frontends, wantLive) {
+		t.Fatalf("follower's frontends %+v, want %+v", full.Frontends, wantLive)
+	}
+	var onLeader status.Status
+	api(t, "GET", h.Nodes[h.Leader(10*time.Second)].HTTPAddr, "/v1/status", nil, &onLeader)
+	if !reflect.DeepEqual(onLeader.Frontends, wantLive) {
+		t.Fatalf("leader's frontends %+v, want %+v", onLeader.Frontends, wantLive)
 	}
 
 	// The sealed keys open with the cluster's secret and are not the plain file.

@@ -8,7 +8,8 @@ type Frontend struct {
 	Name   string `json:"name"`
 	Addr   string `json:"addr"`
 	Router string `json:"router"`
-	// State is up while the leader holds a link to it.
+	// State is up while the leader holds a link to it, down when it has
+	// none, unknown when no leader's view could be had (as for routers).
 	State        string             `json:"state"`
 	Error        string             `json:"error,omitempty"`
 	Destinations []FrontendDestLive `json:"destinations"`

@@ -11,6 +11,7 @@ type Status struct {
 	Node         string        `json:"node"`
 	Peers        []Peer        `json:"peers"`
 	Routers      []Router      `json:"routers"`
+	Frontends    []Frontend    `json:"frontends"`
 	Destinations []Destination `json:"destinations"`
 }
 
@@ -98,5 +99,6 @@ type DestinationLive struct {
 // API forwards to the leader or reports RouterUnknown.
 type LiveView interface {
 	Router(name string) (RouterLive, bool)
+	Frontend(name string) (FrontendLive, bool)
 	Destination(name string) (DestinationLive, bool)
 }
