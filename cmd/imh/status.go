@@ -17,7 +17,7 @@ func newStatusCmd() *cobra.Command {
 	var o apiOptions
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the cluster: leader, peers, routers and destinations (stale reads allowed)",
+		Short: "Show the cluster: leader, peers, routers, frontends and destinations (stale reads allowed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var st status.Status
@@ -51,12 +51,41 @@ func printStatus(cmd *cobra.Command, st *status.Status) {
 	fmt.Fprintln(w)
 	printRouters(cmd, st.Routers)
 	fmt.Fprintln(w)
+	if len(st.Frontends) > 0 {
+		printFrontends(cmd, st.Frontends)
+		fmt.Fprintln(w)
+	}
 	tw = newTable(cmd)
 	fmt.Fprintln(tw, "DESTINATION\tB32\tPOLICY\tSERVICE\tLEASES\tBY ROUTER\tPUBLISHED")
 	for _, d := range st.Destinations {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", d.Name, d.B32, d.Policy, d.Service, d.Leases, byRouter(d.LeasesByRouter), d.Published)
 	}
 	tw.Flush()
+}
+
+// printFrontends prints one line per destination a frontend reported (one
+// line with dashes when it reported none): whether its data attachment is
+// up, its open streams, its bytes from clients (in) and to them (out), and
+// whether its backend answered.
+func printFrontends(cmd *cobra.Command, fs []status.Frontend) {
+	tw := newTable(cmd)
+	fmt.Fprintln(tw, "FRONTEND\tROUTER\tSTATE\tDESTINATION\tATTACHED\tOPEN\tBYTES IN\tBYTES OUT\tBACKEND UP")
+	for _, f := range fs {
+		if len(f.Destinations) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t-\n", f.Name, f.Router, f.State)
+		}
+		for _, d := range f.Destinations {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", f.Name, f.Router, f.State, d.Name, yesNo(d.Attached), d.Open, d.BytesIn, d.BytesOut, yesNo(d.BackendUp))
+		}
+	}
+	tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // byRouter formats {"r1":3,"r2":2} as "r1=3 r2=2" in name order.
