@@ -299,10 +299,13 @@ func (l *loop) frontendsLive() map[string]status.FrontendLive {
 		}
 		if s.report != nil {
 			for _, d := range s.report.Dests {
+				var expires time.Time // zero: the frontend holds no key
+				if d.KeyExpires != 0 {
+					expires = time.Unix(int64(d.KeyExpires), 0).UTC()
+				}
 				fl.Destinations = append(fl.Destinations, status.FrontendDestLive{
-					Name: d.Name, Attached: d.Attached, BackendUp: d.BackendUp,
-					KeyExpires: time.Unix(int64(d.KeyExpires), 0).UTC(),
-					Open:       uint64(d.Open), Accepted: d.Accepted, Refused: d.Refused,
+					Name: d.Name, Attached: d.Attached, BackendUp: d.BackendUp, KeyExpires: expires,
+					Open: uint64(d.Open), Accepted: d.Accepted, Refused: d.Refused,
 					BytesIn: d.BytesIn, BytesOut: d.BytesOut, Errors: d.Errors, LastError: d.LastError,
 				})
 			}

@@ -51,6 +51,7 @@ func TestPublishViewFrontends(t *testing.T) {
 			conn: frontendproto.NewConn(nc),
 			report: &frontendproto.Report{Frontend: "f1", Router: "r1", Dests: []frontendproto.DestReport{
 				{Name: "web", Attached: true, BackendUp: true, KeyExpires: 1_790_000_000, Open: 2, Accepted: 5, Refused: 1, BytesIn: 100, BytesOut: 4096, Errors: 1, LastError: "reset"},
+				{Name: "api"}, // no key yet
 			}},
 		},
 		"f2": {fe: fsm.Frontend{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"}, lastErr: errors.New("connection refused")},
@@ -60,6 +61,7 @@ func TestPublishViewFrontends(t *testing.T) {
 	f1, ok := b.Frontend("f1")
 	want := status.FrontendLive{State: status.RouterUp, Router: "r1", Destinations: []status.FrontendDestLive{
 		{Name: "web", Attached: true, BackendUp: true, KeyExpires: time.Unix(1_790_000_000, 0).UTC(), Open: 2, Accepted: 5, Refused: 1, BytesIn: 100, BytesOut: 4096, Errors: 1, LastError: "reset"},
+		{Name: "api"}, // KeyExpires zero, not 1970
 	}}
 	if !ok || !reflect.DeepEqual(f1, want) {
 		t.Fatalf("f1 = %+v %v, want %+v", f1, ok, want)
