@@ -138,6 +138,8 @@ func certEnv(t testing.TB, args []string) []string {
 		return filesEnv(testCert(t, pki.RoleAgent, name))
 	case len(args) > 1 && args[0] == "router" && args[1] == "serve" && flag("name") != "":
 		return filesEnv(testCert(t, pki.RoleRouter, flag("name")))
+	case len(args) > 1 && args[0] == "frontend" && args[1] == "serve" && flag("name") != "":
+		return filesEnv(testCert(t, pki.RoleFrontend, flag("name")))
 	}
 	return nil
 }
