@@ -154,6 +154,18 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 	figs["i2pd_client_5x4MiB_s"] = fmt.Sprintf("%.1f", time.Since(t0).Seconds())
 	t.Logf("5 concurrent 4 MiB downloads in %v", time.Since(t0).Round(time.Millisecond))
 
+	// The service's resends (spurious ones show as i2pd's "Duplicate
+	// message" warnings on r5).
+	if st, err := c.statusOf(ctx); err == nil {
+		if d, ok := destOf(st, svcB32); ok {
+			s := d.Streams
+			pkts := s.BytesOut / 1730
+			figs["svc_resends"] = fmt.Sprint(s.Resends)
+			t.Logf("service streams: accepted %d, out %d bytes (about %d data packets), resends %d (%.1f %%), send failures %d",
+				s.Accepted, s.BytesOut, pkts, s.Resends, 100*float64(s.Resends)/float64(max(pkts, 1)), s.SendFailures)
+		}
+	}
+
 	// Setup latency: connect to first byte of 10 small fetches.
 	var setups []time.Duration
 	for range 10 {
