@@ -22,17 +22,24 @@ import (
 	"github.com/imh-project/imh/internal/status"
 )
 
-// failoverNet is the shared setup of TestFailoverOnI2PD: the private i2pd
-// network, three agents, adapters up3/up4 in front of r3/r4, and two echo
-// destinations, one per lease policy.
-type failoverNet struct {
+// nsCluster is an imh cluster on the private i2pd network, every process
+// inside the namespace: three agents (APIs apis, n1..n3) and `imh router
+// serve --upstream` adapters up3/up4 in front of r3/r4; clients use r5
+// (via, its I2CP address).
+type nsCluster struct {
 	*nsIMH
 	apis     []string           // agent HTTP APIs, n1..n3
 	agents   map[string]*nsProc // by node name
 	adapters map[string]*nsProc // by router name
 	upIndex  map[string]int     // router name -> i2pd index
 	via      string             // i2cp address of r5, the senders' router
-	svc, spr string             // b32 of the failover and the spread destination
+}
+
+// failoverNet is the shared setup of TestFailoverOnI2PD: the cluster and
+// two echo destinations, one per lease policy.
+type failoverNet struct {
+	*nsCluster
+	svc, spr string // b32 of the failover and the spread destination
 }
 
 // TestFailoverOnI2PD is issue 11's test on the private i2pd network: one
@@ -59,18 +66,7 @@ func TestFailoverOnI2PD(t *testing.T) {
 	defer cancel()
 	f := startFailoverNet(ctx, t)
 	figs := map[string]string{}
-	defer func() {
-		keys := make([]string, 0, len(figs))
-		for k := range figs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var b strings.Builder
-		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%s", k, figs[k])
-		}
-		t.Logf("FIGURES%s", b.String())
-	}()
+	defer func() { logFigures(t, figs) }()
 
 	// The CLI shows the policies; status names the active and standby routers.
 	active, standby := f.checkPolicies(ctx)
@@ -135,11 +131,30 @@ func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
 	// r3 and r4 host the service and one of them is killed: they carry no
 	// transit tunnels (see i2pdnet.Options.NoTransit), so the kill breaks
 	// only what a router's death breaks on the real network.
-	e, tUp := startNsIMH(ctx, t, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
+	c := startNsCluster(ctx, t, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
+	// One inbound tunnel per router (see TestI2CPUpstreamEndToEnd: i2pd
+	// 2.45.1 drops inbound changes during an unanswered lease request).
+	f := &failoverNet{nsCluster: c}
+	f.svc = c.addDest(ctx, "svc", "", "--policy", "failover", "--service", "echo")
+	f.spr = c.addDest(ctx, "spr", "", "--policy", "spread", "--service", "echo")
+	tDest := time.Now()
+
+	// Both LeaseSets in a floodfill's store: failover with one router's
+	// lease, spread with both.
+	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{f.svc: 1, f.spr: 2})
+	t.Logf("LeaseSets stored at a floodfill after dest create: failover %v, spread %v",
+		stored[f.svc].Round(time.Millisecond), stored[f.spr].Round(time.Millisecond))
+	return f
+}
+
+// startNsCluster builds the network of opts (see startNsIMH), then three
+// agents and the adapters up3 and up4 registered with the cluster.
+func startNsCluster(ctx context.Context, t *testing.T, opts i2pdnet.Options) *nsCluster {
+	e, tUp := startNsIMH(ctx, t, opts)
 	n := e.n
 	t.Logf("network up after %v", tUp.Round(time.Millisecond))
 
-	f := &failoverNet{nsIMH: e, agents: map[string]*nsProc{}, adapters: map[string]*nsProc{},
+	c := &nsCluster{nsIMH: e, agents: map[string]*nsProc{}, adapters: map[string]*nsProc{},
 		upIndex: map[string]int{"up3": 3, "up4": 4}, via: "i2cp://" + n.Router(5).I2CPAddr}
 	secret, stderr, code := runIMH(t, "keygen")
 	if code != 0 {
@@ -152,69 +167,74 @@ func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
 	var gossip []string
 	for range 3 {
 		gossip = append(gossip, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-		f.apis = append(f.apis, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		c.apis = append(c.apis, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
 		args := []string{"agent", "--node-name", name, "--data-dir", filepath.Join(e.dir, "data-"+name),
-			"--raft-bind", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip-bind", gossip[i], "--http-bind", f.apis[i],
+			"--raft-bind", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip-bind", gossip[i], "--http-bind", c.apis[i],
 			"--bootstrap-expect", "3", "--secret-file", secretFile, "--log-level", "debug"}
 		for _, g := range gossip {
 			args = append(args, "--join", g)
 		}
-		f.agents[name] = e.start("agent-"+name, args...)
+		c.agents[name] = e.start("agent-"+name, args...)
 	}
 	addrs := map[string]string{}
 	for _, name := range []string{"up3", "up4"} {
 		addrs[name] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		f.adapters[name] = e.start("router-"+name, "router", "serve", "--name", name, "--listen", addrs[name],
-			"--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--upstream", "i2cp://"+n.Router(f.upIndex[name]).I2CPAddr, "--log-level", "debug")
+		c.adapters[name] = e.start("router-"+name, "router", "serve", "--name", name, "--listen", addrs[name],
+			"--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--upstream", "i2cp://"+n.Router(c.upIndex[name]).I2CPAddr, "--log-level", "debug")
 	}
-	api := "--http-addr=" + f.apis[0]
 	for _, name := range []string{"up3", "up4"} {
-		e.write(ctx, "router", "add", name, "--addr", addrs[name], api)
+		e.write(ctx, "router", "add", name, "--addr", addrs[name], "--http-addr="+c.apis[0])
 	}
-	// One inbound tunnel per router (see TestI2CPUpstreamEndToEnd: i2pd
-	// 2.45.1 drops inbound changes during an unanswered lease request).
-	create := func(name, policy string) string {
-		out := e.write(ctx, "dest", "create", name, "--hops", "1", "--inbound", "1", "--outbound", "2",
-			"--policy", policy, "--service", "echo", "--json", api)
-		var d struct {
-			B32    string `json:"b32"`
-			Policy string `json:"policy"`
-		}
-		if err := json.Unmarshal([]byte(out), &d); err != nil || d.Policy != policy {
-			t.Fatalf("dest create %s --policy %s: %v: %s", name, policy, err, out)
-		}
-		return d.B32
-	}
-	f.svc, f.spr = create("svc", "failover"), create("spr", "spread")
-	tDest := time.Now()
+	return c
+}
 
-	// Both LeaseSets in a floodfill's store: failover with one router's
-	// lease, spread with both.
-	want := map[string]int{f.svc: 1, f.spr: 2}
+// addDest creates (keyFile "") or imports a destination with --hops 1,
+// one inbound tunnel per router (i2pd 2.45.1 drops inbound changes during
+// an unanswered lease request, see TestI2CPUpstreamEndToEnd) and two
+// outbound, plus settings (--policy, --service), and returns its b32.
+func (c *nsCluster) addDest(ctx context.Context, name, keyFile string, settings ...string) string {
+	args := []string{"dest", "create", name}
+	if keyFile != "" {
+		args = []string{"dest", "import", name, keyFile}
+	}
+	args = append(args, "--hops", "1", "--inbound", "1", "--outbound", "2", "--json", "--http-addr="+c.apis[0])
+	out := c.write(ctx, append(args, settings...)...)
+	var d struct {
+		B32 string `json:"b32"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil || d.B32 == "" {
+		c.t.Fatalf("imh %s: %v: %s", strings.Join(args[:2], " "), err, out)
+	}
+	return d.B32
+}
+
+// waitStored waits until a floodfill stores each LeaseSet of want (b32 ->
+// number of leases, 0 for any number) and returns when each was first
+// seen, after t0.
+func (c *nsCluster) waitStored(ctx context.Context, t0 time.Time, timeout time.Duration, want map[string]int) map[string]time.Duration {
 	stored := map[string]time.Duration{}
-	for deadline := tDest.Add(180 * time.Second); len(stored) < 2; time.Sleep(time.Second) {
-		for _, ff := range n.Floodfills() {
-			lss, err := n.LeaseSets(ctx, ff.Index)
+	for deadline := t0.Add(timeout); len(stored) < len(want); time.Sleep(time.Second) {
+		for _, ff := range c.n.Floodfills() {
+			lss, err := c.n.LeaseSets(ctx, ff.Index)
 			if err != nil {
 				continue
 			}
 			for _, ls := range lss {
-				if _, ok := stored[ls.B32]; !ok && want[ls.B32] != 0 && ls.StoreType == 3 && ls.Leases == want[ls.B32] && !ls.Expired && !ls.Invalid {
-					stored[ls.B32] = time.Since(tDest)
+				n, wanted := want[ls.B32]
+				if _, ok := stored[ls.B32]; !ok && wanted && ls.StoreType == 3 && (ls.Leases == n || n == 0 && ls.Leases > 0) && !ls.Expired && !ls.Invalid {
+					stored[ls.B32] = time.Since(t0)
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			st, _ := e.status(ctx, f.apis[0])
-			t.Fatalf("LeaseSets not stored within 180 s (stored: %v); status: %+v", stored, st.Destinations)
+			st, _ := c.status(ctx, c.apis[0])
+			c.t.Fatalf("LeaseSets not stored within %v (stored: %v); status: %+v", timeout, stored, st.Destinations)
 		}
 	}
-	t.Logf("LeaseSets stored at a floodfill after dest create: failover %v, spread %v",
-		stored[f.svc].Round(time.Millisecond), stored[f.spr].Round(time.Millisecond))
-	return f
+	return stored
 }
 
 // ping runs `imh ping` from r5 (a new sender: a transient destination of
@@ -314,7 +334,7 @@ func (f *failoverNet) pingBackground(ctx context.Context, b32 string, count int,
 }
 
 // statusOf reads `imh status --json` from the first agent that answers.
-func (f *failoverNet) statusOf(ctx context.Context) (status.Status, error) {
+func (f *nsCluster) statusOf(ctx context.Context) (status.Status, error) {
 	var last error
 	for _, api := range f.apis {
 		st, err := f.status(ctx, api)

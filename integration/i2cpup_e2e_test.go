@@ -84,11 +84,20 @@ func (e *nsIMH) stopAll() {
 
 // run runs a client command inside the namespace and returns its output.
 func (e *nsIMH) run(ctx context.Context, args ...string) (stdout, stderr string, code int) {
+	return e.runCmd(ctx, func(*exec.Cmd) error { return nil }, args...)
+}
+
+// runCmd is run with a hook that may set up the command before it starts
+// (e.g. its stdin).
+func (e *nsIMH) runCmd(ctx context.Context, setup func(*exec.Cmd) error, args ...string) (stdout, stderr string, code int) {
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	cmd := e.n.Exec(ctx, imhBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := setup(cmd); err != nil {
+		return "", err.Error(), -1
+	}
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return out.String(), errb.String(), ee.ExitCode()

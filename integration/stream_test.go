@@ -31,9 +31,19 @@ func startHTTPBackend(t *testing.T, blob []byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveHTTPBackend(t, ln, blob)
+}
+
+// smallPage is what the HTTP backend serves at /.
+const smallPage = "<h1>imh</h1>\n"
+
+// serveHTTPBackend serves blob at /big and smallPage at / on ln until the
+// test ends, and returns ln's address.
+func serveHTTPBackend(t *testing.T, ln net.Listener, blob []byte) string {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) { w.Write(blob) })
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "<h1>imh</h1>\n") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, smallPage) })
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -200,15 +200,39 @@ outbound.quantity = 2
 `
 
 // webClientTunnel listens on 198.18.0.4:8080 and forwards to b32.
-func webClientTunnel(b32 string) string {
-	return `[web-client]
+func webClientTunnel(b32 string) string { return clientTunnel("web-client", "198.18.0.4:8080", b32) }
+
+// clientTunnel is an i2pd client tunnel section: it listens on listen
+// (ip:port inside the namespace) and forwards every connection over a
+// stream to b32 (1-hop tunnels).
+func clientTunnel(name, listen, b32 string) string {
+	host, port, _ := strings.Cut(listen, ":")
+	return `[` + name + `]
 type = client
-address = 198.18.0.4
-port = 8080
+address = ` + host + `
+port = ` + port + `
 destination = ` + b32 + `
 inbound.length = 1
 inbound.quantity = 2
 outbound.length = 1
+outbound.quantity = 2
+`
+}
+
+// serverTunnel is an i2pd server tunnel section: streams to the key file
+// keys (in the router's datadir) are forwarded to backend (ip:port inside
+// the namespace) as plain TCP; zero-hop outbound tunnels avoid 2.45.1's
+// publish stall (TESTNET.md).
+func serverTunnel(name, backend, keys string) string {
+	host, port, _ := strings.Cut(backend, ":")
+	return `[` + name + `]
+type = server
+host = ` + host + `
+port = ` + port + `
+keys = ` + keys + `
+inbound.length = 1
+inbound.quantity = 2
+outbound.length = 0
 outbound.quantity = 2
 `
 }

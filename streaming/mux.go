@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -221,9 +222,10 @@ func (m *Mux) handleSYN(srcPort, dstPort uint16, p *Packet, raw []byte) {
 		return
 	}
 	if err := m.verifyFrom(p, raw); err != nil {
-		m.log.Debug("drop syn", "err", err)
+		m.log.Debug("drop syn", "err", err, "packet", hexBytes(raw))
 		return
 	}
+	m.log.Debug("syn", "from", p.From, "port", dstPort, "packet", hexBytes(raw))
 	c, reason := m.acceptSYN(srcPort, dstPort, p)
 	if reason != "" {
 		m.stats.refused.Add(1)
@@ -235,6 +237,12 @@ func (m *Mux) handleSYN(srcPort, dstPort uint16, p *Packet, raw []byte) {
 		c.handle(p, raw, m.clk.Now())
 	}
 }
+
+// hexBytes logs as hex, encoded only when the record is written: SYNs are
+// logged whole at debug level, to compare with other implementations'.
+type hexBytes []byte
+
+func (b hexBytes) LogValue() slog.Value { return slog.StringValue(hex.EncodeToString(b)) }
 
 // acceptSYN registers a new incoming stream and queues it for Accept. A
 // resent SYN returns its existing stream; a refusal returns why.

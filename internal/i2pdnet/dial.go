@@ -45,29 +45,64 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	if err := n.checkTarget(network, address); err != nil {
 		return nil, err
 	}
+	var c net.Conn
+	err := n.inNamespace(func(inside func() error) error {
+		d := net.Dialer{
+			Timeout: dialTimeout,
+			// Checked again when the socket exists, before connect.
+			Control: func(string, string, syscall.RawConn) error { return inside() },
+		}
+		var err error
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial %s in namespace %s: %w", address, n.ns, err)
+	}
+	return c, nil
+}
+
+// Listen opens a TCP listener inside the namespace, on the namespace's
+// own loopback (127.0.0.1:port) or on a router's address: a server the
+// test process runs for the processes inside (i2pd server tunnels, imh
+// agents' service backends). Connections it accepts come from inside the
+// namespace only; it works from any goroutine once made.
+func (n *Net) Listen(network, address string) (net.Listener, error) {
+	if err := n.checkListen(network, address); err != nil {
+		return nil, err
+	}
+	var ln net.Listener
+	err := n.inNamespace(func(inside func() error) error {
+		lc := net.ListenConfig{Control: func(string, string, syscall.RawConn) error { return inside() }}
+		var err error
+		ln, err = lc.Listen(context.Background(), network, address)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s in namespace %s: %w", address, n.ns, err)
+	}
+	return ln, nil
+}
+
+// inNamespace runs fn on a dedicated, locked OS thread that has entered the
+// namespace; inside re-checks that the thread is still in it (fn calls it
+// from socket Control hooks, before anything goes on the wire). The thread
+// goes back to the scheduler only if it is back in its original namespace;
+// otherwise it ends with its goroutine.
+func (n *Net) inNamespace(fn func(inside func() error) error) error {
 	if n.isClosed() {
-		return nil, fmt.Errorf("dial %s: %w", address, ErrClosed)
+		return ErrClosed
 	}
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+	ch := make(chan error, 1)
 	go func() {
-		// The thread is handed back to the scheduler only if it is back in
-		// its original namespace; otherwise it ends with this goroutine.
 		runtime.LockOSThread()
-		c, restored, err := dialInNamespace(ctx, n.nsPath(), network, address)
+		restored, err := runInNamespace(n.nsPath(), fn)
 		if restored {
 			runtime.UnlockOSThread()
 		}
-		ch <- result{c, err}
+		ch <- err
 	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, fmt.Errorf("dial %s in namespace %s: %w", address, n.ns, r.err)
-	}
-	return r.c, nil
+	return <-ch
 }
 
 // checkTarget accepts only tcp/tcp4 to "198.18.0.i:port" for one of this
@@ -88,30 +123,40 @@ func (n *Net) checkTarget(network, address string) error {
 	return fmt.Errorf("%w: %s is no router of namespace %s", ErrOutsideNetwork, ap.Addr(), n.ns)
 }
 
-// dialInNamespace must run on a locked OS thread. It switches the thread
-// into the namespace at nsPath, verifies the switch, dials, and switches
+// checkListen accepts tcp/tcp4 on 127.0.0.1 (the namespace's loopback) or
+// on a router's address.
+func (n *Net) checkListen(network, address string) error {
+	if ap, err := netip.ParseAddrPort(address); err == nil && ap.Addr() == netip.AddrFrom4([4]byte{127, 0, 0, 1}) &&
+		(network == "tcp" || network == "tcp4") {
+		return nil
+	}
+	return n.checkTarget(network, address)
+}
+
+// runInNamespace must run on a locked OS thread. It switches the thread
+// into the namespace at nsPath, verifies the switch, runs fn, and switches
 // back; restored reports whether the thread is in its original namespace.
-func dialInNamespace(ctx context.Context, nsPath, network, address string) (c net.Conn, restored bool, err error) {
+func runInNamespace(nsPath string, fn func(inside func() error) error) (restored bool, err error) {
 	orig, err := os.Open(threadNSPath)
 	if err != nil {
-		return nil, true, fmt.Errorf("open own namespace: %w", err)
+		return true, fmt.Errorf("open own namespace: %w", err)
 	}
 	defer orig.Close()
 	origID, err := statNS(threadNSPath)
 	if err != nil {
-		return nil, true, err
+		return true, err
 	}
 	target, err := os.Open(nsPath)
 	if err != nil {
-		return nil, true, fmt.Errorf("open namespace: %w", err)
+		return true, fmt.Errorf("open namespace: %w", err)
 	}
 	defer target.Close()
 	targetID, err := statNS(nsPath)
 	if err != nil {
-		return nil, true, err
+		return true, err
 	}
 	if err := setns(target); err != nil {
-		return nil, false, err // unknown state: the thread is discarded
+		return false, err // unknown state: the thread is discarded
 	}
 	defer func() {
 		if setns(orig) != nil {
@@ -126,20 +171,14 @@ func dialInNamespace(ctx context.Context, nsPath, network, address string) (c ne
 			return err
 		}
 		if id != targetID {
-			return errors.New("thread is not in the namespace after setns; refusing to dial")
+			return errors.New("thread is not in the namespace after setns; refusing to use it")
 		}
 		return nil
 	}
 	if err := inside(); err != nil {
-		return nil, false, err
+		return false, err
 	}
-	d := net.Dialer{
-		Timeout: dialTimeout,
-		// Checked again when the socket exists, before connect.
-		Control: func(string, string, syscall.RawConn) error { return inside() },
-	}
-	c, err = d.DialContext(ctx, network, address)
-	return c, false, err
+	return false, fn(inside)
 }
 
 // HTTPClient returns a client whose connections are opened inside the

@@ -30,6 +30,10 @@
 //     of this network's routers are accepted. A socket keeps the namespace it
 //     was created in, so the connection works from any goroutine afterwards.
 //
+// Net.Listen opens a listener the same way (on the namespace's 127.0.0.1 or
+// a router's address): a server in the test process that the processes
+// inside connect to, such as a service backend.
+//
 // The second way needs no curl or other tool inside the namespace and lets
 // tests parse console pages in-process (Net.LeaseSets, Net.Transports).
 package i2pdnet

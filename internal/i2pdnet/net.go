@@ -341,9 +341,27 @@ func (n *Net) bootstrap(ctx context.Context) error {
 		return err
 	}
 	deadline := time.Now().Add(keysTimeout)
-	for _, r := range n.routers {
-		if err := n.waitFile(ctx, r, filepath.Join(r.Dir, "router.info"), deadline); err != nil {
+	// Each router.info as it was complete before the stop: i2pd rewrites
+	// the file when it stops, and one killed (or caught) in the middle of
+	// that leaves it empty or short.
+	before := make([][]byte, len(n.routers))
+	for i, r := range n.routers {
+		path := filepath.Join(r.Dir, "router.info")
+		if err := n.waitFile(ctx, r, path, deadline); err != nil {
 			return err
+		}
+		for {
+			b, err := os.ReadFile(path)
+			if _, herr := RouterInfoHash(b); err == nil && herr == nil {
+				before[i] = b
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: router.info incomplete after %v", r.Name(), keysTimeout)
+			}
+			if err := sleepCtx(ctx, pollInterval); err != nil {
+				return fmt.Errorf("%s: waiting for router.info: %w", r.Name(), err)
+			}
 		}
 	}
 	if err := n.stopAll(); err != nil {
@@ -353,13 +371,21 @@ func (n *Net) bootstrap(ctx context.Context) error {
 	var infos [][]byte
 	for i := range n.routers {
 		r := &n.routers[i]
-		b, err := os.ReadFile(filepath.Join(r.Dir, "router.info"))
-		if err != nil {
-			return fmt.Errorf("%s: %w", r.Name(), err)
-		}
+		b := before[i]
 		h, err := RouterInfoHash(b)
 		if err != nil {
 			return fmt.Errorf("%s: router.info: %w", r.Name(), err)
+		}
+		path := filepath.Join(r.Dir, "router.info")
+		if after, err := os.ReadFile(path); err == nil {
+			if ha, herr := RouterInfoHash(after); herr == nil && ha == h {
+				b = after // the newest complete one
+			} else {
+				n.log.Warn("router.info damaged by the stop; restoring the copy made before", "router", r.Name(), "err", herr)
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					return fmt.Errorf("%s: %w", r.Name(), err)
+				}
+			}
 		}
 		r.Hash = h
 		infos = append(infos, b)

@@ -108,6 +108,35 @@ func TestCheckTarget(t *testing.T) {
 	}
 }
 
+func TestCheckListen(t *testing.T) {
+	n := &Net{ns: "imh-test"}
+	for i := 1; i <= 3; i++ {
+		n.routers = append(n.routers, Router{Index: i, Addr: netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})})
+	}
+	tests := []struct {
+		network, addr string
+		ok            bool
+	}{
+		{"tcp", "127.0.0.1:8081", true},
+		{"tcp4", "127.0.0.1:0", true},
+		{"tcp", "198.18.0.2:9000", true},
+		{"tcp", "198.18.0.4:9000", false},
+		{"tcp", "0.0.0.0:8081", false},
+		{"tcp", ":8081", false},
+		{"udp", "127.0.0.1:8081", false},
+		{"tcp", "[::1]:8081", false},
+	}
+	for _, tt := range tests {
+		err := n.checkListen(tt.network, tt.addr)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s %s: err %v, want ok=%v", tt.network, tt.addr, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrOutsideNetwork) {
+			t.Errorf("%s %s: err %v is not ErrOutsideNetwork", tt.network, tt.addr, err)
+		}
+	}
+}
+
 func TestRouterLookups(t *testing.T) {
 	n := &Net{}
 	for i := 1; i <= 2; i++ {
