@@ -258,7 +258,7 @@ func TestReorderingWithoutLoss(t *testing.T) {
 				c.Close()
 			}()
 			start := time.Now()
-			c, err := a.DialDestination(t.Context(), b.id.Destination(), 80)
+			c, err := a.DialDestination(t.Context(), b.identity().Destination(), 80)
 			if err != nil {
 				t.Fatal(err)
 			}
