@@ -96,6 +96,11 @@ func (d *demo) port(off int) string { return "127.0.0.1:" + strconv.Itoa(d.base+
 func (d *demo) simnetAddr() string      { return d.port(0) }
 func (d *demo) routerAddr(i int) string { return d.port(10 + i) }
 func (d *demo) routerHTTP(i int) string { return d.port(20 + i) }
+
+// The frontend beside router i (multi-client mode).
+func (d *demo) frontendName(i int) string { return "f" + strconv.Itoa(i) }
+func (d *demo) frontendAddr(i int) string { return d.port(1 + i) }
+func (d *demo) frontendHTTP(i int) string { return d.port(5 + i) }
 func (d *demo) agentPorts(i int) [3]string {
 	return [3]string{d.port(27 + 3*i), d.port(28 + 3*i), d.port(29 + 3*i)}
 }
@@ -133,7 +138,8 @@ func (d *demo) makePKI() error {
 		reqs = append(reqs, pki.LeafRequest{Role: pki.RoleAgent, Name: d.agentName(i)})
 	}
 	for i := 1; i <= demoRouters; i++ {
-		reqs = append(reqs, pki.LeafRequest{Role: pki.RoleRouter, Name: "r" + strconv.Itoa(i)})
+		reqs = append(reqs, pki.LeafRequest{Role: pki.RoleRouter, Name: "r" + strconv.Itoa(i)},
+			pki.LeafRequest{Role: pki.RoleFrontend, Name: d.frontendName(i)})
 	}
 	for _, r := range reqs {
 		if _, err := pki.IssueCert(d.tlsDir(), d.tlsDir(), r, now); err != nil {
@@ -229,6 +235,13 @@ func (d *demo) startAll(ctx context.Context) error {
 		args := append([]string{"router", "serve", "--name", name, "--listen", d.routerAddr(i),
 			"--http", d.routerHTTP(i), "--network", "simnet://" + d.simnetAddr()}, d.tlsArgs(name)...)
 		if _, err := d.start(name, args...); err != nil {
+			return err
+		}
+		fe := d.frontendName(i)
+		fmt.Fprintf(d.out, "  frontend %s  %s  beside %s  (status http://%s/status)\n", fe, d.frontendAddr(i), name, d.frontendHTTP(i))
+		args = append([]string{"frontend", "serve", "--name", fe, "--listen", d.frontendAddr(i),
+			"--router", d.routerAddr(i), "--http", d.frontendHTTP(i)}, d.tlsArgs(fe)...)
+		if _, err := d.start(fe, args...); err != nil {
 			return err
 		}
 	}
@@ -417,13 +430,17 @@ func (d *demo) setUp(ctx context.Context) (*status.Status, error) {
 		if err := apiCall(ctx, api, "POST", "/v1/routers", in, &cluster.RouterInfo{}); err != nil {
 			return nil, fmt.Errorf("demo: router add %s: %w", in.Name, err)
 		}
+		fe := cluster.FrontendInfo{Name: d.frontendName(i), Addr: d.frontendAddr(i), Router: in.Name}
+		if err := apiCall(ctx, api, "POST", "/v1/frontends", fe, &cluster.FrontendInfo{}); err != nil {
+			return nil, fmt.Errorf("demo: frontend add %s: %w", fe.Name, err)
+		}
 	}
 	inbound := demoInbound
 	var info cluster.DestinationInfo
 	if err := apiCall(ctx, api, "POST", "/v1/destinations", cluster.DestinationRequest{Name: demoDest, Inbound: &inbound}, &info); err != nil {
 		return nil, fmt.Errorf("demo: dest create %s: %w", demoDest, err)
 	}
-	fmt.Fprintf(d.out, "routers r1..r%d added; destination %s created: %s\n", demoRouters, demoDest, info.B32)
+	fmt.Fprintf(d.out, "routers r1..r%d and their frontends f1..f%d added; destination %s created: %s\n", demoRouters, demoRouters, demoDest, info.B32)
 	created := time.Now()
 	want := demoRouters * demoInbound
 	st, err = d.waitStatus(ctx, "the LeaseSet", func(st *status.Status) bool {

@@ -13,8 +13,9 @@ import (
 )
 
 // The demo's website: a page served on loopback behind destination "site"
-// (a TCP service under failover), fetched over the simulated network
-// through an `imh tunnel` child.
+// (a TCP service under failover, in multi-client mode: the frontends
+// beside the routers terminate its streams, not the leader), fetched over
+// the simulated network through an `imh tunnel` child.
 const (
 	demoSite     = "site"
 	demoSitePage = "<!doctype html><title>imh</title><h1>Hello from a multihomed I2P site</h1>\n"
@@ -29,13 +30,13 @@ func (d *demo) webDemo(ctx context.Context) error {
 		return err
 	}
 	api := d.api(d.apis[0])
-	inbound, policy, service := 2, "failover", "tcp://"+backend
-	req := cluster.DestinationRequest{Name: demoSite, Inbound: &inbound, Policy: &policy, Service: &service}
+	inbound, policy, service, frontends := 2, "failover", "tcp://"+backend, true
+	req := cluster.DestinationRequest{Name: demoSite, Inbound: &inbound, Policy: &policy, Service: &service, Frontends: &frontends}
 	var info cluster.DestinationInfo
 	if err := apiCall(ctx, api, "POST", "/v1/destinations", req, &info); err != nil {
 		return fmt.Errorf("demo: dest create %s: %w", demoSite, err)
 	}
-	fmt.Fprintf(d.out, "\ndestination %s serves http://%s (failover, backend %s)\n", demoSite, info.B32, backend)
+	fmt.Fprintf(d.out, "\ndestination %s serves http://%s (failover, backend %s, multi-client: streams end at the frontends)\n", demoSite, info.B32, backend)
 	if _, err := d.waitStatus(ctx, "the site's LeaseSet", func(st *status.Status) bool {
 		for _, ds := range st.Destinations {
 			if ds.Name == demoSite && ds.Leases > 0 {
@@ -53,7 +54,35 @@ func (d *demo) webDemo(ctx context.Context) error {
 	if err := waitListening(ctx, listen); err != nil {
 		return fmt.Errorf("demo: tunnel: %w", err)
 	}
-	return d.fetchPage(ctx, "http://"+listen+"/", info.B32)
+	if err := d.fetchPage(ctx, "http://"+listen+"/", info.B32); err != nil {
+		return err
+	}
+	return d.printFrontends(ctx)
+}
+
+// printFrontends shows which frontend carried the site's streams.
+func (d *demo) printFrontends(ctx context.Context) error {
+	st, err := d.waitStatus(ctx, "the frontends' report", func(st *status.Status) bool {
+		for _, f := range st.Frontends {
+			for _, fd := range f.Destinations {
+				if fd.Name == demoSite && fd.Accepted > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range st.Frontends {
+		for _, fd := range f.Destinations {
+			if fd.Name == demoSite {
+				fmt.Fprintf(d.out, "  frontend %s (beside %s): attached %v, %d streams, %d bytes out\n", f.Name, f.Router, fd.Attached, fd.Accepted, fd.BytesOut)
+			}
+		}
+	}
+	return nil
 }
 
 // fetchPage GETs url (the tunnel) until the page comes, for up to a minute.
