@@ -260,6 +260,28 @@ func TestFrontendsSimnet(t *testing.T) {
 		t.Fatalf("download after the first key expired: %v", err)
 	}
 
+	// The active router's frontend dies: its router leaves the LeaseSet,
+	// the standby (whose frontend is attached) takes over, and new
+	// downloads work.
+	live, _ = b2.Destination("web")
+	active := live.ActiveRouter
+	if fes[active] == nil {
+		t.Fatalf("active router %q has no frontend", active)
+	}
+	fes[active].Close()
+	killed := time.Now()
+	waitFor(t, 30*time.Second, "the standby active", func() bool {
+		l, _ := b2.Destination("web")
+		return l.ActiveRouter != "" && l.ActiveRouter != active
+	})
+	fctx, fcancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer fcancel()
+	if err := download(fctx, t, streamClient(t, n, 160), b32, want); err != nil {
+		t.Fatalf("download after the active frontend died: %v", err)
+	}
+	t.Logf("active frontend (beside %s) closed: a new download completed %s later", active, time.Since(killed).Round(time.Millisecond))
+	delete(fes, active)
+
 	// The long-term signing key never crossed a frontend link nor reached
 	// a frontend's log, raw or encoded.
 	priv := ed25519.NewKeyFromSeed(seed)
