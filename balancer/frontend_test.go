@@ -224,6 +224,12 @@ func TestFrontendsSimnet(t *testing.T) {
 	if served < streamClients {
 		t.Errorf("frontends accepted %d streams, want %d", served, streamClients)
 	}
+	if t.Failed() {
+		for name, fe := range fes {
+			t.Logf("frontend beside %s: %+v", name, fe.Status())
+		}
+		t.Fatalf("routers %+v; stored %+v", n.Stats(), storedLeaseSet(t, n, keys.Destination().Hash()))
+	}
 	// The successor's status view has the frontends' stream figures: every
 	// blob went out through them.
 	viewOut := func() (accepted, out uint64) {
@@ -239,12 +245,6 @@ func TestFrontendsSimnet(t *testing.T) {
 		accepted, out := viewOut()
 		return accepted >= streamClients && out >= uint64(streamClients*len(blob))
 	})
-	if t.Failed() {
-		for name, fe := range fes {
-			t.Logf("frontend beside %s: %+v", name, fe.Status())
-		}
-		t.Fatalf("routers %+v; stored %+v", n.Stats(), storedLeaseSet(t, n, keys.Destination().Hash()))
-	}
 
 	// Rotation: a successor key is granted before the first expires, and
 	// a download after the first key's end still works.
