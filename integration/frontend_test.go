@@ -23,7 +23,7 @@ type frontendProc struct {
 
 // startFrontends runs a frontend beside every router of e and adds it to
 // the cluster.
-func startFrontends(t *testing.T, e *balancerEnv, api string) []*frontendProc {
+func startFrontends(t testing.TB, e *balancerEnv, api string) []*frontendProc {
 	t.Helper()
 	var fes []*frontendProc
 	for _, r := range e.n.routers {
