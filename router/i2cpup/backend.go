@@ -273,8 +273,12 @@ func (b *Backend) reopen(ctx context.Context, dest i2p.Hash) {
 		if sc == nil || (cur != nil && !cur.ended()) {
 			return
 		}
+		var seed *routerproto.CreateLeaseSet2
+		if cur != nil {
+			seed = cur.Newest() // answers the new session's first request at once
+		}
 		octx, cancel := context.WithTimeout(ctx, MaxReopenDelay)
-		s, err := Open(octx, b.cfg, sc, b.hooks(dest))
+		s, err := open(octx, b.cfg, sc, b.hooks(dest), seed)
 		cancel()
 		if err != nil {
 			b.log.Info("upstream session reopen failed", "dest", dest.B32(), "attempt", attempt, "retry_in", delay, "err", err)

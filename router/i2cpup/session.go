@@ -10,12 +10,20 @@
 // unchanged. What a Session adds is timing that a stock router imposes:
 //
 //   - i2pd 2.45.1 stops a session whose lease request is not answered with
-//     CreateLeaseSet2 within 10 s (TESTNET.md). A Session reports each
-//     lease request (the upstream's new inbound tunnels) through
-//     Hooks.LeaseRequest so the balancer can sign a LeaseSet for them, and
-//     if no fresh LeaseSet arrives within Config.AnswerWithin it answers
-//     with the newest one it has (the balancer's last, e.g. while the
-//     cluster fails over).
+//     CreateLeaseSet2 within 10 s (TESTNET.md), and while a request is
+//     unanswered it drops every change of its inbound tunnels without
+//     asking again (I2CPDestination::PostCreateNewLeaseSet returns at once
+//     while m_IsCreatingLeaseSet is set; only the next tunnel event makes
+//     it ask, docs/policies.md). So a Session answers each lease request at
+//     once with the newest LeaseSet it holds, if that one is still within
+//     the router's time bounds (i2pd does not compare the leases with its
+//     tunnels): the window in which i2pd drops changes shrinks from the
+//     balancer's round trip to one loopback round trip. It still reports
+//     the request (the upstream's current inbound tunnels) through
+//     Hooks.LeaseRequest so the balancer signs a LeaseSet that carries
+//     them; that one goes upstream unsolicited, which i2pd takes as well.
+//     With nothing to answer with (a new Destination's first request) it
+//     waits for the balancer's LeaseSet up to Config.AnswerWithin.
 //   - The 2.45.1 publish stall: a LeaseSet handed over before the
 //     destination's outbound tunnels exist is never published. SetLeaseSet
 //     may be called at any time with a newer LeaseSet and forwards it at
@@ -134,8 +142,10 @@ type Session struct {
 	pending    *time.Timer // runs while a lease request is unanswered
 	gen        uint64      // numbers lease requests, so a late timer knows it is stale
 	newest     *routerproto.CreateLeaseSet2
+	seeded     bool // newest came from Seed and has not gone upstream yet
 	forwarded  uint64 // CreateLeaseSet2 sent upstream
-	fallbacks  uint64 // lease requests answered with an older LeaseSet
+	atOnce     uint64 // lease requests answered at once with the newest LeaseSet
+	fallbacks  uint64 // lease requests answered with an older LeaseSet after AnswerWithin
 	unanswered uint64 // lease requests with nothing to answer
 	closing    bool
 	err        error
@@ -145,6 +155,12 @@ type Session struct {
 // the balancer signed it, and starts relaying. The session ends with its
 // connection; Close ends both.
 func Open(ctx context.Context, cfg Config, sc *routerproto.SessionConfig, hooks Hooks) (*Session, error) {
+	return open(ctx, cfg, sc, hooks, nil)
+}
+
+// open is Open with a LeaseSet to answer the first lease requests with
+// (see seed), installed before anything from the upstream is read.
+func open(ctx context.Context, cfg Config, sc *routerproto.SessionConfig, hooks Hooks, seed *routerproto.CreateLeaseSet2) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -173,6 +189,7 @@ func Open(ctx context.Context, cfg Config, sc *routerproto.SessionConfig, hooks 
 		return nil, fmt.Errorf("upstream %s: create session for %s: %w", cfg.Addr, sc.Destination.B32(), err)
 	}
 	s := &Session{cfg: cfg, hooks: hooks, c: c, id: id, dest: sc.Destination, log: log.With("session", id), done: make(chan struct{})}
+	s.seed(seed)
 	s.log.Info("upstream session created")
 	go s.run()
 	return s, nil
@@ -229,7 +246,8 @@ func (s *Session) Leases() []i2p.Lease {
 type Stats struct {
 	LeaseRequests uint64 // lease requests from the upstream
 	Forwarded     uint64 // LeaseSets sent upstream (including fallbacks)
-	Fallbacks     uint64 // lease requests answered with an older LeaseSet
+	AtOnce        uint64 // lease requests answered at once with the newest LeaseSet
+	Fallbacks     uint64 // lease requests answered with an older LeaseSet after AnswerWithin
 	Unanswered    uint64 // lease requests that had no LeaseSet to answer with
 	Pending       bool   // a lease request waits for an answer now
 }
@@ -238,7 +256,7 @@ type Stats struct {
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{LeaseRequests: s.requests, Forwarded: s.forwarded, Fallbacks: s.fallbacks, Unanswered: s.unanswered, Pending: s.pending != nil}
+	return Stats{LeaseRequests: s.requests, Forwarded: s.forwarded, AtOnce: s.atOnce, Fallbacks: s.fallbacks, Unanswered: s.unanswered, Pending: s.pending != nil}
 }
 
 // SetLeaseSet forwards a LeaseSet2 the balancer signed (with the private
@@ -255,13 +273,13 @@ func (s *Session) SetLeaseSet(ls *i2p.LeaseSet2, keys []routerproto.LeaseSetPriv
 	if s.closing || s.err != nil {
 		return ErrClosed
 	}
-	if s.newest != nil && ls.Published <= s.newest.LeaseSet.Published {
+	if s.newest != nil && (ls.Published < s.newest.LeaseSet.Published || ls.Published == s.newest.LeaseSet.Published && !s.seeded) {
 		return fmt.Errorf("%w: published %d, last %d", ErrStaleLeaseSet, ls.Published, s.newest.LeaseSet.Published)
 	}
 	if err := s.forwardLocked(m); err != nil {
 		return err
 	}
-	s.newest = m
+	s.newest, s.seeded = m, false
 	return nil
 }
 
@@ -271,11 +289,38 @@ func (s *Session) forwardLocked(m *routerproto.CreateLeaseSet2) error {
 		return fmt.Errorf("forward leaseset of %s: %w", s.dest.B32(), err)
 	}
 	s.forwarded++
+	if m == s.newest {
+		s.seeded = false
+	}
 	if s.pending != nil {
 		s.pending.Stop()
 		s.pending = nil
 	}
 	return nil
+}
+
+// seed gives the Session a LeaseSet to answer lease requests with at once
+// without sending it upstream (a reopened session: the LeaseSet its
+// predecessor held), unless it holds one already. The same LeaseSet may
+// still be set with SetLeaseSet, which forwards it.
+func (s *Session) seed(m *routerproto.CreateLeaseSet2) {
+	if m == nil || m.LeaseSet == nil || m.LeaseSet.Destination == nil || !m.LeaseSet.Destination.Equal(s.dest) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.newest == nil {
+		c := *m
+		c.SessionID = s.id
+		s.newest, s.seeded = &c, true
+	}
+}
+
+// Newest returns the newest LeaseSet the Session holds (nil if none).
+func (s *Session) Newest() *routerproto.CreateLeaseSet2 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newest
 }
 
 // Send relays a message from the Destination (the session id is set here).
@@ -363,21 +408,35 @@ func (s *Session) run() {
 	}
 }
 
-// leaseRequest records the upstream's tunnels, arms the fallback answer
-// and tells the hook.
+// leaseRequest records the upstream's tunnels, answers at once with the
+// newest usable LeaseSet (or else arms the fallback answer) and tells the
+// hook.
 func (s *Session) leaseRequest(m *routerproto.RequestVariableLeaseSet) {
-	deadline := time.Now().Add(s.cfg.AnswerWithin)
+	now := time.Now()
+	deadline := now.Add(s.cfg.AnswerWithin)
 	s.mu.Lock()
 	s.leases = append([]i2p.Lease(nil), m.Leases...)
 	s.requests++
 	if s.pending != nil {
 		s.pending.Stop()
+		s.pending = nil
 	}
 	s.gen++
 	gen := s.gen
-	s.pending = time.AfterFunc(s.cfg.AnswerWithin, func() { s.fallback(gen) })
+	atOnce := false
+	if s.newest != nil && s.newest.LeaseSet.TimeStatus(now) == i2p.TimeOK {
+		if err := s.forwardLocked(s.newest); err != nil {
+			s.log.Warn("lease request: answer at once", "err", err)
+		} else {
+			s.atOnce++
+			atOnce = true
+		}
+	}
+	if !atOnce {
+		s.pending = time.AfterFunc(s.cfg.AnswerWithin, func() { s.fallback(gen) })
+	}
 	s.mu.Unlock()
-	s.log.Debug("lease request", "leases", len(m.Leases))
+	s.log.Debug("lease request", "leases", len(m.Leases), "answered_at_once", atOnce)
 	if s.hooks.LeaseRequest != nil {
 		s.hooks.LeaseRequest(m.Leases, deadline)
 	}

@@ -236,8 +236,9 @@ func marshal(t *testing.T, ls *i2p.LeaseSet2) []byte {
 }
 
 // A lease request is reported with the upstream's leases; the balancer's
-// LeaseSet goes upstream byte for byte; the next request that gets no fresh
-// LeaseSet in time is answered with the newest one.
+// LeaseSet goes upstream byte for byte; the next request is answered at
+// once with the newest one (i2pd drops tunnel changes while a request is
+// unanswered), and the balancer's fresh one follows unsolicited.
 func TestSessionLeaseRequests(t *testing.T) {
 	f, addr := startFake(t)
 	b := newBalancer(t)
@@ -270,19 +271,28 @@ func TestSessionLeaseRequests(t *testing.T) {
 	}
 	none(t, f.leaseSets, 400*time.Millisecond, "second forward of an answered request")
 
-	// The balancer is away: the next request gets the newest LeaseSet.
+	// The next request is answered at once with the newest LeaseSet,
+	// before the hook runs; the balancer's fresh one follows.
 	if err := conn.RequestLeaseSet(fakeSessionID, testLeases(3)); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, h.requests, "second lease request hook")
-	up = recv(t, f.leaseSets, "fallback leaseset")
+	up = recv(t, f.leaseSets, "answer at once")
 	if !bytes.Equal(marshal(t, up.LeaseSet), marshal(t, ls1)) {
-		t.Fatal("fallback is not the newest leaseset")
+		t.Fatal("answer at once is not the newest leaseset")
 	}
+	got = recv(t, h.requests, "second lease request hook")
 	st := s.Stats()
-	if st.LeaseRequests != 2 || st.Forwarded != 2 || st.Fallbacks != 1 || st.Pending {
+	if st.LeaseRequests != 2 || st.Forwarded != 2 || st.AtOnce != 1 || st.Fallbacks != 0 || st.Pending {
 		t.Fatalf("stats %+v", st)
 	}
+	ls2, _ := b.leaseSet(t, ls1.Published+1, got)
+	if err := s.SetLeaseSet(ls2, keys); err != nil {
+		t.Fatal(err)
+	}
+	if up = recv(t, f.leaseSets, "fresh leaseset, unsolicited"); up.LeaseSet.Published != ls2.Published {
+		t.Fatalf("forwarded published %d, want %d", up.LeaseSet.Published, ls2.Published)
+	}
+	ls1 = ls2
 
 	// Stale and foreign LeaseSets are refused and not forwarded.
 	if err := s.SetLeaseSet(ls1, keys); !errors.Is(err, ErrStaleLeaseSet) {
@@ -396,5 +406,37 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.cfg.Validate(); (err == nil) != c.ok {
 			t.Errorf("%+v: %v", c.cfg, err)
 		}
+	}
+}
+
+// A reopened session gets its predecessor's LeaseSet (seed): the first
+// lease request is answered with it at once, and the balancer may still
+// hand over the same LeaseSet, which then goes upstream.
+func TestSessionSeedAnswersAtOnce(t *testing.T) {
+	f, addr := startFake(t)
+	b := newBalancer(t)
+	h, hooks := newHooks()
+	ls, keys := b.leaseSet(t, uint32(time.Now().Unix()), testLeases(1))
+	s, err := open(context.Background(), Config{Addr: addr, AnswerWithin: 5 * time.Second}, b.config(t), hooks,
+		&routerproto.CreateLeaseSet2{SessionID: 99, LeaseSet: ls, PrivateKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	conn := recv(t, f.conns, "session")
+	none(t, f.leaseSets, 100*time.Millisecond, "seed sent before a request")
+	if err := conn.RequestLeaseSet(fakeSessionID, testLeases(2)); err != nil {
+		t.Fatal(err)
+	}
+	up := recv(t, f.leaseSets, "answer at once")
+	if up.SessionID != fakeSessionID || up.LeaseSet.Published != ls.Published {
+		t.Fatalf("answer: session %d, published %d", up.SessionID, up.LeaseSet.Published)
+	}
+	recv(t, h.requests, "lease request hook")
+	if st := s.Stats(); st.AtOnce != 1 || st.Pending {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := s.SetLeaseSet(ls, keys); !errors.Is(err, ErrStaleLeaseSet) {
+		t.Fatalf("same leaseset after it went upstream: %v, want ErrStaleLeaseSet", err)
 	}
 }
