@@ -142,7 +142,7 @@ type Session struct {
 	pending    *time.Timer // runs while a lease request is unanswered
 	gen        uint64      // numbers lease requests, so a late timer knows it is stale
 	newest     *routerproto.CreateLeaseSet2
-	seeded     bool // newest came from Seed and has not gone upstream yet
+	seeded     bool   // newest came from Seed and has not gone upstream yet
 	forwarded  uint64 // CreateLeaseSet2 sent upstream
 	atOnce     uint64 // lease requests answered at once with the newest LeaseSet
 	fallbacks  uint64 // lease requests answered with an older LeaseSet after AnswerWithin
