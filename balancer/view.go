@@ -42,6 +42,7 @@ func (v *liveView) destination(name string) (status.DestinationLive, bool) {
 	d.GatewaySet = slices.Clone(d.GatewaySet)
 	d.StandbyRouters = slices.Clone(d.StandbyRouters)
 	d.PayloadsByRouter = maps.Clone(d.PayloadsByRouter)
+	d.UpstreamInbound = maps.Clone(d.UpstreamInbound)
 	return d, ok
 }
 
@@ -75,6 +76,7 @@ func (l *loop) publishView() {
 			GatewayPolicyEnforced: l.enforced(d),
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
+			UpstreamInbound:       l.upstreamInbound(d, time.Now()),
 		}
 		if d.svc != nil {
 			live.Streams = d.svc.live()
@@ -86,6 +88,30 @@ func (l *loop) publishView() {
 		dests[name] = live
 	}
 	l.b.view.set(routers, l.frontendsLive(), dests)
+}
+
+// upstreamInbound counts, per router that builds its own tunnels (no
+// create-tunnel: an adapter in front of a stock router) and holds a ready
+// session of d, the live inbound tunnels it reported against the
+// --inbound its session config asked its upstream for. A stock i2pd
+// router may hold fewer than asked for minutes (docs/policies.md); this is
+// where `imh status` shows it.
+func (l *loop) upstreamInbound(d *destState, now time.Time) map[string]status.InboundCount {
+	out := map[string]status.InboundCount{}
+	for name, s := range d.sessions {
+		r := l.routers[name]
+		if r == nil || !s.ready || r.has(routerproto.CapCreateTunnel) {
+			continue
+		}
+		have := 0
+		for _, t := range s.tunnels {
+			if t.Direction == routerproto.Inbound && end(t).After(now) {
+				have++
+			}
+		}
+		out[name] = status.InboundCount{Have: have, Want: int(d.settings.Inbound)}
+	}
+	return out
 }
 
 // enforced reports whether the gateway policy holds for d: every router

@@ -626,6 +626,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 	sd := status.Destination{
 		Name: d.Name, B32: d.Hash().B32(), Policy: d.Settings.Policy.String(), Service: d.Settings.ServiceSpec(),
 		LeasesByRouter: map[string]int{}, GatewaySet: []string{}, StandbyRouters: []string{}, PayloadsByRouter: map[string]int{},
+		UpstreamInbound: map[string]status.InboundCount{},
 	}
 	if ls := d.LeaseSet; ls != nil {
 		sd.LeaseSet = i2p.Base64.EncodeToString(ls.Bytes)
@@ -651,6 +652,9 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		}
 		if v.PayloadsByRouter != nil {
 			sd.PayloadsByRouter = v.PayloadsByRouter
+		}
+		if v.UpstreamInbound != nil {
+			sd.UpstreamInbound = v.UpstreamInbound
 		}
 	}
 	return sd

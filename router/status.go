@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,17 @@ type SessionStatus struct {
 	ControlAttached bool   `json:"control_attached"`
 	DataAttached    int    `json:"data_attached"`
 	StaleRefused    uint64 `json:"stale_refused"`
+	// UpstreamInbound is set when the router's upstream builds the
+	// tunnels (a stock router behind `--upstream`): the inbound tunnels
+	// it holds for the session (its latest lease request) against the
+	// inbound.quantity the session config asked for.
+	UpstreamInbound *InboundCount `json:"upstream_inbound,omitempty"`
+}
+
+// InboundCount is have inbound tunnels against want asked for.
+type InboundCount struct {
+	Have int `json:"have"`
+	Want int `json:"want"`
 }
 
 // TunnelStatus is one live tunnel in Status.
@@ -64,11 +76,17 @@ func (r *Router) Status(ctx context.Context) Status {
 	st.Builds = BuildCounts{OK: r.buildsOK, Failed: r.buildsFailed}
 	st.Delivered = r.delivered
 	now := r.now()
+	upstream := r.be.Features().UpstreamTunnels
 	for _, s := range r.sessions {
-		st.Sessions = append(st.Sessions, SessionStatus{
+		ss := SessionStatus{
 			ID: s.id, B32: s.dest.B32(), Managed: s.managed, Term: s.term,
 			ControlAttached: s.ctrl != nil, DataAttached: len(s.data), StaleRefused: s.staleRefused,
-		})
+		}
+		if upstream {
+			want, _ := strconv.Atoi(s.options["inbound.quantity"])
+			ss.UpstreamInbound = &InboundCount{Have: len(s.liveTunnels(true, now)), Want: want}
+		}
+		st.Sessions = append(st.Sessions, ss)
 		for _, inbound := range []bool{true, false} {
 			for _, t := range s.liveTunnels(inbound, now) {
 				st.Tunnels = append(st.Tunnels, tunnelStatus(t))

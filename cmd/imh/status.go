@@ -61,6 +61,13 @@ func printStatus(cmd *cobra.Command, st *status.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", d.Name, d.B32, d.Policy, d.Service, d.Leases, byRouter(d.LeasesByRouter), d.Published)
 	}
 	tw.Flush()
+	for _, d := range st.Destinations {
+		for _, r := range slices.Sorted(maps.Keys(d.UpstreamInbound)) {
+			if c := d.UpstreamInbound[r]; c.Have < c.Want {
+				fmt.Fprintf(w, "shortfall: %s on %s: the upstream holds %d of %d inbound tunnels\n", d.Name, r, c.Have, c.Want)
+			}
+		}
+	}
 }
 
 // printFrontends prints one line per destination a frontend reported (one

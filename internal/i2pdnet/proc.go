@@ -138,6 +138,26 @@ func (n *Net) KillRouter(i int) error {
 	}
 }
 
+// StartRouter starts router i's i2pd again after StopRouter or KillRouter
+// (same data directory, keys and address). It fails if it is running.
+func (n *Net) StartRouter(i int) error {
+	r := n.Router(i)
+	if !n.proc(i).exited() {
+		return fmt.Errorf("%s: still running", r.Name())
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	p, err := n.startRouter(r)
+	if err != nil {
+		return err
+	}
+	n.procs[i-1] = p
+	return nil
+}
+
 // RouterRunning reports whether router i's i2pd is running.
 func (n *Net) RouterRunning(i int) bool {
 	_ = n.Router(i)

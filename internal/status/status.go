@@ -57,8 +57,19 @@ type Destination struct {
 	StandbyRouters        []string       `json:"standby_routers"`
 	Switches              int            `json:"switches"`
 	PayloadsByRouter      map[string]int `json:"payloads_by_router"`
+	// UpstreamInbound is, per router that builds its own tunnels (an
+	// adapter in front of a stock router), how many inbound tunnels the
+	// router holds for the destination against how many it was asked for.
+	UpstreamInbound map[string]InboundCount `json:"upstream_inbound"`
 	// Streams is the TCP service's traffic (zero for other services).
 	Streams StreamsLive `json:"streams"`
+}
+
+// InboundCount is a router's live inbound tunnels of one destination
+// (have) against the number asked for (want); have < want is a shortfall.
+type InboundCount struct {
+	Have int `json:"have"`
+	Want int `json:"want"`
 }
 
 // StreamsLive are a TCP service's stream figures on the leader since it
@@ -91,6 +102,7 @@ type DestinationLive struct {
 	StandbyRouters        []string
 	Switches              int
 	PayloadsByRouter      map[string]int
+	UpstreamInbound       map[string]InboundCount
 	Streams               StreamsLive
 }
 
