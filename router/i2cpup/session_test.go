@@ -440,3 +440,40 @@ func TestSessionSeedAnswersAtOnce(t *testing.T) {
 		t.Fatalf("same leaseset after it went upstream: %v, want ErrStaleLeaseSet", err)
 	}
 }
+
+// A lease request that had to wait for the balancer and listed fewer
+// tunnels than inbound.quantity is reported (LateShort) once it is
+// answered, once per session; one answered at once is not.
+func TestSessionLateShort(t *testing.T) {
+	f, addr := startFake(t)
+	b := newBalancer(t)
+	h, hooks := newHooks()
+	late := make(chan struct{}, 4)
+	hooks.LateShort = func() { late <- struct{}{} }
+	sc, err := routerproto.SignSessionConfig(b.keys, i2p.Mapping{"inbound.quantity": "2", "i2cp.leaseSetType": "3"}, uint64(time.Now().UnixMilli()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), Config{Addr: addr, AnswerWithin: 5 * time.Second}, sc, hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	conn := recv(t, f.conns, "session")
+	if err := conn.RequestLeaseSet(fakeSessionID, testLeases(1)); err != nil {
+		t.Fatal(err)
+	}
+	got := recv(t, h.requests, "lease request hook")
+	none(t, late, 100*time.Millisecond, "LateShort before the answer")
+	ls, keys := b.leaseSet(t, uint32(time.Now().Unix()), got)
+	if err := s.SetLeaseSet(ls, keys); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, f.leaseSets, "answer")
+	recv(t, late, "LateShort after the answer")
+	if err := conn.RequestLeaseSet(fakeSessionID, testLeases(1)); err != nil { // answered at once
+		t.Fatal(err)
+	}
+	recv(t, f.leaseSets, "answer at once")
+	none(t, late, 200*time.Millisecond, "a second LateShort")
+}
