@@ -345,31 +345,7 @@ func (b *Backend) hooks(dest i2p.Hash) Hooks {
 				b.lost(dest, err)
 			}
 		},
-		LateShort: func() { b.renew(dest) },
 	}
-}
-
-// renew closes dest's upstream session and opens it again, seeded with the
-// LeaseSet it holds, after its first lease request had to wait for the
-// balancer and came short (Hooks.LateShort): i2pd 2.45.1 drops a change of
-// its inbound tunnels while a request is unanswered and asks again only at
-// its next tunnel event, which for a pool built in one round (inbound.quantity
-// <= 2) is the tunnels' recreation about 10 minutes later. The new session
-// builds its tunnels afresh and every lease request of it is answered at
-// once. Its tunnels are not reported broken in between (the new session's
-// first lease request replaces them): for a moment the LeaseSet may name a
-// tunnel that is gone, which is cheaper than a failover switch.
-func (b *Backend) renew(dest i2p.Hash) {
-	b.mu.Lock()
-	s := b.sessions[dest]
-	b.mu.Unlock()
-	if s == nil || s.ended() {
-		return
-	}
-	b.log.Info("lease request answered late and short: renewing the upstream session, whose lease requests will be answered at once",
-		"dest", dest.B32(), "leases", len(s.Leases()), "want", s.want)
-	_ = s.Close()
-	b.startReopen(dest)
 }
 
 // session returns the live upstream session of dest.

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -125,13 +124,6 @@ type Hooks struct {
 	// Closed reports the end of the session (err says why; nil after
 	// Close).
 	Closed func(err error)
-	// LateShort reports a lease request that could not be answered at once
-	// (the Session held no LeaseSet yet) and listed fewer inbound tunnels
-	// than the session config asks for (inbound.quantity), once it has
-	// been answered. The upstream may have dropped the missing tunnels'
-	// changes while it waited, and i2pd 2.45.1 asks again only at its next
-	// tunnel event (docs/policies.md). Called at most once per Session.
-	LateShort func()
 }
 
 // Session is one Destination's standard I2CP session on the upstream.
@@ -157,8 +149,6 @@ type Session struct {
 	unanswered uint64 // lease requests with nothing to answer
 	closing    bool
 	err        error
-	want       int  // inbound.quantity of the session config (0: not set)
-	lateShort  int8 // 0 none; 1 a late, short request waits for its answer; 2 reported
 }
 
 // Open connects to the upstream, creates the session with sc exactly as
@@ -199,7 +189,6 @@ func open(ctx context.Context, cfg Config, sc *routerproto.SessionConfig, hooks 
 		return nil, fmt.Errorf("upstream %s: create session for %s: %w", cfg.Addr, sc.Destination.B32(), err)
 	}
 	s := &Session{cfg: cfg, hooks: hooks, c: c, id: id, dest: sc.Destination, log: log.With("session", id), done: make(chan struct{})}
-	s.want, _ = strconv.Atoi(sc.Options["inbound.quantity"])
 	s.seed(seed)
 	s.log.Info("upstream session created")
 	go s.run()
@@ -287,25 +276,11 @@ func (s *Session) SetLeaseSet(ls *i2p.LeaseSet2, keys []routerproto.LeaseSetPriv
 	if s.newest != nil && (ls.Published < s.newest.LeaseSet.Published || ls.Published == s.newest.LeaseSet.Published && !s.seeded) {
 		return fmt.Errorf("%w: published %d, last %d", ErrStaleLeaseSet, ls.Published, s.newest.LeaseSet.Published)
 	}
-	answering := s.pending != nil
 	if err := s.forwardLocked(m); err != nil {
 		return err
 	}
 	s.newest, s.seeded = m, false
-	if answering {
-		s.reportLateShortLocked()
-	}
 	return nil
-}
-
-// reportLateShortLocked calls Hooks.LateShort (in the background: the
-// caller holds s.mu) if a late, short lease request was just answered.
-func (s *Session) reportLateShortLocked() {
-	if s.lateShort != 1 || s.hooks.LateShort == nil {
-		return
-	}
-	s.lateShort = 2
-	go s.hooks.LateShort()
 }
 
 // forwardLocked sends m upstream and ends a pending lease request.
@@ -459,9 +434,6 @@ func (s *Session) leaseRequest(m *routerproto.RequestVariableLeaseSet) {
 	}
 	if !atOnce {
 		s.pending = time.AfterFunc(s.cfg.AnswerWithin, func() { s.fallback(gen) })
-		if s.lateShort == 0 && len(m.Leases) < s.want {
-			s.lateShort = 1
-		}
 	}
 	s.mu.Unlock()
 	s.log.Debug("lease request", "leases", len(m.Leases), "answered_at_once", atOnce)
@@ -490,5 +462,4 @@ func (s *Session) fallback(gen uint64) {
 	}
 	s.fallbacks++
 	s.log.Info("lease request answered with the newest leaseset", "published", s.newest.LeaseSet.Published)
-	s.reportLateShortLocked()
 }
