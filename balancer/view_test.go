@@ -11,6 +11,7 @@ import (
 	"github.com/imh-project/imh/frontendproto"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/routerproto"
 )
 
 func TestStandbyRouters(t *testing.T) {
@@ -82,5 +83,41 @@ func TestPublishViewFrontends(t *testing.T) {
 	b.view.clear()
 	if _, ok := b.Frontend("f1"); ok {
 		t.Fatal("the view still has frontends after clear")
+	}
+}
+
+// TestUpstreamInbound: per router without create-tunnel that holds a ready
+// session, live inbound tunnels (have) against --inbound (want); routers
+// that build on request, sessions not ready and outbound or expired
+// tunnels are left out.
+func TestUpstreamInbound(t *testing.T) {
+	now := time.Unix(1_790_000_000, 0)
+	live, gone := uint32(now.Add(5*time.Minute).Unix()), uint32(now.Add(-time.Second).Unix())
+	stock := &routerproto.Capabilities{Names: []string{routerproto.CapManagedSessions, routerproto.CapTunnelPool}}
+	builder := &routerproto.Capabilities{Names: []string{routerproto.CapManagedSessions, routerproto.CapCreateTunnel}}
+	l := &loop{routers: map[string]*routerState{
+		"up3": {name: "up3", caps: stock}, "up4": {name: "up4", caps: stock}, "up5": {name: "up5", caps: stock}, "r1": {name: "r1", caps: builder},
+	}}
+	sess := func(ready bool, ts ...routerproto.TunnelInfo) *session {
+		s := newSession()
+		s.ready = ready
+		for _, ti := range ts {
+			s.tunnels[tunnelKey{ti.Direction, ti.TunnelID}] = ti
+		}
+		return s
+	}
+	in := func(id, exp uint32) routerproto.TunnelInfo {
+		return routerproto.TunnelInfo{Direction: routerproto.Inbound, TunnelID: id, Expires: exp}
+	}
+	d := &destState{settings: fsm.Settings{Inbound: 3}, sessions: map[string]*session{
+		"up3": sess(true, in(1, live), in(2, live), in(3, gone), routerproto.TunnelInfo{Direction: routerproto.Outbound, TunnelID: 4, Expires: live}),
+		"up4": sess(true, in(5, live), in(6, live), in(7, live)),
+		"up5": sess(false, in(8, live)),
+		"r1":  sess(true, in(9, live)),
+	}}
+	got := l.upstreamInbound(d, now)
+	want := map[string]status.InboundCount{"up3": {Have: 2, Want: 3}, "up4": {Have: 3, Want: 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("upstreamInbound = %v, want %v", got, want)
 	}
 }

@@ -200,4 +200,38 @@ func TestReportInbound(t *testing.T) {
 	if !slices.Equal(ids, []uint32{2, 3}) {
 		t.Fatalf("pool %v, want [2 3]", ids)
 	}
+	// /status: the upstream holds 2 inbound tunnels; the config asked for
+	// none (inbound.quantity not set), so want is 0.
+	st := tr.r.Status(t.Context())
+	if len(st.Sessions) != 1 || st.Sessions[0].UpstreamInbound == nil || *st.Sessions[0].UpstreamInbound != (InboundCount{Have: 2, Want: 0}) {
+		t.Fatalf("status sessions %+v, want upstream_inbound {2 0}", st.Sessions)
+	}
+}
+
+// TestStatusUpstreamInbound: /status shows have (live inbound tunnels the
+// upstream told of) against want (inbound.quantity of the session config)
+// with an upstream, and nothing otherwise.
+func TestStatusUpstreamInbound(t *testing.T) {
+	tr := startUpstream(t)
+	d := newDest(t)
+	c := dial(t, tr.addr, true)
+	opts := managed(1)
+	opts["inbound.quantity"] = "3"
+	c.createSession(d, opts)
+	if st := expect[*routerproto.SessionStatus](c, wait); st.Status != routerproto.SessionCreated {
+		t.Fatalf("session status %s", st.Status)
+	}
+	exp := time.Now().Add(time.Minute).Truncate(time.Second)
+	tr.r.ReportInbound(d.hash(), []Tunnel{{ID: 1, Gateway: fakeHash("a"), Expires: exp}})
+	st := tr.r.Status(t.Context())
+	if len(st.Sessions) != 1 || st.Sessions[0].UpstreamInbound == nil || *st.Sessions[0].UpstreamInbound != (InboundCount{Have: 1, Want: 3}) {
+		t.Fatalf("status sessions %+v, want upstream_inbound {1 3}", st.Sessions)
+	}
+
+	own := startRouter(t, time.Minute, nil)
+	oc := dial(t, own.addr, true)
+	oc.openManaged(newDest(t), 1)
+	if st := own.r.Status(t.Context()); len(st.Sessions) != 1 || st.Sessions[0].UpstreamInbound != nil {
+		t.Fatalf("router with own tunnels: sessions %+v, want no upstream_inbound", st.Sessions)
+	}
 }
