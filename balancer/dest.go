@@ -392,6 +392,25 @@ func (l *loop) poolResult(e evPool) {
 
 // urgentIfLeased makes the next LeaseSet urgent if the current one holds a
 // lease of that (now dead) tunnel.
+// SpareInbound is how many inbound tunnels more than --inbound a stock
+// upstream is asked for: one when its tunnels have hops and there is room
+// under the 16 leases of a LeaseSet, else none. i2pd 2.45.1 builds at most
+// two tunnels of a pool per round (TUNNEL_POOL_MAX_NUM_BUILD_REQUESTS), and
+// of the tunnels that come up in one round only the first makes it ask for
+// a LeaseSet (the others arrive while that request is outstanding and are
+// dropped); its request lists every tunnel established by then. So a pool
+// of N tells of at least N-1 tunnels once built: N = --inbound + 1 tells of
+// at least --inbound. The LeaseSet carries --inbound leases per router
+// (SelectInput.PerRouter); the spare is a tunnel more on the stock router.
+// Zero-hop pools need none: i2pd asks again every round for them.
+// docs/policies.md, "Stock i2pd and the lease count".
+func SpareInbound(st fsm.Settings) int {
+	if st.Hops == 0 || int(st.Inbound) >= i2p.MaxLeases {
+		return 0
+	}
+	return 1
+}
+
 func (d *destState) urgentIfLeased(router string, k tunnelKey) {
 	if k.dir != routerproto.Inbound {
 		return
@@ -408,14 +427,15 @@ func (d *destState) urgentIfLeased(router string, k tunnelKey) {
 // which builds its own tunnels (an adapter in front of a stock router,
 // without create-tunnel) passes to its upstream inside the session config
 // the balancer signs (PROTOCOL.md section 8): tunnel lengths from --hops,
-// quantities from --inbound/--outbound, an X25519 LeaseSet2, fast receive,
-// and no end-to-end reliability (the balancer's sends are best-effort).
+// quantities from --inbound (plus one spare, see SpareInbound) and
+// --outbound, an X25519 LeaseSet2, fast receive, and no end-to-end
+// reliability (the balancer's sends are best-effort).
 func UpstreamOptions(st fsm.Settings) i2p.Mapping {
 	hops := strconv.Itoa(int(st.Hops))
 	return i2p.Mapping{
 		"inbound.length":          hops,
 		"outbound.length":         hops,
-		"inbound.quantity":        strconv.Itoa(int(st.Inbound)),
+		"inbound.quantity":        strconv.Itoa(int(st.Inbound) + SpareInbound(st)),
 		"outbound.quantity":       strconv.Itoa(int(st.Outbound)),
 		"i2cp.leaseSetType":       "3",
 		"i2cp.leaseSetEncType":    "4",

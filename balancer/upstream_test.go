@@ -16,8 +16,13 @@ func TestUpstreamOptions(t *testing.T) {
 		s    fsm.Settings
 		want map[string]string
 	}{
-		{fsm.Settings{Inbound: 3, Outbound: 2, Hops: 1}, map[string]string{"inbound.length": "1", "outbound.length": "1", "inbound.quantity": "3", "outbound.quantity": "2"}},
+		// One spare inbound tunnel (SpareInbound) ...
+		{fsm.Settings{Inbound: 3, Outbound: 2, Hops: 1}, map[string]string{"inbound.length": "1", "outbound.length": "1", "inbound.quantity": "4", "outbound.quantity": "2"}},
+		{fsm.Settings{Inbound: 1, Outbound: 2, Hops: 3}, map[string]string{"inbound.length": "3", "outbound.length": "3", "inbound.quantity": "2", "outbound.quantity": "2"}},
+		// ... but none for zero-hop pools or a full LeaseSet.
 		{fsm.Settings{Inbound: 16, Outbound: 1, Hops: 0}, map[string]string{"inbound.length": "0", "outbound.length": "0", "inbound.quantity": "16", "outbound.quantity": "1"}},
+		{fsm.Settings{Inbound: 2, Outbound: 1, Hops: 0}, map[string]string{"inbound.length": "0", "outbound.length": "0", "inbound.quantity": "2", "outbound.quantity": "1"}},
+		{fsm.Settings{Inbound: 16, Outbound: 1, Hops: 2}, map[string]string{"inbound.length": "2", "outbound.length": "2", "inbound.quantity": "16", "outbound.quantity": "1"}},
 	} {
 		got := UpstreamOptions(tc.s)
 		want := i2p.Mapping{"i2cp.leaseSetType": "3", "i2cp.leaseSetEncType": "4", "i2cp.fastReceive": "true", "i2cp.messageReliability": "none"}
