@@ -132,16 +132,14 @@ func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
 	// transit tunnels (see i2pdnet.Options.NoTransit), so the kill breaks
 	// only what a router's death breaks on the real network.
 	c := startNsCluster(ctx, t, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
-	// One inbound tunnel per router (see TestI2CPUpstreamEndToEnd: i2pd
-	// 2.45.1 drops inbound changes during an unanswered lease request).
 	f := &failoverNet{nsCluster: c}
 	f.svc = c.addDest(ctx, "svc", "", "--policy", "failover", "--service", "echo")
 	f.spr = c.addDest(ctx, "spr", "", "--policy", "spread", "--service", "echo")
 	tDest := time.Now()
 
 	// Both LeaseSets in a floodfill's store: failover with one router's
-	// lease, spread with both.
-	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{f.svc: 1, f.spr: 2})
+	// leases (--inbound, the default), spread with both routers'.
+	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{f.svc: defaultInbound, f.spr: 2 * defaultInbound})
 	t.Logf("LeaseSets stored at a floodfill after dest create: failover %v, spread %v",
 		stored[f.svc].Round(time.Millisecond), stored[f.spr].Round(time.Millisecond))
 	return f
@@ -192,15 +190,14 @@ func startNsCluster(ctx context.Context, t *testing.T, opts i2pdnet.Options) *ns
 }
 
 // addDest creates (keyFile "") or imports a destination with --hops 1,
-// one inbound tunnel per router (i2pd 2.45.1 drops inbound changes during
-// an unanswered lease request, see TestI2CPUpstreamEndToEnd) and two
-// outbound, plus settings (--policy, --service), and returns its b32.
+// the default --inbound (defaultInbound) and two outbound tunnels, plus
+// settings (--policy, --service, --inbound), and returns its b32.
 func (c *nsCluster) addDest(ctx context.Context, name, keyFile string, settings ...string) string {
 	args := []string{"dest", "create", name}
 	if keyFile != "" {
 		args = []string{"dest", "import", name, keyFile}
 	}
-	args = append(args, "--hops", "1", "--inbound", "1", "--outbound", "2", "--json", "--http-addr="+c.apis[0])
+	args = append(args, "--hops", "1", "--outbound", "2", "--json", "--http-addr="+c.apis[0])
 	out := c.write(ctx, append(args, settings...)...)
 	var d struct {
 		B32 string `json:"b32"`
@@ -215,6 +212,12 @@ func (c *nsCluster) addDest(ctx context.Context, name, keyFile string, settings 
 // number of leases, 0 for any number) and returns when each was first
 // seen, after t0.
 func (c *nsCluster) waitStored(ctx context.Context, t0 time.Time, timeout time.Duration, want map[string]int) map[string]time.Duration {
+	return c.waitStoredAfter(ctx, t0, timeout, want, nil)
+}
+
+// waitStoredAfter is waitStored for LeaseSets that also expire after
+// after[b32] (signed later than one seen before; nil: any).
+func (c *nsCluster) waitStoredAfter(ctx context.Context, t0 time.Time, timeout time.Duration, want map[string]int, after map[string]time.Time) map[string]time.Duration {
 	stored := map[string]time.Duration{}
 	for deadline := t0.Add(timeout); len(stored) < len(want); time.Sleep(time.Second) {
 		for _, ff := range c.n.Floodfills() {
@@ -224,7 +227,8 @@ func (c *nsCluster) waitStored(ctx context.Context, t0 time.Time, timeout time.D
 			}
 			for _, ls := range lss {
 				n, wanted := want[ls.B32]
-				if _, ok := stored[ls.B32]; !ok && wanted && ls.StoreType == 3 && (ls.Leases == n || n == 0 && ls.Leases > 0) && !ls.Expired && !ls.Invalid {
+				if _, ok := stored[ls.B32]; !ok && wanted && ls.StoreType == 3 && (ls.Leases == n || n == 0 && ls.Leases > 0) && !ls.Expired && !ls.Invalid &&
+					ls.Expires.After(after[ls.B32]) {
 					stored[ls.B32] = time.Since(t0)
 				}
 			}
@@ -378,8 +382,9 @@ func (f *failoverNet) checkPolicies(ctx context.Context) (active, standby string
 		svc, _ := destOf(st, f.svc)
 		spr, _ := destOf(st, f.spr)
 		ok := svc.Policy == "failover" && svc.ActiveRouter != "" && len(svc.StandbyRouters) == 1 &&
-			svc.StandbyRouters[0] != svc.ActiveRouter && svc.LeasesByRouter[svc.ActiveRouter] == 1 && len(svc.LeasesByRouter) == 1 &&
-			spr.Policy == "spread" && spr.ActiveRouter == "" && len(spr.StandbyRouters) == 0 && spr.LeasesByRouter["up3"] == 1 && spr.LeasesByRouter["up4"] == 1
+			svc.StandbyRouters[0] != svc.ActiveRouter && svc.LeasesByRouter[svc.ActiveRouter] == defaultInbound && len(svc.LeasesByRouter) == 1 &&
+			spr.Policy == "spread" && spr.ActiveRouter == "" && len(spr.StandbyRouters) == 0 &&
+			spr.LeasesByRouter["up3"] == defaultInbound && spr.LeasesByRouter["up4"] == defaultInbound
 		if ok {
 			t.Logf("failover: active %s, standby %v, switches %d; spread: leases %v", svc.ActiveRouter, svc.StandbyRouters, svc.Switches, spr.LeasesByRouter)
 			return svc.ActiveRouter, svc.StandbyRouters[0]
@@ -429,26 +434,7 @@ func (f *failoverNet) leaderKill(ctx context.Context, figs map[string]string) {
 		t.Fatalf("failover ping before the leader kill: %v", bp.err)
 	}
 	time.Sleep(5 * time.Second) // 10 round trips before the kill
-	tKill := time.Now()
-	lp := f.agents[leader]
-	_ = syscall.Kill(-lp.cmd.Process.Pid, syscall.SIGKILL)
-	<-lp.done
-	var newLeader string
-	for deadline := time.Now().Add(30 * time.Second); newLeader == ""; time.Sleep(200 * time.Millisecond) {
-		for i, api := range f.apis {
-			if fmt.Sprintf("n%d", i+1) == leader {
-				continue
-			}
-			if s, err := f.status(ctx, api); err == nil && s.Leader != "" && s.Leader != leader {
-				newLeader = s.Leader
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new leader within 30 s of killing %s", leader)
-		}
-	}
-	tElect := time.Since(tKill)
+	newLeader, tElect := f.killLeader(ctx, leader)
 	<-bp.done
 	if bp.err != nil {
 		t.Fatalf("failover ping across the leader kill: %v", bp.err)
@@ -479,14 +465,36 @@ func (f *failoverNet) leaderKill(ctx context.Context, figs map[string]string) {
 			t.Errorf("round trips lost over the balancer failover: %d of %d answered (goal: none lost)", r.p.Received, r.p.Sent)
 		}
 	}
-	// The kept agents serve the rest of the test.
-	var apis []string
-	for i, api := range f.apis {
+}
+
+// killLeader SIGKILLs agent leader, waits for another leader (30 s at
+// most) and returns it and how long that took; the kept agents' APIs serve
+// the rest of the test.
+func (c *nsCluster) killLeader(ctx context.Context, leader string) (string, time.Duration) {
+	tKill := time.Now()
+	lp := c.agents[leader]
+	_ = syscall.Kill(-lp.cmd.Process.Pid, syscall.SIGKILL)
+	<-lp.done
+	var kept []string
+	for i, api := range c.apis {
 		if fmt.Sprintf("n%d", i+1) != leader {
-			apis = append(apis, api)
+			kept = append(kept, api)
 		}
 	}
-	f.apis = apis
+	var newLeader string
+	for deadline := time.Now().Add(30 * time.Second); newLeader == ""; time.Sleep(200 * time.Millisecond) {
+		for _, api := range kept {
+			if s, err := c.status(ctx, api); err == nil && s.Leader != "" && s.Leader != leader {
+				newLeader = s.Leader
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no new leader within 30 s of killing %s", leader)
+		}
+	}
+	c.apis = kept
+	return newLeader, time.Since(tKill)
 }
 
 // leaseRef is one lease as a floodfill's console lists it.
@@ -688,7 +696,7 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 			return status.Destination{}, false
 		}
 		d, _ := destOf(st, f.svc)
-		return d, d.ActiveRouter == standby && len(d.LeasesByRouter) == 1 && d.LeasesByRouter[standby] == 1
+		return d, d.ActiveRouter == standby && len(d.LeasesByRouter) == 1 && d.LeasesByRouter[standby] == defaultInbound
 	}
 	// The adapter sees its upstream session end at once; the balancer is
 	// given 3 s more to react.

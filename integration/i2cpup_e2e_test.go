@@ -185,12 +185,9 @@ func startNsIMH(ctx context.Context, t *testing.T, opts i2pdnet.Options) (*nsIMH
 // Everything is gone afterwards, pass or fail.
 func TestI2CPUpstreamEndToEnd(t *testing.T) {
 	requireTestnet(t)
-	// One inbound tunnel per router: i2pd 2.45.1 drops a change of its
-	// inbound tunnels that happens while a lease request is outstanding
-	// ("I2CP: LeaseSet is being created") and does not ask again, and a
-	// pool's tunnels come up within the same second, so with more than one
-	// the second is announced only when a tunnel changes again (minutes).
-	const inbound = 1
+	// The default --inbound (a stock i2pd tells of every tunnel thanks to
+	// the spare one, docs/policies.md, "Stock i2pd and the lease count").
+	const inbound = defaultInbound
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	e, tUp := startNsIMH(ctx, t, i2pdnet.Options{Log: testnetLogger(t)})
@@ -294,6 +291,13 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 	for _, d := range st.Destinations {
 		if d.B32 == dest.B32 && (d.LeasesByRouter["up3"] != inbound || d.LeasesByRouter["up4"] != inbound) {
 			t.Errorf("leases by router %v, want %d each", d.LeasesByRouter, inbound)
+		}
+		if d.B32 == dest.B32 {
+			for _, r := range []string{"up3", "up4"} {
+				if ui := d.UpstreamInbound[r]; ui.Want != inbound || ui.Have < inbound {
+					t.Errorf("upstream_inbound %v, want have >= want = %d on up3 and up4", d.UpstreamInbound, inbound)
+				}
+			}
 		}
 	}
 	for _, r := range st.Routers {

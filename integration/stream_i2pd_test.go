@@ -91,8 +91,8 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 		}
 	}
 	tDest := time.Now()
-	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{svcB32: 1})
-	t.Logf("the service's LeaseSet (one lease: failover) at a floodfill %v after dest import", stored[svcB32].Round(time.Millisecond))
+	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{svcB32: defaultInbound})
+	t.Logf("the service's LeaseSet (%d leases, one router's: failover) at a floodfill %v after dest import", defaultInbound, stored[svcB32].Round(time.Millisecond))
 	tStored := tDest.Add(stored[svcB32])
 
 	// i2pd's client tunnel -> imh: the first fetch that works.
