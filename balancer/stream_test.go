@@ -94,14 +94,7 @@ func blobServer(t *testing.T, blob []byte) string {
 // bridges each to the backend, and every download arrives exact; a backend
 // that refuses ends the client's stream at once instead of hanging it.
 func TestStreamServiceSimnet(t *testing.T) {
-	ncfg := simnet.DefaultConfig()
-	ncfg.Peers, ncfg.Floodfills = 300, 10
-	ncfg.RouterLatency, ncfg.NetDBLatency = time.Millisecond, 2*time.Millisecond
-	ncfg.BuildTimeout = 200 * time.Millisecond
-	n, err := simnet.New(ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := fastSimnet(t, 300, 10)
 	blob := make([]byte, 1<<20)
 	rand.Read(blob)
 	backend := blobServer(t, blob)

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -325,16 +326,6 @@ func (f *Frontend) Status() Status {
 	for _, d := range dests {
 		st.Dests = append(st.Dests, d.status())
 	}
-	slices.SortFunc(st.Dests, func(a, b DestStatus) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(st.Dests, func(a, b DestStatus) int { return strings.Compare(a.Name, b.Name) })
 	return st
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
