@@ -148,6 +148,7 @@ func (l *loop) dialFrontend(ctx context.Context, name, addr string) (*frontendpr
 		return nil, fmt.Errorf("dial frontend %s at %s: %w", name, addr, err)
 	}
 	c := frontendproto.NewConn(nc)
+	c.SetWriteTimeout(l.cfg.OpTimeout) // a frontend that stops reading fails the link
 	if err := c.Handshake(dctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("frontend %s at %s: %w", name, addr, err)
