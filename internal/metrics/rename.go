@@ -24,7 +24,8 @@ func (r renamer) Gather() ([]*dto.MetricFamily, error) {
 // conventional renames one family that go-metrics' sink produced from a
 // raft key to Prometheus conventions: "imh_" prefix, snake_case
 // (raft_leader_lastContact becomes imh_raft_leader_last_contact_seconds),
-// counters end in _total, and timings — go-metrics samples in
+// label names in snake_case too (rpcType -> rpc_type), counters end in
+// _total, and timings — go-metrics samples in
 // milliseconds — become seconds: summaries (all of raft's samples are
 // timings except applyBatchNum) and gauges whose name ends in Duration.
 func conventional(in *dto.MetricFamily) *dto.MetricFamily {
@@ -46,6 +47,11 @@ func conventional(in *dto.MetricFamily) *dto.MetricFamily {
 	}
 	mf.Name = proto.String(name)
 	mf.Help = proto.String("hashicorp/raft's " + strings.ReplaceAll(raw, "_", ".") + unitNote(scale))
+	for _, m := range mf.Metric {
+		for _, l := range m.Label {
+			l.Name = proto.String(snake(l.GetName()))
+		}
+	}
 	if scale != 1 {
 		for _, m := range mf.Metric {
 			if g := m.Gauge; g != nil {
