@@ -79,10 +79,24 @@ func (l *loop) reconcileFrontends(st *fsm.State) {
 	}
 	for name, s := range l.frontends {
 		if !seen[name] {
+			l.release(s)
 			s.stop()
 			delete(l.frontends, name)
 			l.log.Info("frontend dropped", "frontend", name)
 		}
+	}
+}
+
+// release tells a removed frontend to serve nothing (an empty Assign), so
+// it ends its streams and attachments now instead of when its key ends.
+// The write is bounded: the loop waits at most a second.
+func (l *loop) release(s *frontendState) {
+	if s.conn == nil {
+		return
+	}
+	_ = s.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	if err := s.conn.Send(&frontendproto.Assign{Term: l.term, Leader: l.cfg.NodeName, Frontend: s.fe.Name}); err != nil {
+		l.log.Warn("frontend removed but not told", "frontend", s.fe.Name, "err", err)
 	}
 }
 

@@ -193,7 +193,8 @@ func (f *Frontend) assign(link *leaderLink, m *frontendproto.Assign) {
 		f.log.Error("assignment for another frontend ignored (added under another name?)", "named", m.Frontend, "this", f.cfg.Name)
 		return
 	}
-	if f.leader != link || f.term != m.Term {
+	changed := f.leader != link
+	if changed || f.term != m.Term {
 		f.log.Info("leader", "leader", m.Leader, "term", m.Term)
 	}
 	f.term, f.leader = m.Term, link
@@ -204,6 +205,9 @@ func (f *Frontend) assign(link *leaderLink, m *frontendproto.Assign) {
 		d := f.dests[a.Name]
 		if d != nil && d.sameTarget(a) {
 			d.update(a)
+			if changed {
+				d.newLeader()
+			}
 			continue
 		}
 		if d != nil {
