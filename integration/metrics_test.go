@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"net/http"
 	"sort"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/tooltest"
 )
 
@@ -122,6 +124,16 @@ func TestMetricsScenario(t *testing.T) {
 			fs := mustScrape(t, agentURL(f.httpAddr, "/metrics"))
 			checkSamples(t, "follower "+f.name, fs, map[string]float64{`imh_balancer_leading`: 0, `imh_cluster_leader`: 0, `imh_cluster_known_leader`: 1})
 			break
+		}
+	}
+	if !plaintext { // the operator rule: a router's certificate may not scrape an agent
+		resp, err := clientAs(t, pki.RoleRouter, "r1").Get(agentURL(leader.httpAddr, "/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("/metrics with a router certificate: %s", resp.Status)
 		}
 	}
 	r := e.router(active)
