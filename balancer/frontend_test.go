@@ -20,7 +20,6 @@ import (
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/status"
-	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/streaming"
 )
 
@@ -95,14 +94,7 @@ func download(ctx context.Context, t *testing.T, mux *streaming.Mux, b32 string,
 // key never crosses a frontend link nor reaches a frontend's log; and a
 // frontend cut off from the cluster stops signing when its key ends.
 func TestFrontendsSimnet(t *testing.T) {
-	ncfg := simnet.DefaultConfig()
-	ncfg.Peers, ncfg.Floodfills = 300, 10
-	ncfg.RouterLatency, ncfg.NetDBLatency = time.Millisecond, 2*time.Millisecond
-	ncfg.BuildTimeout = 200 * time.Millisecond
-	n, err := simnet.New(ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := fastSimnet(t, 300, 10)
 	blob := make([]byte, 1<<20)
 	rand.Read(blob)
 	want := sha256.Sum256(blob)

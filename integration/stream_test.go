@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,28 +110,8 @@ func TestStreamServiceProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := ncGet(ctx, e.n.simAddr, e.b32, "/big")
-			switch {
-			case err != nil:
-				errs <- fmt.Errorf("download %d: %v", i, err)
-			case sha256.Sum256(got) != want:
-				errs <- fmt.Errorf("download %d: %d bytes, not the file", i, len(got))
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if t.Failed() {
-		t.FailNow()
+	if err := <-downloads(ctx, e, 20, want); err != nil {
+		t.Fatal(err)
 	}
 	el := time.Since(start)
 	t.Logf("20 concurrent 4 MiB downloads through imh nc: %s (%.1f MiB/s in all)", el.Round(time.Millisecond), 80/el.Seconds())

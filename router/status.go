@@ -32,6 +32,10 @@ type SessionStatus struct {
 	ControlAttached bool   `json:"control_attached"`
 	DataAttached    int    `json:"data_attached"`
 	StaleRefused    uint64 `json:"stale_refused"`
+	// Queued is how many payloads wait for a controller (detached managed
+	// session); QueueDropped counts those dropped because the queue was full.
+	Queued       int    `json:"queued"`
+	QueueDropped uint64 `json:"queue_dropped"`
 	// UpstreamInbound is set when the router's upstream builds the
 	// tunnels (a stock router behind `--upstream`): the inbound tunnels
 	// it holds for the session (its latest lease request) against the
@@ -81,6 +85,7 @@ func (r *Router) Status(ctx context.Context) Status {
 		ss := SessionStatus{
 			ID: s.id, B32: s.dest.B32(), Managed: s.managed, Term: s.term,
 			ControlAttached: s.ctrl != nil, DataAttached: len(s.data), StaleRefused: s.staleRefused,
+			Queued: s.queue.len(), QueueDropped: s.queue.dropped,
 		}
 		if upstream {
 			want, _ := strconv.Atoi(s.options["inbound.quantity"])
