@@ -55,10 +55,13 @@
     return keys.length ? keys.map((k) => k + ' ' + m[k]).join(', ') : 'none';
   }
 
+  function dur(secs) {
+    return secs < 120 ? secs + 's' : Math.floor(secs / 60) + 'm' + String(secs % 60).padStart(2, '0') + 's';
+  }
+
+  // ago: "12s ago" for a past time, "in 9m58s" for a future one.
   function ago(secs) {
-    if (secs < 0) return 'in ' + (-secs) + 's';
-    if (secs < 120) return secs + 's ago';
-    return Math.round(secs / 60) + 'm ago';
+    return secs < 0 ? 'in ' + dur(-secs) : dur(secs) + ' ago';
   }
 
   async function getJSON(path) {
@@ -176,8 +179,8 @@
       for (const [r, n] of Object.entries(d.leases_by_router || {})) leases[r] = (leases[r] || 0) + n;
     }
     fill(document.querySelector('#routers tbody'), (st.routers || []).map((r) => el('tr', { data: { router: r.name, state: r.state } },
-      td(r.name), td(r.addr, 'mono'), stateCell(r.state), td((r.capabilities || []).join(', ')),
-      td(leases[r.name] || 0, 'num'), td(r.error || '', 'muted'))));
+      td(r.name), td(r.addr, 'mono'), stateCell(r.state), td((r.capabilities || []).join(', '), 'caps'),
+      td(leases[r.name] || 0, 'num'), td(r.error || '', 'muted wrap'))));
   }
 
   function renderFrontends(st) {
