@@ -21,6 +21,7 @@ import (
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
+	"github.com/imh-project/imh/routerproto"
 )
 
 func init() {
@@ -55,6 +56,7 @@ type routerServeOptions struct {
 	insecure     bool
 	maxConns     int
 	maxPerSource int
+	maxSessions  int
 }
 
 // Connection caps of `imh router serve` (--max-conns,
@@ -103,6 +105,7 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.BoolVar(&o.insecure, "insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
 	f.IntVar(&o.maxConns, "max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
 	f.IntVar(&o.maxPerSource, "max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
+	f.IntVar(&o.maxSessions, "max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
 	return cmd
 }
 
@@ -139,6 +142,8 @@ func (o routerServeOptions) validate() error {
 		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
 	case o.maxConns < 0 || o.maxPerSource < 0:
 		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
+	case o.maxSessions < 1 || o.maxSessions > int(routerproto.NoSession):
+		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.maxSessions, routerproto.NoSession)
 	}
 	if o.network != "" {
 		if _, err := simnet.ParseAddr(o.network); err != nil {
@@ -189,6 +194,7 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	cfg := router.DefaultConfig()
 	cfg.Name = o.name
 	cfg.GracePeriod = o.gracePeriod
+	cfg.MaxSessions = o.maxSessions
 	cfg.Logger = logger
 	r, err := router.New(cfg, be)
 	if err != nil {
