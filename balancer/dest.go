@@ -37,8 +37,11 @@ type destState struct {
 	needBy        map[string]bool
 
 	payloads map[string]int
-	active   string // failover: the router whose leases are published
-	switches int    // failover: changes of the active router
+	// echoDropped counts echo payloads dropped unanswered: MaxEchoWorkers
+	// replies were in flight.
+	echoDropped uint64
+	active      string // failover: the router whose leases are published
+	switches    int    // failover: changes of the active router
 	// switchedAt is when the active router last changed (failover).
 	switchedAt time.Time
 

@@ -157,6 +157,7 @@ func (n *fakeNet) dial(ctx context.Context, _, addr string) (RouterConn, error) 
 // TunnelStatus, terms fence controllers.
 type fakeRouter struct {
 	name, addr string
+	sendGate   chan struct{} // if set, Send waits for it to close (set before start)
 	hash       i2p.Hash
 	caps       []string
 	tier       []i2p.Hash
@@ -460,6 +461,13 @@ func (c *fakeConn) DestroySession(ctx context.Context, id uint16) error {
 
 func (c *fakeConn) Send(ctx context.Context, m *routerproto.SendMessageExpires) error {
 	r := c.r
+	if r.sendGate != nil {
+		select {
+		case <-r.sendGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := c.session(m.SessionID); err != nil {

@@ -642,6 +642,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.GatewayPolicyEnforced = v.GatewayPolicyEnforced
 		sd.ActiveRouter = v.ActiveRouter
 		sd.Switches = v.Switches
+		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet
