@@ -572,7 +572,11 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 	for _, m := range c.members() {
 		alive[m.Name] = true
 	}
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("status: peers unknown", "err", err)
+	}
+	for _, s := range conf.Servers {
 		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
 		switch {
 		case string(s.ID) == c.cfg.NodeName:

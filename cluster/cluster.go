@@ -447,12 +447,14 @@ func (c *Cluster) TakeSnapshot() error {
 	return nil
 }
 
-func (c *Cluster) configuration() raft.Configuration {
+// configuration is raft's latest configuration, or raft's error (shut
+// down, for one): never an empty configuration standing in for an error.
+func (c *Cluster) configuration() (raft.Configuration, error) {
 	f := c.r().GetConfiguration()
 	if err := f.Error(); err != nil {
-		return raft.Configuration{}
+		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
 	}
-	return f.Configuration()
+	return f.Configuration(), nil
 }
 
 // raftFSM adapts fsm.State to raft.FSM.

@@ -255,7 +255,11 @@ func (c *Cluster) reconcileLoop(ctx context.Context) {
 }
 
 func (c *Cluster) reconcile() {
-	conf := c.configuration()
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("reconcile", "err", err)
+		return
+	}
 	have := map[raft.ServerID]raft.Server{}
 	for _, s := range conf.Servers {
 		have[s.ID] = s
