@@ -57,6 +57,8 @@ type routerServeOptions struct {
 	maxConns     int
 	maxPerSource int
 	maxSessions  int
+
+	httpListener net.Listener // tests: used instead of listening on httpAddr
 }
 
 // Connection caps of `imh router serve` (--max-conns,
@@ -171,6 +173,11 @@ func parseRouterLogLevel(s string) (slog.Level, error) {
 // router without a network cannot serve anyone.
 var errSimnetLost = errors.New("connection to the simulated network lost")
 
+// errStatusServer ends the daemon when its --http status server fails: an
+// operator or supervisor relying on /status must learn it, not find the
+// port silently dead.
+var errStatusServer = errors.New("status server failed")
+
 func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -212,15 +219,24 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	var httpDone chan error
 	var hs *http.Server
 	if o.httpAddr != "" {
-		hln, err := net.Listen("tcp", o.httpAddr)
-		if err != nil {
-			_ = ln.Close()
-			_ = r.Close()
-			return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+		hln := o.httpListener
+		if hln == nil {
+			if hln, err = net.Listen("tcp", o.httpAddr); err != nil {
+				_ = ln.Close()
+				_ = r.Close()
+				return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+			}
 		}
 		hs = &http.Server{Handler: routerStatusHandler(r), ReadHeaderTimeout: 5 * time.Second}
 		httpDone = make(chan error, 1)
-		go func() { httpDone <- hs.Serve(hln) }()
+		go func() {
+			err := hs.Serve(hln)
+			if !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("status server failed; stopping the router", "http", o.httpAddr, "err", err)
+				cancel(fmt.Errorf("%w on %s: %w", errStatusServer, o.httpAddr, err))
+			}
+			httpDone <- err
+		}()
 	}
 	if lost != nil {
 		go func() {
@@ -243,6 +259,8 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errSimnetLost) {
 		return fmt.Errorf("router %s: %w (%s)", o.name, errSimnetLost, o.network)
+	} else if errors.Is(cause, errStatusServer) {
+		return fmt.Errorf("router %s: %w", o.name, cause)
 	}
 	if serveErr != nil {
 		return fmt.Errorf("router serve: %w", serveErr)
