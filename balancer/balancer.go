@@ -287,6 +287,7 @@ func (l *loop) step(now time.Time) {
 	}
 	for _, d := range l.sortedDests() {
 		l.updateGateways(d, now)
+		l.retryRecords(d, now)
 		share := l.inboundShare(d)
 		for _, name := range l.order {
 			r := l.routers[name]

@@ -23,6 +23,9 @@ type fakeCluster struct {
 	index uint64
 	term  uint64
 	log   []fsm.Command
+	// failRecords: that many TunnelRecorded commands fail (as a lost
+	// leadership or a timeout would) before they are applied.
+	failRecords int
 }
 
 func newFakeCluster(term uint64) *fakeCluster { return &fakeCluster{state: fsm.New(), term: term} }
@@ -37,6 +40,10 @@ func (c *fakeCluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := cmd.(*fsm.TunnelRecorded); ok && c.failRecords > 0 {
+		c.failRecords--
+		return errors.New("fake: apply timed out")
+	}
 	c.index++
 	if err := c.state.Apply(c.index, b); err != nil {
 		return err
