@@ -7,8 +7,8 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-// wire is the router's view of one client connection: the routerproto
-// server connection it was handed.
+// wireConn is the router's view of one client connection: the routerproto
+// server connection it was handed (serverConn in handler.go).
 type wireConn interface {
 	// Send writes one message (blocking until written or failed).
 	Send(m routerproto.Message) error

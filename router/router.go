@@ -13,7 +13,7 @@
 //     for a grace period with their tunnels kept and payloads queued.
 //
 // The network itself is a Backend: the simulated network (simnetbackend.go)
-// or, later, a stock router upstream.
+// or a stock I2P router reached over I2CP (package router/i2cpup).
 package router
 
 import (
