@@ -82,7 +82,7 @@ func (tc *testCluster) agent(name string) *clusterAgent {
 	return nil
 }
 
-func peersOf(t *testing.T, a *clusterAgent) cluster.PeersBody {
+func peersOf(t testing.TB, a *clusterAgent) cluster.PeersBody {
 	t.Helper()
 	var body cluster.PeersBody
 	out := imhOK(t, "cluster", "peers", "--json", "--http-addr", a.httpAddr)
@@ -93,7 +93,7 @@ func peersOf(t *testing.T, a *clusterAgent) cluster.PeersBody {
 }
 
 // voters returns the names of the voters a's configuration lists.
-func voters(t *testing.T, a *clusterAgent) []string {
+func voters(t testing.TB, a *clusterAgent) []string {
 	var names []string
 	for _, p := range peersOf(t, a).Peers {
 		if p.Voter {
