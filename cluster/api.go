@@ -620,7 +620,11 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 	for _, m := range c.members() {
 		alive[m.Name] = true
 	}
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("status: peers unknown", "err", err)
+	}
+	for _, s := range conf.Servers {
 		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
 		switch {
 		case string(s.ID) == c.cfg.NodeName:
@@ -690,6 +694,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.GatewayPolicyEnforced = v.GatewayPolicyEnforced
 		sd.ActiveRouter = v.ActiveRouter
 		sd.Switches = v.Switches
+		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet
