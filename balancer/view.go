@@ -77,6 +77,7 @@ func (l *loop) publishView() {
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
 			UpstreamInbound:       l.upstreamInbound(d, time.Now()),
+			EchoDropped:           d.echoDropped,
 		}
 		if d.svc != nil {
 			live.Streams = d.svc.live()

@@ -61,6 +61,9 @@ type Destination struct {
 	// adapter in front of a stock router), how many inbound tunnels the
 	// router holds for the destination against how many it was asked for.
 	UpstreamInbound map[string]InboundCount `json:"upstream_inbound"`
+	// EchoDropped counts echo payloads dropped unanswered because the
+	// leader had MaxEchoWorkers replies in flight.
+	EchoDropped uint64 `json:"echo_dropped"`
 	// Streams is the TCP service's traffic (zero for other services).
 	Streams StreamsLive `json:"streams"`
 }
@@ -103,6 +106,7 @@ type DestinationLive struct {
 	Switches              int
 	PayloadsByRouter      map[string]int
 	UpstreamInbound       map[string]InboundCount
+	EchoDropped           uint64
 	Streams               StreamsLive
 }
 
