@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -54,9 +55,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/live", c.handleLive)
 	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
-	mux.HandleFunc("POST /v1/routers", c.write(applyBody(c, func(ri RouterInfo) fsm.Command {
-		return &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}
-	})))
+	mux.HandleFunc("POST /v1/routers", c.write(c.routerAdd))
 	mux.HandleFunc("DELETE /v1/routers/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.RouterRemove{Name: n} })))
 	mux.HandleFunc("GET /v1/frontends", c.handleFrontendList)
 	mux.HandleFunc("POST /v1/frontends", c.write(applyBody(c, func(fi FrontendInfo) fsm.Command {
@@ -215,6 +214,34 @@ func (c *Cluster) applyName(cmd func(name string) fsm.Command) writeFunc {
 	return func(ctx context.Context, r *http.Request, _ []byte) (any, error) {
 		return nil, c.Apply(ctx, cmd(r.PathValue("name")))
 	}
+}
+
+// routerDialTimeout bounds the reachability check of router add.
+const routerDialTimeout = time.Second
+
+// routerAdd applies the RouterPut, then dials the router's address from
+// the leader (the agent that will connect to it) and says whether it
+// answered. The check never refuses: a router may start later.
+func (c *Cluster) routerAdd(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var in RouterInfo
+	if err := decodeBody(body, &in); err != nil {
+		return nil, err
+	}
+	if err := c.Apply(ctx, &fsm.RouterPut{Name: in.Name, Addr: in.Addr}); err != nil {
+		return nil, err
+	}
+	out := RouterInfo{Name: in.Name, Addr: in.Addr}
+	reachable := true
+	d := net.Dialer{Timeout: routerDialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", in.Addr)
+	if err != nil {
+		reachable = false
+		out.Unreachable = err.Error()
+	} else {
+		_ = conn.Close()
+	}
+	out.Reachable = &reachable
+	return out, nil
 }
 
 func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {

@@ -28,6 +28,12 @@ const (
 type RouterInfo struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`
+	// Reachable is set only in the answer to POST /v1/routers: whether the
+	// leader, which will dial the router, reached its address by TCP
+	// within a second. A router that is not reachable yet is added all
+	// the same (routers may come later); Unreachable says why.
+	Reachable   *bool  `json:"reachable,omitempty"`
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // RouterList is the body of GET /v1/routers.

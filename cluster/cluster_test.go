@@ -369,12 +369,12 @@ func TestInmemSnapshotInstall(t *testing.T) {
 	down := (l + 1) % 3
 	h.Kill(down)
 	for i := range 30 {
-		applyOn(t, h, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+		applyOn(t, h, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", 7100+i)})
 	}
 	if err := h.Nodes[h.Leader(10*time.Second)].Cluster().TakeSnapshot(); err != nil {
 		t.Fatal(err)
 	}
-	applyOn(t, h, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"})
+	applyOn(t, h, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"}) // a new address: r0..r29 are at 7100..7129
 	h.Restart(down)
 	h.WaitConverged(10 * time.Second)
 	if got := len(h.Nodes[down].Cluster().State().Routers()); got != 31 {

@@ -37,12 +37,16 @@ const (
 // Sentinel errors. Apply returns them (wrapped) as deterministic results, so
 // callers on any node can test them with errors.Is.
 var (
-	ErrUnknownCommand  = errors.New("fsm: unknown command type")
-	ErrVersion         = errors.New("fsm: unsupported command version")
-	ErrMalformed       = errors.New("fsm: malformed command")
-	ErrInvalid         = errors.New("fsm: invalid value")
-	ErrNotFound        = errors.New("fsm: not found")
-	ErrExists          = errors.New("fsm: already exists")
+	ErrUnknownCommand = errors.New("fsm: unknown command type")
+	ErrVersion        = errors.New("fsm: unsupported command version")
+	ErrMalformed      = errors.New("fsm: malformed command")
+	ErrInvalid        = errors.New("fsm: invalid value")
+	ErrNotFound       = errors.New("fsm: not found")
+	ErrExists         = errors.New("fsm: already exists")
+	// ErrAddrInUse: a router added at the address of another router. It
+	// is an invalid value (errors.Is(err, ErrInvalid) holds): the API
+	// answers 400 and the CLI exits 2.
+	ErrAddrInUse       = fmt.Errorf("%w: address in use", ErrInvalid)
 	ErrStalePublish    = errors.New("fsm: published time not after the high-water mark")
 	ErrBadSnapshot     = errors.New("fsm: malformed snapshot")
 	ErrSnapshotVersion = errors.New("fsm: unsupported snapshot version")

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/imh-project/imh/i2p"
@@ -115,8 +117,37 @@ func (d *data) routerPut(c *RouterPut) error {
 		}
 		return fmt.Errorf("%w: router %s (at %s)", ErrExists, c.Name, r.Addr)
 	}
+	// Two routers at one address would be one router driven twice: both
+	// links attach the same sessions and supersede each other by term.
+	// Deterministic (sorted names, a pure comparison), so of two adds
+	// racing through different agents exactly one wins on every replica.
+	want := canonicalAddr(c.Addr)
+	for _, name := range slices.Sorted(maps.Keys(d.routers)) {
+		if canonicalAddr(d.routers[name].Addr) == want {
+			return fmt.Errorf("%w: address %s is router %s's", ErrAddrInUse, c.Addr, name)
+		}
+	}
 	d.routers[c.Name] = Router{Name: c.Name, Addr: c.Addr}
 	return nil
+}
+
+// canonicalAddr spells a host:port one way for comparison: IP addresses
+// in netip's form (so ::1 and 0:0::1 match), host names in lower case. It
+// never resolves a name (Apply does no I/O).
+func canonicalAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	} else {
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(p)
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func (d *data) frontendPut(c *FrontendPut) error {

@@ -47,6 +47,10 @@ func newRouterAddCmd() *cobra.Command {
 			if err := apiCall(cmd.Context(), &o, "POST", "/v1/routers", in, &out); err != nil {
 				return fmt.Errorf("router add %s: %w", args[0], err)
 			}
+			if out.Reachable != nil && !*out.Reachable {
+				fmt.Fprintf(cmd.ErrOrStderr(), "imh: router add %s: warning: %s is not reachable yet from the leader (%s); added all the same, it is used once it answers\n",
+					out.Name, out.Addr, out.Unreachable)
+			}
 			if o.json {
 				return printJSON(cmd, out)
 			}

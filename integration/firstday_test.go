@@ -1,0 +1,86 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/cluster"
+)
+
+// An operator's first day (issue 18): the traps a literal reading of the
+// docs ran into, each driven through the CLI against real agents.
+
+// oneLine reports whether stderr is at most one line.
+func oneLine(stderr string) bool {
+	return strings.Count(strings.TrimSpace(stderr), "\n") == 0
+}
+
+// TestFirstDayRouterAddress: a second router at an existing router's
+// address is refused (exit 2, naming the router that has it), also when two
+// agents take the two adds at the same moment; a router whose address does
+// not answer yet is added with a warning.
+func TestFirstDayRouterAddress(t *testing.T) {
+	t.Parallel()
+	tc := startOpsCluster(t, 3)
+	tc.waitLeader(20 * time.Second)
+	f := tc.follower()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	up := ln.Addr().String()
+	out := imhWrite(t, "router", "add", "r1", "--addr", up, "--json", "--http-addr", f.httpAddr)
+	var ri cluster.RouterInfo
+	if err := json.Unmarshal([]byte(out), &ri); err != nil || ri.Reachable == nil || !*ri.Reachable {
+		t.Errorf("router add r1 --json at a listening address: %v %s", err, out)
+	}
+
+	_, stderr, code := runIMH(t, "router", "add", "r1b", "--addr", up, "--http-addr", f.httpAddr)
+	if code != 2 || !strings.Contains(stderr, "router r1") || !oneLine(stderr) {
+		t.Errorf("router add r1b at r1's address: exit %d, stderr %q; want exit 2 naming router r1", code, stderr)
+	}
+
+	down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	stdout, stderr, code := runIMH(t, "router", "add", "r2", "--addr", down, "--http-addr", f.httpAddr)
+	if code != 0 || !strings.Contains(stdout, "router r2 added") || !strings.Contains(stderr, "not reachable yet") || !oneLine(stderr) {
+		t.Errorf("router add r2 at a closed port: exit %d, stdout %q, stderr %q; want exit 0 and a one-line warning", code, stdout, stderr)
+	}
+
+	// Two adds at one new address through two different agents at once:
+	// the fsm decides, so exactly one wins everywhere.
+	race := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	errs := make([]string, 2)
+	for i, a := range tc.agents[:2] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i], codes[i] = runIMH(t, "router", "add", fmt.Sprintf("rx%d", i), "--addr", race, "--http-addr", a.httpAddr)
+		}()
+	}
+	wg.Wait()
+	if !(codes[0] == 0 && codes[1] == 2) && !(codes[0] == 2 && codes[1] == 0) {
+		t.Errorf("concurrent adds at one address: exits %v, stderr %q; want one 0 and one 2", codes, errs)
+	}
+	for _, a := range tc.agents {
+		waitFor(t, 5*time.Second, a.name+" has r1, r2 and one rx", func() bool {
+			n := 0
+			for _, r := range routerNames(t, a) {
+				if strings.HasPrefix(r, "r") {
+					n++
+				}
+			}
+			return n == 3
+		})
+	}
+}
