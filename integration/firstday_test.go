@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +84,27 @@ func TestFirstDayRouterAddress(t *testing.T) {
 			}
 			return n == 3
 		})
+	}
+}
+
+// TestFirstDayConfigTypes: `imh agent` with a wrongly typed value in its
+// YAML file exits 2 with one line naming the key, before it starts.
+func TestFirstDayConfigTypes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for key, yaml := range map[string]string{
+		"bootstrap-expect": "bootstrap-expect: three\n",
+		"raft-multiplier":  "raft-multiplier: two\n",
+		"gossip-bind":      "gossip-bind: [127.0.0.1:1, 127.0.0.1:2]\n",
+	} {
+		f := filepath.Join(dir, key+".yaml")
+		if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runIMHEnv(t, []string{"IMH_SECRET=" + strings.Repeat("A", 43) + "="}, "agent", "--node-name", "n1",
+			"--data-dir", filepath.Join(dir, "data"), "--config", f)
+		if code != 2 || !strings.Contains(stderr, key) || !oneLine(stderr) {
+			t.Errorf("agent with %q: exit %d, stderr %q; want exit 2 and one line naming %s", yaml, code, stderr, key)
+		}
 	}
 }

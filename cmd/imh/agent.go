@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,6 +142,9 @@ func agentViper(cmd *cobra.Command, configFile string) (*viper.Viper, error) {
 // value is a usage error (exit 2).
 func agentConfig(v *viper.Viper) (cluster.Config, error) {
 	cfg := cluster.DefaultConfig()
+	if err := agentCheckTypes(v); err != nil {
+		return cfg, err
+	}
 	cfg.NodeName = v.GetString("node-name")
 	if cfg.NodeName == "" {
 		h, err := os.Hostname()
@@ -182,6 +188,108 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 		return cfg, &usageError{err: err}
 	}
 	return cfg, nil
+}
+
+// agentCheckTypes checks the type of every setting, whichever layer gave
+// it (flags are typed by pflag; the YAML file and the environment are not),
+// so that viper's lenient getters never turn "three" into 0 or a list
+// into a string. The error names the key; exit 2.
+func agentCheckTypes(v *viper.Viper) error {
+	for _, k := range slices.Sorted(maps.Keys(agentFlagDefaults)) {
+		val := v.Get(k)
+		var want string
+		switch agentFlagDefaults[k].(type) {
+		case int:
+			if _, ok := configInt(val); !ok {
+				want = "an integer"
+			}
+		case bool:
+			if _, ok := configBool(val); !ok {
+				want = "true or false"
+			}
+		case []string:
+			if !configList(val) {
+				want = "a list of strings (or one string, comma-separated)"
+			}
+		default: // strings and durations
+			if !configScalar(val) {
+				want = "a single value, not a list or a map"
+			}
+		}
+		if want != "" {
+			return usageErrorf("agent: setting %s: want %s, got %s", k, want, shortValue(val))
+		}
+	}
+	return nil
+}
+
+// configInt accepts what an integer setting may hold: an integer of any
+// Go type, a whole float (YAML 3.0), or a string of decimal digits (env).
+func configInt(val any) (int, bool) {
+	switch x := val.(type) {
+	case int:
+		return x, true
+	case int64:
+		return int(x), true
+	case int32:
+		return int(x), true
+	case uint64:
+		return int(x), x <= math.MaxInt32
+	case float64:
+		return int(x), x == math.Trunc(x) && math.Abs(x) <= math.MaxInt32
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func configBool(val any) (bool, bool) {
+	switch x := val.(type) {
+	case bool:
+		return x, true
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		return b, err == nil
+	}
+	return false, false
+}
+
+func configScalar(val any) bool {
+	switch val.(type) {
+	case string, int, int32, int64, uint64, float64, bool:
+		return true
+	}
+	return false
+}
+
+func configList(val any) bool {
+	switch x := val.(type) {
+	case string, []string:
+		return true
+	case []any:
+		for _, e := range x {
+			if _, ok := e.(string); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// shortValue prints a setting's value for an error message, cut short:
+// a value can be anything a YAML file holds.
+func shortValue(val any) string {
+	s := fmt.Sprintf("%q", fmt.Sprint(val))
+	if _, ok := val.(string); !ok {
+		s = fmt.Sprintf("%T %v", val, val)
+	}
+	const max = 60
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
 }
 
 // agentTLS loads the agent's TLS files, or without them enforces the
