@@ -108,3 +108,32 @@ func TestFirstDayConfigTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstDayPingSimnet: `imh ping --via` a simulated router reaches no
+// destination hosted on the simulated routers (router-to-router traffic is
+// not modelled); it exits 1 and says so, with the summary.
+func TestFirstDayPingSimnet(t *testing.T) {
+	t.Parallel()
+	n := startRouterNet(t, time.Minute, "r1", "r2")
+	keyFile, b32 := routerKeyFile(t)
+	probe := make(chan string, 1)
+	scheme := "i2cps://"
+	if plaintext {
+		scheme = "i2cp://"
+	}
+	go func() {
+		_, stderr, code := runIMH(t, "i2cp", "probe", scheme+n.routers[0].addr, "--keys", keyFile)
+		probe <- fmt.Sprintf("exit %d: %s", code, stderr)
+	}()
+	waitFor(t, 20*time.Second, "the probe's LeaseSet stored in the simulated network", func() bool {
+		var st struct {
+			Destinations map[string]json.RawMessage `json:"destinations"`
+		}
+		return httpGetJSON("http://"+n.simHTTP+"/status", &st) == nil && st.Destinations[b32] != nil
+	})
+	stdout, stderr, code := runIMH(t, "ping", b32, "--via", scheme+n.routers[1].addr, "--count", "2", "--interval", "100ms")
+	if code != 1 || !strings.Contains(stderr, "simulated router") || !oneLine(stderr[strings.Index(stderr, "imh:"):]) || !strings.Contains(stdout, "2 sent, 0 received") {
+		t.Errorf("ping via a simnet router: exit %d, stdout %q, stderr %q; want exit 1, the summary and the reason", code, stdout, stderr)
+	}
+	t.Logf("ping: %s\nprobe: %s", strings.TrimSpace(stderr), <-probe)
+}

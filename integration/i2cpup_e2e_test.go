@@ -360,7 +360,7 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 	// reply binds the sender's session to one router (TESTNET.md), so
 	// losses are expected here; issue 11's failover policy is the cure.
 	out, stderr, code = e.run(ctx, "ping", dest.B32, "--via", via, "--count", "10", "--interval", "200ms", "--json")
-	if code != 0 {
+	if code != 0 && (code != 1 || !strings.HasPrefix(out, "{")) { // 1 with the summary: nothing came back
 		t.Fatalf("two-way ping: exit %d: %s", code, stderr)
 	}
 	var rt pingOut
