@@ -69,7 +69,53 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
-	return mux
+	return jsonErrors(mux)
+}
+
+// jsonErrors answers what no route takes (an unknown path, 404; a method
+// the path does not take, 405, Allow header kept) with the documented
+// ErrorBody instead of net/http's plain text.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern == "" {
+			h.ServeHTTP(&errorBodyWriter{ResponseWriter: w, path: r.URL.Path, method: r.Method}, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// errorBodyWriter turns the error status net/http's mux writes into an
+// ErrorBody and drops the mux's text.
+type errorBodyWriter struct {
+	http.ResponseWriter
+	path, method string
+	wrote        bool
+}
+
+func (e *errorBodyWriter) WriteHeader(code int) {
+	if e.wrote {
+		return
+	}
+	e.wrote = true
+	body := ErrorBody{Error: fmt.Sprintf("no such API path: %.100q", e.path), Code: CodeNotFound}
+	switch {
+	case code == http.StatusMethodNotAllowed:
+		body = ErrorBody{Error: fmt.Sprintf("method %.10s not allowed on %.100q (allowed: %s)", e.method, e.path, e.Header().Get("Allow")), Code: CodeInvalid}
+	case code < 400:
+		e.ResponseWriter.WriteHeader(code) // a redirect (path cleaning): pass it on
+		return
+	}
+	e.Header().Del("X-Content-Type-Options")
+	writeJSON(e.ResponseWriter, code, body)
+}
+
+func (e *errorBodyWriter) Write(b []byte) (int, error) {
+	if !e.wrote {
+		e.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

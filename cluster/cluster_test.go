@@ -267,6 +267,12 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"DELETE", "/v1/frontends/f3", nil, 404},
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Frontends: ptr(true)}, 200},
 		{"PATCH", "/v1/destinations/web", map[string]any{"frontends": "on"}, 400},
+		{"POST", "/v1/routers", cluster.RouterInfo{Name: "r1b", Addr: "127.0.0.1:7001"}, 400}, // r1's address
+		// What no route takes is answered with the ErrorBody too.
+		{"GET", "/v1/nothing-here", nil, 404},
+		{"GET", "/", nil, 404},
+		{"PUT", "/v1/routers", nil, 405},
+		{"POST", "/v1/status", nil, 405},
 	} {
 		if got := api(t, tt.method, fa, tt.path, tt.in, nil); got != tt.want {
 			t.Errorf("%s %s %+v: status %d, want %d", tt.method, tt.path, tt.in, got, tt.want)

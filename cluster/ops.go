@@ -156,7 +156,7 @@ func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 	}
 	n, err := c.ml.Join([]string{addr})
 	if n == 0 {
-		return res, fmt.Errorf("join %s: no agent answered: %w", addr, err)
+		return res, fmt.Errorf("join %s: no agent answered: %w", addr, flatError{err})
 	}
 	res.Contacted = n
 	c.log.Info("joined cluster gossip on operator request", "addr", addr, "contacted", n)
@@ -485,4 +485,24 @@ func (c *Cluster) announceSelf(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// flatError prints a multi-line error (memberlist's multierror: "1 error
+// occurred:" and a bulleted list) on one line, for the API's error body.
+type flatError struct{ err error }
+
+func (f flatError) Unwrap() error { return f.err }
+
+func (f flatError) Error() string {
+	if f.err == nil {
+		return "<nil>"
+	}
+	var parts []string
+	for _, l := range strings.Split(f.err.Error(), "\n") {
+		l = strings.TrimPrefix(strings.TrimSpace(l), "* ")
+		if l != "" && !strings.HasSuffix(l, "occurred:") {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -70,7 +70,7 @@ func Encode(c Command) ([]byte, error) {
 	b := []byte{byte(c.Type()), v}
 	b, err := c.appendPayload(b)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.Type(), err)
+		return nil, fmt.Errorf("%w: encode %s: %w", ErrInvalid, c.Type(), err) // a value too long for its field
 	}
 	return b, nil
 }

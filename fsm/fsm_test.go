@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -449,5 +451,21 @@ func TestSettingsTCPRoundTrip(t *testing.T) {
 	a, _ := Encode(&DestinationSet{Name: "web", Settings: plain})
 	if len(enc)-len(a) != 1+len(st.ServiceAddr) {
 		t.Fatalf("tcp settings add %d bytes, want the address string only", len(enc)-len(a))
+	}
+}
+
+// TestLongNamesNotEchoed: errors about a name over the limit quote only its
+// beginning.
+func TestLongNamesNotEchoed(t *testing.T) {
+	long := strings.Repeat("x", 250) // the most a name field holds
+	s := New()
+	for _, c := range []Command{&RouterPut{Name: long, Addr: "127.0.0.1:1"}, &RouterRemove{Name: long}, &DestinationRemove{Name: long}, &FrontendRemove{Name: long}} {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(1, b); err == nil || len(err.Error()) > 200 {
+			t.Errorf("%s: error of %d bytes: %.300v", c.Type(), len(fmt.Sprint(err)), err)
+		}
 	}
 }

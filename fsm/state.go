@@ -94,7 +94,7 @@ func (d *data) apply(c Command) error {
 		return d.frontendPut(c)
 	case *FrontendRemove:
 		if _, ok := d.fronts[c.Name]; !ok {
-			return fmt.Errorf("%w: frontend %s", ErrNotFound, c.Name)
+			return fmt.Errorf("%w: frontend %s", ErrNotFound, shortName(c.Name))
 		}
 		delete(d.fronts, c.Name)
 		return nil
@@ -196,7 +196,7 @@ func validAddr(addr string) error {
 
 func (d *data) routerRemove(c *RouterRemove) error {
 	if _, ok := d.routers[c.Name]; !ok {
-		return fmt.Errorf("%w: router %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: router %s", ErrNotFound, shortName(c.Name))
 	}
 	delete(d.routers, c.Name)
 	maps.DeleteFunc(d.tunnels, func(k TunnelKey, _ Tunnel) bool { return k.Router == c.Name })
@@ -241,7 +241,7 @@ func (d *data) destinationPut(c *DestinationPut) error {
 func (d *data) destinationSet(c *DestinationSet) error {
 	dest, ok := d.dests[c.Name]
 	if !ok {
-		return fmt.Errorf("%w: destination %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: destination %s", ErrNotFound, shortName(c.Name))
 	}
 	if err := c.Settings.Validate(); err != nil {
 		return err
@@ -254,7 +254,7 @@ func (d *data) destinationSet(c *DestinationSet) error {
 
 func (d *data) destinationRemove(c *DestinationRemove) error {
 	if _, ok := d.dests[c.Name]; !ok {
-		return fmt.Errorf("%w: destination %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: destination %s", ErrNotFound, shortName(c.Name))
 	}
 	delete(d.dests, c.Name)
 	maps.DeleteFunc(d.tunnels, func(k TunnelKey, _ Tunnel) bool { return k.Destination == c.Name })

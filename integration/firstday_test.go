@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,4 +137,59 @@ func TestFirstDayPingSimnet(t *testing.T) {
 		t.Errorf("ping via a simnet router: exit %d, stdout %q, stderr %q; want exit 1, the summary and the reason", code, stdout, stderr)
 	}
 	t.Logf("ping: %s\nprobe: %s", strings.TrimSpace(stderr), <-probe)
+}
+
+// TestFirstDayMessages: errors are one line (the nested multierror of a
+// failed join included), the API answers what no route takes with the
+// documented JSON, IMH_HTTP_ADDR may be a URL, an empty secret file is
+// called empty, and an over-long name is not echoed back in full.
+func TestFirstDayMessages(t *testing.T) {
+	t.Parallel()
+	tc := startOpsCluster(t, 3)
+	l := tc.waitLeader(20 * time.Second)
+
+	_, stderr, code := runIMH(t, "cluster", "join", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http-addr", l.httpAddr)
+	if code != 1 || !oneLine(stderr) || !strings.Contains(stderr, "no agent answered") {
+		t.Errorf("cluster join to nobody: exit %d, stderr %q; want exit 1 and one line", code, stderr)
+	}
+
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{{"GET", "/v1/nope", 404}, {"DELETE", "/v1/status", 405}} {
+		req, _ := http.NewRequest(tt.method, agentURL(l.httpAddr, tt.path), nil)
+		resp, err := agentHTTPClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eb cluster.ErrorBody
+		err = json.NewDecoder(resp.Body).Decode(&eb)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || err != nil || eb.Error == "" || eb.Code == "" {
+			t.Errorf("%s %s: %d %+v %v; want %d with the JSON error body", tt.method, tt.path, resp.StatusCode, eb, err, tt.status)
+		}
+	}
+
+	scheme := "https://"
+	if plaintext {
+		scheme = "http://"
+	}
+	if _, stderr, code := runIMHEnv(t, []string{"IMH_HTTP_ADDR=" + scheme + l.httpAddr}, "status"); code != 0 {
+		t.Errorf("IMH_HTTP_ADDR=%s%s imh status: exit %d: %s", scheme, l.httpAddr, code, stderr)
+	}
+
+	empty := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runIMH(t, "agent", "--node-name", "x", "--data-dir", t.TempDir(), "--secret-file", empty)
+	if code != 2 || !strings.Contains(stderr, "empty") || !oneLine(stderr) {
+		t.Errorf("agent with an empty secret file: exit %d, stderr %q; want exit 2 saying empty", code, stderr)
+	}
+
+	long := strings.Repeat("n", 3000)
+	_, stderr, code = runIMH(t, "router", "add", long, "--addr", "127.0.0.1:9", "--http-addr", l.httpAddr)
+	if code != 2 || len(stderr) > 400 || !oneLine(stderr) {
+		t.Errorf("router add with a 3000-byte name: exit %d, stderr of %d bytes (%.200q); want exit 2 and a short line", code, len(stderr), stderr)
+	}
 }

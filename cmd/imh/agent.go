@@ -330,6 +330,9 @@ func agentSecret(path string) (cluster.Secret, error) {
 			return cluster.Secret{}, usageErrorf("secret file: %v", err)
 		}
 		text, src = string(b), path
+		if strings.TrimSpace(text) == "" {
+			return cluster.Secret{}, usageErrorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
+		}
 	}
 	if strings.TrimSpace(text) == "" {
 		return cluster.Secret{}, usageErrorf("agent: no cluster secret: give --secret-file, IMH_SECRET_FILE or IMH_SECRET (make one with imh keygen)")

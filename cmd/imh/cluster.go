@@ -67,7 +67,7 @@ func newClusterJoinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res cluster.JoinResult
 			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/join", cluster.JoinRequest{Addr: args[0]}, &res); err != nil {
-				return fmt.Errorf("cluster join %s: %w", args[0], err)
+				return fmt.Errorf("cluster join %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, res)
@@ -95,7 +95,7 @@ func newClusterRemoveCmd() *cobra.Command {
 			}
 			var res cluster.RemoveResult
 			if err := apiCall(cmd.Context(), &o, http.MethodDelete, "/v1/peers/"+args[0], nil, &res); err != nil {
-				return fmt.Errorf("cluster remove %s: %w", args[0], err)
+				return fmt.Errorf("cluster remove %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, res)

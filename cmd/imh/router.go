@@ -45,7 +45,7 @@ func newRouterAddCmd() *cobra.Command {
 			in := cluster.RouterInfo{Name: args[0], Addr: addr}
 			var out cluster.RouterInfo
 			if err := apiCall(cmd.Context(), &o, "POST", "/v1/routers", in, &out); err != nil {
-				return fmt.Errorf("router add %s: %w", args[0], err)
+				return fmt.Errorf("router add %s: %w", argName(args[0]), err)
 			}
 			if out.Reachable != nil && !*out.Reachable {
 				fmt.Fprintf(cmd.ErrOrStderr(), "imh: router add %s: warning: %s is not reachable yet from the leader (%s); added all the same, it is used once it answers\n",
@@ -73,7 +73,7 @@ func newRemoveCmd(group, noun, path, short string) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := apiCall(cmd.Context(), &o, "DELETE", path+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("%s remove %s: %w", group, args[0], err)
+				return fmt.Errorf("%s remove %s: %w", group, argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})
