@@ -436,12 +436,42 @@ func TestClusterOpsSnapshot(t *testing.T) {
 	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", bad, "--http-addr", l.httpAddr); code != 2 {
 		t.Errorf("restore of a malformed file: exit %d: %s", code, stderr)
 	}
+	// A restore is deliberate (issue 18): without --yes it refuses and
+	// changes nothing; --dry-run shows what would change.
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", snap, "--http-addr", l.httpAddr); code != 2 || !strings.Contains(stderr, "--yes") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("restore without --yes: exit %d, stderr %q; want exit 2 asking for --yes", code, stderr)
+	}
+	var plan struct {
+		DryRun       bool `json:"dry_run"`
+		Destinations struct {
+			Added, Removed []string
+		}
+		Routers struct {
+			Added, Removed []string
+		}
+	}
+	waitFor(t, 20*time.Second, "snapshot restore --dry-run", func() bool {
+		out, stderr, code := runIMH(t, "cluster", "snapshot", "restore", snap, "--dry-run", "--json", "--http-addr", l.httpAddr)
+		if code != 0 && !strings.Contains(stderr, "no leader") {
+			t.Fatalf("restore --dry-run: exit %d: %s", code, stderr)
+		}
+		return code == 0 && json.Unmarshal([]byte(out), &plan) == nil
+	})
+	if !plan.DryRun || !slices.Equal(plan.Destinations.Added, []string{"web"}) || !slices.Equal(plan.Routers.Added, []string{"r1"}) || len(plan.Routers.Removed) != 0 {
+		t.Errorf("restore --dry-run --json: %+v; want web and r1 added", plan)
+	}
+	if out := imhOK(t, "cluster", "snapshot", "restore", snap, "--dry-run", "--http-addr", l.httpAddr); !strings.Contains(out, "routers: +r1") || !strings.Contains(out, "destinations: +web") {
+		t.Errorf("restore --dry-run:\n%s", out)
+	}
+	if n := len(routerNames(t, l)); n != 0 {
+		t.Fatalf("a refused or dry restore changed the state: %d routers", n)
+	}
 	start := time.Now()
 	var restoreOut string
 	waitFor(t, 20*time.Second, "snapshot restore accepted", func() bool {
 		var stderr string
 		var code int
-		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--http-addr", tc.follower().httpAddr)
+		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--yes", "--http-addr", tc.follower().httpAddr)
 		if code != 0 && !strings.Contains(stderr, "no leader") {
 			t.Fatalf("snapshot restore: exit %d: %s", code, stderr)
 		}

@@ -186,7 +186,7 @@ func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, s
 		c: c, keys: keys, target: target, leased: make(chan struct{}),
 		la:     la,
 		sentAt: make(map[uint32]time.Time), got: make(map[uint32]bool), allIn: make(chan struct{}),
-		failed: map[routerproto.MessageStatusCode]int{},
+		failed:   map[routerproto.MessageStatusCode]int{},
 		expected: o.count,
 	}
 	if _, err := rand.Read(p.runID[:]); err != nil {
