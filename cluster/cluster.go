@@ -80,8 +80,10 @@ type Cluster struct {
 	httpSrv *http.Server
 	client  *http.Client
 
-	dead    *deadTracker // leader-only: when each unreachable server was first seen gone
-	removes *removeHold  // leader-only: servers removed recently, not re-added at once
+	dead      *deadTracker // leader-only: when each unreachable server was first seen gone
+	strangers mismatchLog  // gossip from nodes with another cluster secret (secretmismatch.go)
+	foreign   mismatchLog  // joins refused by agents with another cluster secret
+	removes   *removeHold  // leader-only: servers removed recently, not re-added at once
 
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading

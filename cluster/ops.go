@@ -155,6 +155,9 @@ func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 		res.Fresh = true
 	}
 	n, err := c.ml.Join([]string{addr})
+	if n == 0 && c.joinSecretMismatch([]string{addr}, err) {
+		return res, fmt.Errorf("join %s: the agent there has another cluster secret (its gossip cannot be decrypted): check --secret-file or IMH_SECRET on both", addr)
+	}
 	if n == 0 {
 		return res, fmt.Errorf("join %s: no agent answered: %w", addr, flatError{err})
 	}

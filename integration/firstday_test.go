@@ -193,3 +193,37 @@ func TestFirstDayMessages(t *testing.T) {
 		t.Errorf("router add with a 3000-byte name: exit %d, stderr of %d bytes (%.200q); want exit 2 and a short line", code, len(stderr), stderr)
 	}
 }
+
+// TestFirstDaySecretMismatch: an agent started with another cluster's
+// secret and --join naming the cluster: both sides say so in one line,
+// rate-limited, instead of an ERROR per second on the good agents and
+// silence on the stranger.
+func TestFirstDaySecretMismatch(t *testing.T) {
+	t.Parallel()
+	tc := startOpsCluster(t, 3)
+	l := tc.waitLeader(20 * time.Second)
+	secret, _, _ := runIMH(t, "keygen")
+	other := filepath.Join(t.TempDir(), "other-secret")
+	if err := os.WriteFile(other, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stranger := &clusterAgent{name: "stranger", dataDir: filepath.Join(t.TempDir(), "data"), httpAddr: opsAddr(t)}
+	stranger.args = []string{"agent", "--node-name", stranger.name, "--data-dir", stranger.dataDir,
+		"--raft-bind", opsAddr(t), "--gossip-bind", opsAddr(t), "--http-bind", stranger.httpAddr,
+		"--secret-file", other, "--join", l.flagValue(t, "gossip-bind")}
+	tc.start(stranger)
+	const line = "another cluster secret"
+	waitFor(t, 20*time.Second, "both sides name the other cluster secret", func() bool {
+		return strings.Contains(stranger.proc.Log(), line) && strings.Contains(l.proc.Log(), line)
+	})
+	time.Sleep(4 * time.Second) // the stranger keeps trying every second: watch the rate limit
+	for _, a := range []*clusterAgent{l, stranger} {
+		log := a.proc.Log()
+		if n := strings.Count(log, line); n != 1 {
+			t.Errorf("%s: %d lines about another cluster secret, want 1 (rate-limited)", a.name, n)
+		}
+		if strings.Contains(strings.ToLower(log), "no installed keys could decrypt") {
+			t.Errorf("%s still logs memberlist's decryption errors:\n%s", a.name, a.proc.LogTail(10))
+		}
+	}
+}
