@@ -490,6 +490,25 @@ func (c *Cluster) announceSelf(ctx context.Context) {
 	}
 }
 
+// voterCount is the number of voters in the latest configuration.
+func (c *Cluster) voterCount() int {
+	n := 0
+	for _, s := range c.configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
+}
+
+// EvenVotersWarning is what the leader logs and the CLI prints when the
+// cluster has an even number of voters: one more voter raised the quorum
+// without tolerating one more failure.
+func EvenVotersWarning(voters int) string {
+	return fmt.Sprintf("%d voters: an even count tolerates no more failures than %d (quorum %d); add one more agent or take one out with imh cluster remove NAME",
+		voters, voters-1, voters/2+1)
+}
+
 // flatError prints a multi-line error (memberlist's multierror: "1 error
 // occurred:" and a bulleted list) on one line, for the API's error body.
 type flatError struct{ err error }

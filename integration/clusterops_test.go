@@ -72,6 +72,19 @@ func (a *clusterAgent) setFlag(t *testing.T, name, value string) {
 	a.args[i+1] = value
 }
 
+// addAgent starts one more agent as operations.md's "Add a node" does: a
+// fresh data dir, its own addresses, --join naming one gossip address and
+// no --bootstrap-expect; extra are more flags.
+func (tc *testCluster) addAgent(name, join string, extra ...string) *clusterAgent {
+	tc.t.Helper()
+	a := &clusterAgent{name: name, dataDir: filepath.Join(tc.t.TempDir(), "data-"+name), httpAddr: opsAddr(tc.t)}
+	a.args = append([]string{"agent", "--node-name", name, "--data-dir", a.dataDir,
+		"--raft-bind", opsAddr(tc.t), "--gossip-bind", opsAddr(tc.t), "--http-bind", a.httpAddr,
+		"--secret-file", tc.secretFile, "--log-level", "debug", "--join", join}, extra...)
+	tc.start(a)
+	return a
+}
+
 func (tc *testCluster) agent(name string) *clusterAgent {
 	for _, a := range tc.agents {
 		if a.name == name {

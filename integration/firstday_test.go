@@ -207,11 +207,7 @@ func TestFirstDaySecretMismatch(t *testing.T) {
 	if err := os.WriteFile(other, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stranger := &clusterAgent{name: "stranger", dataDir: filepath.Join(t.TempDir(), "data"), httpAddr: opsAddr(t)}
-	stranger.args = []string{"agent", "--node-name", stranger.name, "--data-dir", stranger.dataDir,
-		"--raft-bind", opsAddr(t), "--gossip-bind", opsAddr(t), "--http-bind", stranger.httpAddr,
-		"--secret-file", other, "--join", l.flagValue(t, "gossip-bind")}
-	tc.start(stranger)
+	stranger := tc.addAgent("stranger", l.flagValue(t, "gossip-bind"), "--secret-file", other, "--log-level", "info") // later flags win
 	const line = "another cluster secret"
 	waitFor(t, 20*time.Second, "both sides name the other cluster secret", func() bool {
 		return strings.Contains(stranger.proc.Log(), line) && strings.Contains(l.proc.Log(), line)
@@ -226,4 +222,25 @@ func TestFirstDaySecretMismatch(t *testing.T) {
 			t.Errorf("%s still logs memberlist's decryption errors:\n%s", a.name, a.proc.LogTail(10))
 		}
 	}
+}
+
+// TestFirstDayEvenVoters: a 4th agent joining a 3-agent cluster becomes a
+// voter (documented); the leader and imh cluster peers warn that an even
+// count of voters tolerates no more failures.
+func TestFirstDayEvenVoters(t *testing.T) {
+	t.Parallel()
+	tc := startOpsCluster(t, 3)
+	l := tc.waitLeader(20 * time.Second)
+	if _, stderr, _ := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr); strings.Contains(stderr, "warning") {
+		t.Errorf("3 voters: peers warns: %q", stderr)
+	}
+	tc.addAgent("n4", l.flagValue(t, "gossip-bind"))
+	tc.waitVoters(l, []string{"n1", "n2", "n3", "n4"}, 20*time.Second)
+	_, stderr, code := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr)
+	if code != 0 || !strings.Contains(stderr, "4 voters: an even count") || !oneLine(stderr) {
+		t.Errorf("cluster peers with 4 voters: exit %d, stderr %q; want one warning line", code, stderr)
+	}
+	waitFor(t, 5*time.Second, "the leader's warning", func() bool {
+		return strings.Contains(l.proc.Log(), "4 voters: an even count")
+	})
 }

@@ -43,6 +43,7 @@ func newClusterPeersCmd() *cobra.Command {
 			if body.Peers == nil {
 				body.Peers = []cluster.PeerInfo{}
 			}
+			warnEvenVoters(cmd, body.Peers)
 			if o.json {
 				return printJSON(cmd, body)
 			}
@@ -60,6 +61,20 @@ func newClusterPeersCmd() *cobra.Command {
 	}
 	addAPIFlags(cmd, &o)
 	return cmd
+}
+
+// warnEvenVoters prints one warning line on stderr when the configuration
+// has an even number of voters.
+func warnEvenVoters(cmd *cobra.Command, peers []cluster.PeerInfo) {
+	n := 0
+	for _, p := range peers {
+		if p.Voter {
+			n++
+		}
+	}
+	if n > 0 && n%2 == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(n))
+	}
 }
 
 func newClusterJoinCmd() *cobra.Command {
@@ -80,6 +95,10 @@ func newClusterJoinCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: stale raft state of the removed agent moved aside (see its log)\n", res.Node)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), a voter; leader %s\n", res.Node, res.Contacted, res.Leader)
+			var body cluster.PeersBody
+			if apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body) == nil {
+				warnEvenVoters(cmd, body.Peers)
+			}
 			return nil
 		},
 	}
