@@ -750,3 +750,29 @@ func TestLoopDestinationRemoved(t *testing.T) {
 		}
 	})
 }
+
+// Removing a router (imh router remove) makes it release the cluster's
+// sessions at once: the leader destroys them before it lets go of the
+// router, instead of leaving them for the grace period (issue 18, trap 5).
+func TestLoopRouterRemovedReleasesSessions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2, allCaps, fsm.DefaultSettings())
+		run := h.start(5, 14)
+		defer run.stop(t)
+		time.Sleep(30 * time.Second)
+		for _, r := range h.routers {
+			if len(r.sessionIDs()) != 1 {
+				t.Fatalf("%s: %d sessions", r.name, len(r.sessionIDs()))
+			}
+		}
+		gone, kept := h.routers[0], h.routers[1]
+		h.cl.mustApply(t, &fsm.RouterRemove{Name: gone.name})
+		time.Sleep(2 * time.Second)
+		if n := len(gone.sessionIDs()); n != 0 {
+			t.Fatalf("removed router %s keeps %d sessions of the cluster", gone.name, n)
+		}
+		if n := len(kept.sessionIDs()); n != 1 {
+			t.Fatalf("router %s: %d sessions, want its 1", kept.name, n)
+		}
+	})
+}

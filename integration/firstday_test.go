@@ -244,3 +244,28 @@ func TestFirstDayEvenVoters(t *testing.T) {
 		return strings.Contains(l.proc.Log(), "4 voters: an even count")
 	})
 }
+
+// TestFirstDayRouterRemoveReleases: after imh router remove, the removed
+// router drops the cluster's session at once (its grace period is five
+// minutes here), while the others keep theirs.
+func TestFirstDayRouterRemoveReleases(t *testing.T) {
+	t.Parallel()
+	e := startBalancerEnvN(t, []string{"r1", "r2"})
+	r1, r2 := e.n.routers[0], e.n.routers[1]
+	hasSession := func(r *routerProc) bool {
+		for _, s := range r.status(t).Sessions {
+			if s.B32 == e.b32 {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 30*time.Second, "web's session on r1 and r2", func() bool { return hasSession(r1) && hasSession(r2) })
+	balancerIMH(t, "router", "remove", "r1", "--http-addr="+e.tc.waitLeader(10*time.Second).httpAddr)
+	start := time.Now()
+	waitFor(t, 10*time.Second, "r1 released web's session", func() bool { return !hasSession(r1) })
+	t.Logf("r1 released the session %v after router remove", time.Since(start).Round(time.Millisecond))
+	if !hasSession(r2) {
+		t.Error("r2 lost web's session")
+	}
+}

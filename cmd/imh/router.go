@@ -23,7 +23,7 @@ func newRouterCmd() *cobra.Command {
 		Short: "Routers: the cluster's routers (add, remove, list) and the router daemon",
 	}
 	cmd.AddCommand(newRouterAddCmd(),
-		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (its tunnels are forgotten)"),
+		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (the leader destroys the cluster's sessions on it first; its tunnels are forgotten)"),
 		newRouterListCmd())
 	for _, f := range routerSubcommands {
 		cmd.AddCommand(f())
