@@ -114,6 +114,26 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 		})
 	}
 	wg.Wait()
+	// A removed agent is in no configuration; show it as removed, on its
+	// own API and on the others' (its gossip says it was removed).
+	listed := map[string]bool{}
+	for _, p := range out {
+		listed[p.Name] = true
+	}
+	if c.removed.Load() && !listed[c.cfg.NodeName] {
+		self := c.selfInfo()
+		self.Voter = false
+		out = append(out, self)
+		listed[c.cfg.NodeName] = true
+	}
+	if c.ml != nil {
+		for _, m := range c.members() {
+			if m.Meta.Removed && !listed[m.Name] {
+				out = append(out, PeerInfo{Name: m.Name, RaftAddr: m.Meta.RaftAddr, State: "removed", LastContactMs: -1})
+				listed[m.Name] = true
+			}
+		}
+	}
 	return PeersBody{Peers: out}
 }
 

@@ -240,6 +240,18 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	if !strings.Contains(n.proc.Log(), "this agent was removed from the cluster") {
 		t.Errorf("%s: no log line about its removal", n.name)
 	}
+	// imh cluster peers shows it as removed (not a voter), on its own API
+	// and on the others' (issue 18).
+	for _, a := range []*clusterAgent{n, l} {
+		waitFor(t, 10*time.Second, a.name+"'s peers show "+n.name+" removed", func() bool {
+			for _, p := range peersOf(t, a).Peers {
+				if p.Name == n.name {
+					return p.State == "removed" && !p.Voter
+				}
+			}
+			return false
+		})
+	}
 	// It stays out: the leader keeps reconciling gossip members. (Writes
 	// go through l, forwarded if leadership moved; waitLeader would wait
 	// for the removed agent to name a leader too.)

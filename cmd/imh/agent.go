@@ -85,7 +85,7 @@ func newAgentCmd() *cobra.Command {
 	f.String("data-dir", "", "directory for the raft log and snapshots (required)")
 	f.String("raft-bind", cluster.DefaultConfig().RaftBind, "raft TCP listen address")
 	f.String("gossip-bind", cluster.DefaultConfig().GossipBind, "gossip (memberlist) listen address, UDP and TCP")
-	f.String("http-bind", cluster.DefaultConfig().HTTPBind, "HTTP API listen address (keep it on loopback)")
+	f.String("http-bind", cluster.DefaultConfig().HTTPBind, "HTTP API listen address; followers forward writes to the leader's (--http-advertise), so across hosts bind a routable address, with TLS")
 	f.String("raft-advertise", "", "raft address other agents dial (default: --raft-bind)")
 	f.String("gossip-advertise", "", "gossip address other agents dial (default: --gossip-bind)")
 	f.String("http-advertise", "", "API address other agents forward writes to (default: --http-bind)")
