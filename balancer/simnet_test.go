@@ -92,6 +92,21 @@ func storedLeaseSet(t *testing.T, n *simnet.Network, h i2p.Hash) *i2p.LeaseSet2 
 	return ls
 }
 
+// fastSimnet is a simulated network with peers and floodfills, fast
+// enough for tests on a loaded machine.
+func fastSimnet(t *testing.T, peers, floodfills int) *simnet.Network {
+	t.Helper()
+	ncfg := simnet.DefaultConfig()
+	ncfg.Peers, ncfg.Floodfills = peers, floodfills
+	ncfg.RouterLatency, ncfg.NetDBLatency = time.Millisecond, 2*time.Millisecond
+	ncfg.BuildTimeout = 200 * time.Millisecond
+	n, err := simnet.New(ncfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // The whole path in one process, real sockets: balancer -> routerproto
 // Client -> 4 imh routers -> simulated network. The floodfills end up with
 // one verified LeaseSet of 12 leases, 3 per router, whose gateways are the
@@ -99,14 +114,7 @@ func storedLeaseSet(t *testing.T, n *simnet.Network, h i2p.Hash) *i2p.LeaseSet2 
 // clients' one-way traffic reaches all 4 routers. Then a router dies: its
 // leases leave the stored LeaseSet within seconds.
 func TestSimnetEndToEnd(t *testing.T) {
-	ncfg := simnet.DefaultConfig()
-	ncfg.Peers, ncfg.Floodfills = 600, 20
-	ncfg.RouterLatency, ncfg.NetDBLatency = time.Millisecond, 2*time.Millisecond
-	ncfg.BuildTimeout = 200 * time.Millisecond
-	n, err := simnet.New(ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := fastSimnet(t, 600, 20)
 	cl := newFakeCluster(3)
 	routers := map[string]*simRouter{}
 	for _, name := range []string{"r1", "r2", "r3", "r4"} {

@@ -149,7 +149,13 @@ func (d *destServer) run() {
 func (d *destServer) maybeAsk(now time.Time) {
 	d.mu.Lock()
 	need := d.key == nil || now.After(d.key.renewAt())
-	outstanding := d.pending != nil && now.Sub(d.askedAt) < askAgain
+	wait := askAgain
+	if d.key != nil {
+		// A request lost with a leader must be made again well before
+		// the current key ends.
+		wait = min(wait, d.key.expires.Sub(d.key.from)/8)
+	}
+	outstanding := d.pending != nil && now.Sub(d.askedAt) < wait
 	name := d.a.Name
 	d.mu.Unlock()
 	if !need || outstanding {
@@ -166,6 +172,15 @@ func (d *destServer) maybeAsk(now time.Time) {
 	if err := d.f.toLeader(&frontendproto.KeyRequest{Name: name, TransientType: i2p.SigEd25519, TransientKey: pub}); err != nil {
 		d.log.Debug("key request not sent", "err", err)
 	}
+}
+
+// newLeader forgets an outstanding key request: it went to a leader that
+// is gone, so it is made again at once to the new one.
+func (d *destServer) newLeader() {
+	d.mu.Lock()
+	d.pending = nil
+	d.mu.Unlock()
+	d.kick()
 }
 
 // granted installs a key the leader certified, if it is the one asked for.

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	DefaultReportInterval = time.Second
 	// handshakeTimeout bounds the frontendproto preamble exchange.
 	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds a write to the leader (a report, a key request).
+	writeTimeout = 10 * time.Second
 )
 
 // ErrClosed reports a call on a closed Frontend.
@@ -139,6 +142,7 @@ func (f *Frontend) Serve(ctx context.Context, ln net.Listener) error {
 // leader must not undo its successor's assignment.
 func (f *Frontend) ServeLeader(ctx context.Context, nc net.Conn) error {
 	c := frontendproto.NewConn(nc)
+	c.SetWriteTimeout(writeTimeout) // a leader that stops reading fails the link
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -193,7 +197,8 @@ func (f *Frontend) assign(link *leaderLink, m *frontendproto.Assign) {
 		f.log.Error("assignment for another frontend ignored (added under another name?)", "named", m.Frontend, "this", f.cfg.Name)
 		return
 	}
-	if f.leader != link || f.term != m.Term {
+	changed := f.leader != link
+	if changed || f.term != m.Term {
 		f.log.Info("leader", "leader", m.Leader, "term", m.Term)
 	}
 	f.term, f.leader = m.Term, link
@@ -204,6 +209,9 @@ func (f *Frontend) assign(link *leaderLink, m *frontendproto.Assign) {
 		d := f.dests[a.Name]
 		if d != nil && d.sameTarget(a) {
 			d.update(a)
+			if changed {
+				d.newLeader()
+			}
 			continue
 		}
 		if d != nil {
@@ -321,16 +329,6 @@ func (f *Frontend) Status() Status {
 	for _, d := range dests {
 		st.Dests = append(st.Dests, d.status())
 	}
-	slices.SortFunc(st.Dests, func(a, b DestStatus) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(st.Dests, func(a, b DestStatus) int { return strings.Compare(a.Name, b.Name) })
 	return st
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -23,7 +23,7 @@ import (
 // ports were taken meanwhile (freePort hands out ports that are free now,
 // and hundreds are handed out before the processes bind) is started again
 // on new ones.
-func startManyRouters(t *testing.T, names []string) *routerNet {
+func startManyRouters(t testing.TB, names []string) *routerNet {
 	t.Helper()
 	n := startRouterNet(t, 5*time.Minute) // the simulated network only
 	for _, name := range names {

@@ -32,7 +32,7 @@ type balancerSendResult struct {
 // balancerIMH runs a client command, retrying for up to 30 s while the
 // cluster has no leader (elections right after bootstrap), and fails the
 // test on any other error.
-func balancerIMH(t *testing.T, args ...string) string {
+func balancerIMH(t testing.TB, args ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -49,7 +49,7 @@ func balancerIMH(t *testing.T, args ...string) string {
 
 // storedLeaseSet returns the newest LeaseSet the simulated floodfills
 // stored for b32, or nil.
-func balancerStoredLeaseSet(t *testing.T, n *routerNet, b32 string) *i2p.LeaseSet2 {
+func balancerStoredLeaseSet(t testing.TB, n *routerNet, b32 string) *i2p.LeaseSet2 {
 	t.Helper()
 	var st routerSimnetStatus
 	if err := httpGetJSON("http://"+n.simHTTP+"/status", &st); err != nil {
@@ -83,7 +83,7 @@ func startBalancerEnv(t *testing.T, destFlags ...string) *balancerEnv {
 	return startBalancerEnvN(t, []string{"r1", "r2", "r3", "r4"}, destFlags...)
 }
 
-func startBalancerEnvN(t *testing.T, routers []string, destFlags ...string) *balancerEnv {
+func startBalancerEnvN(t testing.TB, routers []string, destFlags ...string) *balancerEnv {
 	t.Helper()
 	var n *routerNet
 	if len(routers) <= 4 {
@@ -109,7 +109,7 @@ func startBalancerEnvN(t *testing.T, routers []string, destFlags ...string) *bal
 
 // leaseOwners maps "gateway/tunnel" of every live inbound tunnel whose
 // first hop is its gateway to the router holding it (router /status).
-func (e *balancerEnv) leaseOwners(t *testing.T) map[string]string {
+func (e *balancerEnv) leaseOwners(t testing.TB) map[string]string {
 	t.Helper()
 	owner := map[string]string{}
 	for _, r := range e.n.routers {
@@ -130,7 +130,7 @@ func (e *balancerEnv) leaseOwners(t *testing.T) map[string]string {
 }
 
 // byRouter counts the leases of ls per router ("?" for none known).
-func (e *balancerEnv) byRouter(t *testing.T, ls *i2p.LeaseSet2) map[string]int {
+func (e *balancerEnv) byRouter(t testing.TB, ls *i2p.LeaseSet2) map[string]int {
 	owner := e.leaseOwners(t)
 	by := map[string]int{}
 	for _, l := range ls.Leases {
@@ -246,7 +246,7 @@ func TestBalancerProcesses(t *testing.T) {
 
 // waitStoredLeases waits until the floodfills hold a LeaseSet whose leases
 // satisfy ok (by router), and returns it.
-func (e *balancerEnv) waitStoredLeases(t *testing.T, within time.Duration, what string, ok func(ls *i2p.LeaseSet2, by map[string]int) bool) *i2p.LeaseSet2 {
+func (e *balancerEnv) waitStoredLeases(t testing.TB, within time.Duration, what string, ok func(ls *i2p.LeaseSet2, by map[string]int) bool) *i2p.LeaseSet2 {
 	t.Helper()
 	var ls *i2p.LeaseSet2
 	waitFor(t, within, what, func() bool {

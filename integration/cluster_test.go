@@ -35,7 +35,7 @@ type clusterAgent struct {
 }
 
 type testCluster struct {
-	t          *testing.T
+	t          testing.TB
 	secretFile string
 	agents     []*clusterAgent
 }
@@ -43,7 +43,7 @@ type testCluster struct {
 // startTestCluster starts n agents with --bootstrap-expect n, each joining
 // all gossip addresses (itself included); the last one is configured by a
 // YAML file and IMH_ environment variables instead of flags.
-func startTestCluster(t *testing.T, n int) *testCluster {
+func startTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	return startClusterWith(t, n, func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }, true)
 }
@@ -51,7 +51,7 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 // startClusterWith starts n agents like startTestCluster, with every address
 // from addr; lastByFile moves the last agent's settings to a file and the
 // environment (configureByFileAndEnv).
-func startClusterWith(t *testing.T, n int, addr func() string, lastByFile bool) *testCluster {
+func startClusterWith(t testing.TB, n int, addr func() string, lastByFile bool) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -94,7 +94,7 @@ func startClusterWith(t *testing.T, n int, addr func() string, lastByFile bool) 
 // configureByFileAndEnv moves the last agent's settings from flags to a
 // YAML --config file and IMH_ environment variables (the secret's value in
 // IMH_SECRET), so the process tests cover every configuration source.
-func (a *clusterAgent) configureByFileAndEnv(t *testing.T, secret string, gossip []string) {
+func (a *clusterAgent) configureByFileAndEnv(t testing.TB, secret string, gossip []string) {
 	flags := map[string]string{}
 	for i := 1; i+1 < len(a.args); i += 2 {
 		if a.args[i] != "--join" {
@@ -177,7 +177,7 @@ func (tc *testCluster) follower() *clusterAgent {
 }
 
 // imhOK runs a client command and fails the test unless it exits 0.
-func imhOK(t *testing.T, args ...string) string {
+func imhOK(t testing.TB, args ...string) string {
 	t.Helper()
 	out, stderr, code := runIMH(t, args...)
 	if code != 0 {
@@ -203,7 +203,7 @@ func imhWrite(t *testing.T, args ...string) string {
 	}
 }
 
-func routerNames(t *testing.T, a *clusterAgent) []string {
+func routerNames(t testing.TB, a *clusterAgent) []string {
 	var list cluster.RouterList
 	if err := httpGetJSON(agentURL(a.httpAddr, "/v1/routers"), &list); err != nil {
 		return nil

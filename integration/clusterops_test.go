@@ -25,7 +25,7 @@ import (
 // opsAddr hands out a loopback address whose port comes from reservePort
 // (below the ephemeral range, free for TCP and UDP, never handed out twice in
 // this process).
-func opsAddr(t *testing.T) string {
+func opsAddr(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("127.0.0.1:%d", reservePort(t))
 }
@@ -95,7 +95,7 @@ func (tc *testCluster) agent(name string) *clusterAgent {
 	return nil
 }
 
-func peersOf(t *testing.T, a *clusterAgent) cluster.PeersBody {
+func peersOf(t testing.TB, a *clusterAgent) cluster.PeersBody {
 	t.Helper()
 	var body cluster.PeersBody
 	out := imhOK(t, "cluster", "peers", "--json", "--http-addr", a.httpAddr)
@@ -106,7 +106,7 @@ func peersOf(t *testing.T, a *clusterAgent) cluster.PeersBody {
 }
 
 // voters returns the names of the voters a's configuration lists.
-func voters(t *testing.T, a *clusterAgent) []string {
+func voters(t testing.TB, a *clusterAgent) []string {
 	var names []string
 	for _, p := range peersOf(t, a).Peers {
 		if p.Voter {

@@ -33,8 +33,11 @@ type nsCluster struct {
 	apis     []string           // agent HTTP APIs, n1..n3
 	agents   map[string]*nsProc // by node name
 	adapters map[string]*nsProc // by router name
+	upAddrs  map[string]string  // router name -> the adapter's routerproto address
 	upIndex  map[string]int     // router name -> i2pd index
-	via      string             // i2cp address of r5, the senders' router
+	// frontends beside the adapters, by router name (startNsFrontends).
+	frontends map[string]*nsFrontend
+	via       string // i2cp address of r5, the senders' router
 }
 
 // failoverNet is the shared setup of TestFailoverOnI2PD: the cluster and
@@ -156,7 +159,7 @@ func startNsCluster(ctx context.Context, t *testing.T, opts i2pdnet.Options) *ns
 	n := e.n
 	t.Logf("network up after %v", tUp.Round(time.Millisecond))
 
-	c := &nsCluster{nsIMH: e, agents: map[string]*nsProc{}, adapters: map[string]*nsProc{},
+	c := &nsCluster{nsIMH: e, agents: map[string]*nsProc{}, adapters: map[string]*nsProc{}, upAddrs: map[string]string{},
 		upIndex: map[string]int{"up3": 3, "up4": 4}, via: "i2cp://" + n.Router(5).I2CPAddr}
 	secret, stderr, code := runIMH(t, "keygen")
 	if code != 0 {
@@ -181,7 +184,7 @@ func startNsCluster(ctx context.Context, t *testing.T, opts i2pdnet.Options) *ns
 		}
 		c.agents[name] = e.start("agent-"+name, args...)
 	}
-	addrs := map[string]string{}
+	addrs := c.upAddrs
 	for _, name := range []string{"up3", "up4"} {
 		addrs[name] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		c.adapters[name] = e.start("router-"+name, "router", "serve", "--name", name, "--listen", addrs[name],
@@ -438,26 +441,7 @@ func (f *failoverNet) leaderKill(ctx context.Context, figs map[string]string) {
 		t.Fatalf("failover ping before the leader kill: %v", bp.err)
 	}
 	time.Sleep(5 * time.Second) // 10 round trips before the kill
-	tKill := time.Now()
-	lp := f.agents[leader]
-	_ = syscall.Kill(-lp.cmd.Process.Pid, syscall.SIGKILL)
-	<-lp.done
-	var newLeader string
-	for deadline := time.Now().Add(30 * time.Second); newLeader == ""; time.Sleep(200 * time.Millisecond) {
-		for i, api := range f.apis {
-			if fmt.Sprintf("n%d", i+1) == leader {
-				continue
-			}
-			if s, err := f.status(ctx, api); err == nil && s.Leader != "" && s.Leader != leader {
-				newLeader = s.Leader
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new leader within 30 s of killing %s", leader)
-		}
-	}
-	tElect := time.Since(tKill)
+	newLeader, tElect := f.killLeader(ctx, leader)
 	<-bp.done
 	if bp.err != nil {
 		t.Fatalf("failover ping across the leader kill: %v", bp.err)
@@ -488,14 +472,39 @@ func (f *failoverNet) leaderKill(ctx context.Context, figs map[string]string) {
 			t.Errorf("round trips lost over the balancer failover: %d of %d answered (goal: none lost)", r.p.Received, r.p.Sent)
 		}
 	}
-	// The kept agents serve the rest of the test.
+}
+
+// killLeader SIGKILLs the Raft leader (node name leader), waits until
+// another agent names a new one and returns it and how long that took.
+// The killed agent's API is dropped from f.apis: the kept agents serve the
+// rest of the test.
+func (f *nsCluster) killLeader(ctx context.Context, leader string) (string, time.Duration) {
+	t := f.t
+	tKill := time.Now()
+	lp := f.agents[leader]
+	_ = syscall.Kill(-lp.cmd.Process.Pid, syscall.SIGKILL)
+	<-lp.done
 	var apis []string
 	for i, api := range f.apis {
 		if fmt.Sprintf("n%d", i+1) != leader {
 			apis = append(apis, api)
 		}
 	}
+	var newLeader string
+	for deadline := time.Now().Add(30 * time.Second); newLeader == ""; time.Sleep(200 * time.Millisecond) {
+		for _, api := range apis {
+			if s, err := f.status(ctx, api); err == nil && s.Leader != "" && s.Leader != leader {
+				newLeader = s.Leader
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new leader within 30 s of killing %s", leader)
+		}
+	}
+	tElect := time.Since(tKill)
 	f.apis = apis
+	return newLeader, tElect
 }
 
 // leaseRef is one lease as a floodfill's console lists it.
@@ -686,57 +695,7 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	if len(oldLeases) == 0 || before.ActiveRouter != active {
 		t.Fatalf("before the kill: active %q, leaseset %q", before.ActiveRouter, before.LeaseSet)
 	}
-	tKill := time.Now()
-	if err := n.KillRouter(f.upIndex[active]); err != nil {
-		t.Fatalf("kill %s's i2pd: %v", active, err)
-	}
-	// The balancer learns of the dead upstream only through the adapter.
-	switched := func() (status.Destination, bool) {
-		st, err := f.statusOf(ctx)
-		if err != nil {
-			return status.Destination{}, false
-		}
-		d, _ := destOf(st, f.svc)
-		return d, d.ActiveRouter == standby && len(d.LeasesByRouter) == 1 && d.LeasesByRouter[standby] == 1
-	}
-	// The adapter sees its upstream session end at once; the balancer is
-	// given 3 s more to react.
-	var d status.Destination
-	ok := false
-	var tLost time.Duration
-	for wait := time.Now().Add(5 * time.Second); tLost == 0 && time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
-		if _, ended := upstreamSessions(f.adapters[active]); ended > 0 {
-			tLost = time.Since(tKill)
-		}
-	}
-	figs["adapter_saw_upstream_end_ms"] = fmt.Sprint(tLost.Milliseconds())
-	for wait := time.Now().Add(3 * time.Second); !ok && time.Now().Before(wait); time.Sleep(250 * time.Millisecond) {
-		d, ok = switched()
-	}
-	adapterKilled := false
-	var tAdapter time.Time
-	if !ok {
-		// The adapter in front of the dead i2pd keeps its imh session and
-		// the tunnels it reported (it does not tell the balancer that the
-		// upstream session died): model the failure of the whole host.
-		t.Logf("no switch %v after the i2pd kill while %s's adapter lives (it saw the upstream end after %v; active %q); killing the adapter too",
-			time.Since(tKill).Round(time.Millisecond), active, tLost.Round(time.Millisecond), d.ActiveRouter)
-		figs["switch_with_adapter_alive"] = "none"
-		p := f.adapters[active]
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		adapterKilled, tAdapter = true, time.Now()
-		for wait := time.Now().Add(30 * time.Second); !ok; time.Sleep(250 * time.Millisecond) {
-			if time.Now().After(wait) {
-				t.Fatalf("no switch to %s within 30 s of killing %s's adapter: %+v", standby, active, d)
-			}
-			d, ok = switched()
-		}
-		figs["switch_after_adapter_kill_ms"] = fmt.Sprint(time.Since(tAdapter).Milliseconds())
-	}
-	tSwitch := time.Since(tKill)
-	figs["switch_balancer_ms"] = fmt.Sprint(tSwitch.Milliseconds())
-	figs["adapter_killed"] = fmt.Sprint(adapterKilled)
+	tKill, tSwitch, d := f.killActiveRouter(ctx, f.svc, active, standby, figs)
 	if d.Switches < 1 || len(d.StandbyRouters) != 0 {
 		t.Errorf("after the switch: switches %d, standby %v; want >= 1 and none (the other router is down)", d.Switches, d.StandbyRouters)
 	}
@@ -807,6 +766,72 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	figs["old_sender_sent_before_kill"] = fmt.Sprint(sentBefore)
 	t.Logf("old sender (bound to %s, 60 pings at 1/s, %d of them sent before the kill): %d of %d answered",
 		active, sentBefore, oldSender.res.Received, oldSender.res.Sent)
+}
+
+// killActiveRouter SIGKILLs the i2pd of b32's active router and waits
+// until the balancer switches to standby (status: standby active, its
+// leases only). The balancer learns of the dead upstream only through the
+// adapter; if no switch follows within 3 s of the adapter noticing, the
+// adapter (and the frontend beside it, if any) is SIGKILLed too: the whole
+// host fails, and that is reported. It returns when the i2pd was killed,
+// how long the switch took and the destination's status after it.
+func (f *nsCluster) killActiveRouter(ctx context.Context, b32, active, standby string, figs map[string]string) (time.Time, time.Duration, status.Destination) {
+	t := f.t
+	tKill := time.Now()
+	if err := f.n.KillRouter(f.upIndex[active]); err != nil {
+		t.Fatalf("kill %s's i2pd: %v", active, err)
+	}
+	switched := func() (status.Destination, bool) {
+		st, err := f.statusOf(ctx)
+		if err != nil {
+			return status.Destination{}, false
+		}
+		d, _ := destOf(st, b32)
+		return d, d.ActiveRouter == standby && len(d.LeasesByRouter) == 1 && d.LeasesByRouter[standby] == 1
+	}
+	// The adapter sees its upstream session end at once; the balancer is
+	// given 3 s more to react.
+	var d status.Destination
+	ok := false
+	var tLost time.Duration
+	for wait := time.Now().Add(5 * time.Second); tLost == 0 && time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+		if _, ended := upstreamSessions(f.adapters[active]); ended > 0 {
+			tLost = time.Since(tKill)
+		}
+	}
+	figs["adapter_saw_upstream_end_ms"] = fmt.Sprint(tLost.Milliseconds())
+	for wait := time.Now().Add(3 * time.Second); !ok && time.Now().Before(wait); time.Sleep(250 * time.Millisecond) {
+		d, ok = switched()
+	}
+	adapterKilled := false
+	if !ok {
+		// The adapter in front of the dead i2pd keeps its imh session and
+		// the tunnels it reported: model the failure of the whole host.
+		t.Logf("no switch %v after the i2pd kill while %s's adapter lives (it saw the upstream end after %v; active %q); killing the adapter too",
+			time.Since(tKill).Round(time.Millisecond), active, tLost.Round(time.Millisecond), d.ActiveRouter)
+		figs["switch_with_adapter_alive"] = "none"
+		procs := []*nsProc{f.adapters[active]}
+		if fe := f.frontends[active]; fe != nil {
+			procs = append(procs, fe.p)
+		}
+		for _, p := range procs {
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		adapterKilled = true
+		tAdapter := time.Now()
+		for wait := time.Now().Add(30 * time.Second); !ok; time.Sleep(250 * time.Millisecond) {
+			if time.Now().After(wait) {
+				t.Fatalf("no switch to %s within 30 s of killing %s's adapter: %+v", standby, active, d)
+			}
+			d, ok = switched()
+		}
+		figs["switch_after_adapter_kill_ms"] = fmt.Sprint(time.Since(tAdapter).Milliseconds())
+	}
+	tSwitch := time.Since(tKill)
+	figs["switch_balancer_ms"] = fmt.Sprint(tSwitch.Milliseconds())
+	figs["adapter_killed"] = fmt.Sprint(adapterKilled)
+	return tKill, tSwitch, d
 }
 
 // TestFailoverPolicyCLI checks the failover policy through the CLI on

@@ -23,7 +23,7 @@ type frontendProc struct {
 
 // startFrontends runs a frontend beside every router of e and adds it to
 // the cluster.
-func startFrontends(t *testing.T, e *balancerEnv, api string) []*frontendProc {
+func startFrontends(t testing.TB, e *balancerEnv, api string) []*frontendProc {
 	t.Helper()
 	var fes []*frontendProc
 	for _, r := range e.n.routers {
@@ -162,5 +162,17 @@ func TestFrontendsProcesses(t *testing.T) {
 		if d.Streams.Accepted != 0 {
 			t.Errorf("the leader terminated %d streams of %s in multi-client mode", d.Streams.Accepted, d.Name)
 		}
+	}
+
+	// A removed frontend is told to serve nothing: it ends its
+	// attachments at once, not when its key ends.
+	gone := fes[len(fes)-1]
+	balancerIMH(t, "frontend", "remove", gone.name, "--http-addr="+l.httpAddr)
+	waitFor(t, 15*time.Second, gone.name+" serving nothing", func() bool {
+		var st frontendStatus
+		return httpGetJSON("http://"+gone.http+"/status", &st) == nil && len(st.Dests) == 0
+	})
+	if out := balancerIMH(t, "frontend", "list", "--http-addr="+l.httpAddr); strings.Contains(out, gone.name) {
+		t.Errorf("frontend list after remove: %q", out)
 	}
 }

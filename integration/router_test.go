@@ -80,7 +80,7 @@ func (r *routerProc) status(t *testing.T) routerStatus {
 }
 
 // startRouterNet starts the simulated network and one router per name.
-func startRouterNet(t *testing.T, grace time.Duration, names ...string) *routerNet {
+func startRouterNet(t testing.TB, grace time.Duration, names ...string) *routerNet {
 	t.Helper()
 	n := &routerNet{
 		simAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),

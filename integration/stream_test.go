@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ import (
 const streamBlobSize = 4 << 20
 
 // startHTTPBackend serves blob at /big and a small page at / on loopback.
-func startHTTPBackend(t *testing.T, blob []byte) string {
+func startHTTPBackend(t testing.TB, blob []byte) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +38,7 @@ const smallPage = "<h1>imh</h1>\n"
 
 // serveHTTPBackend serves blob at /big and smallPage at / on ln until the
 // test ends, and returns ln's address.
-func serveHTTPBackend(t *testing.T, ln net.Listener, blob []byte) string {
+func serveHTTPBackend(t testing.TB, ln net.Listener, blob []byte) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) { w.Write(blob) })
@@ -53,22 +52,46 @@ func serveHTTPBackend(t *testing.T, ln net.Listener, blob []byte) string {
 // ncGet fetches path from b32 with `imh nc` over the simulated network
 // (an HTTP/1.0 request on stdin) and returns the response body.
 func ncGet(ctx context.Context, simAddr, b32, path string) ([]byte, error) {
+	var body bytes.Buffer
+	if _, err := ncCopy(ctx, simAddr, b32, path, &body); err != nil {
+		return nil, err
+	}
+	return body.Bytes(), nil
+}
+
+// ncCopy is ncGet writing the body to w as it arrives (a hash, for large
+// bodies) and returning its length.
+func ncCopy(ctx context.Context, simAddr, b32, path string, w io.Writer) (int64, error) {
 	cmd := exec.CommandContext(ctx, imhBin, "nc", b32, "--network", "simnet://"+simAddr)
 	cmd.Stdin = strings.NewReader("GET " + path + " HTTP/1.0\r\nHost: " + b32 + "\r\n\r\n")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("imh nc: %v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(&out), nil)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("response: %v (%d bytes)", err, out.Len())
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	n, copyErr := copyResponse(out, w)
+	io.Copy(io.Discard, out) // what follows a bad response, so that Wait returns
+	if err := cmd.Wait(); err != nil {
+		return n, fmt.Errorf("imh nc: %v: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return n, copyErr
+}
+
+// copyResponse reads an HTTP response from r and copies its body to w.
+func copyResponse(r io.Reader, w io.Writer) (int64, error) {
+	resp, err := http.ReadResponse(bufio.NewReader(r), nil)
+	if err != nil {
+		return 0, fmt.Errorf("response: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %s", resp.Status)
+		return 0, fmt.Errorf("status %s", resp.Status)
 	}
-	return io.ReadAll(resp.Body)
+	return io.Copy(w, resp.Body)
 }
 
 // TestStreamServiceProcesses: a TCP service on a 3-agent cluster with two
@@ -87,28 +110,8 @@ func TestStreamServiceProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 20)
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := ncGet(ctx, e.n.simAddr, e.b32, "/big")
-			switch {
-			case err != nil:
-				errs <- fmt.Errorf("download %d: %v", i, err)
-			case sha256.Sum256(got) != want:
-				errs <- fmt.Errorf("download %d: %d bytes, not the file", i, len(got))
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if t.Failed() {
-		t.FailNow()
+	if err := <-downloads(ctx, e, 20, want); err != nil {
+		t.Fatal(err)
 	}
 	el := time.Since(start)
 	t.Logf("20 concurrent 4 MiB downloads through imh nc: %s (%.1f MiB/s in all)", el.Round(time.Millisecond), 80/el.Seconds())

@@ -3,7 +3,6 @@ package streaming
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -757,18 +756,7 @@ func TestSetIdentityRotates(t *testing.T) {
 		b := l.add(t, 2, Limits{})
 		exp := uint32(time.Now().Add(time.Hour).Unix())
 		keys := testKeys(t, 6)
-		newID := func(seed byte) *Identity {
-			tk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
-			off, err := keys.SignOffline(exp, i2p.SigEd25519, tk.Public().(ed25519.PublicKey))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := NewOfflineIdentity(keys.Destination(), tk, off)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return id
-		}
+		newID := func(seed byte) *Identity { return offlineIdentityOf(t, keys, seed, exp) }
 		first, second := newID(1), newID(2)
 		a, err := NewMux(Config{Identity: first, Transport: endpoint{l, first.Destination()}})
 		if err != nil {

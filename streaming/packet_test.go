@@ -147,8 +147,13 @@ func TestSignedPacketVerifies(t *testing.T) {
 
 func testOfflineIdentity(t testing.TB, b byte, expires uint32) *Identity {
 	t.Helper()
-	keys := testKeys(t, b)
-	tk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{b + 100}, 32))
+	return offlineIdentityOf(t, testKeys(t, b), b+100, expires)
+}
+
+// offlineIdentityOf certifies a transient key (from seed) with keys.
+func offlineIdentityOf(t testing.TB, keys *i2p.PrivateKeys, seed byte, expires uint32) *Identity {
+	t.Helper()
+	tk := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
 	off, err := keys.SignOffline(expires, i2p.SigEd25519, tk.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
