@@ -716,3 +716,45 @@ func TestChaosLeaderKills(t *testing.T) {
 		t.Errorf("only %.2f%% delivered across the kills", 100*share)
 	}
 }
+
+// TestAPIModel checks the checker: a history in which an acknowledged
+// router add is lost (a later consistent read misses it) or a read goes
+// back in time is not linearizable, and its visualisation is written; an
+// indeterminate write may or may not have happened.
+func TestAPIModel(t *testing.T) {
+	op := func(c int, call, ret int64, in kvInput, out kvOutput) porcupine.Operation {
+		in.Client = c
+		return porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret}
+	}
+	add := kvInput{Key: "router/r1", Op: "add", Val: "127.0.0.1:1"}
+	read := kvInput{Key: "router/r1", Op: "read"}
+	ok, nf := kvOutput{Code: "ok"}, kvOutput{Code: "notfound"}
+	seen := kvOutput{Code: "ok", Val: "127.0.0.1:1"}
+	for _, tt := range []struct {
+		name string
+		ops  []porcupine.Operation
+		want porcupine.CheckResult
+	}{
+		{"add then read", []porcupine.Operation{op(0, 0, 10, add, ok), op(1, 20, 30, read, seen)}, porcupine.Ok},
+		{"lost write", []porcupine.Operation{op(0, 0, 10, add, ok), op(1, 20, 30, read, nf)}, porcupine.Illegal},
+		{"read back in time", []porcupine.Operation{op(0, 0, 10, add, ok), op(1, 20, 30, read, seen), op(1, 40, 50, kvInput{Key: "router/r1", Op: "remove"}, ok),
+			op(2, 60, 70, read, seen)}, porcupine.Illegal},
+		{"indeterminate add seen", []porcupine.Operation{op(0, 0, 1000, add, kvOutput{Code: "unknown"}), op(1, 20, 30, read, seen)}, porcupine.Ok},
+		{"indeterminate add not seen", []porcupine.Operation{op(0, 0, 1000, add, kvOutput{Code: "unknown"}), op(1, 20, 30, read, nf)}, porcupine.Ok},
+		{"create twice", []porcupine.Operation{op(0, 0, 10, kvInput{Key: "dest/d", Op: "create", Val: "2"}, ok),
+			op(1, 20, 30, kvInput{Key: "dest/d", Op: "create", Val: "1"}, ok)}, porcupine.Illegal},
+	} {
+		res, info := porcupine.CheckOperationsVerbose(apiModel, tt.ops, 10*time.Second)
+		if res != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, res, tt.want)
+		}
+		if res == porcupine.Illegal {
+			path := filepath.Join(t.TempDir(), "history.html")
+			if err := porcupine.VisualizePath(apiModel, info, path); err != nil {
+				t.Errorf("%s: visualise: %v", tt.name, err)
+			} else if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: visualisation not written: %v", tt.name, err)
+			}
+		}
+	}
+}
