@@ -25,6 +25,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +37,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/cluster"
 )
 
 // nemesisEvent is one fault or repair, for the run's report.
@@ -422,5 +425,14 @@ func TestNemesisProxy(t *testing.T) {
 	})
 	nm.HealAll()
 	tc.waitLeader(30 * time.Second)
-	waitConverged(t, tc, 30*time.Second)
+	h := waitConverged(t, tc, 30*time.Second)
+	// imh cluster state-hash prints what the API says (docs/cli.md).
+	var got cluster.StateHashBody
+	out := imhOK(t, "cluster", "state-hash", "--json", "--http-addr", tc.agents[0].httpAddr)
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Node != "n1" || len(got.Hash) != 64 || got.Index < h.Index {
+		t.Fatalf("imh cluster state-hash --json: %q %v (converged at %+v)", out, err, h)
+	}
+	if line := strings.Fields(imhOK(t, "cluster", "state-hash", "--http-addr", tc.agents[0].httpAddr)); len(line) != 3 || line[0] != "n1" {
+		t.Fatalf("imh cluster state-hash: %q", line)
+	}
 }
