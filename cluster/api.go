@@ -326,7 +326,37 @@ func (c *Cluster) applyPut(ctx context.Context, put *fsm.DestinationPut) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return c.destInfo(put.Name)
+	return c.appliedInfo(put.Name, func() (*DestinationInfo, error) { return putInfo(put) })
+}
+
+// appliedInfo answers a write that was applied: the destination as it is
+// now, or, when a concurrent remove got in between (the local state no
+// longer has it), what the write itself made. An applied write must never
+// answer 404: the client would take an acknowledged write for a failed one
+// (the chaos test's porcupine check caught that).
+func (c *Cluster) appliedInfo(name string, fallback func() (*DestinationInfo, error)) (*DestinationInfo, error) {
+	info, err := c.destInfo(name)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return fallback()
+	}
+	return info, err
+}
+
+// putInfo is the destination a DestinationPut creates, before any tunnel
+// or LeaseSet.
+func putInfo(put *fsm.DestinationPut) (*DestinationInfo, error) {
+	d, _, err := i2p.ParseDestination(put.Destination)
+	if err != nil {
+		return nil, err
+	}
+	st := put.Settings
+	return &DestinationInfo{
+		Name: put.Name, B32: d.B32(), Destination: i2p.Base64.EncodeToString(put.Destination),
+		LeaseSetPublicKey: i2p.Base64.EncodeToString(put.LeaseSetPublicKey),
+		Inbound:           int(st.Inbound), Outbound: int(st.Outbound), Hops: int(st.Hops),
+		Policy: st.Policy.String(), Service: st.ServiceSpec(), Frontends: st.Frontends,
+		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
+	}, nil
 }
 
 // internalDestinationPut applies a DestinationPut sealed by another agent.
@@ -431,7 +461,15 @@ func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (an
 	if err := c.Apply(ctx, &fsm.DestinationSet{Name: name, Settings: settings}); err != nil {
 		return nil, err
 	}
-	return c.destInfo(name)
+	return c.appliedInfo(name, func() (*DestinationInfo, error) {
+		if !ok {
+			return &DestinationInfo{Name: name, LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{}}, nil
+		}
+		prev := *d
+		prev.Settings = settings
+		info := destinationInfo(&prev, nil)
+		return &info, nil
+	})
 }
 
 func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
