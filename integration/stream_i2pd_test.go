@@ -199,7 +199,7 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 }
 
 // logFigures logs figs on one FIGURES line, keys sorted.
-func logFigures(t *testing.T, figs map[string]string) {
+func logFigures(t testing.TB, figs map[string]string) {
 	keys := make([]string, 0, len(figs))
 	for k := range figs {
 		keys = append(keys, k)
