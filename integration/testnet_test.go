@@ -221,20 +221,27 @@ outbound.quantity = 2
 
 // serverTunnel is an i2pd server tunnel section: streams to the key file
 // keys (in the router's datadir) are forwarded to backend (ip:port inside
-// the namespace) as plain TCP; zero-hop outbound tunnels avoid 2.45.1's
-// publish stall (TESTNET.md).
+// the namespace) as plain TCP; two 1-hop inbound tunnels, and zero-hop
+// outbound tunnels avoid 2.45.1's publish stall (TESTNET.md).
 func serverTunnel(name, backend, keys string) string {
+	return serverTunnelPools(name, backend, keys, 2, 0)
+}
+
+// serverTunnelPools is serverTunnel with inbound 1-hop inbound tunnels
+// and two outbound tunnels of outHops hops (with outHops > 0 the LeaseSet
+// may stall in 2.45.1: wait for it in a floodfill's store).
+func serverTunnelPools(name, backend, keys string, inbound, outHops int) string {
 	host, port, _ := strings.Cut(backend, ":")
-	return `[` + name + `]
+	return fmt.Sprintf(`[%s]
 type = server
-host = ` + host + `
-port = ` + port + `
-keys = ` + keys + `
+host = %s
+port = %s
+keys = %s
 inbound.length = 1
-inbound.quantity = 2
-outbound.length = 0
+inbound.quantity = %d
+outbound.length = %d
 outbound.quantity = 2
-`
+`, name, host, port, keys, inbound, outHops)
 }
 
 // checkInside runs ip and imh inside the namespace (addresses present, no
