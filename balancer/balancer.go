@@ -36,6 +36,9 @@ type Balancer struct {
 	log     *slog.Logger
 	running atomic.Bool
 	view    liveView
+	loop    atomic.Pointer[loop] // the running loop, nil when not leading
+	// counters survive loops; only the running loop touches them.
+	counters counters
 }
 
 var _ status.LiveView = (*Balancer)(nil)
@@ -66,7 +69,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := newLoop(ctx, b, term)
+	b.loop.Store(l)
 	defer func() {
+		b.loop.Store(nil)
 		cancel()
 		l.stopServices()
 		l.wg.Wait()
@@ -112,6 +117,8 @@ type loop struct {
 	retry     *Retrier
 	nextReq   uint64 // ids of pending tunnel builds
 
+	echoSem chan struct{} // one token per echo reply in flight (payload.go)
+
 	union        []i2p.Hash // cached union of fast tiers (unionFor)
 	unionLargest int
 	unionDirty   bool
@@ -130,6 +137,7 @@ func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
 		rnd:       rnd,
 		term:      term,
 		events:    make(chan event, 1024),
+		echoSem:   make(chan struct{}, b.cfg.MaxEchoWorkers),
 		routers:   make(map[string]*routerState),
 		frontends: make(map[string]*frontendState),
 		dests:     make(map[string]*destState),
@@ -256,6 +264,9 @@ func (l *loop) handle(ev event) bool {
 		l.poolResult(e)
 	case evBuilt:
 		l.built(e)
+	case evMetrics:
+		e.reply <- l.metrics()
+		return false
 	case evFrontendUp, evFrontendDown, evFrontendMsg:
 		return l.frontendEvent(e)
 	default:
@@ -284,6 +295,7 @@ func (l *loop) step(now time.Time) {
 	}
 	for _, d := range l.sortedDests() {
 		l.updateGateways(d, now)
+		l.retryRecords(d, now)
 		share := l.inboundShare(d)
 		for _, name := range l.order {
 			r := l.routers[name]

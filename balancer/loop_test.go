@@ -33,6 +33,7 @@ type harness struct {
 	routers []*fakeRouter
 	keys    *i2p.PrivateKeys
 	ek      *i2p.LeaseSetKey
+	tune    func(*Config) // if set, adjusts the config start uses
 }
 
 type running struct {
@@ -69,6 +70,9 @@ func (h *harness) start(term uint64, seed uint64) *running {
 	cfg.Dial = h.net.dial
 	cfg.Logger = testLogger(h.t)
 	cfg.Rand = newRand(seed)
+	if h.tune != nil {
+		h.tune(&cfg)
+	}
 	b, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/console"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -34,10 +35,12 @@ import (
 //	DELETE /v1/frontends/{name}
 //	GET    /v1/destinations           DestinationList
 //	GET    /v1/destinations/{name}    DestinationInfo
+//	GET    /v1/destinations/{name}/leaseset  LeaseSetInfo (the current LeaseSet, decoded)
 //	POST   /v1/destinations           DestinationRequest (create, or import with key_file) -> DestinationInfo
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
+//	GET    /ui/                       the web console (internal/console), read-only
 //
 // Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
 // (no leader) or 500.
@@ -65,11 +68,16 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/frontends/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.FrontendRemove{Name: n} })))
 	mux.HandleFunc("GET /v1/destinations", c.handleDestList)
 	mux.HandleFunc("GET /v1/destinations/{name}", c.handleDestShow)
+	mux.HandleFunc("GET /v1/destinations/{name}/leaseset", c.handleDestLeaseSet)
 	mux.HandleFunc("POST /v1/destinations", c.write(c.destCreate))
 	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
+	if c.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", c.cfg.Metrics)
+	}
+	mux.Handle("GET "+console.Prefix, console.Handler())
 	return mux
 }
 
@@ -468,6 +476,46 @@ func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// handleDestLeaseSet serves the destination's current LeaseSet decoded,
+// each lease with the router whose tunnel it is (from the replicated
+// publish), for the console and for scripts that would otherwise decode the
+// base64 of imh status themselves. Before the first publish the list is
+// empty.
+func (c *Cluster) handleDestLeaseSet(w http.ResponseWriter, r *http.Request) {
+	d, ok := c.state.Destination(r.PathValue("name"))
+	if !ok {
+		writeError(w, fmt.Errorf("%w: destination %s", fsm.ErrNotFound, r.PathValue("name")))
+		return
+	}
+	info, err := leaseSetInfo(d)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func leaseSetInfo(d *fsm.Destination) (LeaseSetInfo, error) {
+	info := LeaseSetInfo{Name: d.Name, B32: d.Hash().B32(), Leases: []LeaseInfo{}}
+	if d.LeaseSet == nil {
+		return info, nil
+	}
+	ls, err := i2p.ParseLeaseSet2(d.LeaseSet.Bytes)
+	if err != nil { // the fsm parsed it before storing it
+		return info, fmt.Errorf("leaseset of %s: %w", d.Name, err)
+	}
+	info.Published, info.Expires = ls.Published, ls.ExpiresAt()
+	info.SignatureValid = ls.Verify() == nil
+	for i, l := range ls.Leases {
+		li := LeaseInfo{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End}
+		if i < len(d.LeaseSet.Routers) {
+			li.Router = d.LeaseSet.Routers[i]
+		}
+		info.Leases = append(info.Leases, li)
+	}
+	return info, nil
+}
+
 func (c *Cluster) isLeader() bool { return c.r().State() == raft.Leader }
 
 // handleLive serves the leader's live view to followers.
@@ -572,7 +620,11 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 	for _, m := range c.members() {
 		alive[m.Name] = true
 	}
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("status: peers unknown", "err", err)
+	}
+	for _, s := range conf.Servers {
 		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
 		switch {
 		case string(s.ID) == c.cfg.NodeName:
@@ -642,6 +694,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.GatewayPolicyEnforced = v.GatewayPolicyEnforced
 		sd.ActiveRouter = v.ActiveRouter
 		sd.Switches = v.Switches
+		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet

@@ -256,6 +256,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Hops: ptr(2)}, 200},
 		{"PATCH", "/v1/destinations/nope", cluster.DestinationRequest{Hops: ptr(2)}, 404},
 		{"GET", "/v1/destinations/nope", nil, 404},
+		{"GET", "/v1/destinations/nope/leaseset", nil, 404},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f1", Addr: "127.0.0.1:9", Router: "r1"}, 409},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f2", Addr: "127.0.0.1:7102", Router: "r1"}, 409},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "bad name", Addr: "127.0.0.1:9", Router: "r2"}, 400},
@@ -278,6 +279,11 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	api(t, "GET", fa, "/v1/destinations", nil, &list)
 	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 || list.Destinations[0].Policy != "failover" || !list.Destinations[0].Frontends {
 		t.Fatalf("list %+v", list)
+	}
+	// Before the first publish the LeaseSet is there, empty.
+	var lsi cluster.LeaseSetInfo
+	if code := api(t, "GET", fa, "/v1/destinations/web/leaseset", nil, &lsi); code != 200 || lsi.Name != "web" || lsi.B32 != info.B32 || lsi.Leases == nil || len(lsi.Leases) != 0 || lsi.Published != 0 {
+		t.Fatalf("leaseset before a publish: %d %+v", code, lsi)
 	}
 	var fl cluster.FrontendList
 	api(t, "GET", fa, "/v1/frontends", nil, &fl)
