@@ -119,6 +119,17 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 	for _, fd := range st.Destinations() {
 		seen[fd.Name] = true
 		d := l.dests[fd.Name]
+		if d != nil && d.hash != fd.Hash() {
+			// Removed and created again under the same name (with other
+			// keys) between two reconciles: the old keys must not sign
+			// for the new destination (the fsm would refuse every
+			// LeaseSet, forever).
+			delete(l.dests, fd.Name)
+			d.stopService()
+			l.destroySessions(d)
+			l.log.Info("destination replaced", "dest", fd.Name, "old", d.hash.B32(), "new", fd.Hash().B32())
+			d = nil
+		}
 		if d == nil {
 			if d = l.openDest(st, fd, now); d == nil {
 				continue

@@ -28,6 +28,7 @@ import (
 //	GET    /v1/status                 status.Status (imh status)
 //	GET    /v1/live                   LiveBody, leader only
 //	GET    /v1/routers                RouterList
+//	GET    /v1/state-hash             StateHashBody
 //	POST   /v1/routers                RouterInfo -> RouterInfo
 //	DELETE /v1/routers/{name}
 //	GET    /v1/frontends              FrontendList
@@ -41,6 +42,11 @@ import (
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
 //	GET    /ui/                       the web console (internal/console), read-only
+//
+// GET /v1/routers and GET /v1/destinations/{name} take ?consistent=1: a
+// follower forwards the read to the leader, which answers after a raft
+// Barrier (so it still leads and has applied every write acknowledged before
+// the read began): a linearizable read instead of the local, possibly stale one.
 //
 // Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
 // (no leader) or 500.
@@ -57,6 +63,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/live", c.handleLive)
 	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
+	mux.HandleFunc("GET /v1/state-hash", c.handleStateHash)
 	mux.HandleFunc("POST /v1/routers", c.write(applyBody(c, func(ri RouterInfo) fsm.Command {
 		return &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}
 	})))
@@ -225,7 +232,10 @@ func (c *Cluster) applyName(cmd func(name string) fsm.Command) writeFunc {
 	}
 }
 
-func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {
+func (c *Cluster) handleRouterList(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	list := RouterList{Routers: []RouterInfo{}}
 	for _, r := range c.state.Routers() {
 		list.Routers = append(list.Routers, RouterInfo{Name: r.Name, Addr: r.Addr})
@@ -316,7 +326,37 @@ func (c *Cluster) applyPut(ctx context.Context, put *fsm.DestinationPut) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return c.destInfo(put.Name)
+	return c.appliedInfo(put.Name, func() (*DestinationInfo, error) { return putInfo(put) })
+}
+
+// appliedInfo answers a write that was applied: the destination as it is
+// now, or, when a concurrent remove got in between (the local state no
+// longer has it), what the write itself made. An applied write must never
+// answer 404: the client would take an acknowledged write for a failed one
+// (the chaos test's porcupine check caught that).
+func (c *Cluster) appliedInfo(name string, fallback func() (*DestinationInfo, error)) (*DestinationInfo, error) {
+	info, err := c.destInfo(name)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return fallback()
+	}
+	return info, err
+}
+
+// putInfo is the destination a DestinationPut creates, before any tunnel
+// or LeaseSet.
+func putInfo(put *fsm.DestinationPut) (*DestinationInfo, error) {
+	d, _, err := i2p.ParseDestination(put.Destination)
+	if err != nil {
+		return nil, err
+	}
+	st := put.Settings
+	return &DestinationInfo{
+		Name: put.Name, B32: d.B32(), Destination: i2p.Base64.EncodeToString(put.Destination),
+		LeaseSetPublicKey: i2p.Base64.EncodeToString(put.LeaseSetPublicKey),
+		Inbound:           int(st.Inbound), Outbound: int(st.Outbound), Hops: int(st.Hops),
+		Policy: st.Policy.String(), Service: st.ServiceSpec(), Frontends: st.Frontends,
+		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
+	}, nil
 }
 
 // internalDestinationPut applies a DestinationPut sealed by another agent.
@@ -421,7 +461,15 @@ func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (an
 	if err := c.Apply(ctx, &fsm.DestinationSet{Name: name, Settings: settings}); err != nil {
 		return nil, err
 	}
-	return c.destInfo(name)
+	return c.appliedInfo(name, func() (*DestinationInfo, error) {
+		if !ok {
+			return &DestinationInfo{Name: name, LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{}}, nil
+		}
+		prev := *d
+		prev.Settings = settings
+		info := destinationInfo(&prev, nil)
+		return &info, nil
+	})
 }
 
 func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
@@ -468,6 +516,9 @@ func (c *Cluster) handleDestList(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	info, err := c.destInfo(r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
@@ -711,4 +762,30 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 
 func (c *Cluster) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.Status(r.Context()))
+}
+
+func (c *Cluster) handleStateHash(w http.ResponseWriter, _ *http.Request) {
+	index, hash := c.state.StateHash()
+	writeJSON(w, http.StatusOK, StateHashBody{Node: c.cfg.NodeName, Index: index, Hash: hash})
+}
+
+// consistentRead prepares a read that asked for ?consistent=1: on a
+// follower it forwards the request to the leader and reports true (the
+// answer is written); on the leader it runs a Barrier and reports false when
+// the local state may be read, true after writing the error (503) when the
+// Barrier failed (leadership lost, no quorum). A read without the parameter
+// is left alone (false).
+func (c *Cluster) consistentRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Get("consistent") == "" {
+		return false
+	}
+	if !c.isLeader() {
+		c.forward(w, r, r.Method, r.URL.RequestURI(), nil)
+		return true
+	}
+	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
+		writeError(w, fmt.Errorf("%w: consistent read on %s: %w", ErrNoLeader, c.cfg.NodeName, err))
+		return true
+	}
+	return false
 }

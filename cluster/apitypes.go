@@ -184,3 +184,13 @@ type RestoreResult struct {
 	Frontends    int `json:"frontends"`
 	Destinations int `json:"destinations"`
 }
+
+// StateHashBody answers GET /v1/state-hash (imh cluster state-hash --json):
+// the raft index of the last entry this agent applied and the SHA-256 of
+// its replicated state (fsm.State.StateHash). Agents at the same index have
+// the same hash.
+type StateHashBody struct {
+	Node  string `json:"node"`
+	Index uint64 `json:"index"`
+	Hash  string `json:"hash"`
+}
