@@ -324,7 +324,17 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not a destination put", errBadRequest, cmd.Type())
 	}
-	raw, err := c.sealer.Open(put.SealedKeys)
+	pd, n, err := i2p.ParseDestination(put.Destination)
+	if err != nil || n != len(put.Destination) {
+		return nil, fmt.Errorf("%w: destination bytes of %s", errBadRequest, put.Name)
+	}
+	active := c.keys.activeID()
+	for _, blob := range [][]byte{put.SealedKeys, put.SealedLeaseSetKey} {
+		if id, ok := fsm.SealedKeyID(blob); ok && id != active {
+			return nil, fmt.Errorf("%w: keys sealed under key %s, but the cluster seals under %s (an agent with another --secret-file, or a rotation under way: retry)", errBadRequest, id, active)
+		}
+	}
+	raw, err := c.keys.Open(put.SealedKeys, pd.Hash(), fsm.FieldKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed keys: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -333,7 +343,7 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if err != nil || !bytes.Equal(keys.Destination().Bytes(), put.Destination) {
 		return nil, fmt.Errorf("%w: sealed keys do not match the destination", errBadRequest)
 	}
-	lsk, err := c.sealer.Open(put.SealedLeaseSetKey)
+	lsk, err := c.keys.Open(put.SealedLeaseSetKey, pd.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed leaseset key: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -374,7 +384,8 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 		return nil, fmt.Errorf("encode keys: %w", err)
 	}
 	defer clear(raw)
-	sealedKeys, err := c.sealer.Seal(raw)
+	h := keys.Destination().Hash()
+	sealedKeys, err := c.keys.Seal(raw, h, fsm.FieldKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +393,7 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 	if err != nil {
 		return nil, fmt.Errorf("generate leaseset key: %w", err)
 	}
-	sealedLSK, err := c.sealer.Seal(lsk.Private())
+	sealedLSK, err := c.keys.Seal(lsk.Private(), h, fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, err
 	}
