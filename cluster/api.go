@@ -38,8 +38,9 @@ import (
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
+//	POST   /v1/secret/rotate          -> SecretRotateResult (leader; rotate.go)
 //
-// Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
+// Errors are ErrorBody with 400 (invalid), 404, 409 (exists, stale or refused), 503
 // (no leader) or 500.
 const (
 	maxBody        = 1 << 20
@@ -70,6 +71,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
+	c.registerSecret(mux)
 	return mux
 }
 
@@ -89,6 +91,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code, name = http.StatusNotFound, CodeNotFound
 	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrStalePublish):
 		code, name = http.StatusConflict, CodeExists
+	case errors.Is(err, errRefused):
+		code, name = http.StatusConflict, CodeRefused
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrLeadershipLost):
 		code, name = http.StatusServiceUnavailable, CodeNoLeader
 	}

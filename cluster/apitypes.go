@@ -8,7 +8,7 @@ import "github.com/imh-project/imh/internal/status"
 // ErrorBody is the body of every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden
+	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden, refused
 }
 
 // Error codes in ErrorBody.Code.
@@ -119,6 +119,12 @@ type PeerInfo struct {
 	Voter         bool   `json:"voter"`
 	LastContactMs int64  `json:"last_contact_ms"`
 	CommitIndex   uint64 `json:"commit_index"`
+	// The cluster secrets the agent holds (key ids, --secret-file first),
+	// the one it seals and gossips under now, and how many agents its
+	// gossip sees alive (itself included).
+	SecretKeys    []string `json:"secret_keys,omitempty"`
+	SealingKey    string   `json:"sealing_key,omitempty"`
+	GossipMembers int      `json:"gossip_members"`
 }
 
 // PeersBody is the body of GET /v1/peers (imh cluster peers --json).

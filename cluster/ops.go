@@ -63,7 +63,8 @@ func (c *Cluster) registerOps(mux *http.ServeMux) {
 func (c *Cluster) selfInfo() PeerInfo {
 	r := c.r()
 	p := PeerInfo{Name: c.cfg.NodeName, RaftAddr: string(c.localRaft), State: strings.ToLower(r.State().String()),
-		CommitIndex: r.CommitIndex(), LastContactMs: -1}
+		CommitIndex: r.CommitIndex(), LastContactMs: -1,
+		SecretKeys: keyIDStrings(c.keys.ids()), SealingKey: c.keys.activeID().String(), GossipMembers: len(c.members())}
 	if c.removed.Load() {
 		p.State = "removed"
 	}
@@ -98,7 +99,8 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 			Voter: s.Suffrage == raft.Voter, LastContactMs: -1}
 		if string(s.ID) == c.cfg.NodeName {
 			self := c.selfInfo()
-			out[i].State, out[i].LastContactMs, out[i].CommitIndex = self.State, self.LastContactMs, self.CommitIndex
+			self.Name, self.RaftAddr, self.Voter = out[i].Name, out[i].RaftAddr, out[i].Voter
+			out[i] = self
 			continue
 		}
 		addr := c.httpAddrOf(string(s.ID))
@@ -111,6 +113,7 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 				return
 			}
 			out[i].State, out[i].LastContactMs, out[i].CommitIndex = p.State, p.LastContactMs, p.CommitIndex
+			out[i].SecretKeys, out[i].SealingKey, out[i].GossipMembers = p.SecretKeys, p.SealingKey, p.GossipMembers
 		})
 	}
 	wg.Wait()

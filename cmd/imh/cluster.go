@@ -18,10 +18,10 @@ func init() { register(newClusterCmd) }
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover",
+		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover, secret rotation",
 	}
 	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterRemoveCmd(),
-		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd())
+		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterSecretCmd())
 	return cmd
 }
 
