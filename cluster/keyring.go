@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/hashicorp/memberlist"
@@ -114,9 +113,6 @@ func (k *keyring) ids() []fsm.KeyID {
 	}
 	return out
 }
-
-// has reports whether the secret named id is held.
-func (k *keyring) has(id fsm.KeyID) bool { return slices.Contains(k.ids(), id) }
 
 // sealer returns the sealer of the secret named id.
 func (k *keyring) sealer(id fsm.KeyID) *Sealer {
