@@ -19,8 +19,9 @@ STATICCHECK := $(TOOLBIN)/staticcheck
 
 all: build
 
+# -buildvcs=auto: `imh version` shows the commit even where GOFLAGS says otherwise.
 build:
-	$(GO) build -o bin/imh ./cmd/imh
+	$(GO) build -buildvcs=auto -o bin/imh ./cmd/imh
 
 # The local demo: a simulated network, 4 routers and 3 agents on loopback
 # (Ctrl-C ends it and cleans up).

@@ -36,6 +36,9 @@ type Balancer struct {
 	log     *slog.Logger
 	running atomic.Bool
 	view    liveView
+	loop    atomic.Pointer[loop] // the running loop, nil when not leading
+	// counters survive loops; only the running loop touches them.
+	counters counters
 }
 
 var _ status.LiveView = (*Balancer)(nil)
@@ -66,7 +69,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := newLoop(ctx, b, term)
+	b.loop.Store(l)
 	defer func() {
+		b.loop.Store(nil)
 		cancel()
 		l.stopServices()
 		l.wg.Wait()
@@ -256,6 +261,9 @@ func (l *loop) handle(ev event) bool {
 		l.poolResult(e)
 	case evBuilt:
 		l.built(e)
+	case evMetrics:
+		e.reply <- l.metrics()
+		return false
 	case evFrontendUp, evFrontendDown, evFrontendMsg:
 		return l.frontendEvent(e)
 	default:

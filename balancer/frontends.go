@@ -39,7 +39,13 @@ type frontendState struct {
 	report   *frontendproto.Report
 	reportAt time.Time
 	lastErr  error
+	granted  map[string]time.Time // by destination: the last key granted
 }
+
+// minGrantEvery is how often one frontend may get a key for one
+// destination: it asks halfway through a key's life, or at once after a
+// leader change; more means a broken or hostile frontend.
+const minGrantEvery = time.Second
 
 // Events of frontend links.
 type (
@@ -148,6 +154,7 @@ func (l *loop) dialFrontend(ctx context.Context, name, addr string) (*frontendpr
 		return nil, fmt.Errorf("dial frontend %s at %s: %w", name, addr, err)
 	}
 	c := frontendproto.NewConn(nc)
+	c.SetWriteTimeout(l.cfg.OpTimeout) // a frontend that stops reading fails the link
 	if err := c.Handshake(dctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("frontend %s at %s: %w", name, addr, err)
@@ -224,6 +231,10 @@ func (l *loop) grantKey(s *frontendState, m *frontendproto.KeyRequest) {
 		l.spawnSend(conn, &frontendproto.KeyRefused{Name: m.Name, Reason: "not a multi-client destination of this cluster"})
 		return
 	}
+	if last, ok := s.granted[m.Name]; ok && time.Since(last) < minGrantEvery {
+		l.spawnSend(conn, &frontendproto.KeyRefused{Name: m.Name, Reason: "too many key requests"})
+		return
+	}
 	lifetime := l.cfg.FrontendKeyLifetime
 	if lifetime <= 0 {
 		lifetime = DefaultFrontendKeyLifetime
@@ -239,6 +250,10 @@ func (l *loop) grantKey(s *frontendState, m *frontendproto.KeyRequest) {
 		l.spawnSend(conn, &frontendproto.KeyRefused{Name: m.Name, Reason: err.Error()})
 		return
 	}
+	if s.granted == nil {
+		s.granted = make(map[string]time.Time)
+	}
+	s.granted[m.Name] = time.Now()
 	l.log.Info("transient key granted", "frontend", s.fe.Name, "dest", d.name, "router", s.fe.Router, "expires", time.Unix(int64(expires), 0).UTC().Format(time.RFC3339))
 	l.spawnSend(conn, &frontendproto.KeyGrant{Name: m.Name, Offline: off, Router: s.fe.Router, Grant: grant})
 }

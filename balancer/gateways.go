@@ -101,7 +101,16 @@ type GatewaySet struct {
 	cfg        GatewayConfig
 	members    []member
 	lastRotate time.Time
+	joined     uint64 // members added by Update to a non-empty set (churn)
 }
+
+// Len is the number of members.
+func (g *GatewaySet) Len() int { return len(g.members) }
+
+// Joined counts the peers that Update added to a set that already had
+// members: the gateway set's churn (replacements and rotations), not its
+// first filling.
+func (g *GatewaySet) Joined() uint64 { return g.joined }
 
 // NewGatewaySet returns an empty set; Update fills it.
 func NewGatewaySet(cfg GatewayConfig) *GatewaySet { return &GatewaySet{cfg: cfg} }
@@ -209,7 +218,11 @@ func (g *GatewaySet) fill(now time.Time, union []i2p.Hash, n int, rnd Rand, skip
 			pool = append(pool, h)
 		}
 	}
+	churn := len(g.members) > 0
 	for len(g.members) < n && len(pool) > 0 {
+		if churn {
+			g.joined++
+		}
 		i := rnd.IntN(len(pool))
 		g.members = append(g.members, member{peer: pool[i], since: now})
 		pool = slices.Delete(pool, i, i+1)

@@ -19,6 +19,9 @@ const ReplyTTL = time.Minute
 // sender's end-to-end session state).
 func (l *loop) payload(d *destState, r *routerState, s *session, m *routerproto.MessagePayload) {
 	d.payloads[r.name]++
+	rc := l.b.counters.router(d.name, r.name)
+	rc.Payloads++
+	rc.PayloadBytes += uint64(len(m.Payload))
 	switch d.settings.Service {
 	case fsm.ServiceTCP:
 		l.streamPayload(d, r, m)

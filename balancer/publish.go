@@ -152,9 +152,11 @@ func (l *loop) publish(d *destState, sel Selection, now time.Time) {
 	}
 	d.lastLS, d.lastRaw, d.lastLeases, d.lastPublished, d.lastAt = ls, raw, used, ls.Published, now
 	d.urgent, d.changeSince = false, time.Time{}
+	l.b.counters.dest(d.name).Publishes++
 	if sel.Active != d.active {
 		if d.active != "" {
 			d.switches++
+			l.b.counters.dest(d.name).Switches++
 			l.log.Warn("active router switched", "dest", d.name, "from", d.active, "to", sel.Active)
 			d.switchedAt = now
 		}
@@ -199,6 +201,7 @@ func (l *loop) sendLeaseSet(d *destState, r *routerState, s *session) {
 		LeaseSet:    d.lastLS,
 		PrivateKeys: []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: d.encKey.Private()}},
 	}
+	l.b.counters.router(d.name, r.name).HandOvers++
 	conn, router, dest, log := r.conn, r.name, d.name, l.log
 	l.spawn(func(ctx context.Context) event {
 		if err := conn.CreateLeaseSet2(ctx, msg); err != nil {

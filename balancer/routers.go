@@ -209,6 +209,7 @@ func (l *loop) routerDown(e evRouterDown) {
 		d.routerDown(r.name)
 	}
 	if wasUp || before != status.RouterDown {
+		l.b.counters.routerDown(r.name)
 		l.log.Warn("router down", "router", r.name, "err", e.err)
 	}
 }

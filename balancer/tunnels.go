@@ -122,7 +122,9 @@ func (l *loop) updateGateways(d *destState, now time.Time) {
 	if len(union) == 0 {
 		return
 	}
+	joined := d.gateways.Joined()
 	if d.gateways.Update(now, union, largest, int(d.settings.Hops), l.rnd) {
+		l.b.counters.dest(d.name).GatewayChanges += d.gateways.Joined() - joined
 		l.log.Debug("gateway set", "dest", d.name, "size", len(d.gateways.Members()))
 	}
 }
@@ -292,11 +294,13 @@ func (l *loop) built(e evBuilt) {
 		if p.dir == routerproto.Inbound {
 			target = l.inboundShare(d)
 		}
+		l.b.counters.router(d.name, r.name).TunnelBuildFailures++
 		next := l.retry.FailedAfter(key, now, max(FreeFailures, target))
 		l.log.Debug("tunnel build failed", "router", r.name, "dest", d.name, "direction", p.dir, "err", err, "retry_in", next.Sub(now))
 		return
 	}
 	l.retry.Succeeded(key)
+	l.b.counters.router(d.name, r.name).TunnelBuilds++
 	t := e.status.Tunnel
 	s.tunnels[tunnelKey{t.Direction, t.TunnelID}] = t
 	l.record(d, r.name, t)

@@ -72,6 +72,9 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
 	c.registerSecret(mux)
+	if c.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", c.cfg.Metrics)
+	}
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -83,6 +84,11 @@ type Config struct {
 	TLS *pki.Store
 
 	Logger *slog.Logger
+
+	// Metrics, when set, serves GET /metrics on the API (Prometheus text
+	// format; cmd/imh builds it). It is a read endpoint like /v1/status:
+	// under TLS a client or agent certificate is required (auth.go).
+	Metrics http.Handler
 
 	// LeaderWork runs on the leader only, after a Barrier, exactly one at a
 	// time: its context is cancelled when leadership is lost (or the agent

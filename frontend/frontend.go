@@ -29,6 +29,8 @@ const (
 	DefaultReportInterval = time.Second
 	// handshakeTimeout bounds the frontendproto preamble exchange.
 	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds a write to the leader (a report, a key request).
+	writeTimeout = 10 * time.Second
 )
 
 // ErrClosed reports a call on a closed Frontend.
@@ -140,6 +142,7 @@ func (f *Frontend) Serve(ctx context.Context, ln net.Listener) error {
 // leader must not undo its successor's assignment.
 func (f *Frontend) ServeLeader(ctx context.Context, nc net.Conn) error {
 	c := frontendproto.NewConn(nc)
+	c.SetWriteTimeout(writeTimeout) // a leader that stops reading fails the link
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()

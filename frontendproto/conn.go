@@ -33,8 +33,9 @@ type Conn struct {
 
 	rbuf []byte // body buffer reused by Recv; messages never alias it
 
-	wmu  sync.Mutex
-	wbuf []byte
+	wmu          sync.Mutex
+	wbuf         []byte
+	writeTimeout time.Duration // per Send (SetWriteTimeout); 0: none
 
 	closeOnce sync.Once
 	closeErr  error
@@ -120,6 +121,11 @@ func checkPreamble(p [PreambleLen]byte) error {
 func (c *Conn) Send(m Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.writeTimeout > 0 {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+			return fmt.Errorf("send %s: %w", m.Type(), err)
+		}
+	}
 	b, err := AppendFrame(c.wbuf[:0], m)
 	if err != nil {
 		return err
@@ -131,6 +137,15 @@ func (c *Conn) Send(m Message) error {
 		return fmt.Errorf("send %s: %w", m.Type(), err)
 	}
 	return nil
+}
+
+// SetWriteTimeout bounds every later Send: a peer that stops reading
+// makes Send fail after d instead of blocking its caller for good (the
+// connection is then unusable: close it). 0 means no bound.
+func (c *Conn) SetWriteTimeout(d time.Duration) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.writeTimeout = d
 }
 
 // Recv reads and decodes one frame. The body length is checked against

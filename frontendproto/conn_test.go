@@ -289,3 +289,21 @@ func TestClose(t *testing.T) {
 		t.Fatal("Send on a closed Conn returned no error")
 	}
 }
+
+// A peer that stops reading fails Send after the write timeout instead of
+// blocking the sender for good.
+func TestSendWriteTimeout(t *testing.T) {
+	a, b := pipe(t)
+	handshakeBoth(t, a, b)
+	a.SetWriteTimeout(50 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- a.Send(&KeyRefused{Name: "web", Reason: "nobody reads this"}) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Send to a peer that never reads succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send blocked past its write timeout")
+	}
+}

@@ -411,3 +411,57 @@ func TestAttackReplayCreateSession(t *testing.T) {
 		t.Fatalf("r2 holds %d sessions", len(st.Sessions))
 	}
 }
+
+// TestAttackFrontend: a frontend's leader port takes only agents of the
+// cluster CA. Without a certificate, with another CA's agent certificate,
+// or with the cluster's router, frontend or operator certificates, the
+// TLS handshake fails or the connection ends before a frontendproto
+// byte is answered; nobody but an agent gets an assignment through, so
+// nobody but the leader can make it ask for (or take) a transient key.
+func TestAttackFrontend(t *testing.T) {
+	skipIfPlaintext(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	fe := startIMH(t, "frontend", "frontend", "serve", "--name", "f1", "--listen", addr, "--router", "127.0.0.1:1")
+	waitFor(t, 10*time.Second, "frontend listening", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	for name, cfg := range map[string]*tls.Config{
+		"no certificate":         {InsecureSkipVerify: true, MinVersion: tls.VersionTLS13},
+		"another CA's agent":     attackerTLS(t, pki.RoleAgent, "n1", true),
+		"the cluster's router":   attackerTLS(t, pki.RoleRouter, "r1", false),
+		"the cluster's frontend": attackerTLS(t, pki.RoleFrontend, "f2", false),
+		"the cluster's operator": attackerTLS(t, pki.RoleClient, "ops", false),
+	} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+		if err == nil {
+			// TLS 1.3: the server's verdict on our certificate comes with
+			// the first read.
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("IMHF\x01"))
+			_, err = c.Read(make([]byte, 5))
+			c.Close()
+		}
+		if err == nil {
+			t.Errorf("%s: the frontend answered the preamble", name)
+		}
+	}
+	// An agent of the cluster gets the preamble back.
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, attackerTLS(t, pki.RoleAgent, "n1", false))
+	if err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("IMHF\x01"))
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "IMHF\x01" {
+		t.Fatalf("agent: preamble %q, %v", got, err)
+	}
+	if fe.Exited() {
+		t.Fatal("the frontend died")
+	}
+}

@@ -337,6 +337,23 @@ func httpGetJSONWith(client *http.Client, url string, v any) error {
 	return nil
 }
 
+// httpGetText GETs url as httpGetJSON does and returns the body.
+func httpGetText(url string) (string, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return "", fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return "", fmt.Errorf("get %s: read body: %w", url, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("get %s: status %s: %.200s", url, resp.Status, body)
+	}
+	return string(body), nil
+}
+
 // TestHelp checks that the built binary runs and prints its usage, so the
 // package always has at least one test.
 func TestHelp(t *testing.T) {

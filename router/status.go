@@ -31,6 +31,10 @@ type SessionStatus struct {
 	ControlAttached bool   `json:"control_attached"`
 	DataAttached    int    `json:"data_attached"`
 	StaleRefused    uint64 `json:"stale_refused"`
+	// Queued is how many payloads wait for a controller (detached managed
+	// session); QueueDropped counts those dropped because the queue was full.
+	Queued       int    `json:"queued"`
+	QueueDropped uint64 `json:"queue_dropped"`
 }
 
 // TunnelStatus is one live tunnel in Status.
@@ -68,6 +72,7 @@ func (r *Router) Status(ctx context.Context) Status {
 		st.Sessions = append(st.Sessions, SessionStatus{
 			ID: s.id, B32: s.dest.B32(), Managed: s.managed, Term: s.term,
 			ControlAttached: s.ctrl != nil, DataAttached: len(s.data), StaleRefused: s.staleRefused,
+			Queued: s.queue.len(), QueueDropped: s.queue.dropped,
 		})
 		for _, inbound := range []bool{true, false} {
 			for _, t := range s.liveTunnels(inbound, now) {

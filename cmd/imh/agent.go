@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/pki"
 )
 
@@ -25,8 +27,9 @@ func init() { register(newAgentCmd) }
 // install a live view (c.SetLiveView) and return leader work: that function
 // then runs on the leader only, started after a Barrier and cancelled when
 // leadership is lost (see cluster.Config.LeaderWork). Several extensions'
-// works run side by side.
-var agentExtensions []func(c *cluster.Cluster, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
+// works run side by side. reg takes the extension's metrics collectors
+// (GET /metrics).
+var agentExtensions []func(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
 
 // agentFlagDefaults lists every agent flag with its default; the keys are
 // also the keys of the --config YAML file and, upper-cased with IMH_, the
@@ -266,12 +269,20 @@ func runAgent(ctx context.Context, cfg cluster.Config) error {
 		}
 		return runLeaderWorks(ctx, works)
 	}
+	reg := metrics.NewRegistry()
+	raftMetrics, err := metrics.Raft()
+	if err != nil {
+		logger.Warn("raft metrics unavailable", "err", err)
+		raftMetrics = prometheus.Gatherers{}
+	}
+	cfg.Metrics = metricsHandler(reg, raftMetrics)
 	c, err := cluster.New(cfg)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
 	}
+	reg.MustRegister(clusterCollector(c))
 	for _, ext := range agentExtensions {
-		w, err := ext(c, logger)
+		w, err := ext(c, reg, logger)
 		if err != nil {
 			close(ready)
 			cancelled, cancel := context.WithCancel(ctx)

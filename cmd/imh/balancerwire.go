@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/internal/pki"
@@ -18,7 +20,7 @@ import (
 // (router health, gateway sets, payload counts) feeds `imh status`.
 func init() { agentExtensions = append(agentExtensions, wireBalancer) }
 
-func wireBalancer(c *cluster.Cluster, logger *slog.Logger) (func(context.Context) error, error) {
+func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (func(context.Context) error, error) {
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c
 	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), routerTLS(c.TLS()))
@@ -30,6 +32,9 @@ func wireBalancer(c *cluster.Cluster, logger *slog.Logger) (func(context.Context
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
 	c.SetLiveView(b)
+	if err := reg.Register(balancerCollector(b)); err != nil {
+		return nil, fmt.Errorf("balancer metrics: %w", err)
+	}
 	return b.Run, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/frontend"
+	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
 )
@@ -124,11 +125,14 @@ func runFrontendServe(ctx context.Context, o frontendServeOptions, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("frontend serve: listen on %s: %w", o.listen, err)
 	}
-	var ln net.Listener = netlimit.New(raw, defaultRouterMaxConns, defaultRouterMaxPerSource)
+	limited := netlimit.New(raw, defaultRouterMaxConns, defaultRouterMaxPerSource)
+	var ln net.Listener = limited
 	if store != nil {
 		ln = tls.NewListener(ln, store.ServerConfig(frontendPeers))
 	}
-	stopHTTP, err := serveStatusHTTP(o.httpAddr, func() any { return fe.Status() })
+	reg := metrics.NewRegistry()
+	reg.MustRegister(frontendCollector(fe, limited))
+	stopHTTP, err := serveStatusHTTP(o.httpAddr, func() any { return fe.Status() }, metricsHandler(reg))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("frontend serve: %w", err)
@@ -142,9 +146,9 @@ func runFrontendServe(ctx context.Context, o frontendServeOptions, stderr io.Wri
 	return nil
 }
 
-// serveStatusHTTP serves GET /status with what status returns, on addr
-// (nothing when addr is empty); the returned func stops it.
-func serveStatusHTTP(addr string, status func() any) (func(), error) {
+// serveStatusHTTP serves GET /status with what status returns, and GET
+// /metrics, on addr (nothing when addr is empty); the returned func stops it.
+func serveStatusHTTP(addr string, status func() any, metrics http.Handler) (func(), error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -153,6 +157,7 @@ func serveStatusHTTP(addr string, status func() any) (func(), error) {
 		return nil, fmt.Errorf("http listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(status())

@@ -50,6 +50,10 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `imh version` prints; cobra's default
+	// `completion bash|zsh|fish|powershell` command stays enabled.
+	root.Version = buildVersion()
+	root.SetVersionTemplate("imh {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})

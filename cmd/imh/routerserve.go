@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
@@ -199,7 +200,8 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 		_ = r.Close()
 		return fmt.Errorf("router serve: listen on %s: %w", o.listen, err)
 	}
-	var ln net.Listener = netlimit.New(raw, o.maxConns, o.maxPerSource)
+	limited := netlimit.New(raw, o.maxConns, o.maxPerSource)
+	var ln net.Listener = limited
 	if store != nil {
 		ln = tls.NewListener(ln, store.ServerConfig(routerPeers))
 	}
@@ -212,7 +214,9 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 			_ = r.Close()
 			return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
 		}
-		hs = &http.Server{Handler: routerStatusHandler(r), ReadHeaderTimeout: 5 * time.Second}
+		reg := metrics.NewRegistry()
+		reg.MustRegister(routerCollector(r, limited))
+		hs = &http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}
 		httpDone = make(chan error, 1)
 		go func() { httpDone <- hs.Serve(hln) }()
 	}
@@ -287,9 +291,10 @@ func routerServeBackend(ctx context.Context, o routerServeOptions, logger *slog.
 	return router.NewSimnetBackend(link), link.Done(), nil
 }
 
-// routerStatusHandler serves GET /status (CLI.md).
-func routerStatusHandler(r *router.Router) http.Handler {
+// routerStatusHandler serves GET /status (CLI.md) and GET /metrics.
+func routerStatusHandler(r *router.Router, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(r.Status(req.Context()))

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/router/simnet"
 )
 
@@ -112,7 +113,9 @@ func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
 			ln.Close()
 			return fmt.Errorf("simnet serve: http listen %s: %w", o.httpAddr, err)
 		}
-		srv = &http.Server{Handler: simnetStatusHandler(n), ReadHeaderTimeout: 5 * time.Second}
+		reg := metrics.NewRegistry()
+		reg.MustRegister(simnetCollector(n))
+		srv = &http.Server{Handler: simnetStatusHandler(n, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}
 		go func() { httpErr <- srv.Serve(hln) }()
 		logger.Info("simnet status http", "addr", hln.Addr().String())
 	}
@@ -144,8 +147,9 @@ func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
 	return runErr
 }
 
-func simnetStatusHandler(n *simnet.Network) http.Handler {
+func simnetStatusHandler(n *simnet.Network, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(n.Status())
