@@ -119,12 +119,13 @@ type PeerInfo struct {
 	Voter         bool   `json:"voter"`
 	LastContactMs int64  `json:"last_contact_ms"`
 	CommitIndex   uint64 `json:"commit_index"`
-	// The cluster secrets the agent holds (key ids, --secret-file first),
-	// the one it seals and gossips under now, and how many agents its
-	// gossip sees alive (itself included).
-	SecretKeys    []string `json:"secret_keys,omitempty"`
-	SealingKey    string   `json:"sealing_key,omitempty"`
-	GossipMembers int      `json:"gossip_members"`
+}
+
+// SelfInfo is the body of GET /v1/internal/self: PeerInfo and the agent's
+// secrets (imh cluster secret status).
+type SelfInfo struct {
+	PeerInfo
+	Secrets SecretAgent `json:"secrets"`
 }
 
 // PeersBody is the body of GET /v1/peers (imh cluster peers --json).

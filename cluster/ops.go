@@ -63,8 +63,7 @@ func (c *Cluster) registerOps(mux *http.ServeMux) {
 func (c *Cluster) selfInfo() PeerInfo {
 	r := c.r()
 	p := PeerInfo{Name: c.cfg.NodeName, RaftAddr: string(c.localRaft), State: strings.ToLower(r.State().String()),
-		CommitIndex: r.CommitIndex(), LastContactMs: -1,
-		SecretKeys: keyIDStrings(c.keys.ids()), SealingKey: c.keys.activeID().String(), GossipMembers: len(c.members())}
+		CommitIndex: r.CommitIndex(), LastContactMs: -1}
 	if c.removed.Load() {
 		p.State = "removed"
 	}
@@ -84,7 +83,7 @@ func (c *Cluster) selfInfo() PeerInfo {
 }
 
 func (c *Cluster) handleSelf(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, c.selfInfo())
+	writeJSON(w, http.StatusOK, SelfInfo{PeerInfo: c.selfInfo(), Secrets: c.selfSecrets()})
 }
 
 // Peers lists the raft configuration as this agent knows it, with each
@@ -99,8 +98,7 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 			Voter: s.Suffrage == raft.Voter, LastContactMs: -1}
 		if string(s.ID) == c.cfg.NodeName {
 			self := c.selfInfo()
-			self.Name, self.RaftAddr, self.Voter = out[i].Name, out[i].RaftAddr, out[i].Voter
-			out[i] = self
+			out[i].State, out[i].LastContactMs, out[i].CommitIndex = self.State, self.LastContactMs, self.CommitIndex
 			continue
 		}
 		addr := c.httpAddrOf(string(s.ID))
@@ -113,7 +111,6 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 				return
 			}
 			out[i].State, out[i].LastContactMs, out[i].CommitIndex = p.State, p.LastContactMs, p.CommitIndex
-			out[i].SecretKeys, out[i].SealingKey, out[i].GossipMembers = p.SecretKeys, p.SealingKey, p.GossipMembers
 		})
 	}
 	wg.Wait()

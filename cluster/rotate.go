@@ -49,10 +49,20 @@ const CodeRefused = "refused"
 
 const rotateAttempts = 3
 
-// SecretAgent is one agent's answer about its secrets.
+// SecretAgent is one agent's answer about its secrets: the key ids of
+// the secrets it holds (--secret-file first), the one it seals and gossips
+// under now, and how many agents its gossip sees alive (itself included).
 type SecretAgent struct {
-	Name   string   `json:"name"`
-	KeyIDs []string `json:"key_ids"` // the secrets it holds, --secret-file first
+	Name          string   `json:"name"`
+	KeyIDs        []string `json:"key_ids"`
+	SealingKey    string   `json:"sealing_key"`
+	GossipMembers int      `json:"gossip_members"`
+}
+
+// SecretStatus is the answer of GET /v1/secret (imh cluster secret status).
+type SecretStatus struct {
+	KeyID  string        `json:"key_id"` // the key the state records ("" before any rotation)
+	Agents []SecretAgent `json:"agents"` // key_ids empty for an agent that did not answer
 }
 
 // SecretRotateResult is the answer of POST /v1/secret/rotate.
@@ -66,6 +76,53 @@ type SecretRotateResult struct {
 
 func (c *Cluster) registerSecret(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/secret/rotate", c.write(c.secretRotate))
+	mux.HandleFunc("GET /v1/secret", c.handleSecretStatus)
+}
+
+func (c *Cluster) selfSecrets() SecretAgent {
+	return SecretAgent{Name: c.cfg.NodeName, KeyIDs: keyIDStrings(c.keys.ids()),
+		SealingKey: c.keys.activeID().String(), GossipMembers: len(c.members())}
+}
+
+func (c *Cluster) handleSecretStatus(w http.ResponseWriter, r *http.Request) {
+	agents, _ := c.agentSecrets(r.Context())
+	st := SecretStatus{Agents: agents}
+	if id := c.state.SealKeyID(); !id.IsZero() {
+		st.KeyID = id.String()
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// agentSecrets asks every server of the configuration for its secrets;
+// errs[i] says why agent i did not answer.
+func (c *Cluster) agentSecrets(ctx context.Context) ([]SecretAgent, []error) {
+	servers := c.configuration().Servers
+	out := make([]SecretAgent, len(servers))
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		out[i].Name = string(s.ID)
+		if out[i].Name == c.cfg.NodeName {
+			out[i] = c.selfSecrets()
+			continue
+		}
+		addr := c.httpAddrOf(out[i].Name)
+		if addr == "" {
+			errs[i] = errors.New("its API address is unknown (is it up?)")
+			continue
+		}
+		wg.Go(func() {
+			var p SelfInfo
+			if err := c.getJSON(ctx, addr, "/v1/internal/self", peerInfoTimeout, &p); err != nil || p.Name != out[i].Name {
+				errs[i] = fmt.Errorf("it did not answer (%v)", err)
+				return
+			}
+			out[i] = p.Secrets
+			out[i].Name = p.Name
+		})
+	}
+	wg.Wait()
+	return out, errs
 }
 
 func (c *Cluster) secretRotate(ctx context.Context, _ *http.Request, _ []byte) (any, error) {
@@ -110,34 +167,10 @@ func (c *Cluster) secretRotate(ctx context.Context, _ *http.Request, _ []byte) (
 // secretHolders asks every server of the configuration which secrets it
 // holds and refuses unless each holds target.
 func (c *Cluster) secretHolders(ctx context.Context, target fsm.KeyID) ([]SecretAgent, error) {
-	servers := c.configuration().Servers
-	out := make([]SecretAgent, len(servers))
-	errs := make([]error, len(servers))
-	var wg sync.WaitGroup
-	for i, s := range servers {
-		out[i].Name = string(s.ID)
-		if out[i].Name == c.cfg.NodeName {
-			out[i].KeyIDs = keyIDStrings(c.keys.ids())
-			continue
-		}
-		addr := c.httpAddrOf(out[i].Name)
-		if addr == "" {
-			errs[i] = fmt.Errorf("%w: agent %s: its API address is unknown (is it up?); every agent must hold the new secret", errRefused, out[i].Name)
-			continue
-		}
-		wg.Go(func() {
-			var p PeerInfo
-			if err := c.getJSON(ctx, addr, "/v1/internal/self", peerInfoTimeout, &p); err != nil || p.Name != out[i].Name {
-				errs[i] = fmt.Errorf("%w: agent %s did not answer (%v); every agent must hold the new secret", errRefused, out[i].Name, err)
-				return
-			}
-			out[i].KeyIDs = p.SecretKeys
-		})
-	}
-	wg.Wait()
+	out, errs := c.agentSecrets(ctx)
 	for i, a := range out {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return nil, fmt.Errorf("%w: agent %s: %w; every agent must hold the new secret", errRefused, a.Name, errs[i])
 		}
 		if !slices.Contains(a.KeyIDs, target.String()) {
 			return nil, fmt.Errorf("%w: agent %s does not hold the new secret (key %s; it holds %v): restart it with --secret-file NEW --previous-secret-file OLD first", errRefused, a.Name, target, a.KeyIDs)

@@ -16,6 +16,16 @@ import (
 	"github.com/imh-project/imh/i2p"
 )
 
+// secretStatus is `imh cluster secret status --json` through agent a.
+func secretStatus(t *testing.T, a *clusterAgent) cluster.SecretStatus {
+	t.Helper()
+	var st cluster.SecretStatus
+	if err := json.Unmarshal([]byte(balancerIMH(t, "cluster", "secret", "status", "--json", "--http-addr="+a.httpAddr)), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // useSecrets makes the agent's next start use the secret file current and,
 // when previous is not "", --previous-secret-file previous (flags, or the
 // environment for the agent configured by file and environment).
@@ -126,9 +136,9 @@ func TestSecretRotationProcesses(t *testing.T) {
 			checkSessions("after the refused rotation")
 		}
 	}
-	for _, p := range peersOf(t, e.tc.agents[0]).Peers {
-		if p.SealingKey != oldID || !slices.Equal(p.SecretKeys, []string{newID, oldID}) {
-			t.Fatalf("before the rotation %s seals under %s and holds %v", p.Name, p.SealingKey, p.SecretKeys)
+	for _, p := range secretStatus(t, e.tc.agents[0]).Agents {
+		if p.SealingKey != oldID || !slices.Equal(p.KeyIDs, []string{newID, oldID}) {
+			t.Fatalf("before the rotation %s seals under %s and holds %v", p.Name, p.SealingKey, p.KeyIDs)
 		}
 	}
 
@@ -141,7 +151,7 @@ func TestSecretRotationProcesses(t *testing.T) {
 		t.Fatalf("rotate: %+v", res)
 	}
 	waitFor(t, 10*time.Second, "every agent sealing under the new key", func() bool {
-		for _, p := range peersOf(t, e.tc.agents[0]).Peers {
+		for _, p := range secretStatus(t, e.tc.agents[0]).Agents {
 			if p.SealingKey != newID {
 				return false
 			}
@@ -190,13 +200,13 @@ func TestSecretRotationProcesses(t *testing.T) {
 		checkSessions(fmt.Sprintf("step 3, %s restarted", a.name))
 	}
 	waitFor(t, 30*time.Second, "every agent: new key only, sealing under it, 3 gossip members", func() bool {
-		peers := peersOf(t, e.tc.agents[0]).Peers
-		for _, p := range peers {
-			if p.SealingKey != newID || !slices.Equal(p.SecretKeys, []string{newID}) || p.GossipMembers != 3 {
+		st := secretStatus(t, e.tc.agents[0])
+		for _, p := range st.Agents {
+			if p.SealingKey != newID || !slices.Equal(p.KeyIDs, []string{newID}) || p.GossipMembers != 3 {
 				return false
 			}
 		}
-		return len(peers) == 3
+		return len(st.Agents) == 3 && st.KeyID == newID
 	})
 	l := e.tc.waitLeader(30 * time.Second)
 	s, _ := l.status()

@@ -50,6 +50,44 @@ func newClusterSecretCmd() *cobra.Command {
 		},
 	}
 	addAPIFlags(rotate, &o)
-	cmd.AddCommand(rotate)
+	cmd.AddCommand(rotate, newClusterSecretStatusCmd())
+	return cmd
+}
+
+func newClusterSecretStatusCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Per agent: the cluster secrets it holds, the one it seals and gossips under, its gossip members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st cluster.SecretStatus
+			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/secret", nil, &st); err != nil {
+				return fmt.Errorf("cluster secret status: %w", err)
+			}
+			if st.Agents == nil {
+				st.Agents = []cluster.SecretAgent{}
+			}
+			if o.json {
+				return printJSON(cmd, st)
+			}
+			key := st.KeyID
+			if key == "" {
+				key = "- (never rotated)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "destinations sealed under key %s\n", key)
+			tw := newTable(cmd)
+			fmt.Fprintln(tw, "NAME\tKEYS HELD\tSEALING KEY\tGOSSIP MEMBERS")
+			for _, a := range st.Agents {
+				held := strings.Join(a.KeyIDs, ",")
+				if held == "" {
+					held = "- (no answer)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Name, held, a.SealingKey, a.GossipMembers)
+			}
+			return tw.Flush()
+		},
+	}
+	addAPIFlags(cmd, &o)
 	return cmd
 }
