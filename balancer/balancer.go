@@ -117,6 +117,8 @@ type loop struct {
 	retry     *Retrier
 	nextReq   uint64 // ids of pending tunnel builds
 
+	echoSem chan struct{} // one token per echo reply in flight (payload.go)
+
 	union        []i2p.Hash // cached union of fast tiers (unionFor)
 	unionLargest int
 	unionDirty   bool
@@ -135,6 +137,7 @@ func newLoop(ctx context.Context, b *Balancer, term uint64) *loop {
 		rnd:       rnd,
 		term:      term,
 		events:    make(chan event, 1024),
+		echoSem:   make(chan struct{}, b.cfg.MaxEchoWorkers),
 		routers:   make(map[string]*routerState),
 		frontends: make(map[string]*frontendState),
 		dests:     make(map[string]*destState),
@@ -292,6 +295,7 @@ func (l *loop) step(now time.Time) {
 	}
 	for _, d := range l.sortedDests() {
 		l.updateGateways(d, now)
+		l.retryRecords(d, now)
 		share := l.inboundShare(d)
 		for _, name := range l.order {
 			r := l.routers[name]

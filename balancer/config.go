@@ -121,6 +121,10 @@ type Config struct {
 	FrontendKeyLifetime time.Duration
 	// NodeName names this agent to the frontends (in Assign).
 	NodeName string
+	// MaxEchoWorkers bounds the echo replies being built and sent at once
+	// (the echo service). A payload that arrives while that many are in
+	// flight is dropped unanswered and counted (echo_dropped in imh status).
+	MaxEchoWorkers int
 }
 
 // DefaultConfig returns the tuning used by `imh agent`; the caller fills in
@@ -140,8 +144,12 @@ func DefaultConfig() Config {
 		Backoff:           DefaultBackoff(),
 		Reconnect:         Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2},
 		Gateways:          DefaultGatewayConfig(),
+		MaxEchoWorkers:    DefaultMaxEchoWorkers,
 	}
 }
+
+// DefaultMaxEchoWorkers is Config.MaxEchoWorkers by default.
+const DefaultMaxEchoWorkers = 64
 
 // ErrConfig reports an unusable Config.
 var ErrConfig = errors.New("balancer: bad config")
@@ -157,6 +165,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: need 0 <= MinLeaseRemaining < ReplaceBefore", ErrConfig)
 	case c.SettleFor < 0 || c.SettleEvery < 0 || (c.SettleFor > 0 && c.SettleEvery < time.Second):
 		return fmt.Errorf("%w: SettleFor or SettleEvery out of range", ErrConfig)
+	case c.MaxEchoWorkers <= 0:
+		return fmt.Errorf("%w: MaxEchoWorkers must be positive", ErrConfig)
 	case c.RepublishBefore <= 0 || c.Coalesce < 0 || c.PublishFanout < 0:
 		return fmt.Errorf("%w: RepublishBefore, Coalesce or PublishFanout out of range", ErrConfig)
 	}

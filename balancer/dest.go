@@ -37,8 +37,15 @@ type destState struct {
 	needBy        map[string]bool
 
 	payloads map[string]int
-	active   string // failover: the router whose leases are published
-	switches int    // failover: changes of the active router
+	// echoDropped counts echo payloads dropped unanswered: MaxEchoWorkers
+	// replies were in flight.
+	echoDropped uint64
+	// unrecorded holds tunnels whose TunnelRecorded failed (a timeout, a
+	// leadership change): each step tries them again until they are
+	// recorded, forgotten or expired (retryRecords).
+	unrecorded map[fsm.TunnelKey]fsm.Tunnel
+	active     string // failover: the router whose leases are published
+	switches   int    // failover: changes of the active router
 	// switchedAt is when the active router last changed (failover).
 	switchedAt time.Time
 
@@ -112,6 +119,17 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 	for _, fd := range st.Destinations() {
 		seen[fd.Name] = true
 		d := l.dests[fd.Name]
+		if d != nil && d.hash != fd.Hash() {
+			// Removed and created again under the same name (with other
+			// keys) between two reconciles: the old keys must not sign
+			// for the new destination (the fsm would refuse every
+			// LeaseSet, forever).
+			delete(l.dests, fd.Name)
+			d.stopService()
+			l.destroySessions(d)
+			l.log.Info("destination replaced", "dest", fd.Name, "old", d.hash.B32(), "new", fd.Hash().B32())
+			d = nil
+		}
 		if d == nil {
 			if d = l.openDest(st, fd, now); d == nil {
 				continue
@@ -179,6 +197,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 		gateways: NewGatewaySet(l.cfg.Gateways),
 		sessions: make(map[string]*session), needBy: make(map[string]bool),
 		payloads:      make(map[string]int),
+		unrecorded:    make(map[fsm.TunnelKey]fsm.Tunnel),
 		lastPublished: st.PublishedMark(fd.Hash()),
 	}
 	if fd.LeaseSet != nil {
@@ -263,12 +282,32 @@ func (l *loop) record(d *destState, router string, t routerproto.TunnelInfo) {
 		Gateway:   t.Gateway, Hops: t.Hops, Expires: t.Expires,
 	}
 	if err := l.apply(&fsm.TunnelRecorded{Tunnel: rec}); err != nil {
-		l.log.Warn("record tunnel", "dest", d.name, "router", router, "err", err)
+		d.unrecorded[rec.TunnelKey] = rec
+		l.log.Warn("record tunnel; will retry", "dest", d.name, "router", router, "tunnel", rec.ID, "err", err)
+		return
+	}
+	delete(d.unrecorded, rec.TunnelKey)
+}
+
+// retryRecords records again the tunnels of d whose record failed, and
+// drops those that expired meanwhile (nothing to record any more).
+func (l *loop) retryRecords(d *destState, now time.Time) {
+	for key, rec := range d.unrecorded {
+		if !time.Unix(int64(rec.Expires), 0).After(now) {
+			delete(d.unrecorded, key)
+			continue
+		}
+		if err := l.apply(&fsm.TunnelRecorded{Tunnel: rec}); err != nil {
+			l.log.Warn("record tunnel (retry)", "dest", d.name, "router", key.Router, "tunnel", key.ID, "err", err)
+			return // the cluster is failing: try again next step
+		}
+		delete(d.unrecorded, key)
 	}
 }
 
 func (l *loop) forget(d *destState, router string, k tunnelKey) {
 	key := fsm.TunnelKey{Router: router, Destination: d.name, Direction: toFSMDir(k.dir), ID: k.id}
+	delete(d.unrecorded, key)
 	if err := l.apply(&fsm.TunnelExpired{Key: key}); err != nil {
 		l.log.Warn("record tunnel expiry", "dest", d.name, "router", router, "err", err)
 	}

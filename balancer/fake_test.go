@@ -23,6 +23,9 @@ type fakeCluster struct {
 	index uint64
 	term  uint64
 	log   []fsm.Command
+	// failRecords: that many TunnelRecorded commands fail (as a lost
+	// leadership or a timeout would) before they are applied.
+	failRecords int
 }
 
 func newFakeCluster(term uint64) *fakeCluster { return &fakeCluster{state: fsm.New(), term: term} }
@@ -37,6 +40,10 @@ func (c *fakeCluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := cmd.(*fsm.TunnelRecorded); ok && c.failRecords > 0 {
+		c.failRecords--
+		return errors.New("fake: apply timed out")
+	}
 	c.index++
 	if err := c.state.Apply(c.index, b); err != nil {
 		return err
@@ -158,6 +165,7 @@ func (n *fakeNet) dial(ctx context.Context, _, addr string) (RouterConn, error) 
 // TunnelStatus, terms fence controllers.
 type fakeRouter struct {
 	name, addr string
+	sendGate   chan struct{} // if set, Send waits for it to close (set before start)
 	hash       i2p.Hash
 	caps       []string
 	tier       []i2p.Hash
@@ -461,6 +469,13 @@ func (c *fakeConn) DestroySession(ctx context.Context, id uint16) error {
 
 func (c *fakeConn) Send(ctx context.Context, m *routerproto.SendMessageExpires) error {
 	r := c.r
+	if r.sendGate != nil {
+		select {
+		case <-r.sendGate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := c.session(m.SessionID); err != nil {

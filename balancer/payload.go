@@ -16,7 +16,8 @@ const ReplyTTL = time.Minute
 // payload serves a payload that reached the leader through a router:
 // counted per router; under the echo service a repliable datagram is
 // answered to its sender through the same router (only it holds the
-// sender's end-to-end session state).
+// sender's end-to-end session state), by at most Config.MaxEchoWorkers
+// goroutines at once: beyond that the payload is dropped and counted.
 func (l *loop) payload(d *destState, r *routerState, s *session, m *routerproto.MessagePayload) {
 	d.payloads[r.name]++
 	rc := l.b.counters.router(d.name, r.name)
@@ -30,8 +31,16 @@ func (l *loop) payload(d *destState, r *routerState, s *session, m *routerproto.
 	default:
 		return
 	}
+	select {
+	case l.echoSem <- struct{}{}:
+	default:
+		d.echoDropped++
+		l.log.Debug("echo: too many replies in flight; payload dropped", "router", r.name, "dest", d.name, "dropped", d.echoDropped)
+		return
+	}
 	conn, sid, keys, log := r.conn, s.id, d.keys, l.log.With("router", r.name, "dest", d.name)
 	l.spawn(func(ctx context.Context) event {
+		defer func() { <-l.echoSem }()
 		reply, to, err := echoReply(keys, m.Payload)
 		if err != nil {
 			log.Debug("echo: not answered", "err", err)

@@ -144,7 +144,9 @@ func TestStreamServiceSimnet(t *testing.T) {
 		live, _ := b.Destination("web")
 		t.Fatalf("server %+v; routers %+v", live.Streams, n.Stats())
 	}
-	waitFor(t, 5*time.Second, "status: 4 streams accepted, 4 MiB out, none open", func() bool {
+	// A server stream stays open until the client's CLOSE is acked both
+	// ways; on a loaded machine that takes seconds.
+	waitFor(t, 30*time.Second, "status: 4 streams accepted, 4 MiB out, none open", func() bool {
 		live, _ := b.Destination("web")
 		return live.Streams.Accepted == streamClients && live.Streams.BytesOut == streamClients<<20 && live.Streams.Open == 0
 	})
@@ -214,12 +216,18 @@ func TestStreamPoliciesSimnet(t *testing.T) {
 				ls := storedLeaseSet(t, n, keys.Destination().Hash())
 				return ls != nil && (policy == fsm.PolicyFailover || len(ls.Leases) == 4)
 			})
+			// Failover must complete whatever the load; under spread the
+			// stalled downloads need not be waited for long.
+			allowed := 60 * time.Second
+			if policy == fsm.PolicySpread {
+				allowed = 30 * time.Second
+			}
 			var ok atomic.Int32
 			var wg sync.WaitGroup
 			start := time.Now()
 			for i := range clients {
 				wg.Go(func() {
-					ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+					ctx, cancel := context.WithTimeout(t.Context(), allowed)
 					defer cancel()
 					if err := download(ctx, t, streamClient(t, n, byte(100+i)), keys.Destination().B32(), want); err == nil {
 						ok.Add(1)
@@ -227,7 +235,7 @@ func TestStreamPoliciesSimnet(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			t.Logf("policy %s: %d of %d 1 MiB downloads completed (30 s each at most), in %s", policy, ok.Load(), clients, time.Since(start).Round(time.Millisecond))
+			t.Logf("policy %s: %d of %d 1 MiB downloads completed (%s each at most), in %s", policy, ok.Load(), clients, allowed, time.Since(start).Round(time.Millisecond))
 			if policy == fsm.PolicyFailover && ok.Load() != clients {
 				t.Fatalf("failover: %d of %d downloads completed", ok.Load(), clients)
 			}

@@ -75,6 +75,7 @@ func (l *loop) publishView() {
 			GatewayPolicyEnforced: l.enforced(d),
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
+			EchoDropped:           d.echoDropped,
 		}
 		if d.svc != nil {
 			live.Streams = d.svc.live()

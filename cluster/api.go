@@ -17,6 +17,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/console"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -27,6 +28,7 @@ import (
 //	GET    /v1/status                 status.Status (imh status)
 //	GET    /v1/live                   LiveBody, leader only
 //	GET    /v1/routers                RouterList
+//	GET    /v1/state-hash             StateHashBody
 //	POST   /v1/routers                RouterInfo -> RouterInfo
 //	DELETE /v1/routers/{name}
 //	GET    /v1/frontends              FrontendList
@@ -34,11 +36,19 @@ import (
 //	DELETE /v1/frontends/{name}
 //	GET    /v1/destinations           DestinationList
 //	GET    /v1/destinations/{name}    DestinationInfo
+//	GET    /v1/destinations/{name}/leaseset  LeaseSetInfo (the current LeaseSet, decoded)
 //	POST   /v1/destinations           DestinationRequest (create, or import with key_file) -> DestinationInfo
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
 //	POST   /v1/secret/rotate          -> SecretRotateResult (leader; rotate.go)
+//	GET    /v1/secret                 SecretStatus (rotate.go)
+//	GET    /ui/                       the web console (internal/console), read-only
+//
+// GET /v1/routers and GET /v1/destinations/{name} take ?consistent=1: a
+// follower forwards the read to the leader, which answers after a raft
+// Barrier (so it still leads and has applied every write acknowledged before
+// the read began): a linearizable read instead of the local, possibly stale one.
 //
 // Errors are ErrorBody with 400 (invalid), 404, 409 (exists, stale or refused), 503
 // (no leader) or 500.
@@ -55,6 +65,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/live", c.handleLive)
 	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
+	mux.HandleFunc("GET /v1/state-hash", c.handleStateHash)
 	mux.HandleFunc("POST /v1/routers", c.write(applyBody(c, func(ri RouterInfo) fsm.Command {
 		return &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}
 	})))
@@ -66,6 +77,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/frontends/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.FrontendRemove{Name: n} })))
 	mux.HandleFunc("GET /v1/destinations", c.handleDestList)
 	mux.HandleFunc("GET /v1/destinations/{name}", c.handleDestShow)
+	mux.HandleFunc("GET /v1/destinations/{name}/leaseset", c.handleDestLeaseSet)
 	mux.HandleFunc("POST /v1/destinations", c.write(c.destCreate))
 	mux.HandleFunc("PATCH /v1/destinations/{name}", c.write(c.destSet))
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
@@ -75,6 +87,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	if c.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", c.cfg.Metrics)
 	}
+	mux.Handle("GET "+console.Prefix, console.Handler())
 	return mux
 }
 
@@ -224,7 +237,10 @@ func (c *Cluster) applyName(cmd func(name string) fsm.Command) writeFunc {
 	}
 }
 
-func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {
+func (c *Cluster) handleRouterList(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	list := RouterList{Routers: []RouterInfo{}}
 	for _, r := range c.state.Routers() {
 		list.Routers = append(list.Routers, RouterInfo{Name: r.Name, Addr: r.Addr})
@@ -315,7 +331,37 @@ func (c *Cluster) applyPut(ctx context.Context, put *fsm.DestinationPut) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return c.destInfo(put.Name)
+	return c.appliedInfo(put.Name, func() (*DestinationInfo, error) { return putInfo(put) })
+}
+
+// appliedInfo answers a write that was applied: the destination as it is
+// now, or, when a concurrent remove got in between (the local state no
+// longer has it), what the write itself made. An applied write must never
+// answer 404: the client would take an acknowledged write for a failed one
+// (the chaos test's porcupine check caught that).
+func (c *Cluster) appliedInfo(name string, fallback func() (*DestinationInfo, error)) (*DestinationInfo, error) {
+	info, err := c.destInfo(name)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return fallback()
+	}
+	return info, err
+}
+
+// putInfo is the destination a DestinationPut creates, before any tunnel
+// or LeaseSet.
+func putInfo(put *fsm.DestinationPut) (*DestinationInfo, error) {
+	d, _, err := i2p.ParseDestination(put.Destination)
+	if err != nil {
+		return nil, err
+	}
+	st := put.Settings
+	return &DestinationInfo{
+		Name: put.Name, B32: d.B32(), Destination: i2p.Base64.EncodeToString(put.Destination),
+		LeaseSetPublicKey: i2p.Base64.EncodeToString(put.LeaseSetPublicKey),
+		Inbound:           int(st.Inbound), Outbound: int(st.Outbound), Hops: int(st.Hops),
+		Policy: st.Policy.String(), Service: st.ServiceSpec(), Frontends: st.Frontends,
+		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
+	}, nil
 }
 
 // internalDestinationPut applies a DestinationPut sealed by another agent.
@@ -431,7 +477,15 @@ func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (an
 	if err := c.Apply(ctx, &fsm.DestinationSet{Name: name, Settings: settings}); err != nil {
 		return nil, err
 	}
-	return c.destInfo(name)
+	return c.appliedInfo(name, func() (*DestinationInfo, error) {
+		if !ok {
+			return &DestinationInfo{Name: name, LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{}}, nil
+		}
+		prev := *d
+		prev.Settings = settings
+		info := destinationInfo(&prev, nil)
+		return &info, nil
+	})
 }
 
 func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
@@ -478,12 +532,55 @@ func (c *Cluster) handleDestList(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	info, err := c.destInfo(r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// handleDestLeaseSet serves the destination's current LeaseSet decoded,
+// each lease with the router whose tunnel it is (from the replicated
+// publish), for the console and for scripts that would otherwise decode the
+// base64 of imh status themselves. Before the first publish the list is
+// empty.
+func (c *Cluster) handleDestLeaseSet(w http.ResponseWriter, r *http.Request) {
+	d, ok := c.state.Destination(r.PathValue("name"))
+	if !ok {
+		writeError(w, fmt.Errorf("%w: destination %s", fsm.ErrNotFound, r.PathValue("name")))
+		return
+	}
+	info, err := leaseSetInfo(d)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func leaseSetInfo(d *fsm.Destination) (LeaseSetInfo, error) {
+	info := LeaseSetInfo{Name: d.Name, B32: d.Hash().B32(), Leases: []LeaseInfo{}}
+	if d.LeaseSet == nil {
+		return info, nil
+	}
+	ls, err := i2p.ParseLeaseSet2(d.LeaseSet.Bytes)
+	if err != nil { // the fsm parsed it before storing it
+		return info, fmt.Errorf("leaseset of %s: %w", d.Name, err)
+	}
+	info.Published, info.Expires = ls.Published, ls.ExpiresAt()
+	info.SignatureValid = ls.Verify() == nil
+	for i, l := range ls.Leases {
+		li := LeaseInfo{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End}
+		if i < len(d.LeaseSet.Routers) {
+			li.Router = d.LeaseSet.Routers[i]
+		}
+		info.Leases = append(info.Leases, li)
+	}
+	return info, nil
 }
 
 func (c *Cluster) isLeader() bool { return c.r().State() == raft.Leader }
@@ -590,7 +687,11 @@ func (c *Cluster) Status(ctx context.Context) status.Status {
 	for _, m := range c.members() {
 		alive[m.Name] = true
 	}
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("status: peers unknown", "err", err)
+	}
+	for _, s := range conf.Servers {
 		p := status.Peer{Name: string(s.ID), RaftAddr: string(s.Address), State: "follower", Voter: s.Suffrage == raft.Voter}
 		switch {
 		case string(s.ID) == c.cfg.NodeName:
@@ -660,6 +761,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.GatewayPolicyEnforced = v.GatewayPolicyEnforced
 		sd.ActiveRouter = v.ActiveRouter
 		sd.Switches = v.Switches
+		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet
@@ -676,4 +778,30 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 
 func (c *Cluster) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.Status(r.Context()))
+}
+
+func (c *Cluster) handleStateHash(w http.ResponseWriter, _ *http.Request) {
+	index, hash := c.state.StateHash()
+	writeJSON(w, http.StatusOK, StateHashBody{Node: c.cfg.NodeName, Index: index, Hash: hash})
+}
+
+// consistentRead prepares a read that asked for ?consistent=1: on a
+// follower it forwards the request to the leader and reports true (the
+// answer is written); on the leader it runs a Barrier and reports false when
+// the local state may be read, true after writing the error (503) when the
+// Barrier failed (leadership lost, no quorum). A read without the parameter
+// is left alone (false).
+func (c *Cluster) consistentRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Get("consistent") == "" {
+		return false
+	}
+	if !c.isLeader() {
+		c.forward(w, r, r.Method, r.URL.RequestURI(), nil)
+		return true
+	}
+	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
+		writeError(w, fmt.Errorf("%w: consistent read on %s: %w", ErrNoLeader, c.cfg.NodeName, err))
+		return true
+	}
+	return false
 }

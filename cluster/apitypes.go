@@ -93,6 +93,27 @@ type DestinationInfo struct {
 	Tunnels           []TunnelInfo   `json:"tunnels"`
 }
 
+// LeaseSetInfo is the body of GET /v1/destinations/{name}/leaseset: the
+// destination's current LeaseSet decoded, each lease with the router whose
+// inbound tunnel it is. Published and Expires are I2P times (seconds); both
+// are 0 and Leases is empty before the first publish.
+type LeaseSetInfo struct {
+	Name           string      `json:"name"`
+	B32            string      `json:"b32"`
+	Published      uint32      `json:"published"`
+	Expires        uint32      `json:"expires"`
+	SignatureValid bool        `json:"signature_valid"`
+	Leases         []LeaseInfo `json:"leases"`
+}
+
+// LeaseInfo is one lease of a LeaseSetInfo. Gateway is the hex router hash.
+type LeaseInfo struct {
+	Router  string `json:"router"`
+	Gateway string `json:"gateway"`
+	Tunnel  uint32 `json:"tunnel"`
+	End     uint32 `json:"end"`
+}
+
 // DestinationList is the body of GET /v1/destinations.
 type DestinationList struct {
 	Destinations []DestinationInfo `json:"destinations"`
@@ -169,4 +190,14 @@ type RestoreResult struct {
 	Routers      int `json:"routers"`
 	Frontends    int `json:"frontends"`
 	Destinations int `json:"destinations"`
+}
+
+// StateHashBody answers GET /v1/state-hash (imh cluster state-hash --json):
+// the raft index of the last entry this agent applied and the SHA-256 of
+// its replicated state (fsm.State.StateHash). Agents at the same index have
+// the same hash.
+type StateHashBody struct {
+	Node  string `json:"node"`
+	Index uint64 `json:"index"`
+	Hash  string `json:"hash"`
 }

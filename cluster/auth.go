@@ -16,10 +16,11 @@ import (
 //   - agent-to-agent calls (/v1/internal/*, /v1/live, and any request
 //     carrying X-Imh-Forwarded-By, i.e. a write forwarded to the leader):
 //     agent certificates only, else 403;
-//   - every other call (the operator API, and GET /metrics: a Prometheus
-//     server scrapes with a client certificate such as one made by
-//     `imh tls cert create --client prometheus`): client or agent
-//     certificates; router and frontend certificates get 403.
+//   - every other call (the operator API, the web console under /ui/, and
+//     GET /metrics: a Prometheus server scrapes with a client certificate
+//     such as one made by `imh tls cert create --client prometheus`):
+//     client or agent certificates; router and frontend certificates get
+//     403.
 //
 // Without TLS (loopback development only) every call is allowed.
 var (

@@ -61,15 +61,17 @@ type Cluster struct {
 	cfg   Config
 	log   *slog.Logger
 	state *fsm.State
+	fsm   *raftFSM // what raft applies to (c.state)
 	keys  *keyring
 
 	rp        atomic.Pointer[raft.Raft] // replaced only when a removed agent rejoins fresh (rejoin.go)
-	notifyCh  chan bool
-	closers   []io.Closer // closed last, in reverse order
-	bolt      io.Closer   // the raft-boltdb store (nil with test stores)
-	hasState  atomic.Bool // raft state existed at start, or we bootstrapped
-	removed   atomic.Bool // removed from the configuration; waiting for a join (rejoin.go)
-	resetMu   sync.Mutex  // serialises resetRaft
+	notifyCh  chan bool                 // raft's NotifyCh, drained at once into lead (leader.go)
+	lead      *leaderFlag               // the latest leadership report
+	closers   []io.Closer               // closed last, in reverse order
+	bolt      io.Closer                 // the raft-boltdb store (nil with test stores)
+	hasState  atomic.Bool               // raft state existed at start, or we bootstrapped
+	removed   atomic.Bool               // removed from the configuration; waiting for a join (rejoin.go)
+	resetMu   sync.Mutex                // serialises resetRaft
 	localRaft raft.ServerAddress
 
 	ml          *memberlist.Memberlist
@@ -105,7 +107,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 	}
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
-		state: fsm.New(), keys: keys, notifyCh: make(chan bool, 1),
+		state: fsm.New(), keys: keys, notifyCh: make(chan bool, 1), lead: newLeaderFlag(),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: agentHTTPClient(cfg.TLS),
 		staticHTTP: map[string]string{}, memberTable: map[string]member{},
 		dead: newDeadTracker(), removes: newRemoveHold(),
@@ -200,7 +202,10 @@ func (c *Cluster) setupRaft() error {
 	// the API.
 	rc.ShutdownOnRemove = false
 	rc.Logger = hlog
-	r, err := raft.NewRaft(rc, &raftFSM{s: c.state, log: c.log, applied: c.followSealKey}, logs, stable, snaps, trans)
+	if c.fsm == nil {
+		c.fsm = &raftFSM{s: c.state, log: c.log, applied: c.followSealKey}
+	}
+	r, err := raft.NewRaft(rc, c.fsm, logs, stable, snaps, trans)
 	if err != nil {
 		if cl, ok := trans.(io.Closer); ok && cfg.Transport == nil {
 			_ = cl.Close()
@@ -263,6 +268,15 @@ func (c *Cluster) bootstrapStatic() {
 // Run serves the API, consumes leadership changes and runs gossip until ctx
 // ends, then shuts down (leader work first, raft last) and returns.
 func (c *Cluster) Run(ctx context.Context) error {
+	stopDrain, drained := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(drained)
+		c.drainNotify(stopDrain)
+	}()
+	defer func() {
+		close(stopDrain) // raft is shut down by now (c.shutdown)
+		<-drained
+	}()
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
 	wg.Go(func() {
@@ -405,9 +419,11 @@ func (c *Cluster) LeadershipTerm() (uint64, bool) {
 	return t, t != 0
 }
 
-// Apply proposes cmd and waits until it is committed and applied here. It
-// returns the fsm's deterministic result (an error value from Apply), a
-// *NotLeaderError on a follower, or ErrLeadershipLost.
+// Apply proposes cmd and waits until it is committed and applied here, or
+// until ctx ends. It returns the fsm's deterministic result (an error value
+// from Apply), a *NotLeaderError on a follower, ErrLeadershipLost, or ctx's
+// error: then the command may still be committed later (raft cannot take
+// back a proposal), like a lost leadership's.
 func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	b, err := fsm.Encode(cmd)
 	if err != nil {
@@ -423,9 +439,12 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	if timeout <= 0 { // raft reads 0 as "wait forever"
 		return fmt.Errorf("apply %s: %w", cmd.Type(), context.DeadlineExceeded)
 	}
-	f := c.r().Apply(b, timeout)
-	if err := f.Error(); err != nil {
+	r := c.r()
+	f, err := await(ctx, func() raft.ApplyFuture { return r.Apply(b, timeout) })
+	if err != nil {
 		switch {
+		case ctx.Err() != nil && f == nil:
+			return fmt.Errorf("apply %s: %w (it may still be committed)", cmd.Type(), err)
 		case errors.Is(err, raft.ErrNotLeader):
 			return &NotLeaderError{Leader: c.Leader()}
 		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
@@ -454,19 +473,22 @@ func (c *Cluster) TakeSnapshot() error {
 	return nil
 }
 
-func (c *Cluster) configuration() raft.Configuration {
+// configuration is raft's latest configuration, or raft's error (shut
+// down, for one): never an empty configuration standing in for an error.
+func (c *Cluster) configuration() (raft.Configuration, error) {
 	f := c.r().GetConfiguration()
 	if err := f.Error(); err != nil {
-		return raft.Configuration{}
+		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
 	}
-	return f.Configuration()
+	return f.Configuration(), nil
 }
 
 // raftFSM adapts fsm.State to raft.FSM.
 type raftFSM struct {
 	s       *fsm.State
 	log     *slog.Logger
-	applied func() // after each successful Apply and Restore; nil: none (cluster recover)
+	hook    atomic.Pointer[func()] // tests only (export_test.go): runs before each command
+	applied func()                 // after each successful Apply and Restore; nil: none (cluster recover)
 }
 
 // maxSnapshot bounds what Restore reads (a snapshot is kilobytes per
@@ -482,6 +504,9 @@ func (f *raftFSM) notify() {
 func (f *raftFSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
+	}
+	if h := f.hook.Load(); h != nil {
+		(*h)()
 	}
 	if err := f.s.Apply(l.Index, l.Data); err != nil {
 		f.log.Debug("command refused", "index", l.Index, "err", err)

@@ -256,6 +256,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Hops: ptr(2)}, 200},
 		{"PATCH", "/v1/destinations/nope", cluster.DestinationRequest{Hops: ptr(2)}, 404},
 		{"GET", "/v1/destinations/nope", nil, 404},
+		{"GET", "/v1/destinations/nope/leaseset", nil, 404},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f1", Addr: "127.0.0.1:9", Router: "r1"}, 409},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "f2", Addr: "127.0.0.1:7102", Router: "r1"}, 409},
 		{"POST", "/v1/frontends", cluster.FrontendInfo{Name: "bad name", Addr: "127.0.0.1:9", Router: "r2"}, 400},
@@ -278,6 +279,11 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	api(t, "GET", fa, "/v1/destinations", nil, &list)
 	if len(list.Destinations) != 1 || list.Destinations[0].Hops != 2 || list.Destinations[0].Inbound != 4 || list.Destinations[0].Policy != "failover" || !list.Destinations[0].Frontends {
 		t.Fatalf("list %+v", list)
+	}
+	// Before the first publish the LeaseSet is there, empty.
+	var lsi cluster.LeaseSetInfo
+	if code := api(t, "GET", fa, "/v1/destinations/web/leaseset", nil, &lsi); code != 200 || lsi.Name != "web" || lsi.B32 != info.B32 || lsi.Leases == nil || len(lsi.Leases) != 0 || lsi.Published != 0 {
+		t.Fatalf("leaseset before a publish: %d %+v", code, lsi)
 	}
 	var fl cluster.FrontendList
 	api(t, "GET", fa, "/v1/frontends", nil, &fl)
@@ -443,4 +449,53 @@ func TestInternalDestinationPut(t *testing.T) {
 	if _, ok := h.Nodes[l].Cluster().State().Destination("x"); ok {
 		t.Fatal("a refused put was applied")
 	}
+}
+
+// TestConsistentReadAndStateHash: a ?consistent=1 read through a follower
+// sees a write acknowledged just before (the follower's local state may
+// not have it yet); an isolated old leader refuses a consistent read (503)
+// instead of answering from its stale state; every agent reports the same
+// state hash at the same index.
+func TestConsistentReadAndStateHash(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	fa := h.Nodes[(l+1)%3].HTTPAddr
+	for i := range 5 {
+		name := fmt.Sprintf("r%d", i)
+		if code := api(t, "POST", h.Nodes[l].HTTPAddr, "/v1/routers", cluster.RouterInfo{Name: name, Addr: "127.0.0.1:7001"}, nil); code != 200 {
+			t.Fatalf("router add: %d", code)
+		}
+		var list cluster.RouterList
+		if code := api(t, "GET", fa, "/v1/routers?consistent=1", nil, &list); code != 200 || len(list.Routers) != i+1 {
+			t.Fatalf("consistent read after write %d: %d %+v", i, code, list)
+		}
+	}
+	if code := api(t, "GET", fa, "/v1/destinations/nope?consistent=1", nil, nil); code != 404 {
+		t.Fatalf("consistent read of a missing destination: %d", code)
+	}
+	h.WaitConverged(5 * time.Second)
+	var want cluster.StateHashBody
+	for i, n := range h.Nodes {
+		var got cluster.StateHashBody
+		if code := api(t, "GET", n.HTTPAddr, "/v1/state-hash", nil, &got); code != 200 || got.Node != n.Name || len(got.Hash) != 64 {
+			t.Fatalf("state-hash of %s: %d %+v", n.Name, code, got)
+		}
+		if i > 0 && (got.Index != want.Index || got.Hash != want.Hash) {
+			t.Fatalf("state-hash of %s %+v, of %s %+v", n.Name, got, h.Nodes[0].Name, want)
+		}
+		want = got
+	}
+
+	h.Partition(l)
+	nl := h.Leader(10 * time.Second)
+	if code := api(t, "POST", h.Nodes[nl].HTTPAddr, "/v1/routers", cluster.RouterInfo{Name: "late", Addr: "127.0.0.1:7001"}, nil); code != 200 {
+		t.Fatalf("router add on the new leader: %d", code)
+	}
+	// The isolated agent may still believe it leads for a moment: either
+	// way it must not answer the consistent read from its own stale state.
+	var list cluster.RouterList
+	if code := api(t, "GET", h.Nodes[l].HTTPAddr, "/v1/routers?consistent=1", nil, &list); code == 200 && len(list.Routers) != 6 {
+		t.Fatalf("isolated old leader answered a consistent read with %d routers (stale)", len(list.Routers))
+	}
+	h.Heal()
 }

@@ -93,7 +93,10 @@ type Config struct {
 	// LeaderWork runs on the leader only, after a Barrier, exactly one at a
 	// time: its context is cancelled when leadership is lost (or the agent
 	// stops) and the cluster waits for it to return. If it returns an error
-	// before that, it is logged and started again after a pause. nil: no work.
+	// before that, it is logged and started again after a pause; when it
+	// fails three times in a row, each within 10 s of its start (or the
+	// Barrier fails three times), the leader hands leadership to another
+	// voter, as consul does. nil: no work.
 	LeaderWork func(ctx context.Context) error
 
 	// SnapshotThreshold and TrailingLogs tune raft's log compaction (0:

@@ -210,8 +210,10 @@ func (c *Cluster) runGossip(ctx context.Context) {
 // DeadNodeReclaimTime). The raft address itself is announced to the leader
 // over the API meanwhile (announceSelf), so raft does not wait for gossip.
 func (c *Cluster) shouldRejoin(tick int) bool {
-	if tick%rejoinEvery == 0 && len(c.members()) < len(c.configuration().Servers) {
-		return true
+	if tick%rejoinEvery == 0 {
+		if conf, err := c.configuration(); err == nil && len(c.members()) < len(conf.Servers) {
+			return true
+		}
 	}
 	if tick%rejoinLeaderless != 0 || c.removed.Load() {
 		return false

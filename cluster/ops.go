@@ -67,7 +67,11 @@ func (c *Cluster) selfInfo() PeerInfo {
 	if c.removed.Load() {
 		p.State = "removed"
 	}
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		c.log.Warn("self info", "err", err)
+	}
+	for _, s := range conf.Servers {
 		if s.ID == raft.ServerID(c.cfg.NodeName) {
 			p.Voter = s.Suffrage == raft.Voter
 			p.RaftAddr = string(s.Address)
@@ -89,8 +93,12 @@ func (c *Cluster) handleSelf(w http.ResponseWriter, _ *http.Request) {
 // Peers lists the raft configuration as this agent knows it, with each
 // server's own view of its state, last contact and commit index (asked
 // over its API; "left" when it does not answer).
-func (c *Cluster) Peers(ctx context.Context) PeersBody {
-	servers := c.configuration().Servers
+func (c *Cluster) Peers(ctx context.Context) (PeersBody, error) {
+	conf, err := c.configuration()
+	if err != nil {
+		return PeersBody{}, err
+	}
+	servers := conf.Servers
 	out := make([]PeerInfo, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
@@ -114,11 +122,16 @@ func (c *Cluster) Peers(ctx context.Context) PeersBody {
 		})
 	}
 	wg.Wait()
-	return PeersBody{Peers: out}
+	return PeersBody{Peers: out}, nil
 }
 
 func (c *Cluster) handlePeers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, c.Peers(r.Context()))
+	body, err := c.Peers(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // getJSON GETs path from another agent's API.
@@ -178,8 +191,14 @@ func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 	}
 }
 
+// inConfig reports whether the configuration names this agent (false when
+// raft cannot say).
 func (c *Cluster) inConfig() bool {
-	for _, s := range c.configuration().Servers {
+	conf, err := c.configuration()
+	if err != nil {
+		return false
+	}
+	for _, s := range conf.Servers {
 		if s.ID == raft.ServerID(c.cfg.NodeName) {
 			return true
 		}
@@ -207,13 +226,17 @@ func (c *Cluster) handleJoin(w http.ResponseWriter, r *http.Request) {
 }
 
 // server returns the configuration entry of name.
-func (c *Cluster) server(name string) (raft.Server, bool) {
-	for _, s := range c.configuration().Servers {
+func (c *Cluster) server(name string) (raft.Server, bool, error) {
+	conf, err := c.configuration()
+	if err != nil {
+		return raft.Server{}, false, err
+	}
+	for _, s := range conf.Servers {
 		if string(s.ID) == name {
-			return s, true
+			return s, true, nil
 		}
 	}
-	return raft.Server{}, false
+	return raft.Server{}, false, nil
 }
 
 // peerRemove takes a server out of the configuration (leader only). The
@@ -224,7 +247,9 @@ func (c *Cluster) peerRemove(ctx context.Context, r *http.Request, _ []byte) (an
 	if !c.isLeader() {
 		return nil, &NotLeaderError{Leader: c.Leader()}
 	}
-	if _, ok := c.server(name); !ok {
+	if _, ok, err := c.server(name); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, name)
 	}
 	if name == c.cfg.NodeName {
@@ -285,7 +310,10 @@ func (c *Cluster) handleRemoved(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) transfer(ctx context.Context, name string) (string, error) {
 	f := c.r().LeadershipTransfer
 	if name != "" {
-		s, ok := c.server(name)
+		s, ok, err := c.server(name)
+		if err != nil {
+			return "", fmt.Errorf("leadership transfer: %w", err)
+		}
 		if !ok {
 			return "", fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, name)
 		}
@@ -338,7 +366,10 @@ func (c *Cluster) transferLeader(ctx context.Context, _ *http.Request, body []by
 // so the cluster does not wait for an election timeout. The agent stays a
 // voter: stopping agents never shrinks the configuration.
 func (c *Cluster) transferBeforeStop() {
-	if !c.isLeader() || len(c.configuration().Servers) < 2 {
+	if !c.isLeader() {
+		return
+	}
+	if conf, err := c.configuration(); err != nil || len(conf.Servers) < 2 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), stopTransferWait)
@@ -448,7 +479,10 @@ func (c *Cluster) announce(_ context.Context, _ *http.Request, body []byte) (any
 	if !c.isLeader() {
 		return nil, &NotLeaderError{Leader: c.Leader()}
 	}
-	s, ok := c.server(a.Name)
+	s, ok, err := c.server(a.Name)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not in the raft configuration", fsm.ErrNotFound, a.Name)
 	}

@@ -92,8 +92,8 @@ func (c *Cluster) checkSelfInConfig() {
 	if c.removed.Load() || !c.hasState.Load() {
 		return
 	}
-	conf := c.configuration()
-	if len(conf.Servers) == 0 {
+	conf, err := c.configuration()
+	if err != nil || len(conf.Servers) == 0 {
 		return
 	}
 	for _, s := range conf.Servers {

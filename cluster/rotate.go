@@ -85,7 +85,11 @@ func (c *Cluster) selfSecrets() SecretAgent {
 }
 
 func (c *Cluster) handleSecretStatus(w http.ResponseWriter, r *http.Request) {
-	agents, _ := c.agentSecrets(r.Context())
+	agents, _, err := c.agentSecrets(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	st := SecretStatus{Agents: agents}
 	if id := c.state.SealKeyID(); !id.IsZero() {
 		st.KeyID = id.String()
@@ -95,8 +99,12 @@ func (c *Cluster) handleSecretStatus(w http.ResponseWriter, r *http.Request) {
 
 // agentSecrets asks every server of the configuration for its secrets;
 // errs[i] says why agent i did not answer.
-func (c *Cluster) agentSecrets(ctx context.Context) ([]SecretAgent, []error) {
-	servers := c.configuration().Servers
+func (c *Cluster) agentSecrets(ctx context.Context) ([]SecretAgent, []error, error) {
+	conf, err := c.configuration()
+	if err != nil {
+		return nil, nil, err
+	}
+	servers := conf.Servers
 	out := make([]SecretAgent, len(servers))
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
@@ -122,7 +130,7 @@ func (c *Cluster) agentSecrets(ctx context.Context) ([]SecretAgent, []error) {
 		})
 	}
 	wg.Wait()
-	return out, errs
+	return out, errs, nil
 }
 
 func (c *Cluster) secretRotate(ctx context.Context, _ *http.Request, _ []byte) (any, error) {
@@ -167,7 +175,10 @@ func (c *Cluster) secretRotate(ctx context.Context, _ *http.Request, _ []byte) (
 // secretHolders asks every server of the configuration which secrets it
 // holds and refuses unless each holds target.
 func (c *Cluster) secretHolders(ctx context.Context, target fsm.KeyID) ([]SecretAgent, error) {
-	out, errs := c.agentSecrets(ctx)
+	out, errs, err := c.agentSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i, a := range out {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("%w: agent %s: %w; every agent must hold the new secret", errRefused, a.Name, errs[i])

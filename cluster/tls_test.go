@@ -130,6 +130,13 @@ func TestTLSClusterRefusesStrangers(t *testing.T) {
 		{"operator reads", httpsAs(op, op), "GET", "/v1/routers", 200},
 		{"router certificate, frontends", httpsAs(router, router), "DELETE", "/v1/frontends/f1", 403},
 		{"operator reads frontends", httpsAs(op, op), "GET", "/v1/frontends", 200},
+		// The web console is the API's: same port, same rule.
+		{"operator opens the console", httpsAs(op, op), "GET", "/ui/", 200},
+		{"operator loads its script", httpsAs(op, op), "GET", "/ui/app.js", 200},
+		{"console without a certificate", httpsAs(op, nil), "GET", "/ui/", 401},
+		{"console with a router certificate", httpsAs(router, router), "GET", "/ui/", 403},
+		{"console script with a router certificate", httpsAs(router, router), "GET", "/ui/app.js", 403},
+		{"console is read-only", httpsAs(op, op), "POST", "/ui/", 405},
 	} {
 		if got := call(t, tc.client, tc.method, base+tc.path, struct{}{}); got != tc.want {
 			t.Errorf("%s: %s %s = %d, want %d", tc.who, tc.method, tc.path, got, tc.want)

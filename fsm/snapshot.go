@@ -200,3 +200,16 @@ func readDestination(r *wire.Reader) *Destination {
 	}
 	return dst
 }
+
+// StateHash returns the raft index of the last applied entry and the
+// SHA-256 (hex) of the state's canonical encoding without that index, read
+// under one lock. Replicas that applied the same log agree on both: equal
+// indexes with different hashes mean a replica diverged.
+func (s *State) StateHash() (index uint64, hash string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b := s.d.marshal()
+	body := b[len(snapshotMagic)+2+8 : len(b)-sha256.Size] // without magic, version, index and checksum
+	sum := sha256.Sum256(body)
+	return s.d.index, fmt.Sprintf("%x", sum)
+}

@@ -69,16 +69,21 @@ type balancerBench struct {
 	DeadRouterGoneMax int64   `json:"dead_router_gone_max_ms"`
 
 	Load struct {
-		Routers        int     `json:"routers"`
-		Inbound        int     `json:"inbound_per_router"`
-		BuildPhaseS    float64 `json:"build_phase_s"`   // dest create -> every router holds its inbound tunnels
-		BuildPhaseCPU  float64 `json:"build_phase_cpu"` // leader CPU, share of one core
-		SteadyS        float64 `json:"steady_s"`        // measured steady window
-		SteadyCPU      float64 `json:"steady_cpu"`      // leader CPU, share of one core
-		PeakRSSMiB     float64 `json:"peak_rss_mib"`    // leader agent, whole process
-		InboundTunnels int     `json:"inbound_tunnels"` // across routers at the end
-		StoredLeases   int     `json:"stored_leases"`   // in the floodfills' LeaseSet
-		LeaderPid      int     `json:"leader_pid"`      // for the record
+		Routers       int     `json:"routers"`
+		Inbound       int     `json:"inbound_per_router"`
+		BuildPhaseS   float64 `json:"build_phase_s"`   // dest create -> every router holds its inbound tunnels
+		BuildPhaseCPU float64 `json:"build_phase_cpu"` // leader CPU, share of one core
+		SteadyS       float64 `json:"steady_s"`        // measured steady window
+		SteadyCPU     float64 `json:"steady_cpu"`      // leader CPU, share of one core
+		// ScrapedCPU is the leader's CPU in a window as long as the
+		// steady one right after it, with /metrics scraped every second
+		// (Prometheus scrapes every 15 s by default): the cost of metrics.
+		ScrapedCPU     float64 `json:"scraped_cpu"`
+		ScrapeMedianMs int64   `json:"scrape_median_ms"` // one /metrics request, 100 routers
+		PeakRSSMiB     float64 `json:"peak_rss_mib"`     // leader agent, whole process
+		InboundTunnels int     `json:"inbound_tunnels"`  // across routers at the end
+		StoredLeases   int     `json:"stored_leases"`    // in the floodfills' LeaseSet
+		LeaderPid      int     `json:"leader_pid"`       // for the record
 		Note           string  `json:"note"`
 	} `json:"leader_load"`
 }
@@ -262,6 +267,22 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 		t.Fatalf("leader %s (pid %d) CPU: %v", leader.name, pid, err)
 	}
 	steady := time.Since(steadyStart)
+	// The same window with /metrics scraped every second.
+	var scrapeMs []int64
+	scrapedStart := time.Now()
+	for time.Since(scrapedStart) < steady {
+		t0 := time.Now()
+		if _, err := httpGetText(agentURL(leader.httpAddr, "/metrics")); err != nil {
+			t.Fatalf("scrape the leader: %v", err)
+		}
+		scrapeMs = append(scrapeMs, time.Since(t0).Milliseconds())
+		time.Sleep(time.Until(t0.Add(time.Second)))
+	}
+	cpu3, err := procCPU(pid)
+	if err != nil {
+		t.Fatalf("leader %s (pid %d) CPU: %v", leader.name, pid, err)
+	}
+	scraped := time.Since(scrapedStart)
 	close(stop)
 	wg.Wait()
 	if l := e.tc.leader(); l != leader {
@@ -272,6 +293,8 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 	L.Routers, L.Inbound, L.LeaderPid = routers, inbound, pid
 	L.BuildPhaseS, L.BuildPhaseCPU = build.Seconds(), (cpu1-cpu0).Seconds()/build.Seconds()
 	L.SteadyS, L.SteadyCPU = steady.Seconds(), (cpu2-cpu1).Seconds()/steady.Seconds()
+	L.ScrapedCPU = (cpu3 - cpu2).Seconds() / scraped.Seconds()
+	L.ScrapeMedianMs, _ = medianMax(scrapeMs)
 	mu.Lock()
 	L.PeakRSSMiB = float64(peak) / (1 << 20)
 	mu.Unlock()
@@ -316,6 +339,8 @@ func benchBalancer(b *testing.B, env ...string) {
 		b.ReportMetric(float64(res.DeadRouterGoneMed), "dead-router-gone-median-ms")
 		b.ReportMetric(100*res.Load.BuildPhaseCPU, "leader-cpu-build-%")
 		b.ReportMetric(100*res.Load.SteadyCPU, "leader-cpu-steady-%")
+		b.ReportMetric(100*res.Load.ScrapedCPU, "leader-cpu-scraped-1Hz-%")
+		b.ReportMetric(float64(res.Load.ScrapeMedianMs), "scrape-median-ms")
 		b.ReportMetric(res.Load.PeakRSSMiB, "leader-rss-MiB")
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-// wire is the router's view of one client connection: the routerproto
-// server connection it was handed.
+// wireConn is the router's view of one client connection: the routerproto
+// server connection it was handed (serverConn in handler.go).
 type wireConn interface {
 	// Send writes one message (blocking until written or failed).
 	Send(m routerproto.Message) error
@@ -18,10 +18,15 @@ type wireConn interface {
 	Close() error
 }
 
-// outboxLimit bounds the messages waiting to be written to one client. A
-// client that falls this far behind is disconnected rather than letting the
-// router's memory grow.
-const outboxLimit = 8192
+// outboxLimit and outboxBytesLimit bound what waits to be written to one
+// client: messages, and their size on the wire (routerproto.WireSize). A
+// client that falls this far behind (either bound) is disconnected with
+// "imh: client too slow, outbox full" rather than letting the router's
+// memory grow; a managed session it controlled enters its grace period.
+const (
+	outboxLimit      = 8192
+	outboxBytesLimit = 64 << 20
+)
 
 // client is the router's state for one connection: the sessions it
 // attached to (with the term it attached with) and an outbox written by one
@@ -36,12 +41,15 @@ type client struct {
 	attached map[uint16]uint64 // session id -> term this connection attached with
 	dataOf   map[uint16]bool   // sessions this connection is a data attachment of
 
-	mu      sync.Mutex
-	outbox  []routerproto.Message
-	closing string // non-empty: send a Disconnect with this reason, then close
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
+	maxMsgs, maxBytes int // outboxLimit, outboxBytesLimit (tests lower them)
+
+	mu          sync.Mutex
+	outbox      []routerproto.Message
+	outboxBytes int    // WireSize of what outbox holds
+	closing     string // non-empty: send a Disconnect with this reason, then close
+	closed      bool
+	wake        chan struct{}
+	done        chan struct{}
 }
 
 var clientSeq atomic.Uint64
@@ -53,6 +61,8 @@ func newClient(conn wireConn, ext bool) *client {
 		ext:      ext,
 		attached: make(map[uint16]uint64),
 		dataOf:   make(map[uint16]bool),
+		maxMsgs:  outboxLimit,
+		maxBytes: outboxBytesLimit,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -66,11 +76,13 @@ func (c *client) send(m routerproto.Message) {
 		c.mu.Unlock()
 		return
 	}
-	if len(c.outbox) >= outboxLimit {
+	size := routerproto.WireSize(m)
+	if len(c.outbox) >= c.maxMsgs || c.outboxBytes+size > c.maxBytes {
 		c.closing = "imh: client too slow, outbox full"
-		c.outbox = nil
+		c.outbox, c.outboxBytes = nil, 0
 	} else {
 		c.outbox = append(c.outbox, m)
+		c.outboxBytes += size
 	}
 	c.mu.Unlock()
 	c.poke()
@@ -100,7 +112,7 @@ func (c *client) poke() {
 func (c *client) markClosed() {
 	c.mu.Lock()
 	c.closed = true
-	c.outbox = nil
+	c.outbox, c.outboxBytes = nil, 0
 	c.mu.Unlock()
 	c.poke()
 }
@@ -111,7 +123,7 @@ func (c *client) run() {
 	for {
 		c.mu.Lock()
 		batch, reason, closed := c.outbox, c.closing, c.closed
-		c.outbox = nil
+		c.outbox, c.outboxBytes = nil, 0
 		c.mu.Unlock()
 		if closed {
 			return

@@ -9,10 +9,10 @@ import (
 )
 
 // Clock is the router's time source (see package clock). Daemons use
-// wall-clock time; a process that runs balancer, routers and the simulated
-// network together with a scaled clock hands the network's clock to the
-// router, so tunnel expiries, the grace period and retries all follow
-// simulated time. Tests under testing/synctest use the real clock, whose
+// wall-clock time; a process that runs routers and the simulated network
+// together with a scaled clock hands the network's clock to the router
+// (Config.Clock), so tunnel expiries, the grace period and retries all
+// follow simulated time. Tests under testing/synctest use the real clock, whose
 // timers synctest fakes.
 type Clock = clock.Clock
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/imh-project/imh/routerproto"
 )
 
 // Config tunes a Router. Start from DefaultConfig.
@@ -18,6 +20,11 @@ type Config struct {
 	// QueueLimit bounds the payloads queued for a detached managed session;
 	// beyond it the oldest are dropped and counted.
 	QueueLimit int
+	// MaxSessions caps the sessions the router holds at once (managed,
+	// unmanaged and those in their grace period; data attachments do not
+	// count). A CreateSession for a new Destination beyond it is answered
+	// SessionStatus refused. At most 65535 (the session id space).
+	MaxSessions int
 	// PublishRetry is the first delay between publication attempts of a
 	// LeaseSet; it doubles up to PublishRetryMax.
 	PublishRetry    time.Duration
@@ -39,12 +46,16 @@ func DefaultConfig() Config {
 	return Config{
 		GracePeriod:     5 * time.Minute,
 		QueueLimit:      1024,
+		MaxSessions:     DefaultMaxSessions,
 		PublishRetry:    500 * time.Millisecond,
 		PublishRetryMax: 15 * time.Second,
 		BuildRetry:      500 * time.Millisecond,
 		RebuildBefore:   2 * time.Minute,
 	}
 }
+
+// DefaultMaxSessions is Config.MaxSessions by default.
+const DefaultMaxSessions = 1024
 
 // ErrBadConfig reports an invalid Config.
 var ErrBadConfig = errors.New("router: bad config")
@@ -58,6 +69,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: grace period %v must be positive", ErrBadConfig, c.GracePeriod)
 	case c.QueueLimit < 0:
 		return fmt.Errorf("%w: queue limit %d is negative", ErrBadConfig, c.QueueLimit)
+	case c.MaxSessions < 1 || c.MaxSessions > int(routerproto.NoSession):
+		return fmt.Errorf("%w: max sessions %d (want 1..%d)", ErrBadConfig, c.MaxSessions, routerproto.NoSession)
 	case c.PublishRetry <= 0 || c.PublishRetryMax < c.PublishRetry:
 		return fmt.Errorf("%w: publish retry %v..%v", ErrBadConfig, c.PublishRetry, c.PublishRetryMax)
 	case c.BuildRetry <= 0:

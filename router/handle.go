@@ -177,16 +177,23 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 			return
 		}
 	}
-	if h, ok := r.be.(SessionHooks); ok {
+	hooks, _ := r.be.(SessionHooks)
+	opened := false // the backend opened the session: close it if refused below
+	if !attach {
 		r.mu.Lock()
-		exists := r.byDest[sc.Destination.Hash()] != nil
+		exists, full := r.byDest[sc.Destination.Hash()] != nil, len(r.sessions) >= r.cfg.MaxSessions
 		r.mu.Unlock()
-		if !exists {
-			if err := h.SessionOpened(ctx, SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: managed, Config: sc}); err != nil {
+		if !exists && full {
+			r.refuseFull(c, sc.Destination)
+			return
+		}
+		if hooks != nil && !exists {
+			if err := hooks.SessionOpened(ctx, SessionInfo{Dest: sc.Destination, Options: sc.Options, Managed: managed, Config: sc}); err != nil {
 				r.log.Warn("create session: backend refused", "dest", sc.Destination.B32(), "err", err)
 				c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 				return
 			}
+			opened = true
 		}
 	}
 	r.mu.Lock()
@@ -203,7 +210,15 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		r.reattachLocked(c, s, managed, term, sc.Options)
 		return
 	}
-	s := r.newSessionLocked(c, sc.Destination, managed, term, sc.Options)
+	id, ok := r.newSessionIDLocked()
+	if !ok || len(r.sessions) >= r.cfg.MaxSessions { // filled up since the check above
+		if opened {
+			hooks.SessionClosed(sc.Destination.Hash())
+		}
+		r.refuseFull(c, sc.Destination)
+		return
+	}
+	s := r.newSessionLocked(c, id, sc.Destination, managed, term, sc.Options)
 	c.send(&routerproto.SessionStatus{SessionID: s.id, Status: routerproto.SessionCreated})
 	r.log.Info("session created", "dest", s.dest.B32(), "session", s.id, "managed", managed, "term", term)
 	if !managed {
@@ -212,10 +227,16 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 	}
 }
 
-func (r *Router) newSessionLocked(c *client, d *i2p.Destination, managed bool, term uint64, opts i2p.Mapping) *session {
+// refuseFull answers a CreateSession when the router holds MaxSessions.
+func (r *Router) refuseFull(c *client, d *i2p.Destination) {
+	r.log.Warn("create session refused: the router is full", "dest", d.B32(), "max_sessions", r.cfg.MaxSessions)
+	c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+}
+
+func (r *Router) newSessionLocked(c *client, id uint16, d *i2p.Destination, managed bool, term uint64, opts i2p.Mapping) *session {
 	ctx, cancel := context.WithCancel(r.ctx)
 	s := &session{
-		id:         r.newSessionIDLocked(),
+		id:         id,
 		dest:       d,
 		hash:       d.Hash(),
 		managed:    managed,

@@ -13,7 +13,7 @@
 //     for a grace period with their tunnels kept and payloads queued.
 //
 // The network itself is a Backend: the simulated network (simnetbackend.go)
-// or, later, a stock router upstream.
+// or a stock I2P router reached over I2CP (package router/i2cpup).
 package router
 
 import (
@@ -141,23 +141,37 @@ func (r *Router) go_(f func()) {
 	}()
 }
 
+// randomIDTries is how many random session ids newSessionIDLocked draws
+// before it scans for a free one.
+const randomIDTries = 32
+
 // newSessionIDLocked picks a random unused session id (never 0xFFFF, the
 // "no session" value), as i2pd does: ids do not reveal how many sessions the
-// router has served.
-func (r *Router) newSessionIDLocked() uint16 {
+// router has served. It makes a bounded number of random draws, then scans
+// the id space once from a random start; false: every id is in use
+// (MaxSessions keeps the router below that).
+func (r *Router) newSessionIDLocked() (uint16, bool) {
 	var b [2]byte
-	for {
+	draw := func() uint16 {
 		if _, err := rand.Read(b[:]); err != nil {
 			panic(fmt.Sprintf("router: crypto/rand: %v", err))
 		}
-		id := binary.BigEndian.Uint16(b[:])
-		if id == routerproto.NoSession {
-			continue
-		}
-		if _, used := r.sessions[id]; !used {
-			return id
+		return binary.BigEndian.Uint16(b[:])
+	}
+	for range randomIDTries {
+		id := draw()
+		if _, used := r.sessions[id]; !used && id != routerproto.NoSession {
+			return id, true
 		}
 	}
+	start := draw()
+	for i := range int(routerproto.NoSession) + 1 {
+		id := start + uint16(i)
+		if _, used := r.sessions[id]; !used && id != routerproto.NoSession {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 // deliver is the backend's delivery handler: a message reached inbound

@@ -17,7 +17,8 @@ import (
 // DefaultClientVersion is the I2CP API version a Client sends in GetDate.
 const DefaultClientVersion = "0.9.67"
 
-// ErrEventOverflow ends a client whose consumer stopped reading Events.
+// ErrEventOverflow ends a client whose consumer stopped reading Events: its
+// queue reached ClientConfig.MaxQueuedEvents or MaxQueuedBytes.
 var ErrEventOverflow = errors.New("routerproto: event queue overflow")
 
 // ClientConfig configures a Client.
@@ -43,6 +44,11 @@ type ClientConfig struct {
 	// MaxQueuedEvents is how many router-initiated messages may wait for
 	// the Events consumer before the client gives up (ErrEventOverflow).
 	MaxQueuedEvents int
+	// MaxQueuedBytes bounds the same queue by size (WireSize of each
+	// message). Whichever bound is hit first ends the client with
+	// ErrEventOverflow: the connection is closed, nothing is dropped
+	// silently (a consumer that cannot keep up is cut, and reconnects).
+	MaxQueuedBytes int
 	// TLS, when set, wraps the connection in TLS: Dial completes the TLS
 	// handshake (and whatever peer checks TLS.VerifyConnection makes)
 	// before the first I2CP byte is sent. nil: plain TCP (a stock router's
@@ -60,6 +66,7 @@ func DefaultClientConfig() ClientConfig {
 		RequestTimeout:   30 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		MaxQueuedEvents:  1 << 16,
+		MaxQueuedBytes:   64 << 20,
 	}
 }
 
@@ -79,6 +86,9 @@ func (cfg *ClientConfig) fill() {
 	}
 	if cfg.MaxQueuedEvents <= 0 {
 		cfg.MaxQueuedEvents = d.MaxQueuedEvents
+	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = d.MaxQueuedBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -119,13 +129,15 @@ type Client struct {
 	payloadFrom *PayloadFrom
 	err         error
 
-	events    chan Event
-	queue     []Event
-	queueCond *sync.Cond
-	closed    chan struct{} // connection is dead
-	stopped   chan struct{} // Close was called: stop delivering events
-	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	events     chan Event
+	queue      []Event
+	queueSizes []int // WireSize of each queued event's message
+	queueBytes int   // their sum
+	queueCond  *sync.Cond
+	closed     chan struct{} // connection is dead
+	stopped    chan struct{} // Close was called: stop delivering events
+	stopOnce   sync.Once
+	wg         sync.WaitGroup
 }
 
 // Dial connects to a router at addr (host:port) and performs the handshake.
@@ -424,13 +436,16 @@ func (c *Client) answer(id uint32, m Message) bool {
 func (c *Client) enqueue(e Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.queue) >= c.cfg.MaxQueuedEvents {
+	size := WireSize(e.Message)
+	if len(c.queue) >= c.cfg.MaxQueuedEvents || c.queueBytes+size > c.cfg.MaxQueuedBytes {
 		if c.err == nil {
 			go c.fail(ErrEventOverflow)
 		}
 		return
 	}
 	c.queue = append(c.queue, e)
+	c.queueSizes = append(c.queueSizes, size)
+	c.queueBytes += size
 	c.queueCond.Signal()
 }
 
@@ -451,6 +466,8 @@ func (c *Client) pump() {
 		e := c.queue[0]
 		c.queue[0] = Event{}
 		c.queue = c.queue[1:]
+		c.queueBytes -= c.queueSizes[0]
+		c.queueSizes = c.queueSizes[1:]
 		c.mu.Unlock()
 		select {
 		case c.events <- e:

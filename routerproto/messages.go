@@ -17,6 +17,21 @@ type Message interface {
 	AppendBody(b []byte) ([]byte, error)
 }
 
+// WireSize is the size of m's frame on the wire, header included: computed
+// for a MessagePayload (the bulk of what queues hold) without encoding it,
+// from the encoded body otherwise (a message that does not encode counts
+// as a header). Queues use it to bound what they hold by bytes.
+func WireSize(m Message) int {
+	if p, ok := m.(*MessagePayload); ok {
+		return HeaderLen + 10 + len(p.Payload)
+	}
+	b, err := m.AppendBody(nil)
+	if err != nil {
+		return HeaderLen
+	}
+	return HeaderLen + len(b)
+}
+
 // MaxPayloadLen bounds an end-to-end payload so the frame that carries it
 // (SendMessage with a 391-byte Destination and all its fields) stays under
 // MaxFrameLen.

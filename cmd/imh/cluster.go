@@ -21,7 +21,30 @@ func newClusterCmd() *cobra.Command {
 		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover, secret rotation",
 	}
 	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterRemoveCmd(),
-		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterSecretCmd())
+		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterStateHashCmd(),
+		newClusterSecretCmd())
+	return cmd
+}
+
+func newClusterStateHashCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "state-hash",
+		Short: "The agent's last applied raft index and the SHA-256 of its replicated state (equal on every agent at the same index)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var body cluster.StateHashBody
+			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/state-hash", nil, &body); err != nil {
+				return fmt.Errorf("cluster state-hash: %w", err)
+			}
+			if o.json {
+				return printJSON(cmd, body)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d %s\n", body.Node, body.Index, body.Hash)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
 	return cmd
 }
 

@@ -260,7 +260,8 @@ func (d *demo) startAll(ctx context.Context) error {
 	}
 	op := d.tlsFiles(demoOperator)
 	fmt.Fprintf(d.out, "\n  operator environment (then: %s status):\n", d.exe)
-	fmt.Fprintf(d.out, "    export IMH_HTTP_ADDR=%s IMH_CA_FILE=%s IMH_CERT_FILE=%s IMH_KEY_FILE=%s\n\n", d.apis[0], op.CA, op.Cert, op.Key)
+	fmt.Fprintf(d.out, "    export IMH_HTTP_ADDR=%s IMH_CA_FILE=%s IMH_CERT_FILE=%s IMH_KEY_FILE=%s\n", d.apis[0], op.CA, op.Cert, op.Key)
+	fmt.Fprintf(d.out, "  web console: https://%s/ui/ (any agent; the browser presents the operator certificate, see README)\n\n", d.apis[0])
 	return nil
 }
 

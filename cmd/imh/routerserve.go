@@ -22,6 +22,7 @@ import (
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
+	"github.com/imh-project/imh/routerproto"
 )
 
 func init() {
@@ -56,6 +57,9 @@ type routerServeOptions struct {
 	insecure     bool
 	maxConns     int
 	maxPerSource int
+	maxSessions  int
+
+	httpListener net.Listener // tests: used instead of listening on httpAddr
 }
 
 // Connection caps of `imh router serve` (--max-conns,
@@ -104,6 +108,7 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.BoolVar(&o.insecure, "insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
 	f.IntVar(&o.maxConns, "max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
 	f.IntVar(&o.maxPerSource, "max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
+	f.IntVar(&o.maxSessions, "max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
 	return cmd
 }
 
@@ -140,6 +145,8 @@ func (o routerServeOptions) validate() error {
 		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
 	case o.maxConns < 0 || o.maxPerSource < 0:
 		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
+	case o.maxSessions < 1 || o.maxSessions > int(routerproto.NoSession):
+		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.maxSessions, routerproto.NoSession)
 	}
 	if o.network != "" {
 		if _, err := simnet.ParseAddr(o.network); err != nil {
@@ -167,6 +174,11 @@ func parseRouterLogLevel(s string) (slog.Level, error) {
 // router without a network cannot serve anyone.
 var errSimnetLost = errors.New("connection to the simulated network lost")
 
+// errStatusServer ends the daemon when its --http status server fails: an
+// operator or supervisor relying on /status must learn it, not find the
+// port silently dead.
+var errStatusServer = errors.New("status server failed")
+
 func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
@@ -190,6 +202,7 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	cfg := router.DefaultConfig()
 	cfg.Name = o.name
 	cfg.GracePeriod = o.gracePeriod
+	cfg.MaxSessions = o.maxSessions
 	cfg.Logger = logger
 	r, err := router.New(cfg, be)
 	if err != nil {
@@ -208,17 +221,26 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	var httpDone chan error
 	var hs *http.Server
 	if o.httpAddr != "" {
-		hln, err := net.Listen("tcp", o.httpAddr)
-		if err != nil {
-			_ = ln.Close()
-			_ = r.Close()
-			return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+		hln := o.httpListener
+		if hln == nil {
+			if hln, err = net.Listen("tcp", o.httpAddr); err != nil {
+				_ = ln.Close()
+				_ = r.Close()
+				return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+			}
 		}
 		reg := metrics.NewRegistry()
 		reg.MustRegister(routerCollector(r, limited))
 		hs = &http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}
 		httpDone = make(chan error, 1)
-		go func() { httpDone <- hs.Serve(hln) }()
+		go func() {
+			err := hs.Serve(hln)
+			if !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("status server failed; stopping the router", "http", o.httpAddr, "err", err)
+				cancel(fmt.Errorf("%w on %s: %w", errStatusServer, o.httpAddr, err))
+			}
+			httpDone <- err
+		}()
 	}
 	if lost != nil {
 		go func() {
@@ -241,6 +263,8 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errSimnetLost) {
 		return fmt.Errorf("router %s: %w (%s)", o.name, errSimnetLost, o.network)
+	} else if errors.Is(cause, errStatusServer) {
+		return fmt.Errorf("router %s: %w", o.name, cause)
 	}
 	if serveErr != nil {
 		return fmt.Errorf("router serve: %w", serveErr)

@@ -1,7 +1,9 @@
 // Package clock is the one time abstraction of imh's simulated runs: the
-// simulated network, the routers and the balancer read time through a Clock,
-// so that a single process can run them all on a scaled clock (benchmarks),
-// while daemons use wall-clock time.
+// simulated network, the routers and the streaming layer read time through
+// a Clock, so that the network and routers of one process can run on a
+// scaled clock (`imh simnet serve --time-scale`, the simnet benchmarks),
+// while daemons use wall-clock time. The balancer reads the time package
+// directly; its tests run under testing/synctest.
 package clock
 
 import (
@@ -10,9 +12,9 @@ import (
 	"time"
 )
 
-// Clock abstracts time so that the simulated network, the routers and the
-// balancer of one process can share a scaled clock, or run under
-// testing/synctest with Real (whose timers synctest fakes).
+// Clock abstracts time so that the simulated network and the routers of one
+// process can share a scaled clock, or run under testing/synctest with Real
+// (whose timers synctest fakes).
 type Clock interface {
 	// Now is the current simulated time.
 	Now() time.Time
@@ -28,9 +30,9 @@ type Timer interface {
 	Stop() bool
 }
 
-// Real is wall-clock time: the clock of daemons whose routers live in
-// other processes (`imh simnet serve --time-scale 1`), and of tests under
-// testing/synctest, which fakes the runtime's time.
+// Real is wall-clock time: the clock of every daemon but a scaled `imh
+// simnet serve`, and of tests under testing/synctest, which fakes the
+// runtime's time.
 func Real() Clock { return realClock{} }
 
 type realClock struct{}
@@ -46,8 +48,9 @@ func (t realTimer) Stop() bool          { return t.t.Stop() }
 
 // Scaled runs scale times faster than wall-clock time (scale 60: one
 // simulated minute per real second), starting at the current wall-clock
-// time. It is for runs where balancer, routers and network share one
-// process; processes that talk to each other must all use real time. A scale
+// time. It is for runs where the routers and the network share one process
+// (or nothing else depends on the network's time); processes that talk to
+// each other must all use real time. A scale
 // of 1 is Real. It panics if scale is not positive, like time.NewTicker
 // does for a bad period: callers validate scale first (Config.Validate).
 func Scaled(scale float64) Clock {

@@ -57,6 +57,9 @@ type Destination struct {
 	StandbyRouters        []string       `json:"standby_routers"`
 	Switches              int            `json:"switches"`
 	PayloadsByRouter      map[string]int `json:"payloads_by_router"`
+	// EchoDropped counts echo payloads dropped unanswered because the
+	// leader had MaxEchoWorkers replies in flight.
+	EchoDropped uint64 `json:"echo_dropped"`
 	// Streams is the TCP service's traffic (zero for other services).
 	Streams StreamsLive `json:"streams"`
 }
@@ -91,6 +94,7 @@ type DestinationLive struct {
 	StandbyRouters        []string
 	Switches              int
 	PayloadsByRouter      map[string]int
+	EchoDropped           uint64
 	Streams               StreamsLive
 }
 
