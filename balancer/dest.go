@@ -236,7 +236,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 var errKeys = errors.New("balancer: destination keys")
 
 func (l *loop) openKeys(fd *fsm.Destination) (*i2p.PrivateKeys, *i2p.LeaseSetKey, error) {
-	raw, err := l.cfg.Cluster.Open(fd.SealedKeys)
+	raw, err := l.cfg.Cluster.Open(fd.SealedKeys, fd.Hash(), fsm.FieldKeys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: unseal key file: %w", errKeys, err)
 	}
@@ -247,7 +247,7 @@ func (l *loop) openKeys(fd *fsm.Destination) (*i2p.PrivateKeys, *i2p.LeaseSetKey
 	if keys.Destination().Hash() != fd.Hash() || !keys.CanSign() {
 		return nil, nil, fmt.Errorf("%w: key file does not sign for %s", errKeys, fd.Hash().B32())
 	}
-	rawLS, err := l.cfg.Cluster.Open(fd.SealedLeaseSetKey)
+	rawLS, err := l.cfg.Cluster.Open(fd.SealedLeaseSetKey, fd.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: unseal leaseset key: %w", errKeys, err)
 	}

@@ -42,6 +42,8 @@ import (
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
+//	POST   /v1/secret/rotate          -> SecretRotateResult (leader; rotate.go)
+//	GET    /v1/secret                 SecretStatus (rotate.go)
 //	GET    /ui/                       the web console (internal/console), read-only
 //
 // GET /v1/routers and GET /v1/destinations/{name} take ?consistent=1: a
@@ -49,7 +51,7 @@ import (
 // Barrier (so it still leads and has applied every write acknowledged before
 // the read began): a linearizable read instead of the local, possibly stale one.
 //
-// Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
+// Errors are ErrorBody with 400 (invalid), 404, 409 (exists, stale or refused), 503
 // (no leader) or 500.
 const (
 	maxBody        = 1 << 20
@@ -80,6 +82,7 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
+	c.registerSecret(mux)
 	if c.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", c.cfg.Metrics)
 	}
@@ -149,6 +152,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code, name = http.StatusNotFound, CodeNotFound
 	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrStalePublish):
 		code, name = http.StatusConflict, CodeExists
+	case errors.Is(err, errRefused):
+		code, name = http.StatusConflict, CodeRefused
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrLeadershipLost):
 		code, name = http.StatusServiceUnavailable, CodeNoLeader
 	}
@@ -445,7 +450,17 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not a destination put", errBadRequest, cmd.Type())
 	}
-	raw, err := c.sealer.Open(put.SealedKeys)
+	pd, n, err := i2p.ParseDestination(put.Destination)
+	if err != nil || n != len(put.Destination) {
+		return nil, fmt.Errorf("%w: destination bytes of %s", errBadRequest, put.Name)
+	}
+	active := c.keys.activeID()
+	for _, blob := range [][]byte{put.SealedKeys, put.SealedLeaseSetKey} {
+		if id, ok := fsm.SealedKeyID(blob); ok && id != active {
+			return nil, fmt.Errorf("%w: keys sealed under key %s, but the cluster seals under %s (an agent with another --secret-file, or a rotation under way: retry)", errBadRequest, id, active)
+		}
+	}
+	raw, err := c.keys.Open(put.SealedKeys, pd.Hash(), fsm.FieldKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed keys: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -454,7 +469,7 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if err != nil || !bytes.Equal(keys.Destination().Bytes(), put.Destination) {
 		return nil, fmt.Errorf("%w: sealed keys do not match the destination", errBadRequest)
 	}
-	lsk, err := c.sealer.Open(put.SealedLeaseSetKey)
+	lsk, err := c.keys.Open(put.SealedLeaseSetKey, pd.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed leaseset key: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -495,7 +510,8 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 		return nil, fmt.Errorf("encode keys: %w", err)
 	}
 	defer clear(raw)
-	sealedKeys, err := c.sealer.Seal(raw)
+	h := keys.Destination().Hash()
+	sealedKeys, err := c.keys.Seal(raw, h, fsm.FieldKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -503,7 +519,7 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 	if err != nil {
 		return nil, fmt.Errorf("generate leaseset key: %w", err)
 	}
-	sealedLSK, err := c.sealer.Seal(lsk.Private())
+	sealedLSK, err := c.keys.Seal(lsk.Private(), h, fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, err
 	}

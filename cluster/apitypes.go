@@ -8,7 +8,7 @@ import "github.com/imh-project/imh/internal/status"
 // ErrorBody is the body of every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden
+	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden, refused
 }
 
 // Error codes in ErrorBody.Code.
@@ -146,6 +146,13 @@ type PeerInfo struct {
 	Voter         bool   `json:"voter"`
 	LastContactMs int64  `json:"last_contact_ms"`
 	CommitIndex   uint64 `json:"commit_index"`
+}
+
+// SelfInfo is the body of GET /v1/internal/self: PeerInfo and the agent's
+// secrets (imh cluster secret status).
+type SelfInfo struct {
+	PeerInfo
+	Secrets SecretAgent `json:"secrets"`
 }
 
 // PeersBody is the body of GET /v1/peers (imh cluster peers --json).

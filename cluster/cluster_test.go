@@ -355,7 +355,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 
 	// The sealed keys open with the cluster's secret and are not the plain file.
 	d, _ := h.Nodes[f].Cluster().State().Destination("web")
-	plain, err := h.Nodes[f].Cluster().Open(d.SealedKeys)
+	plain, err := h.Nodes[f].Cluster().Open(d.SealedKeys, d.Hash(), fsm.FieldKeys)
 	if err != nil || bytes.Contains(d.SealedKeys, plain[len(plain)-32:]) {
 		t.Fatalf("sealed keys: %v", err)
 	}
@@ -405,15 +405,21 @@ func TestInternalDestinationPut(t *testing.T) {
 	keys, _ := i2p.NewPrivateKeys(rand.Reader)
 	raw, _ := keys.MarshalBinary()
 	lsk, _ := i2p.NewLeaseSetKey(rand.Reader)
-	put := func(s *cluster.Sealer, name string, lsPub []byte) []byte {
-		sk, _ := s.Seal(raw)
-		sl, _ := s.Seal(lsk.Private())
+	h0 := keys.Destination().Hash()
+	var elsewhere i2p.Hash
+	elsewhere[0] = 1
+	sealFor := func(s *cluster.Sealer, name string, lsPub []byte, dest i2p.Hash, kf, lf fsm.SealedField) []byte {
+		sk, _ := s.Seal(raw, dest, kf)
+		sl, _ := s.Seal(lsk.Private(), dest, lf)
 		b, err := fsm.Encode(&fsm.DestinationPut{Name: name, Destination: keys.Destination().Bytes(), SealedKeys: sk,
 			SealedLeaseSetKey: sl, LeaseSetPublicKey: lsPub, Settings: fsm.DefaultSettings()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
+	}
+	put := func(s *cluster.Sealer, name string, lsPub []byte) []byte {
+		return sealFor(s, name, lsPub, h0, fsm.FieldKeys, fsm.FieldLeaseSetKey)
 	}
 	post := func(addr string, body []byte) int {
 		resp, err := http.Post("http://"+addr+"/v1/internal/destination-put", "application/octet-stream", bytes.NewReader(body))
@@ -432,6 +438,8 @@ func TestInternalDestinationPut(t *testing.T) {
 	}{
 		{"other secret", put(bad, "x", lsk.Public()), 400},
 		{"public key mismatch", put(good, "x", wrongPub), 400},
+		{"sealed for another destination", sealFor(good, "x", lsk.Public(), elsewhere, fsm.FieldKeys, fsm.FieldLeaseSetKey), 400},
+		{"fields swapped", sealFor(good, "x", lsk.Public(), h0, fsm.FieldLeaseSetKey, fsm.FieldKeys), 400},
 		{"not a put", func() []byte { b, _ := fsm.Encode(&fsm.RouterRemove{Name: "r"}); return b }(), 400},
 		{"garbage", []byte{1, 2, 3}, 400},
 		{"good, through a follower", put(good, "web", lsk.Public()), 200},

@@ -60,7 +60,12 @@ func (c *Cluster) setupGossip() error {
 			return fmt.Errorf("gossip advertise: %w", err)
 		}
 	}
-	mc.SecretKey = cfg.Secret.GossipKey()
+	// Every secret held decrypts; the active one encrypts, and follows
+	// the state's switch (keyring.follow). After a rotation and a restart
+	// without --previous-secret-file, only the new key is left.
+	if mc.Keyring, err = c.keys.gossipKeyring(); err != nil {
+		return err
+	}
 	mc.DeadNodeReclaimTime = deadNodeReclaim
 	mc.Logger = c.gossipLogger()
 	mc.Delegate = &gossipDelegate{c: c}

@@ -87,7 +87,7 @@ func (c *Cluster) selfInfo() PeerInfo {
 }
 
 func (c *Cluster) handleSelf(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, c.selfInfo())
+	writeJSON(w, http.StatusOK, SelfInfo{PeerInfo: c.selfInfo(), Secrets: c.selfSecrets()})
 }
 
 // Peers lists the raft configuration as this agent knows it, with each
@@ -439,8 +439,8 @@ func (c *Cluster) CheckSnapshot(b []byte) (*fsm.State, error) {
 		return nil, fmt.Errorf("%w: snapshot: %w", errBadRequest, err)
 	}
 	for _, d := range st.Destinations() {
-		for _, blob := range [][]byte{d.SealedKeys, d.SealedLeaseSetKey} {
-			raw, err := c.sealer.Open(blob)
+		for i, blob := range [][]byte{d.SealedKeys, d.SealedLeaseSetKey} {
+			raw, err := c.keys.Open(blob, d.Hash(), fsm.SealedField(i+1))
 			if err != nil {
 				return nil, fmt.Errorf("%w: snapshot: keys of destination %s do not open under this cluster's secret (a snapshot of another cluster?)", errBadRequest, d.Name)
 			}

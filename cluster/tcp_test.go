@@ -148,11 +148,11 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		}
 	}
 	d, _ := l.c.State().Destination("web")
-	keyFile, err := l.c.Open(d.SealedKeys)
+	keyFile, err := l.c.Open(d.SealedKeys, d.Hash(), fsm.FieldKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lsKey, err := l.c.Open(d.SealedLeaseSetKey)
+	lsKey, err := l.c.Open(d.SealedLeaseSetKey, d.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil || len(lsKey) != 32 {
 		t.Fatalf("leaseset key: %d bytes, %v", len(lsKey), err)
 	}

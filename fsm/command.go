@@ -27,6 +27,7 @@ const (
 	CmdLeaseSetPublished CommandType = 9  // the leader published a LeaseSet
 	CmdFrontendPut       CommandType = 10 // frontend added (multi-client mode)
 	CmdFrontendRemove    CommandType = 11 // frontend removed
+	CmdSecretRotated     CommandType = 12 // destinations re-sealed under a new cluster secret
 	IgnorableFlag        CommandType = 0x80
 	commandVersion       uint8       = 1 // the only payload version so far
 	maxBlob                          = 0xFFFF
@@ -100,6 +101,8 @@ func newCommand(t CommandType) Command {
 		return &FrontendPut{}
 	case CmdFrontendRemove:
 		return &FrontendRemove{}
+	case CmdSecretRotated:
+		return &SecretRotated{}
 	}
 	return nil
 }
@@ -154,7 +157,7 @@ func (t CommandType) String() string {
 		CmdDestinationRemove: "destination-remove", CmdTunnelRecorded: "tunnel-recorded",
 		CmdTunnelExpired: "tunnel-expired", CmdTunnelsPruned: "tunnels-pruned",
 		CmdLeaseSetPublished: "leaseset-published", CmdFrontendPut: "frontend-put",
-		CmdFrontendRemove: "frontend-remove",
+		CmdFrontendRemove: "frontend-remove", CmdSecretRotated: "secret-rotated",
 	}
 	if n, ok := names[t]; ok {
 		return n

@@ -30,6 +30,7 @@ type data struct {
 	dests   map[string]*Destination
 	tunnels map[TunnelKey]Tunnel
 	marks   map[i2p.Hash]uint32 // published high-water mark per Destination hash
+	keyID   KeyID               // the secret destinations are sealed under (zero: no rotation yet)
 }
 
 func newData() *data {
@@ -92,6 +93,8 @@ func (d *data) apply(c Command) error {
 		return d.leaseSetPublished(c)
 	case *FrontendPut:
 		return d.frontendPut(c)
+	case *SecretRotated:
+		return d.secretRotated(c)
 	case *FrontendRemove:
 		if _, ok := d.fronts[c.Name]; !ok {
 			return fmt.Errorf("%w: frontend %s", ErrNotFound, shortName(c.Name))
@@ -215,6 +218,9 @@ func (d *data) destinationPut(c *DestinationPut) error {
 		return fmt.Errorf("%w: keys of %s", ErrInvalid, c.Name)
 	}
 	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
+	if err := d.checkSealedUnder(c); err != nil {
 		return err
 	}
 	h := dest.Hash()

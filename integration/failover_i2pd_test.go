@@ -154,7 +154,7 @@ func startFailoverNet(ctx context.Context, t *testing.T) *failoverNet {
 
 // startNsCluster builds the network of opts (see startNsIMH), then three
 // agents and the adapters up3 and up4 registered with the cluster.
-func startNsCluster(ctx context.Context, t *testing.T, opts i2pdnet.Options) *nsCluster {
+func startNsCluster(ctx context.Context, t testing.TB, opts i2pdnet.Options) *nsCluster {
 	e, tUp := startNsIMH(ctx, t, opts)
 	n := e.n
 	t.Logf("network up after %v", tUp.Round(time.Millisecond))
@@ -650,7 +650,7 @@ func (f *failoverNet) storedGateways(ctx context.Context, b32 string) string {
 
 // keepLogs copies every log of the run (i2pd routers, imh processes) to
 // $IMH_TEST_LOGDIR/<test name>, when set, before the network is removed.
-func keepLogs(t *testing.T, n *i2pdnet.Net, dir string) {
+func keepLogs(t testing.TB, n *i2pdnet.Net, dir string) {
 	base := os.Getenv("IMH_TEST_LOGDIR")
 	if base == "" {
 		return

@@ -49,8 +49,10 @@ var agentFlagDefaults = map[string]any{
 	"bootstrap-expect": 0,
 	"join":             []string{},
 	"secret-file":      "",
-	"raft-multiplier":  cluster.DefaultRaftMultiplier,
-	"log-level":        "info",
+
+	"previous-secret-file": "",
+	"raft-multiplier":      cluster.DefaultRaftMultiplier,
+	"log-level":            "info",
 
 	"dead-member-cleanup": "0",
 
@@ -68,6 +70,7 @@ func newAgentCmd() *cobra.Command {
 		Long: "Run one replica of the balancer cluster. Configuration: flag > IMH_<FLAG> environment >\n" +
 			"--config YAML (keys = flag names) > default. The cluster secret comes from\n" +
 			"--secret-file, IMH_SECRET_FILE or IMH_SECRET; the agent refuses to start without one.\n" +
+			"During a rotation --previous-secret-file names the old one (docs/security.md).\n" +
 			"Start N agents with --bootstrap-expect N and --join naming the others (or all,\n" +
 			"itself included); a restarted agent with state never bootstraps again.",
 		Args: cobra.NoArgs,
@@ -95,6 +98,7 @@ func newAgentCmd() *cobra.Command {
 	f.Int("bootstrap-expect", 0, "bootstrap once this many agents have found each other (only on first start)")
 	f.StringSlice("join", nil, "gossip address of another agent; repeatable, may name this agent and agents not up yet")
 	f.String("secret-file", "", "file holding the cluster secret (imh keygen); env IMH_SECRET_FILE, or IMH_SECRET")
+	f.String("previous-secret-file", "", "during a rotation only: the secret the cluster used before --secret-file (docs/security.md)")
 	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
 	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
@@ -187,6 +191,11 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 		return cfg, err
 	}
 	cfg.Secret = secret
+	if p := v.GetString("previous-secret-file"); p != "" {
+		if cfg.PreviousSecret, err = readSecretFile(p); err != nil {
+			return cfg, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: err}
 	}
@@ -326,23 +335,33 @@ func splitList(in []string) []string {
 // agentSecret reads the cluster secret: --secret-file / IMH_SECRET_FILE (a
 // path), else IMH_SECRET (the value). Without one the agent refuses to start.
 func agentSecret(path string) (cluster.Secret, error) {
-	text, src := os.Getenv("IMH_SECRET"), "IMH_SECRET"
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return cluster.Secret{}, usageErrorf("secret file: %v", err)
-		}
-		text, src = string(b), path
-		if strings.TrimSpace(text) == "" {
-			return cluster.Secret{}, usageErrorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
-		}
+		return readSecretFile(path)
 	}
+	text := os.Getenv("IMH_SECRET")
 	if strings.TrimSpace(text) == "" {
 		return cluster.Secret{}, usageErrorf("agent: no cluster secret: give --secret-file, IMH_SECRET_FILE or IMH_SECRET (make one with imh keygen)")
 	}
 	s, err := cluster.ParseSecret(text)
 	if err != nil {
-		return cluster.Secret{}, usageErrorf("secret from %s: %v", src, err)
+		return cluster.Secret{}, usageErrorf("secret from IMH_SECRET: %v", err)
+	}
+	return s, nil
+}
+
+// readSecretFile reads a secret file (imh keygen); any problem is a usage
+// error (exit 2).
+func readSecretFile(path string) (cluster.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cluster.Secret{}, usageErrorf("secret file: %v", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return cluster.Secret{}, usageErrorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
+	}
+	s, err := cluster.ParseSecret(string(b))
+	if err != nil {
+		return cluster.Secret{}, usageErrorf("secret from %s: %v", path, err)
 	}
 	return s, nil
 }

@@ -22,10 +22,11 @@ func init() { register(newClusterCmd) }
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover",
+		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover, secret rotation",
 	}
 	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterRemoveCmd(),
-		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterStateHashCmd())
+		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterStateHashCmd(),
+		newClusterSecretCmd())
 	return cmd
 }
 
