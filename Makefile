@@ -15,7 +15,7 @@ STATICCHECK_VERSION := 0.8.2
 TOOLBIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
 STATICCHECK := $(TOOLBIN)/staticcheck
 
-.PHONY: all build run test test-unit test-integration lint staticcheck fuzz bench clean
+.PHONY: all build run test test-unit test-integration lint staticcheck fuzz bench chaos clean
 
 all: build
 
@@ -33,13 +33,13 @@ run: build
 test:
 	scripts/install-test-deps
 	$(GO) test -race -count=1 -shuffle=on -timeout 15m ./...
-	$(GO) test -count=1 -tags integration -timeout 20m ./integration/...
+	$(GO) test -count=1 -tags integration -timeout 30m ./integration/...
 
 test-unit:
 	$(GO) test -race -count=1 -shuffle=on -timeout 15m ./...
 
 test-integration:
-	$(GO) test -count=1 -tags integration -timeout 20m ./integration/...
+	$(GO) test -count=1 -tags integration -timeout 30m ./integration/...
 
 lint: staticcheck
 	@unformatted=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -s -l); \
@@ -65,6 +65,20 @@ bench:
 	IMH_BENCH_DIR=$(CURDIR)/bench $(GO) test -run='^$$' -bench=. -benchmem -timeout 60m $(BENCHFLAGS) ./... | tee bench/report.txt
 	IMH_BENCH_DIR=$(CURDIR)/bench $(GO) test -run='^$$' -bench=. -benchmem -timeout 60m -tags integration $(BENCHFLAGS) ./integration/... | tee -a bench/report.txt
 	@echo "bench: report in bench/"; ls -1 bench
+
+# A seeded chaos run of a chosen length (docs/reliability.md): the nemesis
+# (kills, stalls, raft partitions, router kills) under concurrent clients,
+# the porcupine check and the invariants, then CHAOS_KILLS leader SIGKILLs.
+# Report, history and porcupine's visualisation under chaos/; the same
+# CHAOS_SEED replays the same fault schedule and client operations.
+CHAOS_SEED ?= 1
+CHAOS_DURATION ?= 10m
+CHAOS_KILLS ?= 50
+chaos:
+	@mkdir -p chaos
+	IMH_CHAOS_DIR=$(CURDIR)/chaos IMH_CHAOS_SEED=$(CHAOS_SEED) IMH_CHAOS_DURATION=$(CHAOS_DURATION) IMH_CHAOS_KILLS=$(CHAOS_KILLS) \
+	  $(GO) test -count=1 -tags integration -timeout 0 -v -run '^(TestChaos|TestChaosLeaderKills)$$' ./integration/ 2>&1 | tee chaos/chaos-seed$(CHAOS_SEED).log
+	@echo "chaos: reports under chaos/"; ls -1 chaos
 
 clean:
 	rm -rf bin

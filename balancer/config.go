@@ -23,8 +23,9 @@ type Cluster interface {
 	// LeadershipTerm is the Raft term this node's leadership began in, and
 	// false when it does not lead: routers fence controllers by it.
 	LeadershipTerm() (uint64, bool)
-	// Open unseals a destination's sealed key material.
-	Open(sealed []byte) ([]byte, error)
+	// Open unseals one sealed field of the destination with hash dest; a
+	// blob moved from another destination or field does not open.
+	Open(sealed []byte, dest i2p.Hash, field fsm.SealedField) ([]byte, error)
 }
 
 // RouterConn is one control connection to a router: routerproto's Client

@@ -119,6 +119,17 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 	for _, fd := range st.Destinations() {
 		seen[fd.Name] = true
 		d := l.dests[fd.Name]
+		if d != nil && d.hash != fd.Hash() {
+			// Removed and created again under the same name (with other
+			// keys) between two reconciles: the old keys must not sign
+			// for the new destination (the fsm would refuse every
+			// LeaseSet, forever).
+			delete(l.dests, fd.Name)
+			d.stopService()
+			l.destroySessions(d)
+			l.log.Info("destination replaced", "dest", fd.Name, "old", d.hash.B32(), "new", fd.Hash().B32())
+			d = nil
+		}
 		if d == nil {
 			if d = l.openDest(st, fd, now); d == nil {
 				continue
@@ -225,7 +236,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 var errKeys = errors.New("balancer: destination keys")
 
 func (l *loop) openKeys(fd *fsm.Destination) (*i2p.PrivateKeys, *i2p.LeaseSetKey, error) {
-	raw, err := l.cfg.Cluster.Open(fd.SealedKeys)
+	raw, err := l.cfg.Cluster.Open(fd.SealedKeys, fd.Hash(), fsm.FieldKeys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: unseal key file: %w", errKeys, err)
 	}
@@ -236,7 +247,7 @@ func (l *loop) openKeys(fd *fsm.Destination) (*i2p.PrivateKeys, *i2p.LeaseSetKey
 	if keys.Destination().Hash() != fd.Hash() || !keys.CanSign() {
 		return nil, nil, fmt.Errorf("%w: key file does not sign for %s", errKeys, fd.Hash().B32())
 	}
-	rawLS, err := l.cfg.Cluster.Open(fd.SealedLeaseSetKey)
+	rawLS, err := l.cfg.Cluster.Open(fd.SealedLeaseSetKey, fd.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: unseal leaseset key: %w", errKeys, err)
 	}

@@ -60,8 +60,9 @@ func (c *fakeCluster) LeadershipTerm() (uint64, bool) {
 	return c.term, c.term != 0
 }
 
-// Open "unseals" by stripping a marker: the fake keeps keys in the clear.
-func (c *fakeCluster) Open(sealed []byte) ([]byte, error) {
+// Open "unseals" by stripping a marker: the fake keeps keys in the clear
+// and ignores the binding (cluster's tests cover it).
+func (c *fakeCluster) Open(sealed []byte, _ i2p.Hash, _ fsm.SealedField) ([]byte, error) {
 	p, ok := bytes.CutPrefix(sealed, []byte("sealed:"))
 	if !ok {
 		return nil, errors.New("fake: not sealed")

@@ -754,3 +754,51 @@ func TestLoopDestinationRemoved(t *testing.T) {
 		}
 	})
 }
+
+// A destination removed and created again under the same name with other
+// keys (found by the chaos harness): the loop must drop the old keys and
+// publish for the new destination, not sign LeaseSets with the old keys
+// that the fsm refuses forever. Note: here the loop usually reconciles
+// between the two commands, so this test passes without the fix too; it
+// guards the behaviour, it does not yet reproduce the race.
+func TestLoopDestinationReplaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2, allCaps, fsm.DefaultSettings())
+		run := h.start(5, 14)
+		defer run.stop(t)
+		time.Sleep(30 * time.Second)
+		h.cl.mustApply(t, &fsm.DestinationRemove{Name: "web"})
+		keys, _ := h.cl.addDest(t, "web", 99, fsm.DefaultSettings())
+		time.Sleep(60 * time.Second)
+		ls, _ := h.current()
+		if ls == nil || ls.Destination.Hash() != keys.Destination().Hash() {
+			t.Fatalf("no LeaseSet of the new web a minute after it replaced the old one: %v", ls)
+		}
+	})
+}
+
+// Removing a router (imh router remove) makes it release the cluster's
+// sessions at once: the leader destroys them before it lets go of the
+// router, instead of leaving them for the grace period (issue 18, trap 5).
+func TestLoopRouterRemovedReleasesSessions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2, allCaps, fsm.DefaultSettings())
+		run := h.start(5, 14)
+		defer run.stop(t)
+		time.Sleep(30 * time.Second)
+		for _, r := range h.routers {
+			if len(r.sessionIDs()) != 1 {
+				t.Fatalf("%s: %d sessions", r.name, len(r.sessionIDs()))
+			}
+		}
+		gone, kept := h.routers[0], h.routers[1]
+		h.cl.mustApply(t, &fsm.RouterRemove{Name: gone.name})
+		time.Sleep(2 * time.Second)
+		if n := len(gone.sessionIDs()); n != 0 {
+			t.Fatalf("removed router %s keeps %d sessions of the cluster", gone.name, n)
+		}
+		if n := len(kept.sessionIDs()); n != 1 {
+			t.Fatalf("router %s: %d sessions, want its 1", kept.name, n)
+		}
+	})
+}

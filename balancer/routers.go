@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -94,7 +95,7 @@ func (l *loop) reconcile(now time.Time) {
 	}
 	for name, r := range l.routers {
 		if !seen[name] {
-			l.dropRouter(r)
+			l.removeRouter(r)
 		}
 	}
 	l.order = l.order[:0]
@@ -116,6 +117,36 @@ func (l *loop) addRouter(fr fsm.Router) {
 		defer l.wg.Done()
 		l.connect(ctx, fr.Name, fr.Addr)
 	}()
+}
+
+// removeRouter drops a router taken out of the cluster (imh router remove)
+// after destroying the cluster's sessions on it, so it releases them and
+// their tunnels at once instead of keeping them for the grace period. The
+// control connection stays open until the destroys are written.
+func (l *loop) removeRouter(r *routerState) {
+	var ids []uint16
+	if r.up() {
+		for _, name := range slices.Sorted(maps.Keys(l.dests)) {
+			if s := l.dests[name].sessions[r.name]; s != nil && s.ready && s.gen == r.gen {
+				ids = append(ids, s.id)
+			}
+		}
+	}
+	if len(ids) > 0 {
+		stop, conn, log := r.stop, r.conn, l.log.With("router", r.name)
+		r.stop = func() {} // stop runs once the sessions are destroyed
+		l.spawn(func(ctx context.Context) event {
+			defer stop()
+			for _, id := range ids {
+				if err := conn.DestroySession(ctx, id); err != nil {
+					log.Warn("destroy session on the removed router", "session", id, "err", err)
+				}
+			}
+			log.Info("sessions released on the removed router", "sessions", len(ids))
+			return nil
+		})
+	}
+	l.dropRouter(r)
 }
 
 func (l *loop) dropRouter(r *routerState) {

@@ -31,20 +31,7 @@ func streamClient(t *testing.T, n *simnet.Network, seed byte) *streaming.Mux {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := streaming.NewIdentity(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux, err := streaming.NewMux(streaming.Config{
-		Identity: id, Transport: streaming.PayloadTransport(ep.Send), Logger: testLogger(t).With("client", seed),
-		Resolve: func(ctx context.Context, b32 string) (*i2p.Destination, error) {
-			h, err := i2p.ParseB32(b32)
-			if err != nil {
-				return nil, err
-			}
-			return ep.Lookup(ctx, h)
-		},
-	})
+	mux, err := streaming.NewClientMux(keys, ep.Send, ep.Lookup, testLogger(t).With("client", seed))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ import (
 //	GET    /v1/status                 status.Status (imh status)
 //	GET    /v1/live                   LiveBody, leader only
 //	GET    /v1/routers                RouterList
+//	GET    /v1/state-hash             StateHashBody
 //	POST   /v1/routers                RouterInfo -> RouterInfo
 //	DELETE /v1/routers/{name}
 //	GET    /v1/frontends              FrontendList
@@ -40,9 +42,16 @@ import (
 //	PATCH  /v1/destinations/{name}    DestinationRequest (set) -> DestinationInfo
 //	DELETE /v1/destinations/{name}
 //	POST   /v1/internal/destination-put   fsm-encoded DestinationPut, sealed by a follower -> DestinationInfo
+//	POST   /v1/secret/rotate          -> SecretRotateResult (leader; rotate.go)
+//	GET    /v1/secret                 SecretStatus (rotate.go)
 //	GET    /ui/                       the web console (internal/console), read-only
 //
-// Errors are ErrorBody with 400 (invalid), 404, 409 (exists or stale), 503
+// GET /v1/routers and GET /v1/destinations/{name} take ?consistent=1: a
+// follower forwards the read to the leader, which answers after a raft
+// Barrier (so it still leads and has applied every write acknowledged before
+// the read began): a linearizable read instead of the local, possibly stale one.
+//
+// Errors are ErrorBody with 400 (invalid), 404, 409 (exists, stale or refused), 503
 // (no leader) or 500.
 const (
 	maxBody        = 1 << 20
@@ -57,9 +66,8 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/status", c.handleStatus)
 	mux.HandleFunc("GET /v1/live", c.handleLive)
 	mux.HandleFunc("GET /v1/routers", c.handleRouterList)
-	mux.HandleFunc("POST /v1/routers", c.write(applyBody(c, func(ri RouterInfo) fsm.Command {
-		return &fsm.RouterPut{Name: ri.Name, Addr: ri.Addr}
-	})))
+	mux.HandleFunc("GET /v1/state-hash", c.handleStateHash)
+	mux.HandleFunc("POST /v1/routers", c.write(c.routerAdd))
 	mux.HandleFunc("DELETE /v1/routers/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.RouterRemove{Name: n} })))
 	mux.HandleFunc("GET /v1/frontends", c.handleFrontendList)
 	mux.HandleFunc("POST /v1/frontends", c.write(applyBody(c, func(fi FrontendInfo) fsm.Command {
@@ -74,11 +82,58 @@ func (c *Cluster) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/destinations/{name}", c.write(c.applyName(func(n string) fsm.Command { return &fsm.DestinationRemove{Name: n} })))
 	mux.HandleFunc("POST /v1/internal/destination-put", c.write(c.internalDestinationPut))
 	c.registerOps(mux)
+	c.registerSecret(mux)
 	if c.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", c.cfg.Metrics)
 	}
 	mux.Handle("GET "+console.Prefix, console.Handler())
-	return mux
+	return jsonErrors(mux)
+}
+
+// jsonErrors answers what no route takes (an unknown path, 404; a method
+// the path does not take, 405, Allow header kept) with the documented
+// ErrorBody instead of net/http's plain text.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern == "" {
+			h.ServeHTTP(&errorBodyWriter{ResponseWriter: w, path: r.URL.Path, method: r.Method}, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// errorBodyWriter turns the error status net/http's mux writes into an
+// ErrorBody and drops the mux's text.
+type errorBodyWriter struct {
+	http.ResponseWriter
+	path, method string
+	wrote        bool
+}
+
+func (e *errorBodyWriter) WriteHeader(code int) {
+	if e.wrote {
+		return
+	}
+	e.wrote = true
+	body := ErrorBody{Error: fmt.Sprintf("no such API path: %.100q", e.path), Code: CodeNotFound}
+	switch {
+	case code == http.StatusMethodNotAllowed:
+		body = ErrorBody{Error: fmt.Sprintf("method %.10s not allowed on %.100q (allowed: %s)", e.method, e.path, e.Header().Get("Allow")), Code: CodeInvalid}
+	case code < 400:
+		e.ResponseWriter.WriteHeader(code) // a redirect (path cleaning): pass it on
+		return
+	}
+	e.Header().Del("X-Content-Type-Options")
+	writeJSON(e.ResponseWriter, code, body)
+}
+
+func (e *errorBodyWriter) Write(b []byte) (int, error) {
+	if !e.wrote {
+		e.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -97,6 +152,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code, name = http.StatusNotFound, CodeNotFound
 	case errors.Is(err, fsm.ErrExists), errors.Is(err, fsm.ErrStalePublish):
 		code, name = http.StatusConflict, CodeExists
+	case errors.Is(err, errRefused):
+		code, name = http.StatusConflict, CodeRefused
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrLeadershipLost):
 		code, name = http.StatusServiceUnavailable, CodeNoLeader
 	}
@@ -225,7 +282,38 @@ func (c *Cluster) applyName(cmd func(name string) fsm.Command) writeFunc {
 	}
 }
 
-func (c *Cluster) handleRouterList(w http.ResponseWriter, _ *http.Request) {
+// routerDialTimeout bounds the reachability check of router add.
+const routerDialTimeout = time.Second
+
+// routerAdd applies the RouterPut, then dials the router's address from
+// the leader (the agent that will connect to it) and says whether it
+// answered. The check never refuses: a router may start later.
+func (c *Cluster) routerAdd(ctx context.Context, _ *http.Request, body []byte) (any, error) {
+	var in RouterInfo
+	if err := decodeBody(body, &in); err != nil {
+		return nil, err
+	}
+	if err := c.Apply(ctx, &fsm.RouterPut{Name: in.Name, Addr: in.Addr}); err != nil {
+		return nil, err
+	}
+	out := RouterInfo{Name: in.Name, Addr: in.Addr}
+	reachable := true
+	d := net.Dialer{Timeout: routerDialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", in.Addr)
+	if err != nil {
+		reachable = false
+		out.Unreachable = err.Error()
+	} else {
+		_ = conn.Close()
+	}
+	out.Reachable = &reachable
+	return out, nil
+}
+
+func (c *Cluster) handleRouterList(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	list := RouterList{Routers: []RouterInfo{}}
 	for _, r := range c.state.Routers() {
 		list.Routers = append(list.Routers, RouterInfo{Name: r.Name, Addr: r.Addr})
@@ -316,7 +404,37 @@ func (c *Cluster) applyPut(ctx context.Context, put *fsm.DestinationPut) (any, e
 	if err != nil {
 		return nil, err
 	}
-	return c.destInfo(put.Name)
+	return c.appliedInfo(put.Name, func() (*DestinationInfo, error) { return putInfo(put) })
+}
+
+// appliedInfo answers a write that was applied: the destination as it is
+// now, or, when a concurrent remove got in between (the local state no
+// longer has it), what the write itself made. An applied write must never
+// answer 404: the client would take an acknowledged write for a failed one
+// (the chaos test's porcupine check caught that).
+func (c *Cluster) appliedInfo(name string, fallback func() (*DestinationInfo, error)) (*DestinationInfo, error) {
+	info, err := c.destInfo(name)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return fallback()
+	}
+	return info, err
+}
+
+// putInfo is the destination a DestinationPut creates, before any tunnel
+// or LeaseSet.
+func putInfo(put *fsm.DestinationPut) (*DestinationInfo, error) {
+	d, _, err := i2p.ParseDestination(put.Destination)
+	if err != nil {
+		return nil, err
+	}
+	st := put.Settings
+	return &DestinationInfo{
+		Name: put.Name, B32: d.B32(), Destination: i2p.Base64.EncodeToString(put.Destination),
+		LeaseSetPublicKey: i2p.Base64.EncodeToString(put.LeaseSetPublicKey),
+		Inbound:           int(st.Inbound), Outbound: int(st.Outbound), Hops: int(st.Hops),
+		Policy: st.Policy.String(), Service: st.ServiceSpec(), Frontends: st.Frontends,
+		LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{},
+	}, nil
 }
 
 // internalDestinationPut applies a DestinationPut sealed by another agent.
@@ -332,7 +450,17 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not a destination put", errBadRequest, cmd.Type())
 	}
-	raw, err := c.sealer.Open(put.SealedKeys)
+	pd, n, err := i2p.ParseDestination(put.Destination)
+	if err != nil || n != len(put.Destination) {
+		return nil, fmt.Errorf("%w: destination bytes of %s", errBadRequest, put.Name)
+	}
+	active := c.keys.activeID()
+	for _, blob := range [][]byte{put.SealedKeys, put.SealedLeaseSetKey} {
+		if id, ok := fsm.SealedKeyID(blob); ok && id != active {
+			return nil, fmt.Errorf("%w: keys sealed under key %s, but the cluster seals under %s (an agent with another --secret-file, or a rotation under way: retry)", errBadRequest, id, active)
+		}
+	}
+	raw, err := c.keys.Open(put.SealedKeys, pd.Hash(), fsm.FieldKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed keys: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -341,7 +469,7 @@ func (c *Cluster) internalDestinationPut(ctx context.Context, _ *http.Request, b
 	if err != nil || !bytes.Equal(keys.Destination().Bytes(), put.Destination) {
 		return nil, fmt.Errorf("%w: sealed keys do not match the destination", errBadRequest)
 	}
-	lsk, err := c.sealer.Open(put.SealedLeaseSetKey)
+	lsk, err := c.keys.Open(put.SealedLeaseSetKey, pd.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed leaseset key: %w (agents with different secrets?)", errBadRequest, err)
 	}
@@ -382,7 +510,8 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 		return nil, fmt.Errorf("encode keys: %w", err)
 	}
 	defer clear(raw)
-	sealedKeys, err := c.sealer.Seal(raw)
+	h := keys.Destination().Hash()
+	sealedKeys, err := c.keys.Seal(raw, h, fsm.FieldKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +519,7 @@ func (c *Cluster) sealedPut(name string, keys *i2p.PrivateKeys, settings fsm.Set
 	if err != nil {
 		return nil, fmt.Errorf("generate leaseset key: %w", err)
 	}
-	sealedLSK, err := c.sealer.Seal(lsk.Private())
+	sealedLSK, err := c.keys.Seal(lsk.Private(), h, fsm.FieldLeaseSetKey)
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +550,15 @@ func (c *Cluster) destSet(ctx context.Context, r *http.Request, body []byte) (an
 	if err := c.Apply(ctx, &fsm.DestinationSet{Name: name, Settings: settings}); err != nil {
 		return nil, err
 	}
-	return c.destInfo(name)
+	return c.appliedInfo(name, func() (*DestinationInfo, error) {
+		if !ok {
+			return &DestinationInfo{Name: name, LeasesByRouter: map[string]int{}, Tunnels: []TunnelInfo{}}, nil
+		}
+		prev := *d
+		prev.Settings = settings
+		info := destinationInfo(&prev, nil)
+		return &info, nil
+	})
 }
 
 func (c *Cluster) destInfo(name string) (*DestinationInfo, error) {
@@ -468,6 +605,9 @@ func (c *Cluster) handleDestList(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
+	if c.consistentRead(w, r) {
+		return
+	}
 	info, err := c.destInfo(r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
@@ -715,4 +855,30 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 
 func (c *Cluster) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.Status(r.Context()))
+}
+
+func (c *Cluster) handleStateHash(w http.ResponseWriter, _ *http.Request) {
+	index, hash := c.state.StateHash()
+	writeJSON(w, http.StatusOK, StateHashBody{Node: c.cfg.NodeName, Index: index, Hash: hash})
+}
+
+// consistentRead prepares a read that asked for ?consistent=1: on a
+// follower it forwards the request to the leader and reports true (the
+// answer is written); on the leader it runs a Barrier and reports false when
+// the local state may be read, true after writing the error (503) when the
+// Barrier failed (leadership lost, no quorum). A read without the parameter
+// is left alone (false).
+func (c *Cluster) consistentRead(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Get("consistent") == "" {
+		return false
+	}
+	if !c.isLeader() {
+		c.forward(w, r, r.Method, r.URL.RequestURI(), nil)
+		return true
+	}
+	if err := c.r().Barrier(barrierTimeout).Error(); err != nil {
+		writeError(w, fmt.Errorf("%w: consistent read on %s: %w", ErrNoLeader, c.cfg.NodeName, err))
+		return true
+	}
+	return false
 }

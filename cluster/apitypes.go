@@ -8,7 +8,7 @@ import "github.com/imh-project/imh/internal/status"
 // ErrorBody is the body of every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden
+	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden, refused
 }
 
 // Error codes in ErrorBody.Code.
@@ -28,6 +28,12 @@ const (
 type RouterInfo struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`
+	// Reachable is set only in the answer to POST /v1/routers: whether the
+	// leader, which will dial the router, reached its address by TCP
+	// within a second. A router that is not reachable yet is added all
+	// the same (routers may come later); Unreachable says why.
+	Reachable   *bool  `json:"reachable,omitempty"`
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // RouterList is the body of GET /v1/routers.
@@ -142,6 +148,13 @@ type PeerInfo struct {
 	CommitIndex   uint64 `json:"commit_index"`
 }
 
+// SelfInfo is the body of GET /v1/internal/self: PeerInfo and the agent's
+// secrets (imh cluster secret status).
+type SelfInfo struct {
+	PeerInfo
+	Secrets SecretAgent `json:"secrets"`
+}
+
 // PeersBody is the body of GET /v1/peers (imh cluster peers --json).
 type PeersBody struct {
 	Peers []PeerInfo `json:"peers"`
@@ -183,4 +196,14 @@ type RestoreResult struct {
 	Routers      int `json:"routers"`
 	Frontends    int `json:"frontends"`
 	Destinations int `json:"destinations"`
+}
+
+// StateHashBody answers GET /v1/state-hash (imh cluster state-hash --json):
+// the raft index of the last entry this agent applied and the SHA-256 of
+// its replicated state (fsm.State.StateHash). Agents at the same index have
+// the same hash.
+type StateHashBody struct {
+	Node  string `json:"node"`
+	Index uint64 `json:"index"`
+	Hash  string `json:"hash"`
 }

@@ -22,6 +22,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/logging"
 	"github.com/imh-project/imh/internal/status"
 )
@@ -57,11 +58,11 @@ const applyTimeout = 10 * time.Second
 // Cluster is one agent's replica. New starts raft and opens the listeners;
 // Run serves until its context ends and then shuts everything down.
 type Cluster struct {
-	cfg    Config
-	log    *slog.Logger
-	state  *fsm.State
-	fsm    *raftFSM // what raft applies to (c.state)
-	sealer *Sealer
+	cfg   Config
+	log   *slog.Logger
+	state *fsm.State
+	fsm   *raftFSM // what raft applies to (c.state)
+	keys  *keyring
 
 	rp        atomic.Pointer[raft.Raft] // replaced only when a removed agent rejoins fresh (rejoin.go)
 	notifyCh  chan bool                 // raft's NotifyCh, drained at once into lead (leader.go)
@@ -82,8 +83,10 @@ type Cluster struct {
 	httpSrv *http.Server
 	client  *http.Client
 
-	dead    *deadTracker // leader-only: when each unreachable server was first seen gone
-	removes *removeHold  // leader-only: servers removed recently, not re-added at once
+	dead      *deadTracker // leader-only: when each unreachable server was first seen gone
+	strangers mismatchLog  // gossip from nodes with another cluster secret (secretmismatch.go)
+	foreign   mismatchLog  // joins refused by agents with another cluster secret
+	removes   *removeHold  // leader-only: servers removed recently, not re-added at once
 
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading
@@ -100,13 +103,13 @@ func New(cfg Config) (_ *Cluster, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sealer, err := NewSealer(cfg.Secret)
+	keys, err := newKeyring(cfg.Secret, cfg.PreviousSecret)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
-		state: fsm.New(), sealer: sealer, notifyCh: make(chan bool, 1), lead: newLeaderFlag(),
+		state: fsm.New(), keys: keys, notifyCh: make(chan bool, 1), lead: newLeaderFlag(),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: agentHTTPClient(cfg.TLS),
 		staticHTTP: map[string]string{}, memberTable: map[string]member{},
 		dead: newDeadTracker(), removes: newRemoveHold(),
@@ -125,6 +128,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 	if err := c.setupRaft(); err != nil {
 		return nil, err
 	}
+	c.followSealKey() // the state restored from the last snapshot
 	if err := c.setupHTTP(); err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func (c *Cluster) setupRaft() error {
 	rc.ShutdownOnRemove = false
 	rc.Logger = hlog
 	if c.fsm == nil {
-		c.fsm = &raftFSM{s: c.state, log: c.log}
+		c.fsm = &raftFSM{s: c.state, log: c.log, applied: c.followSealKey}
 	}
 	r, err := raft.NewRaft(rc, c.fsm, logs, stable, snaps, trans)
 	if err != nil {
@@ -342,11 +346,35 @@ func (c *Cluster) r() *raft.Raft { return c.rp.Load() }
 // query methods hand out.
 func (c *Cluster) State() *fsm.State { return c.state }
 
-// Open unseals a private key blob stored in the state.
-func (c *Cluster) Open(sealed []byte) ([]byte, error) { return c.sealer.Open(sealed) }
+// Open unseals the field of the destination with hash dest, stored in the
+// state sealed under any secret this agent holds.
+func (c *Cluster) Open(sealed []byte, dest i2p.Hash, field fsm.SealedField) ([]byte, error) {
+	return c.keys.Open(sealed, dest, field)
+}
 
-// Seal seals private key bytes for a command (at the edge, never in Apply).
-func (c *Cluster) Seal(plain []byte) ([]byte, error) { return c.sealer.Seal(plain) }
+// Seal seals private key bytes for a command (at the edge, never in Apply)
+// under the secret the cluster currently seals with.
+func (c *Cluster) Seal(plain []byte, dest i2p.Hash, field fsm.SealedField) ([]byte, error) {
+	return c.keys.Seal(plain, dest, field)
+}
+
+// followSealKey makes the secret the state names the one this agent seals,
+// gossips and MACs snapshots with (keyring.follow); called after every
+// applied entry and restore. A cheap comparison unless it changed.
+func (c *Cluster) followSealKey() {
+	want := c.state.SealKeyID()
+	active, changed, held, err := c.keys.follow(want)
+	if err != nil {
+		c.log.Error("gossip keyring", "err", err)
+	}
+	switch {
+	case !held:
+		c.log.Error("the destinations are sealed under a secret this agent does not hold: restart it with that secret (--secret-file)",
+			"sealed_under", want.String(), "held", fmt.Sprint(c.keys.ids()))
+	case changed:
+		c.log.Info("cluster secret switched: sealing and gossip now use it", "key_id", active.String())
+	}
+}
 
 // NodeName is this agent's name (its raft server ID).
 func (c *Cluster) NodeName() string { return c.cfg.NodeName }
@@ -459,14 +487,21 @@ func (c *Cluster) configuration() (raft.Configuration, error) {
 
 // raftFSM adapts fsm.State to raft.FSM.
 type raftFSM struct {
-	s    *fsm.State
-	log  *slog.Logger
-	hook atomic.Pointer[func()] // tests only (export_test.go): runs before each command
+	s       *fsm.State
+	log     *slog.Logger
+	hook    atomic.Pointer[func()] // tests only (export_test.go): runs before each command
+	applied func()                 // after each successful Apply and Restore; nil: none (cluster recover)
 }
 
 // maxSnapshot bounds what Restore reads (a snapshot is kilobytes per
 // destination; this is generous).
 const maxSnapshot = 256 << 20
+
+func (f *raftFSM) notify() {
+	if f.applied != nil {
+		f.applied()
+	}
+}
 
 func (f *raftFSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
@@ -479,6 +514,7 @@ func (f *raftFSM) Apply(l *raft.Log) any {
 		f.log.Debug("command refused", "index", l.Index, "err", err)
 		return err
 	}
+	f.notify()
 	return nil
 }
 
@@ -495,7 +531,11 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	if len(b) > maxSnapshot {
 		return fmt.Errorf("%w: larger than %d bytes", fsm.ErrBadSnapshot, maxSnapshot)
 	}
-	return f.s.Restore(b)
+	if err := f.s.Restore(b); err != nil {
+		return err
+	}
+	f.notify()
+	return nil
 }
 
 type fsmSnapshot struct{ b []byte }

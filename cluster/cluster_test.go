@@ -268,6 +268,12 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 		{"DELETE", "/v1/frontends/f3", nil, 404},
 		{"PATCH", "/v1/destinations/web", cluster.DestinationRequest{Frontends: ptr(true)}, 200},
 		{"PATCH", "/v1/destinations/web", map[string]any{"frontends": "on"}, 400},
+		{"POST", "/v1/routers", cluster.RouterInfo{Name: "r1b", Addr: "127.0.0.1:7001"}, 400}, // r1's address
+		// What no route takes is answered with the ErrorBody too.
+		{"GET", "/v1/nothing-here", nil, 404},
+		{"GET", "/", nil, 404},
+		{"PUT", "/v1/routers", nil, 405},
+		{"POST", "/v1/status", nil, 405},
 	} {
 		if got := api(t, tt.method, fa, tt.path, tt.in, nil); got != tt.want {
 			t.Errorf("%s %s %+v: status %d, want %d", tt.method, tt.path, tt.in, got, tt.want)
@@ -349,7 +355,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 
 	// The sealed keys open with the cluster's secret and are not the plain file.
 	d, _ := h.Nodes[f].Cluster().State().Destination("web")
-	plain, err := h.Nodes[f].Cluster().Open(d.SealedKeys)
+	plain, err := h.Nodes[f].Cluster().Open(d.SealedKeys, d.Hash(), fsm.FieldKeys)
 	if err != nil || bytes.Contains(d.SealedKeys, plain[len(plain)-32:]) {
 		t.Fatalf("sealed keys: %v", err)
 	}
@@ -375,12 +381,12 @@ func TestInmemSnapshotInstall(t *testing.T) {
 	down := (l + 1) % 3
 	h.Kill(down)
 	for i := range 30 {
-		applyOn(t, h, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+		applyOn(t, h, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", 7100+i)})
 	}
 	if err := h.Nodes[h.Leader(10*time.Second)].Cluster().TakeSnapshot(); err != nil {
 		t.Fatal(err)
 	}
-	applyOn(t, h, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"})
+	applyOn(t, h, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7000"}) // a new address: r0..r29 are at 7100..7129
 	h.Restart(down)
 	h.WaitConverged(10 * time.Second)
 	if got := len(h.Nodes[down].Cluster().State().Routers()); got != 31 {
@@ -399,15 +405,21 @@ func TestInternalDestinationPut(t *testing.T) {
 	keys, _ := i2p.NewPrivateKeys(rand.Reader)
 	raw, _ := keys.MarshalBinary()
 	lsk, _ := i2p.NewLeaseSetKey(rand.Reader)
-	put := func(s *cluster.Sealer, name string, lsPub []byte) []byte {
-		sk, _ := s.Seal(raw)
-		sl, _ := s.Seal(lsk.Private())
+	h0 := keys.Destination().Hash()
+	var elsewhere i2p.Hash
+	elsewhere[0] = 1
+	sealFor := func(s *cluster.Sealer, name string, lsPub []byte, dest i2p.Hash, kf, lf fsm.SealedField) []byte {
+		sk, _ := s.Seal(raw, dest, kf)
+		sl, _ := s.Seal(lsk.Private(), dest, lf)
 		b, err := fsm.Encode(&fsm.DestinationPut{Name: name, Destination: keys.Destination().Bytes(), SealedKeys: sk,
 			SealedLeaseSetKey: sl, LeaseSetPublicKey: lsPub, Settings: fsm.DefaultSettings()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
+	}
+	put := func(s *cluster.Sealer, name string, lsPub []byte) []byte {
+		return sealFor(s, name, lsPub, h0, fsm.FieldKeys, fsm.FieldLeaseSetKey)
 	}
 	post := func(addr string, body []byte) int {
 		resp, err := http.Post("http://"+addr+"/v1/internal/destination-put", "application/octet-stream", bytes.NewReader(body))
@@ -426,6 +438,8 @@ func TestInternalDestinationPut(t *testing.T) {
 	}{
 		{"other secret", put(bad, "x", lsk.Public()), 400},
 		{"public key mismatch", put(good, "x", wrongPub), 400},
+		{"sealed for another destination", sealFor(good, "x", lsk.Public(), elsewhere, fsm.FieldKeys, fsm.FieldLeaseSetKey), 400},
+		{"fields swapped", sealFor(good, "x", lsk.Public(), h0, fsm.FieldLeaseSetKey, fsm.FieldKeys), 400},
 		{"not a put", func() []byte { b, _ := fsm.Encode(&fsm.RouterRemove{Name: "r"}); return b }(), 400},
 		{"garbage", []byte{1, 2, 3}, 400},
 		{"good, through a follower", put(good, "web", lsk.Public()), 200},
@@ -441,4 +455,53 @@ func TestInternalDestinationPut(t *testing.T) {
 	if _, ok := h.Nodes[l].Cluster().State().Destination("x"); ok {
 		t.Fatal("a refused put was applied")
 	}
+}
+
+// TestConsistentReadAndStateHash: a ?consistent=1 read through a follower
+// sees a write acknowledged just before (the follower's local state may
+// not have it yet); an isolated old leader refuses a consistent read (503)
+// instead of answering from its stale state; every agent reports the same
+// state hash at the same index.
+func TestConsistentReadAndStateHash(t *testing.T) {
+	h := clustertest.New(t, 3, clustertest.Options{})
+	l := h.Leader(10 * time.Second)
+	fa := h.Nodes[(l+1)%3].HTTPAddr
+	for i := range 5 {
+		name := fmt.Sprintf("r%d", i)
+		if code := api(t, "POST", h.Nodes[l].HTTPAddr, "/v1/routers", cluster.RouterInfo{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", 7001+i)}, nil); code != 200 {
+			t.Fatalf("router add: %d", code)
+		}
+		var list cluster.RouterList
+		if code := api(t, "GET", fa, "/v1/routers?consistent=1", nil, &list); code != 200 || len(list.Routers) != i+1 {
+			t.Fatalf("consistent read after write %d: %d %+v", i, code, list)
+		}
+	}
+	if code := api(t, "GET", fa, "/v1/destinations/nope?consistent=1", nil, nil); code != 404 {
+		t.Fatalf("consistent read of a missing destination: %d", code)
+	}
+	h.WaitConverged(5 * time.Second)
+	var want cluster.StateHashBody
+	for i, n := range h.Nodes {
+		var got cluster.StateHashBody
+		if code := api(t, "GET", n.HTTPAddr, "/v1/state-hash", nil, &got); code != 200 || got.Node != n.Name || len(got.Hash) != 64 {
+			t.Fatalf("state-hash of %s: %d %+v", n.Name, code, got)
+		}
+		if i > 0 && (got.Index != want.Index || got.Hash != want.Hash) {
+			t.Fatalf("state-hash of %s %+v, of %s %+v", n.Name, got, h.Nodes[0].Name, want)
+		}
+		want = got
+	}
+
+	h.Partition(l)
+	nl := h.Leader(10 * time.Second)
+	if code := api(t, "POST", h.Nodes[nl].HTTPAddr, "/v1/routers", cluster.RouterInfo{Name: "late", Addr: "127.0.0.1:7100"}, nil); code != 200 {
+		t.Fatalf("router add on the new leader: %d", code)
+	}
+	// The isolated agent may still believe it leads for a moment: either
+	// way it must not answer the consistent read from its own stale state.
+	var list cluster.RouterList
+	if code := api(t, "GET", h.Nodes[l].HTTPAddr, "/v1/routers?consistent=1", nil, &list); code == 200 && len(list.Routers) != 6 {
+		t.Fatalf("isolated old leader answered a consistent read with %d routers (stale)", len(list.Routers))
+	}
+	h.Heal()
 }

@@ -65,6 +65,11 @@ type Config struct {
 	Join            []string // gossip addresses to join (may include this node and nodes not up yet)
 	RaftMultiplier  int      // scales the Base* timings; 1 = fastest failover
 	Secret          Secret
+	// PreviousSecret is the secret the cluster used before Secret, given
+	// during a rotation (docs/security.md): blobs and gossip under either
+	// are accepted, and the one the replicated state names is used
+	// (keyring.go). Zero outside a rotation.
+	PreviousSecret Secret
 
 	// DeadMemberCleanup: the leader removes a voter that has been gone from
 	// gossip (dead or left) for at least this long. 0 (the default) never
@@ -127,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Secret.IsZero() {
 		return fmt.Errorf("%w: no cluster secret (--secret-file, IMH_SECRET_FILE or IMH_SECRET; make one with imh keygen)", ErrConfig)
+	}
+	if c.PreviousSecret == c.Secret {
+		return fmt.Errorf("%w: the previous secret is the current one (give --previous-secret-file only during a rotation, with the old secret)", ErrConfig)
 	}
 	if c.RaftMultiplier < 1 || c.RaftMultiplier > maxRaftMultiplier {
 		return fmt.Errorf("%w: raft multiplier %d (want 1..%d)", ErrConfig, c.RaftMultiplier, maxRaftMultiplier)

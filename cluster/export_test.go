@@ -26,3 +26,10 @@ func (c *Cluster) TransferTo(name string) error {
 	_, err := c.transfer(context.Background(), name)
 	return err
 }
+
+// AppliedInfo exposes appliedInfo: what an applied write answers.
+func (c *Cluster) AppliedInfo(name string) (*DestinationInfo, error) {
+	return c.appliedInfo(name, func() (*DestinationInfo, error) {
+		return &DestinationInfo{Name: name, Policy: "from-the-write"}, nil
+	})
+}

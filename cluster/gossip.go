@@ -13,8 +13,6 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
-
-	"github.com/imh-project/imh/internal/logging"
 )
 
 const (
@@ -62,9 +60,14 @@ func (c *Cluster) setupGossip() error {
 			return fmt.Errorf("gossip advertise: %w", err)
 		}
 	}
-	mc.SecretKey = cfg.Secret.GossipKey()
+	// Every secret held decrypts; the active one encrypts, and follows
+	// the state's switch (keyring.follow). After a rotation and a restart
+	// without --previous-secret-file, only the new key is left.
+	if mc.Keyring, err = c.keys.gossipKeyring(); err != nil {
+		return err
+	}
 	mc.DeadNodeReclaimTime = deadNodeReclaim
-	mc.Logger = logging.StdLogger(cfg.Logger.With("component", "gossip", "node", cfg.NodeName))
+	mc.Logger = c.gossipLogger()
 	mc.Delegate = &gossipDelegate{c: c}
 	mc.Events = &gossipEvents{c: c}
 	ml, err := memberlist.Create(mc)
@@ -175,7 +178,7 @@ func (c *Cluster) runGossip(ctx context.Context) {
 					c.log.Info("joined cluster gossip", "contacted", n)
 				}
 				joined, everJoined = true, true
-			} else {
+			} else if !c.joinSecretMismatch(others, err) {
 				c.log.Debug("join: no agent answered yet; retrying", "addrs", others, "err", err)
 			}
 		}

@@ -282,6 +282,8 @@ func (c *Cluster) reconcile() {
 		c.log.Info("adding voter", "peer", m.Name, "raft_addr", addr)
 		if err := c.r().AddVoter(id, addr, 0, addVoterTimeout).Error(); err != nil {
 			c.log.Warn("add voter", "peer", m.Name, "err", err)
+		} else if n := c.voterCount(); !ok && n%2 == 0 {
+			c.log.Warn(EvenVotersWarning(n), "peer", m.Name, "voters", n)
 		}
 	}
 	c.cleanupDead(now, conf, alive)

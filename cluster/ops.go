@@ -87,7 +87,7 @@ func (c *Cluster) selfInfo() PeerInfo {
 }
 
 func (c *Cluster) handleSelf(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, c.selfInfo())
+	writeJSON(w, http.StatusOK, SelfInfo{PeerInfo: c.selfInfo(), Secrets: c.selfSecrets()})
 }
 
 // Peers lists the raft configuration as this agent knows it, with each
@@ -122,6 +122,26 @@ func (c *Cluster) Peers(ctx context.Context) (PeersBody, error) {
 		})
 	}
 	wg.Wait()
+	// A removed agent is in no configuration; show it as removed, on its
+	// own API and on the others' (its gossip says it was removed).
+	listed := map[string]bool{}
+	for _, p := range out {
+		listed[p.Name] = true
+	}
+	if c.removed.Load() && !listed[c.cfg.NodeName] {
+		self := c.selfInfo()
+		self.Voter = false
+		out = append(out, self)
+		listed[c.cfg.NodeName] = true
+	}
+	if c.ml != nil {
+		for _, m := range c.members() {
+			if m.Meta.Removed && !listed[m.Name] {
+				out = append(out, PeerInfo{Name: m.Name, RaftAddr: m.Meta.RaftAddr, State: "removed", LastContactMs: -1})
+				listed[m.Name] = true
+			}
+		}
+	}
 	return PeersBody{Peers: out}, nil
 }
 
@@ -168,8 +188,11 @@ func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 		res.Fresh = true
 	}
 	n, err := c.ml.Join([]string{addr})
+	if n == 0 && c.joinSecretMismatch([]string{addr}, err) {
+		return res, fmt.Errorf("join %s: the agent there has another cluster secret (its gossip cannot be decrypted): check --secret-file or IMH_SECRET on both", addr)
+	}
 	if n == 0 {
-		return res, fmt.Errorf("join %s: no agent answered: %w", addr, err)
+		return res, fmt.Errorf("join %s: no agent answered: %w", addr, flatError{err})
 	}
 	res.Contacted = n
 	c.log.Info("joined cluster gossip on operator request", "addr", addr, "contacted", n)
@@ -416,8 +439,8 @@ func (c *Cluster) CheckSnapshot(b []byte) (*fsm.State, error) {
 		return nil, fmt.Errorf("%w: snapshot: %w", errBadRequest, err)
 	}
 	for _, d := range st.Destinations() {
-		for _, blob := range [][]byte{d.SealedKeys, d.SealedLeaseSetKey} {
-			raw, err := c.sealer.Open(blob)
+		for i, blob := range [][]byte{d.SealedKeys, d.SealedLeaseSetKey} {
+			raw, err := c.keys.Open(blob, d.Hash(), fsm.SealedField(i+1))
 			if err != nil {
 				return nil, fmt.Errorf("%w: snapshot: keys of destination %s do not open under this cluster's secret (a snapshot of another cluster?)", errBadRequest, d.Name)
 			}
@@ -519,4 +542,48 @@ func (c *Cluster) announceSelf(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// voterCount is the number of voters in the latest configuration (0 when
+// it cannot be read).
+func (c *Cluster) voterCount() int {
+	conf, err := c.configuration()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range conf.Servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
+}
+
+// EvenVotersWarning is what the leader logs and the CLI prints when the
+// cluster has an even number of voters: one more voter raised the quorum
+// without tolerating one more failure.
+func EvenVotersWarning(voters int) string {
+	return fmt.Sprintf("%d voters: an even count tolerates no more failures than %d (quorum %d); add one more agent or take one out with imh cluster remove NAME",
+		voters, voters-1, voters/2+1)
+}
+
+// flatError prints a multi-line error (memberlist's multierror: "1 error
+// occurred:" and a bulleted list) on one line, for the API's error body.
+type flatError struct{ err error }
+
+func (f flatError) Unwrap() error { return f.err }
+
+func (f flatError) Error() string {
+	if f.err == nil {
+		return "<nil>"
+	}
+	var parts []string
+	for _, l := range strings.Split(f.err.Error(), "\n") {
+		l = strings.TrimPrefix(strings.TrimSpace(l), "* ")
+		if l != "" && !strings.HasSuffix(l, "occurred:") {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

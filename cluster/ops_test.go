@@ -394,3 +394,16 @@ func TestInmemAnnounce(t *testing.T) {
 		t.Fatalf("announce of a bad address: %d, want 400", code)
 	}
 }
+
+// A write that was applied answers with the destination even when a
+// concurrent remove took it out of the local state before the answer was
+// built: an acknowledged create must never come back as 404 (the chaos
+// test's porcupine check found one).
+func TestAppliedWriteNeverAnswersNotFound(t *testing.T) {
+	h := clustertest.New(t, 1, clustertest.Options{})
+	c := h.Nodes[h.Leader(10*time.Second)].Cluster()
+	info, err := c.AppliedInfo("gone-already")
+	if err != nil || info.Policy != "from-the-write" {
+		t.Fatalf("applied write on a removed destination: %+v, %v", info, err)
+	}
+}

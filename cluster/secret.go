@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/i2p"
 )
 
 // SecretLen is the size of a cluster secret in bytes.
@@ -19,8 +22,13 @@ const SecretLen = 32
 const (
 	infoGossip  = "imh gossip key v1"
 	infoSealing = "imh sealing key v1"
-	sealAAD     = "imh sealed v1"
-	sealVersion = 1
+	infoKeyID   = "imh secret key id v1"
+	sealAADv1   = "imh sealed v1"
+	sealAADv2   = "imh-seal-v2"
+	sealV1      = 1
+	sealV2      = fsm.SealVersion2
+	sealNonce   = 12
+	sealHeader2 = 1 + fsm.KeyIDLen // version | key id
 )
 
 // ErrBadSecret reports a cluster secret that is not base64 of 32 bytes.
@@ -76,10 +84,38 @@ func (s Secret) derive(info string) []byte {
 // GossipKey is the AES-256 key memberlist encrypts gossip with.
 func (s Secret) GossipKey() []byte { return s.derive(infoGossip) }
 
+// KeyID names the secret without revealing it: the first 8 bytes of
+// HKDF-SHA256(secret, info "imh secret key id v1").
+func (s Secret) KeyID() fsm.KeyID {
+	var id fsm.KeyID
+	copy(id[:], s.derive(infoKeyID))
+	return id
+}
+
 // Sealer seals and opens private keys with AES-256-GCM under the key derived
-// from the cluster secret. Seal uses random nonces, so it belongs at the
+// from one cluster secret. Seal uses random nonces, so it belongs at the
 // edge (the API on the leader), never inside an fsm Apply.
-type Sealer struct{ aead cipher.AEAD }
+//
+// A sealed blob is bound to its destination and field: moved into another
+// destination's record, or into the other field, it does not open.
+//
+// Format 2 (written):
+//
+//	version u8 (2) | key id (8) | nonce (12) | AES-256-GCM ciphertext+tag (16)
+//	associated data: version u8 (2) | key id (8) | "imh-seal-v2" |
+//	    field name length u8 | field name ("keys", "leaseset-key") | destination hash (32)
+//
+// Format 1 (read only; written by imh before format 2):
+//
+//	version u8 (1) | nonce (12) | ciphertext+tag, associated data "imh sealed v1"
+//
+// Format 1 names neither the destination nor the field; imh cluster secret
+// rotate re-seals such blobs in format 2 (fsm.SecretRotated), after which
+// the cluster accepts only format 2 under its key.
+type Sealer struct {
+	aead cipher.AEAD
+	id   fsm.KeyID
+}
 
 // NewSealer derives the sealing key from s.
 func NewSealer(s Secret) (*Sealer, error) {
@@ -91,26 +127,69 @@ func NewSealer(s Secret) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealing cipher: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, id: s.KeyID()}, nil
 }
 
-// Seal encrypts plain. Layout: version u8 (1) | nonce (12) | ciphertext+tag.
-func (s *Sealer) Seal(plain []byte) ([]byte, error) {
-	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	out[0] = sealVersion
-	if _, err := rand.Read(out[1:]); err != nil {
+// KeyID names the secret this sealer seals under.
+func (s *Sealer) KeyID() fsm.KeyID { return s.id }
+
+// Seal encrypts plain, the field of the destination with hash dest, in
+// format 2.
+func (s *Sealer) Seal(plain []byte, dest i2p.Hash, field fsm.SealedField) ([]byte, error) {
+	var nonce [sealNonce]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("seal: nonce: %w", err)
 	}
-	return s.aead.Seal(out, out[1:], plain, []byte(sealAAD)), nil
+	return s.sealWith(nonce, plain, dest, field), nil
 }
 
-// Open decrypts what Seal produced.
-func (s *Sealer) Open(sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < 1+n+s.aead.Overhead() || sealed[0] != sealVersion {
+func (s *Sealer) sealWith(nonce [sealNonce]byte, plain []byte, dest i2p.Hash, field fsm.SealedField) []byte {
+	out := make([]byte, 0, sealHeader2+sealNonce+len(plain)+s.aead.Overhead())
+	out = append(out, sealV2)
+	out = append(out, s.id[:]...)
+	out = append(out, nonce[:]...)
+	return s.aead.Seal(out, nonce[:], plain, aadV2(out[:sealHeader2], dest, field))
+}
+
+func aadV2(header []byte, dest i2p.Hash, field fsm.SealedField) []byte {
+	name := field.String()
+	aad := make([]byte, 0, len(header)+len(sealAADv2)+1+len(name)+len(dest))
+	aad = append(aad, header...)
+	aad = append(aad, sealAADv2...)
+	aad = append(aad, byte(len(name)))
+	aad = append(aad, name...)
+	return append(aad, dest[:]...)
+}
+
+// Open decrypts a blob of format 2 sealed under this secret for the field
+// of the destination dest, or a blob of format 1 sealed under this secret.
+func (s *Sealer) Open(sealed []byte, dest i2p.Hash, field fsm.SealedField) ([]byte, error) {
+	if len(sealed) == 0 {
 		return nil, ErrSealed
 	}
-	plain, err := s.aead.Open(nil, sealed[1:1+n], sealed[1+n:], []byte(sealAAD))
+	var (
+		nonce, ct, aad []byte
+		tag            = s.aead.Overhead()
+	)
+	switch sealed[0] {
+	case sealV1:
+		if len(sealed) < 1+sealNonce+tag {
+			return nil, ErrSealed
+		}
+		nonce, ct, aad = sealed[1:1+sealNonce], sealed[1+sealNonce:], []byte(sealAADv1)
+	case sealV2:
+		if len(sealed) < sealHeader2+sealNonce+tag {
+			return nil, ErrSealed
+		}
+		if id, _ := fsm.SealedKeyID(sealed); id != s.id {
+			return nil, ErrSealed
+		}
+		nonce, ct = sealed[sealHeader2:sealHeader2+sealNonce], sealed[sealHeader2+sealNonce:]
+		aad = aadV2(sealed[:sealHeader2], dest, field)
+	default:
+		return nil, ErrSealed
+	}
+	plain, err := s.aead.Open(nil, nonce, ct, aad)
 	if err != nil {
 		return nil, ErrSealed
 	}

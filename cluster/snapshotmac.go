@@ -31,13 +31,16 @@ const (
 // changed after it was saved.
 var errSnapshotMAC = errors.New("snapshot MAC does not verify: not saved by a cluster with this secret, or changed since")
 
-func (c *Cluster) snapshotMAC() hash.Hash {
-	return hmac.New(sha256.New, c.cfg.Secret.derive(infoSnapshotMAC))
+// snapshotMAC is the MAC under s. A snapshot is written under the active
+// secret and verifies under any secret the agent holds (during a rotation,
+// a snapshot saved just before it still restores).
+func snapshotMAC(s Secret) hash.Hash {
+	return hmac.New(sha256.New, s.derive(infoSnapshotMAC))
 }
 
 // macSnapshot returns b with its trailer appended.
 func (c *Cluster) macSnapshot(b []byte) []byte {
-	m := c.snapshotMAC()
+	m := snapshotMAC(c.keys.secretsActiveFirst()[0])
 	m.Write(b)
 	out := append(bytes.Clone(b), snapshotMACMagic...)
 	out = append(out, snapshotMACVersion)
@@ -66,16 +69,22 @@ func (c *Cluster) spoolSnapshot(body io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, errSnapshotMAC)
 	}
 	size := n - int64(snapshotTrailerLen)
-	m := c.snapshotMAC()
-	if _, err := io.Copy(m, io.NewSectionReader(f, 0, size)); err != nil {
-		return nil, fmt.Errorf("snapshot upload: %w", err)
-	}
 	trailer := make([]byte, snapshotTrailerLen)
 	if _, err := f.ReadAt(trailer, size); err != nil {
 		return nil, fmt.Errorf("snapshot upload: %w", err)
 	}
-	want := m.Sum(append([]byte(snapshotMACMagic), snapshotMACVersion))
-	if !hmac.Equal(trailer, want) {
+	ok := false
+	for _, s := range c.keys.secretsActiveFirst() {
+		m := snapshotMAC(s)
+		if _, err := io.Copy(m, io.NewSectionReader(f, 0, size)); err != nil {
+			return nil, fmt.Errorf("snapshot upload: %w", err)
+		}
+		if hmac.Equal(trailer, m.Sum(append([]byte(snapshotMACMagic), snapshotMACVersion))) {
+			ok = true
+			break
+		}
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, errSnapshotMAC)
 	}
 	b := make([]byte, size)

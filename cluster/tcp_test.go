@@ -136,7 +136,7 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := range 20 {
-		l = applyTCP(t, nodes, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: "127.0.0.1:7000"})
+		l = applyTCP(t, nodes, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", 7000+i)})
 	}
 	// A destination created through the API: its keys are generated and
 	// sealed on the leader; no plaintext may reach a data dir.
@@ -148,11 +148,11 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		}
 	}
 	d, _ := l.c.State().Destination("web")
-	keyFile, err := l.c.Open(d.SealedKeys)
+	keyFile, err := l.c.Open(d.SealedKeys, d.Hash(), fsm.FieldKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lsKey, err := l.c.Open(d.SealedLeaseSetKey)
+	lsKey, err := l.c.Open(d.SealedLeaseSetKey, d.Hash(), fsm.FieldLeaseSetKey)
 	if err != nil || len(lsKey) != 32 {
 		t.Fatalf("leaseset key: %d bytes, %v", len(lsKey), err)
 	}

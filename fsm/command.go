@@ -27,6 +27,7 @@ const (
 	CmdLeaseSetPublished CommandType = 9  // the leader published a LeaseSet
 	CmdFrontendPut       CommandType = 10 // frontend added (multi-client mode)
 	CmdFrontendRemove    CommandType = 11 // frontend removed
+	CmdSecretRotated     CommandType = 12 // destinations re-sealed under a new cluster secret
 	IgnorableFlag        CommandType = 0x80
 	commandVersion       uint8       = 1 // the only payload version so far
 	maxBlob                          = 0xFFFF
@@ -37,12 +38,16 @@ const (
 // Sentinel errors. Apply returns them (wrapped) as deterministic results, so
 // callers on any node can test them with errors.Is.
 var (
-	ErrUnknownCommand  = errors.New("fsm: unknown command type")
-	ErrVersion         = errors.New("fsm: unsupported command version")
-	ErrMalformed       = errors.New("fsm: malformed command")
-	ErrInvalid         = errors.New("fsm: invalid value")
-	ErrNotFound        = errors.New("fsm: not found")
-	ErrExists          = errors.New("fsm: already exists")
+	ErrUnknownCommand = errors.New("fsm: unknown command type")
+	ErrVersion        = errors.New("fsm: unsupported command version")
+	ErrMalformed      = errors.New("fsm: malformed command")
+	ErrInvalid        = errors.New("fsm: invalid value")
+	ErrNotFound       = errors.New("fsm: not found")
+	ErrExists         = errors.New("fsm: already exists")
+	// ErrAddrInUse: a router added at the address of another router. It
+	// is an invalid value (errors.Is(err, ErrInvalid) holds): the API
+	// answers 400 and the CLI exits 2.
+	ErrAddrInUse       = fmt.Errorf("%w: address in use", ErrInvalid)
 	ErrStalePublish    = errors.New("fsm: published time not after the high-water mark")
 	ErrBadSnapshot     = errors.New("fsm: malformed snapshot")
 	ErrSnapshotVersion = errors.New("fsm: unsupported snapshot version")
@@ -66,7 +71,7 @@ func Encode(c Command) ([]byte, error) {
 	b := []byte{byte(c.Type()), v}
 	b, err := c.appendPayload(b)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.Type(), err)
+		return nil, fmt.Errorf("%w: encode %s: %w", ErrInvalid, c.Type(), err) // a value too long for its field
 	}
 	return b, nil
 }
@@ -96,6 +101,8 @@ func newCommand(t CommandType) Command {
 		return &FrontendPut{}
 	case CmdFrontendRemove:
 		return &FrontendRemove{}
+	case CmdSecretRotated:
+		return &SecretRotated{}
 	}
 	return nil
 }
@@ -150,7 +157,7 @@ func (t CommandType) String() string {
 		CmdDestinationRemove: "destination-remove", CmdTunnelRecorded: "tunnel-recorded",
 		CmdTunnelExpired: "tunnel-expired", CmdTunnelsPruned: "tunnels-pruned",
 		CmdLeaseSetPublished: "leaseset-published", CmdFrontendPut: "frontend-put",
-		CmdFrontendRemove: "frontend-remove",
+		CmdFrontendRemove: "frontend-remove", CmdSecretRotated: "secret-rotated",
 	}
 	if n, ok := names[t]; ok {
 		return n

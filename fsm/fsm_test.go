@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +41,9 @@ func TestApplyCommands(t *testing.T) {
 		}},
 		{name: "router put again is a no-op", setup: base, cmd: &RouterPut{Name: "r1", Addr: "127.0.0.1:7001"}},
 		{name: "router put other addr", setup: base, cmd: &RouterPut{Name: "r1", Addr: "127.0.0.1:9"}, wantErr: ErrExists},
+		{name: "router at another router's address", setup: base, cmd: &RouterPut{Name: "r1b", Addr: "127.0.0.1:7001"}, wantErr: ErrAddrInUse},
+		{name: "router at another router's address, spelt otherwise", setup: base, cmd: &RouterPut{Name: "r1b", Addr: "[::ffff:127.0.0.1]:07001"}, wantErr: ErrAddrInUse},
+		{name: "router at another port of the same host", setup: base, cmd: &RouterPut{Name: "r1b", Addr: "127.0.0.1:7002"}},
 		{name: "router bad name", cmd: &RouterPut{Name: "-x", Addr: "127.0.0.1:1"}, wantErr: ErrInvalid},
 		{name: "router bad addr", cmd: &RouterPut{Name: "r", Addr: "nowhere"}, wantErr: ErrInvalid},
 		{name: "router bad port", cmd: &RouterPut{Name: "r", Addr: "h:70000"}, wantErr: ErrInvalid},
@@ -446,5 +451,65 @@ func TestSettingsTCPRoundTrip(t *testing.T) {
 	a, _ := Encode(&DestinationSet{Name: "web", Settings: plain})
 	if len(enc)-len(a) != 1+len(st.ServiceAddr) {
 		t.Fatalf("tcp settings add %d bytes, want the address string only", len(enc)-len(a))
+	}
+}
+
+// TestStateHash: replicas that applied the same log agree on index and hash
+// (one applied it entry by entry, one restored a snapshot in the middle);
+// the hash ignores the index (a failed entry moves neither) and changes with
+// any change of the state.
+func TestStateHash(t *testing.T) {
+	log := sampleLog(t)
+	a, b := New(), New()
+	applyAll(t, a, log)
+	applyAll(t, b, log[:7])
+	mid := New()
+	if err := mid.Restore(b.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	for j, c := range log[7:] {
+		enc, _ := Encode(c)
+		if err := mid.Apply(uint64(8+j), enc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ia, ha := a.StateHash()
+	im, hm := mid.StateHash()
+	if ia != im || ha != hm || ia != uint64(len(log)) || len(ha) != 64 {
+		t.Fatalf("same log: %d/%s vs %d/%s", ia, ha, im, hm)
+	}
+	// A failed entry (router r9 does not exist) leaves both alone.
+	enc, _ := Encode(&RouterRemove{Name: "r9"})
+	if err := a.Apply(uint64(len(log)+1), enc); err == nil {
+		t.Fatal("removing a missing router succeeded")
+	}
+	if i, h := a.StateHash(); i != ia || h != ha {
+		t.Fatalf("a failed entry changed the hash: %d/%s", i, h)
+	}
+	enc, _ = Encode(&RouterPut{Name: "r9", Addr: "127.0.0.1:7009"})
+	if err := a.Apply(uint64(len(log)+2), enc); err != nil {
+		t.Fatal(err)
+	}
+	if i, h := a.StateHash(); i != uint64(len(log)+2) || h == ha {
+		t.Fatalf("a new router left the hash at %s (index %d)", h, i)
+	}
+	if _, h := New().StateHash(); h == ha {
+		t.Fatal("empty state hashes like a full one")
+	}
+}
+
+// TestLongNamesNotEchoed: errors about a name over the limit quote only its
+// beginning.
+func TestLongNamesNotEchoed(t *testing.T) {
+	long := strings.Repeat("x", 250) // the most a name field holds
+	s := New()
+	for _, c := range []Command{&RouterPut{Name: long, Addr: "127.0.0.1:1"}, &RouterRemove{Name: long}, &DestinationRemove{Name: long}, &FrontendRemove{Name: long}} {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(1, b); err == nil || len(err.Error()) > 200 {
+			t.Errorf("%s: error of %d bytes: %.300v", c.Type(), len(fmt.Sprint(err)), err)
+		}
 	}
 }

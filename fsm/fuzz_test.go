@@ -10,7 +10,7 @@ import (
 // FuzzDecode checks that Decode never panics and that whatever it accepts
 // re-encodes to the same bytes, and that Apply of anything never panics.
 func FuzzDecode(f *testing.F) {
-	for _, c := range sampleLog(f) {
+	for _, c := range sampleLogV3(f) {
 		b, err := Encode(c)
 		if err != nil {
 			f.Fatal(err)
@@ -40,8 +40,10 @@ func FuzzRestore(f *testing.F) {
 	s := New()
 	applyAll(f, s, sampleLog(f))
 	f.Add(s.Snapshot())
-	if v1, err := os.ReadFile(filepath.Join("testdata", "golden-v1.snap")); err == nil {
-		f.Add(v1)
+	for _, name := range []string{"golden-v1.snap", "golden-v3.snap"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = New().Restore(b)

@@ -26,11 +26,17 @@ import (
 //	marks u32 count, each: destination hash (32) | published u32
 //	frontends u32 count, each: name String | addr String | router String
 //
+// body (version 3): version 2 | seal key id (8)
+//
+// Version 3 is written only once a SecretRotated recorded a key id; a state
+// without one is written as version 2, byte for byte as before, so a
+// cluster that never rotated keeps snapshots older binaries read.
 // Version 1 is version 2 without the frontends: it still restores, with
 // none. Every collection is written sorted, so equal states give equal
-// bytes. An older binary refuses a version 2 snapshot (ErrSnapshotVersion).
+// bytes. An older binary refuses a newer version (ErrSnapshotVersion).
 const (
 	snapshotMagic    = "imh-fsm\n"
+	snapshotVersion3 = 3 // with the seal key id
 	snapshotVersion  = 2
 	snapshotVersion1 = 1 // before frontends
 )
@@ -57,7 +63,11 @@ func (s *State) Restore(b []byte) error {
 }
 
 func (d *data) marshal() []byte {
-	b := append([]byte(snapshotMagic), 0, snapshotVersion)
+	v := byte(snapshotVersion)
+	if !d.keyID.IsZero() {
+		v = snapshotVersion3
+	}
+	b := append([]byte(snapshotMagic), 0, v)
 	b = wire.AppendUint64(b, d.index)
 
 	b = wire.AppendUint32(b, uint32(len(d.routers)))
@@ -89,6 +99,9 @@ func (d *data) marshal() []byte {
 		f := d.fronts[name]
 		b, _ = appendStrings(b, f.Name, f.Addr, f.Router) // validated on apply: fits
 	}
+	if v == snapshotVersion3 {
+		b = append(b, d.keyID[:]...)
+	}
 	sum := sha256.Sum256(b)
 	return append(b, sum[:]...)
 }
@@ -118,7 +131,7 @@ func unmarshalData(b []byte) (*data, error) {
 	}
 	r := wire.NewReader(body[len(snapshotMagic):])
 	v := r.Uint16("version")
-	if v != snapshotVersion && v != snapshotVersion1 {
+	if v != snapshotVersion3 && v != snapshotVersion && v != snapshotVersion1 {
 		return nil, fmt.Errorf("%w: %d", ErrSnapshotVersion, v)
 	}
 	d := newData()
@@ -146,6 +159,12 @@ func unmarshalData(b []byte) (*data, error) {
 		for n := r.Uint32("frontends"); n > 0 && r.Err() == nil; n-- {
 			f := Frontend{Name: r.String("frontend name"), Addr: r.String("frontend addr"), Router: r.String("frontend router")}
 			d.fronts[f.Name] = f
+		}
+	}
+	if v >= snapshotVersion3 {
+		copy(d.keyID[:], r.Bytes("seal key id", KeyIDLen))
+		if d.keyID.IsZero() {
+			r.Fail("seal key id", fmt.Errorf("%w: zero seal key id", ErrInvalid))
 		}
 	}
 	if err := r.Finish(); err != nil {
@@ -180,4 +199,17 @@ func readDestination(r *wire.Reader) *Destination {
 		r.Fail("has leaseset", ErrInvalid)
 	}
 	return dst
+}
+
+// StateHash returns the raft index of the last applied entry and the
+// SHA-256 (hex) of the state's canonical encoding without that index, read
+// under one lock. Replicas that applied the same log agree on both: equal
+// indexes with different hashes mean a replica diverged.
+func (s *State) StateHash() (index uint64, hash string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b := s.d.marshal()
+	body := b[len(snapshotMagic)+2+8 : len(b)-sha256.Size] // without magic, version, index and checksum
+	sum := sha256.Sum256(body)
+	return s.d.index, fmt.Sprintf("%x", sum)
 }

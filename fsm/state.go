@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/imh-project/imh/i2p"
@@ -28,6 +30,7 @@ type data struct {
 	dests   map[string]*Destination
 	tunnels map[TunnelKey]Tunnel
 	marks   map[i2p.Hash]uint32 // published high-water mark per Destination hash
+	keyID   KeyID               // the secret destinations are sealed under (zero: no rotation yet)
 }
 
 func newData() *data {
@@ -90,9 +93,11 @@ func (d *data) apply(c Command) error {
 		return d.leaseSetPublished(c)
 	case *FrontendPut:
 		return d.frontendPut(c)
+	case *SecretRotated:
+		return d.secretRotated(c)
 	case *FrontendRemove:
 		if _, ok := d.fronts[c.Name]; !ok {
-			return fmt.Errorf("%w: frontend %s", ErrNotFound, c.Name)
+			return fmt.Errorf("%w: frontend %s", ErrNotFound, shortName(c.Name))
 		}
 		delete(d.fronts, c.Name)
 		return nil
@@ -115,8 +120,37 @@ func (d *data) routerPut(c *RouterPut) error {
 		}
 		return fmt.Errorf("%w: router %s (at %s)", ErrExists, c.Name, r.Addr)
 	}
+	// Two routers at one address would be one router driven twice: both
+	// links attach the same sessions and supersede each other by term.
+	// Deterministic (sorted names, a pure comparison), so of two adds
+	// racing through different agents exactly one wins on every replica.
+	want := canonicalAddr(c.Addr)
+	for _, name := range slices.Sorted(maps.Keys(d.routers)) {
+		if canonicalAddr(d.routers[name].Addr) == want {
+			return fmt.Errorf("%w: address %s is router %s's", ErrAddrInUse, c.Addr, name)
+		}
+	}
 	d.routers[c.Name] = Router{Name: c.Name, Addr: c.Addr}
 	return nil
+}
+
+// canonicalAddr spells a host:port one way for comparison: IP addresses
+// in netip's form (so ::1 and 0:0::1 match), host names in lower case. It
+// never resolves a name (Apply does no I/O).
+func canonicalAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	} else {
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(p)
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func (d *data) frontendPut(c *FrontendPut) error {
@@ -165,7 +199,7 @@ func validAddr(addr string) error {
 
 func (d *data) routerRemove(c *RouterRemove) error {
 	if _, ok := d.routers[c.Name]; !ok {
-		return fmt.Errorf("%w: router %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: router %s", ErrNotFound, shortName(c.Name))
 	}
 	delete(d.routers, c.Name)
 	maps.DeleteFunc(d.tunnels, func(k TunnelKey, _ Tunnel) bool { return k.Router == c.Name })
@@ -184,6 +218,9 @@ func (d *data) destinationPut(c *DestinationPut) error {
 		return fmt.Errorf("%w: keys of %s", ErrInvalid, c.Name)
 	}
 	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
+	if err := d.checkSealedUnder(c); err != nil {
 		return err
 	}
 	h := dest.Hash()
@@ -210,7 +247,7 @@ func (d *data) destinationPut(c *DestinationPut) error {
 func (d *data) destinationSet(c *DestinationSet) error {
 	dest, ok := d.dests[c.Name]
 	if !ok {
-		return fmt.Errorf("%w: destination %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: destination %s", ErrNotFound, shortName(c.Name))
 	}
 	if err := c.Settings.Validate(); err != nil {
 		return err
@@ -223,7 +260,7 @@ func (d *data) destinationSet(c *DestinationSet) error {
 
 func (d *data) destinationRemove(c *DestinationRemove) error {
 	if _, ok := d.dests[c.Name]; !ok {
-		return fmt.Errorf("%w: destination %s", ErrNotFound, c.Name)
+		return fmt.Errorf("%w: destination %s", ErrNotFound, shortName(c.Name))
 	}
 	delete(d.dests, c.Name)
 	maps.DeleteFunc(d.tunnels, func(k TunnelKey, _ Tunnel) bool { return k.Destination == c.Name })

@@ -378,8 +378,12 @@ func (t Tunnel) clone() Tunnel {
 // ValidName reports whether s can name a router, frontend or destination: 1 to 64
 // characters from [A-Za-z0-9._-], not starting with '.' or '-'.
 func ValidName(s string) error {
-	if len(s) == 0 || len(s) > maxNameLen {
-		return fmt.Errorf("%w: name %q must be 1..%d characters", ErrInvalid, s, maxNameLen)
+	if len(s) == 0 {
+		return fmt.Errorf("%w: empty name: names are 1..%d characters", ErrInvalid, maxNameLen)
+	}
+	if len(s) > maxNameLen {
+		// Never echo an over-long name in full: it may be anything.
+		return fmt.Errorf("%w: name %.20q... is %d bytes, names are at most %d characters", ErrInvalid, s, len(s), maxNameLen)
 	}
 	for i, c := range s {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
@@ -389,4 +393,13 @@ func ValidName(s string) error {
 		}
 	}
 	return nil
+}
+
+// shortName is a name as errors print it: one longer than any valid name
+// (it can only come from a bad request) is cut, never echoed in full.
+func shortName(s string) string {
+	if len(s) <= maxNameLen {
+		return s
+	}
+	return fmt.Sprintf("%.20q...(%d bytes)", s, len(s))
 }

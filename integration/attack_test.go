@@ -195,7 +195,7 @@ func TestAttackRaftAndAPI(t *testing.T) {
 	balancerIMH(t, "cluster", "snapshot", "save", snap, api)
 	balancerIMH(t, "dest", "remove", "web", api)
 	balancerIMH(t, "cluster", "snapshot", "save", empty, api)
-	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", empty, api); code != 2 || !strings.Contains(stderr, "no destination") {
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", empty, "--yes", api); code != 2 || !strings.Contains(stderr, "no destination") {
 		t.Errorf("empty snapshot restore: exit %d: %s", code, stderr)
 	}
 	good, err1 := os.ReadFile(snap)
@@ -207,10 +207,10 @@ func TestAttackRaftAndAPI(t *testing.T) {
 	if err := os.WriteFile(forged, append(good[:len(good)-trailer:len(good)-trailer], other[len(other)-trailer:]...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", forged, api); code != 2 || !strings.Contains(stderr, "MAC") {
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", forged, "--yes", api); code != 2 || !strings.Contains(stderr, "MAC") {
 		t.Errorf("forged snapshot restore: exit %d: %s", code, stderr)
 	}
-	balancerIMH(t, "cluster", "snapshot", "restore", snap, api) // the genuine one brings web back
+	balancerIMH(t, "cluster", "snapshot", "restore", snap, "--yes", api) // the genuine one brings web back
 
 	// Nothing changed: same term, same leader, same routers and
 	// destinations on every agent.

@@ -265,7 +265,7 @@ func TestClusterAgents(t *testing.T) {
 			t.Errorf("kill %d: new leader %s after %v, want < 5s", i+1, nl.name, d)
 		}
 		r := fmt.Sprintf("k%d", i+1)
-		imhWrite(t, "router", "add", r, "--addr", "127.0.0.1:9100", "--http-addr", nl.httpAddr)
+		imhWrite(t, "router", "add", r, "--addr", fmt.Sprintf("127.0.0.1:%d", 9100+i), "--http-addr", nl.httpAddr)
 		tc.start(l)
 		waitFor(t, 20*time.Second, l.name+" caught up after restart", func() bool {
 			return slices.Contains(routerNames(t, l), r)

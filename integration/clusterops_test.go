@@ -25,7 +25,7 @@ import (
 // opsAddr hands out a loopback address whose port comes from reservePort
 // (below the ephemeral range, free for TCP and UDP, never handed out twice in
 // this process).
-func opsAddr(t *testing.T) string {
+func opsAddr(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("127.0.0.1:%d", reservePort(t))
 }
@@ -70,6 +70,19 @@ func (a *clusterAgent) setFlag(t *testing.T, name, value string) {
 		t.Fatalf("%s: --%s is not a command-line flag", a.name, name)
 	}
 	a.args[i+1] = value
+}
+
+// addAgent starts one more agent as operations.md's "Add a node" does: a
+// fresh data dir, its own addresses, --join naming one gossip address and
+// no --bootstrap-expect; extra are more flags.
+func (tc *testCluster) addAgent(name, join string, extra ...string) *clusterAgent {
+	tc.t.Helper()
+	a := &clusterAgent{name: name, dataDir: filepath.Join(tc.t.TempDir(), "data-"+name), httpAddr: opsAddr(tc.t)}
+	a.args = append([]string{"agent", "--node-name", name, "--data-dir", a.dataDir,
+		"--raft-bind", opsAddr(tc.t), "--gossip-bind", opsAddr(tc.t), "--http-bind", a.httpAddr,
+		"--secret-file", tc.secretFile, "--log-level", "debug", "--join", join}, extra...)
+	tc.start(a)
+	return a
 }
 
 func (tc *testCluster) agent(name string) *clusterAgent {
@@ -226,6 +239,18 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	})
 	if !strings.Contains(n.proc.Log(), "this agent was removed from the cluster") {
 		t.Errorf("%s: no log line about its removal", n.name)
+	}
+	// imh cluster peers shows it as removed (not a voter), on its own API
+	// and on the others' (issue 18).
+	for _, a := range []*clusterAgent{n, l} {
+		waitFor(t, 10*time.Second, a.name+"'s peers show "+n.name+" removed", func() bool {
+			for _, p := range peersOf(t, a).Peers {
+				if p.Name == n.name {
+					return p.State == "removed" && !p.Voter
+				}
+			}
+			return false
+		})
 	}
 	// It stays out: the leader keeps reconciling gossip members. (Writes
 	// go through l, forwarded if leadership moved; waitLeader would wait
@@ -436,12 +461,42 @@ func TestClusterOpsSnapshot(t *testing.T) {
 	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", bad, "--http-addr", l.httpAddr); code != 2 {
 		t.Errorf("restore of a malformed file: exit %d: %s", code, stderr)
 	}
+	// A restore is deliberate (issue 18): without --yes it refuses and
+	// changes nothing; --dry-run shows what would change.
+	if _, stderr, code := runIMH(t, "cluster", "snapshot", "restore", snap, "--http-addr", l.httpAddr); code != 2 || !strings.Contains(stderr, "--yes") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("restore without --yes: exit %d, stderr %q; want exit 2 asking for --yes", code, stderr)
+	}
+	var plan struct {
+		DryRun       bool `json:"dry_run"`
+		Destinations struct {
+			Added, Removed []string
+		}
+		Routers struct {
+			Added, Removed []string
+		}
+	}
+	waitFor(t, 20*time.Second, "snapshot restore --dry-run", func() bool {
+		out, stderr, code := runIMH(t, "cluster", "snapshot", "restore", snap, "--dry-run", "--json", "--http-addr", l.httpAddr)
+		if code != 0 && !strings.Contains(stderr, "no leader") {
+			t.Fatalf("restore --dry-run: exit %d: %s", code, stderr)
+		}
+		return code == 0 && json.Unmarshal([]byte(out), &plan) == nil
+	})
+	if !plan.DryRun || !slices.Equal(plan.Destinations.Added, []string{"web"}) || !slices.Equal(plan.Routers.Added, []string{"r1"}) || len(plan.Routers.Removed) != 0 {
+		t.Errorf("restore --dry-run --json: %+v; want web and r1 added", plan)
+	}
+	if out := imhOK(t, "cluster", "snapshot", "restore", snap, "--dry-run", "--http-addr", l.httpAddr); !strings.Contains(out, "routers: +r1") || !strings.Contains(out, "destinations: +web") {
+		t.Errorf("restore --dry-run:\n%s", out)
+	}
+	if n := len(routerNames(t, l)); n != 0 {
+		t.Fatalf("a refused or dry restore changed the state: %d routers", n)
+	}
 	start := time.Now()
 	var restoreOut string
 	waitFor(t, 20*time.Second, "snapshot restore accepted", func() bool {
 		var stderr string
 		var code int
-		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--http-addr", tc.follower().httpAddr)
+		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--yes", "--http-addr", tc.follower().httpAddr)
 		if code != 0 && !strings.Contains(stderr, "no leader") {
 			t.Fatalf("snapshot restore: exit %d: %s", code, stderr)
 		}

@@ -180,19 +180,8 @@ func TestFrontendsOnI2PD(t *testing.T) {
 	client := c.n.HTTPClient()
 	client.Timeout = 3 * time.Minute
 	base := "http://" + svcClientListen
-	var last error
-	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		body, err := httpGet(ctx, client, base+"/", 20*time.Second)
-		if err == nil && string(body) == smallPage {
-			break
-		}
-		if err == nil {
-			err = fmt.Errorf("body %q, want %q", body, smallPage)
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("no fetch through r5's client tunnel within 120 s: %v; frontend %s: %+v", last, active, c.frontendDest(active, "svc"))
-		}
+	if _, err := firstFetch(ctx, client, base, 120*time.Second); err != nil {
+		t.Fatalf("no fetch through r5's client tunnel within 120 s: %v; frontend %s: %+v", err, active, c.frontendDest(active, "svc"))
 	}
 	figs["first_fetch_after_ls_s"] = fmt.Sprintf("%.1f", time.Since(tStored).Seconds())
 	t0 := time.Now()

@@ -25,7 +25,7 @@ import (
 // namespace, where 127.0.0.1 is the namespace's own loopback and the i2pd
 // routers' I2CP ports on 198.18.0.x are reachable.
 type nsIMH struct {
-	t   *testing.T
+	t   testing.TB
 	n   *i2pdnet.Net
 	dir string // every file of the test: data dirs, logs, secret
 
@@ -144,7 +144,7 @@ type pingOut struct {
 // ready (returning how long that took) and arranges its teardown: imh
 // processes stopped, logs kept ($IMH_TEST_LOGDIR) and the routers' log
 // tails on failure, the namespace and every process checked gone.
-func startNsIMH(ctx context.Context, t *testing.T, opts i2pdnet.Options) (*nsIMH, time.Duration) {
+func startNsIMH(ctx context.Context, t testing.TB, opts i2pdnet.Options) (*nsIMH, time.Duration) {
 	t.Helper()
 	cleanupStale(ctx, t)
 	t0 := time.Now()
@@ -364,7 +364,7 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 	// reply binds the sender's session to one router (TESTNET.md), so
 	// losses are expected here; issue 11's failover policy is the cure.
 	out, stderr, code = e.run(ctx, "ping", dest.B32, "--via", via, "--count", "10", "--interval", "200ms", "--json")
-	if code != 0 {
+	if code != 0 && (code != 1 || !strings.HasPrefix(out, "{")) { // 1 with the summary: nothing came back
 		t.Fatalf("two-way ping: exit %d: %s", code, stderr)
 	}
 	var rt pingOut

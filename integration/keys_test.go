@@ -70,7 +70,7 @@ func decodeExactKeys(t *testing.T, stdout string, keys ...string) map[string]any
 
 // newKeyFile runs `imh dest new --out` into a temp dir and returns the path
 // and the printed b32.
-func newKeyFile(t *testing.T) (path, b32 string) {
+func newKeyFile(t testing.TB) (path, b32 string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "imh.dat")
 	stdout, stderr, code := runIMH(t, "dest", "new", "--out", path)

@@ -99,19 +99,9 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 	client := c.n.HTTPClient()
 	client.Timeout = 2 * time.Minute
 	base := "http://" + svcClientListen
-	var last error
-	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		body, err := httpGet(ctx, client, base+"/", 20*time.Second)
-		if err == nil && string(body) == smallPage {
-			break
-		}
-		if err == nil {
-			err = fmt.Errorf("body %q, want %q", body, smallPage)
-		}
-		last = err
-		if time.Now().After(deadline) {
-			t.Fatalf("no fetch through r5's client tunnel within 120 s of the LeaseSet: %v", last)
-		}
+	last, err := firstFetch(ctx, client, base, 120*time.Second)
+	if err != nil {
+		t.Fatalf("no fetch through r5's client tunnel within 120 s of the LeaseSet: %v", err)
 	}
 	figs["first_fetch_after_ls_s"] = fmt.Sprintf("%.1f", time.Since(tStored).Seconds())
 	t.Logf("first fetch through i2pd's client tunnel %v after the LeaseSet was stored (last error before: %v)",
@@ -199,7 +189,7 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 }
 
 // logFigures logs figs on one FIGURES line, keys sorted.
-func logFigures(t *testing.T, figs map[string]string) {
+func logFigures(t testing.TB, figs map[string]string) {
 	keys := make([]string, 0, len(figs))
 	for k := range figs {
 		keys = append(keys, k)
@@ -210,6 +200,25 @@ func logFigures(t *testing.T, figs map[string]string) {
 		fmt.Fprintf(&b, " %s=%s", k, figs[k])
 	}
 	t.Logf("FIGURES%s", b.String())
+}
+
+// firstFetch fetches the small page from base (a client tunnel) every
+// 0.5 s until it arrives, at most for within. It returns the last error
+// before the success, or an error if none succeeded.
+func firstFetch(ctx context.Context, client *http.Client, base string, within time.Duration) (last, err error) {
+	for deadline := time.Now().Add(within); ; time.Sleep(500 * time.Millisecond) {
+		body, err := httpGet(ctx, client, base+"/", 20*time.Second)
+		if err == nil && string(body) == smallPage {
+			return last, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("body %q, want %q", body, smallPage)
+		}
+		last = err
+		if time.Now().After(deadline) {
+			return last, last
+		}
+	}
 }
 
 // httpGet fetches url and returns the body of a 200 answer.

@@ -27,7 +27,7 @@ import (
 // requireTestnet skips the test when the private i2pd network cannot be
 // built here (not root, no ip or i2pd), or fails it when IMH_REQUIRE_I2PD=1.
 // A wrong i2pd version always fails: the network relies on 2.45.1's quirks.
-func requireTestnet(t *testing.T) {
+func requireTestnet(t testing.TB) {
 	t.Helper()
 	err := i2pdnet.Check()
 	switch {
@@ -43,7 +43,7 @@ func requireTestnet(t *testing.T) {
 }
 
 // cleanupStale removes namespaces earlier crashed runs left behind.
-func cleanupStale(ctx context.Context, t *testing.T) {
+func cleanupStale(ctx context.Context, t testing.TB) {
 	t.Helper()
 	removed, err := i2pdnet.CleanupStale(ctx)
 	if err != nil {
@@ -54,14 +54,14 @@ func cleanupStale(ctx context.Context, t *testing.T) {
 	}
 }
 
-func testnetLogger(t *testing.T) *slog.Logger {
+func testnetLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // assertTornDown checks what Close must leave: no namespace, no process
 // whose command line names the network's directory (every i2pd has
 // --datadir under it), no directory.
-func assertTornDown(t *testing.T, ns, dir string) {
+func assertTornDown(t testing.TB, ns, dir string) {
 	t.Helper()
 	if i2pdnet.NamespaceExists(ns) {
 		t.Errorf("namespace %s still exists after Close", ns)
@@ -221,20 +221,27 @@ outbound.quantity = 2
 
 // serverTunnel is an i2pd server tunnel section: streams to the key file
 // keys (in the router's datadir) are forwarded to backend (ip:port inside
-// the namespace) as plain TCP; zero-hop outbound tunnels avoid 2.45.1's
-// publish stall (TESTNET.md).
+// the namespace) as plain TCP; two 1-hop inbound tunnels, and zero-hop
+// outbound tunnels avoid 2.45.1's publish stall (TESTNET.md).
 func serverTunnel(name, backend, keys string) string {
+	return serverTunnelPools(name, backend, keys, 2, 0)
+}
+
+// serverTunnelPools is serverTunnel with inbound 1-hop inbound tunnels
+// and two outbound tunnels of outHops hops (with outHops > 0 the LeaseSet
+// may stall in 2.45.1: wait for it in a floodfill's store).
+func serverTunnelPools(name, backend, keys string, inbound, outHops int) string {
 	host, port, _ := strings.Cut(backend, ":")
-	return `[` + name + `]
+	return fmt.Sprintf(`[%s]
 type = server
-host = ` + host + `
-port = ` + port + `
-keys = ` + keys + `
+host = %s
+port = %s
+keys = %s
 inbound.length = 1
-inbound.quantity = 2
-outbound.length = 0
+inbound.quantity = %d
+outbound.length = %d
 outbound.quantity = 2
-`
+`, name, host, port, keys, inbound, outHops)
 }
 
 // checkInside runs ip and imh inside the namespace (addresses present, no

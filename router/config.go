@@ -25,6 +25,11 @@ type Config struct {
 	// count). A CreateSession for a new Destination beyond it is answered
 	// SessionStatus refused. At most 65535 (the session id space).
 	MaxSessions int
+	// MaxSessionsPerConn caps what one connection holds: the sessions it
+	// controls plus its data attachments. One client cannot take the
+	// whole router (a balancer needs one per destination; a frontend one
+	// attachment per destination).
+	MaxSessionsPerConn int
 	// PublishRetry is the first delay between publication attempts of a
 	// LeaseSet; it doubles up to PublishRetryMax.
 	PublishRetry    time.Duration
@@ -44,18 +49,22 @@ type Config struct {
 // DefaultConfig returns the settings of CLI.md: a 5 minute grace period.
 func DefaultConfig() Config {
 	return Config{
-		GracePeriod:     5 * time.Minute,
-		QueueLimit:      1024,
-		MaxSessions:     DefaultMaxSessions,
-		PublishRetry:    500 * time.Millisecond,
-		PublishRetryMax: 15 * time.Second,
-		BuildRetry:      500 * time.Millisecond,
-		RebuildBefore:   2 * time.Minute,
+		GracePeriod:        5 * time.Minute,
+		QueueLimit:         1024,
+		MaxSessions:        DefaultMaxSessions,
+		MaxSessionsPerConn: DefaultMaxSessionsPerConn,
+		PublishRetry:       500 * time.Millisecond,
+		PublishRetryMax:    15 * time.Second,
+		BuildRetry:         500 * time.Millisecond,
+		RebuildBefore:      2 * time.Minute,
 	}
 }
 
-// DefaultMaxSessions is Config.MaxSessions by default.
-const DefaultMaxSessions = 1024
+// Defaults of Config.MaxSessions and Config.MaxSessionsPerConn.
+const (
+	DefaultMaxSessions        = 1024
+	DefaultMaxSessionsPerConn = 256
+)
 
 // ErrBadConfig reports an invalid Config.
 var ErrBadConfig = errors.New("router: bad config")
@@ -69,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: grace period %v must be positive", ErrBadConfig, c.GracePeriod)
 	case c.QueueLimit < 0:
 		return fmt.Errorf("%w: queue limit %d is negative", ErrBadConfig, c.QueueLimit)
+	case c.MaxSessionsPerConn < 1:
+		return fmt.Errorf("%w: max sessions per connection %d (want at least 1)", ErrBadConfig, c.MaxSessionsPerConn)
 	case c.MaxSessions < 1 || c.MaxSessions > int(routerproto.NoSession):
 		return fmt.Errorf("%w: max sessions %d (want 1..%d)", ErrBadConfig, c.MaxSessions, routerproto.NoSession)
 	case c.PublishRetry <= 0 || c.PublishRetryMax < c.PublishRetry:

@@ -202,6 +202,14 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
 		return
 	}
+	if s := r.byDest[sc.Destination.Hash()]; !c.holds(s) && len(c.attached)+len(c.dataOf) >= r.cfg.MaxSessionsPerConn {
+		r.log.Warn("create session refused: the connection holds its maximum", "dest", sc.Destination.B32(), "max_sessions_per_conn", r.cfg.MaxSessionsPerConn)
+		if opened {
+			hooks.SessionClosed(sc.Destination.Hash())
+		}
+		c.send(&routerproto.SessionStatus{Status: routerproto.SessionRefused})
+		return
+	}
 	if attach {
 		r.attachDataLocked(c, r.byDest[sc.Destination.Hash()], off)
 		return
@@ -225,6 +233,16 @@ func (r *Router) createSession(ctx context.Context, c *client, sc *routerproto.S
 		s.pool = newPool(r, s)
 		r.go_(s.pool.run)
 	}
+}
+
+// holds reports whether c already controls s or is attached to it (a
+// re-attach or a second attachment takes nothing new).
+func (c *client) holds(s *session) bool {
+	if s == nil {
+		return false
+	}
+	_, ctl := c.attached[s.id]
+	return ctl || c.dataOf[s.id]
 }
 
 // refuseFull answers a CreateSession when the router holds MaxSessions.

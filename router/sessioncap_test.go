@@ -66,3 +66,24 @@ func TestNewSessionIDWhenFull(t *testing.T) {
 		t.Fatal("an id was found in a full table")
 	}
 }
+
+// TestSessionCapPerConnection: one connection holds at most
+// MaxSessionsPerConn sessions; re-attaching to one it holds takes nothing
+// new, and another connection still gets its own.
+func TestSessionCapPerConnection(t *testing.T) {
+	tr := startRouter(t, time.Minute, func(c *Config) { c.MaxSessionsPerConn = 2 })
+	c := dial(t, tr.addr, true)
+	first := newDest(t)
+	c.openManaged(first, 1)
+	c.openManaged(newDest(t), 1)
+	c.createSession(newDest(t), managed(1))
+	if st := expect[*routerproto.SessionStatus](c, wait); st.Status != routerproto.SessionRefused {
+		t.Fatalf("third session on one connection: status %s, want refused", st.Status)
+	}
+	c.createSession(first, managed(2)) // a re-attach: nothing new
+	if st := expectSkipping[*routerproto.SessionStatus](c, wait); st.Status != routerproto.SessionCreated {
+		t.Fatalf("re-attach at the cap: status %s, want created", st.Status)
+	}
+	other := dial(t, tr.addr, true)
+	other.openManaged(newDest(t), 1)
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/imh-project/imh/i2p"
 )
@@ -21,6 +22,28 @@ type PayloadSender func(ctx context.Context, to *i2p.Destination, payload []byte
 func PayloadTransport(send PayloadSender) Transport { return payloadTransport(send) }
 
 type payloadTransport PayloadSender
+
+// NewClientMux is a Mux with the default limits for keys' Destination that
+// sends I2CP payloads with send and resolves b32 addresses (Dial) with
+// lookup: the client side of streaming over an I2CP session or a simulated
+// network endpoint. The owner hands every payload it receives to
+// HandlePayload.
+func NewClientMux(keys *i2p.PrivateKeys, send PayloadSender, lookup func(context.Context, i2p.Hash) (*i2p.Destination, error), logger *slog.Logger) (*Mux, error) {
+	id, err := NewIdentity(keys)
+	if err != nil {
+		return nil, err
+	}
+	return NewMux(Config{
+		Identity: id, Transport: PayloadTransport(send), Logger: logger,
+		Resolve: func(ctx context.Context, b32 string) (*i2p.Destination, error) {
+			h, err := i2p.ParseB32(b32)
+			if err != nil {
+				return nil, err
+			}
+			return lookup(ctx, h)
+		},
+	})
+}
 
 func (t payloadTransport) SendPacket(ctx context.Context, to *i2p.Destination, srcPort, dstPort uint16, packet []byte) error {
 	payload, err := WrapPacket(srcPort, dstPort, packet)

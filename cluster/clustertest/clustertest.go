@@ -51,6 +51,16 @@ type Node struct {
 	cancel  context.CancelFunc
 	done    chan error
 	running bool
+
+	secret, previous cluster.Secret // zero: the harness's secret, none
+}
+
+// SetSecrets makes the node start (at its next Restart) with secret and,
+// during a rotation, previous (zero: none).
+func (n *Node) SetSecrets(secret, previous cluster.Secret) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.secret, n.previous = secret, previous
 }
 
 // Cluster returns the node's running cluster object (nil when killed).
@@ -128,6 +138,11 @@ func (h *Harness) start(i int) {
 	cfg.NodeName = n.Name
 	cfg.RaftMultiplier = h.opts.RaftMultiplier
 	cfg.Secret = h.secret
+	n.mu.Lock()
+	if !n.secret.IsZero() {
+		cfg.Secret, cfg.PreviousSecret = n.secret, n.previous
+	}
+	n.mu.Unlock()
 	cfg.Logger = h.opts.Logger
 	cfg.GossipBind = ""
 	cfg.Transport, cfg.LogStore, cfg.StableStore, cfg.SnapshotStore = trans, n.store, n.store, n.snaps

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +49,10 @@ var agentFlagDefaults = map[string]any{
 	"bootstrap-expect": 0,
 	"join":             []string{},
 	"secret-file":      "",
-	"raft-multiplier":  cluster.DefaultRaftMultiplier,
-	"log-level":        "info",
+
+	"previous-secret-file": "",
+	"raft-multiplier":      cluster.DefaultRaftMultiplier,
+	"log-level":            "info",
 
 	"dead-member-cleanup": "0",
 
@@ -65,6 +70,7 @@ func newAgentCmd() *cobra.Command {
 		Long: "Run one replica of the balancer cluster. Configuration: flag > IMH_<FLAG> environment >\n" +
 			"--config YAML (keys = flag names) > default. The cluster secret comes from\n" +
 			"--secret-file, IMH_SECRET_FILE or IMH_SECRET; the agent refuses to start without one.\n" +
+			"During a rotation --previous-secret-file names the old one (docs/security.md).\n" +
 			"Start N agents with --bootstrap-expect N and --join naming the others (or all,\n" +
 			"itself included); a restarted agent with state never bootstraps again.",
 		Args: cobra.NoArgs,
@@ -85,13 +91,14 @@ func newAgentCmd() *cobra.Command {
 	f.String("data-dir", "", "directory for the raft log and snapshots (required)")
 	f.String("raft-bind", cluster.DefaultConfig().RaftBind, "raft TCP listen address")
 	f.String("gossip-bind", cluster.DefaultConfig().GossipBind, "gossip (memberlist) listen address, UDP and TCP")
-	f.String("http-bind", cluster.DefaultConfig().HTTPBind, "HTTP API listen address (keep it on loopback)")
+	f.String("http-bind", cluster.DefaultConfig().HTTPBind, "HTTP API listen address; followers forward writes to the leader's (--http-advertise), so across hosts bind a routable address, with TLS")
 	f.String("raft-advertise", "", "raft address other agents dial (default: --raft-bind)")
 	f.String("gossip-advertise", "", "gossip address other agents dial (default: --gossip-bind)")
 	f.String("http-advertise", "", "API address other agents forward writes to (default: --http-bind)")
 	f.Int("bootstrap-expect", 0, "bootstrap once this many agents have found each other (only on first start)")
 	f.StringSlice("join", nil, "gossip address of another agent; repeatable, may name this agent and agents not up yet")
 	f.String("secret-file", "", "file holding the cluster secret (imh keygen); env IMH_SECRET_FILE, or IMH_SECRET")
+	f.String("previous-secret-file", "", "during a rotation only: the secret the cluster used before --secret-file (docs/security.md)")
 	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
 	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
@@ -142,6 +149,9 @@ func agentViper(cmd *cobra.Command, configFile string) (*viper.Viper, error) {
 // value is a usage error (exit 2).
 func agentConfig(v *viper.Viper) (cluster.Config, error) {
 	cfg := cluster.DefaultConfig()
+	if err := agentCheckTypes(v); err != nil {
+		return cfg, err
+	}
 	cfg.NodeName = v.GetString("node-name")
 	if cfg.NodeName == "" {
 		h, err := os.Hostname()
@@ -181,10 +191,117 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 		return cfg, err
 	}
 	cfg.Secret = secret
+	if p := v.GetString("previous-secret-file"); p != "" {
+		if cfg.PreviousSecret, err = readSecretFile(p); err != nil {
+			return cfg, err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, &usageError{err: err}
 	}
 	return cfg, nil
+}
+
+// agentCheckTypes checks the type of every setting, whichever layer gave
+// it (flags are typed by pflag; the YAML file and the environment are not),
+// so that viper's lenient getters never turn "three" into 0 or a list
+// into a string. The error names the key; exit 2.
+func agentCheckTypes(v *viper.Viper) error {
+	for _, k := range slices.Sorted(maps.Keys(agentFlagDefaults)) {
+		val := v.Get(k)
+		var want string
+		switch agentFlagDefaults[k].(type) {
+		case int:
+			if _, ok := configInt(val); !ok {
+				want = "an integer"
+			}
+		case bool:
+			if _, ok := configBool(val); !ok {
+				want = "true or false"
+			}
+		case []string:
+			if !configList(val) {
+				want = "a list of strings (or one string, comma-separated)"
+			}
+		default: // strings and durations
+			if !configScalar(val) {
+				want = "a single value, not a list or a map"
+			}
+		}
+		if want != "" {
+			return usageErrorf("agent: setting %s: want %s, got %s", k, want, shortValue(val))
+		}
+	}
+	return nil
+}
+
+// configInt accepts what an integer setting may hold: an integer of any
+// Go type, a whole float (YAML 3.0), or a string of decimal digits (env).
+func configInt(val any) (int, bool) {
+	switch x := val.(type) {
+	case int:
+		return x, true
+	case int64:
+		return int(x), true
+	case int32:
+		return int(x), true
+	case uint64:
+		return int(x), x <= math.MaxInt32
+	case float64:
+		return int(x), x == math.Trunc(x) && math.Abs(x) <= math.MaxInt32
+	case string:
+		n, err := strconv.Atoi(strings.TrimSpace(x))
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func configBool(val any) (bool, bool) {
+	switch x := val.(type) {
+	case bool:
+		return x, true
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		return b, err == nil
+	}
+	return false, false
+}
+
+func configScalar(val any) bool {
+	switch val.(type) {
+	case string, int, int32, int64, uint64, float64, bool:
+		return true
+	}
+	return false
+}
+
+func configList(val any) bool {
+	switch x := val.(type) {
+	case string, []string:
+		return true
+	case []any:
+		for _, e := range x {
+			if _, ok := e.(string); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// shortValue prints a setting's value for an error message, cut short:
+// a value can be anything a YAML file holds.
+func shortValue(val any) string {
+	s := fmt.Sprintf("%q", fmt.Sprint(val))
+	if _, ok := val.(string); !ok {
+		s = fmt.Sprintf("%T %v", val, val)
+	}
+	const max = 60
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
 }
 
 // agentTLS loads the agent's TLS files, or without them enforces the
@@ -218,20 +335,33 @@ func splitList(in []string) []string {
 // agentSecret reads the cluster secret: --secret-file / IMH_SECRET_FILE (a
 // path), else IMH_SECRET (the value). Without one the agent refuses to start.
 func agentSecret(path string) (cluster.Secret, error) {
-	text, src := os.Getenv("IMH_SECRET"), "IMH_SECRET"
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return cluster.Secret{}, usageErrorf("secret file: %v", err)
-		}
-		text, src = string(b), path
+		return readSecretFile(path)
 	}
+	text := os.Getenv("IMH_SECRET")
 	if strings.TrimSpace(text) == "" {
 		return cluster.Secret{}, usageErrorf("agent: no cluster secret: give --secret-file, IMH_SECRET_FILE or IMH_SECRET (make one with imh keygen)")
 	}
 	s, err := cluster.ParseSecret(text)
 	if err != nil {
-		return cluster.Secret{}, usageErrorf("secret from %s: %v", src, err)
+		return cluster.Secret{}, usageErrorf("secret from IMH_SECRET: %v", err)
+	}
+	return s, nil
+}
+
+// readSecretFile reads a secret file (imh keygen); any problem is a usage
+// error (exit 2).
+func readSecretFile(path string) (cluster.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cluster.Secret{}, usageErrorf("secret file: %v", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return cluster.Secret{}, usageErrorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
+	}
+	s, err := cluster.ParseSecret(string(b))
+	if err != nil {
+		return cluster.Secret{}, usageErrorf("secret from %s: %v", path, err)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imh-project/imh/cluster"
@@ -119,6 +120,56 @@ func TestAgentConfigRefusals(t *testing.T) {
 			var ue *usageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("err = %v, want a usage error (exit 2)", err)
+			}
+		})
+	}
+}
+
+// TestAgentConfigTypes: a value of the wrong type, from the YAML file or the
+// environment, is a usage error naming the key; well-typed values of every
+// spelling pass.
+func TestAgentConfigTypes(t *testing.T) {
+	clearAgentEnv(t)
+	dir := t.TempDir()
+	secret, _ := cluster.NewSecret()
+	t.Setenv("IMH_SECRET", secret.Encode())
+	ok := []string{"--node-name", "n1", "--data-dir", dir}
+	for _, tt := range []struct {
+		name, yaml, env, key string // key "" = accepted
+	}{
+		{"bootstrap-expect word", "bootstrap-expect: three\n", "", "bootstrap-expect"},
+		{"raft-multiplier word", "raft-multiplier: two\n", "", "raft-multiplier"},
+		{"raft-multiplier fraction", "raft-multiplier: 1.5\n", "", "raft-multiplier"},
+		{"list for a string", "raft-bind: [127.0.0.1:1, 127.0.0.1:2]\n", "", "raft-bind"},
+		{"map for a string", "node-name: {a: b}\n", "", "node-name"},
+		{"join of maps", "join: [{a: b}]\n", "", "join"},
+		{"bool word", "insecure-plaintext: maybe\n", "", "insecure-plaintext"},
+		{"env int word", "", "IMH_BOOTSTRAP_EXPECT=three", "bootstrap-expect"},
+		{"env multiplier word", "", "IMH_RAFT_MULTIPLIER=two", "raft-multiplier"},
+		{"ints", "bootstrap-expect: 3\nraft-multiplier: 2\n", "", ""},
+		{"env ints", "", "IMH_BOOTSTRAP_EXPECT=3", ""},
+		{"join as one string", "join: 127.0.0.1:1,127.0.0.1:2\n", "", ""},
+		{"duration", "dead-member-cleanup: 30m\n", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := ok
+			if tt.yaml != "" {
+				f := filepath.Join(t.TempDir(), "agent.yaml")
+				if err := os.WriteFile(f, []byte(tt.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(slices.Clone(ok), "--config", f)
+			}
+			if k, v, found := strings.Cut(tt.env, "="); found {
+				t.Setenv(k, v)
+			}
+			_, err := agentTestConfig(t, args...)
+			var ue *usageError
+			switch {
+			case tt.key == "" && err != nil:
+				t.Fatalf("err = %v, want none", err)
+			case tt.key != "" && (!errors.As(err, &ue) || !strings.Contains(err.Error(), tt.key)):
+				t.Fatalf("err = %v, want a usage error (exit 2) naming %s", err, tt.key)
 			}
 		})
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -52,6 +54,11 @@ func apiClient(o *apiOptions) (*http.Client, string, error) {
 	if o.client != nil {
 		return o.client, o.scheme, nil
 	}
+	addr, err := agentAddr(o.httpAddr, !o.tls.files.IsZero())
+	if err != nil {
+		return nil, "", err
+	}
+	o.httpAddr = addr
 	if o.tls.files.IsZero() {
 		o.client, o.scheme = http.DefaultClient, "http://"
 		return o.client, o.scheme, nil
@@ -64,6 +71,31 @@ func apiClient(o *apiOptions) (*http.Client, string, error) {
 	tr.TLSClientConfig = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleAgent}})
 	o.client, o.scheme = &http.Client{Transport: tr}, "https://"
 	return o.client, o.scheme, nil
+}
+
+// agentAddr turns --http-addr (IMH_HTTP_ADDR) into H:P. A URL is taken
+// too, "http://H:P" or "https://H:P" (with or without a trailing /), when
+// its scheme matches what the TLS files say: HTTPS with them, HTTP without.
+func agentAddr(addr string, tls bool) (string, error) {
+	in := addr
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		if !tls {
+			return "", usageErrorf("--http-addr %.100q: https:// needs --ca-file, --cert-file and --key-file (env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE)", in)
+		}
+		addr = rest
+	} else if rest, ok := strings.CutPrefix(addr, "http://"); ok {
+		if tls {
+			return "", usageErrorf("--http-addr %.100q: with the TLS files the agent is reached over HTTPS: give H:P or https://H:P", in)
+		}
+		addr = rest
+	} else if strings.Contains(addr, "://") {
+		return "", usageErrorf("--http-addr %.100q: want H:P (or http://H:P, https://H:P)", in)
+	}
+	addr = strings.TrimSuffix(addr, "/")
+	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || strings.ContainsAny(addr, "/?#") {
+		return "", usageErrorf("--http-addr %.100q: want H:P (or http://H:P, https://H:P)", in)
+	}
+	return addr, nil
 }
 
 // apiError is a non-2xx answer of the agent.

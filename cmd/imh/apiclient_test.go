@@ -57,3 +57,30 @@ func TestAPICallErrorMapping(t *testing.T) {
 		t.Fatalf("404 not an apiError: %v", err)
 	}
 }
+
+// TestAgentAddr: --http-addr (IMH_HTTP_ADDR) takes H:P or a URL whose scheme
+// matches the TLS files; anything else is a usage error, never
+// "http://http//...".
+func TestAgentAddr(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		tls  bool
+		want string // "" = usage error
+	}{
+		{"127.0.0.1:7702", false, "127.0.0.1:7702"},
+		{"http://127.0.0.1:7721", false, "127.0.0.1:7721"},
+		{"http://127.0.0.1:7721/", false, "127.0.0.1:7721"},
+		{"https://[::1]:7721", true, "[::1]:7721"},
+		{"127.0.0.1:7721", true, "127.0.0.1:7721"},
+		{"https://127.0.0.1:7721", false, ""},
+		{"http://127.0.0.1:7721", true, ""},
+		{"ftp://127.0.0.1:7721", false, ""},
+		{"http://127.0.0.1:7721/v1", false, ""},
+		{"127.0.0.1", false, ""},
+	} {
+		got, err := agentAddr(tt.in, tt.tls)
+		if got != tt.want || (tt.want == "") != (exitCode(err) == 2) {
+			t.Errorf("agentAddr(%q, tls %v) = %q, %v; want %q", tt.in, tt.tls, got, err, tt.want)
+		}
+	}
+}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,10 +22,33 @@ func init() { register(newClusterCmd) }
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover",
+		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover, secret rotation",
 	}
 	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterRemoveCmd(),
-		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd())
+		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterStateHashCmd(),
+		newClusterSecretCmd())
+	return cmd
+}
+
+func newClusterStateHashCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "state-hash",
+		Short: "The agent's last applied raft index and the SHA-256 of its replicated state (equal on every agent at the same index)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var body cluster.StateHashBody
+			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/state-hash", nil, &body); err != nil {
+				return fmt.Errorf("cluster state-hash: %w", err)
+			}
+			if o.json {
+				return printJSON(cmd, body)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d %s\n", body.Node, body.Index, body.Hash)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
 	return cmd
 }
 
@@ -39,6 +66,7 @@ func newClusterPeersCmd() *cobra.Command {
 			if body.Peers == nil {
 				body.Peers = []cluster.PeerInfo{}
 			}
+			warnEvenVoters(cmd, body.Peers)
 			if o.json {
 				return printJSON(cmd, body)
 			}
@@ -58,6 +86,20 @@ func newClusterPeersCmd() *cobra.Command {
 	return cmd
 }
 
+// warnEvenVoters prints one warning line on stderr when the configuration
+// has an even number of voters.
+func warnEvenVoters(cmd *cobra.Command, peers []cluster.PeerInfo) {
+	n := 0
+	for _, p := range peers {
+		if p.Voter {
+			n++
+		}
+	}
+	if n > 0 && n%2 == 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(n))
+	}
+}
+
 func newClusterJoinCmd() *cobra.Command {
 	var o apiOptions
 	cmd := &cobra.Command{
@@ -67,7 +109,7 @@ func newClusterJoinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res cluster.JoinResult
 			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/join", cluster.JoinRequest{Addr: args[0]}, &res); err != nil {
-				return fmt.Errorf("cluster join %s: %w", args[0], err)
+				return fmt.Errorf("cluster join %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, res)
@@ -76,6 +118,10 @@ func newClusterJoinCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: stale raft state of the removed agent moved aside (see its log)\n", res.Node)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), a voter; leader %s\n", res.Node, res.Contacted, res.Leader)
+			var body cluster.PeersBody
+			if apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body) == nil {
+				warnEvenVoters(cmd, body.Peers)
+			}
 			return nil
 		},
 	}
@@ -95,7 +141,7 @@ func newClusterRemoveCmd() *cobra.Command {
 			}
 			var res cluster.RemoveResult
 			if err := apiCall(cmd.Context(), &o, http.MethodDelete, "/v1/peers/"+args[0], nil, &res); err != nil {
-				return fmt.Errorf("cluster remove %s: %w", args[0], err)
+				return fmt.Errorf("cluster remove %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, res)
@@ -144,6 +190,7 @@ func newClusterTransferCmd() *cobra.Command {
 func newClusterSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "snapshot", Short: "Save or restore the replicated state (private keys only sealed)"}
 	var save, restore apiOptions
+	var ro restoreOptions
 	saveCmd := &cobra.Command{
 		Use:   "save FILE",
 		Short: "Write the leader's state to FILE (mode 0600, never overwrites)",
@@ -153,9 +200,14 @@ func newClusterSnapshotCmd() *cobra.Command {
 	restoreCmd := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the whole replicated state with FILE (disaster recovery into a fresh cluster)",
-		Args:  cobra.ExactArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return snapshotRestore(cmd, &restore, args[0]) },
+		Long: "Replace the whole replicated state with FILE. It first shows what changes (destinations,\n" +
+			"routers and frontends added, removed or changed against the cluster's state now), then asks\n" +
+			"on a terminal; give --yes to restore without asking, --dry-run to only show the changes.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return snapshotRestore(cmd, &restore, ro, args[0]) },
 	}
+	restoreCmd.Flags().BoolVarP(&ro.yes, "yes", "y", false, "restore without asking")
+	restoreCmd.Flags().BoolVar(&ro.dryRun, "dry-run", false, "show what would change and change nothing")
 	addAPIFlags(saveCmd, &save)
 	addAPIFlags(restoreCmd, &restore)
 	cmd.AddCommand(saveCmd, restoreCmd)
@@ -207,7 +259,108 @@ func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
 	return nil
 }
 
-func snapshotRestore(cmd *cobra.Command, o *apiOptions, file string) error {
+type restoreOptions struct{ yes, dryRun bool }
+
+// restorePlan is what a restore changes: names added, removed and changed
+// (settings or address) against the cluster's state now.
+type restorePlan struct {
+	File         string   `json:"file"`
+	DryRun       bool     `json:"dry_run"`
+	Destinations nameDiff `json:"destinations"`
+	Routers      nameDiff `json:"routers"`
+	Frontends    nameDiff `json:"frontends"`
+}
+
+type nameDiff struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	Changed []string `json:"changed"`
+}
+
+func (d nameDiff) empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
+
+// diffNames compares two name -> value maps.
+func diffNames[V comparable](now, then map[string]V) nameDiff {
+	d := nameDiff{Added: []string{}, Removed: []string{}, Changed: []string{}}
+	for n, v := range then {
+		old, ok := now[n]
+		switch {
+		case !ok:
+			d.Added = append(d.Added, n)
+		case old != v:
+			d.Changed = append(d.Changed, n)
+		}
+	}
+	for n := range now {
+		if _, ok := then[n]; !ok {
+			d.Removed = append(d.Removed, n)
+		}
+	}
+	slices.Sort(d.Added)
+	slices.Sort(d.Removed)
+	slices.Sort(d.Changed)
+	return d
+}
+
+// planRestore compares the snapshot's state with the cluster's now.
+func planRestore(now, then *fsm.State) restorePlan {
+	type destKey struct {
+		b32      string
+		settings fsm.Settings
+	}
+	dests := func(s *fsm.State) map[string]destKey {
+		m := map[string]destKey{}
+		for _, d := range s.Destinations() {
+			m[d.Name] = destKey{d.Hash().B32(), d.Settings}
+		}
+		return m
+	}
+	routers := func(s *fsm.State) map[string]string {
+		m := map[string]string{}
+		for _, r := range s.Routers() {
+			m[r.Name] = r.Addr
+		}
+		return m
+	}
+	fronts := func(s *fsm.State) map[string]fsm.Frontend {
+		m := map[string]fsm.Frontend{}
+		for _, f := range s.Frontends() {
+			m[f.Name] = f
+		}
+		return m
+	}
+	return restorePlan{
+		Destinations: diffNames(dests(now), dests(then)),
+		Routers:      diffNames(routers(now), routers(then)),
+		Frontends:    diffNames(fronts(now), fronts(then)),
+	}
+}
+
+func printRestorePlan(w io.Writer, p restorePlan) {
+	fmt.Fprintf(w, "restoring %s replaces the whole replicated state; against the cluster now:\n", p.File)
+	for _, g := range []struct {
+		name string
+		d    nameDiff
+	}{{"destinations", p.Destinations}, {"routers", p.Routers}, {"frontends", p.Frontends}} {
+		if g.d.empty() {
+			fmt.Fprintf(w, "  %s: no change\n", g.name)
+			continue
+		}
+		var parts []string
+		for _, x := range []struct {
+			sign  string
+			names []string
+		}{{"+", g.d.Added}, {"-", g.d.Removed}, {"~", g.d.Changed}} {
+			for _, n := range x.names {
+				parts = append(parts, x.sign+n)
+			}
+		}
+		fmt.Fprintf(w, "  %s: %s\n", g.name, strings.Join(parts, " "))
+	}
+	fmt.Fprintln(w, "  (+ added, - removed, ~ changed; tunnels and LeaseSets are those of the file, and leader work restarts from them)")
+}
+
+func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file string) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return usageErrorf("snapshot restore: %v", err)
@@ -216,8 +369,43 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, file string) error {
 	if err != nil {
 		return usageErrorf("snapshot restore: %s: %v", file, err)
 	}
-	if err := fsm.New().Restore(body); err != nil {
+	then := fsm.New()
+	if err := then.Restore(body); err != nil {
 		return usageErrorf("snapshot restore: %s: %v", file, err)
+	}
+	cur, err := apiRaw(cmd.Context(), o, http.MethodGet, "/v1/snapshot", nil)
+	if err != nil {
+		return fmt.Errorf("snapshot restore: read the cluster's state: %w", err)
+	}
+	curBody, err := cluster.SnapshotBody(cur)
+	if err != nil {
+		return fmt.Errorf("snapshot restore: the agent's state: %w", err)
+	}
+	now := fsm.New()
+	if err := now.Restore(curBody); err != nil {
+		return fmt.Errorf("snapshot restore: the agent sent an undecodable state: %w", err)
+	}
+	plan := planRestore(now, then)
+	plan.File, plan.DryRun = file, ro.dryRun
+	if ro.dryRun {
+		if o.json {
+			return printJSON(cmd, plan)
+		}
+		printRestorePlan(cmd.OutOrStdout(), plan)
+		return nil
+	}
+	if !ro.yes {
+		if !stdinIsTerminal() || o.json {
+			return usageErrorf("snapshot restore: replaces the whole state (destinations %d added, %d removed, %d changed; routers %d added, %d removed, %d changed): give --yes to restore, --dry-run to see the changes",
+				len(plan.Destinations.Added), len(plan.Destinations.Removed), len(plan.Destinations.Changed),
+				len(plan.Routers.Added), len(plan.Routers.Removed), len(plan.Routers.Changed))
+		}
+		printRestorePlan(cmd.ErrOrStderr(), plan)
+		fmt.Fprint(cmd.ErrOrStderr(), "restore? [y/N] ")
+		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			return errors.New("snapshot restore: not confirmed; nothing changed")
+		}
 	}
 	raw, err := apiRaw(cmd.Context(), o, http.MethodPut, "/v1/snapshot", b)
 	if err != nil {
@@ -226,6 +414,9 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, file string) error {
 	if o.json {
 		_, err := cmd.OutOrStdout().Write(raw)
 		return err
+	}
+	if ro.yes {
+		printRestorePlan(cmd.OutOrStdout(), plan)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "restored %s\n", file)
 	return nil

@@ -70,8 +70,16 @@ func TestClusterCLI(t *testing.T) {
 	if _, code := runRoot(t, "cluster", "snapshot", "save", file, "--http-addr", addr); code != exitUsage {
 		t.Fatalf("save over an existing file: exit %d, want 2", code)
 	}
-	if _, code := runRoot(t, "cluster", "snapshot", "restore", file, "--http-addr", addr); code != exitOK || puts != 1 {
-		t.Fatalf("restore: exit %d, %d PUTs", code, puts)
+	// A restore asks first: without --yes (and no terminal) it refuses,
+	// --dry-run shows the changes only; neither sends anything.
+	if out, code := runRoot(t, "cluster", "snapshot", "restore", file, "--http-addr", addr); code != exitUsage || puts != 0 {
+		t.Fatalf("restore without --yes: exit %d, %d PUTs; want exit 2 and none: %s", code, puts, out)
+	}
+	if out, code := runRoot(t, "cluster", "snapshot", "restore", file, "--dry-run", "--http-addr", addr); code != exitOK || puts != 0 || !strings.Contains(out, "routers: no change") {
+		t.Fatalf("restore --dry-run: exit %d, %d PUTs: %s", code, puts, out)
+	}
+	if _, code := runRoot(t, "cluster", "snapshot", "restore", file, "--yes", "--http-addr", addr); code != exitOK || puts != 1 {
+		t.Fatalf("restore --yes: exit %d, %d PUTs", code, puts)
 	}
 	bad := filepath.Join(dir, "bad.snap")
 	if err := os.WriteFile(bad, append(append(bytes.Clone(body[:len(body)-1]), body[len(body)-1]^1), snap[len(body):]...), 0o600); err != nil {

@@ -107,7 +107,7 @@ func newDestCreateCmd() *cobra.Command {
 				return err
 			}
 			req.Name = args[0]
-			return destPost(cmd, &o, req, "dest create "+args[0])
+			return destPost(cmd, &o, req, "dest create "+argName(args[0]))
 		},
 	}
 	addAPIFlags(cmd, &o)
@@ -137,7 +137,7 @@ func newDestImportCmd() *cobra.Command {
 			defer clear(raw)
 			req.Name = args[0]
 			req.KeyFile = base64.StdEncoding.EncodeToString(raw)
-			return destPost(cmd, &o, req, "dest import "+args[0])
+			return destPost(cmd, &o, req, "dest import "+argName(args[0]))
 		},
 	}
 	addAPIFlags(cmd, &o)
@@ -196,11 +196,11 @@ func newDestSetCmd() *cobra.Command {
 				return err
 			}
 			if req == (cluster.DestinationRequest{}) {
-				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy, --service or --frontends", args[0])
+				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy, --service or --frontends", argName(args[0]))
 			}
 			var info cluster.DestinationInfo
 			if err := apiCall(cmd.Context(), &o, "PATCH", "/v1/destinations/"+url.PathEscape(args[0]), req, &info); err != nil {
-				return fmt.Errorf("dest set %s: %w", args[0], err)
+				return fmt.Errorf("dest set %s: %w", argName(args[0]), err)
 			}
 			warnStreamPolicy(cmd, info)
 			if o.json {
@@ -251,7 +251,7 @@ func newDestShowCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var d cluster.DestinationInfo
 			if err := apiCall(cmd.Context(), &o, "GET", "/v1/destinations/"+url.PathEscape(args[0]), nil, &d); err != nil {
-				return fmt.Errorf("dest show %s: %w", args[0], err)
+				return fmt.Errorf("dest show %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, d)

@@ -54,7 +54,7 @@ func newFrontendAddCmd() *cobra.Command {
 			in := cluster.FrontendInfo{Name: args[0], Addr: addr, Router: router}
 			var out cluster.FrontendInfo
 			if err := apiCall(cmd.Context(), &o, "POST", "/v1/frontends", in, &out); err != nil {
-				return fmt.Errorf("frontend add %s: %w", args[0], err)
+				return fmt.Errorf("frontend add %s: %w", argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, out)

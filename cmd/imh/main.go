@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -86,10 +87,31 @@ func main() {
 		if isCobraUsageError(msg) {
 			err = &usageError{err: err}
 		}
-		fmt.Fprintln(os.Stderr, "imh: "+msg)
+		fmt.Fprintln(os.Stderr, "imh: "+singleLine(msg))
 	}
 	os.Exit(exitCode(err))
 }
+
+// singleLine folds a multi-line message (a library's multierror: "N errors
+// occurred:" and a bulleted list) into the one line docs/cli.md promises.
+func singleLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = multiErrorHeading.ReplaceAllString(strings.TrimPrefix(strings.TrimSpace(l), "* "), "")
+		if l = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l), ":")); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(append(parts[:1:1], strings.Join(parts[1:], "; ")), ": ")
+}
+
+var multiErrorHeading = regexp.MustCompile(`\d+ errors? occurred:?\s*$`)
 
 // isCobraUsageError recognises the argument errors cobra produces itself,
 // which carry no type of their own.
@@ -100,4 +122,15 @@ func isCobraUsageError(msg string) bool {
 		}
 	}
 	return false
+}
+
+// argName is a name from the command line as error messages print it: an
+// over-long one (names are at most 64 characters) is cut, never echoed in
+// full.
+func argName(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return fmt.Sprintf("%.32s...(%d bytes)", s, len(s))
 }

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +53,8 @@ type pingResult struct {
 	Sent     int       `json:"sent"`
 	Received int       `json:"received"`
 	RTTms    []float64 `json:"rtt_ms"`
+
+	why string // when nothing came back: what the router said, if anything
 }
 
 func newPingCmd() *cobra.Command {
@@ -64,7 +68,11 @@ send it --count repliable datagrams (protocol 17), one every --interval. The
 'echo' service of an imh destination answers each; the round trips are
 printed. --oneway sends raw datagrams (protocol 18) that nothing answers:
 count them where they arrive ('payloads_by_router' in 'imh status').
-Exit 0 when the pings went out, whatever came back; 1 when they could not.`,
+Each datagram asks the router for its delivery status; a router that
+reports a failure is quoted when nothing came back.
+Exit 0 when at least one reply came back (or, with --oneway, when the
+datagrams went out); 1 when none did (the summary is printed all the same)
+or the pings could not be sent.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, err := i2p.ParseB32(args[0])
@@ -85,7 +93,13 @@ Exit 0 when the pings went out, whatever came back; 1 when they could not.`,
 			if err != nil {
 				return err
 			}
-			return printPing(cmd.OutOrStdout(), target, res, o)
+			if err := printPing(cmd.OutOrStdout(), target, res, o); err != nil {
+				return err
+			}
+			if !o.oneway && res.Received == 0 {
+				return fmt.Errorf("ping: no reply from %s (%d sent)%s", target.B32(), res.Sent, res.why)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -152,6 +166,7 @@ type pinger struct {
 	allIn    chan struct{} // closed when every ping sent so far was answered
 	expected int
 	fatal    error
+	failed   map[routerproto.MessageStatusCode]int // delivery failures the router reported
 }
 
 func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, stderr io.Writer) (*pingResult, error) {
@@ -171,6 +186,7 @@ func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, s
 		c: c, keys: keys, target: target, leased: make(chan struct{}),
 		la:     la,
 		sentAt: make(map[uint32]time.Time), got: make(map[uint32]bool), allIn: make(chan struct{}),
+		failed:   map[routerproto.MessageStatusCode]int{},
 		expected: o.count,
 	}
 	if _, err := rand.Read(p.runID[:]); err != nil {
@@ -239,7 +255,51 @@ func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, s
 	defer p.mu.Unlock()
 	res.Received = len(p.got)
 	res.RTTms = append(res.RTTms, p.rtts...)
+	res.why = p.whyLocked(addr)
 	return res, nil
+}
+
+// whyLocked explains an empty run from the delivery failures the router
+// reported (MessageStatus), worst first; "" when it reported none.
+func (p *pinger) whyLocked(addr string) string {
+	if len(p.failed) == 0 {
+		return ""
+	}
+	codes := slices.Sorted(maps.Keys(p.failed))
+	slices.SortStableFunc(codes, func(a, b routerproto.MessageStatusCode) int { return p.failed[b] - p.failed[a] })
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%s for %d", messageStatusName(c), p.failed[c]))
+	}
+	why := fmt.Sprintf(": the router at %s reported %s", addr, strings.Join(parts, ", "))
+	if codes[0] == routerproto.MsgNoLeaseSet {
+		// The lookup above found the target, so a router that now has no
+		// route to it is a simulated one: it carries client messages only
+		// to endpoints of the simulated network.
+		why += " (a simulated router, imh router serve --network, delivers only to endpoints of the simulated network, " +
+			"not to destinations hosted on its routers: ping through a real router, or measure with imh simnet send --mode reqresp)"
+	}
+	return why
+}
+
+// messageStatusName names a MessageStatus code (I2P-WIRE 4.13).
+func messageStatusName(c routerproto.MessageStatusCode) string {
+	names := map[routerproto.MessageStatusCode]string{
+		routerproto.MsgBestEffortFailure: "best-effort failure", routerproto.MsgGuaranteedFailure: "guaranteed failure",
+		routerproto.MsgLocalFailure: "local failure", routerproto.MsgRouterFailure: "router failure",
+		routerproto.MsgNetworkFailure: "network failure", routerproto.MsgBadSession: "bad session",
+		routerproto.MsgBadMessage: "bad message", routerproto.MsgBadOptions: "bad options",
+		routerproto.MsgOverflow: "overflow", routerproto.MsgExpired: "expired",
+		routerproto.MsgBadLocalLeaseSet: "bad local leaseset", routerproto.MsgNoLocalTunnels: "no local tunnels",
+		routerproto.MsgUnsupportedEncryption: "unsupported encryption", routerproto.MsgBadDestination: "bad destination",
+		routerproto.MsgBadLeaseSet: "bad leaseset", routerproto.MsgExpiredLeaseSet: "expired leaseset",
+		routerproto.MsgNoLeaseSet: "no leaseset (no route to the destination)", routerproto.MsgMetaLeaseSet: "meta leaseset",
+		routerproto.MsgLoopbackDenied: "loopback denied",
+	}
+	if n, ok := names[c]; ok {
+		return fmt.Sprintf("%q", n)
+	}
+	return fmt.Sprintf("status %d", uint8(c))
 }
 
 func pingSleep(ctx context.Context, d time.Duration) error {
@@ -304,7 +364,7 @@ func (p *pinger) send(sid uint16, to *i2p.Destination, seq uint32, oneway bool) 
 	p.sentAt[seq] = time.Now()
 	p.mu.Unlock()
 	return p.c.SendMessageExpires(&routerproto.SendMessageExpires{
-		SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: raw},
+		SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: raw, Nonce: seq + 1},
 		Expiration:  uint64(p.c.RouterNow().Add(time.Minute).UnixMilli()),
 	})
 }
@@ -333,6 +393,13 @@ func (p *pinger) events() {
 			}
 		case *routerproto.MessagePayload:
 			p.reply(m.Payload)
+		case *routerproto.MessageStatus:
+			if m.SessionID == p.la.sid && m.Nonce != 0 && m.Status != routerproto.MsgAvailable && !m.Status.Success() {
+				p.mu.Lock()
+				p.failed[m.Status]++
+				p.checkAllInLocked()
+				p.mu.Unlock()
+			}
 		case *routerproto.Disconnect:
 			p.mu.Lock()
 			p.fatal = fmt.Errorf("router disconnected: %s", m.Reason)
@@ -368,8 +435,14 @@ func (p *pinger) reply(payload []byte) {
 	p.checkAllInLocked()
 }
 
+// checkAllInLocked closes allIn once every ping sent was answered or
+// reported undeliverable by the router: nothing more can come back.
 func (p *pinger) checkAllInLocked() {
-	if len(p.got) >= p.expected {
+	failed := 0
+	for _, n := range p.failed {
+		failed += n
+	}
+	if len(p.got)+failed >= p.expected {
 		select {
 		case <-p.allIn:
 		default:

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,10 @@ import (
 type echoRouter struct {
 	routerproto.UnimplementedHandler
 	target *i2p.PrivateKeys
+	// silent: answer nothing; a non-zero fail is then reported as the
+	// delivery status of every datagram that asks for one.
+	silent bool
+	fail   routerproto.MessageStatusCode
 
 	mu        sync.Mutex
 	protocols []uint8
@@ -65,6 +70,12 @@ func (e *echoRouter) SendMessageExpires(_ context.Context, c *routerproto.Server
 	e.protocols = append(e.protocols, p.Protocol)
 	n := len(e.protocols)
 	e.mu.Unlock()
+	if e.silent {
+		if e.fail != 0 && m.Nonce != 0 {
+			return c.Send(&routerproto.MessageStatus{SessionID: m.SessionID, MessageID: uint32(n), Status: e.fail, Nonce: m.Nonce})
+		}
+		return nil
+	}
 	if p.Protocol != i2p.ProtoRepliableDatagram || n%2 == 0 {
 		return nil
 	}
@@ -89,11 +100,16 @@ func (e *echoRouter) SendMessageExpires(_ context.Context, c *routerproto.Server
 
 func startEchoRouter(t *testing.T) (*echoRouter, string) {
 	t.Helper()
+	return startEchoRouterWith(t, &echoRouter{})
+}
+
+func startEchoRouterWith(t *testing.T, e *echoRouter) (*echoRouter, string) {
+	t.Helper()
 	target, err := i2p.NewPrivateKeys(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &echoRouter{target: target}
+	e.target = target
 	cfg := routerproto.DefaultServerConfig()
 	cfg.Handler = e
 	cfg.Capabilities = nil
@@ -193,4 +209,50 @@ func TestPingUsage(t *testing.T) {
 			t.Errorf("imh %v: exit %d (%v), want %d", tc.args, got, err, tc.exit)
 		}
 	}
+}
+
+// TestPingNothingBack: a ping that gets no reply prints its summary and
+// exits 1; when the router reported why (MessageStatus), the one-line error
+// quotes it, and the command returns without waiting for replies that
+// cannot come.
+func TestPingNothingBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail routerproto.MessageStatusCode
+		want string
+	}{
+		{"router says no route", routerproto.MsgNoLeaseSet, "simulated router"},
+		{"router says network failure", routerproto.MsgNetworkFailure, `"network failure" for 3`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, addr := startEchoRouterWith(t, &echoRouter{silent: true, fail: tc.fail})
+			root := newRootCmd()
+			var out, errOut strings.Builder
+			root.SetArgs([]string{"ping", e.target.Destination().B32(), "--via", "i2cp://" + addr, "--count", "3", "--interval", "10ms"})
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			start := time.Now()
+			err := root.Execute()
+			if exitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err %v (exit %d), want exit 1 and one line with %q", err, exitCode(err), tc.want)
+			}
+			if !strings.Contains(out.String(), "3 sent, 0 received, 3 lost") {
+				t.Errorf("stdout %q, want the summary", out.String())
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v although the router reported every datagram undeliverable", d)
+			}
+		})
+	}
+	// A router that says nothing: the full reply wait (shortened here),
+	// nothing to quote.
+	t.Run("router says nothing", func(t *testing.T) {
+		e, addr := startEchoRouterWith(t, &echoRouter{silent: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := runPing(ctx, addr, e.target.Destination().Hash(), pingOptions{count: 2, interval: 10 * time.Millisecond, replyWait: 300 * time.Millisecond}, io.Discard)
+		if err != nil || res.Sent != 2 || res.Received != 0 || res.why != "" {
+			t.Fatalf("res %+v, err %v", res, err)
+		}
+	})
 }

@@ -23,7 +23,7 @@ func newRouterCmd() *cobra.Command {
 		Short: "Routers: the cluster's routers (add, remove, list) and the router daemon",
 	}
 	cmd.AddCommand(newRouterAddCmd(),
-		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (its tunnels are forgotten)"),
+		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (the leader destroys the cluster's sessions on it first; its tunnels are forgotten)"),
 		newRouterListCmd())
 	for _, f := range routerSubcommands {
 		cmd.AddCommand(f())
@@ -45,7 +45,11 @@ func newRouterAddCmd() *cobra.Command {
 			in := cluster.RouterInfo{Name: args[0], Addr: addr}
 			var out cluster.RouterInfo
 			if err := apiCall(cmd.Context(), &o, "POST", "/v1/routers", in, &out); err != nil {
-				return fmt.Errorf("router add %s: %w", args[0], err)
+				return fmt.Errorf("router add %s: %w", argName(args[0]), err)
+			}
+			if out.Reachable != nil && !*out.Reachable {
+				fmt.Fprintf(cmd.ErrOrStderr(), "imh: router add %s: warning: %s is not reachable yet from the leader (%s); added all the same, it is used once it answers\n",
+					out.Name, out.Addr, out.Unreachable)
 			}
 			if o.json {
 				return printJSON(cmd, out)
@@ -69,7 +73,7 @@ func newRemoveCmd(group, noun, path, short string) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := apiCall(cmd.Context(), &o, "DELETE", path+url.PathEscape(args[0]), nil, nil); err != nil {
-				return fmt.Errorf("%s remove %s: %w", group, args[0], err)
+				return fmt.Errorf("%s remove %s: %w", group, argName(args[0]), err)
 			}
 			if o.json {
 				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})

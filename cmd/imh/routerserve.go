@@ -58,6 +58,7 @@ type routerServeOptions struct {
 	maxConns     int
 	maxPerSource int
 	maxSessions  int
+	maxPerConn   int
 
 	httpListener net.Listener // tests: used instead of listening on httpAddr
 }
@@ -109,6 +110,7 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.IntVar(&o.maxConns, "max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
 	f.IntVar(&o.maxPerSource, "max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
 	f.IntVar(&o.maxSessions, "max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
+	f.IntVar(&o.maxPerConn, "max-sessions-per-conn", router.DefaultMaxSessionsPerConn, "most sessions and data attachments one connection holds (at least 1)")
 	return cmd
 }
 
@@ -145,6 +147,8 @@ func (o routerServeOptions) validate() error {
 		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
 	case o.maxConns < 0 || o.maxPerSource < 0:
 		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
+	case o.maxPerConn < 1:
+		return usageErrorf("router serve: --max-sessions-per-conn %d (want at least 1)", o.maxPerConn)
 	case o.maxSessions < 1 || o.maxSessions > int(routerproto.NoSession):
 		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.maxSessions, routerproto.NoSession)
 	}
@@ -203,6 +207,7 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	cfg.Name = o.name
 	cfg.GracePeriod = o.gracePeriod
 	cfg.MaxSessions = o.maxSessions
+	cfg.MaxSessionsPerConn = o.maxPerConn
 	cfg.Logger = logger
 	r, err := router.New(cfg, be)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestRouterServeEndsWhenStatusServerFails(t *testing.T) {
 	o := routerServeOptions{
 		listen: "127.0.0.1:0", name: "r1", network: "simnet://" + sln.Addr().String(),
 		httpAddr: hln.Addr().String(), httpListener: brokenListener{hln},
-		gracePeriod: time.Minute, logLevel: "error", maxSessions: 16,
+		gracePeriod: time.Minute, logLevel: "error", maxSessions: 16, maxPerConn: 16,
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()

@@ -69,25 +69,6 @@ func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamNet,
 	return openI2CPStreams(ctx, addr, log)
 }
 
-// newClientMux is a Mux for a transient destination that sends with send
-// and resolves b32 addresses with lookup.
-func newClientMux(keys *i2p.PrivateKeys, send streaming.PayloadSender, lookup func(context.Context, i2p.Hash) (*i2p.Destination, error), log *slog.Logger) (*streaming.Mux, error) {
-	id, err := streaming.NewIdentity(keys)
-	if err != nil {
-		return nil, err
-	}
-	return streaming.NewMux(streaming.Config{
-		Identity: id, Transport: streaming.PayloadTransport(send), Logger: log,
-		Resolve: func(ctx context.Context, b32 string) (*i2p.Destination, error) {
-			h, err := i2p.ParseB32(b32)
-			if err != nil {
-				return nil, err
-			}
-			return lookup(ctx, h)
-		},
-	})
-}
-
 // openSimnetStreams attaches a transient endpoint to the simulated network.
 func openSimnetStreams(ctx context.Context, addr string, log *slog.Logger) (*streamNet, error) {
 	keys, err := i2p.NewPrivateKeys(rand.Reader)
@@ -98,7 +79,7 @@ func openSimnetStreams(ctx context.Context, addr string, log *slog.Logger) (*str
 	if err != nil {
 		return nil, fmt.Errorf("simulated network %s: %w", addr, err)
 	}
-	mux, err := newClientMux(keys, ep.Send, ep.Lookup, log)
+	mux, err := streaming.NewClientMux(keys, ep.Send, ep.Lookup, log)
 	if err != nil {
 		ep.Close()
 		return nil, err
@@ -139,7 +120,7 @@ func newI2CPStreamSession(ctx context.Context, c *routerproto.Client, log *slog.
 		})
 	}
 	lookup := func(ctx context.Context, h i2p.Hash) (*i2p.Destination, error) { return lookupHash(ctx, c, sid, h) }
-	mux, err := newClientMux(keys, send, lookup, log)
+	mux, err := streaming.NewClientMux(keys, send, lookup, log)
 	if err != nil {
 		return nil, err
 	}

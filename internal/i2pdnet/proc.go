@@ -163,3 +163,26 @@ func (n *Net) RouterRunning(i int) bool {
 	_ = n.Router(i)
 	return !n.proc(i).exited()
 }
+
+// AddTunnels writes conf (tunnels.conf sections) as tunnels.d/name.conf of
+// router i and sends its i2pd SIGHUP, which makes it read its tunnel
+// configuration again and start the new tunnels. Tunnels added once the
+// network has settled publish their LeaseSets reliably; those in
+// Options.Tunnels start with the router, and a LeaseSet published before
+// the router has reached a floodfill is not published again for minutes.
+func (n *Net) AddTunnels(i int, name, conf string) error {
+	r := n.Router(i)
+	dir := filepath.Join(r.Dir, "tunnels.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("i2pdnet: add tunnels to %s: %w", r.Name(), err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".conf"), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("i2pdnet: add tunnels to %s: %w", r.Name(), err)
+	}
+	p := n.proc(i)
+	if p.exited() {
+		return fmt.Errorf("i2pdnet: add tunnels to %s: %w", r.Name(), ErrClosed)
+	}
+	p.signal(syscall.SIGHUP)
+	return nil
+}

@@ -38,7 +38,17 @@ func StdLogger(l *slog.Logger) *log.Logger {
 	return log.New(&stdWriter{l: l}, "", 0)
 }
 
-type stdWriter struct{ l *slog.Logger }
+// StdLoggerIntercept is StdLogger with a hook: intercept sees each line
+// (without its level prefix) first, and a line it returns true for is not
+// logged.
+func StdLoggerIntercept(l *slog.Logger, intercept func(msg string) bool) *log.Logger {
+	return log.New(&stdWriter{l: l, intercept: intercept}, "", 0)
+}
+
+type stdWriter struct {
+	l         *slog.Logger
+	intercept func(msg string) bool
+}
 
 var stdLevels = []struct {
 	prefix string
@@ -56,6 +66,9 @@ func (w *stdWriter) Write(p []byte) (int, error) {
 			level, msg = s.level, strings.TrimSpace(rest)
 			break
 		}
+	}
+	if w.intercept != nil && w.intercept(msg) {
+		return len(p), nil
 	}
 	w.l.Log(context.Background(), level, msg)
 	return len(p), nil

@@ -197,16 +197,17 @@ func open(ctx context.Context, cfg Config, sc *routerproto.SessionConfig, hooks 
 
 // dial connects and performs the I2CP handshake.
 func dial(ctx context.Context, cfg Config, ccfg routerproto.ClientConfig) (*routerproto.Client, error) {
-	if cfg.Dial == nil {
-		return routerproto.Dial(ctx, cfg.Addr, ccfg)
-	}
 	dctx, cancel := context.WithTimeout(ctx, ccfg.HandshakeTimeout)
 	defer cancel()
-	nc, err := cfg.Dial(dctx, "tcp", cfg.Addr)
+	d := cfg.Dial
+	if d == nil {
+		d = (&net.Dialer{}).DialContext
+	}
+	nc, err := d(dctx, "tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
-	return routerproto.NewClient(dctx, nc, ccfg) // closes nc on error
+	return routerproto.NewClient(dctx, quickAck(nc), ccfg) // closes nc on error
 
 }
 

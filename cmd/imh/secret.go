@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/cluster"
+)
+
+func newClusterSecretCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Rotate the cluster secret (docs/security.md: the procedure)",
+	}
+	var o apiOptions
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Re-seal every destination under the leader's --secret-file and switch the cluster to it",
+		Long: "Step 2 of the rotation (docs/security.md). Every agent must already run with the new\n" +
+			"secret as --secret-file and the old one as --previous-secret-file; the leader checks\n" +
+			"that each agent holds the new secret (exit 1 otherwise, nothing changed), re-seals every\n" +
+			"destination under it through the raft log, and every agent then seals and gossips under\n" +
+			"it. Afterwards restart each agent without --previous-secret-file. Run again it changes\n" +
+			"nothing; on a cluster without a previous secret it re-seals keys written by older imh.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res cluster.SecretRotateResult
+			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/secret/rotate", nil, &res); err != nil {
+				return fmt.Errorf("cluster secret rotate: %w", err)
+			}
+			if o.json {
+				return printJSON(cmd, res)
+			}
+			w := cmd.OutOrStdout()
+			if !res.Changed {
+				fmt.Fprintf(w, "already sealed under key %s: nothing to do\n", res.KeyID)
+			} else {
+				fmt.Fprintf(w, "sealed under key %s (was %s): %d destinations re-sealed\n", res.KeyID, res.Previous, res.Resealed)
+			}
+			for _, a := range res.Agents {
+				fmt.Fprintf(w, "  %s holds %s\n", a.Name, strings.Join(a.KeyIDs, ", "))
+			}
+			if res.Changed {
+				fmt.Fprintln(w, "next: restart each agent, one at a time, with only the new --secret-file")
+			}
+			return nil
+		},
+	}
+	addAPIFlags(rotate, &o)
+	cmd.AddCommand(rotate, newClusterSecretStatusCmd())
+	return cmd
+}
+
+func newClusterSecretStatusCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Per agent: the cluster secrets it holds, the one it seals and gossips under, its gossip members",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st cluster.SecretStatus
+			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/secret", nil, &st); err != nil {
+				return fmt.Errorf("cluster secret status: %w", err)
+			}
+			if st.Agents == nil {
+				st.Agents = []cluster.SecretAgent{}
+			}
+			if o.json {
+				return printJSON(cmd, st)
+			}
+			key := st.KeyID
+			if key == "" {
+				key = "- (never rotated)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "destinations sealed under key %s\n", key)
+			tw := newTable(cmd)
+			fmt.Fprintln(tw, "NAME\tKEYS HELD\tSEALING KEY\tGOSSIP MEMBERS")
+			for _, a := range st.Agents {
+				held := strings.Join(a.KeyIDs, ",")
+				if held == "" {
+					held = "- (no answer)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Name, held, a.SealingKey, a.GossipMembers)
+			}
+			return tw.Flush()
+		},
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
+}

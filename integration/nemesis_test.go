@@ -1,0 +1,438 @@
+//go:build integration
+
+package integration
+
+// The nemesis: faults injected into real imh processes for the chaos tests
+// (chaos_test.go, docs/reliability.md).
+//
+//   - crash: SIGKILL an agent or a router, then start it again on its data
+//     dir and flags (Kill / Restart, KillRouter / RestartRouter);
+//   - stall: SIGSTOP an agent, SIGCONT it later (Stall / Resume);
+//   - partition: cut and heal the raft link between two agents (Cut / Heal).
+//
+// Partitions use a fault-injecting TCP proxy in front of every agent's raft
+// address: the agent binds --raft-bind on a private port and advertises the
+// proxy's address with --raft-advertise, so every raft connection to it
+// passes the proxy. The proxy learns which agent dialled by looking the
+// connection's source port up in /proc/net/tcp and finding the socket's
+// inode among the file descriptors of the agents' processes (the tests run
+// as one user, usually root). A cut link closes the connections of that pair
+// in both directions and swallows new ones (accepted, read and discarded,
+// never answered, like a black hole) until it is healed; raft then sees
+// timeouts, as on a real network. Gossip and the HTTP API are not proxied:
+// a cut is a raft partition, and forwarding a write to the leader over the
+// API may still work across it (a partial partition).
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/cluster"
+)
+
+// nemesisEvent is one fault or repair, for the run's report.
+type nemesisEvent struct {
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`
+	Target string    `json:"target"`
+}
+
+// link is an unordered pair of agent names.
+type link [2]string
+
+func linkOf(a, b string) link {
+	if a > b {
+		a, b = b, a
+	}
+	return link{a, b}
+}
+
+// nemesis injects faults into a testCluster started by startProxiedCluster.
+type nemesis struct {
+	t  testing.TB
+	tc *testCluster
+
+	mu      sync.Mutex
+	pids    map[int]string // agent pid -> name
+	cuts    map[link]bool
+	stalled map[string]bool
+	conns   map[*proxyConn]struct{}
+	events  []nemesisEvent
+}
+
+// proxyConn is one connection through a raft proxy: from agent src (""
+// when unknown) to agent dst.
+type proxyConn struct {
+	src, dst     string
+	client, serv net.Conn
+}
+
+func (c *proxyConn) close() {
+	c.client.Close()
+	if c.serv != nil {
+		c.serv.Close()
+	}
+}
+
+// startProxiedCluster starts n agents like startTestCluster, each behind a
+// raft proxy of the returned nemesis.
+func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
+	t.Helper()
+	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	out, stderr, code := runIMH(t, "keygen")
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, stderr)
+	}
+	if err := os.WriteFile(secretFile, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCluster{t: t, secretFile: secretFile}
+	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, cuts: map[link]bool{}, stalled: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
+	var gossip []string
+	for range n {
+		gossip = append(gossip, addr())
+	}
+	for i := range n {
+		a := &clusterAgent{
+			name:     fmt.Sprintf("n%d", i+1),
+			dataDir:  filepath.Join(dir, fmt.Sprintf("data%d", i+1)),
+			httpAddr: addr(),
+		}
+		bind := addr()
+		ln, err := net.Listen("tcp", addr())
+		if err != nil {
+			t.Fatalf("raft proxy for %s: %v", a.name, err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go nm.serveProxy(ln, a.name, bind)
+		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
+			"--raft-bind", bind, "--raft-advertise", ln.Addr().String(), "--gossip-bind", gossip[i],
+			"--http-bind", a.httpAddr, "--bootstrap-expect", fmt.Sprint(n),
+			"--secret-file", secretFile, "--log-level", "debug"}
+		for _, g := range gossip {
+			a.args = append(a.args, "--join", g)
+		}
+		tc.agents = append(tc.agents, a)
+	}
+	for _, a := range tc.agents {
+		nm.start(a)
+	}
+	t.Cleanup(func() {
+		nm.mu.Lock()
+		defer nm.mu.Unlock()
+		for c := range nm.conns {
+			c.close()
+		}
+		for name := range nm.stalled { // never leave a stopped process behind
+			for _, a := range tc.agents {
+				if a.name == name {
+					_ = a.proc.Signal(syscall.SIGCONT)
+				}
+			}
+		}
+	})
+	return tc, nm
+}
+
+func (nm *nemesis) record(kind, target string) {
+	nm.mu.Lock()
+	nm.events = append(nm.events, nemesisEvent{At: time.Now(), Kind: kind, Target: target})
+	nm.mu.Unlock()
+	nm.t.Logf("nemesis: %s %s", kind, target)
+}
+
+// Events returns every fault and repair so far.
+func (nm *nemesis) Events() []nemesisEvent {
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	return append([]nemesisEvent(nil), nm.events...)
+}
+
+// start starts (or restarts) a and remembers its pid for the proxies.
+func (nm *nemesis) start(a *clusterAgent) {
+	nm.tc.start(a)
+	nm.mu.Lock()
+	nm.pids[a.proc.Pid()] = a.name
+	nm.mu.Unlock()
+}
+
+// Kill SIGKILLs agent a and waits until it is reaped.
+func (nm *nemesis) Kill(a *clusterAgent) {
+	nm.record("kill", a.name)
+	nm.mu.Lock()
+	delete(nm.stalled, a.name)
+	nm.mu.Unlock()
+	a.proc.Kill()
+}
+
+// Restart starts a killed agent again on its data dir.
+func (nm *nemesis) Restart(a *clusterAgent) {
+	nm.record("restart", a.name)
+	nm.start(a)
+}
+
+// Stall freezes agent a with SIGSTOP.
+func (nm *nemesis) Stall(a *clusterAgent) {
+	nm.record("stall", a.name)
+	nm.mu.Lock()
+	nm.stalled[a.name] = true
+	nm.mu.Unlock()
+	if err := a.proc.Signal(syscall.SIGSTOP); err != nil {
+		nm.t.Errorf("stall: %v", err)
+	}
+}
+
+// Resume lets a stalled agent run again (SIGCONT).
+func (nm *nemesis) Resume(a *clusterAgent) {
+	nm.record("resume", a.name)
+	nm.mu.Lock()
+	delete(nm.stalled, a.name)
+	nm.mu.Unlock()
+	if err := a.proc.Signal(syscall.SIGCONT); err != nil {
+		nm.t.Errorf("resume: %v", err)
+	}
+}
+
+// Cut partitions the raft link between agents a and b (both directions):
+// open connections are closed, new ones swallowed until Heal.
+func (nm *nemesis) Cut(a, b string) {
+	nm.record("cut", a+"|"+b)
+	l := linkOf(a, b)
+	nm.mu.Lock()
+	nm.cuts[l] = true
+	var doomed []*proxyConn
+	for c := range nm.conns {
+		if linkOf(c.src, c.dst) == l {
+			doomed = append(doomed, c)
+		}
+	}
+	nm.mu.Unlock()
+	for _, c := range doomed {
+		c.close()
+	}
+}
+
+// Isolate cuts every raft link of agent a.
+func (nm *nemesis) Isolate(a string) {
+	for _, o := range nm.tc.agents {
+		if o.name != a {
+			nm.Cut(a, o.name)
+		}
+	}
+}
+
+// Heal restores the raft link between a and b.
+func (nm *nemesis) Heal(a, b string) {
+	nm.record("heal", a+"|"+b)
+	nm.mu.Lock()
+	delete(nm.cuts, linkOf(a, b))
+	nm.mu.Unlock()
+}
+
+// HealAll heals every link and resumes every stalled agent.
+func (nm *nemesis) HealAll() {
+	nm.mu.Lock()
+	var cuts []link
+	for l := range nm.cuts {
+		cuts = append(cuts, l)
+	}
+	var stalled []string
+	for n := range nm.stalled {
+		stalled = append(stalled, n)
+	}
+	nm.mu.Unlock()
+	for _, l := range cuts {
+		nm.Heal(l[0], l[1])
+	}
+	for _, n := range stalled {
+		nm.Resume(nm.tc.agent(n))
+	}
+}
+
+func (nm *nemesis) isCut(a, b string) bool {
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	return a != "" && nm.cuts[linkOf(a, b)]
+}
+
+// KillRouter SIGKILLs a router process; RestartRouter starts it again.
+func (nm *nemesis) KillRouter(r *routerProc) {
+	nm.record("kill-router", r.name)
+	r.p.Kill()
+}
+
+func (nm *nemesis) RestartRouter(r *routerProc) {
+	nm.record("restart-router", r.name)
+	r.p = startIMH(nm.t, "router-"+r.name+"-again", r.p.Cmd.Args[1:]...)
+}
+
+// serveProxy accepts raft connections for agent dst and forwards them to
+// its real raft address.
+func (nm *nemesis) serveProxy(ln net.Listener, dst, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go nm.proxy(c, dst, target)
+	}
+}
+
+func (nm *nemesis) proxy(client net.Conn, dst, target string) {
+	pc := &proxyConn{src: nm.owner(client.RemoteAddr()), dst: dst, client: client}
+	if nm.isCut(pc.src, dst) {
+		nm.blackhole(pc)
+		return
+	}
+	serv, err := net.DialTimeout("tcp", target, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	pc.serv = serv
+	nm.mu.Lock()
+	nm.conns[pc] = struct{}{}
+	cut := pc.src != "" && nm.cuts[linkOf(pc.src, dst)] // cut while dialling
+	nm.mu.Unlock()
+	defer func() {
+		nm.mu.Lock()
+		delete(nm.conns, pc)
+		nm.mu.Unlock()
+		pc.close()
+	}()
+	if cut {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(serv, client); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(client, serv); done <- struct{}{} }()
+	<-done
+}
+
+// blackhole reads and discards what the client sends, answering nothing,
+// until the link heals or the client gives up.
+func (nm *nemesis) blackhole(pc *proxyConn) {
+	defer pc.client.Close()
+	buf := make([]byte, 4096)
+	for nm.isCut(pc.src, pc.dst) {
+		_ = pc.client.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := pc.client.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			return
+		}
+	}
+}
+
+// owner returns the name of the agent whose process holds the TCP socket
+// with local address addr (a connection's source), or "" when none does.
+func (nm *nemesis) owner(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	inode := socketInode(ta.Port)
+	if inode == "" {
+		return ""
+	}
+	want := "socket:[" + inode + "]"
+	nm.mu.Lock()
+	pids := make(map[int]string, len(nm.pids))
+	for p, n := range nm.pids {
+		pids[p] = n
+	}
+	nm.mu.Unlock()
+	for pid, name := range pids {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && l == want {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// socketInode finds the inode of the loopback TCP socket whose local port
+// is port in /proc/net/tcp, or "".
+func socketInode(port int) string {
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	suffix := fmt.Sprintf(":%04X", port)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		if len(fields) < 10 || !strings.HasSuffix(fields[1], suffix) {
+			continue
+		}
+		if _, err := strconv.ParseUint(fields[9], 10, 64); err == nil && fields[9] != "0" {
+			return fields[9]
+		}
+	}
+	return ""
+}
+
+// TestNemesisProxy checks the nemesis on a real cluster: a leader whose raft
+// links are all cut loses leadership to the two others, and after the heal
+// every agent agrees on one leader and one state hash.
+func TestNemesisProxy(t *testing.T) {
+	tc, nm := startProxiedCluster(t, 3)
+	l := tc.waitLeader(30 * time.Second)
+	// The proxies see who dials: every link carries traffic of known agents.
+	waitFor(t, 10*time.Second, "proxied raft connections of known agents", func() bool {
+		nm.mu.Lock()
+		defer nm.mu.Unlock()
+		known := 0
+		for c := range nm.conns {
+			if c.src != "" {
+				known++
+			}
+		}
+		return known >= 2
+	})
+	nm.Isolate(l.name)
+	waitFor(t, 30*time.Second, "a new leader on the majority side", func() bool {
+		for _, a := range tc.agents {
+			if a == l {
+				continue
+			}
+			if st, err := a.status(); err == nil && st.Leader != "" && st.Leader != l.name {
+				return true
+			}
+		}
+		return false
+	})
+	nm.HealAll()
+	tc.waitLeader(30 * time.Second)
+	h := waitConverged(t, tc, 30*time.Second)
+	// imh cluster state-hash prints what the API says (docs/cli.md).
+	var got cluster.StateHashBody
+	out := imhOK(t, "cluster", "state-hash", "--json", "--http-addr", tc.agents[0].httpAddr)
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Node != "n1" || len(got.Hash) != 64 || got.Index < h.Index {
+		t.Fatalf("imh cluster state-hash --json: %q %v (converged at %+v)", out, err, h)
+	}
+	if line := strings.Fields(imhOK(t, "cluster", "state-hash", "--http-addr", tc.agents[0].httpAddr)); len(line) != 3 || line[0] != "n1" {
+		t.Fatalf("imh cluster state-hash: %q", line)
+	}
+}
