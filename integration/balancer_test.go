@@ -426,22 +426,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 	t.Logf("control resume after leader SIGKILL: median %s, max %s", resumes[len(resumes)/2].Round(time.Millisecond), resumes[len(resumes)-1].Round(time.Millisecond))
 
 	// Every LeaseSet the floodfills stored is newer than the one before.
-	var sst routerSimnetStatus
-	if err := httpGetJSON("http://"+e.n.simHTTP+"/status", &sst); err != nil {
-		t.Fatal(err)
-	}
-	var prev uint32
-	for _, h := range sst.Destinations[e.b32].History {
-		raw, _ := i2p.Base64.DecodeString(h.LeaseSet)
-		ls, err := i2p.ParseLeaseSet2(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ls.Published <= prev {
-			t.Errorf("stored published went from %d to %d", prev, ls.Published)
-		}
-		prev = ls.Published
-	}
+	checkStoredHistory(t, e.n, e.b32)
 
 	if err := sender.Wait(3 * time.Minute); err != nil {
 		t.Fatalf("send: %v\n%s", err, sender.LogTail(20))

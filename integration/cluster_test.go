@@ -51,10 +51,10 @@ func startTestCluster(t testing.TB, n int) *testCluster {
 // startClusterWith starts n agents like startTestCluster, with every address
 // from addr; lastByFile moves the last agent's settings to a file and the
 // environment (configureByFileAndEnv).
-func startClusterWith(t testing.TB, n int, addr func() string, lastByFile bool) *testCluster {
+// newSecretFile writes a fresh cluster secret (imh keygen) to a 0600 file.
+func newSecretFile(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "secret")
+	secretFile := filepath.Join(t.TempDir(), "secret")
 	out, stderr, code := runIMH(t, "keygen")
 	if code != 0 {
 		t.Fatalf("keygen: exit %d: %s", code, stderr)
@@ -62,6 +62,13 @@ func startClusterWith(t testing.TB, n int, addr func() string, lastByFile bool) 
 	if err := os.WriteFile(secretFile, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return secretFile
+}
+
+func startClusterWith(t testing.TB, n int, addr func() string, lastByFile bool) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	secretFile := newSecretFile(t)
 	tc := &testCluster{t: t, secretFile: secretFile}
 	var gossip []string
 	for range n {
@@ -81,7 +88,11 @@ func startClusterWith(t testing.TB, n int, addr func() string, lastByFile bool) 
 			a.args = append(a.args, "--join", g)
 		}
 		if lastByFile && i == n-1 {
-			a.configureByFileAndEnv(t, out, gossip)
+			secret, err := os.ReadFile(secretFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.configureByFileAndEnv(t, string(secret), gossip)
 		}
 		tc.agents = append(tc.agents, a)
 	}

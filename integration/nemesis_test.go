@@ -91,14 +91,7 @@ func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
 	t.Helper()
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "secret")
-	out, stderr, code := runIMH(t, "keygen")
-	if code != 0 {
-		t.Fatalf("keygen: exit %d: %s", code, stderr)
-	}
-	if err := os.WriteFile(secretFile, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := newSecretFile(t)
 	tc := &testCluster{t: t, secretFile: secretFile}
 	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, cuts: map[link]bool{}, stalled: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
 	var gossip []string
