@@ -60,6 +60,9 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 	want := sha256.Sum256(blob)
 
 	// Keys made before i2pd starts, so that its tunnels.conf can name them.
+	// i2pd's server tunnel is added once the network has settled (see
+	// i2pdnet.Net.AddTunnels: one that starts with the router may publish
+	// its LeaseSet before reaching a floodfill and not again for minutes).
 	svcKeyPath, svcB32 := newKeyFile(t)
 	webKeyPath, webB32 := newKeyFile(t)
 	webFile, err := os.ReadFile(webKeyPath)
@@ -69,10 +72,7 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 	c := startNsCluster(ctx, t, i2pdnet.Options{
 		Log:   testnetLogger(t),
 		Files: map[int]map[string][]byte{4: {"web.dat": webFile}},
-		Tunnels: map[int]string{
-			4: serverTunnel("web", webBackendAddr, "web.dat"),
-			5: clientTunnel("svc-client", svcClientListen, svcB32),
-		},
+		Tunnels: map[int]string{5: clientTunnel("svc-client", svcClientListen, svcB32)},
 	})
 	figs := map[string]string{}
 	defer func() { logFigures(t, figs) }()
@@ -89,6 +89,9 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 				t.Fatalf("imported destination is %s, want %s", got, svcB32)
 			}
 		}
+	}
+	if err := c.n.AddTunnels(4, "web", serverTunnel("web", webBackendAddr, "web.dat")); err != nil {
+		t.Fatal(err)
 	}
 	tDest := time.Now()
 	stored := c.waitStored(ctx, tDest, 180*time.Second, map[string]int{svcB32: defaultInbound})

@@ -121,7 +121,7 @@ func TestTestnet(t *testing.T) {
 	n, err := i2pdnet.Start(ctx, i2pdnet.Options{
 		Log:     testnetLogger(t),
 		Files:   map[int]map[string][]byte{5: {"web.dat": keyFile}},
-		Tunnels: map[int]string{4: webClientTunnel(web.B32()), 5: webServerTunnel},
+		Tunnels: map[int]string{4: webClientTunnel(web.B32())},
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -147,6 +147,11 @@ func TestTestnet(t *testing.T) {
 		t.Errorf("too slow: up %v, ready %v (measured about 3 s and 2-16 s)", up, tm.Ready)
 	}
 
+	// The server tunnel once the network has settled (see
+	// i2pdnet.Net.AddTunnels).
+	if err := n.AddTunnels(5, "web", webServerTunnel); err != nil {
+		t.Fatal(err)
+	}
 	checkInside(ctx, t, n)
 	checkFloodfillSessions(ctx, t, n)
 	checkThreadsOutside(t)
