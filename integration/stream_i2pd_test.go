@@ -70,8 +70,8 @@ func TestStreamServiceOnI2PD(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startNsCluster(ctx, t, i2pdnet.Options{
-		Log:   testnetLogger(t),
-		Files: map[int]map[string][]byte{4: {"web.dat": webFile}},
+		Log:     testnetLogger(t),
+		Files:   map[int]map[string][]byte{4: {"web.dat": webFile}},
 		Tunnels: map[int]string{5: clientTunnel("svc-client", svcClientListen, svcB32)},
 	})
 	figs := map[string]string{}
