@@ -1,4 +1,4 @@
-package observe
+package observe_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/observe"
+	"github.com/imh-project/imh/observe/observetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -40,35 +43,35 @@ func TestAdvantage(t *testing.T) {
 		{"negative values", []float64{-3, -2}, []float64{-1, 0}, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := Advantage(tc.a, tc.b)
+			got, ok := observe.Advantage(tc.a, tc.b)
 			if ok != tc.ok || math.Abs(got-tc.want) > 1e-12 {
-				t.Fatalf("Advantage = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+				t.Fatalf("observe.Advantage = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
 			}
-			if back, _ := Advantage(tc.b, tc.a); math.Abs(back-got) > 1e-12 {
+			if back, _ := observe.Advantage(tc.b, tc.a); math.Abs(back-got) > 1e-12 {
 				t.Fatalf("not symmetric: %v then %v", got, back)
 			}
 		})
 	}
 	a := []float64{3, 1, 2}
-	Advantage(a, []float64{0})
+	observe.Advantage(a, []float64{0})
 	if a[0] != 3 || a[1] != 1 {
-		t.Fatal("Advantage reordered its input")
+		t.Fatal("observe.Advantage reordered its input")
 	}
 }
 
 // TestWindowConfigValidate covers the window rules.
 func TestWindowConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
-		c  WindowConfig
+		c  observe.WindowConfig
 		ok bool
 	}{
-		{DefaultWindowConfig(), true},
-		{WindowConfig{Window: time.Hour, Step: time.Hour}, true},
-		{WindowConfig{Window: 0, Step: time.Minute}, false},
-		{WindowConfig{Window: time.Hour, Step: 0}, false},
-		{WindowConfig{Window: time.Hour, Step: -time.Minute}, false},
-		{WindowConfig{Window: time.Minute, Step: time.Hour}, false},
-		{WindowConfig{Window: time.Hour, Step: time.Microsecond}, false},
+		{observe.DefaultWindowConfig(), true},
+		{observe.WindowConfig{Window: time.Hour, Step: time.Hour}, true},
+		{observe.WindowConfig{Window: 0, Step: time.Minute}, false},
+		{observe.WindowConfig{Window: time.Hour, Step: 0}, false},
+		{observe.WindowConfig{Window: time.Hour, Step: -time.Minute}, false},
+		{observe.WindowConfig{Window: time.Minute, Step: time.Hour}, false},
+		{observe.WindowConfig{Window: time.Hour, Step: time.Microsecond}, false},
 	} {
 		if err := tc.c.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: Validate() = %v", tc.c, err)
@@ -80,19 +83,20 @@ func TestWindowConfigValidate(t *testing.T) {
 // are worked out by hand: 10-minute windows sliding by 5, stores at 0, 4,
 // 8 and 20 minutes.
 func TestFeaturesHandBuilt(t *testing.T) {
-	k, x := synthKeys(t, 7)
-	gw := func(b byte) (h [32]byte) { h[0] = b; return h }
-	t0 := synthStart
-	sec := func(m float64) uint32 { return uint32(t0.Add(time.Duration(m * float64(time.Minute))).Unix()) }
+	k, x, err := observetest.Keys(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := observetest.Start
 	at := func(m float64) time.Time { return t0.Add(time.Duration(m * float64(time.Minute))) }
-	l := func(g byte, id uint32, endMin float64) leaseOf { return leaseOf{gw(g), id, sec(endMin)} }
-	h := &History{Stores: []Store{
-		signedStore(t, k, x, at(0), sec(0), leases(l(1, 1, 10), l(2, 2, 9))),              // A
-		signedStore(t, k, x, at(4), sec(4), leases(l(1, 1, 10), l(3, 3, 14))),             // B: 1 of 2 new
-		signedStore(t, k, x, at(8), sec(8), leases(l(2, 2, 9), l(3, 3, 14), l(4, 4, 18))), // C: 2/3 new, 1 of them returned
-		signedStore(t, k, x, at(20), sec(20), leases(l(5, 5, 30))),                        // D: all new
+	l := func(g byte, id uint32, endMin float64) leaseOf { return leaseOf{g, id, uint32(at(endMin).Unix())} }
+	h := &observe.History{Stores: []observe.Store{
+		store(t, k, x, at(0), l(1, 1, 10), l(2, 2, 9)),              // A
+		store(t, k, x, at(4), l(1, 1, 10), l(3, 3, 14)),             // B: 1 of 2 new
+		store(t, k, x, at(8), l(2, 2, 9), l(3, 3, 14), l(4, 4, 18)), // C: 2/3 new, 1 of them returned
+		store(t, k, x, at(20), l(5, 5, 30)),                         // D: all new
 	}}
-	s, err := Extract(h, WindowConfig{Window: 10 * time.Minute, Step: 5 * time.Minute})
+	s, err := observe.Extract(h, observe.WindowConfig{Window: 10 * time.Minute, Step: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +135,7 @@ func TestFeaturesHandBuilt(t *testing.T) {
 			}
 		}
 	}
-	if _, err := Extract(h, WindowConfig{Window: time.Hour, Step: time.Minute}); err == nil {
+	if _, err := observe.Extract(h, observe.WindowConfig{Window: time.Hour, Step: time.Minute}); err == nil {
 		t.Error("a 20-minute history gave 1-hour windows")
 	}
 }
@@ -140,38 +144,38 @@ func TestFeaturesHandBuilt(t *testing.T) {
 // against 80 are told apart on the gateway features; two runs of the same
 // generator are not.
 func TestAnalyzeKnownDifference(t *testing.T) {
-	c := DefaultWindowConfig()
-	twenty := synth{Seed: 1, Pool: 20, Tunnels: 5, Hours: 24}.history(t)
-	eighty := synth{Seed: 2, Pool: 80, Tunnels: 5, Hours: 24}.history(t)
-	other := synth{Seed: 3, Pool: 20, Tunnels: 5, Hours: 24}.history(t)
-	fourth := synth{Seed: 4, Pool: 20, Tunnels: 5, Hours: 24}.history(t)
+	c := observe.DefaultWindowConfig()
+	twenty := synth(t, observetest.Synth{Seed: 1, Pool: 20, Tunnels: 5, Hours: 24})
+	eighty := synth(t, observetest.Synth{Seed: 2, Pool: 80, Tunnels: 5, Hours: 24})
+	other := synth(t, observetest.Synth{Seed: 3, Pool: 20, Tunnels: 5, Hours: 24})
+	fourth := synth(t, observetest.Synth{Seed: 4, Pool: 20, Tunnels: 5, Hours: 24})
 
-	r, err := Analyze(AnalyzeInput{A: eighty, B: twenty, FloorA: other, FloorB: fourth, Windows: c})
+	r, err := observe.Analyze(observe.AnalyzeInput{A: eighty, B: twenty, FloorA: other, FloorB: fourth, Windows: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := func(r *Report, name string) FeatureResult {
+	byName := func(r *observe.Report, name string) observe.FeatureResult {
 		for _, f := range r.Features {
 			if f.Name == name {
 				return f
 			}
 		}
 		t.Fatalf("no feature %s", name)
-		return FeatureResult{}
+		return observe.FeatureResult{}
 	}
 	for _, name := range []string{"gateway_set", "gateway_churn"} {
 		f := byName(r, name)
-		if f.Advantage == nil || *f.Advantage < 0.8 || f.Verdict != VerdictOutside {
+		if f.Advantage == nil || *f.Advantage < 0.8 || f.Verdict != observe.VerdictOutside {
 			t.Errorf("20 vs 80 peers, %s: %+v, want advantage >= 0.8 and outside", name, f)
 		}
 		t.Logf("20 vs 80 peers, %s: advantage %.3f floor %.3f", name, *f.Advantage, *f.Floor)
 	}
-	same, err := Analyze(AnalyzeInput{A: other, B: twenty, Windows: c})
+	same, err := observe.Analyze(observe.AnalyzeInput{A: other, B: twenty, Windows: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if same.Floor.Source != FloorHalvesOfB {
-		t.Errorf("floor source %q, want %q", same.Floor.Source, FloorHalvesOfB)
+	if same.Floor.Source != observe.FloorHalvesOfB {
+		t.Errorf("floor source %q, want %q", same.Floor.Source, observe.FloorHalvesOfB)
 	}
 	for _, f := range same.Features {
 		if f.Advantage == nil {
@@ -192,9 +196,9 @@ func TestAnalyzeKnownDifference(t *testing.T) {
 // TestAnalyzeGolden pins the JSON report (`imh leaseset analyze --json`).
 // Run with -update after an intended change.
 func TestAnalyzeGolden(t *testing.T) {
-	a := synth{Seed: 11, Pool: 20, Tunnels: 3, Hours: 3}.history(t)
-	b := synth{Seed: 12, Pool: 60, Tunnels: 3, Hours: 3}.history(t)
-	r, err := Analyze(AnalyzeInput{A: a, B: b, NameA: "a.json", NameB: "b.json", Windows: DefaultWindowConfig()})
+	a := synth(t, observetest.Synth{Seed: 11, Pool: 20, Tunnels: 3, Hours: 3})
+	b := synth(t, observetest.Synth{Seed: 12, Pool: 60, Tunnels: 3, Hours: 3})
+	r, err := observe.Analyze(observe.AnalyzeInput{A: a, B: b, NameA: "a.json", NameB: "b.json", Windows: observe.DefaultWindowConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,23 +224,23 @@ func TestAnalyzeGolden(t *testing.T) {
 // TestAnalyzeFloorNone: B too short to halve gives an unknown floor and
 // verdict, not an error.
 func TestAnalyzeFloorNone(t *testing.T) {
-	h := synth{Seed: 5, Pool: 20, Tunnels: 3, Hours: 1.5}.history(t)
-	r, err := Analyze(AnalyzeInput{A: h, B: h, Windows: DefaultWindowConfig()})
+	h := synth(t, observetest.Synth{Seed: 5, Pool: 20, Tunnels: 3, Hours: 1.5})
+	r, err := observe.Analyze(observe.AnalyzeInput{A: h, B: h, Windows: observe.DefaultWindowConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Floor.Source != FloorNone || r.Floor.Note == "" {
+	if r.Floor.Source != observe.FloorNone || r.Floor.Note == "" {
 		t.Fatalf("floor %+v, want none with a note", r.Floor)
 	}
 	for _, f := range r.Features {
-		if f.Verdict != VerdictUnknown || f.Floor != nil {
+		if f.Verdict != observe.VerdictUnknown || f.Floor != nil {
 			t.Errorf("%s: %+v", f.Name, f)
 		}
 		if f.Advantage != nil && *f.Advantage != 0 {
 			t.Errorf("%s: a history against itself has advantage %v", f.Name, *f.Advantage)
 		}
 	}
-	if _, err := Analyze(AnalyzeInput{A: h, B: h, FloorA: h, Windows: DefaultWindowConfig()}); err == nil {
+	if _, err := observe.Analyze(observe.AnalyzeInput{A: h, B: h, FloorA: h, Windows: observe.DefaultWindowConfig()}); err == nil {
 		t.Error("one floor history accepted")
 	}
 }
