@@ -109,6 +109,12 @@ type FeatureResult struct {
 	// NA and NB are how many window values each sample has.
 	NA int `json:"n_a"`
 	NB int `json:"n_b"`
+	// Critical is the advantage that two samples of one distribution
+	// exceed only 5% of the time (KS, 1.36·sqrt((n+m)/(n·m))), with n and
+	// m the samples' sizes in independent windows: overlapping windows
+	// count as window/step times fewer. An approximation, to show what
+	// the histories' length can resolve; null without values.
+	Critical *float64 `json:"critical"`
 	// MeanA and MeanB show which way a difference goes.
 	MeanA *float64 `json:"mean_a"`
 	MeanB *float64 `json:"mean_b"`
@@ -180,6 +186,8 @@ func Analyze(in AnalyzeInput) (*Report, error) {
 			MeanA: mean(sa[i].Values), MeanB: mean(sb[i].Values)}
 		if adv, ok := Advantage(sa[i].Values, sb[i].Values); ok {
 			fr.Advantage = &adv
+			c := critical(effective(fr.NA, in.Windows), effective(fr.NB, in.Windows))
+			fr.Critical = &c
 		}
 		if fa != nil {
 			if fl, ok := Advantage(fa[i].Values, fb[i].Values); ok {
@@ -232,6 +240,17 @@ func splitHalves(h *History) (first, second *History) {
 		}
 	}
 	return first, second
+}
+
+// effective is how many independent windows n overlapping ones are worth:
+// a window shares all but step of its length with the next.
+func effective(n int, c WindowConfig) float64 {
+	return max(1, float64(n)*float64(c.Step)/float64(c.Window))
+}
+
+// critical is the two-sample KS critical value at the 5% level.
+func critical(n, m float64) float64 {
+	return min(1, 1.36*math.Sqrt((n+m)/(n*m)))
 }
 
 func mean(v []float64) *float64 {
