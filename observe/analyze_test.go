@@ -91,10 +91,10 @@ func TestFeaturesHandBuilt(t *testing.T) {
 	at := func(m float64) time.Time { return t0.Add(time.Duration(m * float64(time.Minute))) }
 	l := func(g byte, id uint32, endMin float64) leaseOf { return leaseOf{g, id, uint32(at(endMin).Unix())} }
 	h := &observe.History{Stores: []observe.Store{
-		store(t, k, x, at(0), l(1, 1, 10), l(2, 2, 9)),              // A
-		store(t, k, x, at(4), l(1, 1, 10), l(3, 3, 14)),             // B: 1 of 2 new
-		store(t, k, x, at(8), l(2, 2, 9), l(3, 3, 14), l(4, 4, 18)), // C: 2/3 new, 1 of them returned
-		store(t, k, x, at(20), l(5, 5, 30)),                         // D: all new
+		store(t, k, x, at(0), l(1, 1, 10), l(2, 2, 9)),                           // A
+		store(t, k, x, at(4), l(1, 1, 10), l(3, 3, 14)),                          // B: 1 of 2 new
+		store(t, k, x, at(8), l(2, 2, 9), l(3, 3, 14), l(4, 4, 18), l(3, 7, 16)), // C: 3/4 new, 1 returned, 1 through gateway 3 again
+		store(t, k, x, at(20), l(5, 5, 30)),                                      // D: all new
 	}}
 	s, err := observe.Extract(h, observe.WindowConfig{Window: 10 * time.Minute, Step: 5 * time.Minute})
 	if err != nil {
@@ -105,18 +105,19 @@ func TestFeaturesHandBuilt(t *testing.T) {
 	want := map[string][]float64{
 		"gateway_set":    {4, 4, 3},
 		"gateway_churn":  {0 + 6*0}, // [10,20) vs [0,10): {2,3,4} all seen before
-		"lease_count":    {(2.0 + 2 + 3) / 3, 2.5, 3},
+		"lease_count":    {(2.0 + 2 + 4) / 3, 3, 4},
 		"end_spread":     {(60.0 + 240 + 540) / 3, (240.0 + 540) / 2, 540},
 		"expires_offset": {(600.0 + 600 + 600) / 3, 600, 600},
-		"lease_turnover": {(0.5 + 2.0/3) / 2, 2.0 / 3},
-		"lease_return":   {(0 + 1.0/3) / 2, 1.0 / 3},
-		"max_replaced":   {2.0 / 3, 2.0 / 3},
+		"lease_turnover": {(0.5 + 0.75) / 2, 0.75},
+		"lease_return":   {(0 + 0.25) / 2, 0.25},
+		"gateway_reuse":  {(0 + 0.25) / 2, 0.25},
+		"max_replaced":   {0.75, 0.75},
 		"stores_per_10m": {3, 1, 0},
 		"store_interval": {240, 240},
 		"max_gap":        {240, 420, 600},
 		// lease ends minus published: A (600+540)/2, B (360+600)/2,
-		// C (60+360+600)/3
-		"lease_remaining": {(570.0 + 480 + 340) / 3, (480.0 + 340) / 2, 340},
+		// C (60+360+600+480)/4
+		"lease_remaining": {(570.0 + 480 + 375) / 3, (480.0 + 375) / 2, 375},
 	}
 	for _, f := range s {
 		w, ok := want[f.Feature]

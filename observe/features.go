@@ -71,6 +71,7 @@ var Features = []Feature{
 	{Name: "expires_offset", Unit: "s", Doc: "mean LeaseSet expires-minus-published offset, over the LeaseSets the window sees", value: perSeen(func(o *observation) float64 { return float64(o.ls.Expires) })},
 	{Name: "lease_turnover", Unit: "fraction", Doc: "mean fraction of a stored LeaseSet's leases (gateway and tunnel id) that the LeaseSet stored before it did not have, over the stores in the window", value: perStored(func(o *observation) float64 { return o.turnover })},
 	{Name: "lease_return", Unit: "fraction", Doc: "mean fraction of a stored LeaseSet's leases that had left an earlier LeaseSet and come back (flapping between routers' views), over the stores in the window", value: perStored(func(o *observation) float64 { return o.returned })},
+	{Name: "gateway_reuse", Unit: "fraction", Doc: "mean fraction of a stored LeaseSet's leases that are new tunnels through a gateway the LeaseSet stored before it already had, over the stores in the window", value: perStored(func(o *observation) float64 { return o.reused })},
 	{Name: "max_replaced", Unit: "fraction", Doc: "largest fraction of leases replaced by one store in the window (a router's death replaces all of its leases at once)", value: maxReplaced},
 	{Name: "stores_per_10m", Unit: "stores", Doc: "stores in the window per 10 minutes (publish cadence)", value: storesPer10m},
 	{Name: "store_interval", Unit: "s", Doc: "median time between a store in the window and the store before it", value: storeInterval},
@@ -90,10 +91,11 @@ type observation struct {
 	ls   *i2p.LeaseSet2
 	// turnover is the fraction of leases not in the previous store;
 	// returned the fraction that were not in the previous store but were
-	// in an earlier one. Both are meaningless for the first store
-	// (hasPrev false).
-	turnover, returned float64
-	hasPrev            bool
+	// in an earlier one; reused the fraction that were not in the
+	// previous store but whose gateway was. All are meaningless for the
+	// first store (hasPrev false).
+	turnover, returned, reused float64
+	hasPrev                    bool
 }
 
 // leaseKey identifies a lease across LeaseSets: the same tunnel keeps its
@@ -113,6 +115,7 @@ func observations(h *History) ([]observation, error) {
 	obs := make([]observation, len(h.Stores))
 	everSeen := map[leaseKey]bool{}
 	var prev map[leaseKey]bool
+	var prevGateways map[i2p.Hash]bool
 	for i, s := range h.Stores {
 		if i > 0 && s.AtMillis < h.Stores[i-1].AtMillis {
 			return nil, fmt.Errorf("store %d: at %d before the store before it", i, s.AtMillis)
@@ -127,27 +130,32 @@ func observations(h *History) ([]observation, error) {
 		}
 		o := observation{atMs: s.AtMillis, ls: ls, hasPrev: prev != nil}
 		cur := make(map[leaseKey]bool, len(ls.Leases))
-		var fresh, back int
+		gateways := make(map[i2p.Hash]bool, len(ls.Leases))
+		var fresh, back, reused int
 		for _, l := range ls.Leases {
 			k := leaseKey{l.Gateway, l.TunnelID}
-			cur[k] = true
+			cur[k], gateways[l.Gateway] = true, true
 			if prev != nil && !prev[k] {
 				fresh++
 				if everSeen[k] {
 					back++
+				}
+				if prevGateways[l.Gateway] {
+					reused++
 				}
 			}
 		}
 		if n := len(ls.Leases); n > 0 {
 			o.turnover = float64(fresh) / float64(n)
 			o.returned = float64(back) / float64(n)
+			o.reused = float64(reused) / float64(n)
 		} else if len(prev) > 0 {
 			o.turnover = 1 // every lease left
 		}
 		for k := range cur {
 			everSeen[k] = true
 		}
-		prev = cur
+		prev, prevGateways = cur, gateways
 		obs[i] = o
 	}
 	return obs, nil
