@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -180,24 +181,14 @@ type window struct {
 // start at index storedFrom of obs.
 func span(obs []observation, startMs, endMs int64) (seen, stored []observation, storedFrom int) {
 	// first index stored at or after startMs / endMs
-	lo, _ := slices.BinarySearchFunc(obs, startMs, func(o observation, t int64) int { return cmpInt64(o.atMs, t) })
-	hi, _ := slices.BinarySearchFunc(obs, endMs, func(o observation, t int64) int { return cmpInt64(o.atMs, t) })
+	lo, _ := slices.BinarySearchFunc(obs, startMs, func(o observation, t int64) int { return cmp.Compare(o.atMs, t) })
+	hi, _ := slices.BinarySearchFunc(obs, endMs, func(o observation, t int64) int { return cmp.Compare(o.atMs, t) })
 	// tie: several stores at startMs; the one in force is the last of them
 	inForce := lo - 1
 	for j := lo; j < hi && obs[j].atMs == startMs; j++ {
 		inForce = j
 	}
 	return obs[max(inForce, 0):hi], obs[lo:hi], lo
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Extract computes every feature of h over the windows of c. The first
