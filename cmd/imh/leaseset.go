@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/observe"
 )
 
 func init() { register(newLeasesetCmd) }
@@ -27,7 +30,7 @@ func newLeasesetCmd() *cobra.Command {
 		Use:   "leaseset",
 		Short: "LeaseSet2 tools",
 	}
-	cmd.AddCommand(newLeasesetInspectCmd())
+	cmd.AddCommand(newLeasesetInspectCmd(), newLeasesetAnalyzeCmd())
 	return cmd
 }
 
@@ -200,4 +203,115 @@ func (v leasesetInspectJSON) fields() [][2]string {
 		[2]string{"offline", off},
 		[2]string{"signature_valid", valid},
 		[2]string{"time_status", string(v.TimeStatus)})
+}
+
+func newLeasesetAnalyzeCmd() *cobra.Command {
+	var (
+		asJSON bool
+		floor  []string
+	)
+	windows := observe.DefaultWindowConfig()
+	cmd := &cobra.Command{
+		Use:   "analyze A.json B.json [--floor X.json,Y.json] [--window 1h] [--step 10m]",
+		Short: "Measure how well an observer of the netDB tells two LeaseSet histories apart",
+		Long: "Compare two LeaseSet histories (the files `imh simnet observe` writes) feature by feature:\n" +
+			"for each, the advantage of the best threshold distinguisher over sliding windows\n" +
+			"(max |TPR-FPR|, 0 = indistinguishable, 1 = separable) against the noise floor, the same\n" +
+			"measure between two single-router histories (--floor X.json,Y.json, or --floor X.json\n" +
+			"--floor Y.json). Without --floor the floor is estimated from the two halves of B, and\n" +
+			"the output says so. Exit 2 for a bad command line or a file that is not a valid history.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageErrorf("leaseset analyze: want two history files A.json B.json, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(floor) != 0 && len(floor) != 2 {
+				return usageErrorf("leaseset analyze: --floor wants two history files, got %d", len(floor))
+			}
+			if err := windows.Validate(); err != nil {
+				return usageErrorf("leaseset analyze: %w", err)
+			}
+			in := observe.AnalyzeInput{NameA: args[0], NameB: args[1], Windows: windows}
+			var err error
+			if in.A, err = readHistoryArg(args[0]); err != nil {
+				return err
+			}
+			if in.B, err = readHistoryArg(args[1]); err != nil {
+				return err
+			}
+			if len(floor) == 2 {
+				in.FloorNameA, in.FloorNameB = floor[0], floor[1]
+				if in.FloorA, err = readHistoryArg(floor[0]); err != nil {
+					return err
+				}
+				if in.FloorB, err = readHistoryArg(floor[1]); err != nil {
+					return err
+				}
+			}
+			r, err := observe.Analyze(in)
+			if err != nil {
+				// the histories are valid but give no sample (too short for
+				// one window): the input's fault
+				return usageErrorf("leaseset analyze: %w", err)
+			}
+			if asJSON {
+				return destWriteJSON(cmd.OutOrStdout(), r)
+			}
+			return writeAnalyzeTable(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().StringSliceVar(&floor, "floor", nil, "two single-router histories giving the noise floor (X.json,Y.json)")
+	cmd.Flags().DurationVar(&windows.Window, "window", windows.Window, "length of each sliding window")
+	cmd.Flags().DurationVar(&windows.Step, "step", windows.Step, "how far each window slides")
+	return cmd
+}
+
+// readHistoryArg reads a history file named on the command line; any
+// failure is the caller's (exit 2).
+func readHistoryArg(path string) (*observe.History, error) {
+	h, err := observe.ReadHistory(path)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	return h, nil
+}
+
+// writeAnalyzeTable prints the human form of `leaseset analyze`: what was
+// compared, where the floor came from, one row per feature.
+func writeAnalyzeTable(w io.Writer, r *observe.Report) error {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	desc := func(h observe.HistoryInfo) string {
+		return fmt.Sprintf("%s (run %q, %d stores over %s, %d windows)", h.Name, h.Run, h.Stores, ms(h.SpanMs).Round(time.Second), h.Windows)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "a: %s\nb: %s\n", desc(r.A), desc(r.B))
+	switch r.Floor.Source {
+	case observe.FloorFiles:
+		fmt.Fprintf(&b, "floor: %s vs %s\n", desc(*r.Floor.A), desc(*r.Floor.B))
+	case observe.FloorHalvesOfB:
+		fmt.Fprintf(&b, "floor: estimated from the two halves of b (no --floor given): %s vs %s\n", desc(*r.Floor.A), desc(*r.Floor.B))
+	default:
+		fmt.Fprintf(&b, "floor: unknown (%s)\n", r.Floor.Note)
+	}
+	fmt.Fprintf(&b, "windows: %s sliding by %s; critical: the advantage noise alone exceeds 5%% of the time at these lengths\n\n", ms(r.WindowMs), ms(r.StepMs))
+	num := func(v *float64, format string) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *v)
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "feature\tadvantage\tfloor\tverdict\tcritical\tmean a\tmean b\tunit")
+	for _, f := range r.Features {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, num(f.Advantage, "%.3f"), num(f.Floor, "%.3f"),
+			f.Verdict, num(f.Critical, "%.3f"), num(f.MeanA, "%.2f"), num(f.MeanB, "%.2f"), f.Unit)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
