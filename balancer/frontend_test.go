@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"log/slog"
 	"net"
@@ -153,7 +154,7 @@ func TestFrontendsSimnet(t *testing.T) {
 		}
 	}
 	b, stop := startSimnetBalancer(t, cl, 100*time.Millisecond, withFrontends)
-	waitFor(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
+	eventually.True(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
 	attached := func(name string) bool {
 		for _, d := range fes[name].Status().Dests {
 			if d.Name == "web" && d.Attached {
@@ -162,10 +163,10 @@ func TestFrontendsSimnet(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, 30*time.Second, "both frontends attached", func() bool { return attached("r1") && attached("r2") })
+	eventually.True(t, 30*time.Second, "both frontends attached", func() bool { return attached("r1") && attached("r2") })
 	// The leader's status view shows each frontend up, beside its router,
 	// with the destination attached.
-	waitFor(t, 10*time.Second, "frontends attached in the status view", func() bool {
+	eventually.True(t, 10*time.Second, "frontends attached in the status view", func() bool {
 		for _, r := range []string{"r1", "r2"} {
 			v, ok := b.Frontend("f-" + r)
 			if !ok || v.State != status.RouterUp || v.Router != r || len(v.Destinations) != 1 || v.Destinations[0].Name != "web" || !v.Destinations[0].Attached {
@@ -233,7 +234,7 @@ func TestFrontendsSimnet(t *testing.T) {
 		}
 		return accepted, out
 	}
-	waitFor(t, 10*time.Second, "the downloads in the status view", func() bool {
+	eventually.True(t, 10*time.Second, "the downloads in the status view", func() bool {
 		accepted, out := viewOut()
 		return accepted >= streamClients && out >= uint64(streamClients*len(blob))
 	})
@@ -241,7 +242,7 @@ func TestFrontendsSimnet(t *testing.T) {
 	// Rotation: a successor key is granted before the first expires, and
 	// a download after the first key's end still works.
 	first := fes["r1"].Status().Dests[0].KeyExpires
-	waitFor(t, lifetime, "a successor key", func() bool {
+	eventually.True(t, lifetime, "a successor key", func() bool {
 		d := fes["r1"].Status().Dests
 		return len(d) == 1 && d[0].KeyExpires.After(first) && d[0].Attached
 	})
@@ -262,7 +263,7 @@ func TestFrontendsSimnet(t *testing.T) {
 	}
 	fes[active].Close()
 	killed := time.Now()
-	waitFor(t, 30*time.Second, "the standby active", func() bool {
+	eventually.True(t, 30*time.Second, "the standby active", func() bool {
 		l, _ := b2.Destination("web")
 		return l.ActiveRouter != "" && l.ActiveRouter != active
 	})
@@ -305,7 +306,7 @@ func TestFrontendsSimnet(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, time.Until(last)+5*time.Second, "frontends stopped signing", func() bool {
+	eventually.True(t, time.Until(last)+5*time.Second, "frontends stopped signing", func() bool {
 		for _, fe := range fes {
 			for _, d := range fe.Status().Dests {
 				if d.Attached || !d.KeyExpires.IsZero() {

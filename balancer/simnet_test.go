@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"slices"
 	"sync"
@@ -62,18 +63,6 @@ func startSimRouter(t *testing.T, n *simnet.Network, name string) *simRouter {
 	return sr
 }
 
-// waitFor polls cond every 50 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // storedLeaseSet is what the simulated floodfills serve for the destination.
 func storedLeaseSet(t *testing.T, n *simnet.Network, h i2p.Hash) *i2p.LeaseSet2 {
 	t.Helper()
@@ -127,7 +116,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 	b := runSimnetBalancer(t, cl, 300*time.Millisecond)
 
 	start := time.Now()
-	waitFor(t, 60*time.Second, "12 leases stored at the floodfills", func() bool {
+	eventually.True(t, 60*time.Second, "12 leases stored at the floodfills", func() bool {
 		ls := storedLeaseSet(t, n, h)
 		return ls != nil && len(ls.Leases) == 12
 	})
@@ -171,7 +160,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 	if res.Delivered != 400 || len(res.ByRouter) != 4 {
 		t.Fatalf("one-way: %+v", res)
 	}
-	waitFor(t, 5*time.Second, "payloads counted per router", func() bool {
+	eventually.True(t, 5*time.Second, "payloads counted per router", func() bool {
 		v, _ := b.Destination("web")
 		total := 0
 		for _, c := range v.PayloadsByRouter {
@@ -182,7 +171,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 
 	routers["r2"].stop()
 	killed := time.Now()
-	waitFor(t, 10*time.Second, "r2's leases leave the stored leaseset", func() bool {
+	eventually.True(t, 10*time.Second, "r2's leases leave the stored leaseset", func() bool {
 		for _, l := range storedLeaseSet(t, n, h).Leases {
 			if owner, _ := n.TunnelOwner(l); owner == "r2" {
 				return false
@@ -191,7 +180,7 @@ func TestSimnetEndToEnd(t *testing.T) {
 		return true
 	})
 	t.Logf("dead router's leases left the stored LeaseSet after %s", time.Since(killed).Round(time.Millisecond))
-	waitFor(t, 60*time.Second, "the other routers cover r2's share (12 leases again)", func() bool {
+	eventually.True(t, 60*time.Second, "the other routers cover r2's share (12 leases again)", func() bool {
 		ls := storedLeaseSet(t, n, h)
 		by := map[string]int{}
 		for _, l := range ls.Leases {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"sync"
@@ -98,7 +99,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 	cl.addDest(t, "dead", 10, dead)
 
 	b := runSimnetBalancer(t, cl, 100*time.Millisecond)
-	waitFor(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
+	eventually.True(t, 30*time.Second, "a LeaseSet stored", func() bool { return storedLeaseSet(t, n, keys.Destination().Hash()) != nil })
 
 	want := sha256.Sum256(blob)
 	var wg sync.WaitGroup
@@ -133,7 +134,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 	}
 	// A server stream stays open until the client's CLOSE is acked both
 	// ways; on a loaded machine that takes seconds.
-	waitFor(t, 30*time.Second, "status: 4 streams accepted, 4 MiB out, none open", func() bool {
+	eventually.True(t, 30*time.Second, "status: 4 streams accepted, 4 MiB out, none open", func() bool {
 		live, _ := b.Destination("web")
 		return live.Streams.Accepted == streamClients && live.Streams.BytesOut == streamClients<<20 && live.Streams.Open == 0
 	})
@@ -146,7 +147,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 			deadDest = d
 		}
 	}
-	waitFor(t, 30*time.Second, "the dead service's LeaseSet", func() bool { return storedLeaseSet(t, n, deadDest.Hash()) != nil })
+	eventually.True(t, 30*time.Second, "the dead service's LeaseSet", func() bool { return storedLeaseSet(t, n, deadDest.Hash()) != nil })
 	mux := streamClient(t, n, 200)
 	start := time.Now()
 	c, err := mux.Dial(t.Context(), deadDest.Hash().B32())
@@ -158,7 +159,7 @@ func TestStreamServiceSimnet(t *testing.T) {
 	if !(errors.Is(err, streaming.ErrReset) || errors.Is(err, streaming.ErrRefused)) || time.Since(start) > 20*time.Second {
 		t.Fatalf("refused backend: err %v after %s, want a prompt end", err, time.Since(start))
 	}
-	waitFor(t, 5*time.Second, "status: the refusal counted", func() bool {
+	eventually.True(t, 5*time.Second, "status: the refusal counted", func() bool {
 		live, _ := b.Destination("dead")
 		return live.Streams.Refused == 1
 	})
@@ -199,7 +200,7 @@ func TestStreamPoliciesSimnet(t *testing.T) {
 			st := fsm.Settings{Inbound: 2, Outbound: 2, Hops: 1, Policy: policy, Service: fsm.ServiceTCP, ServiceAddr: backend}
 			keys, _ := cl.addDest(t, "web", 9, st)
 			runSimnetBalancer(t, cl, 100*time.Millisecond)
-			waitFor(t, 30*time.Second, "a LeaseSet stored", func() bool {
+			eventually.True(t, 30*time.Second, "a LeaseSet stored", func() bool {
 				ls := storedLeaseSet(t, n, keys.Destination().Hash())
 				return ls != nil && (policy == fsm.PolicyFailover || len(ls.Leases) == 4)
 			})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"log/slog"
 	"net/http"
@@ -204,17 +205,6 @@ func configNames(c *cluster.Cluster) []string {
 	return out
 }
 
-func waitCond(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestTCPRemoveRejoinRecover: a follower removed through the API learns
 // it, stays out, and rejoins fresh by Join (old raft dir moved aside);
 // then, every agent stopped, Recover rewrites one survivor's configuration
@@ -233,7 +223,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 	if code := api(t, "DELETE", l.c.HTTPAddr(), "/v1/peers/"+n.cfg.NodeName, nil, &rr); code != 200 || !rr.Notified {
 		t.Fatalf("remove: %d %+v", code, rr)
 	}
-	waitCond(t, 10*time.Second, "removed agent marked", func() bool { return n.c.Removed() })
+	eventually.True(t, 10*time.Second, "removed agent marked", func() bool { return n.c.Removed() })
 	if _, err := os.Stat(filepath.Join(n.cfg.DataDir, "raft", "REMOVED")); err != nil {
 		t.Fatalf("no removal marker: %v", err)
 	}
@@ -251,7 +241,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(n.cfg.DataDir, "raft.removed-*")); len(m) != 1 {
 		t.Fatalf("stale dirs: %v", m)
 	}
-	waitCond(t, 10*time.Second, "rejoined agent caught up", func() bool {
+	eventually.True(t, 10*time.Second, "rejoined agent caught up", func() bool {
 		_, ok := n.c.State().Router("r2")
 		return ok && len(configNames(l.c)) == 3 && !n.c.Removed()
 	})
@@ -268,7 +258,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 		t.Fatalf("recover: %v", err)
 	}
 	s.start(t)
-	waitCond(t, 20*time.Second, "recovered node leads", func() bool {
+	eventually.True(t, 20*time.Second, "recovered node leads", func() bool {
 		_, ok := s.c.LeadershipTerm()
 		return ok
 	})
@@ -346,7 +336,7 @@ func TestTCPDeadMemberCleanup(t *testing.T) {
 	}
 	start := time.Now()
 	victims[0].stop(t)
-	waitCond(t, 20*time.Second, "the stopped agent removed", func() bool {
+	eventually.True(t, 20*time.Second, "the stopped agent removed", func() bool {
 		return len(configNames(waitLeader(t, nodes, 10*time.Second).c)) == 3
 	})
 	if took := time.Since(start); took < after {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"net/http"
@@ -92,6 +93,7 @@ func attackerTLS(t *testing.T, role pki.Role, name string, foreign bool) *tls.Co
 // certificate get 401, with a router certificate (or an operator's on an
 // agent-only endpoint) 403, and change nothing.
 func TestAttackRaftAndAPI(t *testing.T) {
+	clusterPool.join(t)
 	skipIfPlaintext(t)
 	tc := startClusterWith(t, 3, func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }, false)
 	l := tc.waitLeader(30 * time.Second)
@@ -225,7 +227,7 @@ func TestAttackRaftAndAPI(t *testing.T) {
 		if names := routerNames(t, a); !slices.Equal(names, []string{"r1"}) {
 			t.Errorf("%s: routers %v", a.name, names)
 		}
-		waitFor(t, 10*time.Second, a.name+" to hold the restored destination", func() bool {
+		eventually.True(t, 10*time.Second, a.name+" to hold the restored destination", func() bool {
 			st, err := a.status()
 			return err == nil && len(st.Destinations) == 1
 		})
@@ -278,18 +280,18 @@ func TestAttackImpostorRouterAndFlood(t *testing.T) {
 	balancerIMH(t, "router", "add", "r3", "--addr", impostor.addr, api)
 	balancerIMH(t, "dest", "create", "web", "--inbound", "2", api)
 
-	waitFor(t, 60*time.Second, "a controlled session on r1", func() bool {
+	eventually.True(t, 60*time.Second, "a controlled session on r1", func() bool {
 		st := r1.status(t)
 		return len(st.Sessions) == 1 && st.Sessions[0].ControlAttached && routerView(t, tc, "r1") == "up"
 	})
-	waitFor(t, 10*time.Second, "imh status to show r3 (the impostor) down with the reason", func() bool {
+	eventually.True(t, 10*time.Second, "imh status to show r3 (the impostor) down with the reason", func() bool {
 		r := routerLive(t, tc, "r3")
 		return r.State == "down" && strings.Contains(r.Error, "certificate names router/r2, want router/r3")
 	})
 	if st := impostor.status(t); len(st.Sessions) != 0 {
 		t.Fatalf("the impostor holds %d sessions", len(st.Sessions))
 	}
-	waitFor(t, 10*time.Second, "the leader to log why r3 is refused", func() bool {
+	eventually.True(t, 10*time.Second, "the leader to log why r3 is refused", func() bool {
 		for _, a := range tc.agents {
 			if strings.Contains(a.proc.Log(), "certificate names router/r2, want router/r3") {
 				return true
@@ -422,7 +424,7 @@ func TestAttackFrontend(t *testing.T) {
 	skipIfPlaintext(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	fe := startIMH(t, "frontend", "frontend", "serve", "--name", "f1", "--listen", addr, "--router", "127.0.0.1:1")
-	waitFor(t, 10*time.Second, "frontend listening", func() bool {
+	eventually.True(t, 10*time.Second, "frontend listening", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()

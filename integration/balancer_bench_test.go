@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,7 +168,7 @@ func benchFailover(t *testing.T, res *balancerBench) {
 		}
 		leader.proc.Kill()
 		killed := time.Now()
-		waitFor(t, 30*time.Second, "a new leader controlling every router", func() bool {
+		eventually.True(t, 30*time.Second, "a new leader controlling every router", func() bool {
 			next := e.tc.leader()
 			if next == nil || next == leader {
 				return false
@@ -177,7 +178,7 @@ func benchFailover(t *testing.T, res *balancerBench) {
 		})
 		res.ControlResumeMs = append(res.ControlResumeMs, time.Since(killed).Milliseconds())
 		e.tc.start(leader)
-		waitFor(t, 30*time.Second, leader.name+" back", func() bool {
+		eventually.True(t, 30*time.Second, leader.name+" back", func() bool {
 			s, err := leader.status()
 			return err == nil && s.Leader != "" && s.Leader != leader.name
 		})
@@ -191,7 +192,7 @@ func benchFailover(t *testing.T, res *balancerBench) {
 		owner := e.leaseOwners(t)
 		r.p.Kill()
 		killed := time.Now()
-		waitFor(t, 30*time.Second, name+"'s leases out of the stored LeaseSet", func() bool {
+		eventually.True(t, 30*time.Second, name+"'s leases out of the stored LeaseSet", func() bool {
 			ls := balancerStoredLeaseSet(t, e.n, e.b32)
 			for _, l := range ls.Leases {
 				if owner[l.Gateway.String()+"/"+strconv.FormatUint(uint64(l.TunnelID), 10)] == name {
@@ -254,7 +255,7 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 		}
 		return total
 	}
-	waitFor(t, 10*time.Minute, "1,600 inbound tunnels", func() bool {
+	eventually.True(t, 10*time.Minute, "1,600 inbound tunnels", func() bool {
 		time.Sleep(2 * time.Second)
 		return inboundTunnels() >= routers*inbound
 	})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,6 +151,7 @@ func (e *balancerEnv) byRouter(t testing.TB, ls *i2p.LeaseSet2) map[string]int {
 // destination's gateway_set (imh status --json); one-way traffic from
 // remote clients is all delivered, split across all 4 routers.
 func TestBalancerProcesses(t *testing.T) {
+	clusterPool.join(t)
 	e := startBalancerEnv(t)
 	n, dest := e.n, struct{ B32 string }{e.b32}
 	leader := e.tc.waitLeader(30 * time.Second)
@@ -158,7 +160,7 @@ func TestBalancerProcesses(t *testing.T) {
 
 	// The goal is seconds; the bound is generous for 2 noisy cores.
 	var ls *i2p.LeaseSet2
-	waitFor(t, 90*time.Second, "a 12-lease LeaseSet at the floodfills", func() bool {
+	eventually.True(t, 90*time.Second, "a 12-lease LeaseSet at the floodfills", func() bool {
 		ls = balancerStoredLeaseSet(t, n, dest.B32)
 		return ls != nil && len(ls.Leases) == 12
 	})
@@ -226,7 +228,7 @@ func TestBalancerProcesses(t *testing.T) {
 		t.Fatalf("one-way send: %+v", res)
 	}
 	t.Logf("one-way: %v", res.ByRouter)
-	waitFor(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
+	eventually.True(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
 		var st status.Status
 		if err := httpGetJSON(agentURL(leader.httpAddr, "/v1/status"), &st); err != nil {
 			return false
@@ -249,7 +251,7 @@ func TestBalancerProcesses(t *testing.T) {
 func (e *balancerEnv) waitStoredLeases(t testing.TB, within time.Duration, what string, ok func(ls *i2p.LeaseSet2, by map[string]int) bool) *i2p.LeaseSet2 {
 	t.Helper()
 	var ls *i2p.LeaseSet2
-	waitFor(t, within, what, func() bool {
+	eventually.True(t, within, what, func() bool {
 		ls = balancerStoredLeaseSet(t, e.n, e.b32)
 		return ls != nil && ok(ls, e.byRouter(t, ls))
 	})
@@ -269,6 +271,7 @@ func (e *balancerEnv) router(name string) *routerProc {
 // stored LeaseSet (goal 5 s, bound 25 s), the other routers cover its share
 // so the count recovers to 12, and it rejoins when restarted.
 func TestBalancerRouterKill(t *testing.T) {
+	clusterPool.join(t)
 	e := startBalancerEnv(t)
 	e.waitStoredLeases(t, 90*time.Second, "12 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(ls.Leases) == 12 && by["r1"] == 3 && by["r2"] == 3 && by["r3"] == 3 && by["r4"] == 3
@@ -277,7 +280,7 @@ func TestBalancerRouterKill(t *testing.T) {
 	owner := e.leaseOwners(t) // before the kill: r3's tunnels vanish with it
 	r3.p.Kill()
 	killed := time.Now()
-	waitFor(t, 25*time.Second, "r3's leases leave the stored LeaseSet", func() bool {
+	eventually.True(t, 25*time.Second, "r3's leases leave the stored LeaseSet", func() bool {
 		ls := balancerStoredLeaseSet(t, e.n, e.b32)
 		for _, l := range ls.Leases {
 			if owner[l.Gateway.String()+"/"+strconv.FormatUint(uint64(l.TunnelID), 10)] == "r3" {
@@ -332,13 +335,14 @@ func (e *balancerEnv) controlledBy(t *testing.T, term uint64) bool {
 // no router builds a tunnel because of the failover, one-way traffic running
 // across all kills is >= 95% delivered, and `published` never goes back.
 func TestBalancerLeaderKills(t *testing.T) {
+	clusterPool.join(t)
 	e := startBalancerEnv(t)
 	e.waitStoredLeases(t, 90*time.Second, "12 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(ls.Leases) == 12 && by["r1"] == 3 && by["r2"] == 3 && by["r3"] == 3 && by["r4"] == 3
 	})
 	// Let the initial builds settle: 3 inbound and 2 outbound everywhere
 	// (more where a slow build was doubled).
-	waitFor(t, 60*time.Second, "3 inbound and 2 outbound tunnels on every router", func() bool {
+	eventually.True(t, 60*time.Second, "3 inbound and 2 outbound tunnels on every router", func() bool {
 		for _, r := range e.n.routers {
 			in, out := 0, 0
 			for _, tu := range r.status(t).Tunnels {
@@ -358,7 +362,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 	// the counters must stand still for 12 s before the first kill.
 	var quiet time.Time
 	var last map[string]uint64
-	waitFor(t, 90*time.Second, "no tunnel build for 12 s", func() bool {
+	eventually.True(t, 90*time.Second, "no tunnel build for 12 s", func() bool {
 		b := e.routerBuilds(t)
 		if fmt.Sprint(b) != fmt.Sprint(last) {
 			last, quiet = b, time.Now()
@@ -382,7 +386,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 		killed := time.Now()
 		var next *clusterAgent
 		var term uint64
-		waitFor(t, 25*time.Second, "a new leader controlling every router", func() bool {
+		eventually.True(t, 25*time.Second, "a new leader controlling every router", func() bool {
 			next = e.tc.leader()
 			if next == nil || next == leader {
 				return false
@@ -404,7 +408,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 			t.Errorf("kill %d: routers built tunnels across the failover: %v -> %v", i+1, builds, after)
 		}
 		e.tc.start(leader)
-		waitFor(t, 30*time.Second, leader.name+" caught up", func() bool {
+		eventually.True(t, 30*time.Second, leader.name+" caught up", func() bool {
 			s, err := leader.status()
 			if err != nil || s.Leader != next.name {
 				return false
@@ -459,6 +463,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 // loop re-dials (a router closes a superseded connection at once, so no
 // command of the old term can still arrive on it).
 func TestBalancerPartitionedLeader(t *testing.T) {
+	clusterPool.join(t)
 	e, keys := startBalancerEnvKeys(t)
 	e.waitStoredLeases(t, 90*time.Second, "12 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(ls.Leases) == 12 && by["r1"] == 3 && by["r2"] == 3 && by["r3"] == 3 && by["r4"] == 3
@@ -468,7 +473,7 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the old leader controlling every router", func() bool { return e.controlledBy(t, st.Term) })
+	eventually.True(t, 30*time.Second, "the old leader controlling every router", func() bool { return e.controlledBy(t, st.Term) })
 	before := e.staleRefused(t)
 	if err := old.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -481,7 +486,7 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 		}
 	})
 	var term uint64
-	waitFor(t, 30*time.Second, "a new leader controlling every router", func() bool {
+	eventually.True(t, 30*time.Second, "a new leader controlling every router", func() bool {
 		for _, a := range e.tc.agents {
 			if a == old {
 				continue

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -76,7 +77,7 @@ func stateHash(a *clusterAgent) (cluster.StateHashBody, error) {
 func waitConverged(t testing.TB, tc *testCluster, timeout time.Duration) cluster.StateHashBody {
 	t.Helper()
 	var last cluster.StateHashBody
-	waitFor(t, timeout, "every agent at the same index with the same state hash", func() bool {
+	eventually.True(t, timeout, "every agent at the same index with the same state hash", func() bool {
 		var hs []cluster.StateHashBody
 		for _, a := range tc.agents {
 			h, err := stateHash(a)
@@ -533,7 +534,7 @@ func startChaosEnv(t *testing.T) *chaosEnv {
 		t.Fatal(err)
 	}
 	e := &chaosEnv{n: n, tc: tc, nm: nm, b32: dest.B32}
-	waitFor(t, 120*time.Second, "the LeaseSet stored with leases of both routers", func() bool {
+	eventually.True(t, 120*time.Second, "the LeaseSet stored with leases of both routers", func() bool {
 		ls := balancerStoredLeaseSet(t, n, dest.B32)
 		return ls != nil && len(ls.Leases) >= 4
 	})
@@ -586,6 +587,7 @@ type chaosReport struct {
 // back (leaders' status and the floodfills' stored history) and at least
 // 95% of the one-way messages were delivered.
 func TestChaos(t *testing.T) {
+	clusterPool.join(t)
 	seed := uint64(envInt("IMH_CHAOS_SEED", 1))
 	dur := envDuration("IMH_CHAOS_DURATION", 45*time.Second)
 	dir := chaosDir(t, fmt.Sprintf("chaos-seed%d", seed))
@@ -679,6 +681,7 @@ func TestChaos(t *testing.T) {
 // waiting until every agent holds the same state, under one-way traffic.
 // Then: no router or destination lost, published monotonic, delivery.
 func TestChaosLeaderKills(t *testing.T) {
+	clusterPool.join(t)
 	kills := envInt("IMH_CHAOS_KILLS", 50)
 	e := startChaosEnv(t)
 	sender := e.startSender(t, time.Duration(kills)*2*time.Second+10*time.Second)
@@ -692,7 +695,7 @@ func TestChaosLeaderKills(t *testing.T) {
 		e.nm.Kill(l)
 		killed := time.Now()
 		var nl *clusterAgent
-		waitFor(t, 30*time.Second, "a new leader", func() bool {
+		eventually.True(t, 30*time.Second, "a new leader", func() bool {
 			nl = e.tc.leader()
 			return nl != nil
 		})

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,7 +170,7 @@ func (tc *testCluster) leader() *clusterAgent {
 func (tc *testCluster) waitLeader(timeout time.Duration) *clusterAgent {
 	tc.t.Helper()
 	var l *clusterAgent
-	waitFor(tc.t, timeout, "one leader agreed by every running agent", func() bool {
+	eventually.True(tc.t, timeout, "one leader agreed by every running agent", func() bool {
 		l = tc.leader()
 		return l != nil
 	})
@@ -278,7 +279,7 @@ func TestClusterAgents(t *testing.T) {
 		r := fmt.Sprintf("k%d", i+1)
 		imhWrite(t, "router", "add", r, "--addr", fmt.Sprintf("127.0.0.1:%d", 9100+i), "--http-addr", nl.httpAddr)
 		tc.start(l)
-		waitFor(t, 20*time.Second, l.name+" caught up after restart", func() bool {
+		eventually.True(t, 20*time.Second, l.name+" caught up after restart", func() bool {
 			return slices.Contains(routerNames(t, l), r)
 		})
 	}
@@ -292,7 +293,7 @@ func TestClusterAgents(t *testing.T) {
 	tc.waitLeader(20 * time.Second)
 	for _, a := range tc.agents {
 		a := a
-		waitFor(t, 10*time.Second, a.name+" has the full state", func() bool {
+		eventually.True(t, 10*time.Second, a.name+" has the full state", func() bool {
 			return len(routerNames(t, a)) == 12
 		})
 		var d cluster.DestinationInfo
@@ -375,7 +376,7 @@ func checkCLIErrors(t *testing.T, tc *testCluster, keyFile string) {
 		t.Errorf("router list --json: %+v %v", rl, err)
 	}
 	// Reads are local: the follower may lag the writes above for a moment.
-	waitFor(t, 5*time.Second, "two frontends on "+f.name, func() bool {
+	eventually.True(t, 5*time.Second, "two frontends on "+f.name, func() bool {
 		var fl cluster.FrontendList
 		return json.Unmarshal([]byte(imhOK(t, "frontend", "list", "--json", "--http-addr", f.httpAddr)), &fl) == nil && len(fl.Frontends) == 2
 	})

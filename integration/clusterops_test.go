@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -120,7 +121,7 @@ func voters(t testing.TB, a *clusterAgent) []string {
 func (tc *testCluster) waitVoters(a *clusterAgent, want []string, timeout time.Duration) {
 	tc.t.Helper()
 	want = slices.Sorted(slices.Values(want))
-	waitFor(tc.t, timeout, fmt.Sprintf("voters %v seen by %s", want, a.name), func() bool {
+	eventually.True(tc.t, timeout, fmt.Sprintf("voters %v seen by %s", want, a.name), func() bool {
 		return slices.Equal(voters(tc.t, a), want)
 	})
 }
@@ -135,7 +136,7 @@ func names(agents []*clusterAgent) []string {
 
 func (tc *testCluster) waitRouter(a *clusterAgent, router string, timeout time.Duration) {
 	tc.t.Helper()
-	waitFor(tc.t, timeout, a.name+" has router "+router, func() bool {
+	eventually.True(tc.t, timeout, a.name+" has router "+router, func() bool {
 		return slices.Contains(routerNames(tc.t, a), router)
 	})
 }
@@ -143,7 +144,7 @@ func (tc *testCluster) waitRouter(a *clusterAgent, router string, timeout time.D
 // TestClusterOpsPeers: imh cluster peers lists every server with its
 // state, voter flag, last contact and commit index, in JSON and as a table.
 func TestClusterOpsPeers(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
@@ -205,7 +206,7 @@ func TestClusterOpsPeers(t *testing.T) {
 			live = a
 		}
 	}
-	waitFor(t, 20*time.Second, "the killed agent listed as left", func() bool {
+	eventually.True(t, 20*time.Second, "the killed agent listed as left", func() bool {
 		for _, p := range peersOf(t, live).Peers {
 			if p.Name == f.name {
 				return p.State == "left" && p.LastContactMs == -1 && p.Voter
@@ -220,7 +221,7 @@ func TestClusterOpsPeers(t *testing.T) {
 // moved aside, logged); remove it again, stop it, and restart it with
 // --join: it rejoins fresh by itself.
 func TestClusterOpsRemoveRejoin(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
@@ -233,7 +234,7 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	}
 	tc.waitVoters(l, names(others), 10*time.Second)
 	agentClient := agentHTTPClient(t) // /v1/internal/* is for agents only
-	waitFor(t, 10*time.Second, n.name+" knows it was removed", func() bool {
+	eventually.True(t, 10*time.Second, n.name+" knows it was removed", func() bool {
 		var p cluster.PeerInfo
 		return httpGetJSONWith(agentClient, agentURL(n.httpAddr, "/v1/internal/self"), &p) == nil && p.State == "removed"
 	})
@@ -243,7 +244,7 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	// imh cluster peers shows it as removed (not a voter), on its own API
 	// and on the others' (issue 18).
 	for _, a := range []*clusterAgent{n, l} {
-		waitFor(t, 10*time.Second, a.name+"'s peers show "+n.name+" removed", func() bool {
+		eventually.True(t, 10*time.Second, a.name+"'s peers show "+n.name+" removed", func() bool {
 			for _, p := range peersOf(t, a).Peers {
 				if p.Name == n.name {
 					return p.State == "removed" && !p.Voter
@@ -287,7 +288,7 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	l = tc.waitLeader(20 * time.Second)
 	imhOK(t, "cluster", "remove", n.name, "--http-addr", l.httpAddr)
 	tc.waitVoters(l, names(others), 10*time.Second)
-	waitFor(t, 10*time.Second, n.name+" marked removed", func() bool {
+	eventually.True(t, 10*time.Second, n.name+" marked removed", func() bool {
 		_, err := os.Stat(filepath.Join(n.dataDir, "raft", "REMOVED"))
 		return err == nil
 	})
@@ -310,7 +311,7 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 // in the configuration by the leader and catches up. (The crash is the
 // hard case: gossip holds the old address until it declares it dead.)
 func TestClusterOpsAddressChange(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
@@ -326,7 +327,7 @@ func TestClusterOpsAddressChange(t *testing.T) {
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", l.httpAddr)
 	start := time.Now()
 	tc.start(n)
-	waitFor(t, 20*time.Second, n.name+" at its new raft address, a voter", func() bool {
+	eventually.True(t, 20*time.Second, n.name+" at its new raft address, a voter", func() bool {
 		for _, p := range peersOf(t, l).Peers {
 			if p.Name == n.name {
 				return p.RaftAddr == newAddr && p.Voter
@@ -338,7 +339,7 @@ func TestClusterOpsAddressChange(t *testing.T) {
 	raftTook := time.Since(start)
 	// Gossip takes longer: it refuses the new address until it declared
 	// the old one dead. Then the peers list has the agent's own facts.
-	waitFor(t, 30*time.Second, n.name+" reachable through gossip at its new address", func() bool {
+	eventually.True(t, 30*time.Second, n.name+" reachable through gossip at its new address", func() bool {
 		for _, p := range peersOf(t, tc.waitLeader(20*time.Second)).Peers {
 			if p.Name == n.name {
 				return p.RaftAddr == newAddr && p.State == "follower"
@@ -359,7 +360,7 @@ func TestClusterOpsAddressChange(t *testing.T) {
 // TestClusterOpsWholeRestart: every agent stopped (SIGTERM), then started
 // again in a random order: a leader and the full state, no manual step.
 func TestClusterOpsWholeRestart(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
@@ -377,7 +378,7 @@ func TestClusterOpsWholeRestart(t *testing.T) {
 	// The first one alone for a while (up, no leader), then the others.
 	first := tc.agents[order[0]]
 	tc.start(first)
-	waitFor(t, 10*time.Second, first.name+" up alone", func() bool {
+	eventually.True(t, 10*time.Second, first.name+" up alone", func() bool {
 		st, err := first.status()
 		return err == nil && st.Leader == "" && len(st.Peers) == len(tc.agents)
 	})
@@ -403,7 +404,7 @@ func TestClusterOpsWholeRestart(t *testing.T) {
 // bootstrapped with the same secret), snapshot restore: the state is back
 // on every agent.
 func TestClusterOpsSnapshot(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	f := tc.follower()
@@ -475,7 +476,7 @@ func TestClusterOpsSnapshot(t *testing.T) {
 			Added, Removed []string
 		}
 	}
-	waitFor(t, 20*time.Second, "snapshot restore --dry-run", func() bool {
+	eventually.True(t, 20*time.Second, "snapshot restore --dry-run", func() bool {
 		out, stderr, code := runIMH(t, "cluster", "snapshot", "restore", snap, "--dry-run", "--json", "--http-addr", l.httpAddr)
 		if code != 0 && !strings.Contains(stderr, "no leader") {
 			t.Fatalf("restore --dry-run: exit %d: %s", code, stderr)
@@ -493,7 +494,7 @@ func TestClusterOpsSnapshot(t *testing.T) {
 	}
 	start := time.Now()
 	var restoreOut string
-	waitFor(t, 20*time.Second, "snapshot restore accepted", func() bool {
+	eventually.True(t, 20*time.Second, "snapshot restore accepted", func() bool {
 		var stderr string
 		var code int
 		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--yes", "--http-addr", tc.follower().httpAddr)
@@ -522,14 +523,14 @@ func TestClusterOpsSnapshot(t *testing.T) {
 // configuration rewritten by imh cluster recover; started, it leads with
 // the state; two new agents join it.
 func TestClusterOpsRecover(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
 	imhWrite(t, "dest", "create", "web", "--http-addr", l.httpAddr)
 	s := tc.agents[0]
 	tc.waitRouter(s, "r1", 10*time.Second)
-	waitFor(t, 10*time.Second, s.name+" has web", func() bool {
+	eventually.True(t, 10*time.Second, s.name+" has web", func() bool {
 		var d cluster.DestinationInfo
 		return httpGetJSON(agentURL(s.httpAddr, "/v1/destinations/web"), &d) == nil
 	})
@@ -556,7 +557,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	}
 	tc.start(s)
 	var st struct{ Leader string }
-	waitFor(t, 20*time.Second, s.name+" leads alone", func() bool {
+	eventually.True(t, 20*time.Second, s.name+" leads alone", func() bool {
 		return httpGetJSON(agentURL(s.httpAddr, "/v1/status"), &st) == nil && st.Leader == s.name
 	})
 	leadTook := time.Since(start)
@@ -579,7 +580,7 @@ func TestClusterOpsRecover(t *testing.T) {
 // TestClusterOpsTransferLeader: imh cluster transfer-leader NAME, then
 // without a name; an unknown name fails with exit 1.
 func TestClusterOpsTransferLeader(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	var target *clusterAgent
@@ -613,7 +614,7 @@ func TestClusterOpsTransferLeader(t *testing.T) {
 // TestClusterOpsSIGTERMLeader: SIGTERM of the leader hands leadership
 // over before the agent exits, and it stays a voter.
 func TestClusterOpsSIGTERMLeader(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	imhWrite(t, "router", "add", "r1", "--addr", "127.0.0.1:9001", "--http-addr", l.httpAddr)
@@ -637,7 +638,7 @@ func TestClusterOpsSIGTERMLeader(t *testing.T) {
 // SIGKILLed; the three left elect a leader and serve writes; the two come
 // back and catch up; transfer-leader, remove and rejoin work as on three.
 func TestClusterOpsFiveNodes(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 5)
 	l := tc.waitLeader(30 * time.Second)
 	tc.waitVoters(l, names(tc.agents), 10*time.Second)

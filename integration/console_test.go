@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -243,10 +244,11 @@ func (b *browser) screenshot(t *testing.T, name string) {
 // new leader shows), and lists both as events. Bounds are about 5x the
 // goal of a few seconds (2 shared cores).
 func TestConsoleInBrowser(t *testing.T) {
+	clusterPool.join(t)
 	exe := requireChromium(t)
 	e := startBalancerEnvN(t, []string{"r1", "r2", "r3", "r4"})
 	leader := e.tc.waitLeader(30 * time.Second)
-	waitFor(t, 90*time.Second, "12 leases, 3 per router, in imh status", func() bool {
+	eventually.True(t, 90*time.Second, "12 leases, 3 per router, in imh status", func() bool {
 		st, err := leader.status()
 		if err != nil {
 			return false

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"maps"
 	"os"
 	"os/exec"
@@ -66,6 +67,7 @@ type failoverNet struct {
 // Every figure is logged on one FIGURES line. Everything is gone afterwards,
 // pass or fail.
 func TestFailoverOnI2PD(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -854,7 +856,7 @@ func TestFailoverPolicyCLI(t *testing.T) {
 	}
 	// A follower answers reads from its own state (stale reads allowed), so
 	// the destination the leader just created may take a moment to show.
-	waitFor(t, 10*time.Second, "the follower shows the destination", func() bool {
+	eventually.True(t, 10*time.Second, "the follower shows the destination", func() bool {
 		out, _, code := runIMH(t, "dest", "show", "web", "--json", api)
 		return code == 0 && json.Unmarshal([]byte(out), &show) == nil
 	})
@@ -870,7 +872,7 @@ func TestFailoverPolicyCLI(t *testing.T) {
 		return d
 	}
 	var d status.Destination
-	waitFor(t, 90*time.Second, "one active router with 3 leases, three standby", func() bool {
+	eventually.True(t, 90*time.Second, "one active router with 3 leases, three standby", func() bool {
 		d = web()
 		return d.Policy == "failover" && d.ActiveRouter != "" && len(d.StandbyRouters) == 3 &&
 			!slices.Contains(d.StandbyRouters, d.ActiveRouter) && d.LeasesByRouter[d.ActiveRouter] == 3 && len(d.LeasesByRouter) == 1
@@ -882,7 +884,7 @@ func TestFailoverPolicyCLI(t *testing.T) {
 
 	e.router(active).p.Kill()
 	killed := time.Now()
-	waitFor(t, 30*time.Second, "another router active", func() bool {
+	eventually.True(t, 30*time.Second, "another router active", func() bool {
 		d = web()
 		return d.ActiveRouter != "" && d.ActiveRouter != active && d.Switches >= 1 && len(d.StandbyRouters) == 2 &&
 			d.LeasesByRouter[d.ActiveRouter] == 3 && len(d.LeasesByRouter) == 1
@@ -897,7 +899,7 @@ func TestFailoverPolicyCLI(t *testing.T) {
 	e.waitStoredLeases(t, 60*time.Second, "spread: 3 live routers' leases", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(by) == 3 && by[active] == 0 && by["?"] == 0
 	})
-	waitFor(t, 20*time.Second, "no active router under spread", func() bool {
+	eventually.True(t, 20*time.Second, "no active router under spread", func() bool {
 		d = web()
 		return d.Policy == "spread" && d.ActiveRouter == "" && len(d.StandbyRouters) == 0
 	})

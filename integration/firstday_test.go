@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"net/http"
 	"os"
@@ -30,7 +31,7 @@ func oneLine(stderr string) bool {
 // agents take the two adds at the same moment; a router whose address does
 // not answer yet is added with a warning.
 func TestFirstDayRouterAddress(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	tc.waitLeader(20 * time.Second)
 	f := tc.follower()
@@ -76,7 +77,7 @@ func TestFirstDayRouterAddress(t *testing.T) {
 		t.Errorf("concurrent adds at one address: exits %v, stderr %q; want one 0 and one 2", codes, errs)
 	}
 	for _, a := range tc.agents {
-		waitFor(t, 5*time.Second, a.name+" has r1, r2 and one rx", func() bool {
+		eventually.True(t, 5*time.Second, a.name+" has r1, r2 and one rx", func() bool {
 			n := 0
 			for _, r := range routerNames(t, a) {
 				if strings.HasPrefix(r, "r") {
@@ -91,7 +92,7 @@ func TestFirstDayRouterAddress(t *testing.T) {
 // TestFirstDayConfigTypes: `imh agent` with a wrongly typed value in its
 // YAML file exits 2 with one line naming the key, before it starts.
 func TestFirstDayConfigTypes(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	dir := t.TempDir()
 	for key, yaml := range map[string]string{
 		"bootstrap-expect": "bootstrap-expect: three\n",
@@ -114,7 +115,7 @@ func TestFirstDayConfigTypes(t *testing.T) {
 // destination hosted on the simulated routers (router-to-router traffic is
 // not modelled); it exits 1 and says so, with the summary.
 func TestFirstDayPingSimnet(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	n := startRouterNet(t, time.Minute, "r1", "r2")
 	keyFile, b32 := routerKeyFile(t)
 	probe := make(chan string, 1)
@@ -126,7 +127,7 @@ func TestFirstDayPingSimnet(t *testing.T) {
 		_, stderr, code := runIMH(t, "i2cp", "probe", scheme+n.routers[0].addr, "--keys", keyFile)
 		probe <- fmt.Sprintf("exit %d: %s", code, stderr)
 	}()
-	waitFor(t, 20*time.Second, "the probe's LeaseSet stored in the simulated network", func() bool {
+	eventually.True(t, 20*time.Second, "the probe's LeaseSet stored in the simulated network", func() bool {
 		var st struct {
 			Destinations map[string]json.RawMessage `json:"destinations"`
 		}
@@ -144,7 +145,7 @@ func TestFirstDayPingSimnet(t *testing.T) {
 // documented JSON, IMH_HTTP_ADDR may be a URL, an empty secret file is
 // called empty, and an over-long name is not echoed back in full.
 func TestFirstDayMessages(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 
@@ -199,7 +200,7 @@ func TestFirstDayMessages(t *testing.T) {
 // rate-limited, instead of an ERROR per second on the good agents and
 // silence on the stranger.
 func TestFirstDaySecretMismatch(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	secret, _, _ := runIMH(t, "keygen")
@@ -209,7 +210,7 @@ func TestFirstDaySecretMismatch(t *testing.T) {
 	}
 	stranger := tc.addAgent("stranger", l.flagValue(t, "gossip-bind"), "--secret-file", other, "--log-level", "info") // later flags win
 	const line = "another cluster secret"
-	waitFor(t, 20*time.Second, "both sides name the other cluster secret", func() bool {
+	eventually.True(t, 20*time.Second, "both sides name the other cluster secret", func() bool {
 		return strings.Contains(stranger.proc.Log(), line) && strings.Contains(l.proc.Log(), line)
 	})
 	time.Sleep(4 * time.Second) // the stranger keeps trying every second: watch the rate limit
@@ -228,7 +229,7 @@ func TestFirstDaySecretMismatch(t *testing.T) {
 // voter (documented); the leader and imh cluster peers warn that an even
 // count of voters tolerates no more failures.
 func TestFirstDayEvenVoters(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
 	if _, stderr, _ := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr); strings.Contains(stderr, "warning") {
@@ -240,7 +241,7 @@ func TestFirstDayEvenVoters(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "4 voters: an even count") || !oneLine(stderr) {
 		t.Errorf("cluster peers with 4 voters: exit %d, stderr %q; want one warning line", code, stderr)
 	}
-	waitFor(t, 5*time.Second, "the leader's warning", func() bool {
+	eventually.True(t, 5*time.Second, "the leader's warning", func() bool {
 		return strings.Contains(l.proc.Log(), "4 voters: an even count")
 	})
 }
@@ -249,7 +250,7 @@ func TestFirstDayEvenVoters(t *testing.T) {
 // router drops the cluster's session at once (its grace period is five
 // minutes here), while the others keep theirs.
 func TestFirstDayRouterRemoveReleases(t *testing.T) {
-	t.Parallel()
+	lightPool.join(t)
 	e := startBalancerEnvN(t, []string{"r1", "r2"})
 	r1, r2 := e.n.routers[0], e.n.routers[1]
 	hasSession := func(r *routerProc) bool {
@@ -260,10 +261,10 @@ func TestFirstDayRouterRemoveReleases(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, 30*time.Second, "web's session on r1 and r2", func() bool { return hasSession(r1) && hasSession(r2) })
+	eventually.True(t, 30*time.Second, "web's session on r1 and r2", func() bool { return hasSession(r1) && hasSession(r2) })
 	balancerIMH(t, "router", "remove", "r1", "--http-addr="+e.tc.waitLeader(10*time.Second).httpAddr)
 	start := time.Now()
-	waitFor(t, 10*time.Second, "r1 released web's session", func() bool { return !hasSession(r1) })
+	eventually.True(t, 10*time.Second, "r1 released web's session", func() bool { return !hasSession(r1) })
 	t.Logf("r1 released the session %v after router remove", time.Since(start).Round(time.Millisecond))
 	if !hasSession(r2) {
 		t.Error("r2 lost web's session")

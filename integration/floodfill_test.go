@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"sort"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func waitFloodfillStore(ctx context.Context, t *testing.T, n *i2pdnet.Net, withi
 			}
 		}
 	}
-	waitFor(t, within, what+" stored at a floodfill", func() bool {
+	eventually.True(t, within, what+" stored at a floodfill", func() bool {
 		poll()
 		return len(got.At) > 0
 	})

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,7 +52,7 @@ func startStreamBench(b *testing.B, multi bool, size int) *streamBench {
 		startFrontends(b, e, "--http-addr="+s.leader.httpAddr)
 	}
 	e.waitStoredLeases(b, 90*time.Second, "a LeaseSet with 2 leases", func(ls *i2p.LeaseSet2, _ map[string]int) bool { return len(ls.Leases) == 2 })
-	waitFor(b, 90*time.Second, "the small page through imh nc", func() bool {
+	eventually.True(b, 90*time.Second, "the small page through imh nc", func() bool {
 		ctx, cancel := context.WithTimeout(b.Context(), 20*time.Second)
 		defer cancel()
 		got, err := ncGet(ctx, e.n.simAddr, e.b32, "/")

@@ -123,6 +123,7 @@ const frontendResumeBound = 120 * time.Second
 //
 // Every figure is logged on one FIGURES line.
 func TestFrontendsOnI2PD(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,7 @@ func downloads(ctx context.Context, e *balancerEnv, n int, want [32]byte) <-chan
 // while leadership is transferred, then across a whole-cluster restart:
 // no byte of a stream passes through an agent.
 func TestFrontendsProcesses(t *testing.T) {
+	clusterPool.join(t)
 	blob := make([]byte, streamBlobSize)
 	rand.Read(blob)
 	want := sha256.Sum256(blob)
@@ -168,7 +170,7 @@ func TestFrontendsProcesses(t *testing.T) {
 	// attachments at once, not when its key ends.
 	gone := fes[len(fes)-1]
 	balancerIMH(t, "frontend", "remove", gone.name, "--http-addr="+l.httpAddr)
-	waitFor(t, 15*time.Second, gone.name+" serving nothing", func() bool {
+	eventually.True(t, 15*time.Second, gone.name+" serving nothing", func() bool {
 		var st frontendStatus
 		return httpGetJSON("http://"+gone.http+"/status", &st) == nil && len(st.Dests) == 0
 	})

@@ -66,6 +66,7 @@ func i2cpProbe(t *testing.T, args ...string) (i2cpProbeOut, time.Duration) {
 // i2pd-written signing-type-7 key file, an `imh dest new` key file and a
 // library-generated one.
 func TestI2CPProbeI2pd(t *testing.T) {
+	i2pdPool.join(t)
 	r := i2pdtest.Start(t, i2pdtest.Options{ServerTunnels: []i2pdtest.ServerTunnel{{Name: "k7", SigType: 7}}})
 	r.WaitI2CP(t)
 	r.TunnelB32(t, "k7") // the key file exists once the tunnel is listed
@@ -136,6 +137,7 @@ func TestI2CPProbeI2pd(t *testing.T) {
 // past the 10 s deadline while we use it), bandwidth limits, a lookup of our
 // own destination, and DestroySession answered with SessionDestroyed.
 func TestI2CPClientI2pd(t *testing.T) {
+	i2pdPool.join(t)
 	r := i2pdtest.Start(t, i2pdtest.Options{})
 	r.WaitI2CP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -337,6 +339,7 @@ func i2cpSession(t *testing.T, ctx context.Context, addr string) *i2cpLeaseAnswe
 // its own destinations, so the status is a failure; delivery end to end is
 // the private-network tests' job.)
 func TestI2CPSendMessageI2pd(t *testing.T) {
+	i2pdPool.join(t)
 	r := i2pdtest.Start(t, i2pdtest.Options{})
 	r.WaitI2CP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

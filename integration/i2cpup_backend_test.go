@@ -24,6 +24,7 @@ import (
 // a LeaseSet2 it signs, reported published and stored at a floodfill;
 // then a datagram from a session on r5 reaches the balancer as a payload.
 func TestI2CPUpBackendOnTestnet(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -184,6 +184,7 @@ func startNsIMH(ctx context.Context, t testing.TB, opts i2pdnet.Options) (*nsIMH
 // at both upstream routers, counted where they arrive (payloads_by_router).
 // Everything is gone afterwards, pass or fail.
 func TestI2CPUpstreamEndToEnd(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	// The default --inbound (a stock i2pd tells of every tunnel thanks to
 	// the spare one, docs/policies.md, "Stock i2pd and the lease count").

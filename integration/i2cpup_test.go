@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"slices"
 	"strings"
 	"sync"
@@ -153,7 +154,7 @@ func (d *upDest) publish() {
 // waitRequested waits until every session's upstream asked for a LeaseSet.
 func (d *upDest) waitRequested(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "a lease request on every upstream session", func() bool {
+	eventually.True(t, timeout, "a lease request on every upstream session", func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		return !slices.Contains(d.requested, false)
@@ -201,6 +202,7 @@ func (d *upDest) arrivals() []int {
 // datagrams from a session on r5 arrive at both r3 and r4, counted at the
 // receiving sessions.
 func TestI2CPUpstreamOnTestnet(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -88,6 +88,7 @@ func newKeyFile(t testing.TB) (path, b32 string) {
 // types 7 (Ed25519), 3 (ECDSA-P521) and 11 (RedDSA); `imh dest inspect`
 // reports exactly the b32 address i2pd's console shows for each.
 func TestI2pdKeyFilesInspect(t *testing.T) {
+	i2pdPool.join(t)
 	tunnels := []struct {
 		name    string
 		sigType int
@@ -187,6 +188,7 @@ func checkI2pdPrivateKey(t *testing.T, sigType int, raw []byte) {
 // TestI2pdLoadsIMHKeyFile: a key file written by `imh dest new` is loaded by
 // i2pd as a server tunnel's keys, and i2pd shows the b32 imh printed.
 func TestI2pdLoadsIMHKeyFile(t *testing.T) {
+	i2pdPool.join(t)
 	path, b32 := newKeyFile(t)
 	before, err := os.ReadFile(path)
 	if err != nil {

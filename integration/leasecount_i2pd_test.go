@@ -32,6 +32,7 @@ const leaseCountBound = 120 * time.Second
 // restarted; each time `imh status --json` must show upstream_inbound have
 // >= want = --inbound on both routers. The times go on the FIGURES line.
 func TestLeaseCountOnI2PD(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -290,25 +291,6 @@ func (p *proc) LogTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// pollInterval is how often waitFor re-checks its condition.
-const pollInterval = 50 * time.Millisecond
-
-// waitFor polls cond until it returns true or timeout passes, then fails the
-// test naming what it was waiting for.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // httpGetJSON GETs url (as the operator, for an agent's https:// API) and decodes a JSON body into v; a non-2xx status is an
@@ -408,7 +390,7 @@ func TestWaitForHTTP(t *testing.T) {
 		Leader string `json:"leader"`
 		Term   int    `json:"term"`
 	}
-	waitFor(t, 10*time.Second, "status endpoint", func() bool {
+	eventually.True(t, 10*time.Second, "status endpoint", func() bool {
 		return httpGetJSON(srv.URL+"/status", &st) == nil
 	})
 	if st.Leader != "a1" || st.Term != 3 || calls.Load() != 4 {

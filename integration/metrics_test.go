@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"github.com/imh-project/imh/internal/eventually"
 	"net/http"
 	"sort"
 	"strings"
@@ -94,10 +95,11 @@ func activeRouter(s samples) string {
 // leader; after each step the leader's /metrics shows what happened, and
 // every exposition (agents, a router, simnet) passes promtool check metrics.
 func TestMetricsScenario(t *testing.T) {
+	clusterPool.join(t)
 	e := startBalancerEnv(t, "--policy", "failover")
 	leader := e.tc.waitLeader(30 * time.Second)
 	var s samples
-	waitFor(t, 90*time.Second, "leader metrics: 3 leases of the goal 3, 4 routers up", func() bool {
+	eventually.True(t, 90*time.Second, "leader metrics: 3 leases of the goal 3, 4 routers up", func() bool {
 		s = scrapeAgent(t, leader)
 		return s != nil && s[`imh_balancer_leases{dest="web"}`] == 3 && s[`imh_balancer_lease_goal{dest="web"}`] == 3 &&
 			s[`imh_balancer_router_up{router="r1"}`]+s[`imh_balancer_router_up{router="r2"}`]+
@@ -150,7 +152,7 @@ func TestMetricsScenario(t *testing.T) {
 
 	// The active router dies: the leader switches to a standby.
 	r.p.Kill()
-	waitFor(t, 60*time.Second, "the leader sees "+active+" down and switches", func() bool {
+	eventually.True(t, 60*time.Second, "the leader sees "+active+" down and switches", func() bool {
 		s = scrapeAgent(t, leader)
 		return s != nil && s[`imh_balancer_router_up{router="`+active+`"}`] == 0 &&
 			activeRouter(s) != "" && activeRouter(s) != active && s[`imh_balancer_leases{dest="web"}`] == 3
@@ -162,7 +164,7 @@ func TestMetricsScenario(t *testing.T) {
 		`imh_balancer_router_leases{dest="web",router="` + active + `"}`: 0,
 		`imh_balancer_lease_goal{dest="web"}`:                            3,
 	})
-	waitFor(t, 30*time.Second, "simnet counts 3 routers", func() bool {
+	eventually.True(t, 30*time.Second, "simnet counts 3 routers", func() bool {
 		_, ss, err := scrape(t, "http://"+e.n.simHTTP+"/metrics")
 		return err == nil && ss[`imh_simnet_routers`] == 3
 	})
@@ -174,7 +176,7 @@ func TestMetricsScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	var next *clusterAgent
-	waitFor(t, 60*time.Second, "a new leader's metrics show the LeaseSet", func() bool {
+	eventually.True(t, 60*time.Second, "a new leader's metrics show the LeaseSet", func() bool {
 		for _, a := range e.tc.agents {
 			if a == leader {
 				continue

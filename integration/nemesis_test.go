@@ -27,6 +27,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"os"
@@ -393,7 +394,7 @@ func TestNemesisProxy(t *testing.T) {
 	tc, nm := startProxiedCluster(t, 3)
 	l := tc.waitLeader(30 * time.Second)
 	// The proxies see who dials: every link carries traffic of known agents.
-	waitFor(t, 10*time.Second, "proxied raft connections of known agents", func() bool {
+	eventually.True(t, 10*time.Second, "proxied raft connections of known agents", func() bool {
 		nm.mu.Lock()
 		defer nm.mu.Unlock()
 		known := 0
@@ -405,7 +406,7 @@ func TestNemesisProxy(t *testing.T) {
 		return known >= 2
 	})
 	nm.Isolate(l.name)
-	waitFor(t, 30*time.Second, "a new leader on the majority side", func() bool {
+	eventually.True(t, 30*time.Second, "a new leader on the majority side", func() bool {
 		for _, a := range tc.agents {
 			if a == l {
 				continue

@@ -5,6 +5,7 @@ package integration
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,7 @@ func TestTLSRenewalWithoutRestart(t *testing.T) {
 	r1 := &routerProc{name: "r1", addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), http: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	r1.p = startIMHEnv(t, "router-r1", filesEnv(rf), "router", "serve", "--listen", r1.addr, "--http", r1.http, "--name", "r1",
 		"--network", "simnet://"+n.simAddr)
-	waitFor(t, 20*time.Second, "router r1", func() bool {
+	eventually.True(t, 20*time.Second, "router r1", func() bool {
 		var st routerStatus
 		return httpGetJSON("http://"+r1.http+"/status", &st) == nil
 	})
@@ -106,7 +107,7 @@ func TestTLSRenewalWithoutRestart(t *testing.T) {
 	balancerIMH(t, "dest", "create", "web", "--inbound", "2", api)
 	var id uint16
 	var term uint64
-	waitFor(t, 60*time.Second, "a controlled session on r1", func() bool {
+	eventually.True(t, 60*time.Second, "a controlled session on r1", func() bool {
 		st := r1.status(t)
 		if len(st.Sessions) != 1 || !st.Sessions[0].ControlAttached {
 			return false
@@ -126,10 +127,10 @@ func TestTLSRenewalWithoutRestart(t *testing.T) {
 		}
 	}
 	want := fileSerial(t, rf)
-	waitFor(t, 10*time.Second, "r1 to serve its renewed certificate", func() bool { return servedSerial(t, r1.addr) == want })
+	eventually.True(t, 10*time.Second, "r1 to serve its renewed certificate", func() bool { return servedSerial(t, r1.addr) == want })
 	for _, a := range tc.agents {
 		want := fileSerial(t, own[a.name])
-		waitFor(t, 10*time.Second, a.name+" to serve its renewed certificate", func() bool { return servedSerial(t, a.httpAddr) == want })
+		eventually.True(t, 10*time.Second, a.name+" to serve its renewed certificate", func() bool { return servedSerial(t, a.httpAddr) == want })
 		if !strings.Contains(a.proc.Log(), "tls certificates reloaded") {
 			t.Errorf("%s did not log the reload", a.name)
 		}
@@ -139,7 +140,7 @@ func TestTLSRenewalWithoutRestart(t *testing.T) {
 	// agent; the router's session was never dropped.
 	balancerIMH(t, "router", "add", "r9", "--addr", "127.0.0.1:9", api)
 	for _, a := range tc.agents {
-		waitFor(t, 10*time.Second, a.name+" to see r9", func() bool { return len(routerNames(t, a)) == 2 })
+		eventually.True(t, 10*time.Second, a.name+" to see r9", func() bool { return len(routerNames(t, a)) == 2 })
 	}
 	st := r1.status(t)
 	if len(st.Sessions) != 1 || st.Sessions[0].ID != id || st.Sessions[0].Term != term || !st.Sessions[0].ControlAttached {

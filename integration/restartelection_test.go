@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
 )
@@ -12,6 +13,7 @@ import (
 // no election follows within the next 50 s (issue 9's report: a
 // restarted agent triggered another election about 40 s later).
 func TestClusterRestartNoLateElection(t *testing.T) {
+	clusterPool.join(t)
 	tc := startTestCluster(t, 3)
 	old := tc.waitLeader(30 * time.Second)
 	old.proc.Kill()
@@ -22,7 +24,7 @@ func TestClusterRestartNoLateElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	term := st.Term
-	waitFor(t, 30*time.Second, old.name+" follows "+nl.name, func() bool {
+	eventually.True(t, 30*time.Second, old.name+" follows "+nl.name, func() bool {
 		s, err := old.status()
 		return err == nil && s.Leader == nl.name && s.Term == term
 	})

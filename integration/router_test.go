@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +88,7 @@ func startRouterNet(t testing.TB, grace time.Duration, names ...string) *routerN
 		simHTTP: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
 	n.sim = startIMH(t, "simnet", "simnet", "serve", "--listen", n.simAddr, "--http", n.simHTTP, "--peers", "500", "--seed", "7")
-	waitFor(t, 20*time.Second, "simnet /status", func() bool {
+	eventually.True(t, 20*time.Second, "simnet /status", func() bool {
 		var v map[string]any
 		return httpGetJSON("http://"+n.simHTTP+"/status", &v) == nil
 	})
@@ -102,7 +103,7 @@ func startRouterNet(t testing.TB, grace time.Duration, names ...string) *routerN
 		n.routers = append(n.routers, r)
 	}
 	for _, r := range n.routers {
-		waitFor(t, 20*time.Second, "router "+r.name+" /status", func() bool {
+		eventually.True(t, 20*time.Second, "router "+r.name+" /status", func() bool {
 			var st routerStatus
 			return httpGetJSON("http://"+r.http+"/status", &st) == nil && st.Name == r.name
 		})
@@ -218,7 +219,7 @@ func TestRouterDaemons(t *testing.T) {
 		}
 	}
 	// The probe destroyed its session: an unmanaged session has no grace.
-	waitFor(t, 10*time.Second, "probe session gone", func() bool { return len(r1.status(t).Sessions) == 0 })
+	eventually.True(t, 10*time.Second, "probe session gone", func() bool { return len(r1.status(t).Sessions) == 0 })
 
 	for _, r := range n.routers {
 		if err := r.p.Stop(); err != nil {
@@ -331,11 +332,11 @@ func TestRouterManagedSessionStatus(t *testing.T) {
 	}
 
 	_ = c1.Close()
-	waitFor(t, 5*time.Second, "controller detached", func() bool {
+	eventually.True(t, 5*time.Second, "controller detached", func() bool {
 		st := r1.status(t)
 		return len(st.Sessions) == 1 && !st.Sessions[0].ControlAttached
 	})
-	waitFor(t, grace+10*time.Second, "session ended after the grace period", func() bool { return len(r1.status(t).Sessions) == 0 })
+	eventually.True(t, grace+10*time.Second, "session ended after the grace period", func() bool { return len(r1.status(t).Sessions) == 0 })
 	if err := r1.p.Stop(); err != nil {
 		t.Errorf("router on SIGTERM: %v", err)
 	}

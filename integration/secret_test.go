@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,7 +55,7 @@ func (tc *testCluster) restartCaughtUp(t *testing.T, a *clusterAgent) {
 		t.Fatalf("stop %s: %v", a.name, err)
 	}
 	tc.start(a)
-	waitFor(t, 30*time.Second, a.name+" back and caught up", func() bool {
+	eventually.True(t, 30*time.Second, a.name+" back and caught up", func() bool {
 		l := tc.leader()
 		if l == nil {
 			return false
@@ -88,6 +89,7 @@ func (e *balancerEnv) routerSessions(t *testing.T) []string {
 // works with the new key alone (every agent sees the 3 members after all
 // restarted without the old secret).
 func TestSecretRotationProcesses(t *testing.T) {
+	clusterPool.join(t)
 	e := startBalancerEnvN(t, []string{"r1", "r2"})
 	e.waitStoredLeases(t, 90*time.Second, "6 leases, 3 per router", func(ls *i2p.LeaseSet2, by map[string]int) bool {
 		return len(ls.Leases) == 6 && by["r1"] == 3 && by["r2"] == 3
@@ -150,7 +152,7 @@ func TestSecretRotationProcesses(t *testing.T) {
 	if !res.Changed || res.KeyID != newID || res.Resealed != 1 || len(res.Agents) != 3 {
 		t.Fatalf("rotate: %+v", res)
 	}
-	waitFor(t, 10*time.Second, "every agent sealing under the new key", func() bool {
+	eventually.True(t, 10*time.Second, "every agent sealing under the new key", func() bool {
 		for _, p := range secretStatus(t, e.tc.agents[0]).Agents {
 			if p.SealingKey != newID {
 				return false
@@ -168,7 +170,7 @@ func TestSecretRotationProcesses(t *testing.T) {
 	st, _ := killed.status()
 	killed.proc.Kill()
 	var term uint64
-	waitFor(t, 30*time.Second, "a new leader controlling every router", func() bool {
+	eventually.True(t, 30*time.Second, "a new leader controlling every router", func() bool {
 		next := e.tc.leader()
 		if next == nil || next == killed {
 			return false
@@ -193,13 +195,13 @@ func TestSecretRotationProcesses(t *testing.T) {
 		a.useSecrets(newFile, "")
 		if a == killed {
 			e.tc.start(a)
-			waitFor(t, 30*time.Second, a.name+" back", func() bool { s, err := a.status(); return err == nil && s.Leader != "" })
+			eventually.True(t, 30*time.Second, a.name+" back", func() bool { s, err := a.status(); return err == nil && s.Leader != "" })
 			continue
 		}
 		e.tc.restartCaughtUp(t, a)
 		checkSessions(fmt.Sprintf("step 3, %s restarted", a.name))
 	}
-	waitFor(t, 30*time.Second, "every agent: new key only, sealing under it, 3 gossip members", func() bool {
+	eventually.True(t, 30*time.Second, "every agent: new key only, sealing under it, 3 gossip members", func() bool {
 		st := secretStatus(t, e.tc.agents[0])
 		for _, p := range st.Agents {
 			if p.SealingKey != newID || !slices.Equal(p.KeyIDs, []string{newID}) || p.GossipMembers != 3 {
@@ -210,13 +212,13 @@ func TestSecretRotationProcesses(t *testing.T) {
 	})
 	l := e.tc.waitLeader(30 * time.Second)
 	s, _ := l.status()
-	waitFor(t, 30*time.Second, "the leader controlling every router", func() bool { return e.controlledBy(t, s.Term) })
+	eventually.True(t, 30*time.Second, "the leader controlling every router", func() bool { return e.controlledBy(t, s.Term) })
 	checkSessions("after every agent restarted with the new secret only")
 
 	// Writes still work: a destination created now is sealed under the
 	// new key and published.
 	balancerIMH(t, "dest", "create", "api", "--http-addr="+l.httpAddr)
-	waitFor(t, 90*time.Second, "api published", func() bool {
+	eventually.True(t, 90*time.Second, "api published", func() bool {
 		s, err := l.status()
 		if err != nil {
 			return false

@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func startSimnet(t *testing.T, extra ...string) (p *proc, addr, statusURL string
 	args := append([]string{"simnet", "serve", "--listen", addr, "--http", httpAddr}, extra...)
 	p = startIMH(t, "simnet", args...)
 	statusURL = "http://" + httpAddr + "/status"
-	waitFor(t, 20*time.Second, "simnet /status", func() bool {
+	eventually.True(t, 20*time.Second, "simnet /status", func() bool {
 		var st simnetStatus
 		return httpGetJSON(statusURL, &st) == nil
 	})
@@ -93,7 +94,7 @@ func TestSimnetServeEnv(t *testing.T) {
 			env := append([]string{"IMH_LISTEN=127.0.0.1:0", "IMH_HTTP=" + httpAddr}, tc.env...)
 			p := startIMHEnv(t, "simnet-env", env, append([]string{"simnet", "serve"}, tc.args...)...)
 			var st simnetStatus
-			waitFor(t, 20*time.Second, "simnet /status", func() bool {
+			eventually.True(t, 20*time.Second, "simnet /status", func() bool {
 				return httpGetJSON("http://"+httpAddr+"/status", &st) == nil
 			})
 			if st.Peers != tc.peers {
@@ -144,7 +145,7 @@ func TestSimnetBaselineProcesses(t *testing.T) {
 	base := startIMH(t, "baseline", "simnet", "baseline", "--network", "simnet://"+addr, "--keys", keyFile, "--routers", "b1,b2", "--hops", "1", "--json")
 
 	var st simnetStatus
-	waitFor(t, 60*time.Second, "a stored baseline LeaseSet", func() bool {
+	eventually.True(t, 60*time.Second, "a stored baseline LeaseSet", func() bool {
 		return httpGetJSON(statusURL, &st) == nil && st.Destinations[b32].Stores >= 1 && len(st.Routers) == 2
 	})
 	stdout, stderr, code = runIMH(t, "simnet", "send", "--network", "simnet://"+addr, "--dest", strings.TrimSuffix(b32, ".b32.i2p"), "--count", "10", "--clients", "4", "--behaviour", "mix", "--json")
@@ -170,7 +171,7 @@ func TestSimnetBaselineProcesses(t *testing.T) {
 	if !strings.Contains(base.Log(), `"publishes"`) {
 		t.Fatalf("baseline printed no summary:\n%s", base.LogTail(10))
 	}
-	waitFor(t, 10*time.Second, "baseline routers detached", func() bool {
+	eventually.True(t, 10*time.Second, "baseline routers detached", func() bool {
 		return httpGetJSON(statusURL, &st) == nil && len(st.Routers) == 0
 	})
 	if err := sim.Stop(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"os"
 	"slices"
@@ -198,7 +199,7 @@ func BenchmarkLeaderIdleStreams(b *testing.B) {
 		t0 := time.Now()
 		conns := openIdleStreams(b, muxes, s.e.b32, streams)
 		L.OpenSeconds = time.Since(t0).Seconds()
-		waitFor(b, 60*time.Second, fmt.Sprintf("%d streams open at the leader", streams), func() bool {
+		eventually.True(b, 60*time.Second, fmt.Sprintf("%d streams open at the leader", streams), func() bool {
 			st, err := s.leader.status()
 			return err == nil && len(st.Destinations) > 0 && st.Destinations[0].Streams.Open >= streams
 		})
@@ -208,7 +209,7 @@ func BenchmarkLeaderIdleStreams(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
-		waitFor(b, 2*time.Minute, "the idle streams closed at the leader", func() bool {
+		eventually.True(b, 2*time.Minute, "the idle streams closed at the leader", func() bool {
 			st, err := s.leader.status()
 			return err == nil && len(st.Destinations) > 0 && st.Destinations[0].Streams.Open == 0
 		})

@@ -52,6 +52,7 @@ const (
 // fetches, and the nc download's throughput. The first SYN i2pd sent to
 // the service is logged as hex (the golden vector of streaming/testdata).
 func TestStreamServiceOnI2PD(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"net/http"
@@ -100,6 +101,7 @@ func copyResponse(r io.Reader, w io.Writer) (int64, error) {
 // client a clean error (exit 1); after a Raft leader SIGKILL new
 // connections work again within a bound, reported.
 func TestStreamServiceProcesses(t *testing.T) {
+	clusterPool.join(t)
 	blob := make([]byte, streamBlobSize)
 	rand.Read(blob)
 	want := sha256.Sum256(blob)
@@ -118,7 +120,7 @@ func TestStreamServiceProcesses(t *testing.T) {
 
 	// The status shows the traffic.
 	leader := e.tc.waitLeader(30 * time.Second)
-	waitFor(t, 10*time.Second, "status: 20 streams, 80 MiB out", func() bool {
+	eventually.True(t, 10*time.Second, "status: 20 streams, 80 MiB out", func() bool {
 		st, err := leader.status()
 		if err != nil || len(st.Destinations) == 0 {
 			return false
@@ -131,7 +133,7 @@ func TestStreamServiceProcesses(t *testing.T) {
 	dead := deadTCPAddr(t)
 	balancerIMH(t, "dest", "create", "dead", "--inbound", "1", "--hops", "1", "--policy", "failover", "--service", "tcp://"+dead, "--http-addr="+leader.httpAddr)
 	var deadB32 string
-	waitFor(t, 30*time.Second, "the dead destination listed", func() bool {
+	eventually.True(t, 30*time.Second, "the dead destination listed", func() bool {
 		st, err := leader.status()
 		for _, d := range st.Destinations {
 			if err == nil && d.Name == "dead" && d.Leases > 0 {
@@ -159,7 +161,7 @@ func TestStreamServiceProcesses(t *testing.T) {
 	leader.proc.Kill()
 	killed := time.Now()
 	var firstOK time.Duration
-	waitFor(t, 90*time.Second, "a new connection after the leader kill", func() bool {
+	eventually.True(t, 90*time.Second, "a new connection after the leader kill", func() bool {
 		c, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
 		got, err := ncGet(c, e.n.simAddr, e.b32, "/")

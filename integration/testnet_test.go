@@ -103,6 +103,7 @@ func ownNamespaces() []string {
 // the server's LeaseSet2 at a floodfill) and asserts that Close
 // leaves nothing behind, including a process a test started with Exec.
 func TestTestnet(t *testing.T) {
+	i2pdPool.join(t)
 	requireTestnet(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
 
@@ -116,7 +117,7 @@ func TestClientFailover(t *testing.T) {
 	}
 
 	_ = b.Close()
-	waitFor(t, wait, "detached", func() bool { s, _ := tr.sessionOf(id); return !s.ControlAttached })
+	eventually.True(t, wait, "detached", func() bool { s, _ := tr.sessionOf(id); return !s.ControlAttached })
 	for i := range 3 {
 		if !tr.be.deliver(d.hash(), ts.Tunnel.TunnelID, payloadN(i)) {
 			t.Fatal("delivery refused during grace period")

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/imh-project/imh/internal/eventually"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func (c *recConn) Close() error {
 func (c *recConn) find(t *testing.T, match func(routerproto.Message) bool) routerproto.Message {
 	t.Helper()
 	var found routerproto.Message
-	waitFor(t, wait, "message", func() bool {
+	eventually.True(t, wait, "message", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.msgs {
@@ -87,7 +88,7 @@ func TestCommandsOnSupersededConnection(t *testing.T) {
 		st, ok := m.(*routerproto.SessionStatus)
 		return ok && st.Status == routerproto.SessionCreated && st.SessionID == id
 	})
-	waitFor(t, wait, "old controller disconnected", func() bool {
+	eventually.True(t, wait, "old controller disconnected", func() bool {
 		oldW.mu.Lock()
 		defer oldW.mu.Unlock()
 		return oldW.reason == "imh: superseded by term 4"

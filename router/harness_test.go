@@ -259,18 +259,6 @@ func (tc *tconn) openManaged(d *dest, term uint64) uint16 {
 	return st.SessionID
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // sessionOf returns the /status entry of the session with id.
 func (tr *testRouter) sessionOf(id uint16) (SessionStatus, bool) {
 	for _, s := range tr.r.Status(context.Background()).Sessions {

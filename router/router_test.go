@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/imh-project/imh/internal/eventually"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func TestUnmanagedSessionLifecycle(t *testing.T) {
 	cls := d.leaseSet(t, uint32(time.Now().Unix()), leases)
 	cls.SessionID = st.SessionID
 	c.send(cls)
-	waitFor(t, wait, "leaseset published", func() bool { return tr.be.publishedCount() == 1 })
+	eventually.True(t, wait, "leaseset published", func() bool { return tr.be.publishedCount() == 1 })
 	c.expectNone(50 * time.Millisecond) // a stock client hears no LeaseSetStatus
 
 	if !tr.be.deliver(d.hash(), req.Leases[0].TunnelID, []byte("hello")) {
@@ -74,7 +75,7 @@ func TestUnmanagedSessionLifecycle(t *testing.T) {
 	}
 
 	_ = c.c.Close()
-	waitFor(t, wait, "session gone with its connection", func() bool {
+	eventually.True(t, wait, "session gone with its connection", func() bool {
 		_, ok := tr.sessionOf(st.SessionID)
 		return !ok
 	})
@@ -229,7 +230,7 @@ func TestGracePeriodQueuedPayloads(t *testing.T) {
 	tun := expect[*routerproto.TunnelStatus](c1, wait).Tunnel
 
 	_ = c1.c.Close()
-	waitFor(t, wait, "controller detached", func() bool {
+	eventually.True(t, wait, "controller detached", func() bool {
 		s, ok := tr.sessionOf(id)
 		return ok && !s.ControlAttached
 	})
@@ -268,7 +269,7 @@ func TestGracePeriodQueuedPayloads(t *testing.T) {
 
 	_ = c2.c.Close()
 	lost := time.Now()
-	waitFor(t, wait, "session destroyed after the grace period", func() bool {
+	eventually.True(t, wait, "session destroyed after the grace period", func() bool {
 		_, ok := tr.sessionOf(id)
 		return !ok
 	})
@@ -413,7 +414,7 @@ func TestTwoControllersRacing(t *testing.T) {
 			t.Fatalf("conn %d cut with %q", i, reason)
 		}
 	}
-	waitFor(t, wait, "final state", func() bool {
+	eventually.True(t, wait, "final state", func() bool {
 		s, ok := tr.sessionOf(id)
 		return ok && s.Term == n+1 && s.ControlAttached
 	})
@@ -484,7 +485,7 @@ func TestDataAttachment(t *testing.T) {
 	}
 
 	_ = dd.c.Close()
-	waitFor(t, wait, "data attachment gone", func() bool { s, _ := tr.sessionOf(id); return s.DataAttached == 0 })
+	eventually.True(t, wait, "data attachment gone", func() bool { s, _ := tr.sessionOf(id); return s.DataAttached == 0 })
 	tr.be.deliver(d.hash(), tun.TunnelID, []byte("to control"))
 	if p := expect[*routerproto.MessagePayload](c2, wait); string(p.Payload) != "to control" {
 		t.Fatalf("controller got %q", p.Payload)
@@ -507,7 +508,7 @@ func TestLeaseSetReplacedBeforePublished(t *testing.T) {
 	if st := expect[*routerproto.LeaseSetStatus](c, wait); st.State != routerproto.LeaseSetStored {
 		t.Fatalf("first: %+v", st)
 	}
-	waitFor(t, wait, "first attempt failed", func() bool {
+	eventually.True(t, wait, "first attempt failed", func() bool {
 		tr.be.mu.Lock()
 		defer tr.be.mu.Unlock()
 		return tr.be.failPublish == 0
@@ -557,7 +558,7 @@ func TestSendMessage(t *testing.T) {
 	c.send(&routerproto.SendVia{SessionID: id, TunnelID: out.TunnelID, Destination: to.keys.Destination(), Payload: []byte("v"), Nonce: 4})
 	statuses(4, routerproto.MsgAccepted, routerproto.MsgGuaranteedSuccess)
 	c.send(&routerproto.SendMessage{SessionID: id, Destination: to.keys.Destination(), Payload: []byte("quiet")})
-	waitFor(t, wait, "three sends", func() bool {
+	eventually.True(t, wait, "three sends", func() bool {
 		tr.be.mu.Lock()
 		defer tr.be.mu.Unlock()
 		return len(tr.be.sent) == 3

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"testing"
 	"time"
@@ -157,7 +158,7 @@ func TestSimnetUnmanagedProbe(t *testing.T) {
 	cls := d.leaseSet(t, uint32(time.Now().Unix()), []i2p.Lease2{req.Leases[0].ToLease2()})
 	cls.SessionID = st.SessionID
 	c.send(cls)
-	waitFor(t, wait, "leaseset stored by the floodfills", func() bool { return n.DestStatus(d.hash()).Stores == 1 })
+	eventually.True(t, wait, "leaseset stored by the floodfills", func() bool { return n.DestStatus(d.hash()).Stores == 1 })
 
 	// A send to a destination without an endpoint finds no LeaseSet; a send
 	// to an attached endpoint reaches its handler with the payload unchanged.

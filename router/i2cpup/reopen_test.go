@@ -3,6 +3,7 @@ package i2cpup
 import (
 	"bytes"
 	"context"
+	"github.com/imh-project/imh/internal/eventually"
 	"slices"
 	"testing"
 	"time"
@@ -41,18 +42,6 @@ func leaseIDs(ls []i2p.Lease) []uint32 {
 	}
 	slices.Sort(ids)
 	return ids
-}
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestUpstreamLostReportsBrokenAndReopens: when the upstream drops the
@@ -103,7 +92,7 @@ func TestUpstreamLostReportsBrokenAndReopens(t *testing.T) {
 	if !bytes.Equal(gotB, want) || !bytes.Equal(got.Signature, sc.Signature) {
 		t.Fatal("reopened with a different session config than the balancer signed")
 	}
-	waitFor(t, "live upstream session", func() bool {
+	eventually.True(t, 5*time.Second, "live upstream session", func() bool {
 		s, err := be.session(bal.keys.Destination().Hash())
 		return err == nil && !s.ended()
 	})
@@ -161,9 +150,9 @@ func TestReopenStopsWithSession(t *testing.T) {
 			f.mu.Unlock()
 			conn.Close()
 			refused := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.refused }
-			waitFor(t, "refused reopens", func() bool { return refused() >= 2 })
+			eventually.True(t, 5*time.Second, "refused reopens", func() bool { return refused() >= 2 })
 			tc.stop(t, be, c, sid)
-			waitFor(t, "reopen goroutine ended", func() bool {
+			eventually.True(t, 5*time.Second, "reopen goroutine ended", func() bool {
 				be.mu.Lock()
 				defer be.mu.Unlock()
 				return len(be.reopens) == 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
 
@@ -78,15 +79,6 @@ func answer(t *testing.T, c *routerproto.Client, keys *i2p.PrivateKeys, sid uint
 	return ls
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestStockSessionLifecycle(t *testing.T) {
 	s := NewStock(t, StockConfig{Leases: 3})
 	c := dial(t, s.Addr)
@@ -103,7 +95,7 @@ func TestStockSessionLifecycle(t *testing.T) {
 	}
 	now := uint32(time.Now().Unix())
 	answer(t, c, keys, sid, req, now)
-	waitFor(t, "stored leaseset", func() bool { return len(s.LeaseSets(keys.Destination().Hash())) == 1 })
+	eventually.True(t, 5*time.Second, "stored leaseset", func() bool { return len(s.LeaseSets(keys.Destination().Hash())) == 1 })
 
 	if err := s.RotateTunnels(keys.Destination().Hash()); err != nil {
 		t.Fatal(err)
@@ -113,7 +105,7 @@ func TestStockSessionLifecycle(t *testing.T) {
 		t.Fatal("rotation kept the tunnel")
 	}
 	answer(t, c, keys, sid, req2, now+1)
-	waitFor(t, "second leaseset", func() bool { return len(s.LeaseSets(keys.Destination().Hash())) == 2 })
+	eventually.True(t, 5*time.Second, "second leaseset", func() bool { return len(s.LeaseSets(keys.Destination().Hash())) == 2 })
 
 	if err := s.Deliver(keys.Destination().Hash(), 5, []byte("hello")); err != nil {
 		t.Fatal(err)
@@ -140,7 +132,7 @@ func TestStockSessionLifecycle(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	<-c.Done()
-	waitFor(t, "no sessions", func() bool { return s.Sessions() == 0 })
+	eventually.True(t, 5*time.Second, "no sessions", func() bool { return s.Sessions() == 0 })
 }
 
 // TestStockStopsUnansweredSession: no LeaseSet (or a bad one) before the
