@@ -186,6 +186,19 @@ type TransferRequest struct {
 	Name string `json:"name,omitempty"`
 }
 
+// PromoteRequest is the body of POST /v1/promote.
+type PromoteRequest struct {
+	Name string `json:"name"`
+}
+
+// PromoteResult answers POST /v1/promote: Already when the server was a
+// voter before, Voters the voter count after.
+type PromoteResult struct {
+	Promoted string `json:"promoted"`
+	Already  bool   `json:"already"`
+	Voters   int    `json:"voters"`
+}
+
 // TransferResult names the leader after a transfer.
 type TransferResult struct {
 	Leader string `json:"leader"`

@@ -270,20 +270,22 @@ func (c *Cluster) reconcile() {
 		alive[m.Name] = true
 		id, addr := raft.ServerID(m.Name), raft.ServerAddress(m.Meta.RaftAddr)
 		s, ok := have[id]
-		if ok && s.Address == addr && s.Suffrage == raft.Voter {
+		if ok && s.Address == addr {
 			continue
 		}
 		if m.Meta.Removed || (!ok && m.Meta.InRaft && c.removes.held(m.Name, now)) {
 			continue // removed by an operator: waits for imh cluster join
 		}
-		if ok && s.Address != addr {
+		if ok {
 			c.log.Info("raft address changed; updating the configuration", "peer", m.Name, "old", s.Address, "new", addr)
+			if err := c.readdress(s, addr); err != nil {
+				c.log.Warn("update raft address", "peer", m.Name, "err", err)
+			}
+			continue
 		}
-		c.log.Info("adding voter", "peer", m.Name, "raft_addr", addr)
-		if err := c.r().AddVoter(id, addr, 0, addVoterTimeout).Error(); err != nil {
-			c.log.Warn("add voter", "peer", m.Name, "err", err)
-		} else if n := c.voterCount(); !ok && n%2 == 0 {
-			c.log.Warn(EvenVotersWarning(n), "peer", m.Name, "voters", n)
+		c.log.Info("adding non-voter (make it a voter with imh cluster promote)", "peer", m.Name, "raft_addr", addr)
+		if err := c.r().AddNonvoter(id, addr, 0, addVoterTimeout).Error(); err != nil {
+			c.log.Warn("add non-voter", "peer", m.Name, "err", err)
 		}
 	}
 	c.cleanupDead(now, conf, alive)

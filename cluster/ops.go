@@ -25,6 +25,7 @@ import (
 //	DELETE /v1/peers/{name}          -> RemoveResult (leader)
 //	POST   /v1/internal/removed      RemovedNotice (leader to the removed agent)
 //	POST   /v1/transfer-leader       TransferRequest -> TransferResult (leader)
+//	POST   /v1/promote               PromoteRequest -> PromoteResult (leader)
 //	GET    /v1/snapshot              fsm snapshot bytes (leader, after a Barrier)
 //	PUT    /v1/snapshot              fsm snapshot bytes -> RestoreResult (leader)
 const (
@@ -55,6 +56,7 @@ func (c *Cluster) registerOps(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/internal/removed", c.handleRemoved)
 	mux.HandleFunc("POST /v1/internal/announce", c.write(c.announce))
 	mux.HandleFunc("POST /v1/transfer-leader", c.write(c.transferLeader))
+	mux.HandleFunc("POST /v1/promote", c.write(c.promote))
 	mux.HandleFunc("GET /v1/snapshot", c.handleSnapshotSave)
 	mux.HandleFunc("PUT /v1/snapshot", c.handleSnapshotRestore)
 }
@@ -175,7 +177,8 @@ func (c *Cluster) getJSON(ctx context.Context, addr, path string, timeout time.D
 
 // Join makes this agent join the cluster that gossips at addr. A removed
 // agent first moves its stale raft state aside (logged) and starts fresh.
-// It returns once the leader has made this agent a voter.
+// It returns once the leader has added this agent to the raft
+// configuration (a non-voter until imh cluster promote).
 func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 	res := JoinResult{Node: c.cfg.NodeName}
 	if c.ml == nil {
@@ -204,7 +207,7 @@ func (c *Cluster) Join(ctx context.Context, addr string) (JoinResult, error) {
 			return res, nil
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("%w: joined gossip at %s, but no leader made this agent a voter within %v (is a majority up?)", ErrNoLeader, addr, joinWait)
+			return res, fmt.Errorf("%w: joined gossip at %s, but no leader added this agent to the raft configuration within %v (is a majority up?)", ErrNoLeader, addr, joinWait)
 		}
 		select {
 		case <-ctx.Done():
@@ -513,10 +516,56 @@ func (c *Cluster) announce(_ context.Context, _ *http.Request, body []byte) (any
 		return struct{}{}, nil
 	}
 	c.log.Info("raft address changed (announced by the agent); updating the configuration", "peer", a.Name, "old", s.Address, "new", a.RaftAddr)
-	if err := c.r().AddVoter(s.ID, raft.ServerAddress(a.RaftAddr), 0, addVoterTimeout).Error(); err != nil {
+	if err := c.readdress(s, raft.ServerAddress(a.RaftAddr)); err != nil {
 		return nil, fmt.Errorf("update %s: %w", a.Name, raftErr(err))
 	}
 	return struct{}{}, nil
+}
+
+// readdress gives a server of the configuration a new raft address and
+// keeps its suffrage: a non-voter that moved stays a non-voter.
+func (c *Cluster) readdress(s raft.Server, addr raft.ServerAddress) error {
+	add := c.r().AddVoter
+	if s.Suffrage != raft.Voter {
+		add = c.r().AddNonvoter
+	}
+	return add(s.ID, addr, 0, addVoterTimeout).Error()
+}
+
+// promote makes a non-voter of the configuration a voter (imh cluster
+// promote). Agents joining a running cluster are added as non-voters, so
+// that a trial agent never raises the quorum by accident (issue 18): this
+// is the one deliberate step. Promoting a voter is a no-op.
+func (c *Cluster) promote(_ context.Context, _ *http.Request, body []byte) (any, error) {
+	var req PromoteRequest
+	if err := decodeBody(body, &req); err != nil {
+		return nil, err
+	}
+	if err := fsm.ValidName(req.Name); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if !c.isLeader() {
+		return nil, &NotLeaderError{Leader: c.Leader()}
+	}
+	s, ok, err := c.server(req.Name)
+	if err != nil {
+		return nil, fmt.Errorf("promote %s: %w", req.Name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not in the raft configuration (start it with --join, or imh cluster join)", fsm.ErrNotFound, req.Name)
+	}
+	res := PromoteResult{Promoted: req.Name, Already: s.Suffrage == raft.Voter}
+	if !res.Already {
+		if err := c.r().AddVoter(s.ID, s.Address, 0, addVoterTimeout).Error(); err != nil {
+			return nil, fmt.Errorf("promote %s: %w", req.Name, raftErr(err))
+		}
+		c.log.Info("promoted to voter by operator request", "peer", req.Name)
+	}
+	res.Voters = c.voterCount()
+	if res.Voters%2 == 0 {
+		c.log.Warn(EvenVotersWarning(res.Voters), "peer", req.Name, "voters", res.Voters)
+	}
+	return res, nil
 }
 
 // announceSelf tells the alive gossip members (one of which forwards to

@@ -19,6 +19,7 @@ import (
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/status"
 )
 
 func freeAddr(t *testing.T) string {
@@ -181,7 +182,8 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 
 	// A fourth agent without state joins the running cluster: it must not
 	// bootstrap on its own (the others are in raft already) but be added as
-	// a voter by the leader's reconcile, and receive the state.
+	// a non-voter by the leader's reconcile, receive the state, and become
+	// a voter only when promoted.
 	cfg := nodes[0].cfg
 	cfg.NodeName, cfg.DataDir, cfg.RaftBind, cfg.GossipBind, cfg.HTTPBind = "n4", t.TempDir(), freeAddr(t), freeAddr(t), freeAddr(t)
 	n4 := &tcpNode{cfg: cfg}
@@ -194,11 +196,12 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, p := range l.c.Status(ctx).Peers {
-		if !p.Voter {
-			t.Fatalf("%s is not a voter", p.Name)
-		}
+	checkVoters(t, l.c.Status(ctx).Peers, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false})
+	var pr cluster.PromoteResult
+	if code := api(t, "POST", n4.cfg.HTTPBind, "/v1/promote", cluster.PromoteRequest{Name: "n4"}, &pr); code != 200 || pr.Already || pr.Voters != 4 {
+		t.Fatalf("promote n4: %d %+v", code, pr)
 	}
+	checkVoters(t, l.c.Status(ctx).Peers, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true})
 
 	// Snapshot too, so snapshot files are scanned (raft refuses while a
 	// configuration change is still being applied: retry).
@@ -245,5 +248,15 @@ func scanForSecrets(t *testing.T, dirs []string, secrets map[string][]byte, publ
 	}
 	if !sawPublic {
 		t.Errorf("the Destination is in none of %d files: the scan missed the state", files)
+	}
+}
+
+// checkVoters checks each peer's suffrage against want.
+func checkVoters(t *testing.T, peers []status.Peer, want map[string]bool) {
+	t.Helper()
+	for _, p := range peers {
+		if v, ok := want[p.Name]; !ok || v != p.Voter {
+			t.Errorf("%s: voter %v, want %v (known %v)", p.Name, p.Voter, v, ok)
+		}
 	}
 }
