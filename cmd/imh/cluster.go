@@ -22,9 +22,9 @@ func init() { register(newClusterCmd) }
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Cluster operations: peers, join, remove, transfer-leader, snapshots, recover, secret rotation",
+		Short: "Cluster operations: peers, join, promote, remove, transfer-leader, snapshots, recover, secret rotation",
 	}
-	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterRemoveCmd(),
+	cmd.AddCommand(newClusterPeersCmd(), newClusterJoinCmd(), newClusterPromoteCmd(), newClusterRemoveCmd(),
 		newClusterTransferCmd(), newClusterSnapshotCmd(), newClusterRecoverCmd(), newClusterStateHashCmd(),
 		newClusterSecretCmd())
 	return cmd
@@ -117,11 +117,58 @@ func newClusterJoinCmd() *cobra.Command {
 			if res.Fresh {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: stale raft state of the removed agent moved aside (see its log)\n", res.Node)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), a voter; leader %s\n", res.Node, res.Contacted, res.Leader)
 			var body cluster.PeersBody
-			if apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body) == nil {
-				warnEvenVoters(cmd, body.Peers)
+			if apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body) != nil {
+				body.Peers = nil
 			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), %s; leader %s\n", res.Node, res.Contacted, suffrage(body.Peers, res.Node), res.Leader)
+			warnEvenVoters(cmd, body.Peers)
+			return nil
+		},
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
+}
+
+// suffrage says whether node is a voter among peers, and how a non-voter
+// becomes one.
+func suffrage(peers []cluster.PeerInfo, node string) string {
+	for _, p := range peers {
+		if p.Name == node && p.Voter {
+			return "a voter"
+		}
+	}
+	return "a non-voter until `imh cluster promote " + node + "`"
+}
+
+// newClusterPromoteCmd is imh cluster promote: the one deliberate step
+// that makes an agent a voter (agents join a running cluster as
+// non-voters, so a trial agent never raises the quorum by accident).
+func newClusterPromoteCmd() *cobra.Command {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "promote NAME",
+		Short: "Make the non-voter NAME a voter (agents join a running cluster as non-voters)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := fsm.ValidName(args[0]); err != nil {
+				return usageErrorf("cluster promote: %v", err)
+			}
+			var res cluster.PromoteResult
+			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/promote", cluster.PromoteRequest{Name: args[0]}, &res); err != nil {
+				return fmt.Errorf("cluster promote %s: %w", argName(args[0]), err)
+			}
+			if res.Voters%2 == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(res.Voters))
+			}
+			if o.json {
+				return printJSON(cmd, res)
+			}
+			what := "promoted %s to voter (%d voters)\n"
+			if res.Already {
+				what = "%s was a voter already (%d voters)\n"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), what, res.Promoted, res.Voters)
 			return nil
 		},
 	}
