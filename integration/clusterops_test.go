@@ -86,6 +86,19 @@ func (tc *testCluster) addAgent(name, join string, extra ...string) *clusterAgen
 	return a
 }
 
+// promote makes each named agent a voter with imh cluster promote through
+// via's API, once via's configuration lists it (agents joining a running
+// cluster are non-voters until then).
+func (tc *testCluster) promote(via *clusterAgent, agents ...string) {
+	tc.t.Helper()
+	for _, name := range agents {
+		eventually.True(tc.t, 20*time.Second, name+" in "+via.name+"'s configuration", func() bool {
+			return slices.ContainsFunc(peersOf(tc.t, via).Peers, func(p cluster.PeerInfo) bool { return p.Name == name })
+		})
+		imhOK(tc.t, "cluster", "promote", name, "--http-addr", via.httpAddr)
+	}
+}
+
 func (tc *testCluster) agent(name string) *clusterAgent {
 	for _, a := range tc.agents {
 		if a.name == name {
@@ -274,6 +287,10 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	// One command brings it back.
 	start := time.Now()
 	out = imhOK(t, "cluster", "join", l.flagValue(t, "gossip-bind"), "--http-addr", n.httpAddr)
+	if !strings.Contains(out, "a non-voter until `imh cluster promote "+n.name+"`") {
+		t.Errorf("join of a removed agent: %q; want it a non-voter", out)
+	}
+	tc.promote(l, n.name)
 	tc.waitVoters(l, names(tc.agents), 20*time.Second)
 	tc.waitRouter(n, "r2", 20*time.Second)
 	t.Logf("rejoin by imh cluster join: voter and caught up %v after the command started", time.Since(start).Round(time.Millisecond))
@@ -298,6 +315,7 @@ func TestClusterOpsRemoveRejoin(t *testing.T) {
 	imhWrite(t, "router", "add", "r3", "--addr", "127.0.0.1:9003", "--http-addr", l.httpAddr)
 	start = time.Now()
 	tc.start(n)
+	tc.promote(l, n.name)
 	tc.waitVoters(l, names(tc.agents), 20*time.Second)
 	tc.waitRouter(n, "r3", 20*time.Second)
 	t.Logf("rejoin by restart with --join: voter and caught up %v after the start", time.Since(start).Round(time.Millisecond))
@@ -565,6 +583,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	for _, a := range tc.agents[1:] {
 		tc.start(a) // fresh data dirs: they join the survivor
 	}
+	tc.promote(s, names(tc.agents[1:])...)
 	tc.waitVoters(s, names(tc.agents), 30*time.Second)
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r2", 20*time.Second)
@@ -681,6 +700,7 @@ func TestClusterOpsFiveNodes(t *testing.T) {
 	rest := slices.DeleteFunc(slices.Clone(tc.agents), func(a *clusterAgent) bool { return a == n })
 	tc.waitVoters(target, names(rest), 10*time.Second)
 	imhOK(t, "cluster", "join", target.flagValue(t, "gossip-bind"), "--http-addr", n.httpAddr)
+	tc.promote(target, n.name)
 	tc.waitVoters(target, names(tc.agents), 20*time.Second)
 	imhWrite(t, "router", "add", "r3", "--addr", "127.0.0.1:9003", "--http-addr", n.httpAddr)
 	for _, a := range tc.agents {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,21 +226,49 @@ func TestFirstDaySecretMismatch(t *testing.T) {
 	}
 }
 
-// TestFirstDayEvenVoters: a 4th agent joining a 3-agent cluster becomes a
-// voter (documented); the leader and imh cluster peers warn that an even
-// count of voters tolerates no more failures.
+// TestFirstDayEvenVoters: a 4th agent joining a running 3-agent cluster
+// (operations.md's "Add a node") is a non-voter and the quorum stays 2 of
+// 3, also once it stops; imh cluster promote makes it a voter, and the
+// leader and the command warn that an even count of voters tolerates no
+// more failures (issue 18 trap 2).
 func TestFirstDayEvenVoters(t *testing.T) {
 	lightPool.join(t)
 	tc := startOpsCluster(t, 3)
 	l := tc.waitLeader(20 * time.Second)
-	if _, stderr, _ := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr); strings.Contains(stderr, "warning") {
-		t.Errorf("3 voters: peers warns: %q", stderr)
+	n4 := tc.addAgent("n4", l.flagValue(t, "gossip-bind"))
+	eventually.True(t, 20*time.Second, "n4 a non-voter in the configuration", func() bool {
+		return slices.ContainsFunc(peersOf(t, l).Peers, func(p cluster.PeerInfo) bool { return p.Name == "n4" && !p.Voter })
+	})
+	if v := voters(t, l); !slices.Equal(v, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("voters after n4 joined: %v", v)
 	}
-	tc.addAgent("n4", l.flagValue(t, "gossip-bind"))
+	if _, stderr, _ := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr); strings.Contains(stderr, "warning") {
+		t.Errorf("3 voters and a non-voter: peers warns: %q", stderr)
+	}
+	for _, tt := range []struct {
+		name, arg string
+		code      int
+		stderr    string
+	}{
+		{"invalid name", "n/4", 2, "cluster promote"},
+		{"not in the configuration", "n9", 1, "not in the raft configuration"},
+	} {
+		if _, stderr, code := runIMH(t, "cluster", "promote", tt.arg, "--http-addr", l.httpAddr); code != tt.code || !strings.Contains(stderr, tt.stderr) || !oneLine(stderr) {
+			t.Errorf("%s: promote %s: exit %d, stderr %q; want exit %d and %q", tt.name, tt.arg, code, stderr, tt.code, tt.stderr)
+		}
+	}
+	// Through n4's own API: a follower forwards to the leader.
+	out, stderr, code := runIMH(t, "cluster", "promote", "n4", "--http-addr", n4.httpAddr)
+	if code != 0 || !strings.Contains(out, "promoted n4 to voter (4 voters)") || !strings.Contains(stderr, "4 voters: an even count") || !oneLine(stderr) {
+		t.Errorf("cluster promote n4: exit %d, stdout %q, stderr %q; want one warning line", code, out, stderr)
+	}
 	tc.waitVoters(l, []string{"n1", "n2", "n3", "n4"}, 20*time.Second)
-	_, stderr, code := runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr)
+	_, stderr, code = runIMH(t, "cluster", "peers", "--http-addr", l.httpAddr)
 	if code != 0 || !strings.Contains(stderr, "4 voters: an even count") || !oneLine(stderr) {
 		t.Errorf("cluster peers with 4 voters: exit %d, stderr %q; want one warning line", code, stderr)
+	}
+	if out := imhOK(t, "cluster", "promote", "n4", "--http-addr", l.httpAddr); !strings.Contains(out, "was a voter already") {
+		t.Errorf("promote a voter: %q", out)
 	}
 	eventually.True(t, 5*time.Second, "the leader's warning", func() bool {
 		return strings.Contains(l.proc.Log(), "4 voters: an even count")
