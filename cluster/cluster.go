@@ -86,7 +86,10 @@ type Cluster struct {
 	dead      *deadTracker // leader-only: when each unreachable server was first seen gone
 	strangers mismatchLog  // gossip from nodes with another cluster secret (secretmismatch.go)
 	foreign   mismatchLog  // joins refused by agents with another cluster secret
-	removes   *removeHold  // leader-only: servers removed recently, not re-added at once
+	// unsealable: raft delivers state sealed under a secret this agent
+	// lacks (followSealKey)
+	unsealable mismatchLog
+	removes    *removeHold // leader-only: servers removed recently, not re-added at once
 
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading
@@ -369,8 +372,12 @@ func (c *Cluster) followSealKey() {
 	}
 	switch {
 	case !held:
-		c.log.Error("the destinations are sealed under a secret this agent does not hold: restart it with that secret (--secret-file)",
-			"sealed_under", want.String(), "held", fmt.Sprint(c.keys.ids()))
+		// Called after every applied entry: one line a minute, not one
+		// per entry, for as long as the secret is wrong.
+		if ok, suppressed := c.unsealable.allow(time.Now()); ok {
+			c.log.Error("this agent has another cluster secret than the one the replicated state is sealed under: restart it with that secret (--secret-file)",
+				"sealed_under", want.String(), "held", fmt.Sprint(c.keys.ids()), "repeats_suppressed", suppressed, "next_report_after", secretMismatchEvery)
+		}
 	case changed:
 		c.log.Info("cluster secret switched: sealing and gossip now use it", "key_id", active.String())
 	}
