@@ -97,6 +97,7 @@ func (f *destSettingsFlags) request(cmd *cobra.Command, onlyChanged bool) (clust
 func newDestCreateCmd() *cobra.Command {
 	var o apiOptions
 	var sf destSettingsFlags
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a destination with new keys, generated and sealed by the cluster",
@@ -107,11 +108,12 @@ func newDestCreateCmd() *cobra.Command {
 				return err
 			}
 			req.Name = args[0]
-			return destPost(cmd, &o, req, "dest create "+argName(args[0]))
+			return destPost(cmd, &o, wf, req, "dest create "+argName(args[0]))
 		},
 	}
 	addAPIFlags(cmd, &o)
 	sf.add(cmd)
+	wf.add(cmd)
 	return cmd
 }
 
@@ -121,6 +123,7 @@ const maxImportKeyFile = 64 << 10
 func newDestImportCmd() *cobra.Command {
 	var o apiOptions
 	var sf destSettingsFlags
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "import NAME KEYFILE",
 		Short: "Import a destination from a private key file (read here, sent to the cluster, stored sealed)",
@@ -137,11 +140,12 @@ func newDestImportCmd() *cobra.Command {
 			defer clear(raw)
 			req.Name = args[0]
 			req.KeyFile = base64.StdEncoding.EncodeToString(raw)
-			return destPost(cmd, &o, req, "dest import "+argName(args[0]))
+			return destPost(cmd, &o, wf, req, "dest import "+argName(args[0]))
 		},
 	}
 	addAPIFlags(cmd, &o)
 	sf.add(cmd)
+	wf.add(cmd)
 	return cmd
 }
 
@@ -170,22 +174,30 @@ func readImportKeyFile(path string) ([]byte, error) {
 	return raw, nil
 }
 
-func destPost(cmd *cobra.Command, o *apiOptions, req cluster.DestinationRequest, what string) error {
+func destPost(cmd *cobra.Command, o *apiOptions, wf waitFlags, req cluster.DestinationRequest, what string) error {
 	var info cluster.DestinationInfo
 	if err := apiCall(cmd.Context(), o, "POST", "/v1/destinations", req, &info); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	warnStreamPolicy(cmd, info)
+	if !o.json {
+		fmt.Fprintf(cmd.OutOrStdout(), "destination %s: %s\n", info.Name, info.B32)
+	}
+	if wf.wait {
+		if err := waitLeaseSet(cmd, o, wf, info.Name, info.Inbound); err != nil {
+			return fmt.Errorf("%s: created, but %w", what, err)
+		}
+	}
 	if o.json {
 		return printJSON(cmd, info)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "destination %s: %s\n", info.Name, info.B32)
 	return nil
 }
 
 func newDestSetCmd() *cobra.Command {
 	var o apiOptions
 	var sf destSettingsFlags
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "set NAME",
 		Short: "Change a destination's settings (only the flags given)",
@@ -203,16 +215,24 @@ func newDestSetCmd() *cobra.Command {
 				return fmt.Errorf("dest set %s: %w", argName(args[0]), err)
 			}
 			warnStreamPolicy(cmd, info)
+			if !o.json {
+				fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s, frontends %s\n",
+					info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service, onOff(info.Frontends))
+			}
+			if wf.wait {
+				if err := waitLeaseSet(cmd, &o, wf, info.Name, info.Inbound); err != nil {
+					return fmt.Errorf("dest set %s: changed, but %w", argName(args[0]), err)
+				}
+			}
 			if o.json {
 				return printJSON(cmd, info)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s, frontends %s\n",
-				info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service, onOff(info.Frontends))
 			return nil
 		},
 	}
 	addAPIFlags(cmd, &o)
 	sf.add(cmd)
+	wf.add(cmd)
 	return cmd
 }
 
