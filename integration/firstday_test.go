@@ -299,3 +299,25 @@ func TestFirstDayRouterRemoveReleases(t *testing.T) {
 		t.Error("r2 lost web's session")
 	}
 }
+
+// TestFirstDayDestWait: imh dest create --wait returns once the LeaseSet
+// carries the asked leases, saying on stderr what it waits for; dest set
+// --wait with a timeout too short exits 1 naming what it waited for.
+func TestFirstDayDestWait(t *testing.T) {
+	lightPool.join(t)
+	e := startBalancerEnvN(t, []string{"r1", "r2"}, "--inbound", "1")
+	l := e.tc.waitLeader(20 * time.Second)
+	api := "--http-addr=" + l.httpAddr
+	out, stderr, code := runIMH(t, "dest", "create", "api", "--inbound", "2", "--wait", "--wait-timeout", "60s", api)
+	if code != 0 || !strings.Contains(stderr, "waiting for the LeaseSet of api: ") || !strings.Contains(out, "LeaseSet of api published: 4 of 4 leases") {
+		t.Fatalf("dest create --wait: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	var ls cluster.LeaseSetInfo
+	if err := httpGetJSON(agentURL(l.httpAddr, "/v1/destinations/api/leaseset"), &ls); err != nil || len(ls.Leases) != 4 {
+		t.Errorf("after --wait: %d leases published (%v), want 4", len(ls.Leases), err)
+	}
+	out, stderr, code = runIMH(t, "dest", "set", "api", "--inbound", "3", "--wait", "--wait-timeout", "1ms", "--json", api)
+	if code != 1 || !strings.Contains(stderr, "waiting for the LeaseSet of api: timed out") || !oneLine(stderr) || out != "" {
+		t.Errorf("dest set --wait timing out: exit %d, stdout %q, stderr %q; want exit 1, one line, no stdout", code, out, stderr)
+	}
+}
