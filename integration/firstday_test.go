@@ -316,6 +316,23 @@ func TestFirstDayDestWait(t *testing.T) {
 	if err := httpGetJSON(agentURL(l.httpAddr, "/v1/destinations/api/leaseset"), &ls); err != nil || len(ls.Leases) != 4 {
 		t.Errorf("after --wait: %d leases published (%v), want 4", len(ls.Leases), err)
 	}
+	// What docs/cli.md shows for looking at it: dest show's leaseset
+	// field through imh leaseset inspect.
+	var d cluster.DestinationInfo
+	if err := json.Unmarshal([]byte(imhOK(t, "dest", "show", "api", "--json", api)), &d); err != nil {
+		t.Fatal(err)
+	}
+	lsFile := filepath.Join(t.TempDir(), "api.leaseset")
+	if err := os.WriteFile(lsFile, []byte(d.LeaseSet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var in struct {
+		Leases         []json.RawMessage `json:"leases"`
+		SignatureValid bool              `json:"signature_valid"`
+	}
+	if err := json.Unmarshal([]byte(imhOK(t, "leaseset", "inspect", lsFile, "--json")), &in); err != nil || len(in.Leases) != 4 || !in.SignatureValid {
+		t.Errorf("leaseset inspect of dest show's leaseset: %v, %d leases, signature valid %v; want 4, true", err, len(in.Leases), in.SignatureValid)
+	}
 	out, stderr, code = runIMH(t, "dest", "set", "api", "--inbound", "3", "--wait", "--wait-timeout", "1ms", "--json", api)
 	if code != 1 || !strings.Contains(stderr, "waiting for the LeaseSet of api: timed out") || !oneLine(stderr) || out != "" {
 		t.Errorf("dest set --wait timing out: exit %d, stdout %q, stderr %q; want exit 1, one line, no stdout", code, out, stderr)
