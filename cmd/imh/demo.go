@@ -385,26 +385,56 @@ func (d *demo) status(ctx context.Context) (*status.Status, error) {
 	return nil, last
 }
 
-// waitStatus polls status until cond holds.
+// waitStatus polls status until cond holds, saying on the demo's output
+// what it waits for and how far the cluster is, with the elapsed time
+// (the progress helper every long CLI wait shares).
 func (d *demo) waitStatus(ctx context.Context, what string, cond func(*status.Status) bool) (*status.Status, error) {
-	deadline := time.Now().Add(demoReadyTimeout)
-	for {
+	p := newProgress(d.out, what, false)
+	var got *status.Status
+	var exited error
+	err := p.poll(ctx, demoReadyTimeout, 200*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		st, err := d.status(ctx)
 		if err == nil && cond(st) {
-			return st, nil
+			got = st
+			return true, "", nil
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("demo: %s: not within %s (last error: %v; logs in %s)", what, demoReadyTimeout, err, d.dir)
-		}
-		if !sleepCtx(ctx, 200*time.Millisecond) {
-			return nil, ctx.Err()
-		}
-		for _, p := range d.procs {
-			if !p.running() && !slices.Contains(d.agents, p) {
-				return nil, fmt.Errorf("demo: %s exited (%v); see %s", p.name, p.err, p.log)
+		for _, proc := range d.procs {
+			if !proc.running() && !slices.Contains(d.agents, proc) {
+				exited = fmt.Errorf("demo: %s exited (%v); see %s", proc.name, proc.err, proc.log)
+				return true, "", nil
 			}
 		}
+		if err != nil {
+			return false, "", err
+		}
+		return false, demoState(st), nil
+	})
+	switch {
+	case exited != nil:
+		return nil, exited
+	case err != nil:
+		return nil, fmt.Errorf("demo: %w (logs in %s)", err, d.dir)
 	}
+	return got, nil
+}
+
+// demoState is how far the demo's cluster is, for the progress lines.
+func demoState(st *status.Status) string {
+	up := 0
+	for _, r := range st.Routers {
+		if r.State == status.RouterUp {
+			up++
+		}
+	}
+	leader := st.Leader
+	if leader == "" {
+		leader = "none"
+	}
+	leases := "no destination yet"
+	if ds := destOf(st); ds != nil {
+		leases = fmt.Sprintf("%d leases published", ds.Leases)
+	}
+	return fmt.Sprintf("leader %s, %d of %d routers up, %s", leader, up, len(st.Routers), leases)
 }
 
 func destOf(st *status.Status) *status.Destination {

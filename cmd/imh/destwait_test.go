@@ -58,8 +58,8 @@ func TestProgressPoll(t *testing.T) {
 		i++
 		return i == len(states), s, nil
 	})
-	if err != nil || strings.Count(out.String(), "\n") != 3 || !strings.HasPrefix(out.String(), "waiting for the LeaseSet of web: a (") {
-		t.Errorf("poll: %v, printed %q; want 3 lines", err, out.String())
+	if err != nil || strings.Count(out.String(), "\n") != 2 || !strings.HasPrefix(out.String(), "waiting for the LeaseSet of web: a (") || p.last != "c" {
+		t.Errorf("poll: %v, printed %q, last %q; want 2 lines (a, b), c kept for the caller", err, out.String(), p.last)
 	}
 
 	out.Reset()

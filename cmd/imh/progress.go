@@ -44,7 +44,8 @@ func (p *progress) elapsed() time.Duration { return time.Since(p.start) }
 var errWaitTimeout = errors.New("timed out")
 
 // poll calls check every interval until it reports done, an error, the
-// timeout or ctx's end; each state check returns goes to p.
+// timeout or ctx's end; each state check returns while not done is
+// printed when it changed.
 func (p *progress) poll(ctx context.Context, timeout, interval time.Duration, check func(context.Context) (done bool, state string, err error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -52,11 +53,14 @@ func (p *progress) poll(ctx context.Context, timeout, interval time.Duration, ch
 	defer t.Stop()
 	for {
 		done, state, err := check(ctx)
+		if done {
+			if state != "" {
+				p.last = state // the caller reports the end itself
+			}
+			return nil
+		}
 		if err == nil {
 			p.update(state)
-		}
-		if done {
-			return nil
 		}
 		select {
 		case <-ctx.Done():
