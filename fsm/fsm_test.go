@@ -540,3 +540,28 @@ func TestFreezeIsolated(t *testing.T) {
 		t.Fatal("Frozen.Marshal not deterministic")
 	}
 }
+
+// TestChanges: applies that change the state and restores move the count;
+// refused commands and reads do not.
+func TestChanges(t *testing.T) {
+	s := New()
+	tests := []struct {
+		name string
+		do   func() error
+		move bool
+	}{
+		{"router put", func() error { return s.ApplyCommand(1, &RouterPut{Name: "r1", Addr: "127.0.0.1:1"}) }, true},
+		{"refused", func() error { _ = s.ApplyCommand(2, &RouterRemove{Name: "none"}); return nil }, false},
+		{"read", func() error { _ = s.Routers(); _ = s.Freeze(); return nil }, false},
+		{"restore", func() error { return s.Restore(New().Snapshot()) }, true},
+	}
+	for _, tt := range tests {
+		before := s.Changes()
+		if err := tt.do(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if moved := s.Changes() != before; moved != tt.move {
+			t.Errorf("%s: moved %v, want %v", tt.name, moved, tt.move)
+		}
+	}
+}

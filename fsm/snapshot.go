@@ -79,6 +79,7 @@ func (s *State) Restore(b []byte) error {
 	}
 	s.mu.Lock()
 	s.d = d
+	s.changes.Add(1)
 	s.mu.Unlock()
 	return nil
 }
