@@ -117,6 +117,10 @@ type loop struct {
 	retry     *Retrier
 	nextReq   uint64 // ids of pending tunnel builds
 
+	reconciled bool   // reconcile ran once
+	changes    uint64 // fsm.State.Changes at the last reconcile
+	reopen     bool   // a destination failed to open: reconcile again
+
 	echoSem chan struct{} // one token per echo reply in flight (payload.go)
 
 	union        []i2p.Hash // cached union of fast tiers (unionFor)

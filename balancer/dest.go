@@ -132,6 +132,7 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 		}
 		if d == nil {
 			if d = l.openDest(st, fd, now); d == nil {
+				l.reopen = true // nothing in the fsm changes for a retry
 				continue
 			}
 			l.dests[fd.Name] = d

@@ -161,7 +161,7 @@ func candidates(in SelectInput) map[string][]Lease {
 	}
 	limit := in.Now.Add(in.MinRemaining)
 	seen := make(map[leaseKey]bool, len(in.Tunnels))
-	groups := make(map[string][]Lease)
+	groups := make(map[string][]Lease, len(in.Routers))
 	for _, l := range in.Tunnels {
 		if !up[l.Router] || !l.End.After(limit) || seen[l.key()] {
 			continue

@@ -19,7 +19,11 @@ func (d *destState) noteChange(now time.Time) {
 
 // inboundLeases lists the live inbound tunnels of every router as leases.
 func (d *destState) inboundLeases() []Lease {
-	var out []Lease
+	n := 0
+	for _, s := range d.sessions {
+		n += len(s.tunnels)
+	}
+	out := make([]Lease, 0, n) // one allocation, not a growing append per step
 	for router, s := range d.sessions {
 		for _, t := range s.tunnels {
 			if t.Direction == routerproto.Inbound {

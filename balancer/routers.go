@@ -78,8 +78,16 @@ type (
 
 // reconcile follows the fsm: routers added, removed or moved, and
 // destinations added, changed or removed.
+//
+// The fsm is read only when it changed since the last reconcile (or a
+// destination failed to open and must be tried again): reading clones it.
 func (l *loop) reconcile(now time.Time) {
 	st := l.cfg.Cluster.State()
+	changes := st.Changes() // before reading: a change meanwhile is seen next step
+	if l.reconciled && changes == l.changes && !l.reopen {
+		return
+	}
+	l.reconciled, l.changes, l.reopen = true, changes, false
 	want := st.Routers()
 	seen := make(map[string]bool, len(want))
 	for _, fr := range want {

@@ -525,8 +525,9 @@ func (f *raftFSM) Apply(l *raft.Log) any {
 	return nil
 }
 
+// Snapshot only freezes the state; Persist encodes it off the FSM goroutine.
 func (f *raftFSM) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{b: f.s.Snapshot()}, nil
+	return &fsmSnapshot{f: f.s.Freeze()}, nil
 }
 
 func (f *raftFSM) Restore(rc io.ReadCloser) error {
@@ -545,10 +546,10 @@ func (f *raftFSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ b []byte }
+type fsmSnapshot struct{ f fsm.Frozen }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.b); err != nil {
+	if _, err := sink.Write(s.f.Marshal()); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("write snapshot: %w", err)
 	}

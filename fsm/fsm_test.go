@@ -513,3 +513,55 @@ func TestLongNamesNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestFreezeIsolated: what Persist writes is the state at Freeze, whatever
+// is applied after it, and equals Snapshot taken at that moment.
+func TestFreezeIsolated(t *testing.T) {
+	s := New()
+	applyAll(t, s, sampleLog(t))
+	want := s.Snapshot()
+	f := s.Freeze()
+	later := []Command{
+		&RouterPut{Name: "late", Addr: "127.0.0.1:9999"},
+		&TunnelRecorded{Tunnel: tunnel("r1", "web", Outbound, 99, 1790009999)},
+		&DestinationSet{Name: "web", Settings: Settings{Inbound: 1, Outbound: 1, Hops: 1, Policy: PolicyFailover}},
+		&RouterRemove{Name: "r1"},
+	}
+	for i, c := range later {
+		_ = s.ApplyCommand(f.Index()+uint64(i)+1, c) // refusals are fine: only the change matters
+	}
+	if bytes.Equal(s.Snapshot(), want) {
+		t.Fatal("later commands changed nothing; the test proves nothing")
+	}
+	if got := f.Marshal(); !bytes.Equal(got, want) {
+		t.Fatal("Frozen.Marshal changed after later applies")
+	}
+	if !bytes.Equal(f.Marshal(), f.Marshal()) {
+		t.Fatal("Frozen.Marshal not deterministic")
+	}
+}
+
+// TestChanges: applies that change the state and restores move the count;
+// refused commands and reads do not.
+func TestChanges(t *testing.T) {
+	s := New()
+	tests := []struct {
+		name string
+		do   func() error
+		move bool
+	}{
+		{"router put", func() error { return s.ApplyCommand(1, &RouterPut{Name: "r1", Addr: "127.0.0.1:1"}) }, true},
+		{"refused", func() error { _ = s.ApplyCommand(2, &RouterRemove{Name: "none"}); return nil }, false},
+		{"read", func() error { _ = s.Routers(); _ = s.Freeze(); return nil }, false},
+		{"restore", func() error { return s.Restore(New().Snapshot()) }, true},
+	}
+	for _, tt := range tests {
+		before := s.Changes()
+		if err := tt.do(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if moved := s.Changes() != before; moved != tt.move {
+			t.Errorf("%s: moved %v, want %v", tt.name, moved, tt.move)
+		}
+	}
+}

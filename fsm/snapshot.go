@@ -41,13 +41,34 @@ const (
 	snapshotVersion1 = 1 // before frontends
 )
 
-// Snapshot encodes the whole state. It holds the read lock while encoding,
-// which is the clone: the returned bytes never change.
-func (s *State) Snapshot() []byte {
+// Snapshot encodes the whole state: Freeze then Marshal.
+func (s *State) Snapshot() []byte { return s.Freeze().Marshal() }
+
+// Frozen is an immutable view of the state at one index. Its Marshal gives
+// the same bytes Snapshot would have given at the moment of Freeze.
+type Frozen struct{ d *data }
+
+// Freeze captures the state cheaply, without encoding or hashing it, so
+// raft's FSM.Snapshot stays short on the FSM goroutine and the work moves to
+// Persist (raft's contract). It copies the maps only: their values are
+// values or copy-on-write *Destination that Apply replaces, never changes.
+func (s *State) Freeze() Frozen {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.d.marshal()
+	d := s.d
+	return Frozen{d: &data{
+		index: d.index, keyID: d.keyID,
+		routers: maps.Clone(d.routers), fronts: maps.Clone(d.fronts), dests: maps.Clone(d.dests),
+		tunnels: maps.Clone(d.tunnels), marks: maps.Clone(d.marks),
+	}}
 }
+
+// Index is the raft index of the last entry applied before Freeze.
+func (f Frozen) Index() uint64 { return f.d.index }
+
+// Marshal encodes the frozen state as a snapshot file. Safe to call from
+// any goroutine, while the state goes on applying.
+func (f Frozen) Marshal() []byte { return f.d.marshal() }
 
 // Restore replaces the whole state with a decoded snapshot. The new state
 // is built first and swapped in under the lock; on error nothing changes.
@@ -58,6 +79,7 @@ func (s *State) Restore(b []byte) error {
 	}
 	s.mu.Lock()
 	s.d = d
+	s.changes.Add(1)
 	s.mu.Unlock()
 	return nil
 }

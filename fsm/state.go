@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/imh-project/imh/i2p"
 )
@@ -17,9 +18,15 @@ import (
 // State is the replicated state. Apply changes it; the query methods return
 // copies, safe to keep and modify. All methods are safe for concurrent use.
 type State struct {
-	mu sync.RWMutex
-	d  *data
+	mu      sync.RWMutex
+	d       *data
+	changes atomic.Uint64 // see Changes
 }
+
+// Changes counts the applies that changed something and the restores. A
+// reader that saw the same count saw the same state, so the leader re-reads
+// the state only when it moved. Local to this process: not replicated.
+func (s *State) Changes() uint64 { return s.changes.Load() }
 
 // data is one immutable-by-convention generation of the state: Restore
 // builds a new one and swaps the pointer under the lock.
@@ -65,6 +72,7 @@ func (s *State) ApplyCommand(index uint64, c Command) error {
 		return fmt.Errorf("%s: %w", c.Type(), err)
 	}
 	s.d.index = index
+	s.changes.Add(1)
 	return nil
 }
 

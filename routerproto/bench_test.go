@@ -1,6 +1,7 @@
 package routerproto
 
 import (
+	"bufio"
 	"testing"
 
 	"github.com/imh-project/imh/i2p"
@@ -66,4 +67,33 @@ func BenchmarkCreateLeaseSet2(b *testing.B) {
 			}
 		}
 	})
+}
+
+// repeatReader yields one frame over and over: a connection that never ends.
+type repeatReader struct {
+	frame []byte
+	off   int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p, r.frame[r.off:])
+	r.off = (r.off + n) % len(r.frame)
+	return n, nil
+}
+
+// BenchmarkConnReadPayload reads and decodes 32 KiB payloads from a Conn:
+// the bytes and allocations of the read path per payload.
+func BenchmarkConnReadPayload(b *testing.B) {
+	frame, err := Marshal(&MessagePayload{SessionID: 1, MessageID: 2, Payload: make([]byte, 32<<10)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &Conn{br: bufio.NewReaderSize(&repeatReader{frame: frame}, 16<<10)}
+	b.SetBytes(32 << 10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -19,8 +19,9 @@ var ErrClosed = errors.New("routerproto: connection closed")
 // operation, a frame size limit checked before allocating, and a Close
 // that is safe to call more than once.
 type Conn struct {
-	nc net.Conn
-	br *bufio.Reader
+	nc   net.Conn
+	br   *bufio.Reader
+	rbuf []byte // payload bodies, reused by ReadMessage (one reader)
 
 	wmu          sync.Mutex
 	wbuf         []byte
@@ -70,29 +71,57 @@ func (c *Conn) ReadProtocolByte() error {
 // before the body is allocated; an oversized frame fails with
 // ErrFrameTooLarge and leaves the stream unusable (close it).
 func (c *Conn) ReadFrame() (Type, []byte, error) {
-	var h [HeaderLen]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return 0, nil, fmt.Errorf("read frame header: %w", err)
-	}
-	t, n, err := ParseFrameHeader(h[:])
+	t, n, err := c.readHeader()
 	if err != nil {
 		return t, nil, err
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c.br, body); err != nil {
-		return t, nil, fmt.Errorf("read %s body of %d bytes: %w", t, n, err)
-	}
-	return t, body, nil
+	body, err := c.readBody(t, make([]byte, n))
+	return t, body, err
 }
 
 // ReadMessage reads and decodes one frame. For an unknown type it returns
 // the *Unknown message together with an error wrapping ErrUnknownType.
+//
+// A payload's body is read into a buffer the Conn keeps (as http2's Framer
+// does): its decoder copies the payload out, so the payload is copied once
+// and not allocated twice. Other types keep their own body, since their
+// decoders may alias it. ReadMessage is for one reader at a time.
 func (c *Conn) ReadMessage() (Message, error) {
-	t, body, err := c.ReadFrame()
+	t, n, err := c.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	var buf []byte
+	if t == TypeMessagePayload {
+		if cap(c.rbuf) < n {
+			c.rbuf = make([]byte, n)
+		}
+		buf = c.rbuf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	body, err := c.readBody(t, buf)
 	if err != nil {
 		return nil, err
 	}
 	return Decode(t, body)
+}
+
+// readHeader reads a frame header and checks its length.
+func (c *Conn) readHeader() (Type, int, error) {
+	var h [HeaderLen]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return 0, 0, fmt.Errorf("read frame header: %w", err)
+	}
+	return ParseFrameHeader(h[:])
+}
+
+// readBody fills body, a frame's body of type t.
+func (c *Conn) readBody(t Type, body []byte) ([]byte, error) {
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		return nil, fmt.Errorf("read %s body of %d bytes: %w", t, len(body), err)
+	}
+	return body, nil
 }
 
 // WriteMessage encodes msgs and writes them as one write under the write

@@ -1,10 +1,13 @@
 package routerproto
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -85,5 +88,38 @@ func TestClientDisconnectClosesCleanly(t *testing.T) {
 	case <-h.closed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("ConnClosed not called")
+	}
+}
+
+// TestReadMessageNoAlias: payloads read into the Conn's reused buffer stay
+// intact after the next reads (the decoder must have copied them out).
+func TestReadMessageNoAlias(t *testing.T) {
+	var stream []byte
+	msgs := []Message{
+		&MessagePayload{SessionID: 1, MessageID: 1, Payload: bytes.Repeat([]byte{0xaa}, 4096)},
+		&MessagePayload{SessionID: 1, MessageID: 2, Payload: bytes.Repeat([]byte{0xbb}, 4096)},
+		&Disconnect{Reason: "bye"},
+		&MessagePayload{SessionID: 1, MessageID: 3, Payload: bytes.Repeat([]byte{0xcc}, 100)},
+	}
+	for _, m := range msgs {
+		f, err := Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, f...)
+	}
+	c := &Conn{br: bufio.NewReader(bytes.NewReader(stream))}
+	var got []Message
+	for range msgs {
+		m, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	for i, want := range msgs {
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("message %d changed after later reads: %+v", i, got[i])
+		}
 	}
 }
