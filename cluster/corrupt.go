@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -53,11 +54,17 @@ func boltCorruption(err error) bool {
 		strings.Contains(err.Error(), "file size too small")
 }
 
-// checkBolt walks every page of raft.db once at start (the log is
-// compacted, so this is small) to find damage the meta-page checksum
-// misses.
+// checkBolt reads all of raft.db once at start (the log is compacted,
+// so this is small) to find damage the meta-page checksum misses.
 func checkBolt(path string) (err error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: 2e9})
+	defer func() { // bbolt panics on some garbage pages instead of erring
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bolt: %v", r)
+		}
+	}()
+	// Read-write, as the real open: only that loads the freelist, where
+	// garbage makes bbolt panic. Nothing is written without a commit.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		if boltCorruption(err) {
 			return err
@@ -65,19 +72,14 @@ func checkBolt(path string) (err error) {
 		return nil // locked or unreadable: the real open reports it
 	}
 	defer db.Close()
-	defer func() { // bbolt panics on some garbage pages instead of erring
-		if r := recover(); r != nil {
-			err = fmt.Errorf("bolt: %v", r)
-		}
-	}()
-	return db.View(func(tx *bbolt.Tx) error {
-		var first error
-		for err := range tx.Check() { // drain: the checker goroutine sends every error
-			if first == nil {
-				first = err
-			}
-		}
-		return first
+	return db.View(walkBolt)
+}
+
+// walkBolt reads every key of every bucket in this goroutine (bbolt's
+// tx.Check panics on garbage pages in a goroutine no recover reaches).
+func walkBolt(tx *bbolt.Tx) error {
+	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error { return nil })
 	})
 }
 

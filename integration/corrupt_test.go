@@ -45,7 +45,7 @@ func TestCorruptDataDir(t *testing.T) {
 			}
 			for _, want := range []string{"corrupt data", tt.file, "imh cluster remove " + a.name, "--join"} {
 				if !strings.Contains(stderr, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+					t.Errorf("stderr lacks %q:\n%s", want, firstPanic(stderr))
 				}
 			}
 		})
@@ -98,4 +98,17 @@ func fakeSnapshot(t *testing.T, raftDir, meta string, stateLen int) {
 	if err := os.WriteFile(filepath.Join(d, "state.bin"), make([]byte, stateLen), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// firstPanic is the part of stderr worth showing: a panic's first lines or the tail.
+func firstPanic(s string) string {
+	if i := strings.Index(s, "panic"); i >= 0 {
+		return s[i:min(len(s), i+1500)]
+	}
+	return lastLines(s, 5)
 }
