@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,10 +156,16 @@ func (c *Cluster) setupRaft() error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
+		if err := c.checkDataDir(dir); err != nil {
+			return err
+		}
 		bolt, err := raftboltdb.New(raftboltdb.Options{
 			Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
 		})
 		if err != nil {
+			if boltCorruption(err) {
+				return &CorruptError{File: filepath.Join(dir, "raft.db"), Node: cfg.NodeName, Err: err}
+			}
 			return fmt.Errorf("open raft log %s (is another agent using this data dir?): %w", dir, err)
 		}
 		c.bolt = bolt
@@ -214,6 +221,9 @@ func (c *Cluster) setupRaft() error {
 	if err != nil {
 		if cl, ok := trans.(io.Closer); ok && cfg.Transport == nil {
 			_ = cl.Close()
+		}
+		if strings.Contains(err.Error(), "failed to load any existing snapshots") {
+			return &CorruptError{File: filepath.Join(cfg.DataDir, "raft", "snapshots"), Node: cfg.NodeName, Err: err}
 		}
 		return fmt.Errorf("start raft: %w", err)
 	}

@@ -388,6 +388,10 @@ func runAgent(ctx context.Context, cfg cluster.Config) error {
 	}
 	cfg.Metrics = metricsHandler(reg, raftMetrics)
 	c, err := cluster.New(cfg)
+	if errors.Is(err, cluster.ErrCorrupt) {
+		// The operator must act on the data dir: a usage error (exit 2), not a retryable failure.
+		return usageErrorf("agent %s: %w", cfg.NodeName, err)
+	}
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
 	}
