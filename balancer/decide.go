@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"slices"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
@@ -77,8 +78,12 @@ type PublishConfig struct {
 	RepublishBefore time.Duration
 	// Coalesce: how long a change that breaks nothing waits for company.
 	Coalesce time.Duration
-	// MinInterval: the least time between two LeaseSets.
+	// MinInterval: the least time between two LeaseSets that repair
+	// nothing (a single router's publish cadence).
 	MinInterval time.Duration
+	// UrgentInterval: the least time between two LeaseSets when the
+	// second drops a dead lease or answers an urgent need.
+	UrgentInterval time.Duration
 }
 
 // PublishAction is the outcome of DecidePublish.
@@ -101,7 +106,10 @@ const (
 // failover is settling. Dropping a dead lease, filling a LeaseSet short of
 // its leases, urgency and expiry publish at once; other changes wait
 // Coalesce for company, so tunnels replaced together give one LeaseSet as a
-// single router's would. LeaseSets are at least MinInterval apart.
+// single router's would. LeaseSets are at least MinInterval apart, as a
+// single router's are (i2pd: 20 s), or UrgentInterval when a dead lease
+// must go: a cadence faster than one router's would show an observer
+// several routers' tunnels changing.
 func DecidePublish(c PublishConfig, in PublishInput) PublishAction {
 	if len(in.Selected) == 0 {
 		return PublishIdle
@@ -123,7 +131,11 @@ func DecidePublish(c PublishConfig, in PublishInput) PublishAction {
 			return PublishWait
 		}
 	}
-	if !in.LastAt.IsZero() && in.Now.Sub(in.LastAt) < c.MinInterval {
+	gap := c.MinInterval
+	if in.Urgent || in.DeadLease {
+		gap = c.UrgentInterval
+	}
+	if !in.LastAt.IsZero() && in.Now.Sub(in.LastAt) < gap {
 		return PublishWait
 	}
 	return PublishNow
@@ -140,15 +152,19 @@ func Settling(settleFor, settleEvery time.Duration, switchedAt, lastAt, now time
 
 // PublishConfig is the publication pacing of c.
 func (c Config) PublishConfig() PublishConfig {
-	return PublishConfig{RepublishBefore: c.RepublishBefore, Coalesce: c.Coalesce, MinInterval: time.Second}
+	return PublishConfig{RepublishBefore: c.RepublishBefore, Coalesce: c.Coalesce,
+		MinInterval: max(c.MinPublishInterval, time.Second), UrgentInterval: time.Second}
 }
 
 // TierSize is the fast-tier size the gateway set is sized from, given the
-// sizes of the routers' fast tiers: the largest.
+// sizes of the routers' known fast tiers: the median (the lower one of an
+// even count), so that one router with an unusually large tier does not
+// make the set larger than a typical single router's slice.
 func TierSize(sizes []int) int {
-	largest := 0
-	for _, n := range sizes {
-		largest = max(largest, n)
+	if len(sizes) == 0 {
+		return 0
 	}
-	return largest
+	s := slices.Clone(sizes)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }

@@ -196,7 +196,7 @@ func TestPickGatewayDistinct(t *testing.T) {
 		{"one gateway", 1, 4, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := NewGatewaySet(GatewayConfig{Size: tc.size})
+			g := NewGatewaySet(GatewayConfig{Size: tc.size, Distinct: true})
 			rnd := newRand(5)
 			g.Update(t0, PeerUnion(tiers(4, 75), nil), 75, 3, rnd)
 			use := map[i2p.Hash]int{}

@@ -120,15 +120,32 @@ func (l *loop) updateGateways(d *destState, now time.Time) {
 			return
 		}
 	}
-	union, largest := l.unionFor()
-	if len(union) == 0 {
+	pool, size := l.gatewayPool()
+	if len(pool) == 0 {
 		return
 	}
 	joined := d.gateways.Joined()
-	if d.gateways.Update(now, union, largest, int(d.settings.Hops), l.rnd) {
+	if d.gateways.Update(now, pool, size, int(d.settings.Hops), l.rnd) {
 		l.b.counters.dest(d.name).GatewayChanges += d.gateways.Joined() - joined
 		l.log.Debug("gateway set", "dest", d.name, "size", len(d.gateways.Members()))
 	}
+}
+
+// gatewayPool is GatewayPool over the routers' fast tiers in order (a
+// router that is down keeps its last one), and the tier size the set is
+// sized from.
+func (l *loop) gatewayPool() ([]i2p.Hash, int) {
+	var tiers [][]i2p.Hash
+	self := make(map[i2p.Hash]bool)
+	for _, name := range l.order {
+		r := l.routers[name]
+		if r.caps != nil && !r.caps.RouterHash.IsZero() {
+			self[r.caps.RouterHash] = true
+		}
+		tiers = append(tiers, r.tier)
+	}
+	_, size := l.unionFor()
+	return GatewayPool(tiers, self), size
 }
 
 // gatewaysInUse counts, per peer, the destination's live and pending

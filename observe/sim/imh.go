@@ -138,8 +138,8 @@ func (d *imhDest) updateGateways(now time.Time) []i2p.Hash {
 		}
 	}
 	union := balancer.PeerUnion(tiers, self)
-	if len(union) > 0 {
-		d.gw.Update(now, union, balancer.TierSize(sizes), d.hops, d.rnd)
+	if pool := balancer.GatewayPool(tiers, self); len(pool) > 0 {
+		d.gw.Update(now, pool, balancer.TierSize(sizes), d.hops, d.rnd)
 	}
 	return union
 }
@@ -251,7 +251,8 @@ func (d *imhDest) maybePublish(now time.Time, share int) {
 	tunnels := d.leases()
 	sel := d.policy.Select(balancer.SelectInput{
 		Now: now, Routers: states, Tunnels: tunnels, Previous: d.lastLeases,
-		PerRouter: share, Max: i2p.MaxLeases, MinRemaining: d.cfg.MinLeaseRemaining, Active: d.active,
+		PerRouter: share, Max: i2p.MaxLeases, MinRemaining: d.cfg.MinLeaseRemaining,
+		Retire: d.cfg.ReplaceBefore, Active: d.active,
 	})
 	up := len(d.routers) - d.downCount()
 	in := balancer.PublishInput{
