@@ -137,7 +137,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Tick:               time.Second,
-		ReplaceBefore:      2 * time.Minute,
+		ReplaceBefore:      90 * time.Second,
 		MinLeaseRemaining:  DefaultMinLeaseRemaining,
 		RepublishBefore:    2 * time.Minute,
 		Coalesce:           5 * time.Second,

@@ -23,7 +23,7 @@ var ErrUnknownPolicy = errors.New("balancer: unknown lease policy")
 // DefaultMinLeaseRemaining is how long a lease must still live to be kept in
 // (or put into) a LeaseSet. A lease that dies within seconds only sends
 // remote clients into a dead tunnel; single routers drop such leases too.
-const DefaultMinLeaseRemaining = 30 * time.Second
+const DefaultMinLeaseRemaining = 60 * time.Second
 
 // Lease is one live inbound tunnel of one router, as a LeaseSet lease.
 type Lease struct {
