@@ -91,6 +91,11 @@ type Config struct {
 	// replaced together give one publication, as a single router's would.
 	// Changes that drop a dead lease publish at once.
 	Coalesce time.Duration
+	// MinPublishInterval is the least time between two LeaseSets that
+	// repair nothing: a single router's cadence (i2pd publishes at most
+	// every 20 s). A LeaseSet dropping a dead lease may follow the last
+	// after a second.
+	MinPublishInterval time.Duration
 	// SettleFor and SettleEvery: for SettleFor after a failover switch a
 	// fresh LeaseSet goes out every SettleEvery even if nothing changed. A
 	// stock router that just became active often cannot publish at once
@@ -131,20 +136,21 @@ type Config struct {
 // Cluster, Dial and Logger.
 func DefaultConfig() Config {
 	return Config{
-		Tick:              time.Second,
-		ReplaceBefore:     2 * time.Minute,
-		MinLeaseRemaining: DefaultMinLeaseRemaining,
-		RepublishBefore:   2 * time.Minute,
-		Coalesce:          5 * time.Second,
-		SettleFor:         time.Minute,
-		SettleEvery:       10 * time.Second,
-		PublishFanout:     2,
-		FastTierEvery:     time.Minute,
-		OpTimeout:         30 * time.Second,
-		Backoff:           DefaultBackoff(),
-		Reconnect:         Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2},
-		Gateways:          DefaultGatewayConfig(),
-		MaxEchoWorkers:    DefaultMaxEchoWorkers,
+		Tick:               time.Second,
+		ReplaceBefore:      90 * time.Second,
+		MinLeaseRemaining:  DefaultMinLeaseRemaining,
+		RepublishBefore:    2 * time.Minute,
+		Coalesce:           5 * time.Second,
+		MinPublishInterval: 20 * time.Second,
+		SettleFor:          time.Minute,
+		SettleEvery:        10 * time.Second,
+		PublishFanout:      2,
+		FastTierEvery:      time.Minute,
+		OpTimeout:          30 * time.Second,
+		Backoff:            DefaultBackoff(),
+		Reconnect:          Backoff{Base: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2},
+		Gateways:           DefaultGatewayConfig(),
+		MaxEchoWorkers:     DefaultMaxEchoWorkers,
 	}
 }
 
@@ -167,7 +173,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: SettleFor or SettleEvery out of range", ErrConfig)
 	case c.MaxEchoWorkers <= 0:
 		return fmt.Errorf("%w: MaxEchoWorkers must be positive", ErrConfig)
-	case c.RepublishBefore <= 0 || c.Coalesce < 0 || c.PublishFanout < 0:
+	case c.RepublishBefore <= 0 || c.Coalesce < 0 || c.PublishFanout < 0 || c.MinPublishInterval < 0:
 		return fmt.Errorf("%w: RepublishBefore, Coalesce or PublishFanout out of range", ErrConfig)
 	}
 	if err := c.Backoff.Validate(); err != nil {

@@ -36,13 +36,39 @@ type GatewayConfig struct {
 	RotateEvery time.Duration
 	// RotateCount is how many members one rotation swaps.
 	RotateCount int
+	// Distinct picks, for each new tunnel, the member serving the fewest
+	// of the destination's tunnels, so that one LeaseSet's gateways stay
+	// distinct. Off (the default), members are drawn uniformly at random,
+	// repeats included, as a single router draws from its slice: an
+	// observer counting how often a new tunnel reuses a gateway of the
+	// LeaseSet before (gateway_reuse) sees one router's figure.
+	Distinct bool
 }
 
-// DefaultGatewayConfig rotates one member every 10 minutes: about one
-// tunnel lifetime, so each LeaseSet differs from the last by at most one
-// new gateway, as a single router's does when its fast tier changes.
+// DefaultGatewayConfig does not rotate: the set is drawn from one router's
+// fast tier (GatewayPool), and a member leaves when it leaves that tier, so
+// the set churns at the pace of a single router's gateway slice, which
+// changes only with its fast tier. Measured with observe/sim (issue 20):
+// a rotation of one member every 10 minutes on top of that showed as
+// gateway churn four times a single router's.
 func DefaultGatewayConfig() GatewayConfig {
-	return GatewayConfig{RotateEvery: 10 * time.Minute, RotateCount: 1}
+	return GatewayConfig{}
+}
+
+// GatewayPool is the peers the gateway set is drawn from: the fast tier of
+// the first router (in the destination's router order) whose tier is
+// known, without the excluded peers. One router's tier, not the union of
+// all: a single router's gateway slice turns over only with its own tier,
+// and a set drawn from the union would lose a member only when it left
+// every router's tier (too stable), or churn at the union's pace. A router
+// that is down keeps its last tier, so the pool survives its death.
+func GatewayPool(tiers [][]i2p.Hash, exclude map[i2p.Hash]bool) []i2p.Hash {
+	for _, t := range tiers {
+		if len(t) > 0 {
+			return PeerUnion([][]i2p.Hash{t}, exclude)
+		}
+	}
+	return nil
 }
 
 // Validate checks the configuration.
@@ -229,11 +255,10 @@ func (g *GatewaySet) fill(now time.Time, union []i2p.Hash, n int, rnd Rand, skip
 	}
 }
 
-// PickGateway chooses the gateway for a new inbound tunnel: a member used
-// by the fewest live (or pending) inbound tunnels of the destination, so
-// that gateways within one LeaseSet stay distinct while the set allows; ties
-// are broken at random. ok is false when the set is empty or every member
-// is excluded.
+// PickGateway chooses the gateway for a new inbound tunnel: a member drawn
+// at random, or with Distinct a member used by the fewest live (or
+// pending) inbound tunnels of the destination (ties broken at random). ok
+// is false when the set is empty or every member is excluded.
 func (g *GatewaySet) PickGateway(inUse map[i2p.Hash]int, exclude map[i2p.Hash]bool, rnd Rand) (i2p.Hash, bool) {
 	var best []i2p.Hash
 	bestUse := math.MaxInt
@@ -241,7 +266,11 @@ func (g *GatewaySet) PickGateway(inUse map[i2p.Hash]int, exclude map[i2p.Hash]bo
 		if exclude[h] {
 			continue
 		}
-		switch u := inUse[h]; {
+		u := 0
+		if g.cfg.Distinct {
+			u = inUse[h]
+		}
+		switch {
 		case u < bestUse:
 			best, bestUse = append(best[:0], h), u
 		case u == bestUse:

@@ -107,7 +107,9 @@ func TestGatewaySetUpdate(t *testing.T) {
 
 func TestGatewaySetRotatesSlowly(t *testing.T) {
 	u := PeerUnion(tiers(4, 75), nil)
-	g := NewGatewaySet(DefaultGatewayConfig())
+	// Rotation is off by default (the pool's own churn rotates); this
+	// checks the mechanism for operators who turn it on.
+	g := NewGatewaySet(GatewayConfig{RotateEvery: 10 * time.Minute, RotateCount: 1})
 	rnd := newRand(7)
 	g.Update(t0, u, 75, 3, rnd)
 	prev := g.Members()
@@ -196,7 +198,7 @@ func TestPickGatewayDistinct(t *testing.T) {
 		{"one gateway", 1, 4, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := NewGatewaySet(GatewayConfig{Size: tc.size})
+			g := NewGatewaySet(GatewayConfig{Size: tc.size, Distinct: true})
 			rnd := newRand(5)
 			g.Update(t0, PeerUnion(tiers(4, 75), nil), 75, 3, rnd)
 			use := map[i2p.Hash]int{}

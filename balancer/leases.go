@@ -23,7 +23,7 @@ var ErrUnknownPolicy = errors.New("balancer: unknown lease policy")
 // DefaultMinLeaseRemaining is how long a lease must still live to be kept in
 // (or put into) a LeaseSet. A lease that dies within seconds only sends
 // remote clients into a dead tunnel; single routers drop such leases too.
-const DefaultMinLeaseRemaining = 30 * time.Second
+const DefaultMinLeaseRemaining = 60 * time.Second
 
 // Lease is one live inbound tunnel of one router, as a LeaseSet lease.
 type Lease struct {
@@ -71,6 +71,13 @@ type SelectInput struct {
 	Max int
 	// MinRemaining drops leases that expire sooner than this.
 	MinRemaining time.Duration
+	// Retire: a published lease with less life left than this loses its
+	// priority over fresher tunnels of its router (its replacement is
+	// built by then). A single router's LeaseSet carries its newest
+	// tunnels; keeping an old lease to its end shows as LeaseSets whose
+	// leases are older than one router's. 0 keeps published leases to
+	// MinRemaining.
+	Retire time.Duration
 	// Active is the router whose leases the failover policy published last.
 	Active string
 }
@@ -155,10 +162,7 @@ func candidates(in SelectInput) map[string][]Lease {
 	for _, r := range in.Routers {
 		up[r.Name] = r.Up
 	}
-	prev := make(map[leaseKey]bool, len(in.Previous))
-	for _, l := range in.Previous {
-		prev[l.key()] = true
-	}
+	prev := kept(in)
 	limit := in.Now.Add(in.MinRemaining)
 	seen := make(map[leaseKey]bool, len(in.Tunnels))
 	groups := make(map[string][]Lease, len(in.Routers))
@@ -184,6 +188,19 @@ func candidates(in SelectInput) map[string][]Lease {
 	return groups
 }
 
+// kept is the set of previously published leases that keep their
+// priority: those with more than Retire left.
+func kept(in SelectInput) map[leaseKey]bool {
+	prev := make(map[leaseKey]bool, len(in.Previous))
+	retire := in.Now.Add(in.Retire)
+	for _, l := range in.Previous {
+		if in.Retire <= 0 || l.End.After(retire) {
+			prev[l.key()] = true
+		}
+	}
+	return prev
+}
+
 // compareFreshest orders by end descending, then by gateway and tunnel id so
 // that the order is total and the selection deterministic.
 func compareFreshest(a, b Lease) int {
@@ -205,10 +222,7 @@ func pick(in SelectInput, groups map[string][]Lease) []Lease {
 	if maxAll <= 0 {
 		maxAll = i2p.MaxLeases
 	}
-	prev := make(map[leaseKey]bool, len(in.Previous))
-	for _, l := range in.Previous {
-		prev[l.key()] = true
-	}
+	prev := kept(in)
 	taken := make(map[string]int, len(groups))
 	var out []Lease
 	for _, keptPhase := range []bool{true, false} {

@@ -191,9 +191,10 @@ func TestSpreadStableAcrossReplacements(t *testing.T) {
 	var prev []Lease
 	for step := range 360 {
 		now = t0.Add(time.Duration(step) * 10 * time.Second)
-		// Each router replaces tunnels 60 s before they end, as the loop does.
+		// Each router replaces tunnels ReplaceBefore (90 s) before they
+		// end, as the loop does.
 		for _, l := range slices.Clone(live) {
-			if l.End.Sub(now) < time.Minute && l.End.Sub(now) >= 50*time.Second {
+			if l.End.Sub(now) < 90*time.Second && l.End.Sub(now) >= 80*time.Second {
 				build(l.Router, now)
 			}
 		}

@@ -34,67 +34,47 @@ func (d *destState) inboundLeases() []Lease {
 	return out
 }
 
-// maybePublish publishes a new LeaseSet when the policy's choice differs
-// from the last one, or the last one expires soon, or a router asked for a
-// newer one. Dropping a dead lease publishes at once; other changes wait
-// Coalesce for company. LeaseSets are at least one second apart.
+// maybePublish publishes a new LeaseSet when DecidePublish says so.
 func (l *loop) maybePublish(d *destState, now time.Time) {
 	states := l.routerStates(d)
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
 		PerRouter: l.inboundShare(d), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
-		Active: d.active,
+		Retire: l.cfg.ReplaceBefore, Active: d.active,
 	})
-	if len(sel.Leases) == 0 {
-		return
+	in := PublishInput{
+		Now: now, Selected: sel.Leases, Last: d.lastLeases, LastAt: d.lastAt,
+		ChangeSince: d.changeSince, Urgent: d.urgent, Asked: len(d.needBy) > 0,
+		Settling:  Settling(l.cfg.SettleFor, l.cfg.SettleEvery, d.switchedAt, d.lastAt, now),
+		DeadLease: d.hasDeadLease(sel.Leases), Target: l.leaseTarget(d, states),
 	}
-	changed := !SameLeases(sel.Leases, d.lastLeases)
-	// Republishing before expiry helps only if the new LeaseSet lives longer.
-	expiring := d.lastLS == nil || !now.Before(time.Unix(int64(d.lastLS.ExpiresAt()), 0).Add(-l.cfg.RepublishBefore)) &&
-		latestEnd(sel.Leases) > d.lastLS.ExpiresAt()
-	force := len(d.needBy) > 0 && d.urgent
-	settling := l.settling(d, now)
-	if !changed && !expiring && !force && !settling {
-		d.urgent, d.changeSince = false, time.Time{}
-		return
+	if d.lastLS == nil {
+		in.Last = nil
+	} else {
+		in.LastExpires = time.Unix(int64(d.lastLS.ExpiresAt()), 0)
 	}
-	// A LeaseSet short of its leases (start, a router back) fills at once.
-	growing := len(sel.Leases) > len(d.lastLeases) && len(d.lastLeases) < l.leaseTarget(d, states)
-	if !(d.urgent || expiring || growing || settling || d.hasDeadLease(sel.Leases)) {
-		d.noteChange(now)
-		if now.Sub(d.changeSince) < l.cfg.Coalesce {
-			return
+	switch DecidePublish(l.cfg.PublishConfig(), in) {
+	case PublishIdle:
+		if len(sel.Leases) > 0 {
+			d.urgent, d.changeSince = false, time.Time{}
 		}
+	case PublishWait:
+		d.noteChange(now)
+	case PublishNow:
+		l.publish(d, sel, now)
 	}
-	if !d.lastAt.IsZero() && now.Sub(d.lastAt) < time.Second {
-		return
-	}
-	l.publish(d, sel, now)
-}
-
-// settling reports whether d, shortly after a failover switch, is due for a
-// fresh LeaseSet although nothing changed (see Config.SettleFor).
-func (l *loop) settling(d *destState, now time.Time) bool {
-	if l.cfg.SettleFor <= 0 || d.switchedAt.IsZero() || now.Sub(d.switchedAt) >= l.cfg.SettleFor {
-		return false
-	}
-	return now.Sub(d.lastAt) >= l.cfg.SettleEvery
 }
 
 // leaseTarget is how many leases d's LeaseSet should carry with the
 // routers that are up.
 func (l *loop) leaseTarget(d *destState, states []RouterState) int {
-	share := l.inboundShare(d)
-	if d.policy.Name() == PolicyFailover {
-		return share
-	}
 	up := 0
 	for _, rs := range states {
 		if rs.Up {
 			up++
 		}
 	}
-	return min(i2p.MaxLeases, share*up)
+	return LeaseTarget(d.policy.Name(), l.inboundShare(d), up)
 }
 
 func latestEnd(ls []Lease) uint32 {

@@ -94,16 +94,18 @@ func (l *loop) markUnion() { l.unionDirty = true }
 func (l *loop) computeUnion() ([]i2p.Hash, int) {
 	var tiers [][]i2p.Hash
 	self := make(map[i2p.Hash]bool)
-	largest := 0
+	var sizes []int
 	for _, name := range l.order {
 		r := l.routers[name]
 		if r.caps != nil && !r.caps.RouterHash.IsZero() {
 			self[r.caps.RouterHash] = true
 		}
 		tiers = append(tiers, r.tier)
-		largest = max(largest, len(r.tier))
+		if r.tier != nil {
+			sizes = append(sizes, len(r.tier))
+		}
 	}
-	return PeerUnion(tiers, self), largest
+	return PeerUnion(tiers, self), TierSize(sizes)
 }
 
 // updateGateways keeps the destination's gateway set in line with the
@@ -118,15 +120,32 @@ func (l *loop) updateGateways(d *destState, now time.Time) {
 			return
 		}
 	}
-	union, largest := l.unionFor()
-	if len(union) == 0 {
+	pool, size := l.gatewayPool()
+	if len(pool) == 0 {
 		return
 	}
 	joined := d.gateways.Joined()
-	if d.gateways.Update(now, union, largest, int(d.settings.Hops), l.rnd) {
+	if d.gateways.Update(now, pool, size, int(d.settings.Hops), l.rnd) {
 		l.b.counters.dest(d.name).GatewayChanges += d.gateways.Joined() - joined
 		l.log.Debug("gateway set", "dest", d.name, "size", len(d.gateways.Members()))
 	}
+}
+
+// gatewayPool is GatewayPool over the routers' fast tiers in order (a
+// router that is down keeps its last one), and the tier size the set is
+// sized from.
+func (l *loop) gatewayPool() ([]i2p.Hash, int) {
+	var tiers [][]i2p.Hash
+	self := make(map[i2p.Hash]bool)
+	for _, name := range l.order {
+		r := l.routers[name]
+		if r.caps != nil && !r.caps.RouterHash.IsZero() {
+			self[r.caps.RouterHash] = true
+		}
+		tiers = append(tiers, r.tier)
+	}
+	_, size := l.unionFor()
+	return GatewayPool(tiers, self), size
 }
 
 // gatewaysInUse counts, per peer, the destination's live and pending
@@ -180,7 +199,7 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 				}
 			}
 		}
-		need := min(target-healthy-pending, 2*target-all)
+		need := TunnelsToBuild(target, healthy, pending, all)
 		key := retryKey(d.name, r.name, dir)
 		if need <= 0 {
 			continue
@@ -200,29 +219,16 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 	}
 }
 
-// inboundShare is how many inbound tunnels (and leases) each router that
-// serves d keeps: --inbound while every router is up; under spread, when
-// some are down,
-// the others cover their share so that the lease count recovers (up to 16
-// in all), and give it back when they return.
+// inboundShare is InboundShare for d: only routers known to be down count
+// as missing; one still connecting (or re-attaching) keeps its share.
 func (l *loop) inboundShare(d *destState) int {
-	share := int(d.settings.Inbound)
-	if d.policy.Name() == PolicyFailover {
-		return share // one router's leases at a time: nothing to cover
-	}
-	// Only routers known to be down count as missing: one still
-	// connecting (or re-attaching) keeps its share.
-	up := 0
+	down := 0
 	for _, name := range l.order {
-		if l.routers[name].state != status.RouterDown {
-			up++
+		if l.routers[name].state == status.RouterDown {
+			down++
 		}
 	}
-	if up == 0 || up == len(l.order) {
-		return share
-	}
-	total := min(i2p.MaxLeases, share*len(l.order))
-	return max(share, (total+up-1)/up)
+	return InboundShare(d.policy.Name(), int(d.settings.Inbound), len(l.order), down)
 }
 
 func retryKey(dest, router string, dir routerproto.Direction) string {

@@ -28,7 +28,7 @@ func newSimnetCmd() *cobra.Command {
 		Use:   "simnet",
 		Short: "the simulated I2P network: serve it, send remote-client traffic through it",
 	}
-	cmd.AddCommand(newSimnetServeCmd(), newSimnetSendCmd(), newSimnetBaselineCmd())
+	cmd.AddCommand(newSimnetServeCmd(), newSimnetSendCmd(), newSimnetBaselineCmd(), newSimnetObserveCmd())
 	return cmd
 }
 

@@ -1,0 +1,170 @@
+package balancer
+
+import (
+	"slices"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+)
+
+// The decisions of the leader loop that do not need I/O live here as pure
+// functions of plain values, so that the loop and the simulated whole-system
+// run (observe/sim) execute the same policy code: what the sim measures is
+// what the cluster does.
+
+// InboundShare is how many inbound tunnels (and leases) each router of a
+// destination keeps: inbound while every router is up; under spread, when
+// some routers are known to be down, the others cover their share so that
+// the lease count recovers (up to 16 in all), and give it back when they
+// return. Failover publishes one router's leases at a time, so there is
+// nothing to cover.
+func InboundShare(policy string, inbound, routers, down int) int {
+	if policy == PolicyFailover {
+		return inbound
+	}
+	up := routers - down
+	if up <= 0 || up == routers {
+		return inbound
+	}
+	total := min(i2p.MaxLeases, inbound*routers)
+	return max(inbound, (total+up-1)/up)
+}
+
+// LeaseTarget is how many leases the LeaseSet should carry with up routers
+// serving, each keeping share inbound tunnels.
+func LeaseTarget(policy string, share, up int) int {
+	if policy == PolicyFailover {
+		return share
+	}
+	return min(i2p.MaxLeases, share*up)
+}
+
+// TunnelsToBuild is how many builds to start for one router and direction:
+// enough for target tunnels with more than the replacement margin left
+// (healthy), counting builds in flight that are not yet slow (fresh); and,
+// since a slow build has probably been dropped by a hop, at most twice the
+// target in flight altogether (all), as stock routers do.
+func TunnelsToBuild(target, healthy, fresh, all int) int {
+	return max(0, min(target-healthy-fresh, 2*target-all))
+}
+
+// PublishInput is what the publish decision looks at, as plain values.
+type PublishInput struct {
+	Now time.Time
+	// Selected are the leases the policy chose now; Last those of the last
+	// LeaseSet published (nil before the first).
+	Selected, Last []Lease
+	// LastExpires is when the last LeaseSet expires (zero before the
+	// first); LastAt when this leader published it (zero: never).
+	LastExpires, LastAt time.Time
+	// ChangeSince is when the first change not yet published was noticed
+	// (zero: none waits).
+	ChangeSince time.Time
+	// Urgent: a lease of the last LeaseSet died or a router asked.
+	Urgent bool
+	// Asked: a router is waiting for a LeaseSet (NeedLeaseSet).
+	Asked bool
+	// Settling: shortly after a failover switch (Settling).
+	Settling bool
+	// DeadLease: the last LeaseSet holds a lease whose tunnel is gone.
+	DeadLease bool
+	// Target is LeaseTarget for the routers up.
+	Target int
+}
+
+// PublishConfig paces publication.
+type PublishConfig struct {
+	// RepublishBefore: republish this long before the LeaseSet expires.
+	RepublishBefore time.Duration
+	// Coalesce: how long a change that breaks nothing waits for company.
+	Coalesce time.Duration
+	// MinInterval: the least time between two LeaseSets that repair
+	// nothing (a single router's publish cadence).
+	MinInterval time.Duration
+	// UrgentInterval: the least time between two LeaseSets when the
+	// second drops a dead lease or answers an urgent need.
+	UrgentInterval time.Duration
+}
+
+// PublishAction is the outcome of DecidePublish.
+type PublishAction int
+
+// Publish actions.
+const (
+	// PublishIdle: nothing to publish; any pending change is forgotten.
+	PublishIdle PublishAction = iota
+	// PublishWait: something changed but may wait (coalescing, or the
+	// last LeaseSet is too recent); the change is noted.
+	PublishWait
+	// PublishNow: build and publish a LeaseSet now.
+	PublishNow
+)
+
+// DecidePublish says whether a new LeaseSet goes out: when the policy's
+// choice differs from the last one, or the last expires soon and a new one
+// would live longer, or a router asked while something was urgent, or a
+// failover is settling. Dropping a dead lease, filling a LeaseSet short of
+// its leases, urgency and expiry publish at once; other changes wait
+// Coalesce for company, so tunnels replaced together give one LeaseSet as a
+// single router's would. LeaseSets are at least MinInterval apart, as a
+// single router's are (i2pd: 20 s), or UrgentInterval when a dead lease
+// must go: a cadence faster than one router's would show an observer
+// several routers' tunnels changing.
+func DecidePublish(c PublishConfig, in PublishInput) PublishAction {
+	if len(in.Selected) == 0 {
+		return PublishIdle
+	}
+	changed := !SameLeases(in.Selected, in.Last)
+	expiring := in.Last == nil || !in.Now.Before(in.LastExpires.Add(-c.RepublishBefore)) &&
+		latestEnd(in.Selected) > uint32(in.LastExpires.Unix())
+	force := in.Asked && in.Urgent
+	if !changed && !expiring && !force && !in.Settling {
+		return PublishIdle
+	}
+	growing := len(in.Selected) > len(in.Last) && len(in.Last) < in.Target
+	if !(in.Urgent || expiring || growing || in.Settling || in.DeadLease) {
+		since := in.ChangeSince
+		if since.IsZero() {
+			since = in.Now
+		}
+		if in.Now.Sub(since) < c.Coalesce {
+			return PublishWait
+		}
+	}
+	gap := c.MinInterval
+	if in.Urgent || in.DeadLease {
+		gap = c.UrgentInterval
+	}
+	if !in.LastAt.IsZero() && in.Now.Sub(in.LastAt) < gap {
+		return PublishWait
+	}
+	return PublishNow
+}
+
+// Settling reports whether, shortly after a failover switch at switchedAt,
+// a fresh LeaseSet is due although nothing changed (Config.SettleFor).
+func Settling(settleFor, settleEvery time.Duration, switchedAt, lastAt, now time.Time) bool {
+	if settleFor <= 0 || switchedAt.IsZero() || now.Sub(switchedAt) >= settleFor {
+		return false
+	}
+	return now.Sub(lastAt) >= settleEvery
+}
+
+// PublishConfig is the publication pacing of c.
+func (c Config) PublishConfig() PublishConfig {
+	return PublishConfig{RepublishBefore: c.RepublishBefore, Coalesce: c.Coalesce,
+		MinInterval: max(c.MinPublishInterval, time.Second), UrgentInterval: time.Second}
+}
+
+// TierSize is the fast-tier size the gateway set is sized from, given the
+// sizes of the routers' known fast tiers: the median (the lower one of an
+// even count), so that one router with an unusually large tier does not
+// make the set larger than a typical single router's slice.
+func TierSize(sizes []int) int {
+	if len(sizes) == 0 {
+		return 0
+	}
+	s := slices.Clone(sizes)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imh-project/imh/observe"
+	"github.com/imh-project/imh/observe/sim"
+)
+
+type simnetObserveOptions struct {
+	out     string
+	routers int
+	hours   float64
+	seed    uint64
+	policy  string
+	force   bool
+	json    bool
+}
+
+// simnetObserveJSON is the `simnet observe --json` object (docs/cli.md).
+type simnetObserveJSON struct {
+	Out     string             `json:"out"`
+	Routers int                `json:"routers"`
+	Hours   float64            `json:"hours"`
+	Seed    uint64             `json:"seed"`
+	Policy  string             `json:"policy"`
+	Runs    []simnetObserveRun `json:"runs"`
+}
+
+type simnetObserveRun struct {
+	Run    string `json:"run"`
+	File   string `json:"file"`
+	Stores int    `json:"stores"`
+	SpanMs int64  `json:"span_ms"`
+}
+
+func newSimnetObserveCmd() *cobra.Command {
+	var o simnetObserveOptions
+	cmd := &cobra.Command{
+		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--force]",
+		Short: "simulate a day of one destination's LeaseSets (one router, imh, naive merging) as an observer records them",
+		Long: "observe runs, on simulated time, one destination served by a single stock router (two seeds),\n" +
+			"by imh over --routers routers under spread and under failover, by those routers merged naively,\n" +
+			"and by imh while one router dies and returns every 6 hours (under --policy), and writes each\n" +
+			"run's stored LeaseSet2s to DIR as single-a.json, single-b.json, imh-spread.json,\n" +
+			"imh-failover.json, naive.json and imh-churn.json for `imh leaseset analyze`. The same seed gives\n" +
+			"the same files. Existing files are not replaced without --force.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSimnetObserve(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "directory the six history files are written to (required; created if missing)")
+	f.IntVar(&o.routers, "routers", 4, "routers of the imh and naive runs")
+	f.Float64Var(&o.hours, "hours", 24, "simulated hours per run")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of everything random")
+	f.StringVar(&o.policy, "policy", "spread", "lease policy of the imh-churn run: spread or failover")
+	f.BoolVar(&o.force, "force", false, "replace history files that exist")
+	f.BoolVar(&o.json, "json", false, "print what was written as one JSON object")
+	return cmd
+}
+
+func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
+	if o.out == "" {
+		return usageErrorf("simnet observe: --out is required")
+	}
+	cfg := sim.DefaultConfig()
+	cfg.Routers, cfg.Hours, cfg.Seed, cfg.ChurnPolicy = o.routers, o.hours, o.seed, o.policy
+	if err := cfg.Validate(); err != nil {
+		return usageErrorf("simnet observe: %v", err)
+	}
+	if !o.force {
+		if err := refuseExisting(o.out); err != nil {
+			return err
+		}
+	}
+	// Every run is made before anything is written: a failing command
+	// writes nothing.
+	hs := make([]*observe.History, len(sim.Runs))
+	for i, name := range sim.Runs {
+		h, err := sim.Run(cfg, name)
+		if err != nil {
+			return fmt.Errorf("simnet observe: %w", err)
+		}
+		hs[i] = h
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return usageErrorf("simnet observe: %v", err)
+	}
+	res := simnetObserveJSON{Out: o.out, Routers: o.routers, Hours: o.hours, Seed: o.seed, Policy: o.policy, Runs: []simnetObserveRun{}}
+	for i, h := range hs {
+		path := filepath.Join(o.out, sim.Runs[i]+".json")
+		if err := observe.WriteHistory(path, h); err != nil {
+			return fmt.Errorf("simnet observe: %w", err)
+		}
+		run := simnetObserveRun{Run: h.Run, File: path, Stores: len(h.Stores)}
+		if n := len(h.Stores); n > 0 {
+			run.SpanMs = h.Stores[n-1].AtMillis - h.Stores[0].AtMillis
+		}
+		res.Runs = append(res.Runs, run)
+	}
+	if o.json {
+		return printJSON(cmd, res)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTORES\tSPAN\tFILE")
+	for _, r := range res.Runs {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Run, r.Stores, time.Duration(r.SpanMs)*time.Millisecond, r.File)
+	}
+	return tw.Flush()
+}
+
+// refuseExisting fails (exit 2) if any history file the runs would write
+// exists in dir.
+func refuseExisting(dir string) error {
+	for _, name := range sim.Runs {
+		path := filepath.Join(dir, name+".json")
+		_, err := os.Lstat(path)
+		switch {
+		case err == nil:
+			return usageErrorf("simnet observe: %s exists (--force replaces it)", path)
+		case !errors.Is(err, fs.ErrNotExist):
+			return usageErrorf("simnet observe: %v", err)
+		}
+	}
+	return nil
+}
