@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/streaming"
 )

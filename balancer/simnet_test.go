@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"slices"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/streaming"
 )

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/logging"
 )
 

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/routerproto"

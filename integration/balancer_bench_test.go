@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // startManyRouters is startRouterNet for many routers: a router whose

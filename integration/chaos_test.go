@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 func envInt(name string, def int) int {

@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdtest"
 )
 

@@ -5,7 +5,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // An operator's first day (issue 18): the traps a literal reading of the

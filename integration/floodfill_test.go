@@ -5,12 +5,12 @@ package integration
 import (
 	"context"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 )
 

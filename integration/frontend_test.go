@@ -7,13 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // frontendProc is one `imh frontend serve` beside a router.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 	"github.com/imh-project/imh/router/i2cpup"
 	"github.com/imh-project/imh/routerproto"

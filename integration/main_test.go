@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // imhBin is the path of the imh binary TestMain built for this run.

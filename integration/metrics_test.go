@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"github.com/imh-project/imh/internal/eventually"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/tooltest"
 )

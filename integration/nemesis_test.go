@@ -27,7 +27,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"io"
 	"net"
 	"os"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // nemesisEvent is one fault or repair, for the run's report.

@@ -5,7 +5,6 @@ package integration
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/pki"
 )
 

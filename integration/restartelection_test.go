@@ -3,9 +3,10 @@
 package integration
 
 import (
-	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // TestClusterRestartNoLateElection: a SIGKILLed leader restarted on its

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/routerproto"
 )
 

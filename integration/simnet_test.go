@@ -5,11 +5,12 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // simnetStatus is the part of `imh simnet serve`'s /status the tests read.

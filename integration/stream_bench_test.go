@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"os"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/streaming"

@@ -3,10 +3,10 @@ package router
 import (
 	"context"
 	"errors"
-	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/routerproto"
 )
 

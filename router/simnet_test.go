@@ -2,12 +2,12 @@ package router
 
 import (
 	"context"
-	"github.com/imh-project/imh/internal/eventually"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
 )

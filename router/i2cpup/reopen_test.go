@@ -3,12 +3,12 @@ package i2cpup
 import (
 	"bytes"
 	"context"
-	"github.com/imh-project/imh/internal/eventually"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/routerproto"
 )
 

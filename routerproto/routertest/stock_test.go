@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"github.com/imh-project/imh/internal/eventually"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/routerproto"
 )
 
