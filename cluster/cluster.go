@@ -90,7 +90,8 @@ type Cluster struct {
 	// unsealable: raft delivers state sealed under a secret this agent
 	// lacks (followSealKey)
 	unsealable mismatchLog
-	removes    *removeHold // leader-only: servers removed recently, not re-added at once
+	removes    *removeHold   // leader-only: servers removed recently, not re-added at once
+	bootWait   bootstrapWait // gossip loop only: what maybeBootstrap last said it waits for
 
 	live       atomic.Pointer[liveHolder]
 	leaderTerm atomic.Uint64 // term at which this node's leader work started; 0 when not leading

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -254,6 +255,7 @@ func (c *Cluster) maybeBootstrap() {
 	}
 	ms := c.members()
 	if len(ms) < c.cfg.BootstrapExpect {
+		c.bootWait.report(c.log, ms, c.cfg.BootstrapExpect, time.Now())
 		return
 	}
 	var conf raft.Configuration
@@ -318,4 +320,29 @@ func (e *gossipEvents) NotifyLeave(n *memberlist.Node) {
 func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {
 	e.c.noteMember(n, true)
 	e.ping()
+}
+
+// bootstrapWait says what an agent started with --bootstrap-expect waits
+// for, with the elapsed time: one line when it starts waiting and one each
+// time the number of agents found changes, so an operator watching the log
+// of the first agent sees it count its peers instead of silence.
+type bootstrapWait struct {
+	start time.Time
+	have  int
+}
+
+func (w *bootstrapWait) report(log *slog.Logger, ms []member, want int, now time.Time) {
+	if !w.start.IsZero() && len(ms) == w.have {
+		return
+	}
+	if w.start.IsZero() {
+		w.start = now
+	}
+	w.have = len(ms)
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	log.Info("waiting to bootstrap raft", "agents", len(ms), "want", want, "found", names,
+		"elapsed", now.Sub(w.start).Round(100*time.Millisecond).String())
 }

@@ -511,16 +511,19 @@ func TestClusterOpsSnapshot(t *testing.T) {
 		t.Fatalf("a refused or dry restore changed the state: %d routers", n)
 	}
 	start := time.Now()
-	var restoreOut string
+	var restoreOut, restoreErr string
 	eventually.True(t, 20*time.Second, "snapshot restore accepted", func() bool {
-		var stderr string
 		var code int
-		restoreOut, stderr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--yes", "--http-addr", tc.follower().httpAddr)
-		if code != 0 && !strings.Contains(stderr, "no leader") {
-			t.Fatalf("snapshot restore: exit %d: %s", code, stderr)
+		restoreOut, restoreErr, code = runIMH(t, "cluster", "snapshot", "restore", snap, "--yes", "--http-addr", tc.follower().httpAddr)
+		if code != 0 && !strings.Contains(restoreErr, "no leader") {
+			t.Fatalf("snapshot restore: exit %d: %s", code, restoreErr)
 		}
 		return code == 0
 	})
+	// Progress on stderr while the leader restores; the result on stdout.
+	if !strings.Contains(restoreErr, "waiting for the leader to restore the snapshot: ") || !strings.Contains(restoreOut, "restored "+snap+" in ") {
+		t.Errorf("restore output: stdout %q stderr %q", restoreOut, restoreErr)
+	}
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r1", 20*time.Second)
 		var d cluster.DestinationInfo

@@ -454,6 +454,10 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 			return errors.New("snapshot restore: not confirmed; nothing changed")
 		}
 	}
+	// The leader installs the snapshot and every follower takes it from
+	// the leader: seconds for a large state, so say what is happening.
+	p := newProgress(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
+	p.update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
 	raw, err := apiRaw(cmd.Context(), o, http.MethodPut, "/v1/snapshot", b)
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
@@ -465,7 +469,7 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	if ro.yes {
 		printRestorePlan(cmd.OutOrStdout(), plan)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "restored %s\n", file)
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.elapsed().Seconds())
 	return nil
 }
 
