@@ -15,9 +15,12 @@ const (
 	// ahead (i2p.MaxFutureSkew).
 	MaxExpires = 660 * time.Second
 	// MaxPublishedAhead is how far `published` may run ahead of the clock
-	// when LeaseSets follow each other faster than once a second; beyond
-	// it BuildLeaseSet refuses and the caller must wait.
+	// (networkNow) when LeaseSets follow each other faster than once a
+	// second; beyond it BuildLeaseSet refuses and the caller must wait.
 	MaxPublishedAhead = 30 * time.Second
+	// TunnelLifetime is how long an I2P tunnel lives: a lease ends this
+	// long after its router built the tunnel, by that router's clock.
+	TunnelLifetime = 10 * time.Minute
 )
 
 // Errors of LeaseSet assembly.
@@ -39,6 +42,21 @@ type LeaseSetParams struct {
 	HighWater uint32
 }
 
+// networkNow is the time, in Unix seconds, that the network has surely
+// reached: the later of this agent's clock and what the routers' clocks
+// say through the leases (a lease ending at E was built at E −
+// TunnelLifetime). The high water comes from whichever leader published
+// last, by its clock; a new leader whose clock is minutes behind would
+// otherwise see its next `published` minutes "ahead" and publish nothing
+// until its clock caught up, while the leases ran out.
+func networkNow(now time.Time, leases []Lease) int64 {
+	t := now.Unix()
+	for _, l := range leases {
+		t = max(t, int64(l.Lease2().End)-int64(TunnelLifetime/time.Second))
+	}
+	return t
+}
+
 // BuildLeaseSet assembles and signs the destination's LeaseSet2: the
 // X25519 key, the leases (those ending after `published`, at most 16),
 // published = max(now, HighWater+1) and expires = the latest lease end minus
@@ -51,7 +69,7 @@ func BuildLeaseSet(p LeaseSetParams) (*i2p.LeaseSet2, error) {
 	if published <= p.HighWater {
 		published = p.HighWater + 1
 	}
-	if ahead := time.Duration(int64(published)-p.Now.Unix()) * time.Second; ahead > MaxPublishedAhead {
+	if ahead := time.Duration(int64(published)-networkNow(p.Now, p.Leases)) * time.Second; ahead > MaxPublishedAhead {
 		return nil, fmt.Errorf("build leaseset: %w: %s ahead", ErrPublishTooSoon, ahead)
 	}
 	var leases []i2p.Lease2

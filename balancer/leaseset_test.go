@@ -77,6 +77,36 @@ func TestBuildLeaseSetMonotonic(t *testing.T) {
 	}
 }
 
+// A leader whose clock is minutes behind the one that published last
+// (a failover to a slow host) publishes a strictly newer LeaseSet at once:
+// the routers' clocks, through the fresh leases' end times, say the high
+// water is not ahead of the network. Without fresh leases it still waits.
+func TestBuildLeaseSetClockBehind(t *testing.T) {
+	keys, ek := testKeys(t)
+	good := t0
+	hw := uint32(good.Unix()) // the old leader published just now, by a good clock
+	slow := good.Add(-5 * time.Minute)
+	fresh := grid([]string{"r1", "r2"}, 3)
+	for i := range fresh {
+		fresh[i].End = good.Add(TunnelLifetime - 20*time.Second) // built 20 s ago
+	}
+	ls, err := BuildLeaseSet(LeaseSetParams{Keys: keys, EncKey: ek, Leases: fresh, Now: slow, HighWater: hw})
+	if err != nil {
+		t.Fatalf("slow leader with fresh leases: %v", err)
+	}
+	if ls.Published != hw+1 {
+		t.Fatalf("published %d, want %d (high water + 1)", ls.Published, hw+1)
+	}
+	// Leases as old as the slow clock say nothing newer: refused as before.
+	stale := grid([]string{"r1"}, 3)
+	for i := range stale {
+		stale[i].End = slow.Add(TunnelLifetime)
+	}
+	if _, err := BuildLeaseSet(LeaseSetParams{Keys: keys, EncKey: ek, Leases: stale, Now: slow, HighWater: hw}); !errors.Is(err, ErrPublishTooSoon) {
+		t.Fatalf("slow leader, leases from its own time: err %v, want ErrPublishTooSoon", err)
+	}
+}
+
 func TestBuildLeaseSetContent(t *testing.T) {
 	keys, ek := testKeys(t)
 	leases := []Lease{
