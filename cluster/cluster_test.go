@@ -164,6 +164,11 @@ func api(t *testing.T, method, addr, path string, in, out any) int {
 	}
 }
 
+// apiClient keeps no idle connections: tests restart agents on the same
+// addresses, and a POST handed a pooled connection to the agent that was
+// stopped fails with EOF (net/http retries only idempotent requests).
+var apiClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
 // apiOnce is api without the retry.
 func apiOnce(t *testing.T, method, addr, path string, in, out any) int {
 	t.Helper()
@@ -176,7 +181,7 @@ func apiOnce(t *testing.T, method, addr, path string, in, out any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

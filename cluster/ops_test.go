@@ -93,7 +93,7 @@ func rawCall(t *testing.T, method, addr, path string, body []byte) (int, []byte)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -450,7 +451,7 @@ func TestDialTimesOut(t *testing.T) {
 
 func TestCloseStopsGoroutines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		before := runtime.NumGoroutine()
+		before := packageGoroutines()
 		l := newLink(9, 0.05, 0)
 		a, b := l.add(t, 1, Limits{}), l.add(t, 2, Limits{})
 		ln, _ := b.Listen(0)
@@ -471,14 +472,37 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			c.Write(make([]byte, 10000))
 			go io.Copy(io.Discard, c)
 		}
+		if n := packageGoroutines(); n <= before {
+			t.Fatalf("%d goroutines of this package with 5 streams open, %d before: the count sees nothing", n, before)
+		}
 		a.Close()
 		b.Close()
 		time.Sleep(time.Minute) // packets still on the simulated wire
 		synctest.Wait()
-		if n := runtime.NumGoroutine(); n > before {
-			t.Fatalf("%d goroutines after Close, %d before", n, before)
+		if n := packageGoroutines(); n > before {
+			t.Fatalf("%d goroutines of this package after Close, %d before:\n%s", n, before, goroutineDump())
 		}
 	})
+}
+
+// packageGoroutines counts the goroutines, other than the caller, running
+// code of this package. runtime.NumGoroutine would count the whole test
+// binary's, and a goroutine of another test still winding down (go test
+// -shuffle runs them in any order) made the count flaky.
+func packageGoroutines() int {
+	stacks := strings.Split(goroutineDump(), "\n\n")
+	n := 0
+	for _, s := range stacks[1:] { // the first is the caller's
+		if strings.Contains(s, "/imh/streaming.") {
+			n++
+		}
+	}
+	return n
+}
+
+func goroutineDump() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 func TestEcho(t *testing.T) {
