@@ -418,14 +418,20 @@ func (d *demo) waitStatus(ctx context.Context, what string, cond func(*status.St
 	return got, nil
 }
 
-// demoState is how far the demo's cluster is, for the progress lines.
-func demoState(st *status.Status) string {
+// routersUp counts the routers the leader reports up.
+func routersUp(st *status.Status) int {
 	up := 0
 	for _, r := range st.Routers {
 		if r.State == status.RouterUp {
 			up++
 		}
 	}
+	return up
+}
+
+// demoState is how far the demo's cluster is, for the progress lines.
+func demoState(st *status.Status) string {
+	up := routersUp(st)
 	leader := st.Leader
 	if leader == "" {
 		leader = "none"
@@ -613,12 +619,7 @@ func (d *demo) liveLine(ctx context.Context) string {
 	if err != nil {
 		return time.Now().Format(time.TimeOnly) + "  no answer: " + err.Error()
 	}
-	up := 0
-	for _, r := range st.Routers {
-		if r.State == status.RouterUp {
-			up++
-		}
-	}
+	up := routersUp(st)
 	leader := st.Leader
 	if leader == "" {
 		leader = "(none)"

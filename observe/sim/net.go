@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -82,16 +81,7 @@ func destKeys(seed uint64) (*i2p.PrivateKeys, *i2p.LeaseSetKey, error) {
 
 // rng is a generator for one purpose of the run, named by labels.
 func (s *sim) rng(labels ...string) *rand.Rand {
-	h := sha256.New()
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], s.seed)
-	h.Write(b[:])
-	for _, l := range labels {
-		h.Write([]byte{0})
-		h.Write([]byte(l))
-	}
-	sum := h.Sum(nil)
-	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16])))
+	return simnet.SeededRand(int64(s.seed), labels...)
 }
 
 // router is one simulated I2P router of the destination.

@@ -114,7 +114,7 @@ func (n *Network) NewClient(name string, b Behaviour) *Client {
 	if b == BehaviourMix || b == "" {
 		b = BehaviourI2pd
 	}
-	return &Client{n: n, name: name, behaviour: b, rng: seedRand(n.cfg.Seed, "client", name), dests: make(map[i2p.Hash]*clientDest)}
+	return &Client{n: n, name: name, behaviour: b, rng: SeededRand(n.cfg.Seed, "client", name), dests: make(map[i2p.Hash]*clientDest)}
 }
 
 // Name is the client's name, which deliveries carry.

@@ -287,7 +287,7 @@ func (n *Network) attach(name string) (*localLink, error) {
 		n:    n,
 		name: name,
 		hash: n.RouterHash(name),
-		rng:  seedRand(n.cfg.Seed, "router", name, itoa(int64(n.gen[name]))),
+		rng:  SeededRand(n.cfg.Seed, "router", name, itoa(int64(n.gen[name]))),
 		tier: newFastTier(n.cfg.Seed, name, n.peers, n.cfg.FastTierSize),
 	}
 	n.links[name] = l

@@ -26,9 +26,10 @@ type Peer struct {
 	Reachable bool          `json:"reachable"`
 }
 
-// seedRand returns a generator determined by the network seed and labels,
-// so every consumer of randomness has its own reproducible stream.
-func seedRand(seed int64, labels ...string) *rand.Rand {
+// SeededRand returns a generator determined by seed and labels,
+// so every consumer of randomness (here and in observe/sim) has its own
+// reproducible stream.
+func SeededRand(seed int64, labels ...string) *rand.Rand {
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(seed))
@@ -43,7 +44,7 @@ func seedRand(seed int64, labels ...string) *rand.Rand {
 
 // makePeers draws the peer population from the seed.
 func makePeers(cfg Config) []Peer {
-	r := seedRand(cfg.Seed, "peers")
+	r := SeededRand(cfg.Seed, "peers")
 	total := 0.0
 	for _, c := range cfg.Classes {
 		total += c.Share
@@ -120,7 +121,7 @@ func capacity(p Peer) float64 {
 // peers roughly but not exactly, as profiles built from their own traffic do.
 // It returns peer indices, best first.
 func profileView(seed int64, name string, peers []Peer) []int {
-	r := seedRand(seed, "profile", name)
+	r := SeededRand(seed, "profile", name)
 	type scored struct {
 		i     int
 		score float64
@@ -168,7 +169,7 @@ func (f *fastTier) advance(seed int64, name string, e int64, churn int) {
 		if len(pool) <= len(f.tier) {
 			continue
 		}
-		r := seedRand(seed, "churn", name, itoa(f.epoch))
+		r := SeededRand(seed, "churn", name, itoa(f.epoch))
 		for range churn {
 			out := r.IntN(len(f.tier))
 			for {
