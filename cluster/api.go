@@ -837,6 +837,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.Switches = v.Switches
 		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
+		sd.Invisibility = v.Invisibility
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet
 		}
