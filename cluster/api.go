@@ -613,6 +613,13 @@ func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// The figures are the leader's observation: asked of it as imh status
+	// asks, and left null when it cannot answer.
+	if lv := c.liveSource(r.Context()); lv != nil {
+		if v, ok := lv.Destination(info.Name); ok {
+			info.Invisibility = v.Invisibility
+		}
+	}
 	writeJSON(w, http.StatusOK, info)
 }
 

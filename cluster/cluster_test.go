@@ -348,6 +348,11 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	if inv := full.Destinations[0].Invisibility; inv == nil || inv.Stores != 22 || len(inv.Features) != 1 || *inv.Features[0].Value != 19 || inv.Features[0].SingleRouter.High != 18 {
 		t.Fatalf("the leader's invisibility figures did not cross to the follower: %+v", inv)
 	}
+	var shown cluster.DestinationInfo
+	api(t, "GET", fa, "/v1/destinations/"+full.Destinations[0].Name, nil, &shown)
+	if inv := shown.Invisibility; inv == nil || inv.Stores != 22 {
+		t.Fatalf("dest show on a follower without the leader's figures: %+v", inv)
+	}
 	// The leader's view of its frontends crosses to the follower; one it
 	// does not know stays unknown.
 	wantLive := []status.Frontend{
