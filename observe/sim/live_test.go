@@ -18,9 +18,9 @@ func TestLiveFigures(t *testing.T) {
 	c := shortConfig(3)
 	end := Start.Add(3 * time.Hour)
 	for _, tc := range []struct {
-		run         string
-		min, max int // atypical features
-		atypical    []string // features that must be atypical
+		run      string
+		min, max int      // atypical features
+		atypical []string // features that must be atypical
 	}{
 		{run: RunSingleA, max: 3},
 		{run: RunNaive, min: 6, max: 13, atypical: []string{"gateway_set", "gateway_churn", "stores_per_10m", "store_interval"}},
