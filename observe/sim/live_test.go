@@ -19,11 +19,11 @@ func TestLiveFigures(t *testing.T) {
 	end := Start.Add(3 * time.Hour)
 	for _, tc := range []struct {
 		run      string
-		min, max int      // atypical features
+		lo, hi   int      // how many features may be atypical
 		atypical []string // features that must be atypical
 	}{
-		{run: RunSingleA, max: 3},
-		{run: RunNaive, min: 6, max: 13, atypical: []string{"gateway_set", "gateway_churn", "stores_per_10m", "store_interval"}},
+		{run: RunSingleA, hi: 3},
+		{run: RunNaive, lo: 6, hi: 13, atypical: []string{"gateway_set", "gateway_churn", "stores_per_10m", "store_interval"}},
 	} {
 		h, err := Run(c, tc.run)
 		if err != nil {
@@ -38,8 +38,8 @@ func TestLiveFigures(t *testing.T) {
 			verdict[f.Name] = f.Verdict
 		}
 		t.Logf("%s: %d atypical: %v", tc.run, inv.Atypical, verdict)
-		if inv.Atypical < tc.min || inv.Atypical > tc.max {
-			t.Errorf("%s: %d features atypical, want %d..%d", tc.run, inv.Atypical, tc.min, tc.max)
+		if inv.Atypical < tc.lo || inv.Atypical > tc.hi {
+			t.Errorf("%s: %d features atypical, want %d..%d", tc.run, inv.Atypical, tc.lo, tc.hi)
 		}
 		for _, name := range tc.atypical {
 			if verdict[name] != "atypical" {
