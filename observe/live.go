@@ -143,13 +143,3 @@ func Recent(in RecentInput) (*RecentFigures, error) {
 	}
 	return out, nil
 }
-
-// Figure returns the figure of the named feature, or false.
-func (r *RecentFigures) Figure(name string) (Figure, bool) {
-	for _, f := range r.Figures {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return Figure{}, false
-}
