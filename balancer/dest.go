@@ -32,9 +32,12 @@ type destState struct {
 	lastLeases    []Lease
 	lastPublished uint32
 	lastAt        time.Time // when this leader last published
-	changeSince   time.Time // first non-urgent change not yet published
-	urgent        bool      // publish as soon as allowed
-	needBy        map[string]bool
+	// history is the LeaseSets published lately, for the live
+	// invisibility figures (leader-local).
+	history     publishHistory
+	changeSince time.Time // first non-urgent change not yet published
+	urgent      bool      // publish as soon as allowed
+	needBy      map[string]bool
 
 	payloads map[string]int
 	// echoDropped counts echo payloads dropped unanswered: MaxEchoWorkers
@@ -204,6 +207,13 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 	if fd.LeaseSet != nil {
 		if ls, err := i2p.ParseLeaseSet2(fd.LeaseSet.Bytes); err == nil && len(ls.Leases) == len(fd.LeaseSet.Routers) {
 			d.lastLS, d.lastRaw = ls, fd.LeaseSet.Bytes
+			// The predecessor's LeaseSet starts the history, at the time
+			// it was signed (never in the future of this leader's clock).
+			signed := time.Unix(int64(ls.Published), 0)
+			if signed.After(now) {
+				signed = now
+			}
+			d.history.record(signed, fd.LeaseSet.Bytes)
 			for i, l2 := range ls.Leases {
 				d.lastLeases = append(d.lastLeases, Lease{Router: fd.LeaseSet.Routers[i], Gateway: l2.Gateway, TunnelID: l2.TunnelID, End: time.Unix(int64(l2.End), 0)})
 			}

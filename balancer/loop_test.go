@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"testing"
@@ -149,6 +150,10 @@ func TestLoopOneLeaseSetFromFourRouters(t *testing.T) {
 		if !ok || len(view.GatewaySet) != 19 || !view.GatewayPolicyEnforced {
 			t.Fatalf("view %+v", view)
 		}
+		// The live invisibility figures come from what was published.
+		if inv := view.Invisibility; inv == nil || inv.Error != "" || inv.Stores < 1 || liveFigure(inv, "lease_count") <= 0 || liveFigure(inv, "gateway_set") < 1 {
+			t.Fatalf("invisibility %+v", inv)
+		}
 		// Gateways are drawn at random from the set, repeats allowed,
 		// as a single router draws them (GatewayConfig.Distinct).
 		for i, l := range ls.Leases {
@@ -255,6 +260,17 @@ func TestLoopSteadyStateOverAnHour(t *testing.T) {
 		}
 		if len(gateways) > 19+7 {
 			t.Fatalf("%d distinct gateways in an hour", len(gateways))
+		}
+		// The live figures over the same hour say what the test counted.
+		view, _ := run.b.Destination("web")
+		inv := view.Invisibility
+		if inv == nil || inv.SpanMs != time.Hour.Milliseconds() {
+			t.Fatalf("invisibility %+v", inv)
+		}
+		gs, per := liveFigure(inv, "gateway_set"), liveFigure(inv, "stores_per_10m")
+		t.Logf("live: gateway_set %.0f, stores_per_10m %.2f, %d of %d figures atypical", gs, per, inv.Atypical, len(inv.Features))
+		if math.Abs(gs-float64(len(gateways))) > 2 || math.Abs(per-perTen) > 0.5 {
+			t.Fatalf("live gateway_set %.0f, stores_per_10m %.2f; counted %d and %.2f", gs, per, len(gateways), perTen)
 		}
 	})
 }
@@ -363,6 +379,10 @@ func TestLoopFailoverAdopts(t *testing.T) {
 			t.Fatal("leaseset changed")
 		}
 		view, _ := next.b.Destination("web")
+		// The new leader's history starts from the fsm's LeaseSet.
+		if inv := view.Invisibility; inv == nil || inv.Error != "" || inv.Stores != 1 || liveFigure(inv, "lease_count") != float64(len(ls0.Leases)) {
+			t.Fatalf("new leader's invisibility %+v", inv)
+		}
 		for _, l := range ls0.Leases {
 			if !slices.Contains(view.GatewaySet, l.Gateway.String()) {
 				t.Fatalf("new leader's gateway set lacks the published gateway %s", l.Gateway)
@@ -799,4 +819,14 @@ func TestLoopRouterRemovedReleasesSessions(t *testing.T) {
 			t.Fatalf("router %s: %d sessions, want its 1", kept.name, n)
 		}
 	})
+}
+
+// liveFigure is the value of a live invisibility figure, -1 when absent.
+func liveFigure(inv *status.Invisibility, name string) float64 {
+	for _, f := range inv.Features {
+		if f.Name == name && f.Value != nil {
+			return *f.Value
+		}
+	}
+	return -1
 }

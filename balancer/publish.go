@@ -135,6 +135,7 @@ func (l *loop) publish(d *destState, sel Selection, now time.Time) {
 		return
 	}
 	d.lastLS, d.lastRaw, d.lastLeases, d.lastPublished, d.lastAt = ls, raw, used, ls.Published, now
+	d.history.record(now, raw)
 	d.urgent, d.changeSince = false, time.Time{}
 	l.b.counters.dest(d.name).Publishes++
 	if sel.Active != d.active {

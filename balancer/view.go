@@ -43,6 +43,11 @@ func (v *liveView) destination(name string) (status.DestinationLive, bool) {
 	d.StandbyRouters = slices.Clone(d.StandbyRouters)
 	d.PayloadsByRouter = maps.Clone(d.PayloadsByRouter)
 	d.UpstreamInbound = maps.Clone(d.UpstreamInbound)
+	if d.Invisibility != nil {
+		inv := *d.Invisibility
+		inv.Features = slices.Clone(inv.Features)
+		d.Invisibility = &inv
+	}
 	return d, ok
 }
 
@@ -78,6 +83,7 @@ func (l *loop) publishView() {
 			PayloadsByRouter:      maps.Clone(d.payloads),
 			UpstreamInbound:       l.upstreamInbound(d, time.Now()),
 			EchoDropped:           d.echoDropped,
+			Invisibility:          d.history.invisibility(time.Now(), l.leaseTarget(d, l.routerStates(d))),
 		}
 		if d.svc != nil {
 			live.Streams = d.svc.live()

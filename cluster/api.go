@@ -613,6 +613,13 @@ func (c *Cluster) handleDestShow(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// The figures are the leader's observation: asked of it as imh status
+	// asks, and left null when it cannot answer.
+	if lv := c.liveSource(r.Context()); lv != nil {
+		if v, ok := lv.Destination(info.Name); ok {
+			info.Invisibility = v.Invisibility
+		}
+	}
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -837,6 +844,7 @@ func statusDestination(d *fsm.Destination, lv status.LiveView) status.Destinatio
 		sd.Switches = v.Switches
 		sd.EchoDropped = v.EchoDropped
 		sd.Streams = v.Streams
+		sd.Invisibility = v.Invisibility
 		if v.GatewaySet != nil {
 			sd.GatewaySet = v.GatewaySet
 		}

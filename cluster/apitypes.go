@@ -97,6 +97,10 @@ type DestinationInfo struct {
 	Leases            int            `json:"leases"`
 	LeasesByRouter    map[string]int `json:"leases_by_router"`
 	Tunnels           []TunnelInfo   `json:"tunnels"`
+	// Invisibility is the leader's live figures (as in imh status); only
+	// GET /v1/destinations/{name} fills it, null elsewhere and while no
+	// leader's view can be had.
+	Invisibility *status.Invisibility `json:"invisibility"`
 }
 
 // LeaseSetInfo is the body of GET /v1/destinations/{name}/leaseset: the

@@ -221,7 +221,11 @@ func (fakeLive) Frontend(name string) (status.FrontendLive, bool) {
 }
 
 func (fakeLive) Destination(name string) (status.DestinationLive, bool) {
-	return status.DestinationLive{GatewaySet: []string{"ab"}, GatewayPolicyEnforced: true, ActiveRouter: "r1"}, true
+	v := 19.0
+	return status.DestinationLive{GatewaySet: []string{"ab"}, GatewayPolicyEnforced: true, ActiveRouter: "r1",
+		Invisibility: &status.Invisibility{WindowMs: 3_600_000, SpanMs: 3_600_000, Stores: 22, Atypical: 1, Features: []status.InvisibilityFigure{
+			{Name: "gateway_set", Unit: "gateways", Value: &v, SingleRouter: status.RouterRange{Low: 15, Median: 17, High: 18}, Verdict: "atypical"},
+		}}}, true
 }
 
 func TestAPIForwardingAndErrors(t *testing.T) {
@@ -340,6 +344,14 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	api(t, "GET", fa, "/v1/status", nil, &full)
 	if d := full.Destinations[0]; d.ActiveRouter != "r1" || !d.GatewayPolicyEnforced || len(d.GatewaySet) != 1 {
 		t.Fatalf("destination live fields: %+v", d)
+	}
+	if inv := full.Destinations[0].Invisibility; inv == nil || inv.Stores != 22 || len(inv.Features) != 1 || *inv.Features[0].Value != 19 || inv.Features[0].SingleRouter.High != 18 {
+		t.Fatalf("the leader's invisibility figures did not cross to the follower: %+v", inv)
+	}
+	var shown cluster.DestinationInfo
+	api(t, "GET", fa, "/v1/destinations/"+full.Destinations[0].Name, nil, &shown)
+	if inv := shown.Invisibility; inv == nil || inv.Stores != 22 {
+		t.Fatalf("dest show on a follower without the leader's figures: %+v", inv)
 	}
 	// The leader's view of its frontends crosses to the follower; one it
 	// does not know stays unknown.

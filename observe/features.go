@@ -214,16 +214,7 @@ func extract(obs []observation, c WindowConfig) ([]Sample, error) {
 		return nil, fmt.Errorf("%w: spans %s, window %s", ErrTooShort,
 			time.Duration(last-first)*time.Millisecond, c.Window)
 	}
-	gatewaysAt := func(startMs, endMs int64) map[i2p.Hash]bool {
-		seen, _, _ := span(obs, startMs, endMs)
-		set := map[i2p.Hash]bool{}
-		for _, o := range seen {
-			for _, l := range o.ls.Leases {
-				set[l.Gateway] = true
-			}
-		}
-		return set
-	}
+	gatewaysAt := func(startMs, endMs int64) map[i2p.Hash]bool { return gatewaySetOf(obs, startMs, endMs) }
 	out := make([]Sample, len(Features))
 	for i, f := range Features {
 		out[i] = Sample{Feature: f.Name, Values: []float64{}}
@@ -238,6 +229,19 @@ func extract(obs []observation, c WindowConfig) ([]Sample, error) {
 		}
 	}
 	return out, nil
+}
+
+// gatewaySetOf is the set of gateways in the LeaseSets a window
+// [startMs, endMs) sees.
+func gatewaySetOf(obs []observation, startMs, endMs int64) map[i2p.Hash]bool {
+	seen, _, _ := span(obs, startMs, endMs)
+	set := map[i2p.Hash]bool{}
+	for _, o := range seen {
+		for _, l := range o.ls.Leases {
+			set[l.Gateway] = true
+		}
+	}
+	return set
 }
 
 func gatewaySet(w *window) (float64, bool) {

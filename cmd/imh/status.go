@@ -68,6 +68,7 @@ func printStatus(cmd *cobra.Command, st *status.Status) {
 			}
 		}
 	}
+	printInvisibility(cmd, st.Destinations)
 }
 
 // printFrontends prints one line per destination a frontend reported (one

@@ -66,6 +66,48 @@ type Destination struct {
 	EchoDropped uint64 `json:"echo_dropped"`
 	// Streams is the TCP service's traffic (zero for other services).
 	Streams StreamsLive `json:"streams"`
+	// Invisibility is what an observer of the netDB sees of the
+	// destination's recent LeaseSets against one router; nil when the
+	// leader has not published one yet or no leader's view could be had.
+	Invisibility *Invisibility `json:"invisibility"`
+}
+
+// Invisibility is the leader's live measure of how much a destination
+// looks like one router to an observer of the netDB: observe's features
+// over the LeaseSets this leader published in the last window, each put
+// against the range (5th to 95th percentile) a single stock router shows.
+type Invisibility struct {
+	// WindowMs is the window asked for (1 h); SpanMs the part of it the
+	// leader's history covers (less for a new leader or destination).
+	WindowMs int64 `json:"window_ms"`
+	SpanMs   int64 `json:"span_ms"`
+	// Stores is how many LeaseSets were published within the span.
+	Stores int `json:"stores"`
+	// Atypical counts the features outside one router's range.
+	Atypical int                  `json:"atypical"`
+	Features []InvisibilityFigure `json:"features"`
+	// Error says why nothing could be measured (Features empty).
+	Error string `json:"error,omitempty"`
+}
+
+// InvisibilityFigure is one feature's live value beside one router's
+// range; Value is nil (and Verdict "unknown") while there is too little
+// history for it.
+type InvisibilityFigure struct {
+	Name         string      `json:"name"`
+	Unit         string      `json:"unit"`
+	Value        *float64    `json:"value"`
+	SingleRouter RouterRange `json:"single_router"`
+	// Verdict is "typical" (within the range), "atypical" or "unknown".
+	Verdict string `json:"verdict"`
+}
+
+// RouterRange is where a single stock router's values of a feature lie:
+// 5th percentile, median, 95th percentile.
+type RouterRange struct {
+	Low    float64 `json:"low"`
+	Median float64 `json:"median"`
+	High   float64 `json:"high"`
 }
 
 // InboundCount is a router's live inbound tunnels of one destination
@@ -108,6 +150,7 @@ type DestinationLive struct {
 	UpstreamInbound       map[string]InboundCount
 	EchoDropped           uint64
 	Streams               StreamsLive
+	Invisibility          *Invisibility
 }
 
 // LiveView is implemented by the balancer running on the leader. The
