@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
@@ -39,26 +39,10 @@ func startSimRouter(t *testing.T, n *simnet.Network, name string) *simRouter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	sr := &simRouter{r: r, addr: ln.Addr().String()}
-	stopped := false
-	sr.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve %s: %v", name, err)
-		}
-		_ = be.Close()
-	}
+	addr, stop := servetest.Loopback(t, r)
+	sr := &simRouter{r: r, addr: addr}
+	var once sync.Once
+	sr.stop = func() { once.Do(func() { stop(); _ = be.Close() }) }
 	t.Cleanup(sr.stop)
 	return sr
 }

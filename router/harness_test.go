@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -40,20 +41,8 @@ func startRouterOn(t *testing.T, be *fakeBackend, tune func(*Config)) *testRoute
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &testRouter{r: r, be: be, addr: ln.Addr().String()}
+	addr, _ := servetest.Loopback(t, r)
+	return &testRouter{r: r, be: be, addr: addr}
 }
 
 // dest is a test destination: its keys and LeaseSet key.

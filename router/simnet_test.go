@@ -2,12 +2,12 @@ package router
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -28,21 +28,9 @@ func startSimnetRouter(t *testing.T, n *simnet.Network, name string) (*Router, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve %s: %v", name, err)
-		}
-		_ = be.Close()
-	})
-	return r, ln.Addr().String()
+	addr, stop := servetest.Loopback(t, r)
+	t.Cleanup(func() { stop(); _ = be.Close() })
+	return r, addr
 }
 
 func testNetwork(t *testing.T) *simnet.Network {

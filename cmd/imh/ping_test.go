@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -117,15 +118,8 @@ func startEchoRouterWith(t *testing.T, e *echoRouter) (*echoRouter, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return e, ln.Addr().String()
+	addr, _ := servetest.Loopback(t, srv)
+	return e, addr
 }
 
 func TestPing(t *testing.T) {

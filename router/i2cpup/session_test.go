@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -110,15 +110,8 @@ func startFake(t *testing.T) (*fakeUpstream, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f, ln.Addr().String()
+	addr, _ := servetest.Loopback(t, srv)
+	return f, addr
 }
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
