@@ -1,9 +1,10 @@
 // Package client is the typed client of an imh agent's HTTP API (see
 // cluster/api.go for the endpoints and cluster/apitypes.go for the bodies).
-// The CLI, the demo and the integration tests all talk to agents through
-// it, so that one place decides how a call is bounded in time and size and
-// how the API's JSON error shape becomes an error callers can test with
-// errors.Is: ErrNoLeader, ErrNotFound, ErrInvalid and the others below.
+// The CLI and the demo talk to agents through it, so that one place decides
+// how a call is bounded in time and size and how the API's JSON error shape
+// becomes an error callers can test with errors.Is: ErrNoLeader,
+// ErrNotFound, ErrInvalid and the others below. Messages name no command
+// line flags; the CLI adds those (cmd/imh apiErr).
 //
 // Writes sent to a follower are forwarded to the leader by the agent
 // itself; the client sends each call once and never retries, because a
@@ -69,7 +70,7 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	if u, err := url.Parse(c.base); err != nil || u.Host != cfg.Addr || u.Path != "" {
+	if u, err := url.Parse(c.base); err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%w %q: want H:P", ErrBadAddr, cfg.Addr)
 	}
 	return c, nil

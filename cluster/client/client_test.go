@@ -195,7 +195,12 @@ func TestTransport(t *testing.T) {
 			t.Errorf("%s: err %v; want %v", tt.name, err, tt.want)
 		}
 	}
-	if _, err := New(Config{Addr: "a b:1"}); !errors.Is(err, ErrBadAddr) {
-		t.Errorf("New with a space in the host: %v; want ErrBadAddr", err)
+	for _, addr := range []string{"a b:1", "h:1/v1", "h:1?x", "u@h:1", ""} {
+		if _, err := New(Config{Addr: addr}); !errors.Is(err, ErrBadAddr) {
+			t.Errorf("New(%q): %v; want ErrBadAddr", addr, err)
+		}
+	}
+	if _, err := New(Config{Addr: "[fe80::1%25eth0]:7702"}); err != nil {
+		t.Errorf("New with an IPv6 zone: %v", err)
 	}
 }
