@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -88,6 +89,9 @@ type demo struct {
 	procs  []*demoProc
 	agents []*demoProc
 	apis   []string // agent HTTP addresses, by agent index
+
+	mu      sync.Mutex
+	clients map[string]*apiOptions // by agent address; see api
 }
 
 func (d *demo) port(off int) string { return "127.0.0.1:" + strconv.Itoa(d.base+off) }
@@ -119,9 +123,25 @@ func (d *demo) tlsFiles(name string) pki.Files {
 		Key: filepath.Join(d.tlsDir(), name+"-key.pem")}
 }
 
-// api is the operator's API client for the agent at addr.
+// api is the operator's API client for the agent at addr. It is built once
+// per agent: the status line polls every second, and a client per poll
+// would re-read the TLS files and leave a transport's idle connections
+// behind each time.
 func (d *demo) api(addr string) *apiOptions {
-	return &apiOptions{httpAddr: addr, tls: tlsFlags{files: d.tlsFiles(demoOperator)}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o := d.clients[addr]; o != nil {
+		return o
+	}
+	o := &apiOptions{httpAddr: addr, tls: tlsFlags{files: d.tlsFiles(demoOperator)}}
+	if _, err := o.client(); err != nil {
+		return o // not kept: the call reports the error
+	}
+	if d.clients == nil {
+		d.clients = map[string]*apiOptions{}
+	}
+	d.clients[addr] = o
+	return o
 }
 
 // makePKI creates the demo's throwaway CA and one certificate per child
