@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 )
 
-func TestAPICallErrorMapping(t *testing.T) {
+// TestCallAgentExitCodes: the client's errors keep docs/cli.md's exit codes
+// and messages: invalid input and an HTTPS agent spoken to in HTTP are
+// usage errors (2); no leader, not found, refusals, garbage and an
+// unreachable agent are failures (1).
+func TestCallAgentExitCodes(t *testing.T) {
 	answers := map[string]struct {
 		code int
 		body string
@@ -17,44 +23,45 @@ func TestAPICallErrorMapping(t *testing.T) {
 		"/noleader": {503, `{"error":"cluster: no leader","code":"no_leader"}`},
 		"/invalid":  {400, `{"error":"fsm: invalid value: name","code":"invalid"}`},
 		"/missing":  {404, `{"error":"fsm: not found: destination x","code":"not_found"}`},
+		"/forbid":   {403, `{"error":"role router may not","code":"forbidden"}`},
+		"/https":    {400, "Client sent an HTTP request to an HTTPS server.\n"},
 		"/garbage":  {500, `<html>oops</html>`},
 		"/ok":       {200, `{"name":"r1","addr":"127.0.0.1:1"}`},
 		"/badjson":  {200, `{"name":`},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := answers[r.URL.Path]
+		a := answers[r.URL.Path[len("/v1/destinations/"):]]
 		w.WriteHeader(a.code)
 		w.Write([]byte(a.body))
 	}))
 	defer srv.Close()
-	o := &apiOptions{httpAddr: strings.TrimPrefix(srv.URL, "http://")}
-	dead := &apiOptions{httpAddr: "127.0.0.1:1"}
+	live := strings.TrimPrefix(srv.URL, "http://")
 	for _, tt := range []struct {
-		path string
-		o    *apiOptions
-		exit int
-		want string
+		name, addr string
+		exit       int
+		want       string
 	}{
-		{"/noleader", o, exitFailed, "no leader"},
-		{"/invalid", o, exitUsage, "invalid value"},
-		{"/missing", o, exitFailed, "not found"},
-		{"/garbage", o, exitFailed, "500"},
-		{"/badjson", o, exitFailed, "malformed answer"},
-		{"/ok", o, exitOK, ""},
-		{"/ok", dead, exitFailed, "unreachable"},
+		{"noleader", live, exitFailed, "no leader: the cluster cannot take writes now"},
+		{"invalid", live, exitUsage, "invalid value"},
+		{"missing", live, exitFailed, "not found"},
+		{"forbid", live, exitFailed, "refused by the agent (403): role router may not"},
+		{"https", live, exitUsage, "the agent serves HTTPS: give --ca-file"},
+		{"garbage", live, exitFailed, "500"},
+		{"badjson", live, exitFailed, "malformed answer"},
+		{"ok", live, exitOK, ""},
+		{"ok", "127.0.0.1:1", exitFailed, "unreachable (is imh agent running? see --http-addr)"},
+		{"ok", "127.0.0.1", exitUsage, "want H:P"},
 	} {
-		var out map[string]string
-		err := apiCall(context.Background(), tt.o, "GET", tt.path, nil, &out)
+		o := &apiOptions{httpAddr: tt.addr}
+		d, err := callAgent(o, func(c *client.Client) (cluster.DestinationInfo, error) {
+			return c.Destination(context.Background(), "/"+tt.name)
+		})
 		if got := exitCode(err); got != tt.exit || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%s: exit %d err %v; want exit %d with %q", tt.path, got, err, tt.exit, tt.want)
+			t.Errorf("%s at %s: exit %d err %v; want exit %d with %q", tt.name, tt.addr, got, err, tt.exit, tt.want)
 		}
-		if tt.exit == exitOK && out["name"] != "r1" {
-			t.Errorf("%s: decoded %v", tt.path, out)
+		if tt.exit == exitOK && d.Name != "r1" {
+			t.Errorf("%s: decoded %+v", tt.name, d)
 		}
-	}
-	var ae *apiError
-	if err := apiCall(context.Background(), o, "GET", "/missing", nil, nil); !errors.As(err, &ae) || ae.status != 404 {
-		t.Fatalf("404 not an apiError: %v", err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/internal/logging"
 )
@@ -37,8 +37,8 @@ func newClusterStateHashCmd() *cobra.Command {
 		Short: "The agent's last applied raft index and the SHA-256 of its replicated state (equal on every agent at the same index)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var body cluster.StateHashBody
-			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/state-hash", nil, &body); err != nil {
+			body, err := callAgent(&o, func(c *client.Client) (cluster.StateHashBody, error) { return c.StateHash(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("cluster state-hash: %w", err)
 			}
 			if o.json {
@@ -59,10 +59,11 @@ func newClusterPeersCmd() *cobra.Command {
 		Short: "List the raft servers: address, state, voter, last contact, commit index",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var body cluster.PeersBody
-			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body); err != nil {
+			peers, err := callAgent(&o, func(c *client.Client) ([]cluster.PeerInfo, error) { return c.Peers(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("cluster peers: %w", err)
 			}
+			body := cluster.PeersBody{Peers: peers}
 			if body.Peers == nil {
 				body.Peers = []cluster.PeerInfo{}
 			}
@@ -107,8 +108,8 @@ func newClusterJoinCmd() *cobra.Command {
 		Short: "Make the agent at --http-addr join the cluster gossiping at GOSSIPADDR (a removed agent rejoins fresh)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res cluster.JoinResult
-			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/join", cluster.JoinRequest{Addr: args[0]}, &res); err != nil {
+			res, err := callAgent(&o, func(c *client.Client) (cluster.JoinResult, error) { return c.Join(cmd.Context(), args[0]) })
+			if err != nil {
 				return fmt.Errorf("cluster join %s: %w", argName(args[0]), err)
 			}
 			if o.json {
@@ -117,12 +118,12 @@ func newClusterJoinCmd() *cobra.Command {
 			if res.Fresh {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: stale raft state of the removed agent moved aside (see its log)\n", res.Node)
 			}
-			var body cluster.PeersBody
-			if apiCall(cmd.Context(), &o, http.MethodGet, "/v1/peers", nil, &body) != nil {
-				body.Peers = nil
+			peers, err := o.agent.Peers(cmd.Context())
+			if err != nil {
+				peers = nil
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), %s; leader %s\n", res.Node, res.Contacted, suffrage(body.Peers, res.Node), res.Leader)
-			warnEvenVoters(cmd, body.Peers)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s joined (%d agents contacted), %s; leader %s\n", res.Node, res.Contacted, suffrage(peers, res.Node), res.Leader)
+			warnEvenVoters(cmd, peers)
 			return nil
 		},
 	}
@@ -154,8 +155,8 @@ func newClusterPromoteCmd() *cobra.Command {
 			if err := fsm.ValidName(args[0]); err != nil {
 				return usageErrorf("cluster promote: %v", err)
 			}
-			var res cluster.PromoteResult
-			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/promote", cluster.PromoteRequest{Name: args[0]}, &res); err != nil {
+			res, err := callAgent(&o, func(c *client.Client) (cluster.PromoteResult, error) { return c.Promote(cmd.Context(), args[0]) })
+			if err != nil {
 				return fmt.Errorf("cluster promote %s: %w", argName(args[0]), err)
 			}
 			if res.Voters%2 == 0 {
@@ -186,8 +187,8 @@ func newClusterRemoveCmd() *cobra.Command {
 			if err := fsm.ValidName(args[0]); err != nil {
 				return usageErrorf("cluster remove: %v", err)
 			}
-			var res cluster.RemoveResult
-			if err := apiCall(cmd.Context(), &o, http.MethodDelete, "/v1/peers/"+args[0], nil, &res); err != nil {
+			res, err := callAgent(&o, func(c *client.Client) (cluster.RemoveResult, error) { return c.RemovePeer(cmd.Context(), args[0]) })
+			if err != nil {
 				return fmt.Errorf("cluster remove %s: %w", argName(args[0]), err)
 			}
 			if o.json {
@@ -212,15 +213,15 @@ func newClusterTransferCmd() *cobra.Command {
 		Short: "Hand leadership to NAME (or to the most up-to-date voter)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req cluster.TransferRequest
+			name := ""
 			if len(args) == 1 {
 				if err := fsm.ValidName(args[0]); err != nil {
 					return usageErrorf("cluster transfer-leader: %v", err)
 				}
-				req.Name = args[0]
+				name = args[0]
 			}
-			var res cluster.TransferResult
-			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/transfer-leader", req, &res); err != nil {
+			res, err := callAgent(&o, func(c *client.Client) (cluster.TransferResult, error) { return c.TransferLeader(cmd.Context(), name) })
+			if err != nil {
 				return fmt.Errorf("cluster transfer-leader: %w", err)
 			}
 			if o.json {
@@ -265,7 +266,7 @@ func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
 	if _, err := os.Lstat(file); err == nil {
 		return usageErrorf("snapshot save: %s exists (refusing to overwrite)", file)
 	}
-	b, err := apiRaw(cmd.Context(), o, http.MethodGet, "/v1/snapshot", nil)
+	b, err := callAgent(o, func(c *client.Client) ([]byte, error) { return c.Snapshot(cmd.Context()) })
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
@@ -420,7 +421,7 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	if err := then.Restore(body); err != nil {
 		return usageErrorf("snapshot restore: %s: %v", file, err)
 	}
-	cur, err := apiRaw(cmd.Context(), o, http.MethodGet, "/v1/snapshot", nil)
+	cur, err := callAgent(o, func(c *client.Client) ([]byte, error) { return c.Snapshot(cmd.Context()) })
 	if err != nil {
 		return fmt.Errorf("snapshot restore: read the cluster's state: %w", err)
 	}
@@ -458,13 +459,12 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	// the leader: seconds for a large state, so say what is happening.
 	p := newProgress(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
 	p.update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
-	raw, err := apiRaw(cmd.Context(), o, http.MethodPut, "/v1/snapshot", b)
+	res, err := callAgent(o, func(c *client.Client) (cluster.RestoreResult, error) { return c.Restore(cmd.Context(), b) })
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
 	}
 	if o.json {
-		_, err := cmd.OutOrStdout().Write(raw)
-		return err
+		return printJSON(cmd, res)
 	}
 	if ro.yes {
 		printRestorePlan(cmd.OutOrStdout(), plan)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
@@ -87,6 +89,9 @@ type demo struct {
 	procs  []*demoProc
 	agents []*demoProc
 	apis   []string // agent HTTP addresses, by agent index
+
+	mu      sync.Mutex
+	clients map[string]*apiOptions // by agent address; see api
 }
 
 func (d *demo) port(off int) string { return "127.0.0.1:" + strconv.Itoa(d.base+off) }
@@ -118,9 +123,25 @@ func (d *demo) tlsFiles(name string) pki.Files {
 		Key: filepath.Join(d.tlsDir(), name+"-key.pem")}
 }
 
-// api is the operator's API client for the agent at addr.
+// api is the operator's API client for the agent at addr. It is built once
+// per agent: the status line polls every second, and a client per poll
+// would re-read the TLS files and leave a transport's idle connections
+// behind each time.
 func (d *demo) api(addr string) *apiOptions {
-	return &apiOptions{httpAddr: addr, tls: tlsFlags{files: d.tlsFiles(demoOperator)}}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o := d.clients[addr]; o != nil {
+		return o
+	}
+	o := &apiOptions{httpAddr: addr, tls: tlsFlags{files: d.tlsFiles(demoOperator)}}
+	if _, err := o.client(); err != nil {
+		return o // not kept: the call reports the error
+	}
+	if d.clients == nil {
+		d.clients = map[string]*apiOptions{}
+	}
+	d.clients[addr] = o
+	return o
 }
 
 // makePKI creates the demo's throwaway CA and one certificate per child
@@ -370,12 +391,11 @@ func (d *demo) status(ctx context.Context) (*status.Status, error) {
 		if !d.agents[i].running() {
 			continue
 		}
-		var st status.Status
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := apiCall(sctx, d.api(addr), "GET", "/v1/status", nil, &st)
+		st, err := callAgent(d.api(addr), func(c *client.Client) (*status.Status, error) { return c.Status(sctx) })
 		cancel()
 		if err == nil {
-			return &st, nil
+			return st, nil
 		}
 		last = err
 	}
@@ -464,17 +484,18 @@ func (d *demo) setUp(ctx context.Context) (*status.Status, error) {
 	api := d.api(d.apis[0])
 	for i := 1; i <= demoRouters; i++ {
 		in := cluster.RouterInfo{Name: "r" + strconv.Itoa(i), Addr: d.routerAddr(i)}
-		if err := apiCall(ctx, api, "POST", "/v1/routers", in, &cluster.RouterInfo{}); err != nil {
+		if _, err := callAgent(api, func(c *client.Client) (cluster.RouterInfo, error) { return c.AddRouter(ctx, in) }); err != nil {
 			return nil, fmt.Errorf("demo: router add %s: %w", in.Name, err)
 		}
 		fe := cluster.FrontendInfo{Name: d.frontendName(i), Addr: d.frontendAddr(i), Router: in.Name}
-		if err := apiCall(ctx, api, "POST", "/v1/frontends", fe, &cluster.FrontendInfo{}); err != nil {
+		if _, err := callAgent(api, func(c *client.Client) (cluster.FrontendInfo, error) { return c.AddFrontend(ctx, fe) }); err != nil {
 			return nil, fmt.Errorf("demo: frontend add %s: %w", fe.Name, err)
 		}
 	}
 	inbound := demoInbound
-	var info cluster.DestinationInfo
-	if err := apiCall(ctx, api, "POST", "/v1/destinations", cluster.DestinationRequest{Name: demoDest, Inbound: &inbound}, &info); err != nil {
+	req := cluster.DestinationRequest{Name: demoDest, Inbound: &inbound}
+	info, err := callAgent(api, func(c *client.Client) (cluster.DestinationInfo, error) { return c.CreateDestination(ctx, req) })
+	if err != nil {
 		return nil, fmt.Errorf("demo: dest create %s: %w", demoDest, err)
 	}
 	fmt.Fprintf(d.out, "routers r1..r%d and their frontends f1..f%d added; destination %s created: %s\n", demoRouters, demoRouters, demoDest, info.B32)
@@ -514,8 +535,8 @@ func (d *demo) printLeaseSet(ctx context.Context, st *status.Status) error {
 	if err != nil {
 		return fmt.Errorf("demo: leaseset: %w", err)
 	}
-	var info cluster.DestinationInfo
-	if err := apiCall(ctx, d.api(d.apis[0]), "GET", "/v1/destinations/"+demoDest, nil, &info); err != nil {
+	info, err := callAgent(d.api(d.apis[0]), func(c *client.Client) (cluster.DestinationInfo, error) { return c.Destination(ctx, demoDest) })
+	if err != nil {
 		return fmt.Errorf("demo: dest show: %w", err)
 	}
 	owner := map[string]string{}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -32,8 +33,8 @@ func (d *demo) webDemo(ctx context.Context) error {
 	api := d.api(d.apis[0])
 	inbound, policy, service, frontends := 2, "failover", "tcp://"+backend, true
 	req := cluster.DestinationRequest{Name: demoSite, Inbound: &inbound, Policy: &policy, Service: &service, Frontends: &frontends}
-	var info cluster.DestinationInfo
-	if err := apiCall(ctx, api, "POST", "/v1/destinations", req, &info); err != nil {
+	info, err := callAgent(api, func(c *client.Client) (cluster.DestinationInfo, error) { return c.CreateDestination(ctx, req) })
+	if err != nil {
 		return fmt.Errorf("demo: dest create %s: %w", demoSite, err)
 	}
 	fmt.Fprintf(d.out, "\ndestination %s serves http://%s (failover, backend %s, multi-client: streams end at the frontends)\n", demoSite, info.B32, backend)

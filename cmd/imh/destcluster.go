@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 )
@@ -22,7 +22,7 @@ import (
 func init() {
 	destSubcommands = append(destSubcommands,
 		newDestCreateCmd, newDestImportCmd, newDestSetCmd, newDestListCmd, newDestShowCmd, func() *cobra.Command {
-			return newRemoveCmd("dest", "destination", "/v1/destinations/", "Remove a destination and its sealed keys from the cluster")
+			return newRemoveCmd("dest", "destination", (*client.Client).RemoveDestination, "Remove a destination and its sealed keys from the cluster")
 		})
 }
 
@@ -175,8 +175,10 @@ func readImportKeyFile(path string) ([]byte, error) {
 }
 
 func destPost(cmd *cobra.Command, o *apiOptions, wf waitFlags, req cluster.DestinationRequest, what string) error {
-	var info cluster.DestinationInfo
-	if err := apiCall(cmd.Context(), o, "POST", "/v1/destinations", req, &info); err != nil {
+	info, err := callAgent(o, func(c *client.Client) (cluster.DestinationInfo, error) {
+		return c.CreateDestination(cmd.Context(), req)
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	warnStreamPolicy(cmd, info)
@@ -210,8 +212,10 @@ func newDestSetCmd() *cobra.Command {
 			if req == (cluster.DestinationRequest{}) {
 				return usageErrorf("dest set %s: nothing to change: give --inbound, --outbound, --hops, --policy, --service or --frontends", argName(args[0]))
 			}
-			var info cluster.DestinationInfo
-			if err := apiCall(cmd.Context(), &o, "PATCH", "/v1/destinations/"+url.PathEscape(args[0]), req, &info); err != nil {
+			info, err := callAgent(&o, func(c *client.Client) (cluster.DestinationInfo, error) {
+				return c.SetDestination(cmd.Context(), args[0], req)
+			})
+			if err != nil {
 				return fmt.Errorf("dest set %s: %w", argName(args[0]), err)
 			}
 			warnStreamPolicy(cmd, info)
@@ -243,10 +247,11 @@ func newDestListCmd() *cobra.Command {
 		Short: "List the cluster's destinations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list cluster.DestinationList
-			if err := apiCall(cmd.Context(), &o, "GET", "/v1/destinations", nil, &list); err != nil {
+			ds, err := callAgent(&o, func(c *client.Client) ([]cluster.DestinationInfo, error) { return c.Destinations(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("dest list: %w", err)
 			}
+			list := cluster.DestinationList{Destinations: ds}
 			if o.json {
 				return printJSON(cmd, list)
 			}
@@ -269,8 +274,8 @@ func newDestShowCmd() *cobra.Command {
 		Short: "Show one destination (public facts only; never private keys)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var d cluster.DestinationInfo
-			if err := apiCall(cmd.Context(), &o, "GET", "/v1/destinations/"+url.PathEscape(args[0]), nil, &d); err != nil {
+			d, err := callAgent(&o, func(c *client.Client) (cluster.DestinationInfo, error) { return c.Destination(cmd.Context(), args[0]) })
+			if err != nil {
 				return fmt.Errorf("dest show %s: %w", argName(args[0]), err)
 			}
 			if o.json {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -68,11 +69,11 @@ func leaseSetState(st *status.Status, name string, inbound int) (bool, string) {
 func waitLeaseSet(cmd *cobra.Command, o *apiOptions, f waitFlags, name string, inbound int) error {
 	p := newProgress(cmd.ErrOrStderr(), "the LeaseSet of "+name, o.json)
 	err := p.poll(cmd.Context(), f.timeout, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
-		var st status.Status
-		if err := apiCall(ctx, o, "GET", "/v1/status", nil, &st); err != nil {
+		st, err := callAgent(o, func(c *client.Client) (*status.Status, error) { return c.Status(ctx) })
+		if err != nil {
 			return false, "", err
 		}
-		done, state := leaseSetState(&st, name, inbound)
+		done, state := leaseSetState(st, name, inbound)
 		return done, state, nil
 	})
 	if err != nil {

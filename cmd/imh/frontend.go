@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 )
 
 // The cluster's registry of frontends: in multi-client mode each router has
@@ -27,7 +28,7 @@ func newFrontendCmd() *cobra.Command {
 		Short: "Frontends: the processes beside the routers in multi-client mode (add, remove, list)",
 	}
 	cmd.AddCommand(newFrontendAddCmd(),
-		newRemoveCmd("frontend", "frontend", "/v1/frontends/", "Remove a frontend from the cluster (its router stays)"),
+		newRemoveCmd("frontend", "frontend", (*client.Client).RemoveFrontend, "Remove a frontend from the cluster (its router stays)"),
 		newFrontendListCmd())
 	for _, f := range frontendSubcommands {
 		cmd.AddCommand(f())
@@ -52,8 +53,8 @@ func newFrontendAddCmd() *cobra.Command {
 				return usageErrorf("frontend add: --router ROUTER is required")
 			}
 			in := cluster.FrontendInfo{Name: args[0], Addr: addr, Router: router}
-			var out cluster.FrontendInfo
-			if err := apiCall(cmd.Context(), &o, "POST", "/v1/frontends", in, &out); err != nil {
+			out, err := callAgent(&o, func(c *client.Client) (cluster.FrontendInfo, error) { return c.AddFrontend(cmd.Context(), in) })
+			if err != nil {
 				return fmt.Errorf("frontend add %s: %w", argName(args[0]), err)
 			}
 			if o.json {
@@ -76,10 +77,11 @@ func newFrontendListCmd() *cobra.Command {
 		Short: "List the cluster's frontends and the routers they sit beside",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list cluster.FrontendList
-			if err := apiCall(cmd.Context(), &o, "GET", "/v1/frontends", nil, &list); err != nil {
+			fs, err := callAgent(&o, func(c *client.Client) ([]cluster.FrontendInfo, error) { return c.Frontends(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("frontend list: %w", err)
 			}
+			list := cluster.FrontendList{Frontends: fs}
 			if o.json {
 				return printJSON(cmd, list)
 			}

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -23,7 +24,7 @@ func newRouterCmd() *cobra.Command {
 		Short: "Routers: the cluster's routers (add, remove, list) and the router daemon",
 	}
 	cmd.AddCommand(newRouterAddCmd(),
-		newRemoveCmd("router", "router", "/v1/routers/", "Remove a router from the cluster (the leader destroys the cluster's sessions on it first; its tunnels are forgotten)"),
+		newRemoveCmd("router", "router", (*client.Client).RemoveRouter, "Remove a router from the cluster (the leader destroys the cluster's sessions on it first; its tunnels are forgotten)"),
 		newRouterListCmd())
 	for _, f := range routerSubcommands {
 		cmd.AddCommand(f())
@@ -43,8 +44,8 @@ func newRouterAddCmd() *cobra.Command {
 				return usageErrorf("router add: --addr H:P is required")
 			}
 			in := cluster.RouterInfo{Name: args[0], Addr: addr}
-			var out cluster.RouterInfo
-			if err := apiCall(cmd.Context(), &o, "POST", "/v1/routers", in, &out); err != nil {
+			out, err := callAgent(&o, func(c *client.Client) (cluster.RouterInfo, error) { return c.AddRouter(cmd.Context(), in) })
+			if err != nil {
 				return fmt.Errorf("router add %s: %w", argName(args[0]), err)
 			}
 			if out.Reachable != nil && !*out.Reachable {
@@ -63,16 +64,17 @@ func newRouterAddCmd() *cobra.Command {
 	return cmd
 }
 
-// newRemoveCmd is `imh GROUP remove NAME`: DELETE path+NAME, printing
-// "NOUN NAME removed" (router, frontend and dest remove).
-func newRemoveCmd(group, noun, path, short string) *cobra.Command {
+// newRemoveCmd is `imh GROUP remove NAME`: the client's remove call,
+// printing "NOUN NAME removed" (router, frontend and dest remove).
+func newRemoveCmd(group, noun string, remove func(*client.Client, context.Context, string) error, short string) *cobra.Command {
 	var o apiOptions
 	cmd := &cobra.Command{
 		Use:   "remove NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := apiCall(cmd.Context(), &o, "DELETE", path+url.PathEscape(args[0]), nil, nil); err != nil {
+			_, err := callAgent(&o, func(c *client.Client) (struct{}, error) { return struct{}{}, remove(c, cmd.Context(), args[0]) })
+			if err != nil {
 				return fmt.Errorf("%s remove %s: %w", group, argName(args[0]), err)
 			}
 			if o.json {
@@ -99,8 +101,8 @@ func newRouterListCmd() *cobra.Command {
 		Short: "List the cluster's routers with the leader's view of their health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st status.Status
-			if err := apiCall(cmd.Context(), &o, "GET", "/v1/status", nil, &st); err != nil {
+			st, err := callAgent(&o, func(c *client.Client) (*status.Status, error) { return c.Status(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("router list: %w", err)
 			}
 			if o.json {

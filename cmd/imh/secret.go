@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 )
 
 func newClusterSecretCmd() *cobra.Command {
@@ -27,8 +27,8 @@ func newClusterSecretCmd() *cobra.Command {
 			"nothing; on a cluster without a previous secret it re-seals keys written by older imh.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var res cluster.SecretRotateResult
-			if err := apiCall(cmd.Context(), &o, http.MethodPost, "/v1/secret/rotate", nil, &res); err != nil {
+			res, err := callAgent(&o, func(c *client.Client) (cluster.SecretRotateResult, error) { return c.SecretRotate(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("cluster secret rotate: %w", err)
 			}
 			if o.json {
@@ -61,8 +61,8 @@ func newClusterSecretStatusCmd() *cobra.Command {
 		Short: "Per agent: the cluster secrets it holds, the one it seals and gossips under, its gossip members",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st cluster.SecretStatus
-			if err := apiCall(cmd.Context(), &o, http.MethodGet, "/v1/secret", nil, &st); err != nil {
+			st, err := callAgent(&o, func(c *client.Client) (cluster.SecretStatus, error) { return c.SecretStatus(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("cluster secret status: %w", err)
 			}
 			if st.Agents == nil {

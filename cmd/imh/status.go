@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -20,14 +21,14 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the cluster: leader, peers, routers, frontends and destinations (stale reads allowed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st status.Status
-			if err := apiCall(cmd.Context(), &o, "GET", "/v1/status", nil, &st); err != nil {
+			st, err := callAgent(&o, func(c *client.Client) (*status.Status, error) { return c.Status(cmd.Context()) })
+			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			if o.json {
 				return printJSON(cmd, st)
 			}
-			printStatus(cmd, &st)
+			printStatus(cmd, st)
 			return nil
 		},
 	}
