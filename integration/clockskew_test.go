@@ -1,0 +1,104 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
+)
+
+// clockSkew is the skewed agent's IMH_TEST_CLOCK_SKEW: five minutes slow,
+// far beyond balancer.MaxPublishedAhead (30 s), so a leader that trusted
+// only its own clock would refuse to publish for minutes.
+const clockSkew = -5 * time.Minute
+
+// skewedPublishBound bounds the time from the skewed agent taking the lead
+// to a newer LeaseSet at the floodfills. Measured: about 1 s (an election
+// is not part of it); the bound is the usual 5x and more for 2 noisy cores.
+const skewedPublishBound = 15 * time.Second
+
+// TestClockSkewLeader (issue 19): an agent whose clock is five minutes
+// slow (IMH_TEST_CLOCK_SKEW, test only) becomes leader after the leader's
+// SIGKILL (or, if the third agent won that election, by `imh cluster
+// transfer-leader`). The high water of `published` was set by a leader
+// with a right clock, so the skewed leader must still publish a strictly
+// newer LeaseSet, at once rather than once its clock catches up
+// (balancer.networkNow), and the floodfills must store it.
+func TestClockSkewLeader(t *testing.T) {
+	clusterPool.join(t)
+	e := startBalancerEnvN(t, []string{"r1", "r2"})
+	e.waitStoredLeases(t, 90*time.Second, "a LeaseSet with leases of both routers", func(_ *i2p.LeaseSet2, by map[string]int) bool {
+		return by["r1"] > 0 && by["r2"] > 0
+	})
+	leader := e.tc.waitLeader(30 * time.Second)
+	skewed := e.tc.follower()
+	restartSkewed(t, e.tc, skewed, leader)
+
+	before := publishedOf(t, leader)
+	stored := balancerStoredLeaseSet(t, e.n, e.b32).Published
+	leader.proc.Kill()
+	killed := time.Now()
+	next := e.tc.waitLeader(30 * time.Second)
+	if next != skewed {
+		t.Logf("%s won the election after the SIGKILL; transferring leadership to %s", next.name, skewed.name)
+		imhOK(t, "cluster", "transfer-leader", skewed.name, "--http-addr", next.httpAddr)
+		eventually.True(t, 10*time.Second, skewed.name+" leading", func() bool { return e.tc.leader() == skewed })
+		// The third agent may have published with its right clock:
+		// the skewed leader must go past that too.
+		before = max(before, publishedOf(t, skewed))
+		stored = max(stored, balancerStoredLeaseSet(t, e.n, e.b32).Published)
+	}
+	leads := time.Now()
+
+	ls := e.waitStoredLeases(t, skewedPublishBound, "a newer LeaseSet stored by the skewed leader", func(ls *i2p.LeaseSet2, _ map[string]int) bool {
+		return ls.Published > stored && ls.Published > before
+	})
+	took := time.Since(leads)
+	after := publishedOf(t, skewed)
+	if after < ls.Published {
+		t.Errorf("dest show: published %d, older than the stored %d", after, ls.Published)
+	}
+	ahead := time.Unix(int64(ls.Published), 0).Sub(time.Now().Add(clockSkew))
+	t.Logf("skewed leader %s: published %d -> %d (%s ahead of its clock), stored %s after it led (%s after the SIGKILL)",
+		skewed.name, before, ls.Published, ahead.Round(time.Second), took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	if err := ls.Verify(); err != nil {
+		t.Fatalf("stored LeaseSet does not verify: %v", err)
+	}
+	checkStoredHistory(t, e.n, e.b32)
+}
+
+// restartSkewed restarts the follower a with IMH_TEST_CLOCK_SKEW set and
+// waits until it follows leader again and says its clock is skewed.
+func restartSkewed(t *testing.T, tc *testCluster, a, leader *clusterAgent) {
+	t.Helper()
+	if err := a.proc.Stop(); err != nil {
+		t.Fatalf("stop %s: %v", a.name, err)
+	}
+	a.env = append(a.env, "IMH_TEST_CLOCK_SKEW="+clockSkew.String())
+	tc.start(a)
+	eventually.True(t, 30*time.Second, a.name+" following "+leader.name+" again", func() bool {
+		st, err := a.status()
+		return err == nil && st.Leader == leader.name
+	})
+	if !strings.Contains(a.proc.Log(), "balancer clock skewed for a test") {
+		t.Fatalf("%s does not log its skewed clock; log tail:\n%s", a.name, a.proc.LogTail(20))
+	}
+}
+
+// publishedOf is the destination web's `published` as a's replica knows
+// it (`imh dest show web --json`).
+func publishedOf(t *testing.T, a *clusterAgent) uint32 {
+	t.Helper()
+	var d cluster.DestinationInfo
+	out := imhOK(t, "dest", "show", "web", "--json", "--http-addr", a.httpAddr)
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("dest show --json: %v: %s", err, out)
+	}
+	return d.Published
+}
