@@ -4,6 +4,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +57,17 @@ func TestClockSkewLeader(t *testing.T) {
 	}
 	leads := time.Now()
 
-	ls := e.waitStoredLeases(t, skewedPublishBound, "a newer LeaseSet stored by the skewed leader", func(ls *i2p.LeaseSet2, _ map[string]int) bool {
-		return ls.Published > stored && ls.Published > before
-	})
+	// The stored LeaseSet must be the skewed leader's own (its log names
+	// each one it published), not one the third agent published before
+	// the transfer.
+	var ls *i2p.LeaseSet2
+	if !eventually.Within(skewedPublishBound, func() bool {
+		ls = balancerStoredLeaseSet(t, e.n, e.b32)
+		return ls != nil && ls.Published > stored && ls.Published > before && loggedPublish(skewed.proc.Log(), ls.Published)
+	}) {
+		t.Fatalf("no newer LeaseSet of the skewed leader stored within %s (published before: %d, stored: %d); its last build error: %s",
+			skewedPublishBound, before, stored, lastLine(skewed.proc.Log(), "build leaseset"))
+	}
 	took := time.Since(leads)
 	after := publishedOf(t, skewed)
 	if after < ls.Published {
@@ -101,4 +110,27 @@ func publishedOf(t *testing.T, a *clusterAgent) uint32 {
 		t.Fatalf("dest show --json: %v: %s", err, out)
 	}
 	return d.Published
+}
+
+// loggedPublish reports whether an agent's log says it published web's
+// LeaseSet with the given `published`.
+func loggedPublish(log string, published uint32) bool {
+	want := fmt.Sprintf(" published=%d ", published)
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="leaseset published"`) && strings.Contains(line, " dest=web ") && strings.Contains(line, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastLine is the last line of log containing s, or "(none)".
+func lastLine(log, s string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			return lines[i]
+		}
+	}
+	return "(none)"
 }
