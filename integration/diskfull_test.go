@@ -44,10 +44,11 @@ func TestDataDiskFull(t *testing.T) {
 	tc.start(a)
 	tc.waitLeader(30 * time.Second)
 
+	r := &routerAdder{a: a, ports: map[string]int{}}
 	var acked []string
 	for i := range 5 {
 		name := fmt.Sprintf("before%d", i)
-		if code, body := addRouterAPI(a, name); code != http.StatusOK {
+		if code, body := r.add(name); code != http.StatusOK {
 			t.Fatalf("router add %s: %d %s", name, code, body)
 		}
 		acked = append(acked, name)
@@ -60,7 +61,7 @@ func TestDataDiskFull(t *testing.T) {
 	var body string
 	for i := 0; ; i++ {
 		name := fmt.Sprintf("full%d", i)
-		code, body = addRouterAPI(a, name)
+		code, body = r.add(name)
 		if code != http.StatusOK {
 			t.Logf("disk full: %d writes still fitted, then %d %s", i, code, body)
 			break
@@ -72,7 +73,7 @@ func TestDataDiskFull(t *testing.T) {
 	}
 	checkDiskFullAnswer(t, code, body)
 	eventually.True(t, 10*time.Second, "writes refused with disk_full while the disk is full", func() bool {
-		code, body = addRouterAPI(a, "refused")
+		code, body = r.add("refused")
 		return code == http.StatusInsufficientStorage && strings.Contains(body, cluster.CodeDiskFull)
 	})
 	_, stderr, exit := runIMH(t, "router", "add", "cli", "--addr", "127.0.0.1:9999", "--http-addr", a.httpAddr)
@@ -88,7 +89,7 @@ func TestDataDiskFull(t *testing.T) {
 	}
 	freed := time.Now()
 	eventually.True(t, diskFullRecoverBound, "a write acknowledged after space returned", func() bool {
-		code, _ := addRouterAPI(a, "after")
+		code, _ := r.add("after")
 		return code == http.StatusOK
 	})
 	t.Logf("writes acknowledged again %s after space returned", time.Since(freed).Round(time.Millisecond))
@@ -171,11 +172,22 @@ func checkDiskFullAnswer(t *testing.T, code int, body string) {
 	}
 }
 
-// addRouterAPI adds router name (at a dummy address) through a's API and
-// returns the status and body.
-func addRouterAPI(a *clusterAgent, name string) (int, string) {
-	b, _ := json.Marshal(cluster.RouterInfo{Name: name, Addr: "127.0.0.1:9"})
-	resp, err := httpClient.Post(agentURL(a.httpAddr, "/v1/routers"), "application/json", bytes.NewReader(b))
+// routerAdder adds routers through an agent's API, each name at an
+// address of its own (the fsm refuses two routers at one address).
+type routerAdder struct {
+	a     *clusterAgent
+	ports map[string]int
+}
+
+// add adds router name and returns the status and body.
+func (r *routerAdder) add(name string) (int, string) {
+	port, ok := r.ports[name]
+	if !ok {
+		port = 10000 + len(r.ports)
+		r.ports[name] = port
+	}
+	b, _ := json.Marshal(cluster.RouterInfo{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	resp, err := httpClient.Post(agentURL(r.a.httpAddr, "/v1/routers"), "application/json", bytes.NewReader(b))
 	if err != nil {
 		return 0, err.Error()
 	}
