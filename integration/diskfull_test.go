@@ -72,6 +72,12 @@ func TestDataDiskFull(t *testing.T) {
 		}
 	}
 	checkDiskFullAnswer(t, code, body)
+	// The leader stepped down; hold the disk full across its next
+	// election (raft must save a new term, which it cannot).
+	elections := strings.Count(a.proc.Log(), "entering candidate state")
+	eventually.True(t, 10*time.Second, "an election on the full disk", func() bool {
+		return strings.Count(a.proc.Log(), "entering candidate state") > elections || a.proc.Exited()
+	})
 	eventually.True(t, 10*time.Second, "writes refused with disk_full while the disk is full", func() bool {
 		code, body = r.add("refused")
 		return code == http.StatusInsufficientStorage && strings.Contains(body, cluster.CodeDiskFull)
