@@ -55,7 +55,11 @@ func TestClockSkewLeader(t *testing.T) {
 		before = max(before, publishedOf(t, skewed))
 		stored = max(stored, balancerStoredLeaseSet(t, e.n, e.b32).Published)
 	}
-	leads := time.Now()
+	// A leader that takes over unchanged leases republishes only when
+	// they change or the LeaseSet nears its end. Make them change now:
+	// r2 dies, and its leases must leave the LeaseSet at once.
+	e.router("r2").p.Kill()
+	cut := time.Now()
 
 	// The stored LeaseSet must be the skewed leader's own (its log names
 	// each one it published), not one the third agent published before
@@ -65,16 +69,16 @@ func TestClockSkewLeader(t *testing.T) {
 		ls = balancerStoredLeaseSet(t, e.n, e.b32)
 		return ls != nil && ls.Published > stored && ls.Published > before && loggedPublish(skewed.proc.Log(), ls.Published)
 	}) {
-		t.Fatalf("no newer LeaseSet of the skewed leader stored within %s (published before: %d, stored: %d); its last build error: %s",
+		t.Fatalf("no newer LeaseSet of the skewed leader stored within %s of r2's SIGKILL (published before: %d, stored: %d); its last build error: %s",
 			skewedPublishBound, before, stored, lastLine(skewed.proc.Log(), "build leaseset"))
 	}
-	took := time.Since(leads)
+	took := time.Since(cut)
 	after := publishedOf(t, skewed)
 	if after < ls.Published {
 		t.Errorf("dest show: published %d, older than the stored %d", after, ls.Published)
 	}
 	ahead := time.Unix(int64(ls.Published), 0).Sub(time.Now().Add(clockSkew))
-	t.Logf("skewed leader %s: published %d -> %d (%s ahead of its clock), stored %s after it led (%s after the SIGKILL)",
+	t.Logf("skewed leader %s: published %d -> %d (%s ahead of its clock), stored %s after r2's SIGKILL (%s after the leader's)",
 		skewed.name, before, ls.Published, ahead.Round(time.Second), took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	if err := ls.Verify(); err != nil {
 		t.Fatalf("stored LeaseSet does not verify: %v", err)
