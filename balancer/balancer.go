@@ -16,6 +16,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/clock"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -50,6 +51,9 @@ func New(cfg Config) (*Balancer, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
 	}
 	return &Balancer{cfg: cfg, log: cfg.Logger.With("component", "balancer")}, nil
 }
@@ -182,7 +186,7 @@ func newSeededRand() Rand {
 func (l *loop) run() {
 	tick := time.NewTicker(l.cfg.Tick)
 	defer tick.Stop()
-	l.step(time.Now())
+	l.step(l.cfg.Clock.Now())
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -194,7 +198,7 @@ func (l *loop) run() {
 			}
 		case <-tick.C:
 		}
-		l.step(time.Now())
+		l.step(l.cfg.Clock.Now())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/clock"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -72,6 +73,11 @@ type Config struct {
 	Cluster Cluster
 	Dial    Dialer
 	Logger  *slog.Logger
+	// Clock is the wall clock of each step of the loop, whose time stamps
+	// the LeaseSets' `published`; nil is clock.Real(). Only a clock-skew
+	// test sets it (IMH_TEST_CLOCK_SKEW, cmd/imh), to play a leader whose
+	// machine clock is wrong.
+	Clock clock.Clock
 	// Rand drives peer selection and jitter; nil seeds one from the clock
 	// and crypto/rand.
 	Rand Rand

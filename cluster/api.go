@@ -154,6 +154,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code, name = http.StatusConflict, CodeExists
 	case errors.Is(err, errRefused):
 		code, name = http.StatusConflict, CodeRefused
+	case errors.Is(err, ErrDataDirFull):
+		code, name = http.StatusInsufficientStorage, CodeDiskFull
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader), errors.Is(err, ErrLeadershipLost):
 		code, name = http.StatusServiceUnavailable, CodeNoLeader
 	}

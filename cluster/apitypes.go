@@ -8,7 +8,7 @@ import "github.com/imh-project/imh/internal/status"
 // ErrorBody is the body of every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden, refused
+	Code  string `json:"code"` // no_leader, not_found, exists, invalid, internal, unauthenticated, forbidden, refused, disk_full
 }
 
 // Error codes in ErrorBody.Code.
@@ -22,6 +22,11 @@ const (
 	CodeUnauthenticated = "unauthenticated"
 	// CodeForbidden (403): the certificate's role may not make this call.
 	CodeForbidden = "forbidden"
+	// CodeDiskFull (507): the leader's data dir is full or read-only
+	// (ErrDataDirFull), so it could not log the write. Like any 5xx the
+	// outcome is not certain (an earlier write may have been in flight
+	// when leadership was lost); retry once space has been freed.
+	CodeDiskFull = "disk_full"
 )
 
 // RouterInfo is one router as the API returns it.

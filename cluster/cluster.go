@@ -70,6 +70,7 @@ type Cluster struct {
 	lead      *leaderFlag               // the latest leadership report
 	closers   []io.Closer               // closed last, in reverse order
 	bolt      io.Closer                 // the raft-boltdb store (nil with test stores)
+	disk      *diskStore                // raft's view of bolt; waits out a full disk (nil with test stores)
 	hasState  atomic.Bool               // raft state existed at start, or we bootstrapped
 	removed   atomic.Bool               // removed from the configuration; waiting for a join (rejoin.go)
 	resetMu   sync.Mutex                // serialises resetRaft
@@ -170,11 +171,12 @@ func (c *Cluster) setupRaft() error {
 			return fmt.Errorf("open raft log %s (is another agent using this data dir?): %w", dir, err)
 		}
 		c.bolt = bolt
-		cache, err := raft.NewLogCache(512, bolt)
+		c.disk = newDiskStore(bolt, bolt, dir, c.log)
+		cache, err := raft.NewLogCache(512, c.disk)
 		if err != nil {
 			return fmt.Errorf("raft log cache: %w", err)
 		}
-		logs, stable = cache, bolt
+		logs, stable = cache, c.disk
 		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
 			return fmt.Errorf("raft snapshot store: %w", err)
 		}
@@ -334,7 +336,12 @@ func (c *Cluster) closeAll() {
 	if c.ml != nil {
 		_ = c.ml.Shutdown()
 	}
-	if r := c.r(); r != nil {
+	if c.disk != nil && c.disk.close() {
+		// raft is blocked saving its term on a full disk: its Shutdown
+		// would wait for it forever. The process exits around it.
+		c.log.Warn("raft not shut down: it is waiting for space in the data dir", "err", c.disk.err())
+		c.bolt = nil
+	} else if r := c.r(); r != nil {
 		if err := r.Shutdown().Error(); err != nil {
 			c.log.Warn("raft shutdown", "err", err)
 		}
@@ -462,6 +469,9 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) error {
 	r := c.r()
 	f, err := await(ctx, func() raft.ApplyFuture { return r.Apply(b, timeout) })
 	if err != nil {
+		if derr := c.diskErr(err); derr != nil {
+			return fmt.Errorf("apply %s: %w: %w", cmd.Type(), ErrDataDirFull, derr)
+		}
 		switch {
 		case ctx.Err() != nil && f == nil:
 			return fmt.Errorf("apply %s: %w (it may still be committed)", cmd.Type(), err)

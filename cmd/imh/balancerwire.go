@@ -27,6 +27,11 @@ func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Lo
 	cfg.DialFrontend = frontendDialer(c.TLS())
 	cfg.NodeName = c.NodeName()
 	cfg.Logger = logger
+	clk, err := balancerClock(logger)
+	if err != nil {
+		return nil, fmt.Errorf("balancer: %w", err)
+	}
+	cfg.Clock = clk
 	b, err := balancer.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)

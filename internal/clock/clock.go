@@ -2,8 +2,10 @@
 // simulated network, the routers and the streaming layer read time through
 // a Clock, so that the network and routers of one process can run on a
 // scaled clock (`imh simnet serve --time-scale`, the simnet benchmarks),
-// while daemons use wall-clock time. The balancer reads the time package
-// directly; its tests run under testing/synctest.
+// while daemons use wall-clock time. The balancer reads wall-clock time
+// through a Clock only where a skewed clock changes what it decides (the
+// LeaseSet's `published`), so a process test can skew one agent (Skewed);
+// its unit tests run under testing/synctest.
 package clock
 
 import (
@@ -90,6 +92,25 @@ type scaledTimer struct {
 
 func (t *scaledTimer) C() <-chan time.Time { return t.c }
 func (t *scaledTimer) Stop() bool          { return t.t.Stop() }
+
+// Skewed is c shifted by offset: Now reads c.Now().Add(offset), and timers
+// run as c's do (a skewed wall clock still measures durations right). It
+// stands for a machine whose clock is wrong, for tests of clock skew; a
+// zero offset is c.
+func Skewed(c Clock, offset time.Duration) Clock {
+	if offset == 0 {
+		return c
+	}
+	return skewedClock{c: c, offset: offset}
+}
+
+type skewedClock struct {
+	c      Clock
+	offset time.Duration
+}
+
+func (s skewedClock) Now() time.Time                 { return s.c.Now().Add(s.offset) }
+func (s skewedClock) NewTimer(d time.Duration) Timer { return s.c.NewTimer(d) }
 
 // Sleep waits d of the clock's time, or until ctx ends (it then returns the
 // context's error). A non-positive d returns at once.

@@ -61,3 +61,24 @@ func TestScaledRejectsBadScale(t *testing.T) {
 		t.Fatal("Scaled(1) is not Real")
 	}
 }
+
+// TestSkewed: Now is shifted by the offset, durations are not.
+func TestSkewed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		real := Real()
+		c := Skewed(real, -5*time.Minute)
+		if got := real.Now().Sub(c.Now()); got != 5*time.Minute {
+			t.Fatalf("skewed clock is %v behind, want 5m", got)
+		}
+		start := c.Now()
+		if err := Sleep(context.Background(), c, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Now().Sub(start); got != time.Minute {
+			t.Fatalf("slept %v on the skewed clock, want 1m", got)
+		}
+		if !IsReal(Skewed(real, 0)) {
+			t.Fatal("a zero skew should be the clock itself")
+		}
+	})
+}
