@@ -10,7 +10,6 @@ import (
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
-	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/observe/observetest"
 )
@@ -49,17 +48,7 @@ func TestStatusInvisibility(t *testing.T) {
 		t.Fatalf("figures %+v", inv)
 	}
 
-	h := clustertest.New(t, 1, clustertest.Options{})
-	h.Leader(10 * time.Second)
-	addr := h.Nodes[0].HTTPAddr
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, code := runRoot(t, append(args, "--http-addr", addr)...)
-		if code != exitOK {
-			t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, out)
-		}
-		return out
-	}
+	h, run := oneAgentCLI(t)
 	run(t, "dest", "create", "web")
 	run(t, "dest", "create", "api")
 	if out := run(t, "status"); strings.Contains(out, "INVISIBILITY") {

@@ -32,14 +32,14 @@ func (fakeLive) Destination(string) (status.DestinationLive, bool) {
 	return status.DestinationLive{}, false
 }
 
-// TestStatusFrontends: imh status has a FRONTENDS section only when there
-// are frontends, with a line per destination a frontend reported, and
-// --json carries them (an empty list when there are none).
-func TestStatusFrontends(t *testing.T) {
+// oneAgentCLI starts a one-agent cluster and returns it and a runner of imh
+// commands against its API that fails the test on a non-zero exit.
+func oneAgentCLI(t *testing.T) (*clustertest.Harness, func(t *testing.T, args ...string) string) {
+	t.Helper()
 	h := clustertest.New(t, 1, clustertest.Options{})
 	h.Leader(10 * time.Second)
 	addr := h.Nodes[0].HTTPAddr
-	run := func(t *testing.T, args ...string) string {
+	return h, func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, code := runRoot(t, append(args, "--http-addr", addr)...)
 		if code != exitOK {
@@ -47,6 +47,13 @@ func TestStatusFrontends(t *testing.T) {
 		}
 		return out
 	}
+}
+
+// TestStatusFrontends: imh status has a FRONTENDS section only when there
+// are frontends, with a line per destination a frontend reported, and
+// --json carries them (an empty list when there are none).
+func TestStatusFrontends(t *testing.T) {
+	h, run := oneAgentCLI(t)
 	statusJSON := func(t *testing.T) status.Status {
 		t.Helper()
 		var st status.Status
