@@ -19,9 +19,12 @@ const defaultInbound = 3
 // SIGKILL, an i2pd restart) a floodfill must store a LeaseSet with every
 // lease asked for. Goal: under 60 s once the tunnels exist (the first
 // LeaseSet is stored 7-30 s after dest create on this network); the bound
-// leaves room for a shared 2-core machine. Figures: docs/policies.md,
-// "Stock i2pd and the lease count".
-const leaseCountBound = 120 * time.Second
+// leaves room for a shared 2-core machine, where i2pd's tunnel builds are
+// declined and retried for minutes (a CI run beside two other i2pd
+// networks: --inbound 3 full after 59 s, --inbound 2 still one tunnel
+// short at 120 s). Figures: docs/policies.md, "Stock i2pd and the lease
+// count".
+const leaseCountBound = 180 * time.Second
 
 // TestLeaseCountOnI2PD is issue 21's test on the private i2pd network:
 // two spread destinations on the adapters up3 and up4 (in front of stock
@@ -34,7 +37,7 @@ const leaseCountBound = 120 * time.Second
 func TestLeaseCountOnI2PD(t *testing.T) {
 	i2pdPool.join(t)
 	requireTestnet(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
 	defer cancel()
 	c := startNsCluster(ctx, t, i2pdnet.Options{NoTransit: []int{3, 4}, Log: testnetLogger(t)})
 	figs := map[string]string{}
