@@ -20,6 +20,10 @@ import (
 func TestLeadershipFlapWhileApplyStuck(t *testing.T) {
 	doApply := make(chan struct{})
 	applied := make(chan error, 1)
+	// Only the first leader work to get past doApply applies: the leader
+	// of the moment. A later leader's work (after the transfer) would
+	// apply at once and could report before the stuck one does.
+	var claimed atomic.Bool
 	h := clustertest.New(t, 3, clustertest.Options{LeaderWork: func(n *clustertest.Node) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
 			select {
@@ -27,10 +31,8 @@ func TestLeadershipFlapWhileApplyStuck(t *testing.T) {
 				return nil
 			case <-doApply:
 			}
-			err := n.Cluster().Apply(ctx, &fsm.RouterPut{Name: "stuck", Addr: "127.0.0.1:7001"})
-			select {
-			case applied <- err: // the first one: the stuck leader's
-			default:
+			if claimed.CompareAndSwap(false, true) {
+				applied <- n.Cluster().Apply(ctx, &fsm.RouterPut{Name: "stuck", Addr: "127.0.0.1:7001"})
 			}
 			<-ctx.Done()
 			return nil
