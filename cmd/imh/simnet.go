@@ -52,66 +52,84 @@ func simnetApplyEnv(fs *pflag.FlagSet) error {
 	return err
 }
 
-type simnetServeOptions struct {
-	listen    string
-	httpAddr  string
-	seed      int64
-	peers     int
-	timeScale float64
+// simnetServeConfig is what `imh simnet serve` reads through loadConfig:
+// one field per flag, tagged with the flag's name.
+type simnetServeConfig struct {
+	Listen    string  `mapstructure:"listen"`
+	HTTP      string  `mapstructure:"http"`
+	Seed      int64   `mapstructure:"seed"`
+	Peers     int     `mapstructure:"peers"`
+	TimeScale float64 `mapstructure:"time-scale"`
 }
 
 func newSimnetServeCmd() *cobra.Command {
-	var o simnetServeOptions
 	cmd := &cobra.Command{
 		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X]",
 		Short: "serve a simulated I2P network to router processes (stops on SIGTERM)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+			var c simnetServeConfig
+			if err := loadConfig(cmd, "simnet serve", &c); err != nil {
 				return err
 			}
-			return runSimnetServe(cmd.Context(), o)
+			return runSimnetServe(cmd.Context(), c)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "address routers and senders connect to (required)")
-	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status (GET /status)")
-	f.Int64Var(&o.seed, "seed", 1, "seed of every random choice of the network")
-	f.IntVar(&o.peers, "peers", 2000, "number of simulated peers")
-	f.Float64Var(&o.timeScale, "time-scale", 1, "simulated seconds per real second (1 when routers run in other processes)")
+	f.String("listen", "", "address routers and senders connect to (required)")
+	f.String("http", "", "address of the read-only HTTP status (GET /status)")
+	f.Int64("seed", 1, "seed of every random choice of the network")
+	f.Int("peers", 2000, "number of simulated peers")
+	f.Float64("time-scale", 1, "simulated seconds per real second (1 when routers run in other processes)")
+	addConfigFileFlag(f)
 	return cmd
 }
 
-func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
-	if o.listen == "" {
+// network is the simulated network the settings describe.
+func (o simnetServeConfig) network() simnet.Config {
+	cfg := simnet.DefaultConfig()
+	cfg.Seed, cfg.Peers = o.Seed, o.Peers
+	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.Peers/20))
+	cfg.Clock = simnet.ScaledClock(o.TimeScale)
+	return cfg
+}
+
+// Validate checks the settings before anything is started, as raft's
+// ValidateConfig does; every error is a usage error (exit 2).
+func (o simnetServeConfig) Validate() error {
+	if o.Listen == "" {
 		return usageErrorf("simnet serve: --listen is required")
 	}
-	if !(o.timeScale > 0) {
-		return usageErrorf("simnet serve: --time-scale %v must be positive", o.timeScale)
+	if !(o.TimeScale > 0) {
+		return usageErrorf("simnet serve: --time-scale %v must be positive", o.TimeScale)
 	}
-	cfg := simnet.DefaultConfig()
-	cfg.Seed, cfg.Peers = o.seed, o.peers
-	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.peers/20))
-	cfg.Clock = simnet.ScaledClock(o.timeScale)
-	if err := cfg.Validate(); err != nil {
+	if err := o.network().Validate(); err != nil {
 		return usageErrorf("simnet serve: %v", err)
 	}
+	return nil
+}
+
+func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg := o.network()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := simnet.NewWithLogger(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("simnet serve: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("simnet serve: listen %s: %w", o.listen, err)
+		return fmt.Errorf("simnet serve: listen %s: %w", o.Listen, err)
 	}
 	var srv *http.Server
 	httpErr := make(chan error, 1)
-	if o.httpAddr != "" {
-		hln, err := net.Listen("tcp", o.httpAddr)
+	if o.HTTP != "" {
+		hln, err := net.Listen("tcp", o.HTTP)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("simnet serve: http listen %s: %w", o.httpAddr, err)
+			return fmt.Errorf("simnet serve: http listen %s: %w", o.HTTP, err)
 		}
 		reg := metrics.NewRegistry()
 		reg.MustRegister(simnetCollector(n))
@@ -119,7 +137,7 @@ func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
 		go func() { httpErr <- srv.Serve(hln) }()
 		logger.Info("simnet status http", "addr", hln.Addr().String())
 	}
-	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.seed, "peers", o.peers, "time_scale", o.timeScale)
+	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.Seed, "peers", o.Peers, "time_scale", o.TimeScale)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
