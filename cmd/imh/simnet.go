@@ -43,7 +43,7 @@ type simnetServeConfig struct {
 
 func newSimnetServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X]",
+		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X] [--config F]",
 		Short: "serve a simulated I2P network to router processes (stops on SIGTERM)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
