@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"math"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/internal/logging"
@@ -34,36 +30,46 @@ func init() { register(newAgentCmd) }
 // (GET /metrics).
 var agentExtensions []func(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
 
-// agentFlagDefaults lists every agent flag with its default; the keys are
-// also the keys of the --config YAML file and, upper-cased with IMH_, the
-// environment variables.
-var agentFlagDefaults = map[string]any{
-	"node-name":        "",
-	"data-dir":         "",
-	"raft-bind":        cluster.DefaultConfig().RaftBind,
-	"gossip-bind":      cluster.DefaultConfig().GossipBind,
-	"http-bind":        cluster.DefaultConfig().HTTPBind,
-	"raft-advertise":   "",
-	"gossip-advertise": "",
-	"http-advertise":   "",
-	"bootstrap-expect": 0,
-	"join":             []string{},
-	"secret-file":      "",
+// agentSettings is what `imh agent` reads through loadConfig: one field
+// per flag, tagged with the flag's name (the key of the --config file).
+// clusterConfig turns it into the cluster's own Config.
+type agentSettings struct {
+	NodeName           string        `mapstructure:"node-name"`
+	DataDir            string        `mapstructure:"data-dir"`
+	RaftBind           string        `mapstructure:"raft-bind"`
+	GossipBind         string        `mapstructure:"gossip-bind"`
+	HTTPBind           string        `mapstructure:"http-bind"`
+	RaftAdvertise      string        `mapstructure:"raft-advertise"`
+	GossipAdvertise    string        `mapstructure:"gossip-advertise"`
+	HTTPAdvertise      string        `mapstructure:"http-advertise"`
+	BootstrapExpect    int           `mapstructure:"bootstrap-expect"`
+	Join               []string      `mapstructure:"join"`
+	SecretFile         string        `mapstructure:"secret-file"`
+	PreviousSecretFile string        `mapstructure:"previous-secret-file"`
+	RaftMultiplier     int           `mapstructure:"raft-multiplier"`
+	LogLevel           string        `mapstructure:"log-level"`
+	DeadMemberCleanup  time.Duration `mapstructure:"dead-member-cleanup"`
+	TLS                tlsSettings   `mapstructure:",squash"`
+	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
+}
 
-	"previous-secret-file": "",
-	"raft-multiplier":      cluster.DefaultRaftMultiplier,
-	"log-level":            "info",
-
-	"dead-member-cleanup": "0",
-
-	"ca-file":            "",
-	"cert-file":          "",
-	"key-file":           "",
-	"insecure-plaintext": false,
+// Validate checks the settings that need no file and no network; the
+// cluster's Config.Validate checks the rest once they are turned into one.
+// Every error is a usage error (exit 2).
+func (s agentSettings) Validate() error {
+	switch {
+	case s.NodeName == "":
+		return usageErrorf("agent: --node-name is required")
+	case s.DataDir == "":
+		return usageErrorf("agent: --data-dir is required")
+	}
+	if _, err := logging.ParseLevel(s.LogLevel); err != nil {
+		return usageErrorf("agent: %w", err)
+	}
+	return nil
 }
 
 func newAgentCmd() *cobra.Command {
-	var configFile string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a balancer replica: raft node, gossip member and HTTP API",
@@ -75,11 +81,7 @@ func newAgentCmd() *cobra.Command {
 			"itself included); a restarted agent with state never bootstraps again.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := agentViper(cmd, configFile)
-			if err != nil {
-				return err
-			}
-			cfg, err := agentConfig(v)
+			cfg, err := agentConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -99,7 +101,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringSlice("join", nil, "gossip address of another agent; repeatable, may name this agent and agents not up yet")
 	f.String("secret-file", "", "file holding the cluster secret (imh keygen); env IMH_SECRET_FILE, or IMH_SECRET")
 	f.String("previous-secret-file", "", "during a rotation only: the secret the cluster used before --secret-file (docs/security.md)")
-	f.StringVar(&configFile, "config", "", "YAML config file (keys = flag names)")
+	addConfigFileFlag(f)
 	f.Int("raft-multiplier", cluster.DefaultRaftMultiplier, "scale raft timings (1 = fastest failover; raise on slow hosts)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("ca-file", "", "cluster CA bundle (PEM, imh tls ca create); with --cert-file and --key-file: mutual TLS on raft and the API")
@@ -110,88 +112,49 @@ func newAgentCmd() *cobra.Command {
 	return cmd
 }
 
-// agentViper layers flag > environment > config file > default.
-func agentViper(cmd *cobra.Command, configFile string) (*viper.Viper, error) {
-	v := viper.New()
-	for k, d := range agentFlagDefaults {
-		v.SetDefault(k, d)
-	}
-	v.SetEnvPrefix("IMH")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	if err := v.BindPFlags(cmd.Flags()); err != nil {
-		return nil, fmt.Errorf("agent flags: %w", err)
-	}
-	if configFile == "" {
-		configFile = os.Getenv("IMH_CONFIG")
-	}
-	if configFile == "" {
-		return v, nil
-	}
-	fileV := viper.New()
-	fileV.SetConfigFile(configFile)
-	fileV.SetConfigType("yaml")
-	if err := fileV.ReadInConfig(); err != nil {
-		return nil, usageErrorf("config %s: %v", configFile, err)
-	}
-	for _, k := range fileV.AllKeys() {
-		if _, ok := agentFlagDefaults[k]; !ok {
-			return nil, usageErrorf("config %s: unknown key %q (keys are the agent's flag names)", configFile, k)
-		}
-	}
-	if err := v.MergeConfigMap(fileV.AllSettings()); err != nil {
-		return nil, usageErrorf("config %s: %v", configFile, err)
-	}
-	return v, nil
-}
-
-// agentConfig turns the layered settings into a cluster.Config; any bad
-// value is a usage error (exit 2).
-func agentConfig(v *viper.Viper) (cluster.Config, error) {
+// agentConfig reads the agent's settings (loadConfig), checks them and
+// turns them into a cluster.Config: the node name defaults to the host
+// name, the secret and the TLS files are read. Any bad value is a usage
+// error (exit 2).
+func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
 	cfg := cluster.DefaultConfig()
-	if err := agentCheckTypes(v); err != nil {
+	var s agentSettings
+	if err := loadConfig(cmd, "agent", &s); err != nil {
 		return cfg, err
 	}
-	cfg.NodeName = v.GetString("node-name")
-	if cfg.NodeName == "" {
+	if s.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
 			return cfg, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
 		}
-		cfg.NodeName = h
+		s.NodeName = h
 	}
-	cfg.DataDir = v.GetString("data-dir")
-	if cfg.DataDir == "" {
-		return cfg, usageErrorf("agent: --data-dir is required")
-	}
-	cfg.RaftBind = v.GetString("raft-bind")
-	cfg.GossipBind = v.GetString("gossip-bind")
-	cfg.HTTPBind = v.GetString("http-bind")
-	cfg.RaftAdvertise = v.GetString("raft-advertise")
-	cfg.GossipAdvertise = v.GetString("gossip-advertise")
-	cfg.HTTPAdvertise = v.GetString("http-advertise")
-	cfg.BootstrapExpect = v.GetInt("bootstrap-expect")
-	cfg.RaftMultiplier = v.GetInt("raft-multiplier")
-	cfg.Join = splitList(v.GetStringSlice("join"))
-	cleanup, err := time.ParseDuration(v.GetString("dead-member-cleanup"))
-	if err != nil {
-		return cfg, usageErrorf("agent: --dead-member-cleanup: %v", err)
-	}
-	cfg.DeadMemberCleanup = cleanup
-	level, err := logging.ParseLevel(v.GetString("log-level"))
-	if err != nil {
-		return cfg, usageErrorf("agent: %v", err)
-	}
-	cfg.Logger = logging.New(os.Stderr, level)
-	if err := agentTLS(v, &cfg); err != nil {
+	if err := s.Validate(); err != nil {
 		return cfg, err
 	}
-	secret, err := agentSecret(v.GetString("secret-file"))
+	cfg.NodeName = s.NodeName
+	cfg.DataDir = s.DataDir
+	cfg.RaftBind = s.RaftBind
+	cfg.GossipBind = s.GossipBind
+	cfg.HTTPBind = s.HTTPBind
+	cfg.RaftAdvertise = s.RaftAdvertise
+	cfg.GossipAdvertise = s.GossipAdvertise
+	cfg.HTTPAdvertise = s.HTTPAdvertise
+	cfg.BootstrapExpect = s.BootstrapExpect
+	cfg.RaftMultiplier = s.RaftMultiplier
+	cfg.Join = splitList(s.Join)
+	cfg.DeadMemberCleanup = s.DeadMemberCleanup
+	level, _ := logging.ParseLevel(s.LogLevel) // checked by Validate
+	cfg.Logger = logging.New(os.Stderr, level)
+	if err := agentTLS(s, &cfg); err != nil {
+		return cfg, err
+	}
+	secret, err := agentSecret(s.SecretFile)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Secret = secret
-	if p := v.GetString("previous-secret-file"); p != "" {
+	if p := s.PreviousSecretFile; p != "" {
 		if cfg.PreviousSecret, err = readSecretFile(p); err != nil {
 			return cfg, err
 		}
@@ -202,113 +165,10 @@ func agentConfig(v *viper.Viper) (cluster.Config, error) {
 	return cfg, nil
 }
 
-// agentCheckTypes checks the type of every setting, whichever layer gave
-// it (flags are typed by pflag; the YAML file and the environment are not),
-// so that viper's lenient getters never turn "three" into 0 or a list
-// into a string. The error names the key; exit 2.
-func agentCheckTypes(v *viper.Viper) error {
-	for _, k := range slices.Sorted(maps.Keys(agentFlagDefaults)) {
-		val := v.Get(k)
-		var want string
-		switch agentFlagDefaults[k].(type) {
-		case int:
-			if _, ok := configInt(val); !ok {
-				want = "an integer"
-			}
-		case bool:
-			if _, ok := configBool(val); !ok {
-				want = "true or false"
-			}
-		case []string:
-			if !configList(val) {
-				want = "a list of strings (or one string, comma-separated)"
-			}
-		default: // strings and durations
-			if !configScalar(val) {
-				want = "a single value, not a list or a map"
-			}
-		}
-		if want != "" {
-			return usageErrorf("agent: setting %s: want %s, got %s", k, want, shortValue(val))
-		}
-	}
-	return nil
-}
-
-// configInt accepts what an integer setting may hold: an integer of any
-// Go type, a whole float (YAML 3.0), or a string of decimal digits (env).
-func configInt(val any) (int, bool) {
-	switch x := val.(type) {
-	case int:
-		return x, true
-	case int64:
-		return int(x), true
-	case int32:
-		return int(x), true
-	case uint64:
-		return int(x), x <= math.MaxInt32
-	case float64:
-		return int(x), x == math.Trunc(x) && math.Abs(x) <= math.MaxInt32
-	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(x))
-		return n, err == nil
-	}
-	return 0, false
-}
-
-func configBool(val any) (bool, bool) {
-	switch x := val.(type) {
-	case bool:
-		return x, true
-	case string:
-		b, err := strconv.ParseBool(strings.TrimSpace(x))
-		return b, err == nil
-	}
-	return false, false
-}
-
-func configScalar(val any) bool {
-	switch val.(type) {
-	case string, int, int32, int64, uint64, float64, bool:
-		return true
-	}
-	return false
-}
-
-func configList(val any) bool {
-	switch x := val.(type) {
-	case string, []string:
-		return true
-	case []any:
-		for _, e := range x {
-			if _, ok := e.(string); !ok {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// shortValue prints a setting's value for an error message, cut short:
-// a value can be anything a YAML file holds.
-func shortValue(val any) string {
-	s := fmt.Sprintf("%q", fmt.Sprint(val))
-	if _, ok := val.(string); !ok {
-		s = fmt.Sprintf("%T %v", val, val)
-	}
-	const max = 60
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return s
-}
-
 // agentTLS loads the agent's TLS files, or without them enforces the
 // plaintext rule: loopback only, unless --insecure-plaintext.
-func agentTLS(v *viper.Viper, cfg *cluster.Config) error {
-	files := pki.Files{CA: v.GetString("ca-file"), Cert: v.GetString("cert-file"), Key: v.GetString("key-file")}
-	store, err := loadTLS(files, pki.RoleAgent, cfg.Logger)
+func agentTLS(s agentSettings, cfg *cluster.Config) error {
+	store, err := loadTLS(s.TLS.files(), pki.RoleAgent, cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -316,7 +176,7 @@ func agentTLS(v *viper.Viper, cfg *cluster.Config) error {
 		cfg.TLS = store
 		return nil
 	}
-	return plaintextCheck(v.GetBool("insecure-plaintext"), cfg.Logger, cfg.RaftBind, cfg.HTTPBind)
+	return plaintextCheck(s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind)
 }
 
 // splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).

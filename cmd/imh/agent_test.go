@@ -19,12 +19,7 @@ func agentTestConfig(t *testing.T, args ...string) (cluster.Config, error) {
 	if err := cmd.ParseFlags(args); err != nil {
 		return cluster.Config{}, err
 	}
-	configFile, _ := cmd.Flags().GetString("config")
-	v, err := agentViper(cmd, configFile)
-	if err != nil {
-		return cluster.Config{}, err
-	}
-	return agentConfig(v)
+	return agentConfig(cmd)
 }
 
 func clearAgentEnv(t *testing.T) {

@@ -19,14 +19,16 @@ import (
 	"github.com/imh-project/imh/internal/pki"
 )
 
-type frontendServeOptions struct {
-	name     string
-	listen   string
-	router   string
-	httpAddr string
-	logLevel string
-	tls      tlsFlags
-	insecure bool
+// frontendServeConfig is what `imh frontend serve` reads through
+// loadConfig: one field per flag, tagged with the flag's name.
+type frontendServeConfig struct {
+	Name              string      `mapstructure:"name"`
+	Listen            string      `mapstructure:"listen"`
+	Router            string      `mapstructure:"router"`
+	HTTP              string      `mapstructure:"http"`
+	LogLevel          string      `mapstructure:"log-level"`
+	TLS               tlsSettings `mapstructure:",squash"`
+	InsecurePlaintext bool        `mapstructure:"insecure-plaintext"`
 }
 
 // frontendPeers may connect to a frontend: agents only (the leader).
@@ -35,7 +37,6 @@ var frontendPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent}}
 func init() { frontendSubcommands = append(frontendSubcommands, newFrontendServeCmd) }
 
 func newFrontendServeCmd() *cobra.Command {
-	var o frontendServeOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "run the frontend beside one router (multi-client mode): streams end here, not on the leader",
@@ -47,70 +48,74 @@ terminates the destinations' I2P streams and connects each to the
 destination's TCP service. GET /status on --http reports what it serves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := routerServeEnv(cmd.Flags()); err != nil {
+			var c frontendServeConfig
+			if err := loadConfig(cmd, "frontend serve", &c); err != nil {
 				return err
 			}
-			return runFrontendServe(cmd.Context(), o, cmd.ErrOrStderr())
+			return runFrontendServe(cmd.Context(), c, cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.name, "name", "", "frontend name (as added with imh frontend add)")
-	f.StringVar(&o.listen, "listen", "", "address the leader connects to (H:P)")
-	f.StringVar(&o.router, "router", "", "router protocol address of the router beside it (H:P)")
-	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, &o.tls)
-	f.BoolVar(&o.insecure, "insecure-plaintext", false, "INSECURE: accept the leader in plaintext on a non-loopback address (no TLS files)")
+	f.String("name", "", "frontend name (as added with imh frontend add)")
+	f.String("listen", "", "address the leader connects to (H:P)")
+	f.String("router", "", "router protocol address of the router beside it (H:P)")
+	f.String("http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	f.Bool("insecure-plaintext", false, "INSECURE: accept the leader in plaintext on a non-loopback address (no TLS files)")
+	addConfigFileFlag(f)
 	return cmd
 }
 
-func (o frontendServeOptions) validate() error {
+// Validate checks the settings before anything is started, as raft's
+// ValidateConfig does; every error is a usage error (exit 2).
+func (o frontendServeConfig) Validate() error {
 	switch {
-	case o.name == "":
+	case o.Name == "":
 		return usageErrorf("frontend serve: --name is required")
-	case o.listen == "":
+	case o.Listen == "":
 		return usageErrorf("frontend serve: --listen is required")
-	case o.router == "":
+	case o.Router == "":
 		return usageErrorf("frontend serve: --router is required")
 	}
-	if _, _, err := net.SplitHostPort(o.router); err != nil {
-		return usageErrorf("frontend serve: --router %q: want HOST:PORT", o.router)
+	if _, _, err := net.SplitHostPort(o.Router); err != nil {
+		return usageErrorf("frontend serve: --router %q: want HOST:PORT", o.Router)
 	}
-	if err := pki.ValidName(o.name); err != nil {
+	if err := pki.ValidName(o.Name); err != nil {
 		return usageErrorf("frontend serve: --name: %v", err)
 	}
-	_, err := parseRouterLogLevel(o.logLevel)
+	_, err := parseRouterLogLevel(o.LogLevel)
 	return err
 }
 
 // frontendServeTLS loads the frontend's TLS files: a frontend certificate
 // naming --name. Without files, the plaintext rule applies.
-func frontendServeTLS(o frontendServeOptions, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(o.tls.files, pki.RoleFrontend, logger)
+func frontendServeTLS(o frontendServeConfig, logger *slog.Logger) (*pki.Store, error) {
+	store, err := loadTLS(o.TLS.files(), pki.RoleFrontend, logger)
 	if err != nil || store == nil {
 		if err == nil {
-			err = plaintextCheck(o.insecure, logger, o.listen)
+			err = plaintextCheck(o.InsecurePlaintext, logger, o.Listen)
 		}
 		return nil, err
 	}
-	if id := store.Identity(); id.Name != o.name {
-		return nil, usageErrorf("frontend serve: --cert-file %s names %s, but --name is %s", o.tls.files.Cert, id, o.name)
+	if id := store.Identity(); id.Name != o.Name {
+		return nil, usageErrorf("frontend serve: --cert-file %s names %s, but --name is %s", o.TLS.CertFile, id, o.Name)
 	}
 	return store, nil
 }
 
-func runFrontendServe(ctx context.Context, o frontendServeOptions, stderr io.Writer) error {
-	if err := o.validate(); err != nil {
+func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writer) error {
+	if err := o.Validate(); err != nil {
 		return err
 	}
-	level, _ := parseRouterLogLevel(o.logLevel)
+	level, _ := parseRouterLogLevel(o.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	store, err := frontendServeTLS(o, logger)
 	if err != nil {
 		return err
 	}
 	watchTLS(ctx, store, logger)
-	cfg := frontend.Config{Name: o.name, Router: o.router, Logger: logger}
+	cfg := frontend.Config{Name: o.Name, Router: o.Router, Logger: logger}
 	if store != nil {
 		cfg.RouterTLS = func(name string) *tls.Config {
 			return store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
@@ -121,9 +126,9 @@ func runFrontendServe(ctx context.Context, o frontendServeOptions, stderr io.Wri
 		return usageErrorf("frontend serve: %v", err)
 	}
 	defer fe.Close()
-	raw, err := net.Listen("tcp", o.listen)
+	raw, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("frontend serve: listen on %s: %w", o.listen, err)
+		return fmt.Errorf("frontend serve: listen on %s: %w", o.Listen, err)
 	}
 	limited := netlimit.New(raw, defaultRouterMaxConns, defaultRouterMaxPerSource)
 	var ln net.Listener = limited
@@ -132,17 +137,17 @@ func runFrontendServe(ctx context.Context, o frontendServeOptions, stderr io.Wri
 	}
 	reg := metrics.NewRegistry()
 	reg.MustRegister(frontendCollector(fe, limited))
-	stopHTTP, err := serveStatusHTTP(o.httpAddr, func() any { return fe.Status() }, metricsHandler(reg))
+	stopHTTP, err := serveStatusHTTP(o.HTTP, func() any { return fe.Status() }, metricsHandler(reg))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("frontend serve: %w", err)
 	}
 	defer stopHTTP()
-	logger.Info("frontend serving", "name", o.name, "listen", ln.Addr().String(), "router", o.router, "http", o.httpAddr, "tls", store != nil)
+	logger.Info("frontend serving", "name", o.Name, "listen", ln.Addr().String(), "router", o.Router, "http", o.HTTP, "tls", store != nil)
 	if err := fe.Serve(ctx, ln); err != nil {
 		return fmt.Errorf("frontend serve: %w", err)
 	}
-	logger.Info("frontend stopped", "name", o.name)
+	logger.Info("frontend stopped", "name", o.Name)
 	return nil
 }
 

@@ -10,12 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
@@ -43,24 +41,26 @@ type RouterUpstreamOptions struct {
 	PasswordFile string
 }
 
-type routerServeOptions struct {
-	listen       string
-	name         string
-	httpAddr     string
-	gracePeriod  time.Duration
-	network      string
-	upstream     string
-	i2cpUser     string
-	i2cpPassFile string
-	logLevel     string
-	tls          tlsFlags
-	insecure     bool
-	maxConns     int
-	maxPerSource int
-	maxSessions  int
-	maxPerConn   int
+// routerServeConfig is what `imh router serve` reads through loadConfig:
+// one field per flag, tagged with the flag's name.
+type routerServeConfig struct {
+	Listen             string        `mapstructure:"listen"`
+	Name               string        `mapstructure:"name"`
+	HTTP               string        `mapstructure:"http"`
+	GracePeriod        time.Duration `mapstructure:"grace-period"`
+	Network            string        `mapstructure:"network"`
+	Upstream           string        `mapstructure:"upstream"`
+	I2CPUser           string        `mapstructure:"i2cp-user"`
+	I2CPPasswordFile   string        `mapstructure:"i2cp-password-file"`
+	LogLevel           string        `mapstructure:"log-level"`
+	TLS                tlsSettings   `mapstructure:",squash"`
+	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
+	MaxConns           int           `mapstructure:"max-conns"`
+	MaxConnsPerSource  int           `mapstructure:"max-conns-per-source"`
+	MaxSessions        int           `mapstructure:"max-sessions"`
+	MaxSessionsPerConn int           `mapstructure:"max-sessions-per-conn"`
 
-	httpListener net.Listener // tests: used instead of listening on httpAddr
+	httpListener net.Listener // tests: used instead of listening on HTTP
 }
 
 // Connection caps of `imh router serve` (--max-conns,
@@ -78,7 +78,6 @@ const (
 var routerPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent, pki.RoleFrontend, pki.RoleClient}}
 
 func newRouterServeCmd() *cobra.Command {
-	var o routerServeOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "serve the router protocol for one router on the simulated network or a stock I2P router",
@@ -89,78 +88,63 @@ stock I2P router. Managed sessions outlive their control connection for
 --grace-period. GET /status on --http reports sessions and tunnels.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := routerServeEnv(cmd.Flags()); err != nil {
+			var c routerServeConfig
+			if err := loadConfig(cmd, "router serve", &c); err != nil {
 				return err
 			}
-			return runRouterServe(cmd.Context(), o, cmd.ErrOrStderr())
+			return runRouterServe(cmd.Context(), c, cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "address to serve the router protocol on (H:P)")
-	f.StringVar(&o.name, "name", "", "router name (its identity on the simulated network)")
-	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
-	f.DurationVar(&o.gracePeriod, "grace-period", router.DefaultConfig().GracePeriod, "how long a managed session outlives its control connection")
-	f.StringVar(&o.network, "network", "", "simulated network to attach to (simnet://H:P)")
-	f.StringVar(&o.upstream, "upstream", "", "stock I2P router to front (i2cp://H:P)")
-	f.StringVar(&o.i2cpUser, "i2cp-user", "", "I2CP username for --upstream")
-	f.StringVar(&o.i2cpPassFile, "i2cp-password-file", "", "file holding the I2CP password for --upstream")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, &o.tls)
-	f.BoolVar(&o.insecure, "insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
-	f.IntVar(&o.maxConns, "max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
-	f.IntVar(&o.maxPerSource, "max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
-	f.IntVar(&o.maxSessions, "max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
-	f.IntVar(&o.maxPerConn, "max-sessions-per-conn", router.DefaultMaxSessionsPerConn, "most sessions and data attachments one connection holds (at least 1)")
+	f.String("listen", "", "address to serve the router protocol on (H:P)")
+	f.String("name", "", "router name (its identity on the simulated network)")
+	f.String("http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
+	f.Duration("grace-period", router.DefaultConfig().GracePeriod, "how long a managed session outlives its control connection")
+	f.String("network", "", "simulated network to attach to (simnet://H:P)")
+	f.String("upstream", "", "stock I2P router to front (i2cp://H:P)")
+	f.String("i2cp-user", "", "I2CP username for --upstream")
+	f.String("i2cp-password-file", "", "file holding the I2CP password for --upstream")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	f.Bool("insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
+	f.Int("max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
+	f.Int("max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
+	f.Int("max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
+	f.Int("max-sessions-per-conn", router.DefaultMaxSessionsPerConn, "most sessions and data attachments one connection holds (at least 1)")
+	addConfigFileFlag(f)
 	return cmd
 }
 
-// routerServeEnv fills flags not given on the command line from IMH_<FLAG>
-// (CLI.md: flag > environment > default).
-func routerServeEnv(fs *pflag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		v, ok := os.LookupEnv("IMH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
-		if !ok {
-			return
-		}
-		if serr := fs.Set(f.Name, v); serr != nil {
-			err = usageErrorf("environment IMH_%s: %v", strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")), serr)
-		}
-	})
-	return err
-}
-
-func (o routerServeOptions) validate() error {
+// Validate checks the settings before anything is started, as raft's
+// ValidateConfig does; every error is a usage error (exit 2).
+func (o routerServeConfig) Validate() error {
 	switch {
-	case o.listen == "":
+	case o.Listen == "":
 		return usageErrorf("router serve: --listen is required")
-	case o.name == "":
+	case o.Name == "":
 		return usageErrorf("router serve: --name is required")
-	case o.network == "" && o.upstream == "":
+	case o.Network == "" && o.Upstream == "":
 		return usageErrorf("router serve: one of --network simnet://H:P or --upstream i2cp://H:P is required")
-	case o.network != "" && o.upstream != "":
+	case o.Network != "" && o.Upstream != "":
 		return usageErrorf("router serve: --network and --upstream are exclusive")
-	case o.gracePeriod <= 0:
-		return usageErrorf("router serve: --grace-period %v must be positive", o.gracePeriod)
-	case o.maxConns < 0 || o.maxPerSource < 0:
+	case o.GracePeriod <= 0:
+		return usageErrorf("router serve: --grace-period %v must be positive", o.GracePeriod)
+	case o.MaxConns < 0 || o.MaxConnsPerSource < 0:
 		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
-	case o.maxPerConn < 1:
-		return usageErrorf("router serve: --max-sessions-per-conn %d (want at least 1)", o.maxPerConn)
-	case o.maxSessions < 1 || o.maxSessions > int(routerproto.NoSession):
-		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.maxSessions, routerproto.NoSession)
+	case o.MaxSessionsPerConn < 1:
+		return usageErrorf("router serve: --max-sessions-per-conn %d (want at least 1)", o.MaxSessionsPerConn)
+	case o.MaxSessions < 1 || o.MaxSessions > int(routerproto.NoSession):
+		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.MaxSessions, routerproto.NoSession)
 	}
-	if o.network != "" {
-		if _, err := simnet.ParseAddr(o.network); err != nil {
-			return usageErrorf("router serve: --network %q: want simnet://H:P", o.network)
+	if o.Network != "" {
+		if _, err := simnet.ParseAddr(o.Network); err != nil {
+			return usageErrorf("router serve: --network %q: want simnet://H:P", o.Network)
 		}
 	}
-	if o.upstream != "" && !strings.HasPrefix(o.upstream, "i2cp://") {
-		return usageErrorf("router serve: --upstream %q: want i2cp://H:P", o.upstream)
+	if o.Upstream != "" && !strings.HasPrefix(o.Upstream, "i2cp://") {
+		return usageErrorf("router serve: --upstream %q: want i2cp://H:P", o.Upstream)
 	}
-	if _, err := parseRouterLogLevel(o.logLevel); err != nil {
+	if _, err := parseRouterLogLevel(o.LogLevel); err != nil {
 		return err
 	}
 	return nil
@@ -183,11 +167,11 @@ var errSimnetLost = errors.New("connection to the simulated network lost")
 // port silently dead.
 var errStatusServer = errors.New("status server failed")
 
-func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer) error {
-	if err := o.validate(); err != nil {
+func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) error {
+	if err := o.Validate(); err != nil {
 		return err
 	}
-	level, _ := parseRouterLogLevel(o.logLevel)
+	level, _ := parseRouterLogLevel(o.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -204,34 +188,34 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 	defer be.Close()
 
 	cfg := router.DefaultConfig()
-	cfg.Name = o.name
-	cfg.GracePeriod = o.gracePeriod
-	cfg.MaxSessions = o.maxSessions
-	cfg.MaxSessionsPerConn = o.maxPerConn
+	cfg.Name = o.Name
+	cfg.GracePeriod = o.GracePeriod
+	cfg.MaxSessions = o.MaxSessions
+	cfg.MaxSessionsPerConn = o.MaxSessionsPerConn
 	cfg.Logger = logger
 	r, err := router.New(cfg, be)
 	if err != nil {
 		return fmt.Errorf("router serve: %w", err)
 	}
-	raw, err := net.Listen("tcp", o.listen)
+	raw, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		_ = r.Close()
-		return fmt.Errorf("router serve: listen on %s: %w", o.listen, err)
+		return fmt.Errorf("router serve: listen on %s: %w", o.Listen, err)
 	}
-	limited := netlimit.New(raw, o.maxConns, o.maxPerSource)
+	limited := netlimit.New(raw, o.MaxConns, o.MaxConnsPerSource)
 	var ln net.Listener = limited
 	if store != nil {
 		ln = tls.NewListener(ln, store.ServerConfig(routerPeers))
 	}
 	var httpDone chan error
 	var hs *http.Server
-	if o.httpAddr != "" {
+	if o.HTTP != "" {
 		hln := o.httpListener
 		if hln == nil {
-			if hln, err = net.Listen("tcp", o.httpAddr); err != nil {
+			if hln, err = net.Listen("tcp", o.HTTP); err != nil {
 				_ = ln.Close()
 				_ = r.Close()
-				return fmt.Errorf("router serve: http listen on %s: %w", o.httpAddr, err)
+				return fmt.Errorf("router serve: http listen on %s: %w", o.HTTP, err)
 			}
 		}
 		reg := metrics.NewRegistry()
@@ -241,8 +225,8 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 		go func() {
 			err := hs.Serve(hln)
 			if !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("status server failed; stopping the router", "http", o.httpAddr, "err", err)
-				cancel(fmt.Errorf("%w on %s: %w", errStatusServer, o.httpAddr, err))
+				logger.Error("status server failed; stopping the router", "http", o.HTTP, "err", err)
+				cancel(fmt.Errorf("%w on %s: %w", errStatusServer, o.HTTP, err))
 			}
 			httpDone <- err
 		}()
@@ -256,9 +240,9 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 			}
 		}()
 	}
-	logger.Info("router serving", "name", o.name, "listen", ln.Addr().String(), "http", o.httpAddr,
-		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.gracePeriod, "tls", store != nil,
-		"max_conns", o.maxConns, "max_conns_per_source", o.maxPerSource)
+	logger.Info("router serving", "name", o.Name, "listen", ln.Addr().String(), "http", o.HTTP,
+		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.GracePeriod, "tls", store != nil,
+		"max_conns", o.MaxConns, "max_conns_per_source", o.MaxConnsPerSource)
 	serveErr := r.Serve(ctx, ln)
 	if hs != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -267,55 +251,55 @@ func runRouterServe(ctx context.Context, o routerServeOptions, stderr io.Writer)
 		<-httpDone
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, errSimnetLost) {
-		return fmt.Errorf("router %s: %w (%s)", o.name, errSimnetLost, o.network)
+		return fmt.Errorf("router %s: %w (%s)", o.Name, errSimnetLost, o.Network)
 	} else if errors.Is(cause, errStatusServer) {
-		return fmt.Errorf("router %s: %w", o.name, cause)
+		return fmt.Errorf("router %s: %w", o.Name, cause)
 	}
 	if serveErr != nil {
 		return fmt.Errorf("router serve: %w", serveErr)
 	}
-	logger.Info("router stopped", "name", o.name)
+	logger.Info("router stopped", "name", o.Name)
 	return nil
 }
 
 // routerServeTLS loads the router's TLS files: the certificate must be a
 // router's and name --name (the name the router is added under), since
 // that is what agents check. Without files, the plaintext rule applies.
-func routerServeTLS(o routerServeOptions, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(o.tls.files, pki.RoleRouter, logger)
+func routerServeTLS(o routerServeConfig, logger *slog.Logger) (*pki.Store, error) {
+	store, err := loadTLS(o.TLS.files(), pki.RoleRouter, logger)
 	if err != nil || store == nil {
 		if err == nil {
-			err = plaintextCheck(o.insecure, logger, o.listen)
+			err = plaintextCheck(o.InsecurePlaintext, logger, o.Listen)
 		}
 		return nil, err
 	}
-	if id := store.Identity(); id.Name != o.name {
-		return nil, usageErrorf("router serve: --cert-file %s names %s, but --name is %s", o.tls.files.Cert, id, o.name)
+	if id := store.Identity(); id.Name != o.Name {
+		return nil, usageErrorf("router serve: --cert-file %s names %s, but --name is %s", o.TLS.CertFile, id, o.Name)
 	}
 	return store, nil
 }
 
 // routerServeBackend connects the backend the flags name. lost, when not
 // nil, is closed when the backend's connection is gone.
-func routerServeBackend(ctx context.Context, o routerServeOptions, logger *slog.Logger) (router.Backend, <-chan struct{}, error) {
-	if o.upstream != "" {
+func routerServeBackend(ctx context.Context, o routerServeConfig, logger *slog.Logger) (router.Backend, <-chan struct{}, error) {
+	if o.Upstream != "" {
 		if routerUpstreamBackend == nil {
-			return nil, nil, fmt.Errorf("router serve --upstream %s: the i2cp upstream backend is not implemented in this build; use --network simnet://H:P", o.upstream)
+			return nil, nil, fmt.Errorf("router serve --upstream %s: the i2cp upstream backend is not implemented in this build; use --network simnet://H:P", o.Upstream)
 		}
 		be, err := routerUpstreamBackend(ctx, RouterUpstreamOptions{
-			Name: o.name, Addr: strings.TrimPrefix(o.upstream, "i2cp://"), User: o.i2cpUser, PasswordFile: o.i2cpPassFile,
+			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
 		}, logger)
 		if err != nil {
 			return nil, nil, err
 		}
 		return be, nil, nil
 	}
-	addr, _ := simnet.ParseAddr(o.network) // checked by validate
+	addr, _ := simnet.ParseAddr(o.Network) // checked by Validate
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer dcancel()
-	link, err := simnet.DialRemote(dctx, addr, o.name, logger)
+	link, err := simnet.DialRemote(dctx, addr, o.Name, logger)
 	if err != nil {
-		return nil, nil, fmt.Errorf("router serve: attach %s to simnet://%s: %w", o.name, addr, err)
+		return nil, nil, fmt.Errorf("router serve: attach %s to simnet://%s: %w", o.Name, addr, err)
 	}
 	return router.NewSimnetBackend(link), link.Done(), nil
 }

@@ -43,10 +43,10 @@ func TestRouterServeEndsWhenStatusServerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hln.Close()
-	o := routerServeOptions{
-		listen: "127.0.0.1:0", name: "r1", network: "simnet://" + sln.Addr().String(),
-		httpAddr: hln.Addr().String(), httpListener: brokenListener{hln},
-		gracePeriod: time.Minute, logLevel: "error", maxSessions: 16, maxPerConn: 16,
+	o := routerServeConfig{
+		Listen: "127.0.0.1:0", Name: "r1", Network: "simnet://" + sln.Addr().String(),
+		HTTP: hln.Addr().String(), httpListener: brokenListener{hln},
+		GracePeriod: time.Minute, LogLevel: "error", MaxSessions: 16, MaxSessionsPerConn: 16,
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/metrics"
@@ -32,86 +31,84 @@ func newSimnetCmd() *cobra.Command {
 	return cmd
 }
 
-// simnetApplyEnv fills every flag the command line did not set from its
-// IMH_<FLAG_NAME> environment variable (flag > environment > default).
-func simnetApplyEnv(fs *pflag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || err != nil {
-			return
-		}
-		key := "IMH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := os.LookupEnv(key)
-		if !ok {
-			return
-		}
-		if e := f.Value.Set(v); e != nil {
-			err = usageErrorf("%s=%q: %v", key, v, e)
-		}
-	})
-	return err
-}
-
-type simnetServeOptions struct {
-	listen    string
-	httpAddr  string
-	seed      int64
-	peers     int
-	timeScale float64
+// simnetServeConfig is what `imh simnet serve` reads through loadConfig:
+// one field per flag, tagged with the flag's name.
+type simnetServeConfig struct {
+	Listen    string  `mapstructure:"listen"`
+	HTTP      string  `mapstructure:"http"`
+	Seed      int64   `mapstructure:"seed"`
+	Peers     int     `mapstructure:"peers"`
+	TimeScale float64 `mapstructure:"time-scale"`
 }
 
 func newSimnetServeCmd() *cobra.Command {
-	var o simnetServeOptions
 	cmd := &cobra.Command{
-		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X]",
+		Use:   "serve --listen H:P [--http H:P] [--seed N] [--peers N] [--time-scale X] [--config F]",
 		Short: "serve a simulated I2P network to router processes (stops on SIGTERM)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+			var c simnetServeConfig
+			if err := loadConfig(cmd, "simnet serve", &c); err != nil {
 				return err
 			}
-			return runSimnetServe(cmd.Context(), o)
+			return runSimnetServe(cmd.Context(), c)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.listen, "listen", "", "address routers and senders connect to (required)")
-	f.StringVar(&o.httpAddr, "http", "", "address of the read-only HTTP status (GET /status)")
-	f.Int64Var(&o.seed, "seed", 1, "seed of every random choice of the network")
-	f.IntVar(&o.peers, "peers", 2000, "number of simulated peers")
-	f.Float64Var(&o.timeScale, "time-scale", 1, "simulated seconds per real second (1 when routers run in other processes)")
+	f.String("listen", "", "address routers and senders connect to (required)")
+	f.String("http", "", "address of the read-only HTTP status (GET /status)")
+	f.Int64("seed", 1, "seed of every random choice of the network")
+	f.Int("peers", 2000, "number of simulated peers")
+	f.Float64("time-scale", 1, "simulated seconds per real second (1 when routers run in other processes)")
+	addConfigFileFlag(f)
 	return cmd
 }
 
-func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
-	if o.listen == "" {
+// netConfig is the simulated network the settings describe.
+func (o simnetServeConfig) netConfig() simnet.Config {
+	cfg := simnet.DefaultConfig()
+	cfg.Seed, cfg.Peers = o.Seed, o.Peers
+	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.Peers/20))
+	cfg.Clock = simnet.ScaledClock(o.TimeScale)
+	return cfg
+}
+
+// Validate checks the settings before anything is started, as raft's
+// ValidateConfig does; every error is a usage error (exit 2).
+func (o simnetServeConfig) Validate() error {
+	if o.Listen == "" {
 		return usageErrorf("simnet serve: --listen is required")
 	}
-	if !(o.timeScale > 0) {
-		return usageErrorf("simnet serve: --time-scale %v must be positive", o.timeScale)
+	if !(o.TimeScale > 0) {
+		return usageErrorf("simnet serve: --time-scale %v must be positive", o.TimeScale)
 	}
-	cfg := simnet.DefaultConfig()
-	cfg.Seed, cfg.Peers = o.seed, o.peers
-	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.peers/20))
-	cfg.Clock = simnet.ScaledClock(o.timeScale)
-	if err := cfg.Validate(); err != nil {
+	if err := o.netConfig().Validate(); err != nil {
 		return usageErrorf("simnet serve: %v", err)
 	}
+	return nil
+}
+
+func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg := o.netConfig()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := simnet.NewWithLogger(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("simnet serve: %w", err)
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("simnet serve: listen %s: %w", o.listen, err)
+		return fmt.Errorf("simnet serve: listen %s: %w", o.Listen, err)
 	}
 	var srv *http.Server
 	httpErr := make(chan error, 1)
-	if o.httpAddr != "" {
-		hln, err := net.Listen("tcp", o.httpAddr)
+	if o.HTTP != "" {
+		hln, err := net.Listen("tcp", o.HTTP)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("simnet serve: http listen %s: %w", o.httpAddr, err)
+			return fmt.Errorf("simnet serve: http listen %s: %w", o.HTTP, err)
 		}
 		reg := metrics.NewRegistry()
 		reg.MustRegister(simnetCollector(n))
@@ -119,7 +116,7 @@ func runSimnetServe(ctx context.Context, o simnetServeOptions) error {
 		go func() { httpErr <- srv.Serve(hln) }()
 		logger.Info("simnet status http", "addr", hln.Addr().String())
 	}
-	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.seed, "peers", o.peers, "time_scale", o.timeScale)
+	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.Seed, "peers", o.Peers, "time_scale", o.TimeScale)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)
@@ -157,19 +154,20 @@ func simnetStatusHandler(n *simnet.Network, metrics http.Handler) http.Handler {
 	return mux
 }
 
-type simnetSendOptions struct {
-	network   string
-	dest      string
-	count     int
-	clients   int
-	interval  time.Duration
-	mode      string
-	behaviour string
-	json      bool
+// simnetSendConfig is what `imh simnet send` reads through loadConfig
+// (flag > IMH_ environment > default; no file).
+type simnetSendConfig struct {
+	Network   string        `mapstructure:"network"`
+	Dest      string        `mapstructure:"dest"`
+	Count     int           `mapstructure:"count"`
+	Clients   int           `mapstructure:"clients"`
+	Interval  time.Duration `mapstructure:"interval"`
+	Mode      string        `mapstructure:"mode"`
+	Behaviour string        `mapstructure:"behaviour"`
+	JSON      bool          `mapstructure:"json"`
 }
 
 func newSimnetSendCmd() *cobra.Command {
-	var o simnetSendOptions
 	cmd := &cobra.Command{
 		Use:   "send --network simnet://H:P --dest B32",
 		Short: "send remote-client traffic to a destination; prints what was delivered and lost",
@@ -178,45 +176,46 @@ func newSimnetSendCmd() *cobra.Command {
 			"network, as on the real one the sender is not told what was lost.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+			var c simnetSendConfig
+			if err := loadConfig(cmd, "simnet send", &c); err != nil {
 				return err
 			}
-			return runSimnetSend(cmd, o)
+			return runSimnetSend(cmd, c)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.network, "network", "", "the simnet daemon, simnet://H:P (required)")
-	f.StringVar(&o.dest, "dest", "", "destination address, with or without .b32.i2p (required)")
-	f.IntVar(&o.count, "count", 100, "messages per client")
-	f.IntVar(&o.clients, "clients", 1, "number of concurrent clients")
-	f.DurationVar(&o.interval, "interval", 0, "time between two messages of one client")
-	f.StringVar(&o.mode, "mode", "oneway", "oneway or reqresp")
-	f.StringVar(&o.behaviour, "behaviour", "i2pd", "lease choice of the clients: i2pd, java or mix")
-	f.BoolVar(&o.json, "json", false, "print one JSON object")
+	f.String("network", "", "the simnet daemon, simnet://H:P (required)")
+	f.String("dest", "", "destination address, with or without .b32.i2p (required)")
+	f.Int("count", 100, "messages per client")
+	f.Int("clients", 1, "number of concurrent clients")
+	f.Duration("interval", 0, "time between two messages of one client")
+	f.String("mode", "oneway", "oneway or reqresp")
+	f.String("behaviour", "i2pd", "lease choice of the clients: i2pd, java or mix")
+	f.Bool("json", false, "print one JSON object")
 	return cmd
 }
 
-func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
-	if o.network == "" || o.dest == "" {
+func runSimnetSend(cmd *cobra.Command, o simnetSendConfig) error {
+	if o.Network == "" || o.Dest == "" {
 		return usageErrorf("simnet send: --network and --dest are required")
 	}
-	addr, err := simnet.ParseAddr(o.network)
+	addr, err := simnet.ParseAddr(o.Network)
 	if err != nil {
 		return usageErrorf("simnet send: --network: %v", err)
 	}
-	dest, err := i2p.ParseB32(o.dest)
+	dest, err := i2p.ParseB32(o.Dest)
 	if err != nil {
 		return usageErrorf("simnet send: --dest: %v", err)
 	}
-	mode, err := simnet.ParseMode(o.mode)
+	mode, err := simnet.ParseMode(o.Mode)
 	if err != nil {
 		return usageErrorf("simnet send: --mode: %v", err)
 	}
-	behaviour, err := simnet.ParseBehaviour(o.behaviour)
+	behaviour, err := simnet.ParseBehaviour(o.Behaviour)
 	if err != nil {
 		return usageErrorf("simnet send: --behaviour: %v", err)
 	}
-	cfg := simnet.SendConfig{Dest: dest, Count: o.count, Clients: o.clients, Interval: o.interval, Mode: mode, Behaviour: behaviour}
+	cfg := simnet.SendConfig{Dest: dest, Count: o.Count, Clients: o.Clients, Interval: o.Interval, Mode: mode, Behaviour: behaviour}
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf("simnet send: %v", err)
 	}
@@ -225,7 +224,7 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	if o.json {
+	if o.JSON {
 		return json.NewEncoder(out).Encode(res)
 	}
 	fmt.Fprintf(out, "delivered %d, failed %d\n", res.Delivered, res.Failed)
@@ -245,17 +244,18 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendOptions) error {
 	return nil
 }
 
-type simnetBaselineOptions struct {
-	network string
-	keys    string
-	routers string
-	inbound int
-	hops    int
-	json    bool
+// simnetBaselineConfig is what `imh simnet baseline` reads through
+// loadConfig (flag > IMH_ environment > default; no file).
+type simnetBaselineConfig struct {
+	Network string `mapstructure:"network"`
+	Keys    string `mapstructure:"keys"`
+	Routers string `mapstructure:"routers"`
+	Inbound int    `mapstructure:"inbound"`
+	Hops    int    `mapstructure:"hops"`
+	JSON    bool   `mapstructure:"json"`
 }
 
 func newSimnetBaselineCmd() *cobra.Command {
-	var o simnetBaselineOptions
 	cmd := &cobra.Command{
 		Use:   "baseline --network simnet://H:P --keys FILE --routers r1,r2,...",
 		Short: "today's multihoming: the same keys on several stock routers, each publishing its own LeaseSet",
@@ -265,40 +265,41 @@ func newSimnetBaselineCmd() *cobra.Command {
 			"router published and received.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := simnetApplyEnv(cmd.Flags()); err != nil {
+			var c simnetBaselineConfig
+			if err := loadConfig(cmd, "simnet baseline", &c); err != nil {
 				return err
 			}
-			return runSimnetBaseline(cmd, o)
+			return runSimnetBaseline(cmd, c)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.network, "network", "", "the simnet daemon, simnet://H:P (required)")
-	f.StringVar(&o.keys, "keys", "", "private key file of the destination (required)")
-	f.StringVar(&o.routers, "routers", "", "comma-separated names of the stock routers to attach (required)")
-	f.IntVar(&o.inbound, "inbound", 3, "inbound tunnels per router")
-	f.IntVar(&o.hops, "hops", 3, "hops per inbound tunnel")
-	f.BoolVar(&o.json, "json", false, "print the final counts as one JSON object")
+	f.String("network", "", "the simnet daemon, simnet://H:P (required)")
+	f.String("keys", "", "private key file of the destination (required)")
+	f.String("routers", "", "comma-separated names of the stock routers to attach (required)")
+	f.Int("inbound", 3, "inbound tunnels per router")
+	f.Int("hops", 3, "hops per inbound tunnel")
+	f.Bool("json", false, "print the final counts as one JSON object")
 	return cmd
 }
 
-func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineOptions) error {
-	if o.network == "" || o.keys == "" || o.routers == "" {
+func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineConfig) error {
+	if o.Network == "" || o.Keys == "" || o.Routers == "" {
 		return usageErrorf("simnet baseline: --network, --keys and --routers are required")
 	}
-	addr, err := simnet.ParseAddr(o.network)
+	addr, err := simnet.ParseAddr(o.Network)
 	if err != nil {
 		return usageErrorf("simnet baseline: --network: %v", err)
 	}
-	raw, err := os.ReadFile(o.keys)
+	raw, err := os.ReadFile(o.Keys)
 	if err != nil {
 		return usageErrorf("simnet baseline: read keys: %v", err)
 	}
 	keys, err := i2p.ParsePrivateKeys(raw)
 	if err != nil {
-		return usageErrorf("simnet baseline: keys %s: %v", o.keys, err)
+		return usageErrorf("simnet baseline: keys %s: %v", o.Keys, err)
 	}
 	cfg := simnet.DefaultBaselineConfig(keys)
-	cfg.Inbound, cfg.Hops = o.inbound, o.hops
+	cfg.Inbound, cfg.Hops = o.Inbound, o.Hops
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx := cmd.Context()
 	var links []simnet.Link
@@ -307,10 +308,10 @@ func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineOptions) error {
 			l.Close()
 		}
 	}()
-	for _, name := range strings.Split(o.routers, ",") {
+	for _, name := range strings.Split(o.Routers, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
-			return usageErrorf("simnet baseline: empty router name in --routers %q", o.routers)
+			return usageErrorf("simnet baseline: empty router name in --routers %q", o.Routers)
 		}
 		l, err := simnet.Dial(ctx, addr, name, logger)
 		if err != nil {
@@ -318,14 +319,14 @@ func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineOptions) error {
 		}
 		links = append(links, l)
 	}
-	logger.Info("baseline running", "dest", keys.Destination().B32(), "routers", o.routers)
+	logger.Info("baseline running", "dest", keys.Destination().B32(), "routers", o.Routers)
 	b, err := simnet.RunBaseline(ctx, simnet.RealClock(), links, cfg, logger)
 	if err != nil {
 		return usageErrorf("simnet baseline: %v", err)
 	}
 	st := b.Stats()
 	out := cmd.OutOrStdout()
-	if o.json {
+	if o.JSON {
 		return json.NewEncoder(out).Encode(st)
 	}
 	fmt.Fprintf(out, "published %v, rejected %v, received %v\n", st.Publishes, st.Rejected, st.Received)
