@@ -324,9 +324,11 @@ func FuzzParsePeers(f *testing.F) {
 // period; then, at three voters, it removes nobody more. With cleanup off
 // (the other tests), stopped agents stay members.
 func TestTCPDeadMemberCleanup(t *testing.T) {
-	defer cluster.SetMinDeadMemberCleanup(100 * time.Millisecond)()
 	const after = 1500 * time.Millisecond
-	nodes := tcpClusterWith(t, 4, func(cfg *cluster.Config) { cfg.DeadMemberCleanup = after })
+	nodes := tcpClusterWith(t, 4, func(cfg *cluster.Config) {
+		cfg.SetDeadMemberCleanupFloor(100 * time.Millisecond)
+		cfg.DeadMemberCleanup = after
+	})
 	l := applyTCP(t, nodes, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
 	var victims []*tcpNode
 	for _, nd := range nodes {
