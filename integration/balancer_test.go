@@ -229,8 +229,8 @@ func TestBalancerProcesses(t *testing.T) {
 	}
 	t.Logf("one-way: %v", res.ByRouter)
 	eventually.True(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
-		var st status.Status
-		if err := httpGetJSON(agentURL(leader.httpAddr, "/v1/status"), &st); err != nil {
+		st, err := leader.api().Status(t.Context())
+		if err != nil {
 			return false
 		}
 		for _, d := range st.Destinations {
