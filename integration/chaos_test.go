@@ -398,7 +398,7 @@ func runClients(tc *testCluster, h *history, n int, seed uint64, stop <-chan str
 				start := time.Now()
 				out := call(a, in)
 				h.add(i, in, start, out, time.Now())
-				time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
+				time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond) // pacing: a client's think time
 			}
 		}()
 	}
@@ -633,7 +633,7 @@ func TestChaos(t *testing.T) {
 			hold()
 			e.nm.RestartRouter(r)
 		}
-		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
+		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond) // pacing: calm between faults
 	}
 	e.nm.HealAll()
 	close(stop)

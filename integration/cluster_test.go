@@ -209,17 +209,16 @@ func imhOK(t testing.TB, args ...string) string {
 // because an election is under way ("no leader", exit 1).
 func imhWrite(t *testing.T, args ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, stderr, code := runIMH(t, args...)
-		if code == 0 {
-			return out
-		}
-		if code != 1 || !strings.Contains(stderr, "no leader") || time.Now().After(deadline) {
-			t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var out, stderr string
+	var code int
+	eventually.Within(10*time.Second, func() bool {
+		out, stderr, code = runIMH(t, args...)
+		return code != 1 || !strings.Contains(stderr, "no leader") // done, or not worth a retry
+	})
+	if code != 0 {
+		t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
+	return out
 }
 
 func routerNames(t testing.TB, a *clusterAgent) []string {
@@ -271,11 +270,7 @@ func TestClusterAgents(t *testing.T) {
 		l.proc.Kill()
 		start := time.Now()
 		var nl *clusterAgent
-		for nl == nil && time.Since(start) < 10*time.Second {
-			time.Sleep(10 * time.Millisecond)
-			nl = tc.leader()
-		}
-		if nl == nil {
+		if !eventually.Within(10*time.Second, func() bool { nl = tc.leader(); return nl != nil }) {
 			t.Fatalf("kill %d: no new leader within 10s of killing %s", i+1, l.name)
 		}
 		d := time.Since(start)
