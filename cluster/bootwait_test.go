@@ -12,6 +12,7 @@ import (
 // it starts waiting and whenever the count of agents found changes, with
 // the elapsed time, and stays quiet while nothing changes.
 func TestBootstrapWaitReports(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	var w bootstrapWait

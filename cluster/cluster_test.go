@@ -76,7 +76,7 @@ func applyOn(t *testing.T, h *clustertest.Harness, cmd fsm.Command) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c := h.Nodes[h.Leader(10*time.Second)].Cluster()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		err := c.Apply(ctx, cmd)
 		cancel()
 		switch {
@@ -90,6 +90,7 @@ func applyOn(t *testing.T, h *clustertest.Harness, cmd fsm.Command) {
 }
 
 func TestInmemClusterPartitionHealKill(t *testing.T) {
+	t.Parallel()
 	tr := newTracker()
 	h := clustertest.New(t, 3, clustertest.Options{LeaderWork: tr.work})
 	l := h.Leader(10 * time.Second)
@@ -107,7 +108,7 @@ func TestInmemClusterPartitionHealKill(t *testing.T) {
 		t.Fatal("isolated node still leads the majority")
 	}
 	applyOn(t, h, &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	err := h.Nodes[l].Cluster().Apply(ctx, &fsm.RouterPut{Name: "r3", Addr: "127.0.0.1:7003"})
 	cancel()
 	if err == nil {
@@ -229,6 +230,7 @@ func (fakeLive) Destination(name string) (status.DestinationLive, bool) {
 }
 
 func TestAPIForwardingAndErrors(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	f := (l + 1) % 3
@@ -383,7 +385,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 	if code := apiOnce(t, "POST", fa, "/v1/routers", cluster.RouterInfo{Name: "r2", Addr: "127.0.0.1:7002"}, nil); code != 503 {
 		t.Fatalf("write without quorum: status %d, want 503", code)
 	}
-	err = h.Nodes[f].Cluster().Apply(context.Background(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
+	err = h.Nodes[f].Cluster().Apply(t.Context(), &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
 	if !errors.Is(err, cluster.ErrNotLeader) {
 		t.Fatalf("apply without quorum: %v", err)
 	}
@@ -393,6 +395,7 @@ func TestAPIForwardingAndErrors(t *testing.T) {
 // so that node can only catch up through InstallSnapshot (fsm Persist and
 // Restore through raft).
 func TestInmemSnapshotInstall(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{TrailingLogs: 1})
 	l := h.Leader(10 * time.Second)
 	down := (l + 1) % 3
@@ -414,6 +417,7 @@ func TestInmemSnapshotInstall(t *testing.T) {
 // TestInternalDestinationPut: a sealed put from another agent is applied
 // only if its blobs open under this cluster's secret and match.
 func TestInternalDestinationPut(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	good, _ := cluster.NewSealer(h.Secret())
@@ -480,6 +484,7 @@ func TestInternalDestinationPut(t *testing.T) {
 // instead of answering from its stale state; every agent reports the same
 // state hash at the same index.
 func TestConsistentReadAndStateHash(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	fa := h.Nodes[(l+1)%3].HTTPAddr

@@ -35,10 +35,6 @@ const (
 	maxRaftMultiplier = 10
 )
 
-// minDeadMemberCleanup is MinDeadMemberCleanup; tests lower it
-// (export_test.go) to watch a cleanup happen in seconds.
-var minDeadMemberCleanup = MinDeadMemberCleanup
-
 // ErrConfig reports an invalid Config.
 var ErrConfig = errors.New("cluster: invalid config")
 
@@ -112,6 +108,12 @@ type Config struct {
 	SnapshotStore raft.SnapshotStore
 	Peers         []Peer       // static bootstrap configuration (when no gossip)
 	HTTPListener  net.Listener // used instead of listening on HTTPBind
+
+	// deadMemberCleanupFloor replaces MinDeadMemberCleanup when set: tests
+	// lower it (export_test.go) to watch a cleanup happen in seconds. A
+	// field rather than a package variable, so that tests that lower it can
+	// run in parallel with the others.
+	deadMemberCleanupFloor time.Duration
 }
 
 // DefaultConfig returns the defaults of CLI.md: raft 127.0.0.1:7700, gossip
@@ -139,8 +141,12 @@ func (c *Config) Validate() error {
 	if c.RaftMultiplier < 1 || c.RaftMultiplier > maxRaftMultiplier {
 		return fmt.Errorf("%w: raft multiplier %d (want 1..%d)", ErrConfig, c.RaftMultiplier, maxRaftMultiplier)
 	}
-	if c.DeadMemberCleanup < 0 || (c.DeadMemberCleanup != 0 && c.DeadMemberCleanup < minDeadMemberCleanup) {
-		return fmt.Errorf("%w: dead member cleanup %v (want 0 = off, or at least %v)", ErrConfig, c.DeadMemberCleanup, minDeadMemberCleanup)
+	floor := MinDeadMemberCleanup
+	if c.deadMemberCleanupFloor > 0 {
+		floor = c.deadMemberCleanupFloor
+	}
+	if c.DeadMemberCleanup < 0 || (c.DeadMemberCleanup != 0 && c.DeadMemberCleanup < floor) {
+		return fmt.Errorf("%w: dead member cleanup %v (want 0 = off, or at least %v)", ErrConfig, c.DeadMemberCleanup, floor)
 	}
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("%w: bootstrap-expect %d", ErrConfig, c.BootstrapExpect)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestCheckSnapshot(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		meta    string // "" = no meta.json
@@ -39,6 +40,7 @@ func TestCheckSnapshot(t *testing.T) {
 }
 
 func TestCorruptError(t *testing.T) {
+	t.Parallel()
 	err := error(&CorruptError{File: "/var/lib/imh/raft/raft.db", Node: "n2", Err: errors.New("bad page")})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatal("errors.Is(ErrCorrupt) = false")

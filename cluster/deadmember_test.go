@@ -28,6 +28,7 @@ func aliveSet(names ...string) map[string]bool {
 // off, nor below MinCleanupVoters, nor self; a server that comes back
 // starts from zero.
 func TestDeadTracker(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	const after = 2 * time.Minute
 	type step struct {
@@ -87,6 +88,7 @@ func TestDeadTracker(t *testing.T) {
 }
 
 func TestRemoveHold(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_800_000_000, 0)
 	h := newRemoveHold()
 	if h.held("n3", t0) {

@@ -33,6 +33,7 @@ func (f *fullStable) SetUint64(k []byte, v uint64) error {
 // would panic on its error) and completes once space returns; the error is
 // remembered for Apply while the disk is full and forgotten after.
 func TestDiskStoreWaitsForSpace(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		inner := &fullStable{StableStore: raft.NewInmemStore()}
 		inner.full.Store(true)
@@ -62,6 +63,7 @@ func TestDiskStoreWaitsForSpace(t *testing.T) {
 // TestDiskStoreOtherErrors: an error that space does not cure is returned
 // at once and not taken for a full disk.
 func TestDiskStoreOtherErrors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		err  error
 		full bool

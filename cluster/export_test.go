@@ -5,13 +5,9 @@ import (
 	"time"
 )
 
-// SetMinDeadMemberCleanup lowers the floor of Config.DeadMemberCleanup for
-// a test and returns the function that puts it back.
-func SetMinDeadMemberCleanup(d time.Duration) (restore func()) {
-	old := minDeadMemberCleanup
-	minDeadMemberCleanup = d
-	return func() { minDeadMemberCleanup = old }
-}
+// SetDeadMemberCleanupFloor lowers the floor of DeadMemberCleanup for this
+// config only (MinDeadMemberCleanup for every other).
+func (c *Config) SetDeadMemberCleanupFloor(d time.Duration) { c.deadMemberCleanupFloor = d }
 
 // SetFSMApplyHook makes the raft FSM call f before it applies each command
 // (f may block: a slow FSM holds every Apply waiting on it).

@@ -18,6 +18,7 @@ import (
 // that the node's raft keeps answering the new leader (its log keeps up)
 // and that the stuck Apply returns when its context is cancelled.
 func TestLeadershipFlapWhileApplyStuck(t *testing.T) {
+	t.Parallel()
 	doApply := make(chan struct{})
 	applied := make(chan error, 1)
 	// Only the first leader work to get past doApply applies: the leader
@@ -78,7 +79,7 @@ func TestLeadershipFlapWhileApplyStuck(t *testing.T) {
 	h.WaitFor(10*time.Second, "the other node leads again", leads(cm, h.Nodes[m].Name))
 
 	// The old leader's raft must go on answering AppendEntries.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	for {
 		err := cm.Apply(ctx, &fsm.RouterPut{Name: "after", Addr: "127.0.0.1:7002"})
@@ -109,6 +110,7 @@ func TestLeadershipFlapWhileApplyStuck(t *testing.T) {
 // TestLeaderStepsDownWhenLeaderWorkKeepsFailing: a leader whose leader work
 // keeps failing at once hands leadership to another voter.
 func TestLeaderStepsDownWhenLeaderWorkKeepsFailing(t *testing.T) {
+	t.Parallel()
 	var bad atomic.Value
 	bad.Store("")
 	var failed atomic.Int32

@@ -23,6 +23,7 @@ import (
 )
 
 func TestParsePeers(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		want []cluster.Peer
@@ -52,6 +53,7 @@ func TestParsePeers(t *testing.T) {
 // through a follower moves leadership to the named server, and to raft's
 // pick without a name.
 func TestInmemPeersAndTransfer(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	applyOn(t, h, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
@@ -108,6 +110,7 @@ func rawCall(t *testing.T, method, addr, path string, body []byte) (int, []byte)
 // after it was saved (its MAC fails) or one without destinations is
 // refused with 400 and changes nothing.
 func TestInmemSnapshotSaveRestore(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	f := h.Nodes[(l+1)%3]
@@ -210,6 +213,7 @@ func configNames(c *cluster.Cluster) []string {
 // then, every agent stopped, Recover rewrites one survivor's configuration
 // and that agent alone leads with the state.
 func TestTCPRemoveRejoinRecover(t *testing.T) {
+	t.Parallel()
 	nodes := tcpCluster(t, 3)
 	l := applyTCP(t, nodes, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
 	var n *tcpNode
@@ -232,7 +236,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 	}
 	l = applyTCP(t, nodes, &fsm.RouterPut{Name: "r2", Addr: "127.0.0.1:7002"})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	res, err := n.c.Join(ctx, l.cfg.GossipBind)
 	cancel()
 	if err != nil || !res.Fresh || res.Leader == "" {
@@ -265,7 +269,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 	if _, ok := s.c.State().Router("r2"); !ok || !slices.Equal(configNames(s.c), []string{s.cfg.NodeName}) {
 		t.Fatalf("after recover: routers %v, configuration %v", s.c.State().Routers(), configNames(s.c))
 	}
-	if err := s.c.Apply(context.Background(), &fsm.RouterPut{Name: "r3", Addr: "127.0.0.1:7003"}); err != nil {
+	if err := s.c.Apply(t.Context(), &fsm.RouterPut{Name: "r3", Addr: "127.0.0.1:7003"}); err != nil {
 		t.Fatalf("write after recover: %v", err)
 	}
 	// Recovering a running agent's data dir is refused.
@@ -278,6 +282,7 @@ func TestTCPRemoveRejoinRecover(t *testing.T) {
 // (forwarded to the leader) hands leadership over first; the new leader
 // removes the old one and the two left go on.
 func TestInmemRemoveLeader(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	f := h.Nodes[(l+1)%3]
@@ -324,9 +329,12 @@ func FuzzParsePeers(f *testing.F) {
 // period; then, at three voters, it removes nobody more. With cleanup off
 // (the other tests), stopped agents stay members.
 func TestTCPDeadMemberCleanup(t *testing.T) {
-	defer cluster.SetMinDeadMemberCleanup(100 * time.Millisecond)()
+	t.Parallel()
 	const after = 1500 * time.Millisecond
-	nodes := tcpClusterWith(t, 4, func(cfg *cluster.Config) { cfg.DeadMemberCleanup = after })
+	nodes := tcpClusterWith(t, 4, func(cfg *cluster.Config) {
+		cfg.SetDeadMemberCleanupFloor(100 * time.Millisecond)
+		cfg.DeadMemberCleanup = after
+	})
 	l := applyTCP(t, nodes, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"})
 	var victims []*tcpNode
 	for _, nd := range nodes {
@@ -358,6 +366,7 @@ func TestTCPDeadMemberCleanup(t *testing.T) {
 // follower) replaces the old one in the configuration; an unknown name is
 // refused (announce never adds a server), a bad address is invalid.
 func TestInmemAnnounce(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	l := h.Leader(10 * time.Second)
 	f, other := h.Nodes[(l+1)%3], h.Nodes[(l+2)%3]
@@ -365,7 +374,7 @@ func TestInmemAnnounce(t *testing.T) {
 		t.Fatalf("announce: %d", code)
 	}
 	found := false
-	peers, err := h.Nodes[l].Cluster().Peers(context.Background())
+	peers, err := h.Nodes[l].Cluster().Peers(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +399,7 @@ func TestInmemAnnounce(t *testing.T) {
 // built: an acknowledged create must never come back as 404 (the chaos
 // test's porcupine check found one).
 func TestAppliedWriteNeverAnswersNotFound(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 1, clustertest.Options{})
 	c := h.Nodes[h.Leader(10*time.Second)].Cluster()
 	info, err := c.AppliedInfo("gone-already")

@@ -61,6 +61,7 @@ func restartWith(h *clustertest.Harness, i int, secret, previous cluster.Secret)
 // restarted with the new secret only. Keys open on every node throughout,
 // and writes keep working.
 func TestSecretRotation(t *testing.T) {
+	t.Parallel()
 	h := clustertest.New(t, 3, clustertest.Options{})
 	oldS := h.Secret()
 	newS, _ := cluster.NewSecret()

@@ -12,6 +12,7 @@ import (
 )
 
 func TestSecretParseAndHide(t *testing.T) {
+	t.Parallel()
 	s, err := NewSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +37,7 @@ func TestSecretParseAndHide(t *testing.T) {
 }
 
 func TestSealOpen(t *testing.T) {
+	t.Parallel()
 	s1, _ := NewSecret()
 	s2, _ := NewSecret()
 	a, _ := NewSealer(s1)
@@ -78,6 +80,7 @@ func TestSealOpen(t *testing.T) {
 // TestSealSwapAttack: a blob copied into another destination's record, or
 // into the other field of its own, does not open.
 func TestSealSwapAttack(t *testing.T) {
+	t.Parallel()
 	s, _ := NewSecret()
 	a, _ := NewSealer(s)
 	var web, mail i2p.Hash
@@ -130,6 +133,7 @@ const (
 )
 
 func TestSealGolden(t *testing.T) {
+	t.Parallel()
 	sl, nonce := goldenSealer(t)
 	var dest i2p.Hash
 	for i := range dest {
@@ -159,6 +163,7 @@ func TestSealGolden(t *testing.T) {
 // TestKeyring: blobs of either secret open; the active secret follows the
 // state's key id (the previous one before any rotation).
 func TestKeyring(t *testing.T) {
+	t.Parallel()
 	oldS, _ := NewSecret()
 	newS, _ := NewSecret()
 	oldOnly, _ := newKeyring(oldS, Secret{})

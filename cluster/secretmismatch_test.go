@@ -9,6 +9,7 @@ import (
 // join and raft sides) come at most once per secretMismatchEvery, the next
 // one counting what was suppressed in between.
 func TestMismatchLogRateLimit(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
 		at             time.Duration

@@ -9,28 +9,22 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/logging"
 	"github.com/imh-project/imh/internal/status"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is clustertest.FreeAddr: never an address another test of the
+// package was given, as the tests run in parallel.
+func freeAddr(t *testing.T) string { return clustertest.FreeAddr(t) }
 
 type tcpNode struct {
 	cfg    cluster.Config
@@ -45,7 +39,7 @@ func (n *tcpNode) start(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", n.cfg.NodeName, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	n.c, n.cancel, n.done = c, cancel, make(chan error, 1)
 	go func() { n.done <- c.Run(ctx) }()
 }
@@ -69,7 +63,7 @@ func applyTCP(t *testing.T, nodes []*tcpNode, cmd fsm.Command) *tcpNode {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		l := waitLeader(t, nodes, 20*time.Second)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		err := l.c.Apply(ctx, cmd)
 		cancel()
 		switch {
@@ -102,6 +96,7 @@ func waitLeader(t *testing.T, nodes []*tcpNode, timeout time.Duration) *tcpNode 
 // on their data dirs and expects a leader and the same state, without a
 // second bootstrap.
 func TestTCPBoltGossipRestart(t *testing.T) {
+	t.Parallel()
 	secret, _ := cluster.NewSecret()
 	var nodes []*tcpNode
 	var gossip []string
@@ -134,8 +129,7 @@ func TestTCPBoltGossipRestart(t *testing.T) {
 		n.start(t)
 	}
 	l := waitLeader(t, nodes, 20*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ctx := t.Context()
 	for i := range 20 {
 		l = applyTCP(t, nodes, &fsm.RouterPut{Name: fmt.Sprintf("r%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", 7000+i)})
 	}

@@ -75,6 +75,7 @@ func call(t *testing.T, c *http.Client, method, url string, body any) int {
 // certificate or another CA's agent certificate cannot append; the API
 // answers 401 without a certificate and 403 to a router.
 func TestTLSClusterRefusesStrangers(t *testing.T) {
+	t.Parallel()
 	ca := newTestPKI(t)
 	secret, _ := cluster.NewSecret()
 	var nodes []*tcpNode

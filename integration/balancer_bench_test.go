@@ -38,15 +38,11 @@ func startManyRouters(t testing.TB, names []string) *routerNet {
 			r.p = startIMH(t, fmt.Sprintf("router-%s-%d", name, attempt), "router", "serve", "--listen", r.addr, "--http", r.http,
 				"--name", name, "--grace-period", "5m", "--network", "simnet://"+n.simAddr)
 			ok := false
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) && !r.p.Exited() {
+			eventually.Within(20*time.Second, func() bool {
 				var st routerStatus
-				if httpGetJSON("http://"+r.http+"/status", &st) == nil && st.Name == name {
-					ok = true
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				ok = httpGetJSON("http://"+r.http+"/status", &st) == nil && st.Name == name
+				return ok || r.p.Exited()
+			})
 			if ok {
 				break
 			}
@@ -256,13 +252,13 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 		return total
 	}
 	eventually.True(t, 10*time.Minute, "1,600 inbound tunnels", func() bool {
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // pacing: counting 1,600 tunnels is itself load
 		return inboundTunnels() >= routers*inbound
 	})
 	cpu1, _ := procCPU(pid)
 	build := time.Since(start)
 	steadyStart := time.Now()
-	time.Sleep(2 * time.Minute)
+	time.Sleep(2 * time.Minute) // the steady-state window the CPU is measured over
 	cpu2, err := procCPU(pid)
 	if err != nil {
 		t.Fatalf("leader %s (pid %d) CPU: %v", leader.name, pid, err)
@@ -277,7 +273,7 @@ func benchLeaderLoad(t *testing.T, res *balancerBench) {
 			t.Fatalf("scrape the leader: %v", err)
 		}
 		scrapeMs = append(scrapeMs, time.Since(t0).Milliseconds())
-		time.Sleep(time.Until(t0.Add(time.Second)))
+		time.Sleep(time.Until(t0.Add(time.Second))) // pacing: one scrape a second, as Prometheus would
 	}
 	cpu3, err := procCPU(pid)
 	if err != nil {

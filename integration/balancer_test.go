@@ -35,17 +35,16 @@ type balancerSendResult struct {
 // test on any other error.
 func balancerIMH(t testing.TB, args ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, stderr, code := runIMH(t, args...)
-		if code == 0 {
-			return out
-		}
-		if !strings.Contains(stderr, "no leader") || time.Now().After(deadline) {
-			t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
-		}
-		time.Sleep(250 * time.Millisecond)
+	var out, stderr string
+	var code int
+	eventually.Within(30*time.Second, func() bool {
+		out, stderr, code = runIMH(t, args...)
+		return code == 0 || !strings.Contains(stderr, "no leader")
+	})
+	if code != 0 {
+		t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
+	return out
 }
 
 // storedLeaseSet returns the newest LeaseSet the simulated floodfills
@@ -229,8 +228,8 @@ func TestBalancerProcesses(t *testing.T) {
 	}
 	t.Logf("one-way: %v", res.ByRouter)
 	eventually.True(t, 20*time.Second, "payloads counted per router in imh status", func() bool {
-		var st status.Status
-		if err := httpGetJSON(agentURL(leader.httpAddr, "/v1/status"), &st); err != nil {
+		st, err := leader.api().Status(t.Context())
+		if err != nil {
 			return false
 		}
 		for _, d := range st.Destinations {
@@ -367,7 +366,7 @@ func TestBalancerLeaderKills(t *testing.T) {
 		if fmt.Sprint(b) != fmt.Sprint(last) {
 			last, quiet = b, time.Now()
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // pacing: a sample every 0.5 s measures the quiet period
 		return time.Since(quiet) >= 12*time.Second
 	})
 	sender := startIMH(t, "send", "simnet", "send", "--network", "simnet://"+e.n.simAddr, "--dest", e.b32,
@@ -530,7 +529,7 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 				t.Fatalf("router %s: session back at term %d after the old leader resumed", r.name, s.Term)
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // pacing: watching 10 s that no session goes back
 	}
 	if !e.controlledBy(t, term) {
 		t.Fatalf("after the old leader resumed the routers are no longer all controlled with term %d", term)

@@ -15,8 +15,9 @@ package integration
 // directory under os.TempDir() that is kept, its path logged).
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -33,6 +34,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
 )
@@ -66,9 +68,7 @@ func chaosDir(t testing.TB, name string) string {
 
 // stateHash is GET /v1/state-hash of agent a.
 func stateHash(a *clusterAgent) (cluster.StateHashBody, error) {
-	var h cluster.StateHashBody
-	err := httpGetJSON(agentURL(a.httpAddr, "/v1/state-hash"), &h)
-	return h, err
+	return a.api().StateHash(context.Background())
 }
 
 // waitConverged waits until every agent reports the same index and state
@@ -257,48 +257,59 @@ func (h *history) operations() []porcupine.Operation {
 	return ops
 }
 
-// apiCaller calls agents' APIs as the operator (httpClient's TLS, set up
-// by TestMain), with a timeout long enough for a slow machine: a timeout
-// makes the call indeterminate.
+// chaosCallTimeout bounds one operation of a chaos client: long enough for
+// a slow machine, as a timeout makes the call indeterminate.
+const chaosCallTimeout = 10 * time.Second
+
+// apiCaller makes the consistent reads of the chaos clients as the operator
+// (httpClient's TLS, set up by TestMain).
 var apiCaller = sync.OnceValue(func() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: httpClient.Transport}
+	return &http.Client{Timeout: chaosCallTimeout, Transport: httpClient.Transport}
 })
 
 // call runs one operation against agent a and classifies the answer.
+// Writes go through the operator's typed client; reads must be consistent
+// (?consistent=1), which it has no call for, so consistentRead makes them.
 func call(a *clusterAgent, in kvInput) kvOutput {
 	kind, name, _ := strings.Cut(in.Key, "/")
-	var method, path string
-	var body any
+	api, ctx := agentAPI(a.httpAddr, chaosCallTimeout), context.Background()
+	var err error
 	switch {
+	case in.Op == "read" && (kind == "router" || kind == "dest"):
+		return consistentRead(a, kind, name)
 	case kind == "router" && in.Op == "add":
-		method, path, body = "POST", "/v1/routers", cluster.RouterInfo{Name: name, Addr: in.Val}
+		_, err = api.AddRouter(ctx, cluster.RouterInfo{Name: name, Addr: in.Val})
 	case kind == "router" && in.Op == "remove":
-		method, path = "DELETE", "/v1/routers/"+name
-	case kind == "router" && in.Op == "read":
-		method, path = "GET", "/v1/routers?consistent=1"
+		err = api.RemoveRouter(ctx, name)
 	case kind == "dest" && in.Op == "create":
 		n, _ := strconv.Atoi(in.Val)
-		method, path, body = "POST", "/v1/destinations", cluster.DestinationRequest{Name: name, Inbound: &n}
+		_, err = api.CreateDestination(ctx, cluster.DestinationRequest{Name: name, Inbound: &n})
 	case kind == "dest" && in.Op == "set":
 		n, _ := strconv.Atoi(in.Val)
-		method, path, body = "PATCH", "/v1/destinations/"+name, cluster.DestinationRequest{Inbound: &n}
+		_, err = api.SetDestination(ctx, name, cluster.DestinationRequest{Inbound: &n})
 	case kind == "dest" && in.Op == "remove":
-		method, path = "DELETE", "/v1/destinations/"+name
-	case kind == "dest" && in.Op == "read":
-		method, path = "GET", "/v1/destinations/"+name+"?consistent=1"
+		err = api.RemoveDestination(ctx, name)
 	default:
 		panic("chaos: unknown op " + in.Op + " " + in.Key)
 	}
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	switch {
+	case err == nil:
+		return kvOutput{Code: "ok"}
+	case errors.Is(err, client.ErrNotFound):
+		return kvOutput{Code: "notfound"}
+	case errors.Is(err, client.ErrExists):
+		return kvOutput{Code: "exists"}
 	}
-	req, err := http.NewRequest(method, agentURL(a.httpAddr, path), rd)
-	if err != nil {
-		return kvOutput{Code: "unknown", Err: err.Error()}
+	return kvOutput{Code: "unknown", Err: err.Error()}
+}
+
+// consistentRead reads router or destination name with ?consistent=1.
+func consistentRead(a *clusterAgent, kind, name string) kvOutput {
+	path := "/v1/routers?consistent=1"
+	if kind == "dest" {
+		path = "/v1/destinations/" + name + "?consistent=1"
 	}
-	resp, err := apiCaller().Do(req)
+	resp, err := apiCaller().Get(agentURL(a.httpAddr, path))
 	if err != nil {
 		return kvOutput{Code: "unknown", Err: err.Error()}
 	}
@@ -311,13 +322,8 @@ func call(a *clusterAgent, in kvInput) kvOutput {
 	case http.StatusOK:
 	case http.StatusNotFound:
 		return kvOutput{Code: "notfound"}
-	case http.StatusConflict:
-		return kvOutput{Code: "exists"}
 	default:
 		return kvOutput{Code: "unknown", Err: fmt.Sprintf("%d %.200s", resp.StatusCode, raw)}
-	}
-	if in.Op != "read" {
-		return kvOutput{Code: "ok"}
 	}
 	if kind == "router" {
 		var list cluster.RouterList
@@ -392,7 +398,7 @@ func runClients(tc *testCluster, h *history, n int, seed uint64, stop <-chan str
 				start := time.Now()
 				out := call(a, in)
 				h.add(i, in, start, out, time.Now())
-				time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
+				time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond) // pacing: a client's think time
 			}
 		}()
 	}
@@ -453,15 +459,8 @@ func (m *publishedMonitor) run(tc *testCluster, agents []string, stop <-chan str
 			case <-time.After(300 * time.Millisecond):
 			}
 			for _, name := range agents {
-				var st struct {
-					Leader       string `json:"leader"`
-					Node         string `json:"node"`
-					Destinations []struct {
-						Name      string `json:"name"`
-						Published uint32 `json:"published"`
-					} `json:"destinations"`
-				}
-				if err := httpGetJSON(agentURL(addrs[name], "/v1/status"), &st); err != nil || st.Leader != st.Node {
+				st, err := agentAPI(addrs[name], httpClient.Timeout).Status(context.Background())
+				if err != nil || st.Leader != st.Node {
 					continue
 				}
 				for _, d := range st.Destinations {
@@ -634,7 +633,7 @@ func TestChaos(t *testing.T) {
 			hold()
 			e.nm.RestartRouter(r)
 		}
-		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
+		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond) // pacing: calm between faults
 	}
 	e.nm.HealAll()
 	close(stop)

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/pki"
@@ -140,10 +142,15 @@ func (tc *testCluster) start(a *clusterAgent) {
 	a.logs = append(a.logs, a.proc.LogPath)
 }
 
+// api is the operator's typed client of a's API (agentAPI).
+func (a *clusterAgent) api() *client.Client { return agentAPI(a.httpAddr, httpClient.Timeout) }
+
 func (a *clusterAgent) status() (status.Status, error) {
-	var st status.Status
-	err := httpGetJSON(agentURL(a.httpAddr, "/v1/status"), &st)
-	return st, err
+	st, err := a.api().Status(context.Background())
+	if err != nil {
+		return status.Status{}, err
+	}
+	return *st, nil
 }
 
 // leader returns the agent every running agent names as leader, or nil.
@@ -202,17 +209,16 @@ func imhOK(t testing.TB, args ...string) string {
 // because an election is under way ("no leader", exit 1).
 func imhWrite(t *testing.T, args ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, stderr, code := runIMH(t, args...)
-		if code == 0 {
-			return out
-		}
-		if code != 1 || !strings.Contains(stderr, "no leader") || time.Now().After(deadline) {
-			t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var out, stderr string
+	var code int
+	eventually.Within(10*time.Second, func() bool {
+		out, stderr, code = runIMH(t, args...)
+		return code != 1 || !strings.Contains(stderr, "no leader") // done, or not worth a retry
+	})
+	if code != 0 {
+		t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
+	return out
 }
 
 func routerNames(t testing.TB, a *clusterAgent) []string {
@@ -264,11 +270,7 @@ func TestClusterAgents(t *testing.T) {
 		l.proc.Kill()
 		start := time.Now()
 		var nl *clusterAgent
-		for nl == nil && time.Since(start) < 10*time.Second {
-			time.Sleep(10 * time.Millisecond)
-			nl = tc.leader()
-		}
-		if nl == nil {
+		if !eventually.Within(10*time.Second, func() bool { nl = tc.leader(); return nl != nil }) {
 			t.Fatalf("kill %d: no new leader within 10s of killing %s", i+1, l.name)
 		}
 		d := time.Since(start)
@@ -296,16 +298,14 @@ func TestClusterAgents(t *testing.T) {
 		eventually.True(t, 10*time.Second, a.name+" has the full state", func() bool {
 			return len(routerNames(t, a)) == 12
 		})
-		var d cluster.DestinationInfo
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 || d.Inbound != 4 || d.Frontends {
+		if d, err := a.api().Destination(t.Context(), "web"); err != nil || d.B32 != b32 || d.Inbound != 4 || d.Frontends {
 			t.Fatalf("%s: web after the kills: %+v %v", a.name, d, err)
 		}
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/api"), &d); err != nil || d.Hops != 2 || !d.Frontends {
+		if d, err := a.api().Destination(t.Context(), "api"); err != nil || d.Hops != 2 || !d.Frontends {
 			t.Fatalf("%s: api after the kills: %+v %v", a.name, d, err)
 		}
-		var fl cluster.FrontendList
 		want := []cluster.FrontendInfo{{Name: "f1", Addr: "127.0.0.1:9201", Router: "r1"}, {Name: "f3", Addr: "127.0.0.1:9203", Router: "r3"}}
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/frontends"), &fl); err != nil || !slices.Equal(fl.Frontends, want) {
+		if fl, err := a.api().Frontends(t.Context()); err != nil || !slices.Equal(fl, want) {
 			t.Fatalf("%s: frontends after the kills: %+v %v", a.name, fl, err)
 		}
 	}

@@ -407,8 +407,7 @@ func TestClusterOpsWholeRestart(t *testing.T) {
 	took := time.Since(start)
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r1", 10*time.Second)
-		var d cluster.DestinationInfo
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil {
+		if _, err := a.api().Destination(t.Context(), "web"); err != nil {
 			t.Errorf("%s: web after the restart: %v", a.name, err)
 		}
 	}
@@ -526,8 +525,7 @@ func TestClusterOpsSnapshot(t *testing.T) {
 	}
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r1", 20*time.Second)
-		var d cluster.DestinationInfo
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil || d.B32 != b32 {
+		if d, err := a.api().Destination(t.Context(), "web"); err != nil || d.B32 != b32 {
 			t.Errorf("%s: web after restore: %+v %v", a.name, d, err)
 		}
 	}
@@ -552,8 +550,8 @@ func TestClusterOpsRecover(t *testing.T) {
 	s := tc.agents[0]
 	tc.waitRouter(s, "r1", 10*time.Second)
 	eventually.True(t, 10*time.Second, s.name+" has web", func() bool {
-		var d cluster.DestinationInfo
-		return httpGetJSON(agentURL(s.httpAddr, "/v1/destinations/web"), &d) == nil
+		_, err := s.api().Destination(t.Context(), "web")
+		return err == nil
 	})
 	for _, a := range tc.agents[1:] {
 		a.proc.Kill()
@@ -577,9 +575,9 @@ func TestClusterOpsRecover(t *testing.T) {
 		t.Errorf("recover: %q", out)
 	}
 	tc.start(s)
-	var st struct{ Leader string }
 	eventually.True(t, 20*time.Second, s.name+" leads alone", func() bool {
-		return httpGetJSON(agentURL(s.httpAddr, "/v1/status"), &st) == nil && st.Leader == s.name
+		st, err := s.status()
+		return err == nil && st.Leader == s.name
 	})
 	leadTook := time.Since(start)
 	imhWrite(t, "router", "add", "r2", "--addr", "127.0.0.1:9002", "--http-addr", s.httpAddr)
@@ -590,8 +588,7 @@ func TestClusterOpsRecover(t *testing.T) {
 	tc.waitVoters(s, names(tc.agents), 30*time.Second)
 	for _, a := range tc.agents {
 		tc.waitRouter(a, "r2", 20*time.Second)
-		var d cluster.DestinationInfo
-		if err := httpGetJSON(agentURL(a.httpAddr, "/v1/destinations/web"), &d); err != nil {
+		if _, err := a.api().Destination(t.Context(), "web"); err != nil {
 			t.Errorf("%s: web after recovery: %v", a.name, err)
 		}
 	}

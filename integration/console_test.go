@@ -197,13 +197,11 @@ func (b *browser) waitPage(t *testing.T, timeout time.Duration, what string, con
 	start := time.Now()
 	var last consolePage
 	var lastErr error
-	for time.Since(start) < timeout {
-		p, err := b.page(t)
-		if err == nil && cond(p) {
-			return p, time.Since(start)
-		}
-		last, lastErr = p, err
-		time.Sleep(200 * time.Millisecond)
+	if eventually.Within(timeout, func() bool {
+		last, lastErr = b.page(t)
+		return lastErr == nil && cond(last)
+	}) {
+		return last, time.Since(start)
 	}
 	t.Fatalf("timed out after %v waiting for the console to show %s; last page %+v (err %v); console messages %v",
 		timeout, what, last, lastErr, b.problems())

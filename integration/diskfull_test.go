@@ -3,11 +3,9 @@
 package integration
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/eventually"
 )
 
@@ -52,8 +51,8 @@ func TestDataDiskFull(t *testing.T) {
 	var acked []string
 	for i := range 5 {
 		name := fmt.Sprintf("before%d", i)
-		if code, body := r.add(name); code != http.StatusOK {
-			t.Fatalf("router add %s: %d %s", name, code, body)
+		if err := r.add(name); err != nil {
+			t.Fatalf("router add %s: %v", name, err)
 		}
 		acked = append(acked, name)
 	}
@@ -61,13 +60,11 @@ func TestDataDiskFull(t *testing.T) {
 
 	// bbolt reuses pages it freed, so some writes still fit; the first
 	// that needs a new page fails.
-	var code int
-	var body string
+	var err error
 	for i := 0; ; i++ {
 		name := fmt.Sprintf("full%d", i)
-		code, body = r.add(name)
-		if code != http.StatusOK {
-			t.Logf("disk full: %d writes still fitted, then %d %s", i, code, body)
+		if err = r.add(name); err != nil {
+			t.Logf("disk full: %d writes still fitted, then %v", i, err)
 			break
 		}
 		acked = append(acked, name)
@@ -75,7 +72,7 @@ func TestDataDiskFull(t *testing.T) {
 			t.Fatal("5000 writes fitted on a full disk")
 		}
 	}
-	checkDiskFullAnswer(t, code, body)
+	checkDiskFullAnswer(t, err)
 	// The leader stepped down; hold the disk full across its next
 	// election (raft must save a new term, which it cannot).
 	elections := strings.Count(a.proc.Log(), "entering candidate state")
@@ -83,8 +80,8 @@ func TestDataDiskFull(t *testing.T) {
 		return strings.Count(a.proc.Log(), "entering candidate state") > elections || a.proc.Exited()
 	})
 	eventually.True(t, 10*time.Second, "writes refused with disk_full while the disk is full", func() bool {
-		code, body = r.add("refused")
-		return code == http.StatusInsufficientStorage && strings.Contains(body, cluster.CodeDiskFull)
+		var ae *client.APIError
+		return errors.As(r.add("refused"), &ae) && ae.Status == http.StatusInsufficientStorage && ae.Body.Code == cluster.CodeDiskFull
 	})
 	_, stderr, exit := runIMH(t, "router", "add", "cli", "--addr", "127.0.0.1:9999", "--http-addr", a.httpAddr)
 	if exit != 1 || !strings.Contains(stderr, "data dir full") {
@@ -99,8 +96,7 @@ func TestDataDiskFull(t *testing.T) {
 	}
 	freed := time.Now()
 	eventually.True(t, diskFullRecoverBound, "a write acknowledged after space returned", func() bool {
-		code, _ := r.add("after")
-		return code == http.StatusOK
+		return r.add("after") == nil
 	})
 	t.Logf("writes acknowledged again %s after space returned", time.Since(freed).Round(time.Millisecond))
 	acked = append(acked, "after")
@@ -171,14 +167,14 @@ func fillDisk(t *testing.T, dir string) string {
 
 // checkDiskFullAnswer checks the first refused write: 507, code
 // disk_full, naming the cause.
-func checkDiskFullAnswer(t *testing.T, code int, body string) {
+func checkDiskFullAnswer(t *testing.T, err error) {
 	t.Helper()
-	var e cluster.ErrorBody
-	if err := json.Unmarshal([]byte(body), &e); err != nil {
-		t.Fatalf("answer on a full disk: %d %q: %v", code, body, err)
+	var ae *client.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("answer on a full disk: %v, want an API error", err)
 	}
-	if code != http.StatusInsufficientStorage || e.Code != cluster.CodeDiskFull || !strings.Contains(e.Error, "no space left on device") {
-		t.Fatalf("answer on a full disk: %d %+v; want 507 disk_full naming ENOSPC", code, e)
+	if e := ae.Body; ae.Status != http.StatusInsufficientStorage || e.Code != cluster.CodeDiskFull || !strings.Contains(e.Error, "no space left on device") {
+		t.Fatalf("answer on a full disk: %d %+v; want 507 disk_full naming ENOSPC", ae.Status, e)
 	}
 }
 
@@ -189,21 +185,15 @@ type routerAdder struct {
 	ports map[string]int
 }
 
-// add adds router name and returns the status and body.
-func (r *routerAdder) add(name string) (int, string) {
+// add adds router name through the operator's typed client.
+func (r *routerAdder) add(name string) error {
 	port, ok := r.ports[name]
 	if !ok {
 		port = 10000 + len(r.ports)
 		r.ports[name] = port
 	}
-	b, _ := json.Marshal(cluster.RouterInfo{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	resp, err := httpClient.Post(agentURL(r.a.httpAddr, "/v1/routers"), "application/json", bytes.NewReader(b))
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(raw)
+	_, err := r.a.api().AddRouter(context.Background(), cluster.RouterInfo{Name: name, Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	return err
 }
 
 // checkRouters checks with a consistent read that every name in want is

@@ -226,7 +226,7 @@ func (c *nsCluster) waitStored(ctx context.Context, t0 time.Time, timeout time.D
 // after[b32] (signed later than one seen before; nil: any).
 func (c *nsCluster) waitStoredAfter(ctx context.Context, t0 time.Time, timeout time.Duration, want map[string]int, after map[string]time.Time) map[string]time.Duration {
 	stored := map[string]time.Duration{}
-	for deadline := t0.Add(timeout); len(stored) < len(want); time.Sleep(time.Second) {
+	if !eventually.Within(time.Until(t0.Add(timeout)), func() bool {
 		for _, ff := range c.n.Floodfills() {
 			lss, err := c.n.LeaseSets(ctx, ff.Index)
 			if err != nil {
@@ -240,10 +240,10 @@ func (c *nsCluster) waitStoredAfter(ctx context.Context, t0 time.Time, timeout t
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			st, _ := c.status(ctx, c.apis[0])
-			c.t.Fatalf("LeaseSets not stored within %v (stored: %v); status: %+v", timeout, stored, st.Destinations)
-		}
+		return len(stored) >= len(want)
+	}) {
+		st, _ := c.status(ctx, c.apis[0])
+		c.t.Fatalf("LeaseSets not stored within %v (stored: %v); status: %+v", timeout, stored, st.Destinations)
 	}
 	return stored
 }
@@ -387,27 +387,23 @@ func (f *failoverNet) checkPolicies(ctx context.Context) (active, standby string
 			t.Fatalf("dest show %s --json: exit %d, policy %q, want %q: %s", name, code, d.Policy, policy, stderr)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var svc, spr status.Destination
+	if !eventually.Within(20*time.Second, func() bool {
 		st, err := f.statusOf(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, _ := destOf(st, f.svc)
-		spr, _ := destOf(st, f.spr)
-		ok := svc.Policy == "failover" && svc.ActiveRouter != "" && len(svc.StandbyRouters) == 1 &&
+		svc, _ = destOf(st, f.svc)
+		spr, _ = destOf(st, f.spr)
+		return svc.Policy == "failover" && svc.ActiveRouter != "" && len(svc.StandbyRouters) == 1 &&
 			svc.StandbyRouters[0] != svc.ActiveRouter && svc.LeasesByRouter[svc.ActiveRouter] == defaultInbound && len(svc.LeasesByRouter) == 1 &&
 			spr.Policy == "spread" && spr.ActiveRouter == "" && len(spr.StandbyRouters) == 0 &&
 			spr.LeasesByRouter["up3"] == defaultInbound && spr.LeasesByRouter["up4"] == defaultInbound
-		if ok {
-			t.Logf("failover: active %s, standby %v, switches %d; spread: leases %v", svc.ActiveRouter, svc.StandbyRouters, svc.Switches, spr.LeasesByRouter)
-			return svc.ActiveRouter, svc.StandbyRouters[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status: failover %+v; spread %+v", svc, spr)
-		}
-		time.Sleep(500 * time.Millisecond)
+	}) {
+		t.Fatalf("status: failover %+v; spread %+v", svc, spr)
 	}
+	t.Logf("failover: active %s, standby %v, switches %d; spread: leases %v", svc.ActiveRouter, svc.StandbyRouters, svc.Switches, spr.LeasesByRouter)
+	return svc.ActiveRouter, svc.StandbyRouters[0]
 }
 
 var sessionCreatedRE = regexp.MustCompile(`msg="upstream session created".* session=([0-9]+)`)
@@ -498,16 +494,16 @@ func (f *nsCluster) killLeader(ctx context.Context, leader string) (string, time
 		}
 	}
 	var newLeader string
-	for deadline := time.Now().Add(30 * time.Second); newLeader == ""; time.Sleep(200 * time.Millisecond) {
+	if !eventually.Within(30*time.Second, func() bool {
 		for _, api := range apis {
 			if s, err := f.status(ctx, api); err == nil && s.Leader != "" && s.Leader != leader {
 				newLeader = s.Leader
-				break
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new leader within 30 s of killing %s", leader)
-		}
+		return false
+	}) {
+		t.Fatalf("no new leader within 30 s of killing %s", leader)
 	}
 	tElect := time.Since(tKill)
 	f.apis = apis
@@ -614,7 +610,7 @@ func (f *failoverNet) newSenders(ctx context.Context, tKill time.Time) (tResume 
 			senders++
 			next = time.Now().Add(5 * time.Second)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // pacing of the loop that launches and collects senders
 	}
 }
 
@@ -723,7 +719,7 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 	}()
 	standbyLeases := statusLeases(d.LeaseSet)
 	var tStored time.Duration
-	for wait := time.Now().Add(60 * time.Second); tStored == 0; time.Sleep(500 * time.Millisecond) {
+	if !eventually.Within(60*time.Second, func() bool {
 		if st, err := f.statusOf(ctx); err == nil {
 			if dd, _ := destOf(st, f.svc); dd.ActiveRouter == standby && len(dd.LeasesByRouter) == 1 {
 				maps.Copy(standbyLeases, statusLeases(dd.LeaseSet))
@@ -740,10 +736,9 @@ func (f *failoverNet) routerKill(ctx context.Context, active, standby string, fi
 				}
 			}
 		}
-		if tStored == 0 && time.Now().After(wait) {
-			t.Errorf("the %s-only LeaseSet is in no floodfill's store within 60 s of the switch", standby)
-			break
-		}
+		return tStored > 0
+	}) {
+		t.Errorf("the %s-only LeaseSet is in no floodfill's store within 60 s of the switch", standby)
 	}
 	if tStored > 0 {
 		figs["switch_floodfill_ms"] = fmt.Sprint(tStored.Milliseconds())
@@ -801,15 +796,17 @@ func (f *nsCluster) killActiveRouter(ctx context.Context, b32, active, standby s
 	var d status.Destination
 	ok := false
 	var tLost time.Duration
-	for wait := time.Now().Add(5 * time.Second); tLost == 0 && time.Now().Before(wait); time.Sleep(100 * time.Millisecond) {
+	eventually.Within(5*time.Second, func() bool {
 		if _, ended := upstreamSessions(f.adapters[active]); ended > 0 {
 			tLost = time.Since(tKill)
 		}
-	}
+		return tLost > 0
+	})
 	figs["adapter_saw_upstream_end_ms"] = fmt.Sprint(tLost.Milliseconds())
-	for wait := time.Now().Add(3 * time.Second); !ok && time.Now().Before(wait); time.Sleep(250 * time.Millisecond) {
+	eventually.Within(3*time.Second, func() bool {
 		d, ok = switched()
-	}
+		return ok
+	})
 	adapterKilled := false
 	if !ok {
 		// The adapter in front of the dead i2pd keeps its imh session and
@@ -827,11 +824,11 @@ func (f *nsCluster) killActiveRouter(ctx context.Context, b32, active, standby s
 		}
 		adapterKilled = true
 		tAdapter := time.Now()
-		for wait := time.Now().Add(30 * time.Second); !ok; time.Sleep(250 * time.Millisecond) {
-			if time.Now().After(wait) {
-				t.Fatalf("no switch to %s within 30 s of killing %s's adapter: %+v", standby, active, d)
-			}
+		if !eventually.Within(30*time.Second, func() bool {
 			d, ok = switched()
+			return ok
+		}) {
+			t.Fatalf("no switch to %s within 30 s of killing %s's adapter: %+v", standby, active, d)
 		}
 		figs["switch_after_adapter_kill_ms"] = fmt.Sprint(time.Since(tAdapter).Milliseconds())
 	}

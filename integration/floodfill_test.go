@@ -71,9 +71,9 @@ func waitFloodfillStore(ctx context.Context, t *testing.T, n *i2pdnet.Net, withi
 		poll()
 		return len(got.At) > 0
 	})
-	for end := time.Now().Add(spread); len(got.At) < len(n.Floodfills()) && time.Now().Before(end); {
-		time.Sleep(500 * time.Millisecond)
+	eventually.Within(spread, func() bool {
 		poll()
-	}
+		return len(got.At) >= len(n.Floodfills())
+	})
 	return got
 }

@@ -160,7 +160,7 @@ func (s *streamBench) idle(b *testing.B, window time.Duration) idleFigures {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	time.Sleep(window)
+	time.Sleep(window) // the measurement window
 	cpu1, err := procCPU(pid)
 	if err != nil {
 		b.Fatal(err)

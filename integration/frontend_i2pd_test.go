@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/frontend"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 )
 
@@ -159,20 +160,17 @@ func TestFrontendsOnI2PD(t *testing.T) {
 
 	// Both frontends attached (the standby is hot), one of them active.
 	var active, standby string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+	if !eventually.Within(60*time.Second, func() bool {
 		st, err := c.statusOf(ctx)
 		if err == nil {
 			if d, ok := destOf(st, svcB32); ok && d.ActiveRouter != "" && len(d.StandbyRouters) == 1 {
 				active, standby = d.ActiveRouter, d.StandbyRouters[0]
 			}
 		}
-		if active != "" && c.frontendDest(active, "svc").Attached && c.frontendDest(standby, "svc").Attached {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no active router with both frontends attached within 60 s: active %q, %s: %+v, %s: %+v",
-				active, active, c.frontendDest(active, "svc"), standby, c.frontendDest(standby, "svc"))
-		}
+		return active != "" && c.frontendDest(active, "svc").Attached && c.frontendDest(standby, "svc").Attached
+	}) {
+		t.Fatalf("no active router with both frontends attached within 60 s: active %q, %s: %+v, %s: %+v",
+			active, active, c.frontendDest(active, "svc"), standby, c.frontendDest(standby, "svc"))
 	}
 	t.Logf("active %s, standby %s; both frontends attached", active, standby)
 	figs["active_first"] = active
@@ -215,14 +213,12 @@ func TestFrontendsOnI2PD(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- fetchAll(ctx, client, base+"/big", concurrent, want, 3*time.Minute) }()
 	// Kill once every download's stream is open at the frontend.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		d := c.frontendDest(active, "svc")
-		if d.Accepted >= before+concurrent && d.Open > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the %d downloads' streams not open at %s's frontend within 60 s: %+v", concurrent, active, d)
-		}
+	var fd frontend.DestStatus
+	if !eventually.Within(60*time.Second, func() bool {
+		fd = c.frontendDest(active, "svc")
+		return fd.Accepted >= before+concurrent && fd.Open > 0
+	}) {
+		t.Fatalf("the %d downloads' streams not open at %s's frontend within 60 s: %+v", concurrent, active, fd)
 	}
 	if st, err = c.statusOf(ctx); err != nil || st.Leader == "" {
 		t.Fatalf("no leader before the kill: %v", err)
@@ -296,7 +292,8 @@ func TestFrontendsOnI2PD(t *testing.T) {
 // only standby's leases (those of leases, or of any LeaseSet the balancer
 // publishes for standby meanwhile) and returns how long after tKill.
 func (c *nsCluster) waitStandbyStored(ctx context.Context, b32, standby string, leases map[leaseRef]bool, tKill time.Time) time.Duration {
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+	var stored time.Duration
+	if !eventually.Within(60*time.Second, func() bool {
 		if st, err := c.statusOf(ctx); err == nil {
 			if d, _ := destOf(st, b32); d.ActiveRouter == standby && len(d.LeasesByRouter) == 1 {
 				maps.Copy(leases, statusLeases(d.LeaseSet))
@@ -309,14 +306,16 @@ func (c *nsCluster) waitStandbyStored(ctx context.Context, b32, standby string, 
 			}
 			for _, ls := range lss {
 				if ls.B32 == b32 && !ls.Expired && !ls.Invalid && onlyLeases(ls, leases) {
-					return time.Since(tKill)
+					stored = time.Since(tKill)
+					return true
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("the %s-only LeaseSet is in no floodfill's store within 60 s", standby)
-		}
+		return false
+	}) {
+		c.t.Fatalf("the %s-only LeaseSet is in no floodfill's store within 60 s", standby)
 	}
+	return stored
 }
 
 // resumeDownloads measures when a new download of the small page from

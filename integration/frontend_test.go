@@ -135,7 +135,7 @@ func TestFrontendsProcesses(t *testing.T) {
 		for _, a := range e.tc.agents {
 			a.proc.Kill()
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the fault: no agent at all for a second
 		for _, a := range e.tc.agents {
 			e.tc.start(a)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 	"github.com/imh-project/imh/internal/status"
 )
@@ -111,17 +112,16 @@ func (e *nsIMH) runCmd(ctx context.Context, setup func(*exec.Cmd) error, args ..
 // write runs a cluster write, retrying while there is no leader yet.
 func (e *nsIMH) write(ctx context.Context, args ...string) string {
 	e.t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		out, stderr, code := e.run(ctx, args...)
-		if code == 0 {
-			return out
-		}
-		if time.Now().After(deadline) || !strings.Contains(stderr, "leader") && !strings.Contains(stderr, "connect") {
-			e.t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
-		}
-		time.Sleep(300 * time.Millisecond)
+	var out, stderr string
+	var code int
+	eventually.Within(45*time.Second, func() bool {
+		out, stderr, code = e.run(ctx, args...)
+		return code == 0 || !strings.Contains(stderr, "leader") && !strings.Contains(stderr, "connect")
+	})
+	if code != 0 {
+		e.t.Fatalf("imh %s: exit %d: %s", strings.Join(args, " "), code, stderr)
 	}
+	return out
 }
 
 func (e *nsIMH) status(ctx context.Context, api string) (status.Status, error) {
@@ -262,23 +262,17 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	for deadline := tDest.Add(180 * time.Second); len(stored) == 0; time.Sleep(time.Second) {
-		checkStored()
-		if len(stored) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			for _, ff := range n.Floodfills() {
-				lss, _ := n.LeaseSets(ctx, ff.Index)
-				for _, ls := range lss {
-					if ls.B32 == dest.B32 {
-						t.Logf("%s stores it with %d leases (store type %d, expires %v)", ff.Name(), ls.Leases, ls.StoreType, ls.Expires)
-					}
+	if !eventually.Within(time.Until(tDest.Add(180*time.Second)), func() bool { checkStored(); return len(stored) > 0 }) {
+		for _, ff := range n.Floodfills() {
+			lss, _ := n.LeaseSets(ctx, ff.Index)
+			for _, ls := range lss {
+				if ls.B32 == dest.B32 {
+					t.Logf("%s stores it with %d leases (store type %d, expires %v)", ff.Name(), ls.Leases, ls.StoreType, ls.Expires)
 				}
 			}
-			st, _ := e.status(ctx, apis[0])
-			t.Fatalf("merged LeaseSet (%d leases) in no floodfill's store within 180 s; status: %+v", 2*inbound, st.Destinations)
 		}
+		st, _ := e.status(ctx, apis[0])
+		t.Fatalf("merged LeaseSet (%d leases) in no floodfill's store within 180 s; status: %+v", 2*inbound, st.Destinations)
 	}
 	tFirst := time.Duration(0)
 	for _, d := range stored {
@@ -348,14 +342,10 @@ func TestI2CPUpstreamEndToEnd(t *testing.T) {
 		}
 		wg.Wait()
 		// Let the last messages arrive and be counted.
-		waitUntil := time.Now().Add(15 * time.Second)
-		for time.Now().Before(waitUntil) {
+		eventually.Within(15*time.Second, func() bool {
 			by = payloads()
-			if by["up3"]+by["up4"] >= sent {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return by["up3"]+by["up4"] >= sent
+		})
 		t.Logf("after batch %d: %d one-way datagrams sent, payloads by router %v", batch+1, sent, by)
 	}
 	if by["up3"] == 0 || by["up4"] == 0 {

@@ -257,14 +257,10 @@ func TestI2CPUpstreamOnTestnet(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // pacing, not synchronisation
 	}
 	var got []int
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	eventually.Within(60*time.Second, func() bool {
 		got = svc.arrivals()
-		if got[0]+got[1] >= count || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return got[0]+got[1] >= count
+	})
 	t.Logf("one-way: %d/%d delivered in %v: r3 %d, r4 %d", got[0]+got[1], count, time.Since(tSend).Round(time.Millisecond), got[0], got[1])
 	if got[0] == 0 || got[1] == 0 {
 		t.Errorf("deliveries r3 %d, r4 %d: want both routers to receive", got[0], got[1])

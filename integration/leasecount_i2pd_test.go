@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 )
 
@@ -120,13 +121,13 @@ func (c *nsCluster) storedExpiry(ctx context.Context, want map[string]int) map[s
 func (c *nsCluster) checkUpstreamInbound(ctx context.Context, inbound map[string]int, figs map[string]string, phase string) {
 	c.t.Helper()
 	var why string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+	var got []string
+	if !eventually.Within(30*time.Second, func() bool {
 		st, err := c.statusOf(ctx)
-		why = ""
+		why, got = "", nil
 		if err != nil {
 			why = err.Error()
 		}
-		var got []string
 		for b32, n := range inbound {
 			d, _ := destOf(st, b32)
 			for _, r := range []string{"up3", "up4"} {
@@ -142,14 +143,11 @@ func (c *nsCluster) checkUpstreamInbound(ctx context.Context, inbound map[string
 				}
 			}
 		}
-		if why == "" {
-			figs[phase+"_upstream_inbound"] = strings.Join(got, ",")
-			c.t.Logf("%s: upstream_inbound (have/want) %v", phase, got)
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Errorf("%s: %s", phase, why)
-			return
-		}
+		return why == ""
+	}) {
+		c.t.Errorf("%s: %s", phase, why)
+		return
 	}
+	figs[phase+"_upstream_inbound"] = strings.Join(got, ",")
+	c.t.Logf("%s: upstream_inbound (have/want) %v", phase, got)
 }

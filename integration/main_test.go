@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/eventually"
 )
 
@@ -318,6 +319,38 @@ func httpGetJSONWith(client *http.Client, url string, v any) error {
 		return fmt.Errorf("get %s: decode json: %w", url, err)
 	}
 	return nil
+}
+
+// agentAPIs holds agentAPI's clients, one per address and timeout: each
+// keeps its own pool of connections, so a test calling an agent in a loop
+// reuses them.
+var agentAPIs sync.Map // agentAPIKey -> *client.Client
+
+type agentAPIKey struct {
+	addr    string
+	timeout time.Duration
+}
+
+// agentAPI is the typed client (cluster/client, what the CLI uses) of the
+// agent API at addr, as the operator: httpClient's certificate, or plain
+// HTTP on plaintext runs. Each call is bounded by timeout. Tests make
+// normal operator calls through it; the attack tests, which send raw and
+// malformed requests on purpose, build theirs by hand.
+func agentAPI(addr string, timeout time.Duration) *client.Client {
+	key := agentAPIKey{addr, timeout}
+	if c, ok := agentAPIs.Load(key); ok {
+		return c.(*client.Client)
+	}
+	cfg := client.Config{Addr: addr, Timeout: timeout}
+	if tr, ok := httpClient.Transport.(*http.Transport); ok {
+		cfg.TLS = tr.TLSClientConfig
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		panic(err) // addresses come from freePort: a bad one is a bug of the test
+	}
+	stored, _ := agentAPIs.LoadOrStore(key, c)
+	return stored.(*client.Client)
 }
 
 // httpGetText GETs url as httpGetJSON does and returns the body.

@@ -266,7 +266,7 @@ func openIdleStreams(b *testing.B, muxes []*streaming.Mux, b32 string, n int) []
 				for {
 					c, err := muxes[i%len(muxes)].Dial(ctx, b32)
 					if errors.Is(err, streaming.ErrRefused) && ctx.Err() == nil {
-						time.Sleep(100 * time.Millisecond)
+						time.Sleep(100 * time.Millisecond) // a retry's pause; ctx ends the loop
 						continue
 					}
 					if err != nil {

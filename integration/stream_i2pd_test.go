@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 )
 
@@ -206,23 +207,24 @@ func logFigures(t testing.TB, figs map[string]string) {
 	t.Logf("FIGURES%s", b.String())
 }
 
-// firstFetch fetches the small page from base (a client tunnel) every
-// 0.5 s until it arrives, at most for within. It returns the last error
-// before the success, or an error if none succeeded.
+// firstFetch fetches the small page from base (a client tunnel) until it
+// arrives, at most for within. It returns the last error before the
+// success, or an error if none succeeded.
 func firstFetch(ctx context.Context, client *http.Client, base string, within time.Duration) (last, err error) {
-	for deadline := time.Now().Add(within); ; time.Sleep(500 * time.Millisecond) {
+	if eventually.Within(within, func() bool {
 		body, err := httpGet(ctx, client, base+"/", 20*time.Second)
 		if err == nil && string(body) == smallPage {
-			return last, nil
+			return true
 		}
 		if err == nil {
 			err = fmt.Errorf("body %q, want %q", body, smallPage)
 		}
 		last = err
-		if time.Now().After(deadline) {
-			return last, last
-		}
+		return false
+	}) {
+		return last, nil
 	}
+	return last, last
 }
 
 // httpGet fetches url and returns the body of a 200 answer.

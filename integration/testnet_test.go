@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/i2pdnet"
 )
 
@@ -321,16 +322,11 @@ func checkFloodfillSessions(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
 	}
 	var peers map[int][]int // floodfill index -> peer indexes
 	var missing []string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !eventually.Within(60*time.Second, func() bool {
 		peers, missing = floodfillPeers(ctx, t, n)
-		if len(missing) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 60s floodfill sessions %v lack %v", peers, missing)
-		}
-		time.Sleep(250 * time.Millisecond)
+		return len(missing) == 0
+	}) {
+		t.Fatalf("after 60s floodfill sessions %v lack %v", peers, missing)
 	}
 	t.Logf("floodfill sessions (router -> peers): %v", peers)
 }
@@ -383,24 +379,19 @@ func fetchAcrossI2P(ctx context.Context, t *testing.T, n *i2pdnet.Net) {
 	client := n.HTTPClient()
 	client.Timeout = 15 * time.Second
 	var last string
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	if !eventually.Within(2*time.Minute, func() bool {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://198.18.0.4:8080/", nil)
 		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
-				return
-			}
-			last = fmt.Sprintf("status %s, %d bytes", resp.Status, len(body))
-		} else {
+		if err != nil {
 			last = err.Error()
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no fetch through I2P from r4 to r5 within 2m; last: %s", last)
-		}
-		time.Sleep(500 * time.Millisecond)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		last = fmt.Sprintf("status %s, %d bytes", resp.Status, len(body))
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), want)
+	}) {
+		t.Fatalf("no fetch through I2P from r4 to r5 within 2m; last: %s", last)
 	}
 }
 

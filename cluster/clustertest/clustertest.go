@@ -105,12 +105,7 @@ func New(t testing.TB, n int, opts Options) *Harness {
 	h := &Harness{t: t, opts: opts, secret: secret, isolated: map[int]bool{}}
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		httpAddr := ln.Addr().String()
-		ln.Close()
+		httpAddr := FreeAddr(t)
 		node := &Node{Name: name, RaftAddr: raft.ServerAddress(name), HTTPAddr: httpAddr,
 			store: raft.NewInmemStore(), snaps: raft.NewInmemSnapshotStore()}
 		h.Nodes = append(h.Nodes, node)
@@ -121,6 +116,33 @@ func New(t testing.TB, n int, opts Options) *Harness {
 	}
 	t.Cleanup(h.stopAll)
 	return h
+}
+
+// handedOut holds every port FreeAddr returned in this process.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback TCP address that nothing listens on and that
+// FreeAddr never returned before in this process. Tests that run in
+// parallel start agents on such addresses and restart them on the same
+// ones: between a stop and the restart the kernel may offer that port
+// again, and this keeps it from going to another test of the process.
+// (Another process can still take it in that window; the kernel picks
+// ports at random among thousands, so that is rare.)
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr.Port, true); !taken {
+			return addr.String()
+		}
+	}
+	t.Fatal("no free port not handed out before in 100 tries")
+	return ""
 }
 
 // Secret is the harness's cluster secret.

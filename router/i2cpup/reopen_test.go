@@ -116,29 +116,28 @@ func TestUpstreamLostReportsBrokenAndReopens(t *testing.T) {
 }
 
 // TestReopenStopsWithSession: a reopen that keeps failing stops when the
-// imh session is destroyed, and when the backend closes.
+// imh session is destroyed, and when the backend closes: its goroutine
+// ends, and no attempt starts after the stop, however late.
+//
+// The stop comes while one attempt is held under way by the upstream, so
+// the number of attempts at the stop is known exactly; the test then waits
+// for every reopen goroutine to have returned (after which nothing can
+// reopen) instead of watching for a while, and wants no attempt beyond the
+// held one.
 func TestReopenStopsWithSession(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		stop func(t *testing.T, be *Backend, c *routerproto.Client, sid uint16)
+		stop func(be *Backend, c *routerproto.Client, sid uint16) error
 	}{
-		{"session destroyed", func(t *testing.T, _ *Backend, c *routerproto.Client, sid uint16) {
-			if err := c.DestroySession(sid); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"backend closed", func(t *testing.T, be *Backend, _ *routerproto.Client, _ uint16) {
-			if err := be.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{"session destroyed", func(_ *Backend, c *routerproto.Client, sid uint16) error { return c.DestroySession(sid) }},
+		{"backend closed", func(be *Backend, _ *routerproto.Client, _ uint16) error { return be.Close() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, upstream := startFake(t)
 			be, addr := serveReopen(t, upstream, time.Millisecond)
 			bal := newBalancer(t)
 			c := dialBalancer(t, addr)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			sid, err := c.CreateSession(ctx, managedConfig(t, bal, "1"))
 			if err != nil {
@@ -151,17 +150,26 @@ func TestReopenStopsWithSession(t *testing.T) {
 			conn.Close()
 			refused := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.refused }
 			eventually.True(t, 5*time.Second, "refused reopens", func() bool { return refused() >= 2 })
-			tc.stop(t, be, c, sid)
-			eventually.True(t, 5*time.Second, "reopen goroutine ended", func() bool {
-				be.mu.Lock()
-				defer be.mu.Unlock()
-				return len(be.reopens) == 0
-			})
-			n := refused()
-			// The last attempt may have been under way; none starts after.
-			time.Sleep(100 * time.Millisecond)
-			if m := refused(); m > n+1 {
-				t.Fatalf("%d more reopen attempts after the stop", m-n)
+
+			// Hold the next attempt: from then on the reopen sits in it.
+			held := make(chan struct{})
+			f.mu.Lock()
+			f.hold = held
+			f.mu.Unlock()
+			recv(t, held, "a reopen attempt held under way")
+			atStop := refused()
+
+			stopped := make(chan error, 1)
+			go func() { stopped <- tc.stop(be, c, sid) }()
+			if err := recv(t, stopped, "the stop to return"); err != nil {
+				t.Fatal(err)
+			}
+			ended := make(chan struct{})
+			go func() { be.wg.Wait(); close(ended) }()
+			recv(t, ended, "every reopen goroutine to return after the stop")
+			// Nothing of the backend can reopen any more: the count is final.
+			if n := refused(); n != atStop {
+				t.Fatalf("%d reopen attempts started after the stop", n-atStop)
 			}
 			if got := f.sessionsCreated(); got != 1 {
 				t.Fatalf("%d upstream sessions created, want 1", got)

@@ -27,21 +27,32 @@ type fakeUpstream struct {
 	lookupFails int // the next N lookups find nothing
 	refuse      int // the next N CreateSessions are refused (a router not ready)
 	refused     int // CreateSessions refused so far
+	// hold, when set, is closed by the next refused CreateSession, which
+	// then never answers (until the server stops): a test sets it to know
+	// that one attempt is under way, and which.
+	hold chan struct{}
 }
 
 const fakeSessionID = 7
 
-func (f *fakeUpstream) CreateSession(_ context.Context, c *routerproto.ServerConn, m *routerproto.CreateSession) error {
+func (f *fakeUpstream) CreateSession(ctx context.Context, c *routerproto.ServerConn, m *routerproto.CreateSession) error {
 	if err := m.Config.Verify(); err != nil {
 		return c.SendSessionStatus(routerproto.NoSession, routerproto.SessionInvalid)
 	}
 	f.mu.Lock()
 	refuse := f.refuse > 0
+	var hold chan struct{}
 	if refuse {
 		f.refuse--
 		f.refused++
+		hold, f.hold = f.hold, nil
 	}
 	f.mu.Unlock()
+	if hold != nil {
+		close(hold)
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	if refuse {
 		return c.SendSessionStatus(routerproto.NoSession, routerproto.SessionRefused)
 	}
