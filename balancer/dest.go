@@ -237,6 +237,11 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 			}
 		}
 	}
+	if key, err := GatewaySliceKey(keys); err == nil {
+		d.gateways.UseSlice(key)
+	} else {
+		l.log.Warn("gateway set drawn at random", "dest", d.name, "err", err)
+	}
 	d.gateways.Seed(now.Add(-time.Second), leased)
 	d.gateways.Seed(now, inUse)
 	l.log.Info("destination", "dest", d.name, "b32", keys.Destination().B32(), "tunnels_adopted", len(st.Tunnels(fd.Name)))

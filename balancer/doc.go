@@ -10,8 +10,9 @@
 //     leases at a time) picks at most 16 leases from the live inbound
 //     tunnels, stable across republishes;
 //   - the gateway-set policy (GatewaySet, PlanInbound, PlanOutbound) draws
-//     the inbound gateways of ALL routers from one slice sized like a single
-//     router's, and the other hops from the union of the routers' fast tiers;
+//     the inbound gateways of ALL routers from one slice of one router's
+//     fast tier, cut by a key only the destination's holder can derive, as
+//     a single router cuts its pool's slice, and the other hops from the union of the routers' fast tiers;
 //   - LeaseSet assembly (BuildLeaseSet) stamps a monotonic `published`;
 //   - Backoff spaces out retries after tunnel-build failures.
 //

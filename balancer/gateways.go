@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -26,7 +28,8 @@ type Rand interface {
 // GatewayConfig sizes and paces the gateway set.
 type GatewayConfig struct {
 	// Size fixes the gateway-set size; 0 sizes it like a single router's
-	// slice of its fast tier for the hop count (GatewaySetSize).
+	// slice of its fast tier for the hop count: the keyed slice itself
+	// (UseSlice), or GatewaySetSize peers drawn at random without a key.
 	Size int
 	// FastTierSize is the fast-tier size of one router that the slice is
 	// taken from; 0 uses the largest fast tier the routers report.
@@ -125,6 +128,7 @@ type member struct {
 // set, and its churn, look like one router's. Not safe for concurrent use.
 type GatewaySet struct {
 	cfg        GatewayConfig
+	sliceKey   []byte // UseSlice: membership is the keyed slice of the pool
 	members    []member
 	lastRotate time.Time
 	joined     uint64 // members added by Update to a non-empty set (churn)
@@ -140,6 +144,94 @@ func (g *GatewaySet) Joined() uint64 { return g.joined }
 
 // NewGatewaySet returns an empty set; Update fills it.
 func NewGatewaySet(cfg GatewayConfig) *GatewaySet { return &GatewaySet{cfg: cfg} }
+
+// gatewaySliceLabel is what GatewaySliceKey signs; changing it moves every
+// destination's gateway slice at once.
+const gatewaySliceLabel = "imh gateway slice v1"
+
+// GatewaySliceKey derives the secret that cuts a destination's gateway
+// slice out of a fast tier (UseSlice). It is the SHA-256 of the
+// destination's Ed25519 signature over a fixed label: Ed25519 signatures
+// are deterministic, so every leader derives the same key and a failover
+// keeps the slice, and only a holder of the signing key can derive it. A
+// slice keyed by public data (the Destination, as a hash partition by
+// pool name would be) would let an observer predict which quarter of a
+// tier the gateways must come from and check it; a stock router keys its
+// slice with a secret of its own.
+func GatewaySliceKey(keys *i2p.PrivateKeys) ([]byte, error) {
+	sig, err := keys.Sign([]byte(gatewaySliceLabel))
+	if err != nil {
+		return nil, fmt.Errorf("gateway slice key: %w", err)
+	}
+	sum := sha256.Sum256(sig)
+	return sum[:], nil
+}
+
+// UseSlice makes the set, unless its size is fixed (GatewayConfig.Size)
+// or it rotates (RotateEvery), exactly the pool's peers that fall into the destination's slice: each
+// peer is placed into one of four parts by HMAC-SHA256(key, peer hash),
+// and the slice is every part at 1 hop, two parts at 2 hops, one at 3 or
+// more, as a stock router (Java I2P's ClientPeerSelector, proposal 140)
+// cuts its pool's gateways from its fast tier. The set's size is then
+// distributed as a single router's is (binomial around a quarter of the
+// tier at 3 hops) rather than fixed at its mean, which an observer
+// comparing the gateway count with one router's told apart (issue 20:
+// gateway_set advantage 0.85 against a noise floor of 0.30).
+func (g *GatewaySet) UseSlice(key []byte) { g.sliceKey = slices.Clone(key) }
+
+// inSlice reports whether peer falls into the keyed slice for hops.
+func inSlice(key []byte, peer i2p.Hash, hops int) bool {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(peer[:])
+	part := mac.Sum(nil)[0] & 3
+	switch {
+	case hops <= 1:
+		return true
+	case hops == 2:
+		return part < 2
+	default:
+		return part == 0
+	}
+}
+
+// slice is the keyed slice of union for hops, or nil when the set does
+// not use one (no key, a fixed size, a rotation, zero hops) or the slice is empty (a
+// tiny tier; Update then fills at random as without a key).
+func (g *GatewaySet) slice(union []i2p.Hash, hops int) map[i2p.Hash]bool {
+	if len(g.sliceKey) == 0 || g.cfg.Size > 0 || g.cfg.RotateEvery > 0 || hops <= 0 {
+		return nil
+	}
+	out := make(map[i2p.Hash]bool)
+	for _, h := range union {
+		if inSlice(g.sliceKey, h, hops) {
+			out[h] = true
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// updateSlice makes the members exactly the slice: members outside it
+// leave, slice peers that are not members join (counted as churn when the
+// set had members).
+func (g *GatewaySet) updateSlice(now time.Time, union []i2p.Hash, in map[i2p.Hash]bool) bool {
+	before := len(g.members)
+	g.members = slices.DeleteFunc(g.members, func(m member) bool { return !in[m.peer] })
+	changed := len(g.members) != before
+	churn := len(g.members) > 0
+	for _, h := range union { // union is sorted: joins are deterministic
+		if in[h] && !g.Contains(h) {
+			if churn {
+				g.joined++
+			}
+			g.members = append(g.members, member{peer: h, since: now})
+			changed = true
+		}
+	}
+	return changed
+}
 
 // Seed makes peers members, each as if it had joined at since: a new
 // leader adopts the gateways its predecessor's LeaseSet shows, so that a
@@ -182,12 +274,17 @@ func (g *GatewaySet) Target(unionLen, largestTier, hops int) int {
 	return min(n, unionLen)
 }
 
-// Update brings the set in line with the current union of fast tiers:
-// members that left every fast tier are dropped, the set is trimmed or
+// Update brings the set in line with the current union of fast tiers.
+// With a slice key (UseSlice) the members are exactly the union's peers in
+// the destination's slice. Otherwise members that left every fast tier are
+// dropped, the set is trimmed or
 // filled to its target size, and every RotateEvery the longest-serving
 // RotateCount members are swapped for random peers. It reports whether the
 // membership changed.
 func (g *GatewaySet) Update(now time.Time, union []i2p.Hash, largestTier, hops int, rnd Rand) bool {
+	if in := g.slice(union, hops); in != nil {
+		return g.updateSlice(now, union, in)
+	}
 	inUnion := make(map[i2p.Hash]bool, len(union))
 	for _, h := range union {
 		inUnion[h] = true

@@ -281,3 +281,107 @@ func TestGatewaySetSeed(t *testing.T) {
 		t.Fatal("zero or duplicate peer seeded")
 	}
 }
+
+// sliceKeys makes n destinations' gateway slice keys.
+func sliceKeys(t *testing.T, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i := range n {
+		keys, err := i2p.NewPrivateKeys(rand.NewChaCha8([32]byte{byte(i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := GatewaySliceKey(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := GatewaySliceKey(keys)
+		if !slices.Equal(key, again) {
+			t.Fatal("GatewaySliceKey is not deterministic: a new leader would pick another slice")
+		}
+		out = append(out, key)
+	}
+	return out
+}
+
+func TestGatewaySetKeyedSlice(t *testing.T) {
+	tier := tiers(1, 75)[0]
+	keys := sliceKeys(t, 40)
+	sizes := map[int]bool{}
+	for i, key := range keys {
+		for _, tc := range []struct{ hops, lo, hi int }{
+			{1, 75, 75}, {2, 20, 55}, {3, 6, 32},
+		} {
+			g := NewGatewaySet(DefaultGatewayConfig())
+			g.UseSlice(key)
+			g.Update(t0, tier, 75, tc.hops, newRand(uint64(i)))
+			m := g.Members()
+			if len(m) < tc.lo || len(m) > tc.hi {
+				t.Fatalf("key %d, %d hops: %d members, want %d..%d", i, tc.hops, len(m), tc.lo, tc.hi)
+			}
+			for _, h := range m {
+				if !inSlice(key, h, tc.hops) {
+					t.Fatalf("key %d: member %s outside the slice", i, h)
+				}
+			}
+			// Another leader (another random source) derives the same set.
+			h := NewGatewaySet(DefaultGatewayConfig())
+			h.UseSlice(key)
+			h.Update(t0, tier, 75, tc.hops, newRand(uint64(i)+1000))
+			if !slices.Equal(m, h.Members()) {
+				t.Fatalf("key %d, %d hops: the set depends on the random source", i, tc.hops)
+			}
+			if tc.hops == 3 {
+				sizes[len(m)] = true
+			}
+		}
+	}
+	// Like a single router's slice, the size varies between destinations
+	// (binomial around a quarter), not a fixed 19.
+	if len(sizes) < 4 {
+		t.Fatalf("3-hop slice sizes over %d destinations: %v", len(keys), sizes)
+	}
+}
+
+func TestGatewaySetKeyedSliceFollowsTier(t *testing.T) {
+	key := sliceKeys(t, 1)[0]
+	tier := tiers(1, 75)[0]
+	g := NewGatewaySet(DefaultGatewayConfig())
+	g.UseSlice(key)
+	g.Seed(t0, tier[:3]) // a predecessor's gateways, some outside the slice
+	g.Update(t0, tier, 75, 3, newRand(1))
+	first := g.Members()
+	// A member leaves the tier, a new peer joins it: the set follows.
+	gone := first[0]
+	var joiner i2p.Hash
+	for i := 1000; ; i++ {
+		if inSlice(key, peer(i), 3) {
+			joiner = peer(i)
+			break
+		}
+	}
+	next := append(slices.DeleteFunc(slices.Clone(tier), func(h i2p.Hash) bool { return h == gone }), joiner)
+	slices.SortFunc(next, compareHash)
+	joined := g.Joined()
+	if !g.Update(t0.Add(time.Minute), next, 75, 3, newRand(2)) {
+		t.Fatal("no change when the tier changed")
+	}
+	if g.Contains(gone) || !g.Contains(joiner) || len(g.Members()) != len(first) {
+		t.Fatalf("after the tier changed: has gone %t, has joiner %t, %d members (was %d)", g.Contains(gone), g.Contains(joiner), len(g.Members()), len(first))
+	}
+	if g.Joined() != joined+1 {
+		t.Fatalf("churn counted %d, want 1", g.Joined()-joined)
+	}
+	if g.Update(t0.Add(2*time.Minute), next, 75, 3, newRand(3)) {
+		t.Fatal("change without a tier change")
+	}
+	// A fixed size or a rotation keeps the random set of before.
+	for _, cfg := range []GatewayConfig{{Size: 7}, {RotateEvery: time.Minute, RotateCount: 1}} {
+		f := NewGatewaySet(cfg)
+		f.UseSlice(key)
+		f.Update(t0, tier, 75, 3, newRand(4))
+		if n := len(f.Members()); cfg.Size > 0 && n != 7 || cfg.Size == 0 && n != 19 {
+			t.Fatalf("%+v: %d members", cfg, n)
+		}
+	}
+}

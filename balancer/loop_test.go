@@ -147,8 +147,13 @@ func TestLoopOneLeaseSetFromFourRouters(t *testing.T) {
 			t.Fatalf("time %s keys %v", ls.TimeStatus(time.Now()), ls.Keys)
 		}
 		view, ok := run.b.Destination("web")
-		if !ok || len(view.GatewaySet) != 19 || !view.GatewayPolicyEnforced {
+		if !ok || !view.GatewayPolicyEnforced {
 			t.Fatalf("view %+v", view)
+		}
+		// The gateway set is exactly the destination's keyed slice of the
+		// first router's fast tier (a quarter at 3 hops, of binomial size).
+		if want := keyedSlice(t, h.keys, h.router("r1").tier, 3); !slices.Equal(view.GatewaySet, want) {
+			t.Fatalf("gateway set %d %v, want the keyed slice of r1's tier %d %v", len(view.GatewaySet), view.GatewaySet, len(want), want)
 		}
 		// The live invisibility figures come from what was published.
 		if inv := view.Invisibility; inv == nil || inv.Error != "" || inv.Stores < 1 || liveFigure(inv, "lease_count") <= 0 || liveFigure(inv, "gateway_set") < 1 {
@@ -829,4 +834,22 @@ func liveFigure(inv *status.Invisibility, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// keyedSlice is the sorted hex of the tier's peers in the destination's
+// gateway slice for hops.
+func keyedSlice(t *testing.T, keys *i2p.PrivateKeys, tier []i2p.Hash, hops int) []string {
+	t.Helper()
+	key, err := GatewaySliceKey(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, h := range tier {
+		if inSlice(key, h, hops) {
+			out = append(out, h.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }

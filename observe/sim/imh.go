@@ -64,6 +64,11 @@ func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) error {
 		gw: balancer.NewGatewaySet(c.Balancer.Gateways), rnd: rnd,
 		retry: balancer.NewRetrier(c.Balancer.Backoff, rnd),
 	}
+	key, err := balancer.GatewaySliceKey(s.keys)
+	if err != nil {
+		return err
+	}
+	d.gw.UseSlice(key)
 	for i := range c.Routers {
 		d.routers = append(d.routers, &imhRouter{r: s.router(routerName(i)), up: true,
 			tunnels: map[uint32]tunnel{}, pending: map[uint64]pendingBuild{}})
