@@ -166,67 +166,15 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor t
 	if keys == nil {
 		return res, nil
 	}
-	if err := probeSession(ctx, c, keys, res, keepFor); err != nil {
+	rep, err := i2cpclient.KeepSession(ctx, c, keys, i2cpclient.ProbeOptions(), probeLeaseTimeout, keepFor)
+	if err != nil {
 		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
 	}
-	return res, nil
-}
-
-// probeOptions are a zero-hop session publishing an X25519 LeaseSet2.
-func probeOptions() i2p.Mapping {
-	return i2p.Mapping{
-		"inbound.length":           "0",
-		"outbound.length":          "0",
-		"inbound.quantity":         "1",
-		"outbound.quantity":        "1",
-		"i2cp.leaseSetEncType":     "4",
-		"i2cp.leaseSetType":        "3",
-		"i2cp.fastReceive":         "true",
-		"i2cp.messageReliability":  "none",
-		"inbound.nickname":         "imh-probe",
-		"outbound.nickname":        "imh-probe",
-		"i2cp.dontPublishLeaseSet": "false",
-	}
-}
-
-func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, res *probeResult, keepFor time.Duration) error {
-	sc, err := routerproto.SignSessionConfig(keys, probeOptions(), uint64(c.RouterNow().UnixMilli()))
-	if err != nil {
-		return err
-	}
-	created := time.Now()
-	sid, err := c.CreateSession(ctx, sc)
-	if err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	res.SessionID = &sid
-	p, err := i2cpclient.NewLeaseAnswerer(c, keys, sid)
-	if err != nil {
-		return err
-	}
-
-	leaseCtx, cancel := context.WithTimeout(ctx, probeLeaseTimeout)
-	defer cancel()
-	if err := p.WaitLeaseRequest(leaseCtx); err != nil {
-		return err
-	}
-	res.leaseAfter = time.Since(created)
-	keepCtx, cancelKeep := context.WithTimeout(ctx, keepFor)
-	defer cancelKeep()
-	err = p.Keep(keepCtx)
-	res.Leases = probeLeases(p.Leases())
-	if err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
+	res.SessionID = &rep.SessionID
+	res.leaseAfter = rep.LeaseAfter
+	res.Leases = probeLeases(rep.Leases)
 	res.SessionKept = true
-	if err := c.DestroySession(sid); err != nil {
-		return fmt.Errorf("destroy session: %w", err)
-	}
-	p.WaitDestroyed(ctx)
-	return nil
+	return res, nil
 }
 
 // probeLeases are the leases of the last request answered, as the JSON

@@ -254,3 +254,72 @@ func Lookup(ctx context.Context, c *routerproto.Client, sid uint16, h i2p.Hash) 
 		}
 	}
 }
+
+// ProbeOptions are the session options of a probe: zero-hop tunnels (the
+// quickest a router can offer) and an X25519 LeaseSet2 it publishes.
+func ProbeOptions() i2p.Mapping {
+	return i2p.Mapping{
+		"inbound.length":           "0",
+		"outbound.length":          "0",
+		"inbound.quantity":         "1",
+		"outbound.quantity":        "1",
+		"i2cp.leaseSetEncType":     "4",
+		"i2cp.leaseSetType":        "3",
+		"i2cp.fastReceive":         "true",
+		"i2cp.messageReliability":  "none",
+		"inbound.nickname":         "imh-probe",
+		"outbound.nickname":        "imh-probe",
+		"i2cp.dontPublishLeaseSet": "false",
+	}
+}
+
+// SessionReport is what KeepSession saw.
+type SessionReport struct {
+	SessionID  uint16
+	LeaseAfter time.Duration // CreateSession to the first lease request
+	Leases     []i2p.Lease2  // of the last lease request answered
+}
+
+// KeepSession proves that a client can hold a session on the router with
+// keys: it creates one with opts, answers its first lease request within
+// leaseTimeout, keeps answering for keepFor (longer than a router's
+// LeaseSet deadline, i2pd's 10 s) and fails unless the session is still
+// open, then destroys it. Once the session was created, a failure returns
+// the report so far with the error.
+func KeepSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, opts i2p.Mapping, leaseTimeout, keepFor time.Duration) (*SessionReport, error) {
+	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	if err != nil {
+		return nil, fmt.Errorf("session config: %w", err)
+	}
+	created := time.Now()
+	sid, err := c.CreateSession(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	rep := &SessionReport{SessionID: sid}
+	p, err := NewLeaseAnswerer(c, keys, sid)
+	if err != nil {
+		return rep, err
+	}
+	leaseCtx, cancel := context.WithTimeout(ctx, leaseTimeout)
+	defer cancel()
+	if err := p.WaitLeaseRequest(leaseCtx); err != nil {
+		return rep, err
+	}
+	rep.LeaseAfter = time.Since(created)
+	keepCtx, cancelKeep := context.WithTimeout(ctx, keepFor)
+	defer cancelKeep()
+	err = p.Keep(keepCtx)
+	rep.Leases = p.Leases()
+	if err != nil {
+		return rep, err
+	}
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	if err := c.DestroySession(sid); err != nil {
+		return rep, fmt.Errorf("destroy session: %w", err)
+	}
+	p.WaitDestroyed(ctx)
+	return rep, nil
+}

@@ -174,3 +174,44 @@ func TestTransientOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepSession: the probe's session, against a stock router that keeps
+// it and one that stops it before the LeaseSet arrives.
+func TestKeepSession(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     routertest.StockConfig
+		wantErr bool
+	}{
+		{"kept", routertest.StockConfig{Leases: 2}, false},
+		{"stopped before the answer", routertest.StockConfig{LeaseDeadline: time.Nanosecond}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := routertest.NewStock(t, tc.cfg)
+			c := dialStock(t, s.Addr)
+			keys, err := i2p.NewPrivateKeys(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			rep, err := KeepSession(ctx, c, keys, ProbeOptions(), 10*time.Second, 300*time.Millisecond)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("session kept although the router stopped it: %+v", rep)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			lss := s.LeaseSets(keys.Destination().Hash())
+			if len(rep.Leases) != 2 || rep.LeaseAfter <= 0 || len(lss) != 1 || lss[0].Leases[1] != rep.Leases[1] {
+				t.Fatalf("report %+v, router stored %d leasesets", rep, len(lss))
+			}
+			if n := s.Sessions(); n != 0 {
+				t.Errorf("%d sessions left on the router, want the probe's destroyed", n)
+			}
+		})
+	}
+}
