@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/i2pdtest"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -275,62 +276,35 @@ func TestI2CPProbeUsage(t *testing.T) {
 	}
 }
 
-// i2cpLeaseAnswerer answers a session's lease requests with LeaseSet2s
-// signed by keys, each published at least one second after the last.
-type i2cpLeaseAnswerer struct {
-	c    *routerproto.Client
-	keys *i2p.PrivateKeys
-	lk   *i2p.LeaseSetKey
-	sid  uint16
-	last uint32
+// i2cpSession is a zero-hop session with a transient destination on
+// addr; its lease requests are the caller's to answer, through la.
+type i2cpSession struct {
+	c  *routerproto.Client
+	la *i2cpclient.LeaseAnswerer
 }
 
-func (a *i2cpLeaseAnswerer) answer(t *testing.T, req *routerproto.RequestVariableLeaseSet) {
-	t.Helper()
-	published := max(uint32(a.c.RouterNow().Unix()), a.last+1)
-	a.last = published
-	ls := &i2p.LeaseSet2{Destination: a.keys.Destination(), Published: published, Expires: 600,
-		Keys: []i2p.EncryptionKey{a.lk.EncryptionKey()}}
-	for _, l := range req.Leases {
-		ls.Leases = append(ls.Leases, l.ToLease2())
-	}
-	if err := ls.Sign(a.keys); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.c.CreateLeaseSet2(&routerproto.CreateLeaseSet2{SessionID: a.sid, LeaseSet: ls,
-		PrivateKeys: []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: a.lk.Private()}}}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// i2cpSession opens a zero-hop session on addr (lease requests are the
-// caller's to answer, through the returned answerer).
-func i2cpSession(t *testing.T, ctx context.Context, addr string) *i2cpLeaseAnswerer {
+func openI2CPSession(t *testing.T, ctx context.Context, addr string) *i2cpSession {
 	t.Helper()
 	c, err := routerproto.Dial(ctx, addr, routerproto.DefaultClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	keys, err := i2p.NewPrivateKeys(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lk, err := i2p.NewLeaseSetKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := i2p.Mapping{"inbound.length": "0", "outbound.length": "0", "inbound.quantity": "1", "outbound.quantity": "1",
 		"i2cp.leaseSetEncType": "4", "i2cp.leaseSetType": "3", "i2cp.fastReceive": "true", "i2cp.messageReliability": "none"}
-	sc, err := routerproto.SignSessionConfig(keys, opts, uint64(c.RouterNow().UnixMilli()))
+	la, err := i2cpclient.OpenTransient(ctx, c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid, err := c.CreateSession(ctx, sc)
-	if err != nil {
-		t.Fatalf("create session: %v", err)
+	return &i2cpSession{c: c, la: la}
+}
+
+// answer answers a lease request; failing to is fatal.
+func (s *i2cpSession) answer(t *testing.T, req *routerproto.RequestVariableLeaseSet) {
+	t.Helper()
+	if err := s.la.Answer(req); err != nil {
+		t.Fatal(err)
 	}
-	return &i2cpLeaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}
 }
 
 // TestI2CPSendMessageI2pd: i2pd parses our SendMessageExpires and answers
@@ -344,8 +318,8 @@ func TestI2CPSendMessageI2pd(t *testing.T) {
 	r.WaitI2CP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a := i2cpSession(t, ctx, r.I2CPAddr)
-	b := i2cpSession(t, ctx, r.I2CPAddr)
+	a := openI2CPSession(t, ctx, r.I2CPAddr)
+	b := openI2CPSession(t, ctx, r.I2CPAddr)
 	payload, err := i2p.Payload{Protocol: 18, SrcPort: 1, DstPort: 2, Data: []byte("imh conformance")}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -365,13 +339,13 @@ func TestI2CPSendMessageI2pd(t *testing.T) {
 				if !sent {
 					sent = true
 					start = time.Now()
-					if err := a.c.SendMessageExpires(&routerproto.SendMessageExpires{SendMessage: routerproto.SendMessage{SessionID: a.sid,
-						Destination: b.keys.Destination(), Payload: payload, Nonce: nonce}, Expiration: uint64(time.Now().Add(time.Minute).UnixMilli())}); err != nil {
+					if err := a.c.SendMessageExpires(&routerproto.SendMessageExpires{SendMessage: routerproto.SendMessage{SessionID: a.la.SessionID(),
+						Destination: b.la.Keys().Destination(), Payload: payload, Nonce: nonce}, Expiration: uint64(time.Now().Add(time.Minute).UnixMilli())}); err != nil {
 						t.Fatal(err)
 					}
 				}
 			case *routerproto.MessageStatus:
-				if m.Nonce != nonce || m.SessionID != a.sid {
+				if m.Nonce != nonce || m.SessionID != a.la.SessionID() {
 					t.Fatalf("status %+v, want nonce %#x", m, nonce)
 				}
 				t.Logf("i2pd answered our SendMessageExpires with MessageStatus %d after %v", m.Status, time.Since(start).Round(time.Millisecond))

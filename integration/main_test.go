@@ -30,6 +30,7 @@ import (
 
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/eventually"
+	"github.com/imh-project/imh/internal/supervise"
 )
 
 // imhBin is the path of the imh binary TestMain built for this run.
@@ -174,15 +175,15 @@ func runIMHEnv(t testing.TB, env []string, args ...string) (stdout, stderr strin
 	}
 }
 
-// proc is an imh process started by startIMH. Its stdout and stderr go to
-// LogPath; it is killed (with its process group) when the test ends.
+// proc is an imh process started by startIMH, supervised as `imh demo`
+// supervises its children (internal/supervise). Its stdout and stderr go
+// to LogPath; it is killed (with its process group) when the test ends.
 type proc struct {
 	Name    string
 	Cmd     *exec.Cmd
 	LogPath string
 
-	done    chan struct{} // closed when the process has been reaped
-	waitErr error         // valid after done is closed
+	sp *supervise.Proc
 }
 
 // startIMH starts a long-running imh process named name (used for its log
@@ -196,25 +197,14 @@ func startIMH(t testing.TB, name string, args ...string) *proc {
 func startIMHEnv(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
+	// In its own process group (supervise does that), so cleanup also
+	// reaches anything it spawned.
+	sp, err := supervise.Start(supervise.Spec{Name: name, Path: imhBin, Args: args,
+		Env: append(append(os.Environ(), certEnv(t, args)...), env...), Log: logPath})
 	if err != nil {
-		t.Fatalf("start %s: log file: %v", name, err)
-	}
-	cmd := exec.Command(imhBin, args...)
-	cmd.Env = append(append(os.Environ(), certEnv(t, args)...), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// Its own process group, so cleanup also reaches anything it spawned.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{Name: name, Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
+	p := &proc{Name: name, Cmd: sp.Cmd(), LogPath: logPath, sp: sp}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- %s (pid %d) log tail, %s:\n%s", name, p.Pid(), logPath, p.LogTail(40))
@@ -237,43 +227,32 @@ func (p *proc) Signal(sig os.Signal) error {
 }
 
 // Kill sends SIGKILL and waits until the process is reaped.
-func (p *proc) Kill() {
-	_ = p.Cmd.Process.Kill()
-	<-p.done
-}
+func (p *proc) Kill() { p.sp.Kill() }
 
 // Stop sends SIGTERM and waits up to 10 s for the process to exit; it
 // returns the exit error (nil for exit code 0). If the process does not exit
 // in time it is killed and an error says so.
 func (p *proc) Stop() error {
-	_ = p.Signal(syscall.SIGTERM)
-	if err := p.Wait(10 * time.Second); err != nil && !p.Exited() {
-		p.Kill()
+	err := p.sp.Stop(10 * time.Second)
+	if errors.Is(err, supervise.ErrStopTimeout) {
 		return fmt.Errorf("stop %s (pid %d): no exit within 10s after SIGTERM, killed", p.Name, p.Pid())
 	}
-	return p.waitErr
+	return err
 }
 
 // Wait waits up to timeout for the process to exit on its own and returns its
 // exit error, or an error if it is still running.
 func (p *proc) Wait(timeout time.Duration) error {
 	select {
-	case <-p.done:
-		return p.waitErr
+	case <-p.sp.Done():
+		return p.sp.Err()
 	case <-time.After(timeout):
 		return fmt.Errorf("%s (pid %d) still running after %v", p.Name, p.Pid(), timeout)
 	}
 }
 
 // Exited reports whether the process has exited.
-func (p *proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) Exited() bool { return !p.sp.Running() }
 
 // Log returns everything the process has written so far.
 func (p *proc) Log() string {

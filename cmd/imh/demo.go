@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/internal/supervise"
 )
 
 func init() { register(newDemoCmd) }
@@ -71,23 +70,13 @@ func newDemoCmd() *cobra.Command {
 	return cmd
 }
 
-// demoProc is one child process of the demo.
-type demoProc struct {
-	name string
-	args []string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 type demo struct {
 	out    io.Writer
 	exe    string
 	dir    string
 	base   int
-	procs  []*demoProc
-	agents []*demoProc
+	procs  *supervise.Group
+	agents []*supervise.Proc
 	apis   []string // agent HTTP addresses, by agent index
 
 	mu      sync.Mutex
@@ -191,9 +180,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	d := &demo{out: out, exe: exe, dir: dir, base: o.basePort}
+	d := &demo{out: out, exe: exe, dir: dir, base: o.basePort, procs: &supervise.Group{
+		Path: exe, LogDir: dir, Env: demoEnv(), StopTimeout: demoStopTimeout, DieWithParent: true,
+	}}
 	defer func() {
-		d.stopAll()
+		d.procs.StopAll()
 		os.RemoveAll(dir)
 		fmt.Fprintln(out, "\ndemo stopped, cleaned up", dir)
 	}()
@@ -247,7 +238,7 @@ func (d *demo) startAll(ctx context.Context) error {
 	if _, err := d.start("simnet", "simnet", "serve", "--listen", d.simnetAddr(), "--http", d.port(1)); err != nil {
 		return err
 	}
-	if err := waitListening(ctx, d.simnetAddr()); err != nil {
+	if err := supervise.WaitListening(ctx, d.simnetAddr(), demoReadyTimeout); err != nil {
 		return fmt.Errorf("demo: simnet: %w", err)
 	}
 	for i := 1; i <= demoRouters; i++ {
@@ -287,35 +278,12 @@ func (d *demo) startAll(ctx context.Context) error {
 }
 
 // start runs one child with its output in a log file.
-func (d *demo) start(name string, args ...string) (*demoProc, error) {
-	p := &demoProc{name: name, args: args, log: filepath.Join(d.dir, name+".log")}
-	if err := d.launch(p); err != nil {
-		return nil, err
-	}
-	d.procs = append(d.procs, p)
-	return p, nil
-}
-
-func (d *demo) launch(p *demoProc) error {
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+func (d *demo) start(name string, args ...string) (*supervise.Proc, error) {
+	p, err := d.procs.Start(name, args...)
 	if err != nil {
-		return fmt.Errorf("demo: %s log: %w", p.name, err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	cmd := exec.Command(d.exe, p.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = demoEnv()
-	demoSysProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("demo: start %s: %w", p.name, err)
-	}
-	p.cmd, p.done, p.err = cmd, make(chan struct{}), nil
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return nil
+	return p, nil
 }
 
 // demoEnv keeps the children from picking up the user's IMH_* settings.
@@ -329,66 +297,11 @@ func demoEnv() []string {
 	return env
 }
 
-func (p *demoProc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// stopAll stops the children in reverse order (agents, routers, simnet):
-// SIGTERM, then SIGKILL after demoStopTimeout.
-func (d *demo) stopAll() {
-	for i := len(d.procs) - 1; i >= 0; i-- {
-		p := d.procs[i]
-		if p.cmd == nil || !p.running() {
-			continue
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(demoStopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-}
-
-func waitListening(ctx context.Context, addr string) error {
-	deadline := time.Now().Add(demoReadyTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not listening after %s: %w", addr, demoReadyTimeout, err)
-		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
-			return ctx.Err()
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // status asks the agents in turn (skipping dead ones) for `imh status`.
 func (d *demo) status(ctx context.Context) (*status.Status, error) {
 	var last error
 	for i, addr := range d.apis {
-		if !d.agents[i].running() {
+		if !d.agents[i].Running() {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -418,9 +331,9 @@ func (d *demo) waitStatus(ctx context.Context, what string, cond func(*status.St
 			got = st
 			return true, "", nil
 		}
-		for _, proc := range d.procs {
-			if !proc.running() && !slices.Contains(d.agents, proc) {
-				exited = fmt.Errorf("demo: %s exited (%v); see %s", proc.name, proc.err, proc.log)
+		for _, proc := range d.procs.Procs() {
+			if !proc.Running() && !slices.Contains(d.agents, proc) {
+				exited = fmt.Errorf("demo: %s exited (%v); see %s", proc.Name(), proc.Err(), proc.LogPath())
 				return true, "", nil
 			}
 		}
@@ -577,10 +490,9 @@ func (d *demo) killLeader(ctx context.Context, before *status.Status) error {
 	}
 	p := d.agents[idx]
 	ds0 := destOf(before)
-	fmt.Fprintf(d.out, "killing the leader %s (SIGKILL)...\n", p.name)
+	fmt.Fprintf(d.out, "killing the leader %s (SIGKILL)...\n", p.Name())
 	killed := time.Now()
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	p.Kill()
 	if _, err := d.waitStatus(ctx, "a new leader", func(st *status.Status) bool {
 		return st.Leader != "" && st.Leader != before.Leader && st.Term > before.Term
 	}); err != nil {
@@ -605,10 +517,10 @@ func (d *demo) killLeader(ctx context.Context, before *status.Status) error {
 	same := ds.Published == ds0.Published && ds.LeaseSet == ds0.LeaseSet
 	fmt.Fprintf(d.out, "%s leads (term %d) %.2fs after the kill; routers up again %.2fs after it; LeaseSet unchanged: %t (published %d)\n",
 		st.Leader, st.Term, took.Seconds(), time.Since(killed).Seconds(), same, ds.Published)
-	if err := d.launch(p); err != nil {
-		return err
+	if err := p.Restart(); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(d.out, "%s restarted on its data directory\n\n", p.name)
+	fmt.Fprintf(d.out, "%s restarted on its data directory\n\n", p.Name())
 	return nil
 }
 

@@ -10,7 +10,9 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/client"
+	"github.com/imh-project/imh/internal/clock"
 	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/internal/supervise"
 )
 
 // The demo's website: a page served on loopback behind destination "site"
@@ -52,7 +54,7 @@ func (d *demo) webDemo(ctx context.Context) error {
 	if _, err := d.start("tunnel", "tunnel", "--listen", listen, "--to", info.B32, "--network", "simnet://"+d.simnetAddr()); err != nil {
 		return err
 	}
-	if err := waitListening(ctx, listen); err != nil {
+	if err := supervise.WaitListening(ctx, listen, demoReadyTimeout); err != nil {
 		return fmt.Errorf("demo: tunnel: %w", err)
 	}
 	if err := d.fetchPage(ctx, "http://"+listen+"/", info.B32); err != nil {
@@ -104,7 +106,7 @@ func (d *demo) fetchPage(ctx context.Context, url, b32 string) error {
 			}
 			err = fmt.Errorf("%s (%v)", resp.Status, rerr)
 		}
-		if !sleepCtx(ctx, time.Second) {
+		if clock.Sleep(ctx, clock.Real(), time.Second) != nil {
 			return fmt.Errorf("demo: fetch the site through the tunnel: %v", err)
 		}
 	}

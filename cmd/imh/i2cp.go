@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -167,187 +166,25 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor t
 	if keys == nil {
 		return res, nil
 	}
-	if err := probeSession(ctx, c, keys, res, keepFor); err != nil {
+	rep, err := i2cpclient.KeepSession(ctx, c, keys, i2cpclient.ProbeOptions(), probeLeaseTimeout, keepFor)
+	if err != nil {
 		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
 	}
+	res.SessionID = &rep.SessionID
+	res.leaseAfter = rep.LeaseAfter
+	res.Leases = probeLeases(rep.Leases)
+	res.SessionKept = true
 	return res, nil
 }
 
-// probeOptions are a zero-hop session publishing an X25519 LeaseSet2.
-func probeOptions() i2p.Mapping {
-	return i2p.Mapping{
-		"inbound.length":           "0",
-		"outbound.length":          "0",
-		"inbound.quantity":         "1",
-		"outbound.quantity":        "1",
-		"i2cp.leaseSetEncType":     "4",
-		"i2cp.leaseSetType":        "3",
-		"i2cp.fastReceive":         "true",
-		"i2cp.messageReliability":  "none",
-		"inbound.nickname":         "imh-probe",
-		"outbound.nickname":        "imh-probe",
-		"i2cp.dontPublishLeaseSet": "false",
+// probeLeases are the leases of the last request answered, as the JSON
+// reports them.
+func probeLeases(ls []i2p.Lease2) []probeLease {
+	out := []probeLease{}
+	for _, l := range ls {
+		out = append(out, probeLease{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End})
 	}
-}
-
-func probeSession(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, res *probeResult, keepFor time.Duration) error {
-	sc, err := routerproto.SignSessionConfig(keys, probeOptions(), uint64(c.RouterNow().UnixMilli()))
-	if err != nil {
-		return err
-	}
-	created := time.Now()
-	sid, err := c.CreateSession(ctx, sc)
-	if err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	res.SessionID = &sid
-	lk, err := i2p.NewLeaseSetKey(rand.Reader)
-	if err != nil {
-		return err
-	}
-	p := &leaseAnswerer{c: c, keys: keys, lk: lk, sid: sid}
-
-	leaseCtx, cancel := context.WithTimeout(ctx, probeLeaseTimeout)
-	defer cancel()
-	if err := p.waitLeaseRequest(leaseCtx, res); err != nil {
-		return err
-	}
-	res.leaseAfter = time.Since(created)
-	keepCtx, cancelKeep := context.WithTimeout(ctx, keepFor)
-	defer cancelKeep()
-	if err := p.keep(keepCtx, res); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	res.SessionKept = true
-	if err := c.DestroySession(sid); err != nil {
-		return fmt.Errorf("destroy session: %w", err)
-	}
-	p.waitDestroyed(ctx)
-	return nil
-}
-
-// leaseAnswerer answers a session's lease requests with signed LeaseSet2s.
-type leaseAnswerer struct {
-	c             *routerproto.Client
-	keys          *i2p.PrivateKeys
-	lk            *i2p.LeaseSetKey
-	sid           uint16
-	lastPublished uint32
-}
-
-// waitLeaseRequest waits for the first lease request and answers it.
-func (p *leaseAnswerer) waitLeaseRequest(ctx context.Context, res *probeResult) error {
-	for {
-		select {
-		case e, ok := <-p.c.Events():
-			if !ok {
-				return fmt.Errorf("waiting for lease request: connection closed: %w", p.c.Err())
-			}
-			answered, err := p.handle(e, res)
-			if err != nil || answered {
-				return err
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("no lease request: %w", ctx.Err())
-		}
-	}
-}
-
-// keep answers events until ctx ends; the session must stay open.
-func (p *leaseAnswerer) keep(ctx context.Context, res *probeResult) error {
-	for {
-		select {
-		case e, ok := <-p.c.Events():
-			if !ok {
-				return fmt.Errorf("session not kept: connection closed: %w", p.c.Err())
-			}
-			if _, err := p.handle(e, res); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
-// handle processes one event; answered reports a lease request answered.
-func (p *leaseAnswerer) handle(e routerproto.Event, res *probeResult) (answered bool, err error) {
-	switch m := e.Message.(type) {
-	case *routerproto.RequestVariableLeaseSet:
-		if m.SessionID != p.sid {
-			return false, nil
-		}
-		return true, p.answer(m, res)
-	case *routerproto.SessionStatus:
-		if m.SessionID == p.sid && m.Status != routerproto.SessionCreated && m.Status != routerproto.SessionUpdated {
-			return false, fmt.Errorf("session not kept: router sent status %s", m.Status)
-		}
-	case *routerproto.LeaseSetStatus:
-		if m.State == routerproto.LeaseSetRejected {
-			return false, fmt.Errorf("router rejected the LeaseSet: %s", m.Reason)
-		}
-	case *routerproto.NeedLeaseSet:
-		return false, nil
-	case *routerproto.Disconnect:
-		return false, fmt.Errorf("session not kept: router disconnected: %s", m.Reason)
-	}
-	return false, nil
-}
-
-// answer signs a LeaseSet2 for the requested leases and sends it.
-func (p *leaseAnswerer) answer(m *routerproto.RequestVariableLeaseSet, res *probeResult) error {
-	if len(m.Leases) == 0 {
-		return errors.New("lease request without leases")
-	}
-	published := uint32(p.c.RouterNow().Unix())
-	if published <= p.lastPublished {
-		published = p.lastPublished + 1
-	}
-	ls := &i2p.LeaseSet2{Destination: p.keys.Destination(), Published: published, Keys: []i2p.EncryptionKey{p.lk.EncryptionKey()}}
-	res.Leases = res.Leases[:0]
-	var maxEnd uint32
-	for _, l := range m.Leases {
-		l2 := l.ToLease2()
-		ls.Leases = append(ls.Leases, l2)
-		maxEnd = max(maxEnd, l2.End)
-		res.Leases = append(res.Leases, probeLease{Gateway: l2.Gateway.String(), Tunnel: l2.TunnelID, End: l2.End})
-	}
-	if maxEnd <= published {
-		return fmt.Errorf("lease request with leases that already expired (latest end %d, now %d)", maxEnd, published)
-	}
-	ls.Expires = uint16(min(maxEnd-published, 0xFFFF))
-	if err := ls.Sign(p.keys); err != nil {
-		return err
-	}
-	p.lastPublished = published
-	return p.c.CreateLeaseSet2(&routerproto.CreateLeaseSet2{
-		SessionID:   p.sid,
-		LeaseSet:    ls,
-		PrivateKeys: []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: p.lk.Private()}},
-	})
-}
-
-// waitDestroyed gives the router a moment to confirm DestroySession
-// (i2pd and imh answer SessionDestroyed; Java may just close).
-func (p *leaseAnswerer) waitDestroyed(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for {
-		select {
-		case e, ok := <-p.c.Events():
-			if !ok {
-				return
-			}
-			if st, isStatus := e.Message.(*routerproto.SessionStatus); isStatus && st.Status == routerproto.SessionDestroyed {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
+	return out
 }
 
 func printProbe(w io.Writer, res *probeResult, asJSON bool) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
 	"github.com/imh-project/imh/streaming"
@@ -106,20 +107,20 @@ func openI2CPStreams(ctx context.Context, addr string, log *slog.Logger) (*strea
 }
 
 func newI2CPStreamSession(ctx context.Context, c *routerproto.Client, log *slog.Logger) (*streamNet, error) {
-	opts := pingOptionsI2CP()
-	opts["inbound.nickname"], opts["outbound.nickname"] = "imh-stream", "imh-stream"
-	la, err := openTransientSession(ctx, c, opts)
+	la, err := i2cpclient.OpenTransient(ctx, c, i2cpclient.TransientOptions("imh-stream"))
 	if err != nil {
 		return nil, err
 	}
-	keys, sid := la.keys, la.sid
+	keys, sid := la.Keys(), la.SessionID()
 	send := func(ctx context.Context, to *i2p.Destination, payload []byte) error {
 		return c.SendMessageExpires(&routerproto.SendMessageExpires{
 			SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: payload},
 			Expiration:  uint64(c.RouterNow().Add(time.Minute).UnixMilli()),
 		})
 	}
-	lookup := func(ctx context.Context, h i2p.Hash) (*i2p.Destination, error) { return lookupHash(ctx, c, sid, h) }
+	lookup := func(ctx context.Context, h i2p.Hash) (*i2p.Destination, error) {
+		return i2cpclient.Lookup(ctx, c, sid, h)
+	}
 	mux, err := streaming.NewClientMux(keys, send, lookup, log)
 	if err != nil {
 		return nil, err
@@ -148,8 +149,7 @@ func newI2CPStreamSession(ctx context.Context, c *routerproto.Client, log *slog.
 // serveI2CPEvents answers lease requests and feeds payloads to the Mux
 // until the connection ends; the first lease answer (or a failure before
 // it) is reported on leased.
-func serveI2CPEvents(c *routerproto.Client, la *leaseAnswerer, mux *streaming.Mux, leased chan<- error) {
-	var probe probeResult
+func serveI2CPEvents(c *routerproto.Client, la *i2cpclient.LeaseAnswerer, mux *streaming.Mux, leased chan<- error) {
 	first := true
 	report := func(err error) {
 		if first {
@@ -161,10 +161,10 @@ func serveI2CPEvents(c *routerproto.Client, la *leaseAnswerer, mux *streaming.Mu
 	for e := range c.Events() {
 		switch m := e.Message.(type) {
 		case *routerproto.RequestVariableLeaseSet:
-			if m.SessionID != la.sid {
+			if m.SessionID != la.SessionID() {
 				continue
 			}
-			if err := la.answer(m, &probe); err != nil {
+			if err := la.Answer(m); err != nil {
 				report(err)
 				c.Close()
 				return
@@ -174,23 +174,6 @@ func serveI2CPEvents(c *routerproto.Client, la *leaseAnswerer, mux *streaming.Mu
 			_ = mux.HandlePayload(m.Payload)
 		case *routerproto.Disconnect:
 			report(fmt.Errorf("router disconnected: %s", m.Reason))
-		}
-	}
-}
-
-// lookupHash finds a Destination through the router, retrying while its
-// LeaseSet is not found yet (until ctx ends).
-func lookupHash(ctx context.Context, c *routerproto.Client, sid uint16, h i2p.Hash) (*i2p.Destination, error) {
-	for {
-		r, err := c.HostLookup(ctx, &routerproto.HostLookup{SessionID: sid, TimeoutMs: uint32(pingLookupEach / time.Millisecond), LookupType: routerproto.LookupHash, Hash: h})
-		if err != nil {
-			return nil, fmt.Errorf("look up %s: %w", h.B32(), err)
-		}
-		if r.Result == routerproto.HostOK && r.Destination != nil && r.Destination.Hash() == h {
-			return r.Destination, nil
-		}
-		if err := pingSleep(ctx, time.Second); err != nil {
-			return nil, fmt.Errorf("%s not found (no LeaseSet): %w", h.B32(), err)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package routertest runs fake routers on loopback for tests of routerproto
-// clients (today the `imh i2cp probe` tests in cmd/imh; the i2cp adapter and
-// the balancer have their own fakes), the way net/http/httptest runs fake
-// servers. Stock behaves like a stock i2pd
+// clients (today the `imh i2cp probe` and `imh ping` tests; the i2cp adapter
+// and the balancer have their own fakes), the way net/http/httptest runs
+// fake servers. Echo answers pings as an imh destination's echo service
+// would. Stock behaves like a stock i2pd
 // 2.45.1 over real TCP with the real routerproto codec: no extensions, one
 // session per connection, a LeaseSet request that must be answered before a
 // deadline or the session is stopped, CreateLeaseSet2 verified and kept.
