@@ -19,16 +19,17 @@ import (
 	"github.com/imh-project/imh/internal/pki"
 )
 
-func init() { register(newAgentCmd) }
-
-// agentExtensions let other files (the balancer's wiring) plug into `imh
-// agent` from their init. Each is called once the cluster is built and may
+// agentExtension plugs a part (the balancer, balancerwire.go) into `imh
+// agent`. Each is called once the cluster is built and may
 // install a live view (c.SetLiveView) and return leader work: that function
 // then runs on the leader only, started after a Barrier and cancelled when
 // leadership is lost (see cluster.Config.LeaderWork). Several extensions'
 // works run side by side. reg takes the extension's metrics collectors
 // (GET /metrics).
-var agentExtensions []func(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
+type agentExtension func(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
+
+// agentExtensions are the parts `imh agent` runs beside the cluster.
+func agentExtensions() []agentExtension { return []agentExtension{wireBalancer} }
 
 // agentSettings is what `imh agent` reads through loadConfig: one field
 // per flag, tagged with the flag's name (the key of the --config file).
@@ -256,7 +257,7 @@ func runAgent(ctx context.Context, cfg cluster.Config) error {
 		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
 	}
 	reg.MustRegister(clusterCollector(c))
-	for _, ext := range agentExtensions {
+	for _, ext := range agentExtensions() {
 		w, err := ext(c, reg, logger)
 		if err != nil {
 			close(ready)

@@ -15,11 +15,9 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-// The balancer plugs into `imh agent` through agentExtensions: on the
-// leader, after the cluster's Barrier, it drives the routers; its live view
-// (router health, gateway sets, payload counts) feeds `imh status`.
-func init() { agentExtensions = append(agentExtensions, wireBalancer) }
-
+// wireBalancer is the balancer's agentExtension: on the leader, after the
+// cluster's Barrier, it drives the routers; its live view (router health,
+// gateway sets, payload counts) feeds `imh status`.
 func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (func(context.Context) error, error) {
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c

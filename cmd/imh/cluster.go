@@ -17,8 +17,6 @@ import (
 	"github.com/imh-project/imh/internal/logging"
 )
 
-func init() { register(newClusterCmd) }
-
 func newClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",

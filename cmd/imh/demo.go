@@ -25,8 +25,6 @@ import (
 	"github.com/imh-project/imh/internal/supervise"
 )
 
-func init() { register(newDemoCmd) }
-
 // Demo layout: everything on loopback, ports counted from --base-port.
 const (
 	demoRouters      = 4

@@ -15,13 +15,6 @@ import (
 	"github.com/imh-project/imh/i2p"
 )
 
-// destSubcommands lets other files add subcommands to `imh dest` (the
-// cluster's create/import/set/list/show/remove) from their own init, so the
-// local key tools here and the agent client commands share one parent.
-var destSubcommands []func() *cobra.Command
-
-func init() { register(newDestCmd) }
-
 // maxKeyFileLen bounds what `dest inspect` reads: a key file of the largest
 // known types (RSA-4096 with offline keys) is under 4 KiB.
 const maxKeyFileLen = 64 << 10
@@ -31,10 +24,10 @@ func newDestCmd() *cobra.Command {
 		Use:   "dest",
 		Short: "Destinations: local key files (new, inspect) and the cluster's managed destinations",
 	}
+	// The local key tools here and the cluster's destination commands
+	// (destcluster.go) share one parent.
 	cmd.AddCommand(newDestNewCmd(), newDestInspectCmd())
-	for _, f := range destSubcommands {
-		cmd.AddCommand(f())
-	}
+	cmd.AddCommand(newDestClusterCmds()...)
 	return cmd
 }
 

@@ -16,14 +16,14 @@ import (
 	"github.com/imh-project/imh/i2p"
 )
 
-// The cluster's destination commands, added to the `imh dest` parent of
-// dest.go. Private keys never come back from the agent: show prints only
-// public facts.
-func init() {
-	destSubcommands = append(destSubcommands,
-		newDestCreateCmd, newDestImportCmd, newDestSetCmd, newDestListCmd, newDestShowCmd, func() *cobra.Command {
-			return newRemoveCmd("dest", "destination", (*client.Client).RemoveDestination, "Remove a destination and its sealed keys from the cluster")
-		})
+// newDestClusterCmds are the cluster's destination commands, added to the
+// `imh dest` parent of dest.go. Private keys never come back from the
+// agent: show prints only public facts.
+func newDestClusterCmds() []*cobra.Command {
+	return []*cobra.Command{
+		newDestCreateCmd(), newDestImportCmd(), newDestSetCmd(), newDestListCmd(), newDestShowCmd(),
+		newRemoveCmd("dest", "destination", (*client.Client).RemoveDestination, "Remove a destination and its sealed keys from the cluster"),
+	}
 }
 
 // destSettingsFlags are the settings flags of create, import and set.

@@ -13,15 +13,6 @@ import (
 // a frontend process beside it that terminates the streams of destinations
 // with --frontends on, and the leader dials it as it dials routers.
 
-// frontendSubcommands lets other files add subcommands to `imh frontend`
-// from their own init, as routerSubcommands does for `imh router`.
-//
-// The frontend daemon, `imh frontend serve`, belongs in a file of its own
-// that appends its constructor here; it is not part of this file.
-var frontendSubcommands []func() *cobra.Command
-
-func init() { register(newFrontendCmd) }
-
 func newFrontendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "frontend",
@@ -29,10 +20,7 @@ func newFrontendCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newFrontendAddCmd(),
 		newRemoveCmd("frontend", "frontend", (*client.Client).RemoveFrontend, "Remove a frontend from the cluster (its router stays)"),
-		newFrontendListCmd())
-	for _, f := range frontendSubcommands {
-		cmd.AddCommand(f())
-	}
+		newFrontendListCmd(), newFrontendServeCmd()) // the daemon: frontendserve.go
 	return cmd
 }
 

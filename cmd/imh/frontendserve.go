@@ -34,8 +34,6 @@ type frontendServeConfig struct {
 // frontendPeers may connect to a frontend: agents only (the leader).
 var frontendPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent}}
 
-func init() { frontendSubcommands = append(frontendSubcommands, newFrontendServeCmd) }
-
 func newFrontendServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",

@@ -18,8 +18,6 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-func init() { register(newI2CPCmd) }
-
 // Probe timings. The session must outlive i2pd's 10 s LeaseSet deadline;
 // the lease request waits as long as a router may take to build its first
 // tunnels (I2P-WIRE 4.9 says give up after about 5 minutes).

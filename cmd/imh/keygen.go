@@ -11,8 +11,6 @@ import (
 	"github.com/imh-project/imh/cluster"
 )
 
-func init() { register(newKeygenCmd) }
-
 func newKeygenCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{

@@ -15,8 +15,6 @@ import (
 	"github.com/imh-project/imh/observe"
 )
 
-func init() { register(newLeasesetCmd) }
-
 // maxLeaseSetInput bounds what `leaseset inspect` reads: the largest
 // LeaseSet2 (RSA-4096 offline keys, 8 large keys, 64 KiB of options) is
 // well under 128 KiB even as base64.

@@ -37,12 +37,18 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
-// commandFactories collects the top-level commands. Each command group lives
-// in its own file and registers its constructor from init, so groups can be
-// added without touching the root.
-var commandFactories []func() *cobra.Command
-
-func register(f func() *cobra.Command) { commandFactories = append(commandFactories, f) }
+// commands are the constructors of the top-level commands, one per command
+// group (each in its own file). An explicit list, not registration from
+// init: the root shows in one place what the binary offers, and a test can
+// build a fresh tree with no package state.
+func commands() []func() *cobra.Command {
+	return []func() *cobra.Command{
+		newAgentCmd, newClusterCmd, newDemoCmd, newDestCmd, newFrontendCmd,
+		newI2CPCmd, newKeygenCmd, newLeasesetCmd, newNcCmd, newPingCmd,
+		newRouterCmd, newSimnetCmd, newStatusCmd, newTLSCmd, newTunnelCmd,
+		newVersionCmd,
+	}
+}
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -58,7 +64,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err: err}
 	})
-	for _, f := range commandFactories {
+	for _, f := range commands() {
 		root.AddCommand(f())
 	}
 	return root

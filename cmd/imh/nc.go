@@ -15,11 +15,6 @@ import (
 	"github.com/imh-project/imh/streaming"
 )
 
-func init() {
-	register(newNcCmd)
-	register(newTunnelCmd)
-}
-
 // ncDialTimeout bounds the lookup and the stream handshake of imh nc.
 const ncDialTimeout = 2 * time.Minute
 

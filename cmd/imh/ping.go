@@ -15,8 +15,6 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-func init() { register(newPingCmd) }
-
 // pingOptions are the flags of imh ping: the engine's options and how to
 // print.
 type pingOptions struct {

@@ -12,12 +12,6 @@ import (
 	"github.com/imh-project/imh/internal/status"
 )
 
-// routerSubcommands lets other files add subcommands to `imh router` (the
-// router daemon's `serve`) from their own init.
-var routerSubcommands []func() *cobra.Command
-
-func init() { register(newRouterCmd) }
-
 func newRouterCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "router",
@@ -25,10 +19,7 @@ func newRouterCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newRouterAddCmd(),
 		newRemoveCmd("router", "router", (*client.Client).RemoveRouter, "Remove a router from the cluster (the leader destroys the cluster's sessions on it first; its tunnels are forgotten)"),
-		newRouterListCmd())
-	for _, f := range routerSubcommands {
-		cmd.AddCommand(f())
-	}
+		newRouterListCmd(), newRouterServeCmd())
 	return cmd
 }
 

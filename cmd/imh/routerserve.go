@@ -23,16 +23,6 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-func init() {
-	routerSubcommands = append(routerSubcommands, newRouterServeCmd)
-}
-
-// routerUpstreamBackend builds the backend of `imh router serve --upstream
-// i2cp://H:P`: a stock I2P router reached over I2CP. The file that
-// implements it sets this from its init; while it is nil the flag is
-// refused with a clear error.
-var routerUpstreamBackend func(ctx context.Context, o RouterUpstreamOptions, logger *slog.Logger) (router.Backend, error)
-
 // RouterUpstreamOptions are the --upstream flags of `imh router serve`.
 type RouterUpstreamOptions struct {
 	Name         string
@@ -283,10 +273,7 @@ func routerServeTLS(o routerServeConfig, logger *slog.Logger) (*pki.Store, error
 // nil, is closed when the backend's connection is gone.
 func routerServeBackend(ctx context.Context, o routerServeConfig, logger *slog.Logger) (router.Backend, <-chan struct{}, error) {
 	if o.Upstream != "" {
-		if routerUpstreamBackend == nil {
-			return nil, nil, fmt.Errorf("router serve --upstream %s: the i2cp upstream backend is not implemented in this build; use --network simnet://H:P", o.Upstream)
-		}
-		be, err := routerUpstreamBackend(ctx, RouterUpstreamOptions{
+		be, err := newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
 			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
 		}, logger)
 		if err != nil {

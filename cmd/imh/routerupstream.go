@@ -11,10 +11,9 @@ import (
 	"github.com/imh-project/imh/router/i2cpup"
 )
 
-// The i2cp upstream backend of `imh router serve --upstream i2cp://H:P`: a
-// stock I2P router reached over standard I2CP (router/i2cpup).
-func init() { routerUpstreamBackend = newRouterUpstreamBackend }
-
+// newRouterUpstreamBackend builds the backend of `imh router serve
+// --upstream i2cp://H:P`: a stock I2P router reached over standard I2CP
+// (router/i2cpup).
 func newRouterUpstreamBackend(_ context.Context, o RouterUpstreamOptions, logger *slog.Logger) (router.Backend, error) {
 	addr, err := parseI2CPAddr(o.Addr)
 	if err != nil {

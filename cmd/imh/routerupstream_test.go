@@ -27,7 +27,7 @@ func TestRouterUpstreamBackendFlags(t *testing.T) {
 		{"missing password file", RouterUpstreamOptions{Addr: "127.0.0.1:7654", User: "u", PasswordFile: filepath.Join(dir, "none")}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			be, err := routerUpstreamBackend(context.Background(), tc.o, nil)
+			be, err := newRouterUpstreamBackend(context.Background(), tc.o, nil)
 			if tc.exit != 0 {
 				if err == nil || exitCode(err) != tc.exit {
 					t.Fatalf("err %v (exit %d), want exit %d", err, exitCode(err), tc.exit)

@@ -20,8 +20,6 @@ import (
 	"github.com/imh-project/imh/router/simnet"
 )
 
-func init() { register(newSimnetCmd) }
-
 func newSimnetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "simnet",

@@ -12,8 +12,6 @@ import (
 	"github.com/imh-project/imh/internal/status"
 )
 
-func init() { register(newStatusCmd) }
-
 func newStatusCmd() *cobra.Command {
 	var o apiOptions
 	cmd := &cobra.Command{

@@ -17,8 +17,6 @@ import (
 	"github.com/imh-project/imh/internal/pki"
 )
 
-func init() { register(newTLSCmd) }
-
 func newTLSCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tls",

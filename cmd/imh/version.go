@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newVersionCmd) }
-
 // buildVersion is the module version, the VCS revision (with "-dirty"
 // when the tree had changes) and the Go version, from the build info.
 func buildVersion() string {
