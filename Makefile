@@ -8,6 +8,9 @@ export PATH := $(PATH):/usr/local/go/bin
 
 GO ?= go
 FUZZTIME ?= 10s
+# make test runs every fuzz target briefly (issue 19): the seed corpus and
+# testdata/fuzz crashers, plus this much new input each.
+FUZZTIME_SMOKE ?= 1s
 BENCHFLAGS ?=
 
 # staticcheck, pinned; v0.8.2 (2026.2.2) builds with Go 1.26.
@@ -35,13 +38,15 @@ INTEGRATION_PARALLEL ?= 64
 INTEGRATION := $(GO) test -count=1 -tags integration -parallel $(INTEGRATION_PARALLEL) -timeout 30m ./integration/...
 
 # Installs i2pd, iproute2 and the other test dependencies when root and
-# missing, then unit tests under the race detector, then integration/ (which
-# builds imh once, without -race). As root the installer has just made sure
-# i2pd is there, so the i2pd suites are required: they fail rather than skip.
+# missing, then unit tests under the race detector, every fuzz target for
+# FUZZTIME_SMOKE, then integration/ (which builds imh once, without -race).
+# As root the installer has just made sure i2pd is there, so the i2pd suites
+# are required: they fail rather than skip.
 test:
 	scripts/install-test-deps
 	if [ "$$(id -u)" = 0 ]; then export IMH_REQUIRE_I2PD=$${IMH_REQUIRE_I2PD:-1}; fi; \
 	  $(GO) test -race -count=1 -shuffle=on -timeout 15m ./... && \
+	  FUZZTIME=$(FUZZTIME_SMOKE) scripts/fuzz && \
 	  $(INTEGRATION)
 
 test-unit:
