@@ -14,6 +14,7 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/progress"
 )
 
 func newClusterCmd() *cobra.Command {
@@ -406,8 +407,8 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	}
 	// The leader installs the snapshot and every follower takes it from
 	// the leader: seconds for a large state, so say what is happening.
-	p := newProgress(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
-	p.update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
+	p := progress.New(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
+	p.Update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
 	res, err := callAgent(o, func(c *client.Client) (cluster.RestoreResult, error) { return c.Restore(cmd.Context(), b) })
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
@@ -418,7 +419,7 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	if ro.yes {
 		printRestorePlan(cmd.OutOrStdout(), plan)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.elapsed().Seconds())
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.Elapsed().Seconds())
 	return nil
 }
 

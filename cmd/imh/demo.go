@@ -21,6 +21,7 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/pki"
+	"github.com/imh-project/imh/internal/progress"
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/internal/supervise"
 )
@@ -320,10 +321,10 @@ func (d *demo) status(ctx context.Context) (*status.Status, error) {
 // what it waits for and how far the cluster is, with the elapsed time
 // (the progress helper every long CLI wait shares).
 func (d *demo) waitStatus(ctx context.Context, what string, cond func(*status.Status) bool) (*status.Status, error) {
-	p := newProgress(d.out, what, false)
+	p := progress.New(d.out, what, false)
 	var got *status.Status
 	var exited error
-	err := p.poll(ctx, demoReadyTimeout, 200*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+	err := p.Poll(ctx, demoReadyTimeout, 200*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		st, err := d.status(ctx)
 		if err == nil && cond(st) {
 			got = st
