@@ -93,4 +93,3 @@ func yesNo(b bool) string {
 	}
 	return "no"
 }
-
