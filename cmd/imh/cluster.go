@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +14,7 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/internal/logging"
+	"github.com/imh-project/imh/internal/progress"
 )
 
 func newClusterCmd() *cobra.Command {
@@ -307,8 +307,8 @@ func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
 
 type restoreOptions struct{ yes, dryRun bool }
 
-// restorePlan is what a restore changes: names added, removed and changed
-// (settings or address) against the cluster's state now.
+// restorePlan is what a restore changes (fsm.Diff: names added, removed
+// and changed against the cluster's state now), in the JSON of --dry-run.
 type restorePlan struct {
 	File         string   `json:"file"`
 	DryRun       bool     `json:"dry_run"`
@@ -317,68 +317,20 @@ type restorePlan struct {
 	Frontends    nameDiff `json:"frontends"`
 }
 
+// nameDiff is fsm.NameDiff with the JSON names of docs/cli.md.
 type nameDiff struct {
 	Added   []string `json:"added"`
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
 }
 
-func (d nameDiff) empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
-
-// diffNames compares two name -> value maps.
-func diffNames[V comparable](now, then map[string]V) nameDiff {
-	d := nameDiff{Added: []string{}, Removed: []string{}, Changed: []string{}}
-	for n, v := range then {
-		old, ok := now[n]
-		switch {
-		case !ok:
-			d.Added = append(d.Added, n)
-		case old != v:
-			d.Changed = append(d.Changed, n)
-		}
-	}
-	for n := range now {
-		if _, ok := then[n]; !ok {
-			d.Removed = append(d.Removed, n)
-		}
-	}
-	slices.Sort(d.Added)
-	slices.Sort(d.Removed)
-	slices.Sort(d.Changed)
-	return d
-}
-
 // planRestore compares the snapshot's state with the cluster's now.
 func planRestore(now, then *fsm.State) restorePlan {
-	type destKey struct {
-		b32      string
-		settings fsm.Settings
-	}
-	dests := func(s *fsm.State) map[string]destKey {
-		m := map[string]destKey{}
-		for _, d := range s.Destinations() {
-			m[d.Name] = destKey{d.Hash().B32(), d.Settings}
-		}
-		return m
-	}
-	routers := func(s *fsm.State) map[string]string {
-		m := map[string]string{}
-		for _, r := range s.Routers() {
-			m[r.Name] = r.Addr
-		}
-		return m
-	}
-	fronts := func(s *fsm.State) map[string]fsm.Frontend {
-		m := map[string]fsm.Frontend{}
-		for _, f := range s.Frontends() {
-			m[f.Name] = f
-		}
-		return m
-	}
+	d := fsm.Diff(now, then)
 	return restorePlan{
-		Destinations: diffNames(dests(now), dests(then)),
-		Routers:      diffNames(routers(now), routers(then)),
-		Frontends:    diffNames(fronts(now), fronts(then)),
+		Destinations: nameDiff(d.Destinations),
+		Routers:      nameDiff(d.Routers),
+		Frontends:    nameDiff(d.Frontends),
 	}
 }
 
@@ -388,7 +340,7 @@ func printRestorePlan(w io.Writer, p restorePlan) {
 		name string
 		d    nameDiff
 	}{{"destinations", p.Destinations}, {"routers", p.Routers}, {"frontends", p.Frontends}} {
-		if g.d.empty() {
+		if fsm.NameDiff(g.d).Empty() {
 			fmt.Fprintf(w, "  %s: no change\n", g.name)
 			continue
 		}
@@ -455,8 +407,8 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	}
 	// The leader installs the snapshot and every follower takes it from
 	// the leader: seconds for a large state, so say what is happening.
-	p := newProgress(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
-	p.update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
+	p := progress.New(cmd.ErrOrStderr(), "the leader to restore the snapshot", o.json)
+	p.Update(fmt.Sprintf("%d KiB sent", (len(b)+1023)/1024))
 	res, err := callAgent(o, func(c *client.Client) (cluster.RestoreResult, error) { return c.Restore(cmd.Context(), b) })
 	if err != nil {
 		return fmt.Errorf("snapshot restore: %w", err)
@@ -467,7 +419,7 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 	if ro.yes {
 		printRestorePlan(cmd.OutOrStdout(), plan)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.elapsed().Seconds())
+	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.Elapsed().Seconds())
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
 )
 
 // newDestClusterCmds are the cluster's destination commands, added to the
@@ -296,7 +297,7 @@ func printDestination(cmd *cobra.Command, d *cluster.DestinationInfo) {
 		{"settings", fmt.Sprintf("inbound %d, outbound %d, hops %d", d.Inbound, d.Outbound, d.Hops)},
 		{"policy", d.Policy}, {"service", d.Service}, {"frontends", onOff(d.Frontends)},
 		{"leaseset key", "X25519 " + d.LeaseSetPublicKey},
-		{"leases", fmt.Sprintf("%d (%s)", d.Leases, byRouter(d.LeasesByRouter))},
+		{"leases", fmt.Sprintf("%d (%s)", d.Leases, status.ByRouter(d.LeasesByRouter))},
 		{"published", fmt.Sprint(d.Published)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
@@ -310,16 +311,9 @@ func printDestination(cmd *cobra.Command, d *cluster.DestinationInfo) {
 	tw = newTable(cmd)
 	fmt.Fprintln(tw, "ROUTER\tDIRECTION\tTUNNEL\tGATEWAY\tHOPS\tEXPIRES")
 	for _, t := range d.Tunnels {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\n", t.Router, t.Direction, t.ID, shortHex(t.Gateway), len(t.Hops), t.Expires)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\n", t.Router, t.Direction, t.ID, status.ShortHex(t.Gateway), len(t.Hops), t.Expires)
 	}
 	tw.Flush()
-}
-
-func shortHex(s string) string {
-	if len(s) > 12 {
-		return s[:12] + "…"
-	}
-	return s
 }
 
 // warnStreamPolicy warns (on stderr; the command still succeeds) when a TCP

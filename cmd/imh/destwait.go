@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster/client"
+	"github.com/imh-project/imh/internal/progress"
 	"github.com/imh-project/imh/internal/status"
 )
 
@@ -67,8 +68,8 @@ func leaseSetState(st *status.Status, name string, inbound int) (bool, string) {
 // waitLeaseSet is --wait: polls the agent's status until the LeaseSet of
 // name is published with inbound leases per router up.
 func waitLeaseSet(cmd *cobra.Command, o *apiOptions, f waitFlags, name string, inbound int) error {
-	p := newProgress(cmd.ErrOrStderr(), "the LeaseSet of "+name, o.json)
-	err := p.poll(cmd.Context(), f.timeout, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+	p := progress.New(cmd.ErrOrStderr(), "the LeaseSet of "+name, o.json)
+	err := p.Poll(cmd.Context(), f.timeout, 250*time.Millisecond, func(ctx context.Context) (bool, string, error) {
 		st, err := callAgent(o, func(c *client.Client) (*status.Status, error) { return c.Status(ctx) })
 		if err != nil {
 			return false, "", err
@@ -80,7 +81,7 @@ func waitLeaseSet(cmd *cobra.Command, o *apiOptions, f waitFlags, name string, i
 		return err
 	}
 	if !o.json {
-		fmt.Fprintf(cmd.OutOrStdout(), "LeaseSet of %s published: %s, %.1fs\n", name, p.last, p.elapsed().Seconds())
+		fmt.Fprintf(cmd.OutOrStdout(), "LeaseSet of %s published: %s, %.1fs\n", name, p.Last(), p.Elapsed().Seconds())
 	}
 	return nil
 }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/imh-project/imh/internal/status"
 )
@@ -43,31 +39,5 @@ func TestLeaseSetState(t *testing.T) {
 				t.Errorf("leaseSetState = %v, %q; want %v, %q", done, state, tt.done, tt.state)
 			}
 		})
-	}
-}
-
-// TestProgressPoll: one line per change of state, none when quiet, and a
-// timeout that names what was awaited and the last state.
-func TestProgressPoll(t *testing.T) {
-	var out bytes.Buffer
-	p := newProgress(&out, "the LeaseSet of web", false)
-	states := []string{"a", "a", "b", "b", "c"}
-	i := 0
-	err := p.poll(context.Background(), time.Minute, time.Millisecond, func(context.Context) (bool, string, error) {
-		s := states[i]
-		i++
-		return i == len(states), s, nil
-	})
-	if err != nil || strings.Count(out.String(), "\n") != 2 || !strings.HasPrefix(out.String(), "waiting for the LeaseSet of web: a (") || p.last != "c" {
-		t.Errorf("poll: %v, printed %q, last %q; want 2 lines (a, b), c kept for the caller", err, out.String(), p.last)
-	}
-
-	out.Reset()
-	p = newProgress(&out, "the LeaseSet of web", true)
-	err = p.poll(context.Background(), 20*time.Millisecond, time.Millisecond, func(context.Context) (bool, string, error) {
-		return false, "1 of 6 leases", nil
-	})
-	if !errors.Is(err, errWaitTimeout) || !strings.Contains(err.Error(), "last: 1 of 6 leases") || out.Len() != 0 {
-		t.Errorf("quiet poll: %v, printed %q; want a timeout naming the last state, nothing printed", err, out.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/frontend"
+	"github.com/imh-project/imh/internal/daemon"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
@@ -135,46 +136,42 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 	}
 	reg := metrics.NewRegistry()
 	reg.MustRegister(frontendCollector(fe, limited))
-	stopHTTP, err := serveStatusHTTP(o.HTTP, func() any { return fe.Status() }, metricsHandler(reg))
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("frontend serve: %w", err)
+	parts := []daemon.Part{func(ctx context.Context) error {
+		if err := fe.Serve(ctx, ln); err != nil {
+			return fmt.Errorf("frontend serve: %w", err)
+		}
+		return nil
+	}}
+	if o.HTTP != "" {
+		hln, err := net.Listen("tcp", o.HTTP)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("frontend serve: http listen on %s: %w", o.HTTP, err)
+		}
+		serveHTTP := daemon.HTTP(&http.Server{Handler: statusMux(func() any { return fe.Status() }, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
+		parts = append(parts, func(ctx context.Context) error {
+			if err := serveHTTP(ctx); err != nil {
+				logger.Error("status server failed; stopping the frontend", "http", o.HTTP, "err", err)
+				return fmt.Errorf("frontend %s: %w on %s: %w", o.Name, errStatusServer, o.HTTP, err)
+			}
+			return nil
+		})
 	}
-	defer stopHTTP()
 	logger.Info("frontend serving", "name", o.Name, "listen", ln.Addr().String(), "router", o.Router, "http", o.HTTP, "tls", store != nil)
-	if err := fe.Serve(ctx, ln); err != nil {
-		return fmt.Errorf("frontend serve: %w", err)
+	if err := daemon.Run(ctx, parts...); err != nil {
+		return err
 	}
 	logger.Info("frontend stopped", "name", o.Name)
 	return nil
 }
 
-// serveStatusHTTP serves GET /status with what status returns, and GET
-// /metrics, on addr (nothing when addr is empty); the returned func stops it.
-func serveStatusHTTP(addr string, status func() any, metrics http.Handler) (func(), error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	hln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http listen on %s: %w", addr, err)
-	}
+// statusMux serves GET /status with what status returns, and GET /metrics.
+func statusMux(status func() any, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(status())
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(hln)
-	}()
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-		<-done
-	}, nil
+	return mux
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imh-project/imh/internal/daemon"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
@@ -163,8 +164,8 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	}
 	level, _ := parseRouterLogLevel(o.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	ctx, cancel := context.WithCancel(ctx) // the TLS watcher and the backend end with the router
+	defer cancel()
 
 	store, err := routerServeTLS(o, logger)
 	if err != nil {
@@ -197,8 +198,12 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	if store != nil {
 		ln = tls.NewListener(ln, store.ServerConfig(routerPeers))
 	}
-	var httpDone chan error
-	var hs *http.Server
+	parts := []daemon.Part{func(ctx context.Context) error {
+		if err := r.Serve(ctx, ln); err != nil {
+			return fmt.Errorf("router serve: %w", err)
+		}
+		return nil
+	}}
 	if o.HTTP != "" {
 		hln := o.httpListener
 		if hln == nil {
@@ -210,43 +215,30 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 		}
 		reg := metrics.NewRegistry()
 		reg.MustRegister(routerCollector(r, limited))
-		hs = &http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}
-		httpDone = make(chan error, 1)
-		go func() {
-			err := hs.Serve(hln)
-			if !errors.Is(err, http.ErrServerClosed) {
+		serveHTTP := daemon.HTTP(&http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
+		parts = append(parts, func(ctx context.Context) error {
+			if err := serveHTTP(ctx); err != nil {
 				logger.Error("status server failed; stopping the router", "http", o.HTTP, "err", err)
-				cancel(fmt.Errorf("%w on %s: %w", errStatusServer, o.HTTP, err))
+				return fmt.Errorf("router %s: %w on %s: %w", o.Name, errStatusServer, o.HTTP, err)
 			}
-			httpDone <- err
-		}()
+			return nil
+		})
 	}
 	if lost != nil {
-		go func() {
+		parts = append(parts, func(ctx context.Context) error {
 			select {
 			case <-lost:
-				cancel(errSimnetLost)
+				return fmt.Errorf("router %s: %w (%s)", o.Name, errSimnetLost, o.Network)
 			case <-ctx.Done():
+				return nil
 			}
-		}()
+		})
 	}
 	logger.Info("router serving", "name", o.Name, "listen", ln.Addr().String(), "http", o.HTTP,
 		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.GracePeriod, "tls", store != nil,
 		"max_conns", o.MaxConns, "max_conns_per_source", o.MaxConnsPerSource)
-	serveErr := r.Serve(ctx, ln)
-	if hs != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = hs.Shutdown(sctx)
-		scancel()
-		<-httpDone
-	}
-	if cause := context.Cause(ctx); errors.Is(cause, errSimnetLost) {
-		return fmt.Errorf("router %s: %w (%s)", o.Name, errSimnetLost, o.Network)
-	} else if errors.Is(cause, errStatusServer) {
-		return fmt.Errorf("router %s: %w", o.Name, cause)
-	}
-	if serveErr != nil {
-		return fmt.Errorf("router serve: %w", serveErr)
+	if err := daemon.Run(ctx, parts...); err != nil {
+		return err
 	}
 	logger.Info("router stopped", "name", o.Name)
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/daemon"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/router/simnet"
 )
@@ -100,8 +100,7 @@ func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
 	if err != nil {
 		return fmt.Errorf("simnet serve: listen %s: %w", o.Listen, err)
 	}
-	var srv *http.Server
-	httpErr := make(chan error, 1)
+	parts := []daemon.Part{func(ctx context.Context) error { return simnet.Serve(ctx, ln, n, logger) }}
 	if o.HTTP != "" {
 		hln, err := net.Listen("tcp", o.HTTP)
 		if err != nil {
@@ -110,34 +109,17 @@ func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
 		}
 		reg := metrics.NewRegistry()
 		reg.MustRegister(simnetCollector(n))
-		srv = &http.Server{Handler: simnetStatusHandler(n, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}
-		go func() { httpErr <- srv.Serve(hln) }()
+		serveHTTP := daemon.HTTP(&http.Server{Handler: simnetStatusHandler(n, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
+		parts = append(parts, func(ctx context.Context) error {
+			if err := serveHTTP(ctx); err != nil {
+				return fmt.Errorf("simnet serve: http: %w", err)
+			}
+			return nil
+		})
 		logger.Info("simnet status http", "addr", hln.Addr().String())
 	}
 	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.Seed, "peers", o.Peers, "time_scale", o.TimeScale)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- simnet.Serve(ctx, ln, n, logger) }()
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-serveErr:
-		serveErr <- nil
-	case err := <-httpErr:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("simnet serve: http: %w", err)
-		}
-	}
-	cancel()
-	if srv != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		scancel()
-	}
-	if err := <-serveErr; err != nil && runErr == nil {
-		runErr = err
-	}
+	runErr := daemon.Run(ctx, parts...)
 	logger.Info("simnet stopped")
 	return runErr
 }

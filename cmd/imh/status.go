@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -57,7 +56,7 @@ func printStatus(cmd *cobra.Command, st *status.Status) {
 	tw = newTable(cmd)
 	fmt.Fprintln(tw, "DESTINATION\tB32\tPOLICY\tSERVICE\tLEASES\tBY ROUTER\tPUBLISHED")
 	for _, d := range st.Destinations {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", d.Name, d.B32, d.Policy, d.Service, d.Leases, byRouter(d.LeasesByRouter), d.Published)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", d.Name, d.B32, d.Policy, d.Service, d.Leases, status.ByRouter(d.LeasesByRouter), d.Published)
 	}
 	tw.Flush()
 	for _, d := range st.Destinations {
@@ -93,16 +92,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-// byRouter formats {"r1":3,"r2":2} as "r1=3 r2=2" in name order.
-func byRouter(m map[string]int) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
 }

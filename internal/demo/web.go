@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -32,10 +32,9 @@ func (d *demo) webDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api := d.api(d.apis[0])
 	inbound, policy, service, frontends := 2, "failover", "tcp://"+backend, true
 	req := cluster.DestinationRequest{Name: demoSite, Inbound: &inbound, Policy: &policy, Service: &service, Frontends: &frontends}
-	info, err := callAgent(api, func(c *client.Client) (cluster.DestinationInfo, error) { return c.CreateDestination(ctx, req) })
+	info, err := call(d, d.apis[0], func(c *client.Client) (cluster.DestinationInfo, error) { return c.CreateDestination(ctx, req) })
 	if err != nil {
 		return fmt.Errorf("demo: dest create %s: %w", demoSite, err)
 	}
