@@ -44,6 +44,7 @@ func TestTunnelsToBuildAndTierSize(t *testing.T) {
 
 func TestDecidePublish(t *testing.T) {
 	c := DefaultConfig().PublishConfig()
+	c.Coalesce = 5 * time.Second // the default is 0; the mechanism stays
 	now := t0
 	a := []Lease{{Router: "r1", Gateway: peer(1), TunnelID: 1, End: now.Add(9 * time.Minute)}}
 	b := append([]Lease{{Router: "r2", Gateway: peer(2), TunnelID: 2, End: now.Add(10 * time.Minute)}}, a...)

@@ -25,6 +25,7 @@ type destState struct {
 	gateways *GatewaySet
 
 	sessions map[string]*session // by router name
+	openedAt time.Time           // when this leader opened it (settling)
 
 	// The last LeaseSet published (from the fsm at start).
 	lastLS        *i2p.LeaseSet2
@@ -203,6 +204,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 		payloads:      make(map[string]int),
 		unrecorded:    make(map[fsm.TunnelKey]fsm.Tunnel),
 		lastPublished: st.PublishedMark(fd.Hash()),
+		openedAt:      now,
 	}
 	if fd.LeaseSet != nil {
 		if ls, err := i2p.ParseLeaseSet2(fd.LeaseSet.Bytes); err == nil && len(ls.Leases) == len(fd.LeaseSet.Routers) {

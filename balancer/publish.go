@@ -7,6 +7,7 @@ import (
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -36,6 +37,9 @@ func (d *destState) inboundLeases() []Lease {
 
 // maybePublish publishes a new LeaseSet when DecidePublish says so.
 func (l *loop) maybePublish(d *destState, now time.Time) {
+	if l.settling(d, now) {
+		return
+	}
 	states := l.routerStates(d)
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
@@ -63,6 +67,36 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	case PublishNow:
 		l.publish(d, sel, now)
 	}
+}
+
+// attachGrace bounds how long a new leader holds back a destination's
+// LeaseSet while it re-attaches the sessions (settling).
+const attachGrace = 15 * time.Second
+
+// settling reports whether d, opened less than attachGrace ago with a
+// LeaseSet that is not yet due for republication, still waits for a
+// router to answer: one not tried yet, or up with d's session not yet
+// re-attached. Until then that router looks down to the lease policy and
+// its leases would leave the LeaseSet for a moment: found when publishing
+// without a coalescing window, a failover published a LeaseSet of half the
+// leases, which an observer would see.
+func (l *loop) settling(d *destState, now time.Time) bool {
+	if d.lastLS == nil || now.Sub(d.openedAt) >= attachGrace {
+		return false
+	}
+	if due := time.Unix(int64(d.lastLS.ExpiresAt()), 0).Add(-l.cfg.RepublishBefore); !now.Before(due) {
+		return false
+	}
+	for _, name := range l.order {
+		r := l.routers[name]
+		if r.state == status.RouterUnknown {
+			return true
+		}
+		if s := d.sessions[name]; r.up() && s != nil && !s.ready {
+			return true
+		}
+	}
+	return false
 }
 
 // leaseTarget is how many leases d's LeaseSet should carry with the
