@@ -127,6 +127,9 @@ type loop struct {
 
 	echoSem chan struct{} // one token per echo reply in flight (payload.go)
 
+	offset  time.Duration   // the routers' median clock offset last logged (now)
+	offsets []time.Duration // scratch of routerOffset
+
 	union        []i2p.Hash // cached union of fast tiers (unionFor)
 	unionLargest int
 	unionDirty   bool
@@ -186,7 +189,7 @@ func newSeededRand() Rand {
 func (l *loop) run() {
 	tick := time.NewTicker(l.cfg.Tick)
 	defer tick.Stop()
-	l.step(l.cfg.Clock.Now())
+	l.step(l.now())
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -198,7 +201,7 @@ func (l *loop) run() {
 			}
 		case <-tick.C:
 		}
-		l.step(l.cfg.Clock.Now())
+		l.step(l.now())
 	}
 }
 
@@ -290,9 +293,10 @@ func (l *loop) stopServices() {
 	}
 }
 
-// step brings everything in line with the fsm and the clock: routers and
-// destinations, sessions, fast tiers, tunnel plans, gateway sets and
-// LeaseSets; then refreshes the live view.
+// step brings everything in line with the fsm and the clock (now, the
+// routers' time: loop.now): routers and destinations, sessions, fast
+// tiers, tunnel plans, gateway sets and LeaseSets; then refreshes the live
+// view.
 func (l *loop) step(now time.Time) {
 	if l.ctx.Err() != nil {
 		return
@@ -315,7 +319,7 @@ func (l *loop) step(now time.Time) {
 		l.updateRoutes(d)
 	}
 	l.assignFrontends()
-	l.publishView()
+	l.publishView(now)
 }
 
 func (l *loop) sortedDests() []*destState {

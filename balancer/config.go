@@ -55,6 +55,11 @@ type RouterConn interface {
 	// PayloadFrom, MessagePayload, LeaseSetStatus, NeedLeaseSet,
 	// SessionStatus, Disconnect. It is closed when the connection ends.
 	Events() <-chan routerproto.Message
+	// RouterNow is the router's clock now: the local clock plus the offset
+	// its latest SetDate showed. false while the router has sent no
+	// SetDate (routerproto's Client has one from its handshake). The loop
+	// keeps time by the routers' clocks (loop.now).
+	RouterNow() (time.Time, bool)
 	// Err says why the connection ended (after Events is closed).
 	Err() error
 	// Close ends the connection.
@@ -73,10 +78,11 @@ type Config struct {
 	Cluster Cluster
 	Dial    Dialer
 	Logger  *slog.Logger
-	// Clock is the wall clock of each step of the loop, whose time stamps
-	// the LeaseSets' `published`; nil is clock.Real(). Only a clock-skew
-	// test sets it (IMH_TEST_CLOCK_SKEW, cmd/imh), to play a leader whose
-	// machine clock is wrong.
+	// Clock is this agent's wall clock; nil is clock.Real(). The loop
+	// does not decide by it alone: it runs on the routers' time, this
+	// clock plus the median of the routers' offsets from it (loop.now).
+	// Only a clock-skew test sets it (IMH_TEST_CLOCK_SKEW, cmd/imh), to
+	// play a leader whose machine clock is wrong.
 	Clock clock.Clock
 	// Rand drives peer selection and jitter; nil seeds one from the clock
 	// and crypto/rand.

@@ -359,7 +359,7 @@ func (l *loop) ensureSession(d *destState, r *routerState) {
 	if s.ready || s.creating {
 		return
 	}
-	if ok, _ := l.retry.Ready(sessionKey(d.name, r.name), time.Now()); !ok {
+	if ok, _ := l.retry.Ready(sessionKey(d.name, r.name), l.now()); !ok {
 		return
 	}
 	s.creating = true
@@ -375,7 +375,8 @@ func (l *loop) ensureSession(d *destState, r *routerState) {
 	}
 	dest, router := d.name, r.name
 	l.spawn(func(ctx context.Context) event {
-		cfg, err := routerproto.SignSessionConfig(keys, opts, uint64(time.Now().UnixMilli()))
+		// The router checks the date against its own clock.
+		cfg, err := routerproto.SignSessionConfig(keys, opts, uint64(routerTime(conn).UnixMilli()))
 		if err != nil {
 			return evSession{router: router, dest: dest, gen: gen, err: err}
 		}
@@ -393,8 +394,9 @@ func (l *loop) sessionResult(e evSession) {
 	s.creating = false
 	defer l.replayEarly(r)
 	if e.err != nil {
-		next := l.retry.Failed(sessionKey(d.name, r.name), time.Now())
-		l.log.Warn("create session", "router", r.name, "dest", d.name, "term", l.term, "err", e.err, "retry_in", time.Until(next))
+		now := l.now()
+		next := l.retry.Failed(sessionKey(d.name, r.name), now)
+		l.log.Warn("create session", "router", r.name, "dest", d.name, "term", l.term, "err", e.err, "retry_in", next.Sub(now))
 		return
 	}
 	l.retry.Succeeded(sessionKey(d.name, r.name))

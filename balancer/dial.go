@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/imh-project/imh/routerproto"
 )
@@ -114,6 +115,9 @@ type binder interface{ Binding() []byte }
 
 // Binding is the TLS session binding (nil without TLS).
 func (cc *clientConn) Binding() []byte { return cc.c.Binding() }
+
+// RouterNow is the client's RouterNow; its handshake waited for SetDate.
+func (cc *clientConn) RouterNow() (time.Time, bool) { return cc.c.RouterNow(), true }
 
 func (cc *clientConn) Events() <-chan routerproto.Message { return cc.events }
 func (cc *clientConn) Err() error                         { return cc.c.Err() }

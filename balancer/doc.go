@@ -25,4 +25,17 @@
 // pool) and its predecessor's gateways, and publishes only on change. It
 // imports neither cluster nor raft: it declares the small interfaces it
 // needs (Cluster, RouterConn) and the cluster satisfies them.
+//
+// The loop runs on the routers' time, not on the agent's clock alone: its
+// "now" for every decision is Config.Clock plus the median of the
+// connected routers' clock offsets from it, which each router's SetDate
+// gives (routers with no SetDate yet, or more than MaxRouterOffset off, are
+// left out; with none, the agent's clock). The routers end tunnels and
+// leases by their clocks, so a leader whose clock is minutes wrong still
+// replaces tunnels, retires leases and republishes before they end, and
+// stamps `published` in the network's time. A SessionConfig's date and a
+// message's expiration, which one router checks, are by that router's
+// clock. Timers and time.Since on local readings (the tick, timeouts, the
+// frontends' freshness) only measure durations and keep the local clock;
+// the fsm reads no clock (the leader stamps its commands). See loop.now.
 package balancer

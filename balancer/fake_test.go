@@ -171,6 +171,15 @@ type fakeRouter struct {
 	tier       []i2p.Hash
 	buildTime  time.Duration
 	lifetime   time.Duration
+	// ahead is the router's clock minus the true time (time.Now): its
+	// tunnels end lifetime after their build by its clock, and its
+	// SetDate says so (RouterNow). Set before start.
+	ahead time.Duration
+	// undated plays a router that sent no SetDate yet (RouterNow false).
+	undated bool
+	// expiries logs each tunnel the router ended, with how many tunnels
+	// of that session and direction it still had live afterwards.
+	expiries []fakeExpiry
 
 	mu          sync.Mutex
 	up          bool
@@ -185,6 +194,13 @@ type fakeRouter struct {
 	leaseSets   []*routerproto.CreateLeaseSet2
 	sent        []*routerproto.SendMessageExpires
 	staleRefuse int
+}
+
+// fakeExpiry is one tunnel a fakeRouter ended at its end of life.
+type fakeExpiry struct {
+	at   time.Time // true time
+	dir  routerproto.Direction
+	left int // live tunnels of that session and direction afterwards
 }
 
 type fakeSession struct {
@@ -276,6 +292,14 @@ type fakeConn struct {
 
 func (c *fakeConn) Capabilities() *routerproto.Capabilities {
 	return &routerproto.Capabilities{Version: 1, Names: c.r.caps, RouterHash: c.r.hash}
+}
+
+// RouterNow is the router's clock, as its SetDate gives it.
+func (c *fakeConn) RouterNow() (time.Time, bool) {
+	if c.r.undated {
+		return time.Time{}, false
+	}
+	return time.Now().Add(c.r.ahead), true
 }
 
 func (c *fakeConn) closeWith(err error) {
@@ -401,7 +425,7 @@ func (c *fakeConn) CreateTunnel(ctx context.Context, m *routerproto.CreateTunnel
 	}
 	r.nextTunnel++
 	id := 1000 + r.nextTunnel
-	t := routerproto.TunnelInfo{Direction: m.Direction, TunnelID: id, Expires: uint32(time.Now().Add(r.lifetime).Unix()), Hops: hops}
+	t := routerproto.TunnelInfo{Direction: m.Direction, TunnelID: id, Expires: uint32(time.Now().Add(r.ahead + r.lifetime).Unix()), Hops: hops}
 	if len(hops) > 0 {
 		t.Gateway = hops[0]
 	} else {
@@ -415,6 +439,15 @@ func (c *fakeConn) CreateTunnel(ctx context.Context, m *routerproto.CreateTunnel
 		_, ok := s.tunnels[id]
 		delete(s.tunnels, id)
 		ctrl := s.ctrl
+		if ok {
+			left := 0
+			for _, o := range s.tunnels {
+				if o.Direction == t.Direction {
+					left++
+				}
+			}
+			r.expiries = append(r.expiries, fakeExpiry{at: time.Now(), dir: t.Direction, left: left})
+		}
 		r.mu.Unlock()
 		if ok && ctrl != nil {
 			ctrl.push(&routerproto.TunnelStatus{SessionID: sid, Result: routerproto.ResultExpired, Tunnel: t})

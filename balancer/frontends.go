@@ -239,7 +239,7 @@ func (l *loop) grantKey(s *frontendState, m *frontendproto.KeyRequest) {
 	if lifetime <= 0 {
 		lifetime = DefaultFrontendKeyLifetime
 	}
-	expires := uint32(time.Now().Add(lifetime).Unix())
+	expires := uint32(l.now().Add(lifetime).Unix()) // judged by the routers and the network
 	off, err := d.keys.SignOffline(expires, m.TransientType, m.TransientKey)
 	if err != nil {
 		l.spawnSend(conn, &frontendproto.KeyRefused{Name: m.Name, Reason: err.Error()})

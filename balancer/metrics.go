@@ -143,7 +143,7 @@ func (b *Balancer) Metrics(ctx context.Context) Metrics {
 
 // metrics computes the snapshot (loop goroutine).
 func (l *loop) metrics() Metrics {
-	now := time.Now()
+	now := l.now()
 	c := &l.b.counters
 	m := Metrics{Leading: true, Term: l.term, Routers: make(map[string]RouterMetrics, len(l.routers)),
 		Dests: make(map[string]DestMetrics, len(l.dests))}

@@ -48,7 +48,7 @@ func (l *loop) payload(d *destState, r *routerState, s *session, m *routerproto.
 		}
 		send := &routerproto.SendMessageExpires{
 			SendMessage: routerproto.SendMessage{SessionID: sid, Destination: to, Payload: reply},
-			Expiration:  uint64(time.Now().Add(ReplyTTL).UnixMilli()),
+			Expiration:  uint64(routerTime(conn).Add(ReplyTTL).UnixMilli()), // by the router's clock
 		}
 		if err := conn.Send(ctx, send); err != nil {
 			log.Warn("echo: send reply", "to", to.B32(), "err", err)

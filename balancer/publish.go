@@ -235,7 +235,7 @@ func (l *loop) sendLeaseSet(d *destState, r *routerState, s *session) {
 // one as soon as allowed (a stock router asks right after its tunnels
 // changed: the answer should carry them).
 func (l *loop) needLeaseSet(d *destState, r *routerState, s *session, m *routerproto.NeedLeaseSet) {
-	if d.lastLS != nil && d.lastLS.Published > m.MinPublished && d.changeSince.IsZero() && d.lastLS.TimeStatus(l.cfg.Clock.Now()) == i2p.TimeOK {
+	if d.lastLS != nil && d.lastLS.Published > m.MinPublished && d.changeSince.IsZero() && d.lastLS.TimeStatus(l.now()) == i2p.TimeOK {
 		l.sendLeaseSet(d, r, s)
 		return
 	}

@@ -32,6 +32,10 @@ type routerState struct {
 	// SessionStatus, so they can reach the loop before the call's result.
 	early        []evMessage
 	earlyDropped int
+
+	// offsetIgnored: this connection's clock offset was beyond
+	// MaxRouterOffset and that was logged (loop.routerOffset).
+	offsetIgnored bool
 }
 
 // maxEarly bounds routerState.early; a router queues at most this order of
@@ -226,6 +230,7 @@ func (l *loop) routerUp(e evRouterUp) {
 	}
 	r.conn, r.gen, r.state, r.lastErr = e.conn, e.gen, status.RouterUp, nil
 	r.early, r.earlyDropped = nil, 0
+	r.offsetIgnored = false
 	r.caps = e.conn.Capabilities()
 	r.tierAt, r.tierPending = time.Time{}, false
 	l.markUnion()
@@ -272,7 +277,7 @@ func (l *loop) fastTier(e evFastTier) {
 		return
 	}
 	r.tierPending = false
-	r.tierAt = time.Now()
+	r.tierAt = l.now()
 	if e.err != nil {
 		l.log.Warn("fast tier", "router", r.name, "err", e.err)
 		if r.tier == nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
@@ -142,7 +141,7 @@ func (s *streamService) SendPacket(ctx context.Context, to *i2p.Destination, src
 	}
 	send := &routerproto.SendMessageExpires{
 		SendMessage: routerproto.SendMessage{SessionID: r.session, Destination: to, Payload: payload},
-		Expiration:  uint64(time.Now().Add(ReplyTTL).UnixMilli()),
+		Expiration:  uint64(routerTime(r.conn).Add(ReplyTTL).UnixMilli()), // by the router's clock
 	}
 	if err := r.conn.Send(ctx, send); err != nil {
 		s.sendErr.Add(1)

@@ -60,7 +60,7 @@ func (l *loop) tunnelEvent(d *destState, r *routerState, s *session, m *routerpr
 		s.tunnels[k] = m.Tunnel
 		l.record(d, r.name, m.Tunnel)
 		if k.dir == routerproto.Inbound {
-			d.noteChange(time.Now())
+			d.noteChange(l.now())
 		}
 		return
 	}
@@ -289,7 +289,7 @@ func (l *loop) built(e evBuilt) {
 		return
 	}
 	delete(s.pending, e.reqID)
-	now := time.Now()
+	now := l.now()
 	key := retryKey(d.name, r.name, p.dir)
 	err := e.err
 	if err == nil && e.status.Result != routerproto.ResultOK {

@@ -61,7 +61,7 @@ func (v *liveView) clear() { v.set(nil, nil, nil) }
 
 // publishView snapshots router health, each frontend's link and last
 // report, and each destination's live facts.
-func (l *loop) publishView() {
+func (l *loop) publishView(now time.Time) {
 	routers := make(map[string]status.RouterLive, len(l.routers))
 	for name, r := range l.routers {
 		rl := status.RouterLive{State: r.state, Capabilities: r.capNames()}
@@ -81,16 +81,16 @@ func (l *loop) publishView() {
 			GatewayPolicyEnforced: l.enforced(d),
 			StandbyRouters:        []string{},
 			PayloadsByRouter:      maps.Clone(d.payloads),
-			UpstreamInbound:       l.upstreamInbound(d, time.Now()),
+			UpstreamInbound:       l.upstreamInbound(d, now),
 			EchoDropped:           d.echoDropped,
-			Invisibility:          d.history.invisibility(time.Now(), l.leaseTarget(d, l.routerStates(d))),
+			Invisibility:          d.history.invisibility(now, l.leaseTarget(d, l.routerStates(d))),
 		}
 		if d.svc != nil {
 			live.Streams = d.svc.live()
 		}
 		if d.policy.Name() == PolicyFailover {
 			live.ActiveRouter, live.Switches = d.active, d.switches
-			live.StandbyRouters = standbyRouters(l.routerStates(d), d.inboundLeases(), d.active, time.Now())
+			live.StandbyRouters = standbyRouters(l.routerStates(d), d.inboundLeases(), d.active, now)
 		}
 		dests[name] = live
 	}

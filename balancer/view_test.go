@@ -57,7 +57,7 @@ func TestPublishViewFrontends(t *testing.T) {
 		},
 		"f2": {fe: fsm.Frontend{Name: "f2", Addr: "127.0.0.1:7102", Router: "r2"}, lastErr: errors.New("connection refused")},
 	}}
-	l.publishView()
+	l.publishView(time.Now())
 
 	f1, ok := b.Frontend("f1")
 	want := status.FrontendLive{State: status.RouterUp, Router: "r1", Destinations: []status.FrontendDestLive{

@@ -33,8 +33,12 @@ const skewedPublishBound = 10 * time.Second
 // newer LeaseSet, at once rather than once its clock catches up
 // (balancer.networkNow), and the floodfills must store it. A router's
 // SIGKILL right after the takeover makes it publish (unchanged leases
-// would not). With networkNow reverted to the plain clock the test fails:
-// "published would run too far ahead of the clock: 4m44s ahead".
+// would not). The skewed leader runs its loop on the routers' time (their
+// SetDate offsets, balancer loop.now) and must say so in its log. Before
+// that, with networkNow reverted to the plain clock, the test failed:
+// "published would run too far ahead of the clock: 4m44s ahead"; since,
+// the routers' time alone lets it publish, and the unit test
+// balancer.TestBuildLeaseSetClockBehind guards networkNow.
 func TestClockSkewLeader(t *testing.T) {
 	clusterPool.join(t)
 	e := startBalancerEnvN(t, []string{"r1", "r2"})
@@ -86,6 +90,11 @@ func TestClockSkewLeader(t *testing.T) {
 		skewed.name, before, ls.Published, ahead.Round(time.Second), took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	if err := ls.Verify(); err != nil {
 		t.Fatalf("stored LeaseSet does not verify: %v", err)
+	}
+	if line := lastLine(skewed.proc.Log(), `msg="running on the routers' time"`); line == "(none)" {
+		t.Errorf("%s does not say it runs on the routers' time; log tail:\n%s", skewed.name, skewed.proc.LogTail(20))
+	} else {
+		t.Logf("%s: %s", skewed.name, line)
 	}
 	checkStoredHistory(t, e.n, e.b32)
 }

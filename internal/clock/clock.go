@@ -2,10 +2,10 @@
 // simulated network, the routers and the streaming layer read time through
 // a Clock, so that the network and routers of one process can run on a
 // scaled clock (`imh simnet serve --time-scale`, the simnet benchmarks),
-// while daemons use wall-clock time. The balancer reads wall-clock time
-// through a Clock only where a skewed clock changes what it decides (the
-// LeaseSet's `published`), so a process test can skew one agent (Skewed);
-// its unit tests run under testing/synctest.
+// while daemons use wall-clock time. The balancer reads its agent's wall
+// clock through a Clock (to which it adds the routers' offset), so a
+// process test can skew one agent (Skewed); its unit tests run under
+// testing/synctest.
 package clock
 
 import (
