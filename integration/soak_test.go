@@ -131,8 +131,8 @@ func (s *resourceSampler) sampleAll() {
 }
 
 // sample measures one process. An exited process (killed, not yet
-// restarted) is an error: no sample. Goroutines are -1 when /metrics did
-// not answer (a stopped agent).
+// restarted) is an error: no sample. Goroutines are -1 and the role unknown
+// when /metrics did not answer (a stopped agent).
 func (s *resourceSampler) sample(sp sampledProc) (growth.Sample, error) {
 	if sp.p.Exited() {
 		return growth.Sample{}, fmt.Errorf("%s (pid %d) exited", sp.name, sp.p.Pid())
@@ -152,6 +152,11 @@ func (s *resourceSampler) sample(sp sampledProc) (growth.Sample, error) {
 			if m, err := parseMetrics(text); err == nil {
 				if g, ok := m["go_goroutines"]; ok {
 					x.Goroutines = g
+				}
+				// An agent's role: a leader runs the balancer, a
+				// follower does not (growth.Judge compares like with like).
+				if l, ok := m["imh_cluster_leader"]; ok {
+					x.Role = map[bool]string{true: "leader", false: "follower"}[l == 1]
 				}
 			}
 		}
@@ -227,17 +232,17 @@ func known(v float64) string {
 }
 
 // writeSamplesCSV writes every sample: process, pid, seconds since start,
-// rss_bytes, fds, goroutines (-1: unknown).
+// role, rss_bytes, fds, goroutines (-1: unknown).
 func writeSamplesCSV(path string, start time.Time, names []string, series map[string][]growth.Sample) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("samples csv: %w", err)
 	}
 	w := csv.NewWriter(f)
-	_ = w.Write([]string{"process", "pid", "seconds", "rss_bytes", "fds", "goroutines"})
+	_ = w.Write([]string{"process", "pid", "seconds", "role", "rss_bytes", "fds", "goroutines"})
 	for _, name := range names {
 		for _, x := range series[name] {
-			_ = w.Write([]string{name, strconv.Itoa(x.PID), strconv.FormatFloat(x.At.Sub(start).Seconds(), 'f', 1, 64),
+			_ = w.Write([]string{name, strconv.Itoa(x.PID), strconv.FormatFloat(x.At.Sub(start).Seconds(), 'f', 1, 64), x.Role,
 				strconv.FormatFloat(x.RSS, 'f', 0, 64), strconv.FormatFloat(x.FDs, 'f', 0, 64), strconv.FormatFloat(x.Goroutines, 'f', 0, 64)})
 		}
 	}
@@ -365,6 +370,9 @@ func TestResourceSampler(t *testing.T) {
 		if last.RSS < 1<<20 || last.FDs < 3 || last.Goroutines < 2 {
 			t.Errorf("%s: last sample %+v: want RSS, fds and goroutines known", name, last)
 		}
+		if want := map[bool]string{true: "leader"}[name == "n1"]; last.Role != want {
+			t.Errorf("%s: role %q, want %q", name, last.Role, want)
+		}
 	}
 	ls := growth.Judge(series["r1"], growth.DefaultLimits)
 	if len(ls) != 2 || ls[0].PID != first || ls[1].PID != r.p.Pid() {
@@ -379,7 +387,7 @@ func TestResourceSampler(t *testing.T) {
 	if err := writeSamplesCSV(path, time.Now(), names, series); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(path); err != nil || !strings.HasPrefix(string(b), "process,pid,seconds,rss_bytes,fds,goroutines\n") {
+	if b, err := os.ReadFile(path); err != nil || !strings.HasPrefix(string(b), "process,pid,seconds,role,rss_bytes,fds,goroutines\n") {
 		t.Errorf("samples.csv: %v %.100q", err, b)
 	}
 }

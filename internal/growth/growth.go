@@ -17,6 +17,15 @@
 // and each run of samples with one pid is judged on its own, so a restart
 // neither hides a leak (the old lifetime is still judged) nor looks like
 // one (the new lifetime's warm-up is its own).
+//
+// A process whose load depends on a role it changes (an agent leads, then
+// follows) is compared like with like: samples carry the role, and within
+// the second and the last quarter each role's samples are compared with
+// the same role's. A leader runs the balancer (router connections, tunnel
+// builds in flight) and a follower does not, so a lifetime that led more
+// in its last quarter than in its second would otherwise look as if it
+// grew. What a role frees when it ends (a term's in-flight requests) is
+// not a leak; what leaks grows in every role.
 package growth
 
 import (
@@ -28,11 +37,14 @@ import (
 // Sample is one measurement of one process. A negative value is unknown
 // (the process did not answer in time, e.g. while stopped).
 type Sample struct {
-	At         time.Time `json:"at"`
-	PID        int       `json:"pid"`
-	RSS        float64   `json:"rss_bytes"`
-	FDs        float64   `json:"fds"`
-	Goroutines float64   `json:"goroutines"`
+	At  time.Time `json:"at"`
+	PID int       `json:"pid"`
+	// Role is what the process was doing ("leader", "follower"; "" when
+	// it has no roles or did not say).
+	Role       string  `json:"role,omitempty"`
+	RSS        float64 `json:"rss_bytes"`
+	FDs        float64 `json:"fds"`
+	Goroutines float64 `json:"goroutines"`
 }
 
 // Bound is the growth a metric may show: the larger of Abs (in the
@@ -84,9 +96,10 @@ var DefaultLimits = Limits{
 // Verdict is the judgement of one metric over one lifetime.
 type Verdict struct {
 	Judged  bool    `json:"judged"`
-	Base    float64 `json:"base"`    // median of the second quarter
-	Last    float64 `json:"last"`    // median of the last quarter
-	Allowed float64 `json:"allowed"` // growth allowed over Base
+	Role    string  `json:"role,omitempty"` // whose samples Base and Last are
+	Base    float64 `json:"base"`           // median of the second quarter
+	Last    float64 `json:"last"`           // median of the last quarter
+	Allowed float64 `json:"allowed"`        // growth allowed over Base
 	Grew    bool    `json:"grew"`
 	Note    string  `json:"note,omitempty"` // why it was not judged
 }
@@ -96,9 +109,16 @@ func (v Verdict) String() string {
 	case !v.Judged:
 		return "not judged (" + v.Note + ")"
 	case v.Grew:
-		return fmt.Sprintf("grew from %.0f to %.0f (more than the %.0f allowed)", v.Base, v.Last, v.Allowed)
+		return fmt.Sprintf("grew from %.0f to %.0f%s (more than the %.0f allowed)", v.Base, v.Last, v.as(), v.Allowed)
 	}
-	return fmt.Sprintf("%.0f -> %.0f (allowed +%.0f)", v.Base, v.Last, v.Allowed)
+	return fmt.Sprintf("%.0f -> %.0f%s (allowed +%.0f)", v.Base, v.Last, v.as(), v.Allowed)
+}
+
+func (v Verdict) as() string {
+	if v.Role == "" {
+		return ""
+	}
+	return " as " + v.Role
 }
 
 // Lifetime is one run of samples with the same pid and its verdicts.
@@ -140,30 +160,53 @@ func judgeLifetime(s []Sample, lim Limits) Lifetime {
 	return l
 }
 
-// judgeMetric compares the median of the last quarter of the known values
-// with the median of the second quarter.
+// judgeMetric compares, for each role, the median of the role's known
+// values in the last quarter of the lifetime with their median in the
+// second quarter, and reports the role that grew most. A role needs a
+// quarter of MinSamples in both quarters to be compared.
 func judgeMetric(s []Sample, get func(Sample) float64, b Bound, lim Limits) Verdict {
-	var vals []float64
-	var first, last time.Time
+	var known []Sample
 	for _, x := range s {
-		if v := get(x); v >= 0 {
-			if vals == nil {
-				first = x.At
-			}
-			vals = append(vals, v)
-			last = x.At
+		if get(x) >= 0 {
+			known = append(known, x)
 		}
 	}
-	n := len(vals)
-	switch {
-	case n < max(lim.MinSamples, 4):
-		return Verdict{Note: fmt.Sprintf("%d samples, need %d", n, max(lim.MinSamples, 4))}
-	case last.Sub(first) < lim.MinSpan:
-		return Verdict{Note: fmt.Sprintf("lived %v, need %v", last.Sub(first).Round(time.Second), lim.MinSpan)}
+	n, need := len(known), max(lim.MinSamples, 4)
+	if n < need {
+		return Verdict{Note: fmt.Sprintf("%d samples, need %d", n, need)}
 	}
-	v := Verdict{Judged: true, Base: median(vals[n/4 : n/2]), Last: median(vals[3*n/4:])}
-	v.Allowed = b.Allowed(v.Base)
-	v.Grew = v.Last-v.Base > v.Allowed
+	if span := known[n-1].At.Sub(known[0].At); span < lim.MinSpan {
+		return Verdict{Note: fmt.Sprintf("lived %v, need %v", span.Round(time.Second), lim.MinSpan)}
+	}
+	byRole := func(q []Sample) map[string][]float64 {
+		m := map[string][]float64{}
+		for _, x := range q {
+			m[x.Role] = append(m[x.Role], get(x))
+		}
+		return m
+	}
+	second, last := byRole(known[n/4:n/2]), byRole(known[3*n/4:])
+	var roles []string
+	for r := range second {
+		roles = append(roles, r)
+	}
+	slices.Sort(roles)
+	perRole := max(need/4, 1)
+	var v Verdict
+	for _, r := range roles {
+		if len(second[r]) < perRole || len(last[r]) < perRole {
+			continue
+		}
+		c := Verdict{Judged: true, Role: r, Base: median(second[r]), Last: median(last[r])}
+		c.Allowed = b.Allowed(c.Base)
+		c.Grew = c.Last-c.Base > c.Allowed
+		if !v.Judged || c.Last-c.Base-c.Allowed > v.Last-v.Base-v.Allowed {
+			v = c
+		}
+	}
+	if !v.Judged {
+		v.Note = fmt.Sprintf("no role with %d samples in both the second and the last quarter", perRole)
+	}
 	return v
 }
 

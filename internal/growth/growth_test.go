@@ -123,6 +123,59 @@ func grewString(l Lifetime) string {
 	return strings.Join(grew, " ")
 }
 
+// agent is an agent's lifetime of n samples that leads in the samples
+// where leads(i) holds: as a follower 40 goroutines (plus leak*i), as a
+// leader 40 more and a backlog of in-flight requests that builds up over
+// the first 15 s of a term (150 more, freed at the step-down).
+func agent(n int, leads func(i int) bool, leak float64) []Sample {
+	s := series(1, 0, n, flat(40*mib), flat(30), flat(0))
+	term := 0
+	for i := range s {
+		s[i].Role, s[i].Goroutines = "follower", 40+leak*float64(i)
+		if !leads(i) {
+			term = 0
+			continue
+		}
+		term++
+		s[i].Role = "leader"
+		s[i].Goroutines += 40 + min(150, 10*float64(term))
+		s[i].RSS += 8 * mib
+	}
+	return s
+}
+
+// TestJudgeRoles: a role change is not growth; a leak in every role is.
+func TestJudgeRoles(t *testing.T) {
+	// Leads 30 % of the time in the first half (one 30 s term in every
+	// 100 s), 70 % in the second (two 35 s terms in every 100 s): as one
+	// series the median would more than double.
+	more := func(i int) bool {
+		if i < 300 {
+			return i%100 < 30
+		}
+		return i%50 < 35
+	}
+	for _, tt := range []struct {
+		name   string
+		s      []Sample
+		judged bool
+		grew   bool
+	}{
+		{"leads more later", agent(600, more, 0), true, false},
+		{"leads more later, leaks", agent(600, more, 0.1), true, true},
+		{"never leads, leaks", agent(600, func(int) bool { return false }, 0.1), true, true},
+		{"follows, then leads only", agent(600, func(i int) bool { return i >= 300 }, 0), false, false},
+	} {
+		l := Judge(tt.s, DefaultLimits)[0]
+		if l.Goroutines.Judged != tt.judged || l.Goroutines.Grew != tt.grew {
+			t.Errorf("%s: goroutines %v (judged %v), want judged %v, grew %v", tt.name, l.Goroutines, l.Goroutines.Judged, tt.judged, tt.grew)
+		}
+		if l.RSS.Grew {
+			t.Errorf("%s: rss %v", tt.name, l.RSS)
+		}
+	}
+}
+
 // TestJudgeUnknown: samples where a metric is unknown (a stopped process
 // did not answer its /metrics) are left out of that metric only.
 func TestJudgeUnknown(t *testing.T) {
