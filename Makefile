@@ -18,7 +18,7 @@ STATICCHECK_VERSION := 0.8.2
 TOOLBIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
 STATICCHECK := $(TOOLBIN)/staticcheck
 
-.PHONY: all build run test test-unit test-integration lint staticcheck fuzz bench chaos clean
+.PHONY: all build run test test-unit test-integration lint staticcheck fuzz bench chaos soak clean
 
 all: build
 
@@ -93,6 +93,18 @@ chaos:
 	IMH_CHAOS_DIR=$(CURDIR)/chaos IMH_CHAOS_SEED=$(CHAOS_SEED) IMH_CHAOS_DURATION=$(CHAOS_DURATION) IMH_CHAOS_KILLS=$(CHAOS_KILLS) \
 	  $(GO) test -count=1 -tags integration -timeout 0 -v -run '^(TestChaos|TestChaosLeaderKills)$$' ./integration/ 2>&1 | tee chaos/chaos-seed$(CHAOS_SEED).log
 	@echo "chaos: reports under chaos/"; ls -1 chaos
+
+# A long run (hours; not part of make test) of the chaos workload with every
+# process's RSS, open fds and goroutines sampled (docs/reliability.md): the
+# test fails when one of them grew over a process lifetime. Samples
+# (samples.csv), the judgement (soak.json) and the chaos report under soak/.
+SOAK_SEED ?= 1
+SOAK_DURATION ?= 2h
+soak:
+	@mkdir -p soak
+	IMH_SOAK_DIR=$(CURDIR)/soak IMH_SOAK_SEED=$(SOAK_SEED) IMH_SOAK_DURATION=$(SOAK_DURATION) \
+	  $(GO) test -count=1 -tags integration -timeout 0 -v -run '^TestSoak$$' ./integration/ 2>&1 | tee soak/soak-seed$(SOAK_SEED).log
+	@echo "soak: reports under soak/"; ls -1 soak
 
 clean:
 	rm -rf bin

@@ -334,7 +334,12 @@ func agentAPI(addr string, timeout time.Duration) *client.Client {
 
 // httpGetText GETs url as httpGetJSON does and returns the body.
 func httpGetText(url string) (string, error) {
-	resp, err := httpClient.Get(url)
+	return httpGetTextWith(httpClient, url)
+}
+
+// httpGetTextWith is httpGetText through client.
+func httpGetTextWith(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return "", fmt.Errorf("get %s: %w", url, err)
 	}

@@ -28,10 +28,19 @@ func scrape(t *testing.T, url string) (string, samples, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	s, err := parseMetrics(text)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return text, s, nil
+}
+
+// parseMetrics parses a Prometheus text exposition into samples.
+func parseMetrics(text string) (samples, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
+		return nil, err
 	}
 	out := samples{}
 	for name, mf := range mfs {
@@ -57,7 +66,7 @@ func scrape(t *testing.T, url string) (string, samples, error) {
 			}
 		}
 	}
-	return text, out, nil
+	return out, nil
 }
 
 // mustScrape scrapes and checks the exposition with promtool.

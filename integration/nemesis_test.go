@@ -70,6 +70,27 @@ type nemesis struct {
 	stalled map[string]bool
 	conns   map[*proxyConn]struct{}
 	events  []nemesisEvent
+	// started, when set (setStarted), is told of every agent and router
+	// the nemesis starts again: the soak test's sampler follows restarts.
+	started func(name string, p *proc, metricsURL string)
+}
+
+// setStarted sets the function told of every process the nemesis restarts
+// from now on (nil: none).
+func (nm *nemesis) setStarted(f func(name string, p *proc, metricsURL string)) {
+	nm.mu.Lock()
+	nm.started = f
+	nm.mu.Unlock()
+}
+
+// tellStarted calls the started function, if any.
+func (nm *nemesis) tellStarted(name string, p *proc, metricsURL string) {
+	nm.mu.Lock()
+	f := nm.started
+	nm.mu.Unlock()
+	if f != nil {
+		f(name, p, metricsURL)
+	}
 }
 
 // proxyConn is one connection through a raft proxy: from agent src (""
@@ -161,6 +182,7 @@ func (nm *nemesis) start(a *clusterAgent) {
 	nm.mu.Lock()
 	nm.pids[a.proc.Pid()] = a.name
 	nm.mu.Unlock()
+	nm.tellStarted(a.name, a.proc, agentURL(a.httpAddr, "/metrics"))
 }
 
 // Kill SIGKILLs agent a and waits until it is reaped.
@@ -271,6 +293,7 @@ func (nm *nemesis) KillRouter(r *routerProc) {
 func (nm *nemesis) RestartRouter(r *routerProc) {
 	nm.record("restart-router", r.name)
 	r.p = startIMH(nm.t, "router-"+r.name+"-again", r.p.Cmd.Args[1:]...)
+	nm.tellStarted(r.name, r.p, "http://"+r.http+"/metrics")
 }
 
 // serveProxy accepts raft connections for agent dst and forwards them to
