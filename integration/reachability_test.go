@@ -70,6 +70,33 @@ func windowDelivery(probes []probe, at []time.Time, grace time.Duration) (all, o
 	return all, outside
 }
 
+// sentBefore are the probes sent before t (every probe when t is zero).
+func sentBefore(probes []probe, t time.Time) []probe {
+	if t.IsZero() {
+		return probes
+	}
+	var out []probe
+	for _, p := range probes {
+		if p.Sent.Before(t) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// firstRouterKill is the time of the first router SIGKILL among events, or
+// zero. From then on, remote senders keep sending through the dead
+// router's leases in the LeaseSet they cached (docs/reliability.md, open
+// finding), for longer than any grace window.
+func firstRouterKill(events []nemesisEvent) time.Time {
+	for _, ev := range events {
+		if ev.Kind == "kill-router" {
+			return ev.At
+		}
+	}
+	return time.Time{}
+}
+
 // eventTimes are the times of every fault and repair of events.
 func eventTimes(events []nemesisEvent) []time.Time {
 	at := make([]time.Time, len(events))
@@ -122,6 +149,13 @@ func TestWindowDelivery(t *testing.T) {
 		if all != tt.all || outside != tt.outside {
 			t.Errorf("%s: all %+v outside %+v, want %+v and %+v", tt.name, all, outside, tt.all, tt.outside)
 		}
+	}
+	probes := []probe{ok(0), lost(999), lost(1000)}
+	if got := sentBefore(probes, at(1000)); len(got) != 2 {
+		t.Errorf("sent before 1 s: %v", got)
+	}
+	if got := sentBefore(probes, time.Time{}); len(got) != 3 {
+		t.Errorf("sent before no time: %v", got)
 	}
 	if s := (deliveryCount{}).share(); s != 1 {
 		t.Errorf("share of nothing sent: %v, want 1", s)
