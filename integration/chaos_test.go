@@ -676,7 +676,9 @@ func TestChaos(t *testing.T) {
 	// The 99% bound holds for the probes sent before the first router kill
 	// (all of them in a run without one); see firstRouterKill.
 	_, checked := windowDelivery(sentBefore(probes, firstRouterKill(events)), eventTimes(events), chaosGrace)
+	fresh := checkFreshSender(t, e)
 	t.Logf("published: %d samples from leaders, monotonic; %d LeaseSets stored, each newer than the last", mon.samples, stored)
+	t.Logf("a new sender after the run: a whole batch delivered at try %d", fresh)
 	t.Logf("one-way during chaos: %d delivered, %d failed (%.2f%%), %v", res.Delivered, res.Failed, 100*share, res.Reasons)
 	t.Logf("FIGURES oneway_delivered=%d/%d (%.2f%%) outside_windows=%d/%d (%.2f%%) outside_windows_before_router_kill=%d/%d (%.2f%%) grace=%v fault_events=%d",
 		all.Delivered, all.Sent, 100*all.share(), outside.Delivered, outside.Sent, 100*outside.share(),

@@ -8,6 +8,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,29 @@ func TestWindowDelivery(t *testing.T) {
 	}
 	if s := (deliveryCount{Sent: 200, Delivered: 198}).share(); s != 0.99 {
 		t.Errorf("share: %v, want 0.99", s)
+	}
+}
+
+// checkFreshSender sends batches of 20 one-way messages from new remote
+// clients (no cached LeaseSet: they look the destination up first) until a
+// batch arrives whole, for up to a minute, and returns how many batches it
+// took. After a chaos run, losses of the long-running sender may be its
+// stale cache; a new sender tells whether the destination itself is
+// reachable.
+func checkFreshSender(t *testing.T, e *chaosEnv) int {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for i := 1; ; i++ {
+		p := startIMH(t, fmt.Sprintf("send-fresh%d", i), "simnet", "send", "--network", "simnet://"+e.n.simAddr, "--dest", e.b32,
+			"--clients", "2", "--count", "10", "--interval", "50ms", "--mode", "oneway", "--json")
+		res, _ := senderResult(t, p)
+		if res.Failed == 0 {
+			return i
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("a new sender still loses messages a minute after the run: %d delivered, %d failed, %v", res.Delivered, res.Failed, res.Reasons)
+			return i
+		}
+		time.Sleep(time.Second)
 	}
 }
