@@ -546,11 +546,12 @@ func startChaosEnv(t *testing.T) *chaosEnv {
 	return e
 }
 
-// startSender starts one-way traffic to the destination for about d.
-func (e *chaosEnv) startSender(t *testing.T, d time.Duration) *proc {
+// startSender starts one-way traffic to the destination for about d, with
+// extra flags of `imh simnet send` (such as --messages).
+func (e *chaosEnv) startSender(t *testing.T, d time.Duration, extra ...string) *proc {
 	count := int(d / (250 * time.Millisecond))
-	return startIMH(t, "send", "simnet", "send", "--network", "simnet://"+e.n.simAddr, "--dest", e.b32,
-		"--clients", "2", "--count", strconv.Itoa(count), "--interval", "250ms", "--mode", "oneway", "--json")
+	return startIMH(t, "send", append([]string{"simnet", "send", "--network", "simnet://" + e.n.simAddr, "--dest", e.b32,
+		"--clients", "2", "--count", strconv.Itoa(count), "--interval", "250ms", "--mode", "oneway", "--json"}, extra...)...)
 }
 
 // senderResult waits for the sender and returns the share delivered.
@@ -581,11 +582,14 @@ type chaosReport struct {
 	Reasons    map[string]int `json:"reasons"`
 	Final      string         `json:"final_state"`
 	TestFailed bool           `json:"test_failed"`
+	Grace      string         `json:"grace,omitempty"`           // TestChaos: probes forgiven this long after each fault's start and heal
+	Outside    *deliveryCount `json:"outside_windows,omitempty"` // TestChaos: the probes sent outside those windows
 }
 
 // TestChaos is the seeded chaos run (runChaos) for IMH_CHAOS_DURATION:
 // concurrent clients, the nemesis and one-way traffic, then the
-// linearizability check and the invariants.
+// linearizability check, the invariants and delivery outside the seconds
+// after each fault.
 func TestChaos(t *testing.T) {
 	clusterPool.join(t)
 	seed := uint64(envInt("IMH_CHAOS_SEED", 1))
@@ -616,11 +620,14 @@ type chaosRun struct {
 // runChaos runs the chaos workload: four clients write and read through
 // all three agents while the nemesis, one fault at a time, SIGKILLs and
 // restarts an agent (often the leader), stalls one (SIGSTOP/SIGCONT),
-// isolates one or cuts a single raft link, or SIGKILLs and restarts a
-// router; one-way traffic runs throughout. Then it checks that the history
-// is linearizable, every agent holds the same state, published never went
-// back (leaders' status and the floodfills' stored history) and at least
-// 95% of the one-way messages were delivered, and writes report.json.
+// isolates one or cuts a single raft link, delays or makes flaky a single
+// raft link, or SIGKILLs and restarts a router; one-way traffic runs
+// throughout. Then it checks that the history is linearizable, every agent
+// holds the same state, published never went back (leaders' status and the
+// floodfills' stored history), at least 95% of the one-way messages were
+// delivered and at least 99% of those sent outside chaosGrace after each
+// fault's start and heal (the first bound without router kills, the second
+// before the first one; both logged always), and writes report.json.
 func runChaos(t *testing.T, run chaosRun) {
 	t.Helper()
 	seed, dur, dir := run.seed, run.dur, run.dir
@@ -630,7 +637,7 @@ func runChaos(t *testing.T, run chaosRun) {
 	if run.started != nil {
 		stopStarted = run.started(e)
 	}
-	sender := e.startSender(t, dur+10*time.Second)
+	sender := e.startSender(t, dur+10*time.Second, "--messages")
 	h := newHistory()
 	stop := make(chan struct{})
 	waitClients := runClients(e.tc, h, 4, seed, stop)
@@ -652,7 +659,7 @@ func runChaos(t *testing.T, run chaosRun) {
 				victim = l
 			}
 		}
-		switch rng.IntN(5) {
+		switch rng.IntN(7) {
 		case 0:
 			if run.spare[victim.name] {
 				stall(victim)
@@ -681,6 +688,16 @@ func runChaos(t *testing.T, run chaosRun) {
 				hold()
 				e.nm.RestartRouter(r)
 			}
+		case 5:
+			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
+			e.nm.Delay(victim.name, other.name, 50*time.Millisecond, 300*time.Millisecond)
+			hold()
+			e.nm.HealAll()
+		case 6:
+			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
+			e.nm.Flaky(victim.name, other.name)
+			hold()
+			e.nm.HealAll()
 		}
 		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond) // pacing: calm between faults
 	}
@@ -702,8 +719,21 @@ func runChaos(t *testing.T, run chaosRun) {
 	}
 	stored := checkStoredHistory(t, e.n, e.b32)
 	res, share := senderResult(t, sender)
+	probes, events := senderProbes(t, sender.Log()), e.nm.Events()
+	if b, err := json.Marshal(probes); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "probes.json"), b, 0o644)
+	}
+	all, outside := windowDelivery(probes, eventTimes(events), chaosGrace)
+	// The 99% bound holds for the probes sent before the first router kill
+	// (all of them in a run without one); see firstRouterKill.
+	_, checked := windowDelivery(sentBefore(probes, firstRouterKill(events)), eventTimes(events), chaosGrace)
+	fresh := checkFreshSender(t, e)
 	t.Logf("published: %d samples from leaders, monotonic; %d LeaseSets stored, each newer than the last", mon.samples, stored)
+	t.Logf("a new sender after the run: a whole batch delivered at try %d", fresh)
 	t.Logf("one-way during chaos: %d delivered, %d failed (%.2f%%), %v", res.Delivered, res.Failed, 100*share, res.Reasons)
+	t.Logf("FIGURES oneway_delivered=%d/%d (%.2f%%) outside_windows=%d/%d (%.2f%%) outside_windows_before_router_kill=%d/%d (%.2f%%) grace=%v fault_events=%d",
+		all.Delivered, all.Sent, 100*all.share(), outside.Delivered, outside.Sent, 100*outside.share(),
+		checked.Delivered, checked.Sent, 100*checked.share(), chaosGrace, len(events))
 	routerKills := 0
 	for _, ev := range e.nm.Events() {
 		if ev.Kind == "kill-router" {
@@ -717,9 +747,12 @@ func runChaos(t *testing.T, run chaosRun) {
 	if share < 0.95 && routerKills == 0 {
 		t.Errorf("only %.2f%% of one-way messages delivered during the chaos run", 100*share)
 	}
+	if checked.share() < 0.99 {
+		t.Errorf("only %.2f%% of one-way messages sent outside %v after a fault (and before any router kill) delivered", 100*checked.share(), chaosGrace)
+	}
 	rep := chaosReport{Test: run.test, Seed: seed, Duration: dur.String(), Events: e.nm.Events(), Ops: h.codes,
 		Published: mon.samples, Stored: stored, Delivered: res.Delivered, Failed: res.Failed, Reasons: res.Reasons,
-		Final: fmt.Sprintf("%d/%s", final.Index, final.Hash), TestFailed: t.Failed()}
+		Grace: chaosGrace.String(), Outside: &outside, Final: fmt.Sprintf("%d/%s", final.Index, final.Hash), TestFailed: t.Failed()}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	_ = os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
 }

@@ -8,7 +8,11 @@ package integration
 //   - crash: SIGKILL an agent or a router, then start it again on its data
 //     dir and flags (Kill / Restart, KillRouter / RestartRouter);
 //   - stall: SIGSTOP an agent, SIGCONT it later (Stall / Resume);
-//   - partition: cut and heal the raft link between two agents (Cut / Heal).
+//   - partition: cut and heal the raft link between two agents (Cut / Heal);
+//   - a slow link: hold every chunk between two agents for a random delay
+//     (Delay / Heal);
+//   - a lossy link: now and then stall a direction or reset a connection
+//     between two agents (Flaky / Heal).
 //
 // Partitions use a fault-injecting TCP proxy in front of every agent's raft
 // address: the agent binds --raft-bind on a private port and advertises the
@@ -22,12 +26,23 @@ package integration
 // timeouts, as on a real network. Gossip and the HTTP API are not proxied:
 // a cut is a raft partition, and forwarding a write to the leader over the
 // API may still work across it (a partial partition).
+//
+// TCP hides the loss of single packets from raft: the kernel retransmits, so
+// what raft sees of a lossy network is late data and, when retransmissions
+// give up, a lost connection. Delay and Flaky emulate that at the proxy, on
+// the chunks each direction reads: Delay holds every chunk for a random
+// time (in order, as TCP delivers); Flaky passes most chunks at once, stalls
+// the direction for a while on some (a retransmission timeout) and closes
+// the connection on a few (a reset). The fault schedule is seeded; the draws
+// per chunk are not (their interleaving with traffic never replays).
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -59,6 +74,19 @@ func linkOf(a, b string) link {
 	return link{a, b}
 }
 
+// linkFault is what the proxies do to the traffic of one raft link.
+type linkFault struct {
+	kind     string        // "cut", "delay" or "flaky"
+	min, max time.Duration // delay: each chunk is held between min and max
+}
+
+// Chances per chunk on a flaky link, in percent: a stall of 100-800 ms of
+// that direction, or a reset of the connection.
+const (
+	flakyStallPct = 5
+	flakyResetPct = 2
+)
+
 // nemesis injects faults into a testCluster started by startProxiedCluster.
 type nemesis struct {
 	t  testing.TB
@@ -66,7 +94,7 @@ type nemesis struct {
 
 	mu      sync.Mutex
 	pids    map[int]string // agent pid -> name
-	cuts    map[link]bool
+	faults  map[link]linkFault
 	stalled map[string]bool
 	conns   map[*proxyConn]struct{}
 	events  []nemesisEvent
@@ -115,7 +143,7 @@ func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
 	dir := t.TempDir()
 	secretFile := newSecretFile(t)
 	tc := &testCluster{t: t, secretFile: secretFile}
-	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, cuts: map[link]bool{}, stalled: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
+	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, faults: map[link]linkFault{}, stalled: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
 	var gossip []string
 	for range n {
 		gossip = append(gossip, addr())
@@ -228,7 +256,7 @@ func (nm *nemesis) Cut(a, b string) {
 	nm.record("cut", a+"|"+b)
 	l := linkOf(a, b)
 	nm.mu.Lock()
-	nm.cuts[l] = true
+	nm.faults[l] = linkFault{kind: "cut"}
 	var doomed []*proxyConn
 	for c := range nm.conns {
 		if linkOf(c.src, c.dst) == l {
@@ -250,11 +278,31 @@ func (nm *nemesis) Isolate(a string) {
 	}
 }
 
+// Delay slows the raft link between a and b: from now until Heal, every
+// chunk read in either direction is held between min and max (drawn per
+// chunk) before it is passed on, in order. Open connections stay open.
+func (nm *nemesis) Delay(a, b string, min, max time.Duration) {
+	nm.record("delay", fmt.Sprintf("%s|%s %v-%v", a, b, min, max))
+	nm.mu.Lock()
+	nm.faults[linkOf(a, b)] = linkFault{kind: "delay", min: min, max: max}
+	nm.mu.Unlock()
+}
+
+// Flaky makes the raft link between a and b lossy until Heal: on each chunk
+// read in either direction, a flakyStallPct chance to stall that direction
+// for 100-800 ms and a flakyResetPct chance to close the connection.
+func (nm *nemesis) Flaky(a, b string) {
+	nm.record("flaky", a+"|"+b)
+	nm.mu.Lock()
+	nm.faults[linkOf(a, b)] = linkFault{kind: "flaky"}
+	nm.mu.Unlock()
+}
+
 // Heal restores the raft link between a and b.
 func (nm *nemesis) Heal(a, b string) {
 	nm.record("heal", a+"|"+b)
 	nm.mu.Lock()
-	delete(nm.cuts, linkOf(a, b))
+	delete(nm.faults, linkOf(a, b))
 	nm.mu.Unlock()
 }
 
@@ -262,7 +310,7 @@ func (nm *nemesis) Heal(a, b string) {
 func (nm *nemesis) HealAll() {
 	nm.mu.Lock()
 	var cuts []link
-	for l := range nm.cuts {
+	for l := range nm.faults {
 		cuts = append(cuts, l)
 	}
 	var stalled []string
@@ -279,9 +327,18 @@ func (nm *nemesis) HealAll() {
 }
 
 func (nm *nemesis) isCut(a, b string) bool {
+	return nm.fault(a, b).kind == "cut"
+}
+
+// fault is the fault on the link between a and b (zero when none, or when
+// a is unknown).
+func (nm *nemesis) fault(a, b string) linkFault {
+	if a == "" {
+		return linkFault{}
+	}
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
-	return a != "" && nm.cuts[linkOf(a, b)]
+	return nm.faults[linkOf(a, b)]
 }
 
 // KillRouter SIGKILLs a router process; RestartRouter starts it again.
@@ -322,7 +379,7 @@ func (nm *nemesis) proxy(client net.Conn, dst, target string) {
 	pc.serv = serv
 	nm.mu.Lock()
 	nm.conns[pc] = struct{}{}
-	cut := pc.src != "" && nm.cuts[linkOf(pc.src, dst)] // cut while dialling
+	cut := pc.src != "" && nm.faults[linkOf(pc.src, dst)].kind == "cut" // cut while dialling
 	nm.mu.Unlock()
 	defer func() {
 		nm.mu.Lock()
@@ -334,9 +391,58 @@ func (nm *nemesis) proxy(client net.Conn, dst, target string) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(serv, client); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(client, serv); done <- struct{}{} }()
+	go func() { nm.pipe(pc, client, serv); done <- struct{}{} }()
+	go func() { nm.pipe(pc, serv, client); done <- struct{}{} }()
 	<-done
+}
+
+// pipe copies one direction of pc, from to to, applying the link's delay
+// or flakiness to each chunk it reads, until either side fails.
+func (nm *nemesis) pipe(pc *proxyConn, from, to net.Conn) {
+	type chunk struct {
+		b   []byte
+		due time.Time
+	}
+	ch := make(chan chunk, 256)
+	go func() {
+		defer close(ch)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := from.Read(buf)
+			if n > 0 {
+				due := time.Now()
+				switch f := nm.fault(pc.src, pc.dst); f.kind {
+				case "delay":
+					due = due.Add(f.min + rand.N(f.max-f.min+1))
+				case "flaky":
+					switch x := rand.IntN(100); {
+					case x < flakyResetPct:
+						pc.close()
+						return
+					case x < flakyResetPct+flakyStallPct:
+						due = due.Add(100*time.Millisecond + rand.N(700*time.Millisecond))
+					}
+				}
+				ch <- chunk{bytes.Clone(buf[:n]), due}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var last time.Time
+	for c := range ch {
+		if c.due.After(last) { // in order, as TCP delivers
+			last = c.due
+		}
+		time.Sleep(time.Until(last))
+		if _, err := to.Write(c.b); err != nil {
+			pc.close()
+			for range ch { // until the reader sees the closed connection
+			}
+			return
+		}
+	}
 }
 
 // blackhole reads and discards what the client sends, answering nothing,
@@ -452,4 +558,73 @@ func TestNemesisProxy(t *testing.T) {
 	if line := strings.Fields(imhOK(t, "cluster", "state-hash", "--http-addr", tc.agents[0].httpAddr)); len(line) != 3 || line[0] != "n1" {
 		t.Fatalf("imh cluster state-hash: %q", line)
 	}
+}
+
+// TestNemesisLinkFaults checks the proxy's slow and lossy links on
+// in-memory connections: a delayed link holds each chunk at least the
+// minimum and keeps their order; a flaky link sooner or later resets the
+// connection; a healed link passes chunks at once.
+func TestNemesisLinkFaults(t *testing.T) {
+	nm := &nemesis{t: t, faults: map[link]linkFault{}}
+	open := func() (in, out net.Conn, pc *proxyConn) {
+		c1, c2 := net.Pipe()
+		s1, s2 := net.Pipe()
+		pc = &proxyConn{src: "a", dst: "b", client: c1, serv: s1}
+		go nm.pipe(pc, c1, s1)
+		t.Cleanup(func() { pc.close(); c2.Close(); s2.Close() })
+		return c2, s2, pc
+	}
+	roundTrip := func(in, out net.Conn, msg string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if _, err := in.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(out, buf); err != nil || string(buf) != msg {
+			t.Fatalf("read %q: %v, want %q", buf, err, msg)
+		}
+		return time.Since(start)
+	}
+
+	in, out, _ := open()
+	if d := roundTrip(in, out, "plain"); d > 100*time.Millisecond {
+		t.Errorf("a healthy link took %v", d)
+	}
+	nm.Delay("a", "b", 100*time.Millisecond, 150*time.Millisecond)
+	for i := range 5 {
+		if d := roundTrip(in, out, fmt.Sprintf("chunk%d", i)); d < 100*time.Millisecond {
+			t.Errorf("a delayed link passed chunk %d after %v", i, d)
+		}
+	}
+	// Chunks written back to back arrive in order.
+	go func() {
+		for i := range 20 {
+			_, _ = in.Write([]byte{byte(i)})
+		}
+	}()
+	for i := range 20 {
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(out, b); err != nil || b[0] != byte(i) {
+			t.Fatalf("chunk %d: got %v, %v", i, b, err)
+		}
+	}
+	nm.Heal("a", "b")
+	if d := roundTrip(in, out, "healed"); d > 100*time.Millisecond {
+		t.Errorf("a healed link took %v", d)
+	}
+
+	nm.Flaky("a", "b")
+	in, out, _ = open()
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := in.Write([]byte("x")); err != nil {
+			break // reset
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a flaky link never reset its connection")
+		}
+	}
+	nm.HealAll()
 }

@@ -145,6 +145,7 @@ type simnetSendConfig struct {
 	Mode      string        `mapstructure:"mode"`
 	Behaviour string        `mapstructure:"behaviour"`
 	JSON      bool          `mapstructure:"json"`
+	Messages  bool          `mapstructure:"messages"`
 }
 
 func newSimnetSendCmd() *cobra.Command {
@@ -172,6 +173,7 @@ func newSimnetSendCmd() *cobra.Command {
 	f.String("mode", "oneway", "oneway or reqresp")
 	f.String("behaviour", "i2pd", "lease choice of the clients: i2pd, java or mix")
 	f.Bool("json", false, "print one JSON object")
+	f.Bool("messages", false, "with --json, list every message's outcome under \"messages\" (client, seq, sent time, delivered, router or reason)")
 	return cmd
 }
 
@@ -195,7 +197,10 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendConfig) error {
 	if err != nil {
 		return usageErrorf("simnet send: --behaviour: %v", err)
 	}
-	cfg := simnet.SendConfig{Dest: dest, Count: o.Count, Clients: o.Clients, Interval: o.Interval, Mode: mode, Behaviour: behaviour}
+	if o.Messages && !o.JSON {
+		return usageErrorf("simnet send: --messages needs --json")
+	}
+	cfg := simnet.SendConfig{Dest: dest, Count: o.Count, Clients: o.Clients, Interval: o.Interval, Mode: mode, Behaviour: behaviour, Messages: o.Messages}
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf("simnet send: %v", err)
 	}

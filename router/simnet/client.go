@@ -294,6 +294,9 @@ type SendConfig struct {
 	Interval  time.Duration `json:"interval"`
 	Mode      Mode          `json:"mode"`
 	Behaviour Behaviour     `json:"behaviour"`
+	// Messages asks for every message's outcome in SendResult.Messages
+	// (`imh simnet send --messages`).
+	Messages bool `json:"messages,omitempty"`
 }
 
 // Validate checks a SendConfig.
@@ -314,6 +317,22 @@ type SendResult struct {
 	Failed    int            `json:"failed"`
 	Reasons   map[string]int `json:"reasons"`
 	ByRouter  map[string]int `json:"by_router"`
+	// Messages is every message's outcome in the order they were resolved,
+	// only when SendConfig.Messages is set.
+	Messages []MessageOutcome `json:"messages,omitempty"`
+}
+
+// MessageOutcome is what happened to one message of a send run: client is
+// the client's index in the run, seq the message's number within the
+// client, sent the network's time (the wall clock unless the daemon runs
+// with a --time-scale) when the client began sending it.
+type MessageOutcome struct {
+	Client    int       `json:"client"`
+	Seq       int       `json:"seq"`
+	Sent      time.Time `json:"sent"`
+	Delivered bool      `json:"delivered"`
+	Router    string    `json:"router,omitempty"`
+	Reason    Reason    `json:"reason,omitempty"`
 }
 
 // NewSendResult has every reason key present at zero.
@@ -360,9 +379,13 @@ func (n *Network) Send(ctx context.Context, cfg SendConfig) (SendResult, error) 
 		}
 		c := n.NewClient(fmt.Sprintf("send%d-c%d", run, i), b)
 		wg.Go(func() {
-			errs[i] = c.run(ctx, cfg, func(o Outcome) {
+			errs[i] = c.run(ctx, cfg, func(seq int, sent time.Time, o Outcome) {
 				mu.Lock()
 				res.Add(o)
+				if cfg.Messages {
+					res.Messages = append(res.Messages, MessageOutcome{Client: i, Seq: seq, Sent: sent,
+						Delivered: o.Delivered, Router: o.Router, Reason: o.Reason})
+				}
 				mu.Unlock()
 			})
 		})
@@ -375,7 +398,7 @@ func (n *Network) Send(ctx context.Context, cfg SendConfig) (SendResult, error) 
 // client that wakes late catches up instead of drifting, so the number of
 // messages per simulated time holds even when a scaled clock's timers fire
 // late.
-func (c *Client) run(ctx context.Context, cfg SendConfig, add func(Outcome)) error {
+func (c *Client) run(ctx context.Context, cfg SendConfig, add func(seq int, sent time.Time, o Outcome)) error {
 	start := c.n.clock.Now()
 	for seq := range cfg.Count {
 		if seq > 0 {
@@ -384,11 +407,12 @@ func (c *Client) run(ctx context.Context, cfg SendConfig, add func(Outcome)) err
 				return err
 			}
 		}
+		sent := c.n.clock.Now()
 		o, err := c.Send(ctx, cfg.Dest, cfg.Mode, uint64(seq))
 		if err != nil {
 			return err
 		}
-		add(o)
+		add(seq, sent, o)
 	}
 	return nil
 }
@@ -402,5 +426,6 @@ func (r SendResult) clone() SendResult {
 	for k, v := range r.ByRouter {
 		out.ByRouter[k] = v
 	}
+	out.Messages = slices.Clone(r.Messages)
 	return out
 }

@@ -487,5 +487,6 @@ func RemoteSend(ctx context.Context, addr string, cfg SendConfig) (SendResult, e
 	for k, v := range resp.Result.ByRouter {
 		res.ByRouter[k] = v
 	}
+	res.Messages = resp.Result.Messages
 	return res, nil
 }

@@ -121,14 +121,17 @@ func TestRemoteRoutersAndSend(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	cfg.Messages = true // and every message's outcome, as `imh simnet send --messages`
+	before := time.Now()
 	res, err = simnet.RemoteSend(ctx, addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("remote send, r1 down: %+v", res)
+	t.Logf("remote send, r1 down: %d delivered, %d failed, %v", res.Delivered, res.Failed, res.Reasons)
 	if res.Reasons[string(simnet.ReasonRouterDown)] == 0 || res.ByRouter["r1"] != 0 || res.Delivered == 0 {
 		t.Fatalf("r1 down: %+v", res)
 	}
+	checkMessages(t, res, cfg, before)
 
 	// Stopping the daemon cuts the remaining router.
 	stop()
@@ -195,4 +198,43 @@ func TestServeBadInput(t *testing.T) {
 
 func rawFrame(body string) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// checkMessages checks that res lists each message of cfg once, with
+// outcomes adding up to its counts and send times after before.
+func checkMessages(t *testing.T, res simnet.SendResult, cfg simnet.SendConfig, before time.Time) {
+	t.Helper()
+	if len(res.Messages) != cfg.Clients*cfg.Count {
+		t.Fatalf("%d messages listed, want %d", len(res.Messages), cfg.Clients*cfg.Count)
+	}
+	seen := map[[2]int]bool{}
+	delivered, reasons := 0, map[string]int{}
+	for _, m := range res.Messages {
+		k := [2]int{m.Client, m.Seq}
+		if seen[k] || m.Client < 0 || m.Client >= cfg.Clients || m.Seq < 0 || m.Seq >= cfg.Count {
+			t.Fatalf("message %+v listed twice or out of range", m)
+		}
+		seen[k] = true
+		if m.Sent.Before(before) || m.Sent.After(time.Now()) {
+			t.Fatalf("message %+v sent at %v, outside the run", m, m.Sent)
+		}
+		switch {
+		case m.Delivered && (m.Router == "" || m.Reason != ""):
+			t.Fatalf("delivered message %+v without a router or with a reason", m)
+		case m.Delivered:
+			delivered++
+		case m.Reason == "":
+			t.Fatalf("lost message %+v without a reason", m)
+		default:
+			reasons[string(m.Reason)]++
+		}
+	}
+	if delivered != res.Delivered || len(res.Messages)-delivered != res.Failed {
+		t.Fatalf("messages: %d delivered of %d, counts %d and %d", delivered, len(res.Messages), res.Delivered, res.Failed)
+	}
+	for r, n := range reasons {
+		if res.Reasons[r] != n {
+			t.Fatalf("messages: %d lost for %s, counted %d", n, r, res.Reasons[r])
+		}
+	}
 }
