@@ -3,12 +3,12 @@ package routertest
 import (
 	"context"
 	"crypto/rand"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -49,20 +49,7 @@ func NewEcho(t testing.TB, cfg EchoConfig) *Echo {
 	if err != nil {
 		t.Fatalf("routertest: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("routertest: listen: %v", err)
-	}
-	e.Addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("routertest: serve: %v", err)
-		}
-	})
+	e.Addr, _ = servetest.Loopback(t, srv)
 	return e
 }
 

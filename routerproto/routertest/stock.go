@@ -14,12 +14,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -90,20 +90,7 @@ func NewStock(t testing.TB, cfg StockConfig) *Stock {
 		t.Fatalf("routertest: %v", err)
 	}
 	s.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("routertest: listen: %v", err)
-	}
-	s.Addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("routertest: serve: %v", err)
-		}
-	})
+	s.Addr, _ = servetest.Loopback(t, srv)
 	return s
 }
 
