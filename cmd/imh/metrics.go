@@ -87,27 +87,32 @@ var (
 	mClusterServers     = gaugeF("cluster_servers", "servers (voters and non-voters) in the raft configuration")
 )
 
+// clusterFamilies are the cluster collector's metrics.
+var clusterFamilies = []family{mClusterLeader, mClusterKnownLeader, mClusterTerm, mClusterLastIndex, mClusterCommitIndex,
+	mClusterApplied, mClusterLastContact, mClusterVoters, mClusterServers}
+
 func clusterCollector(c *cluster.Cluster) prometheus.Collector {
 	return collector{
-		fams: []family{mClusterLeader, mClusterKnownLeader, mClusterTerm, mClusterLastIndex, mClusterCommitIndex,
-			mClusterApplied, mClusterLastContact, mClusterVoters, mClusterServers},
-		collect: func(ch chan<- prometheus.Metric) {
-			f := c.RaftFigures()
-			emit(ch, mClusterLeader, b2f(f.Leader))
-			emit(ch, mClusterKnownLeader, b2f(f.KnownLeader))
-			emit(ch, mClusterTerm, float64(f.Term))
-			emit(ch, mClusterLastIndex, float64(f.LastIndex))
-			emit(ch, mClusterCommitIndex, float64(f.CommitIndex))
-			emit(ch, mClusterApplied, float64(f.Applied))
-			contact := 0.0
-			if !f.Leader && !f.LastContact.IsZero() {
-				contact = time.Since(f.LastContact).Seconds()
-			}
-			emit(ch, mClusterLastContact, contact)
-			emit(ch, mClusterVoters, float64(f.Voters))
-			emit(ch, mClusterServers, float64(f.Servers))
-		},
+		fams:    clusterFamilies,
+		collect: func(ch chan<- prometheus.Metric) { emitCluster(ch, c.RaftFigures(), time.Now()) },
 	}
+}
+
+// emitCluster writes one reading of raft's figures.
+func emitCluster(ch chan<- prometheus.Metric, f cluster.RaftFigures, now time.Time) {
+	emit(ch, mClusterLeader, b2f(f.Leader))
+	emit(ch, mClusterKnownLeader, b2f(f.KnownLeader))
+	emit(ch, mClusterTerm, float64(f.Term))
+	emit(ch, mClusterLastIndex, float64(f.LastIndex))
+	emit(ch, mClusterCommitIndex, float64(f.CommitIndex))
+	emit(ch, mClusterApplied, float64(f.Applied))
+	contact := 0.0
+	if !f.Leader && !f.LastContact.IsZero() {
+		contact = now.Sub(f.LastContact).Seconds()
+	}
+	emit(ch, mClusterLastContact, contact)
+	emit(ch, mClusterVoters, float64(f.Voters))
+	emit(ch, mClusterServers, float64(f.Servers))
 }
 
 // Agent: the balancer (leader only; followers export imh_balancer_leading 0).
@@ -219,52 +224,61 @@ var (
 // refusedCounter is what netlimit.Listener offers.
 type refusedCounter interface{ Refused() uint64 }
 
+// routerFamilies are the router collector's metrics.
+var routerFamilies = []family{mRtrSessions, mRtrControl, mRtrData, mRtrQueued, mRtrDropped, mRtrStale, mRtrTunnels,
+	mRtrFastTier, mRtrBuilds, mRtrDelivered, mRtrRefusedConns}
+
 func routerCollector(r *router.Router, ln refusedCounter) prometheus.Collector {
 	return collector{
-		fams: []family{mRtrSessions, mRtrControl, mRtrData, mRtrQueued, mRtrDropped, mRtrStale, mRtrTunnels,
-			mRtrFastTier, mRtrBuilds, mRtrDelivered, mRtrRefusedConns},
+		fams: routerFamilies,
 		collect: func(ch chan<- prometheus.Metric) {
 			ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 			st := r.Status(ctx)
 			cancel()
-			perDest := map[string]*router.SessionStatus{}
-			counts := map[string]int{}
-			for i := range st.Sessions {
-				s := &st.Sessions[i]
-				counts[s.B32]++
-				if p := perDest[s.B32]; p != nil {
-					p.ControlAttached = p.ControlAttached || s.ControlAttached
-					p.DataAttached += s.DataAttached
-					p.Queued += s.Queued
-					p.QueueDropped += s.QueueDropped
-					p.StaleRefused += s.StaleRefused
-					continue
-				}
-				c := *s
-				perDest[s.B32] = &c
-			}
-			for dest, s := range perDest {
-				emit(ch, mRtrSessions, float64(counts[dest]), dest)
-				emit(ch, mRtrControl, b2f(s.ControlAttached), dest)
-				emit(ch, mRtrData, float64(s.DataAttached), dest)
-				emit(ch, mRtrQueued, float64(s.Queued), dest)
-				emit(ch, mRtrDropped, float64(s.QueueDropped), dest)
-				emit(ch, mRtrStale, float64(s.StaleRefused), dest)
-			}
-			tunnels := map[string]int{"inbound": 0, "outbound": 0}
-			for _, t := range st.Tunnels {
-				tunnels[t.Direction]++
-			}
-			for dir, n := range tunnels {
-				emit(ch, mRtrTunnels, float64(n), dir)
-			}
-			emit(ch, mRtrFastTier, float64(st.FastTier))
-			emit(ch, mRtrBuilds, float64(st.Builds.OK), "ok")
-			emit(ch, mRtrBuilds, float64(st.Builds.Failed), "failed")
-			emit(ch, mRtrDelivered, float64(st.Delivered))
-			emit(ch, mRtrRefusedConns, float64(ln.Refused()))
+			emitRouter(ch, st, ln.Refused())
 		},
 	}
+}
+
+// emitRouter writes one router status; refused is the listener's count of
+// connections it closed at its cap.
+func emitRouter(ch chan<- prometheus.Metric, st router.Status, refused uint64) {
+	perDest := map[string]*router.SessionStatus{}
+	counts := map[string]int{}
+	for i := range st.Sessions {
+		s := &st.Sessions[i]
+		counts[s.B32]++
+		if p := perDest[s.B32]; p != nil {
+			p.ControlAttached = p.ControlAttached || s.ControlAttached
+			p.DataAttached += s.DataAttached
+			p.Queued += s.Queued
+			p.QueueDropped += s.QueueDropped
+			p.StaleRefused += s.StaleRefused
+			continue
+		}
+		c := *s
+		perDest[s.B32] = &c
+	}
+	for dest, s := range perDest {
+		emit(ch, mRtrSessions, float64(counts[dest]), dest)
+		emit(ch, mRtrControl, b2f(s.ControlAttached), dest)
+		emit(ch, mRtrData, float64(s.DataAttached), dest)
+		emit(ch, mRtrQueued, float64(s.Queued), dest)
+		emit(ch, mRtrDropped, float64(s.QueueDropped), dest)
+		emit(ch, mRtrStale, float64(s.StaleRefused), dest)
+	}
+	tunnels := map[string]int{"inbound": 0, "outbound": 0}
+	for _, t := range st.Tunnels {
+		tunnels[t.Direction]++
+	}
+	for dir, n := range tunnels {
+		emit(ch, mRtrTunnels, float64(n), dir)
+	}
+	emit(ch, mRtrFastTier, float64(st.FastTier))
+	emit(ch, mRtrBuilds, float64(st.Builds.OK), "ok")
+	emit(ch, mRtrBuilds, float64(st.Builds.Failed), "failed")
+	emit(ch, mRtrDelivered, float64(st.Delivered))
+	emit(ch, mRtrRefusedConns, float64(refused))
 }
 
 // Simnet: `imh simnet serve`.
@@ -281,30 +295,35 @@ var (
 	mSimLookups    = counterF("simnet_leaseset_lookups_total", "LeaseSet lookups", "dest")
 )
 
+// simnetFamilies are the simnet collector's metrics.
+var simnetFamilies = []family{mSimPeers, mSimFloodfills, mSimRouters, mSimTunnels, mSimBuilds, mSimDelivered, mSimSent,
+	mSimStores, mSimRejected, mSimLookups}
+
 func simnetCollector(n *simnet.Network) prometheus.Collector {
 	return collector{
-		fams: []family{mSimPeers, mSimFloodfills, mSimRouters, mSimTunnels, mSimBuilds, mSimDelivered, mSimSent,
-			mSimStores, mSimRejected, mSimLookups},
-		collect: func(ch chan<- prometheus.Metric) {
-			st := n.Status()
-			emit(ch, mSimPeers, float64(st.Peers))
-			emit(ch, mSimFloodfills, float64(st.Floodfills))
-			emit(ch, mSimRouters, float64(len(st.Routers)))
-			emit(ch, mSimTunnels, float64(st.Tunnels))
-			for name, s := range st.RouterStats {
-				emit(ch, mSimBuilds, float64(s.BuildsOK), name, "ok")
-				emit(ch, mSimBuilds, float64(s.BuildsFailed), name, "failed")
-				emit(ch, mSimDelivered, float64(s.Delivered), name, "accepted")
-				emit(ch, mSimDelivered, float64(s.Refused), name, "refused")
-				emit(ch, mSimSent, float64(s.Sent), name, "ok")
-				emit(ch, mSimSent, float64(s.SendFailed), name, "failed")
-			}
-			for dest, d := range st.Destinations {
-				emit(ch, mSimStores, float64(d.Stores), dest)
-				emit(ch, mSimRejected, float64(d.Rejected), dest)
-				emit(ch, mSimLookups, float64(d.Lookups), dest)
-			}
-		},
+		fams:    simnetFamilies,
+		collect: func(ch chan<- prometheus.Metric) { emitSimnet(ch, n.Status()) },
+	}
+}
+
+// emitSimnet writes one network status.
+func emitSimnet(ch chan<- prometheus.Metric, st simnet.Status) {
+	emit(ch, mSimPeers, float64(st.Peers))
+	emit(ch, mSimFloodfills, float64(st.Floodfills))
+	emit(ch, mSimRouters, float64(len(st.Routers)))
+	emit(ch, mSimTunnels, float64(st.Tunnels))
+	for name, s := range st.RouterStats {
+		emit(ch, mSimBuilds, float64(s.BuildsOK), name, "ok")
+		emit(ch, mSimBuilds, float64(s.BuildsFailed), name, "failed")
+		emit(ch, mSimDelivered, float64(s.Delivered), name, "accepted")
+		emit(ch, mSimDelivered, float64(s.Refused), name, "refused")
+		emit(ch, mSimSent, float64(s.Sent), name, "ok")
+		emit(ch, mSimSent, float64(s.SendFailed), name, "failed")
+	}
+	for dest, d := range st.Destinations {
+		emit(ch, mSimStores, float64(d.Stores), dest)
+		emit(ch, mSimRejected, float64(d.Rejected), dest)
+		emit(ch, mSimLookups, float64(d.Lookups), dest)
 	}
 }
 
@@ -320,27 +339,33 @@ var (
 	mFrontErrors    = counterF("frontend_errors_total", "stream and backend errors", "dest")
 )
 
+// frontendFamilies are the frontend collector's metrics.
+var frontendFamilies = []family{mFrontAttached, mFrontActive, mFrontBackendUp, mFrontKeyExpiry, mFrontOpen, mFrontStreams,
+	mFrontBytes, mFrontErrors, mFrontRefusedConn}
+
 func frontendCollector(fe *frontend.Frontend, ln refusedCounter) prometheus.Collector {
 	return collector{
-		fams: []family{mFrontAttached, mFrontActive, mFrontBackendUp, mFrontKeyExpiry, mFrontOpen, mFrontStreams,
-			mFrontBytes, mFrontErrors, mFrontRefusedConn},
-		collect: func(ch chan<- prometheus.Metric) {
-			st := fe.Status()
-			for _, d := range st.Dests {
-				emit(ch, mFrontAttached, b2f(d.Attached), d.Name)
-				emit(ch, mFrontActive, b2f(d.Active), d.Name)
-				emit(ch, mFrontBackendUp, b2f(d.BackendUp), d.Name)
-				if !d.KeyExpires.IsZero() {
-					emit(ch, mFrontKeyExpiry, float64(d.KeyExpires.Unix()), d.Name)
-				}
-				emit(ch, mFrontOpen, float64(d.Open), d.Name)
-				emit(ch, mFrontStreams, float64(d.Accepted), d.Name, "accepted")
-				emit(ch, mFrontStreams, float64(d.Refused), d.Name, "refused")
-				emit(ch, mFrontBytes, float64(d.BytesIn), d.Name, "in")
-				emit(ch, mFrontBytes, float64(d.BytesOut), d.Name, "out")
-				emit(ch, mFrontErrors, float64(d.Errors), d.Name)
-			}
-			emit(ch, mFrontRefusedConn, float64(ln.Refused()))
-		},
+		fams:    frontendFamilies,
+		collect: func(ch chan<- prometheus.Metric) { emitFrontend(ch, fe.Status(), ln.Refused()) },
 	}
+}
+
+// emitFrontend writes one frontend status; refused is the listener's count
+// of connections it closed at its cap.
+func emitFrontend(ch chan<- prometheus.Metric, st frontend.Status, refused uint64) {
+	for _, d := range st.Dests {
+		emit(ch, mFrontAttached, b2f(d.Attached), d.Name)
+		emit(ch, mFrontActive, b2f(d.Active), d.Name)
+		emit(ch, mFrontBackendUp, b2f(d.BackendUp), d.Name)
+		if !d.KeyExpires.IsZero() {
+			emit(ch, mFrontKeyExpiry, float64(d.KeyExpires.Unix()), d.Name)
+		}
+		emit(ch, mFrontOpen, float64(d.Open), d.Name)
+		emit(ch, mFrontStreams, float64(d.Accepted), d.Name, "accepted")
+		emit(ch, mFrontStreams, float64(d.Refused), d.Name, "refused")
+		emit(ch, mFrontBytes, float64(d.BytesIn), d.Name, "in")
+		emit(ch, mFrontBytes, float64(d.BytesOut), d.Name, "out")
+		emit(ch, mFrontErrors, float64(d.Errors), d.Name)
+	}
+	emit(ch, mFrontRefusedConn, float64(refused))
 }

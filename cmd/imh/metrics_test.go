@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/imh-project/imh/balancer"
+	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/frontend"
+	"github.com/imh-project/imh/internal/status"
+	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/simnet"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// exposition is the text format of what c exports, families sorted by name.
+func exposition(t *testing.T, c prometheus.Collector) []byte {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: exposition changed (docs/monitoring.md is a contract)\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+// TestMetricsExposition pins every collector's names, help, types, labels
+// and values for fixed component figures.
+func TestMetricsExposition(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	cases := []struct {
+		name string
+		c    prometheus.Collector
+	}{
+		{"cluster_follower.prom", collector{fams: clusterFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitCluster(ch, cluster.RaftFigures{KnownLeader: true, Term: 7, LastIndex: 120, CommitIndex: 119, Applied: 118,
+				LastContact: now.Add(-1500 * time.Millisecond), Voters: 3, Servers: 4}, now)
+		}}},
+		{"cluster_leader.prom", collector{fams: clusterFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitCluster(ch, cluster.RaftFigures{Leader: true, KnownLeader: true, Term: 9, LastIndex: 5, CommitIndex: 5, Applied: 5,
+				LastContact: now.Add(-time.Hour), Voters: 3, Servers: 3}, now)
+		}}},
+		{"balancer.prom", collector{fams: balancerFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitBalancer(ch, balancer.Metrics{Leading: true, Term: 3,
+				Routers: map[string]balancer.RouterMetrics{"ra": {Up: true, Downs: 1}, "rb": {Downs: 4}},
+				Dests: map[string]balancer.DestMetrics{
+					"web": {Policy: balancer.PolicyFailover, ActiveRouter: "ra", Leases: 3, LeaseGoal: 6, Published: now.Add(-90 * time.Second),
+						GatewaySet: 20, GatewaysInUse: 3, Counters: balancer.DestCounters{Publishes: 11, Switches: 2, GatewayChanges: 5},
+						Streams: status.StreamsLive{Open: 2, Accepted: 40, Refused: 1, BytesIn: 1000, BytesOut: 2000},
+						ByRouter: map[string]balancer.DestRouterMetrics{
+							"ra": {Leases: 3, InboundTunnels: 3, OutboundTunnels: 2, PendingBuilds: 1,
+								Counters: balancer.RouterCounters{TunnelBuilds: 30, TunnelBuildFailures: 4, HandOvers: 11, Payloads: 50, PayloadBytes: 5000}},
+							"rb": {InboundTunnels: 1},
+						}},
+					"mail": {Leases: 0, LeaseGoal: 6},
+				}}, now)
+		}}},
+		{"router.prom", collector{fams: routerFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitRouter(ch, router.Status{Name: "ra", FastTier: 75, Builds: router.BuildCounts{OK: 12, Failed: 3}, Delivered: 99,
+				Sessions: []router.SessionStatus{
+					{ID: 1, B32: "aaaa.b32.i2p", ControlAttached: true, DataAttached: 1, Queued: 2, QueueDropped: 3, StaleRefused: 1},
+					{ID: 2, B32: "aaaa.b32.i2p", DataAttached: 2, Queued: 1, QueueDropped: 1, StaleRefused: 2},
+					{ID: 3, B32: "bbbb.b32.i2p"},
+				},
+				Tunnels: []router.TunnelStatus{{ID: 1, Direction: "inbound"}, {ID: 2, Direction: "inbound"}, {ID: 3, Direction: "outbound"}},
+			}, 6)
+		}}},
+		{"router_idle.prom", collector{fams: routerFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitRouter(ch, router.Status{Name: "rb"}, 0)
+		}}},
+		{"simnet.prom", collector{fams: simnetFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitSimnet(ch, simnet.Status{Peers: 2000, Floodfills: 100, Routers: []string{"ra", "rb"}, Tunnels: 9,
+				RouterStats: map[string]simnet.RouterStats{
+					"ra": {BuildsOK: 10, BuildsFailed: 2, Delivered: 30, Refused: 1, Sent: 7, SendFailed: 1},
+					"rb": {BuildsOK: 5},
+				},
+				Destinations: map[string]simnet.DestStatus{"aaaa.b32.i2p": {Stores: 4, Rejected: 1, Lookups: 8}},
+			})
+		}}},
+		{"frontend.prom", collector{fams: frontendFamilies, collect: func(ch chan<- prometheus.Metric) {
+			emitFrontend(ch, frontend.Status{Name: "fe1", Dests: []frontend.DestStatus{
+				{Name: "web", Attached: true, Active: true, BackendUp: true, KeyExpires: now.Add(time.Hour),
+					Open: 1, Accepted: 20, Refused: 2, BytesIn: 300, BytesOut: 400, Errors: 1},
+				{Name: "mail"},
+			}}, 5)
+		}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			golden(t, filepath.Join("metrics", tc.name), exposition(t, tc.c))
+		})
+	}
+}
