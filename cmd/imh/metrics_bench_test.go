@@ -44,7 +44,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 		b.Run(fmt.Sprintf("routers=%d/dests=%d", tc.routers, tc.dests), func(b *testing.B) {
 			snap := leaderSnapshot(tc.routers, tc.dests)
 			reg := metrics.NewRegistry()
-			reg.MustRegister(collector{fams: balancerFamilies, collect: func(ch chan<- prometheus.Metric) {
+			reg.MustRegister(metrics.Collector{Families: balancerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 				emitBalancer(ch, snap, time.Now())
 			}})
 			h := metricsHandler(reg)

@@ -1,64 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/frontend"
+	"github.com/imh-project/imh/internal/metrics"
+	"github.com/imh-project/imh/internal/metrics/metricstest"
 	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-// exposition is the text format of what c exports, families sorted by name.
-func exposition(t *testing.T, c prometheus.Collector) []byte {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, mf := range mfs {
-		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b.Bytes()
-}
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s: exposition changed (docs/monitoring.md is a contract)\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 // TestMetricsExposition pins every collector's names, help, types, labels
 // and values for fixed component figures.
@@ -68,15 +25,15 @@ func TestMetricsExposition(t *testing.T) {
 		name string
 		c    prometheus.Collector
 	}{
-		{"cluster_follower.prom", collector{fams: clusterFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"cluster_follower.prom", metrics.Collector{Families: clusterFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitCluster(ch, cluster.RaftFigures{KnownLeader: true, Term: 7, LastIndex: 120, CommitIndex: 119, Applied: 118,
 				LastContact: now.Add(-1500 * time.Millisecond), Voters: 3, Servers: 4}, now)
 		}}},
-		{"cluster_leader.prom", collector{fams: clusterFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"cluster_leader.prom", metrics.Collector{Families: clusterFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitCluster(ch, cluster.RaftFigures{Leader: true, KnownLeader: true, Term: 9, LastIndex: 5, CommitIndex: 5, Applied: 5,
 				LastContact: now.Add(-time.Hour), Voters: 3, Servers: 3}, now)
 		}}},
-		{"balancer.prom", collector{fams: balancerFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"balancer.prom", metrics.Collector{Families: balancerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitBalancer(ch, balancer.Metrics{Leading: true, Term: 3,
 				Routers: map[string]balancer.RouterMetrics{"ra": {Up: true, Downs: 1}, "rb": {Downs: 4}},
 				Dests: map[string]balancer.DestMetrics{
@@ -91,7 +48,7 @@ func TestMetricsExposition(t *testing.T) {
 					"mail": {Leases: 0, LeaseGoal: 6},
 				}}, now)
 		}}},
-		{"router.prom", collector{fams: routerFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"router.prom", metrics.Collector{Families: routerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitRouter(ch, router.Status{Name: "ra", FastTier: 75, Builds: router.BuildCounts{OK: 12, Failed: 3}, Delivered: 99,
 				Sessions: []router.SessionStatus{
 					{ID: 1, B32: "aaaa.b32.i2p", ControlAttached: true, DataAttached: 1, Queued: 2, QueueDropped: 3, StaleRefused: 1},
@@ -101,10 +58,10 @@ func TestMetricsExposition(t *testing.T) {
 				Tunnels: []router.TunnelStatus{{ID: 1, Direction: "inbound"}, {ID: 2, Direction: "inbound"}, {ID: 3, Direction: "outbound"}},
 			}, 6)
 		}}},
-		{"router_idle.prom", collector{fams: routerFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"router_idle.prom", metrics.Collector{Families: routerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitRouter(ch, router.Status{Name: "rb"}, 0)
 		}}},
-		{"simnet.prom", collector{fams: simnetFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"simnet.prom", metrics.Collector{Families: simnetFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitSimnet(ch, simnet.Status{Peers: 2000, Floodfills: 100, Routers: []string{"ra", "rb"}, Tunnels: 9,
 				RouterStats: map[string]simnet.RouterStats{
 					"ra": {BuildsOK: 10, BuildsFailed: 2, Delivered: 30, Refused: 1, Sent: 7, SendFailed: 1},
@@ -113,7 +70,7 @@ func TestMetricsExposition(t *testing.T) {
 				Destinations: map[string]simnet.DestStatus{"aaaa.b32.i2p": {Stores: 4, Rejected: 1, Lookups: 8}},
 			})
 		}}},
-		{"frontend.prom", collector{fams: frontendFamilies, collect: func(ch chan<- prometheus.Metric) {
+		{"frontend.prom", metrics.Collector{Families: frontendFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitFrontend(ch, frontend.Status{Name: "fe1", Dests: []frontend.DestStatus{
 				{Name: "web", Attached: true, Active: true, BackendUp: true, KeyExpires: now.Add(time.Hour),
 					Open: 1, Accepted: 20, Refused: 2, BytesIn: 300, BytesOut: 400, Errors: 1},
@@ -123,7 +80,7 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			golden(t, filepath.Join("metrics", tc.name), exposition(t, tc.c))
+			metricstest.Golden(t, filepath.Join("testdata", "metrics", tc.name), tc.c)
 		})
 	}
 }
