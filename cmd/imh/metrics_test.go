@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imh-project/imh/balancer"
-	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/metrics/metricstest"
@@ -25,14 +24,6 @@ func TestMetricsExposition(t *testing.T) {
 		name string
 		c    prometheus.Collector
 	}{
-		{"cluster_follower.prom", metrics.Collector{Families: clusterFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitCluster(ch, cluster.RaftFigures{KnownLeader: true, Term: 7, LastIndex: 120, CommitIndex: 119, Applied: 118,
-				LastContact: now.Add(-1500 * time.Millisecond), Voters: 3, Servers: 4}, now)
-		}}},
-		{"cluster_leader.prom", metrics.Collector{Families: clusterFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitCluster(ch, cluster.RaftFigures{Leader: true, KnownLeader: true, Term: 9, LastIndex: 5, CommitIndex: 5, Applied: 5,
-				LastContact: now.Add(-time.Hour), Voters: 3, Servers: 3}, now)
-		}}},
 		{"balancer.prom", metrics.Collector{Families: balancerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitBalancer(ch, balancer.Metrics{Leading: true, Term: 3,
 				Routers: map[string]balancer.RouterMetrics{"ra": {Up: true, Downs: 1}, "rb": {Downs: 4}},
