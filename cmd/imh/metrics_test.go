@@ -7,11 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/metrics/metricstest"
-	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 )
@@ -24,21 +22,6 @@ func TestMetricsExposition(t *testing.T) {
 		name string
 		c    prometheus.Collector
 	}{
-		{"balancer.prom", metrics.Collector{Families: balancerFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitBalancer(ch, balancer.Metrics{Leading: true, Term: 3,
-				Routers: map[string]balancer.RouterMetrics{"ra": {Up: true, Downs: 1}, "rb": {Downs: 4}},
-				Dests: map[string]balancer.DestMetrics{
-					"web": {Policy: balancer.PolicyFailover, ActiveRouter: "ra", Leases: 3, LeaseGoal: 6, Published: now.Add(-90 * time.Second),
-						GatewaySet: 20, GatewaysInUse: 3, Counters: balancer.DestCounters{Publishes: 11, Switches: 2, GatewayChanges: 5},
-						Streams: status.StreamsLive{Open: 2, Accepted: 40, Refused: 1, BytesIn: 1000, BytesOut: 2000},
-						ByRouter: map[string]balancer.DestRouterMetrics{
-							"ra": {Leases: 3, InboundTunnels: 3, OutboundTunnels: 2, PendingBuilds: 1,
-								Counters: balancer.RouterCounters{TunnelBuilds: 30, TunnelBuildFailures: 4, HandOvers: 11, Payloads: 50, PayloadBytes: 5000}},
-							"rb": {InboundTunnels: 1},
-						}},
-					"mail": {Leases: 0, LeaseGoal: 6},
-				}}, now)
-		}}},
 		{"router.prom", metrics.Collector{Families: routerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitRouter(ch, router.Status{Name: "ra", FastTier: 75, Builds: router.BuildCounts{OK: 12, Failed: 3}, Delivered: 99,
 				Sessions: []router.SessionStatus{
