@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
-	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 )
 
@@ -22,82 +20,6 @@ import (
 // collectors, cs, and more gatherers (raft's, on an agent).
 func metricsHandler(reg *prometheus.Registry, more ...prometheus.Gatherer) http.Handler {
 	return metrics.Handler(append([]prometheus.Gatherer{reg}, more...)...)
-}
-
-// Router: `imh router serve`.
-var (
-	mRtrSessions      = metrics.Gauge("router_sessions", "sessions on the router", "dest")
-	mRtrControl       = metrics.Gauge("router_session_control_attached", "1 if a balancer controls the session", "dest")
-	mRtrData          = metrics.Gauge("router_session_data_attachments", "frontends data-attached to the session", "dest")
-	mRtrQueued        = metrics.Gauge("router_queued_payloads", "payloads waiting for a controller", "dest")
-	mRtrDropped       = metrics.Counter("router_queue_dropped_total", "payloads dropped because the session's queue was full", "dest")
-	mRtrStale         = metrics.Counter("router_stale_refused_total", "attaches and commands refused for an outdated raft term", "dest")
-	mRtrTunnels       = metrics.Gauge("router_tunnels", "live tunnels", "direction")
-	mRtrFastTier      = metrics.Gauge("router_fast_tier_peers", "peers in the backend's fast tier (0 if it has none)")
-	mRtrBuilds        = metrics.Counter("router_tunnel_builds_total", "tunnel builds since start", "result")
-	mRtrDelivered     = metrics.Counter("router_payloads_delivered_total", "payloads delivered to sessions since start")
-	mRtrRefusedConns  = metrics.Counter("router_refused_connections_total", "connections closed because a connection cap was reached")
-	mFrontRefusedConn = metrics.Counter("frontend_refused_connections_total", "connections closed because a connection cap was reached")
-)
-
-// refusedCounter is what netlimit.Listener offers.
-type refusedCounter interface{ Refused() uint64 }
-
-// routerFamilies are the router collector's metrics.
-var routerFamilies = []metrics.Family{mRtrSessions, mRtrControl, mRtrData, mRtrQueued, mRtrDropped, mRtrStale, mRtrTunnels,
-	mRtrFastTier, mRtrBuilds, mRtrDelivered, mRtrRefusedConns}
-
-func routerCollector(r *router.Router, ln refusedCounter) prometheus.Collector {
-	return metrics.Collector{
-		Families: routerFamilies,
-		Emit: func(ch chan<- prometheus.Metric) {
-			ctx, cancel := context.WithTimeout(context.Background(), metrics.ScrapeTimeout)
-			st := r.Status(ctx)
-			cancel()
-			emitRouter(ch, st, ln.Refused())
-		},
-	}
-}
-
-// emitRouter writes one router status; refused is the listener's count of
-// connections it closed at its cap.
-func emitRouter(ch chan<- prometheus.Metric, st router.Status, refused uint64) {
-	perDest := map[string]*router.SessionStatus{}
-	counts := map[string]int{}
-	for i := range st.Sessions {
-		s := &st.Sessions[i]
-		counts[s.B32]++
-		if p := perDest[s.B32]; p != nil {
-			p.ControlAttached = p.ControlAttached || s.ControlAttached
-			p.DataAttached += s.DataAttached
-			p.Queued += s.Queued
-			p.QueueDropped += s.QueueDropped
-			p.StaleRefused += s.StaleRefused
-			continue
-		}
-		c := *s
-		perDest[s.B32] = &c
-	}
-	for dest, s := range perDest {
-		metrics.Emit(ch, mRtrSessions, float64(counts[dest]), dest)
-		metrics.Emit(ch, mRtrControl, metrics.Bool(s.ControlAttached), dest)
-		metrics.Emit(ch, mRtrData, float64(s.DataAttached), dest)
-		metrics.Emit(ch, mRtrQueued, float64(s.Queued), dest)
-		metrics.Emit(ch, mRtrDropped, float64(s.QueueDropped), dest)
-		metrics.Emit(ch, mRtrStale, float64(s.StaleRefused), dest)
-	}
-	tunnels := map[string]int{"inbound": 0, "outbound": 0}
-	for _, t := range st.Tunnels {
-		tunnels[t.Direction]++
-	}
-	for dir, n := range tunnels {
-		metrics.Emit(ch, mRtrTunnels, float64(n), dir)
-	}
-	metrics.Emit(ch, mRtrFastTier, float64(st.FastTier))
-	metrics.Emit(ch, mRtrBuilds, float64(st.Builds.OK), "ok")
-	metrics.Emit(ch, mRtrBuilds, float64(st.Builds.Failed), "failed")
-	metrics.Emit(ch, mRtrDelivered, float64(st.Delivered))
-	metrics.Emit(ch, mRtrRefusedConns, float64(refused))
 }
 
 // Simnet: `imh simnet serve`.
@@ -148,24 +70,25 @@ func emitSimnet(ch chan<- prometheus.Metric, st simnet.Status) {
 
 // Frontend: `imh frontend serve`.
 var (
-	mFrontAttached  = metrics.Gauge("frontend_attached", "1 if the frontend is data-attached to the destination's session on its router", "dest")
-	mFrontActive    = metrics.Gauge("frontend_active", "1 if the leader assigned the destination to this frontend", "dest")
-	mFrontBackendUp = metrics.Gauge("frontend_backend_up", "1 if the destination's backend service answered", "dest")
-	mFrontKeyExpiry = metrics.Gauge("frontend_key_expiry_timestamp_seconds", "when the transient signing key expires (unix seconds)", "dest")
-	mFrontOpen      = metrics.Gauge("frontend_streams_open", "streams open", "dest")
-	mFrontStreams   = metrics.Counter("frontend_streams_total", "streams accepted or refused", "dest", "result")
-	mFrontBytes     = metrics.Counter("frontend_stream_bytes_total", "stream payload bytes from clients (in) and to them (out)", "dest", "direction")
-	mFrontErrors    = metrics.Counter("frontend_errors_total", "stream and backend errors", "dest")
+	mFrontAttached    = metrics.Gauge("frontend_attached", "1 if the frontend is data-attached to the destination's session on its router", "dest")
+	mFrontActive      = metrics.Gauge("frontend_active", "1 if the leader assigned the destination to this frontend", "dest")
+	mFrontBackendUp   = metrics.Gauge("frontend_backend_up", "1 if the destination's backend service answered", "dest")
+	mFrontKeyExpiry   = metrics.Gauge("frontend_key_expiry_timestamp_seconds", "when the transient signing key expires (unix seconds)", "dest")
+	mFrontOpen        = metrics.Gauge("frontend_streams_open", "streams open", "dest")
+	mFrontStreams     = metrics.Counter("frontend_streams_total", "streams accepted or refused", "dest", "result")
+	mFrontBytes       = metrics.Counter("frontend_stream_bytes_total", "stream payload bytes from clients (in) and to them (out)", "dest", "direction")
+	mFrontErrors      = metrics.Counter("frontend_errors_total", "stream and backend errors", "dest")
+	mFrontRefusedConn = metrics.Counter("frontend_refused_connections_total", "connections closed because a connection cap was reached")
 )
 
 // frontendFamilies are the frontend collector's metrics.
 var frontendFamilies = []metrics.Family{mFrontAttached, mFrontActive, mFrontBackendUp, mFrontKeyExpiry, mFrontOpen, mFrontStreams,
 	mFrontBytes, mFrontErrors, mFrontRefusedConn}
 
-func frontendCollector(fe *frontend.Frontend, ln refusedCounter) prometheus.Collector {
+func frontendCollector(fe *frontend.Frontend, refused func() uint64) prometheus.Collector {
 	return metrics.Collector{
 		Families: frontendFamilies,
-		Emit:     func(ch chan<- prometheus.Metric) { emitFrontend(ch, fe.Status(), ln.Refused()) },
+		Emit:     func(ch chan<- prometheus.Metric) { emitFrontend(ch, fe.Status(), refused()) },
 	}
 }
 

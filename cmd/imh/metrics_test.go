@@ -10,7 +10,6 @@ import (
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/metrics/metricstest"
-	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/simnet"
 )
 
@@ -22,19 +21,6 @@ func TestMetricsExposition(t *testing.T) {
 		name string
 		c    prometheus.Collector
 	}{
-		{"router.prom", metrics.Collector{Families: routerFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitRouter(ch, router.Status{Name: "ra", FastTier: 75, Builds: router.BuildCounts{OK: 12, Failed: 3}, Delivered: 99,
-				Sessions: []router.SessionStatus{
-					{ID: 1, B32: "aaaa.b32.i2p", ControlAttached: true, DataAttached: 1, Queued: 2, QueueDropped: 3, StaleRefused: 1},
-					{ID: 2, B32: "aaaa.b32.i2p", DataAttached: 2, Queued: 1, QueueDropped: 1, StaleRefused: 2},
-					{ID: 3, B32: "bbbb.b32.i2p"},
-				},
-				Tunnels: []router.TunnelStatus{{ID: 1, Direction: "inbound"}, {ID: 2, Direction: "inbound"}, {ID: 3, Direction: "outbound"}},
-			}, 6)
-		}}},
-		{"router_idle.prom", metrics.Collector{Families: routerFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitRouter(ch, router.Status{Name: "rb"}, 0)
-		}}},
 		{"simnet.prom", metrics.Collector{Families: simnetFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitSimnet(ch, simnet.Status{Peers: 2000, Floodfills: 100, Routers: []string{"ra", "rb"}, Tunnels: 9,
 				RouterStats: map[string]simnet.RouterStats{
