@@ -10,7 +10,6 @@ import (
 	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/metrics/metricstest"
-	"github.com/imh-project/imh/router/simnet"
 )
 
 // TestMetricsExposition pins every collector's names, help, types, labels
@@ -21,15 +20,6 @@ func TestMetricsExposition(t *testing.T) {
 		name string
 		c    prometheus.Collector
 	}{
-		{"simnet.prom", metrics.Collector{Families: simnetFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitSimnet(ch, simnet.Status{Peers: 2000, Floodfills: 100, Routers: []string{"ra", "rb"}, Tunnels: 9,
-				RouterStats: map[string]simnet.RouterStats{
-					"ra": {BuildsOK: 10, BuildsFailed: 2, Delivered: 30, Refused: 1, Sent: 7, SendFailed: 1},
-					"rb": {BuildsOK: 5},
-				},
-				Destinations: map[string]simnet.DestStatus{"aaaa.b32.i2p": {Stores: 4, Rejected: 1, Lookups: 8}},
-			})
-		}}},
 		{"frontend.prom", metrics.Collector{Families: frontendFamilies, Emit: func(ch chan<- prometheus.Metric) {
 			emitFrontend(ch, frontend.Status{Name: "fe1", Dests: []frontend.DestStatus{
 				{Name: "web", Attached: true, Active: true, BackendUp: true, KeyExpires: now.Add(time.Hour),
