@@ -1,4 +1,4 @@
-package main
+package frontend
 
 import (
 	"path/filepath"
@@ -7,21 +7,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/imh-project/imh/frontend"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/metrics/metricstest"
 )
 
-// TestMetricsExposition pins every collector's names, help, types, labels
-// and values for fixed component figures.
-func TestMetricsExposition(t *testing.T) {
+// TestCollectorExposition pins the collector's names, help, types, labels and
+// values for fixed figures (docs/monitoring.md is a contract).
+func TestCollectorExposition(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	cases := []struct {
 		name string
 		c    prometheus.Collector
 	}{
 		{"frontend.prom", metrics.Collector{Families: frontendFamilies, Emit: func(ch chan<- prometheus.Metric) {
-			emitFrontend(ch, frontend.Status{Name: "fe1", Dests: []frontend.DestStatus{
+			emitFrontend(ch, Status{Name: "fe1", Dests: []DestStatus{
 				{Name: "web", Attached: true, Active: true, BackendUp: true, KeyExpires: now.Add(time.Hour),
 					Open: 1, Accepted: 20, Refused: 2, BytesIn: 300, BytesOut: 400, Errors: 1},
 				{Name: "mail"},
