@@ -1,4 +1,4 @@
-package main
+package observe_test
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 	"github.com/imh-project/imh/observe"
 )
 
-// TestWriteAnalyzeTable pins the human form of `imh leaseset analyze`
+// TestReportWriteTable pins the human form of `imh leaseset analyze`
 // byte for byte (docs/cli.md): each floor source, and features without a
 // value printed as "-".
-func TestWriteAnalyzeTable(t *testing.T) {
+func TestReportWriteTable(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	a := observe.HistoryInfo{Name: "a.json", Run: "spread-4", Stores: 412, SpanMs: 4*3600*1000 + 1499, Windows: 19}
 	b := observe.HistoryInfo{Name: "b.json", Run: "single", Stores: 398, SpanMs: 4 * 3600 * 1000, Windows: 19}
@@ -36,11 +36,11 @@ func TestWriteAnalyzeTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &observe.Report{WindowMs: 3600 * 1000, StepMs: 600 * 1000, A: a, B: b, Floor: tc.floor, Features: features}
 			var got bytes.Buffer
-			if err := writeAnalyzeTable(&got, r); err != nil {
+			if err := r.WriteTable(&got); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", "analyze", tc.name+".txt")
-			if os.Getenv("IMH_UPDATE_GOLDEN") != "" {
+			path := filepath.Join("testdata", "table", tc.name+".txt")
+			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 					t.Fatal(err)
 				}
