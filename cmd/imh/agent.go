@@ -256,7 +256,7 @@ func runAgent(ctx context.Context, cfg cluster.Config) error {
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
 	}
-	reg.MustRegister(clusterCollector(c))
+	reg.MustRegister(cluster.NewCollector(c))
 	for _, ext := range agentExtensions() {
 		w, err := ext(c, reg, logger)
 		if err != nil {

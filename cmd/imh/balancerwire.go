@@ -35,7 +35,7 @@ func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Lo
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
 	c.SetLiveView(b)
-	if err := reg.Register(balancerCollector(b)); err != nil {
+	if err := reg.Register(balancer.NewCollector(b)); err != nil {
 		return nil, fmt.Errorf("balancer metrics: %w", err)
 	}
 	return b.Run, nil

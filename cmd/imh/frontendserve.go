@@ -135,7 +135,7 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 		ln = tls.NewListener(ln, store.ServerConfig(frontendPeers))
 	}
 	reg := metrics.NewRegistry()
-	reg.MustRegister(frontendCollector(fe, limited))
+	reg.MustRegister(frontend.NewCollector(fe, limited.Refused))
 	parts := []daemon.Part{func(ctx context.Context) error {
 		if err := fe.Serve(ctx, ln); err != nil {
 			return fmt.Errorf("frontend serve: %w", err)

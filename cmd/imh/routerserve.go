@@ -214,7 +214,7 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 			}
 		}
 		reg := metrics.NewRegistry()
-		reg.MustRegister(routerCollector(r, limited))
+		reg.MustRegister(router.NewCollector(r, limited.Refused))
 		serveHTTP := daemon.HTTP(&http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
 		parts = append(parts, func(ctx context.Context) error {
 			if err := serveHTTP(ctx); err != nil {

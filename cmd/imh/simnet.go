@@ -108,7 +108,7 @@ func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
 			return fmt.Errorf("simnet serve: http listen %s: %w", o.HTTP, err)
 		}
 		reg := metrics.NewRegistry()
-		reg.MustRegister(simnetCollector(n))
+		reg.MustRegister(simnet.NewCollector(n))
 		serveHTTP := daemon.HTTP(&http.Server{Handler: simnetStatusHandler(n, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
 		parts = append(parts, func(ctx context.Context) error {
 			if err := serveHTTP(ctx); err != nil {

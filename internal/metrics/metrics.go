@@ -2,9 +2,13 @@
 // Prometheus registry with the Go and process collectors, the HTTP handler,
 // and the bridge that brings hashicorp/raft's own metrics (emitted through
 // hashicorp/go-metrics, the package raft v1.8 imports) into the same
-// exposition under Prometheus names. The daemons' collectors (cmd/imh)
-// read their components' status at scrape time; nothing here is global
-// except go-metrics' own global sink, which raft writes to.
+// exposition under Prometheus names, and the small vocabulary (Family,
+// Gauge, Counter, Emit, Collector) in which each component's package
+// declares its own collector over its status (cluster, balancer, router,
+// router/simnet, frontend): the mapping from a status field to a metric
+// lives beside the field. The collectors read status at scrape time;
+// nothing here is global except go-metrics' own global sink, which raft
+// writes to. This package imports no imh package, so any of them may use it.
 package metrics
 
 import (

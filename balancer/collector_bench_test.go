@@ -1,4 +1,4 @@
-package main
+package balancer
 
 import (
 	"fmt"
@@ -9,24 +9,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/internal/metrics"
 )
 
 // leaderSnapshot is the balancer snapshot of a leader with routers routers
 // and dests destinations on every router: the size issue 22 asks the cost
 // of metrics for (100 routers).
-func leaderSnapshot(routers, dests int) balancer.Metrics {
-	m := balancer.Metrics{Leading: true, Term: 7, Routers: map[string]balancer.RouterMetrics{}, Dests: map[string]balancer.DestMetrics{}}
+func leaderSnapshot(routers, dests int) Metrics {
+	m := Metrics{Leading: true, Term: 7, Routers: map[string]RouterMetrics{}, Dests: map[string]DestMetrics{}}
 	for r := range routers {
-		m.Routers[fmt.Sprintf("r%03d", r)] = balancer.RouterMetrics{Up: true, Downs: uint64(r)}
+		m.Routers[fmt.Sprintf("r%03d", r)] = RouterMetrics{Up: true, Downs: uint64(r)}
 	}
 	for d := range dests {
-		dm := balancer.DestMetrics{Policy: balancer.PolicyFailover, Leases: 12, LeaseGoal: 12, Published: time.Now(),
-			GatewaySet: 40, GatewaysInUse: 12, ActiveRouter: "r000", ByRouter: map[string]balancer.DestRouterMetrics{}}
+		dm := DestMetrics{Policy: PolicyFailover, Leases: 12, LeaseGoal: 12, Published: time.Now(),
+			GatewaySet: 40, GatewaysInUse: 12, ActiveRouter: "r000", ByRouter: map[string]DestRouterMetrics{}}
 		for name := range m.Routers {
-			dm.ByRouter[name] = balancer.DestRouterMetrics{Leases: 1, InboundTunnels: 3, OutboundTunnels: 3,
-				Counters: balancer.RouterCounters{TunnelBuilds: 100, Payloads: 1000, PayloadBytes: 1 << 20}}
+			dm.ByRouter[name] = DestRouterMetrics{Leases: 1, InboundTunnels: 3, OutboundTunnels: 3,
+				Counters: RouterCounters{TunnelBuilds: 100, Payloads: 1000, PayloadBytes: 1 << 20}}
 		}
 		m.Dests[fmt.Sprintf("d%02d", d)] = dm
 	}
@@ -38,16 +37,16 @@ func leaderSnapshot(routers, dests int) balancer.Metrics {
 // snapshot (the loop's snapshot itself is not included: it is a map copy
 // on the loop goroutine). The cost of metrics on the leader is this per
 // scrape; between scrapes nothing is spent beyond the counters
-// (balancer.BenchmarkCountersHotPath).
+// (BenchmarkCountersHotPath).
 func BenchmarkMetricsScrape(b *testing.B) {
 	for _, tc := range []struct{ routers, dests int }{{10, 1}, {100, 1}, {100, 4}} {
 		b.Run(fmt.Sprintf("routers=%d/dests=%d", tc.routers, tc.dests), func(b *testing.B) {
 			snap := leaderSnapshot(tc.routers, tc.dests)
 			reg := metrics.NewRegistry()
-			reg.MustRegister(collector{fams: balancerFamilies, collect: func(ch chan<- prometheus.Metric) {
+			reg.MustRegister(metrics.Collector{Families: balancerFamilies, Emit: func(ch chan<- prometheus.Metric) {
 				emitBalancer(ch, snap, time.Now())
 			}})
-			h := metricsHandler(reg)
+			h := metrics.Handler(reg)
 			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 			b.ReportAllocs()
 			var size int

@@ -1,0 +1,60 @@
+package observe_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imh-project/imh/observe"
+)
+
+// TestReportWriteTable pins the human form of `imh leaseset analyze`
+// byte for byte (docs/cli.md): each floor source, and features without a
+// value printed as "-".
+func TestReportWriteTable(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	a := observe.HistoryInfo{Name: "a.json", Run: "spread-4", Stores: 412, SpanMs: 4*3600*1000 + 1499, Windows: 19}
+	b := observe.HistoryInfo{Name: "b.json", Run: "single", Stores: 398, SpanMs: 4 * 3600 * 1000, Windows: 19}
+	fa := observe.HistoryInfo{Name: "fa.json", Run: "single-1", Stores: 200, SpanMs: 2 * 3600 * 1000, Windows: 7}
+	fb := observe.HistoryInfo{Name: "fb.json", Run: "single-2", Stores: 201, SpanMs: 2 * 3600 * 1000, Windows: 7}
+	features := []observe.FeatureResult{
+		{Name: "gateway_set", Unit: "peers", Advantage: f(0.8421), Floor: f(0.2), Verdict: "outside", Critical: f(0.441), MeanA: f(61.5), MeanB: f(19.25)},
+		{Name: "lease_count", Unit: "leases", Advantage: f(0.1), Floor: f(0.15), Verdict: "within", Critical: f(0.441), MeanA: f(12), MeanB: f(12)},
+		{Name: "churn", Unit: "per hour", Verdict: "no data"},
+	}
+	cases := []struct {
+		name  string
+		floor observe.FloorInfo
+	}{
+		{"files", observe.FloorInfo{Source: observe.FloorFiles, A: &fa, B: &fb}},
+		{"halves", observe.FloorInfo{Source: observe.FloorHalvesOfB, A: &fa, B: &fb}},
+		{"none", observe.FloorInfo{Source: observe.FloorNone, Note: "b too short to halve"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &observe.Report{WindowMs: 3600 * 1000, StepMs: 600 * 1000, A: a, B: b, Floor: tc.floor, Features: features}
+			var got bytes.Buffer
+			if err := r.WriteTable(&got); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "table", tc.name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("table changed:\n%s\nwant:\n%s", got.String(), strings.TrimSpace(string(want)))
+			}
+		})
+	}
+}
