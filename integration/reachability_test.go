@@ -86,9 +86,10 @@ func sentBefore(probes []probe, t time.Time) []probe {
 }
 
 // firstRouterKill is the time of the first router SIGKILL among events, or
-// zero. From then on, remote senders keep sending through the dead
-// router's leases in the LeaseSet they cached (docs/reliability.md, open
-// finding), for longer than any grace window.
+// zero. Until senders looked the destination up again after failing
+// leases, they kept sending through the dead router's leases from then on,
+// for longer than any grace window (docs/reliability.md); the delivery
+// before it is still logged for comparison.
 func firstRouterKill(events []nemesisEvent) time.Time {
 	for _, ev := range events {
 		if ev.Kind == "kill-router" {
