@@ -19,7 +19,10 @@ import (
 // 1.4 s (max) after a leader's SIGKILL on two loaded cores; a LeaseSet a new
 // leader publishes reached the floodfills 0.13-0.15 s later
 // (TestClockSkewLeader). Three seconds is twice the slowest failover plus
-// that, with room for a probe interval (250 ms).
+// that, with room for a probe interval (250 ms). A router's SIGKILL needs no
+// longer grace: senders move off its dead leases, and the probes lost to
+// one were all sent within 0.5 s of it (seeds 1-3, 45 s and 3 minutes;
+// docs/reliability.md).
 const chaosGrace = 3 * time.Second
 
 // probe is one one-way message of the chaos sender.
