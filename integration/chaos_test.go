@@ -626,8 +626,7 @@ type chaosRun struct {
 // holds the same state, published never went back (leaders' status and the
 // floodfills' stored history), at least 95% of the one-way messages were
 // delivered and at least 99% of those sent outside chaosGrace after each
-// fault's start and heal (the first bound without router kills, the second
-// before the first one; both logged always), and writes report.json.
+// fault's start and heal, and writes report.json.
 func runChaos(t *testing.T, run chaosRun) {
 	t.Helper()
 	seed, dur, dir := run.seed, run.dur, run.dir
@@ -724,8 +723,8 @@ func runChaos(t *testing.T, run chaosRun) {
 		_ = os.WriteFile(filepath.Join(dir, "probes.json"), b, 0o644)
 	}
 	all, outside := windowDelivery(probes, eventTimes(events), chaosGrace)
-	// The 99% bound holds for the probes sent before the first router kill
-	// (all of them in a run without one); see firstRouterKill.
+	// Logged for comparison with runs before senders looked up again after
+	// failing leases (docs/reliability.md); no longer a bound.
 	_, checked := windowDelivery(sentBefore(probes, firstRouterKill(events)), eventTimes(events), chaosGrace)
 	fresh := checkFreshSender(t, e)
 	t.Logf("published: %d samples from leaders, monotonic; %d LeaseSets stored, each newer than the last", mon.samples, stored)
@@ -734,21 +733,15 @@ func runChaos(t *testing.T, run chaosRun) {
 	t.Logf("FIGURES oneway_delivered=%d/%d (%.2f%%) outside_windows=%d/%d (%.2f%%) outside_windows_before_router_kill=%d/%d (%.2f%%) grace=%v fault_events=%d",
 		all.Delivered, all.Sent, 100*all.share(), outside.Delivered, outside.Sent, 100*outside.share(),
 		checked.Delivered, checked.Sent, 100*checked.share(), chaosGrace, len(events))
-	routerKills := 0
-	for _, ev := range e.nm.Events() {
-		if ev.Kind == "kill-router" {
-			routerKills++
-		}
-	}
-	// After a router SIGKILL senders keep using the cached LeaseSet's
-	// leases of the dead router (no_tunnel, router_down) until they look
-	// up a newer one: the 95% bound holds only for runs without router
-	// kills (docs/reliability.md, open finding).
-	if share < 0.95 && routerKills == 0 {
+	// Both bounds hold with router kills too: a sender moves off a dead
+	// router's leases within a few messages and looks the destination up
+	// again (router/simnet Client), so its losses fall inside the kill's
+	// grace window (docs/reliability.md).
+	if share < 0.95 {
 		t.Errorf("only %.2f%% of one-way messages delivered during the chaos run", 100*share)
 	}
-	if checked.share() < 0.99 {
-		t.Errorf("only %.2f%% of one-way messages sent outside %v after a fault (and before any router kill) delivered", 100*checked.share(), chaosGrace)
+	if outside.share() < 0.99 {
+		t.Errorf("only %.2f%% of one-way messages sent outside %v after a fault delivered", 100*outside.share(), chaosGrace)
 	}
 	rep := chaosReport{Test: run.test, Seed: seed, Duration: dur.String(), Events: e.nm.Events(), Ops: h.codes,
 		Published: mon.samples, Stored: stored, Delivered: res.Delivered, Failed: res.Failed, Reasons: res.Reasons,

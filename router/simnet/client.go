@@ -89,9 +89,37 @@ type Outcome struct {
 }
 
 // Client is a remote I2P sender: it looks a destination up at the
-// floodfills, caches the LeaseSet until it expires (no lookup while it is
-// valid and has a live lease), picks a lease by its behaviour and sends
+// floodfills, caches the LeaseSet, picks a lease by its behaviour and sends
 // through it. A Client is not safe for concurrent use.
+//
+// Lookups. The first message looks the destination up; so does any message
+// once the cached LeaseSet has expired or has no live lease left. Besides,
+// a client learns what became of each message it sent (see failedLease), as
+// a streaming sender learns it from the missing acknowledgement, and reacts
+// as i2pd's and Java I2P's senders do when a lease stops working:
+//   - the lease a message failed through is marked failed for the rest of
+//     its life, and the next message goes through another live lease that
+//     has not failed (a random one, then kept by the behaviour's rules);
+//   - once RelookupFailures (2) messages in a row have failed through leases,
+//     or every live lease of the cached LeaseSet has failed, the client looks
+//     the destination up again, at most once per RelookupInterval (1 s), and
+//     takes the floodfills' LeaseSet if its published time is newer.
+//
+// Two failures, not one: a single lost message may be one tunnel's bad
+// moment, and the first failure already moves the client to another lease;
+// a second failure in a row, on that other lease, says the cached LeaseSet
+// itself is stale (a router was killed or restarted and its tunnels are
+// gone), which a lookup can repair. The interval keeps a destination that
+// is down but still has a valid LeaseSet at the floodfills from causing a
+// lookup per message: a client then sends through its failed leases (there
+// is nothing else) and looks up at most once a second. A client whose
+// messages are delivered looks up no more often than before.
+//
+// The sender learns a failure at once; a real streaming sender learns it
+// when its resend timer fires, a second or more later, so the model's
+// senders move on somewhat sooner than real ones. A one-way datagram
+// sender on the real network learns nothing; the model treats every client
+// as one that does.
 type Client struct {
 	n         *Network
 	name      string
@@ -106,6 +134,16 @@ type clientDest struct {
 	lease    *i2p.Lease2
 	pickedAt time.Time
 	sent     int // messages since the pick
+
+	// failed holds the leases (gateway and tunnel) a message failed
+	// through, with their end (seconds): a failed lease is not picked while
+	// another live one is left, also from a newer LeaseSet that still names
+	// it. Entries go once their lease has ended.
+	failed map[leaseKey]uint32
+	// failures counts the messages in a row that failed through a lease.
+	failures int
+	// lookedUp is when the client last looked the destination up.
+	lookedUp time.Time
 }
 
 // NewClient makes a remote client. Its random choices derive from the seed
@@ -120,10 +158,11 @@ func (n *Network) NewClient(name string, b Behaviour) *Client {
 // Name is the client's name, which deliveries carry.
 func (c *Client) Name() string { return c.name }
 
-// Forget drops the cached LeaseSet of dest, as a restarted sender would.
+// Forget drops the cached LeaseSet of dest and what the client learnt of
+// its leases, as a restarted sender would.
 func (c *Client) Forget(dest i2p.Hash) {
 	if d := c.dests[dest]; d != nil {
-		d.ls, d.lease = nil, nil
+		*d = clientDest{}
 	}
 }
 
@@ -135,12 +174,13 @@ func (c *Client) Send(ctx context.Context, dest i2p.Hash, mode Mode, seq uint64)
 		return out, err
 	}
 	out = c.n.deliver(lease, dest, c, mode == ModeReqResp, seq, payload(c.name, seq))
+	c.sent(dest, lease, out)
 	return c.n.count(dest, out), nil
 }
 
-// route looks dest up if the cached LeaseSet is gone and picks the lease for
-// the next message. A failed Outcome (counted) means there is nothing to
-// send through.
+// route looks dest up if the cached LeaseSet is gone, or again if its
+// leases keep failing (relookup), and picks the lease for the next message.
+// A failed Outcome (counted) means there is nothing to send through.
 func (c *Client) route(ctx context.Context, dest i2p.Hash) (i2p.Lease2, Outcome, error) {
 	d := c.state(dest)
 	now := c.n.clock.Now()
@@ -149,6 +189,11 @@ func (c *Client) route(ctx context.Context, dest i2p.Hash) (i2p.Lease2, Outcome,
 			if errors.Is(err, ErrNotFound) {
 				return i2p.Lease2{}, c.n.count(dest, Outcome{Reason: ReasonNoLeaseSet}), nil
 			}
+			return i2p.Lease2{}, Outcome{}, err
+		}
+		now = c.n.clock.Now()
+	} else if c.relookupDue(d, now) {
+		if err := c.relookup(ctx, dest, d); err != nil {
 			return i2p.Lease2{}, Outcome{}, err
 		}
 		now = c.n.clock.Now()
@@ -174,6 +219,7 @@ func (c *Client) lookup(ctx context.Context, dest i2p.Hash, d *clientDest) error
 	if err := Sleep(ctx, c.n.clock, c.n.cfg.NetDBLatency); err != nil {
 		return fmt.Errorf("client %s lookup: %w", c.name, err)
 	}
+	d.lookedUp = c.n.clock.Now()
 	_, ls, err := c.n.db.lookup(dest)
 	if err != nil {
 		d.ls = nil
@@ -181,6 +227,63 @@ func (c *Client) lookup(ctx context.Context, dest i2p.Hash, d *clientDest) error
 	}
 	d.ls = ls
 	return nil
+}
+
+// relookupDue reports whether the cached LeaseSet's leases have failed
+// often enough to look dest up again (RelookupFailures in a row, or every
+// live lease), and the last lookup is RelookupInterval old.
+func (c *Client) relookupDue(d *clientDest, now time.Time) bool {
+	if now.Sub(d.lookedUp) < c.n.cfg.RelookupInterval {
+		return false
+	}
+	if d.failures >= c.n.cfg.RelookupFailures {
+		return true
+	}
+	return len(d.failed) > 0 && len(c.usableLeases(d, now)) == 0
+}
+
+// relookup looks dest up again while a LeaseSet is cached and keeps the
+// newer of the two (by published); finding nothing keeps the cached one,
+// which is still valid. Only ctx's end is an error.
+func (c *Client) relookup(ctx context.Context, dest i2p.Hash, d *clientDest) error {
+	if err := Sleep(ctx, c.n.clock, c.n.cfg.NetDBLatency); err != nil {
+		return fmt.Errorf("client %s lookup: %w", c.name, err)
+	}
+	d.lookedUp = c.n.clock.Now()
+	d.failures = 0
+	if _, ls, err := c.n.db.lookup(dest); err == nil && ls.Published > d.ls.Published {
+		d.ls = ls
+	}
+	return nil
+}
+
+// sent records what became of a message sent through lease: a message
+// lost in or behind the lease's tunnel (no_tunnel, router_down, expired)
+// marks the lease failed, so that the next message takes another one; a
+// delivered message ends a run of failures. A message refused with
+// session_bound_elsewhere reached a working tunnel: the lease is not
+// blamed, and the binding's model (TESTNET.md) is unchanged.
+func (c *Client) sent(dest i2p.Hash, lease i2p.Lease2, o Outcome) {
+	d := c.state(dest)
+	switch {
+	case o.Delivered:
+		d.failures = 0
+	case failedLease(o.Reason):
+		if d.failed == nil {
+			d.failed = make(map[leaseKey]uint32)
+		}
+		d.failed[leaseKey{lease.Gateway, lease.TunnelID}] = lease.End
+		d.failures++
+		if d.lease != nil && *d.lease == lease {
+			d.lease = nil
+		}
+	}
+}
+
+// failedLease reports whether a message lost for reason r blames the lease
+// it went through.
+func failedLease(r Reason) bool {
+	return r == ReasonNoTunnel || r == ReasonRouterDown || r == ReasonExpired
 }
 
 // liveLeases are the leases of ls that do not end within LeaseEndThreshold
@@ -196,9 +299,30 @@ func (c *Client) liveLeases(ls *i2p.LeaseSet2, now time.Time) []i2p.Lease2 {
 	return out
 }
 
-// pick chooses the lease for the next message by the client's behaviour.
-func (c *Client) pick(d *clientDest, now time.Time) (i2p.Lease2, bool) {
+// usableLeases are the live leases of the cached LeaseSet that have not
+// failed. It forgets failed leases that have ended.
+func (c *Client) usableLeases(d *clientDest, now time.Time) []i2p.Lease2 {
+	for k, end := range d.failed {
+		if int64(end) <= now.Unix() {
+			delete(d.failed, k)
+		}
+	}
 	live := c.liveLeases(d.ls, now)
+	return slices.DeleteFunc(live, func(l i2p.Lease2) bool {
+		_, bad := d.failed[leaseKey{l.Gateway, l.TunnelID}]
+		return bad
+	})
+}
+
+// pick chooses the lease for the next message by the client's behaviour,
+// among the live leases that have not failed; when every live lease has
+// failed it chooses among all of them (nothing better is known until a
+// lookup finds a newer LeaseSet).
+func (c *Client) pick(d *clientDest, now time.Time) (i2p.Lease2, bool) {
+	live := c.usableLeases(d, now)
+	if len(live) == 0 {
+		live = c.liveLeases(d.ls, now)
+	}
 	if len(live) == 0 {
 		return i2p.Lease2{}, false
 	}

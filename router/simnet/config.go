@@ -91,6 +91,12 @@ type Config struct {
 	// time, and look the destination up again when no other lease is left
 	// (i2pd's LEASE_ENDDATE_THRESHOLD, 51 s).
 	LeaseEndThreshold time.Duration
+	// RelookupFailures and RelookupInterval: a client whose messages failed
+	// through RelookupFailures leases in a row, or through every live lease
+	// of its cached LeaseSet, looks the destination up again, at most once
+	// per RelookupInterval (Client).
+	RelookupFailures int
+	RelookupInterval time.Duration
 
 	// Clock is the network's time; nil means RealClock.
 	Clock Clock
@@ -119,6 +125,8 @@ func DefaultConfig() Config {
 		RepickInterval:    30 * time.Second,
 		RepickMessages:    100,
 		LeaseEndThreshold: 51 * time.Second,
+		RelookupFailures:  2,
+		RelookupInterval:  time.Second,
 		Clock:             nil,
 	}
 }
@@ -158,6 +166,8 @@ func (c Config) Validate() error {
 		return bad("history limit %d", c.HistoryLimit)
 	case c.RepickMessages < 1:
 		return bad("repick messages %d", c.RepickMessages)
+	case c.RelookupFailures < 1 || c.RelookupInterval < 0:
+		return bad("relookup after %d failures, at most every %v", c.RelookupFailures, c.RelookupInterval)
 	}
 	total := 0.0
 	for _, cl := range c.Classes {

@@ -45,9 +45,17 @@
 // lookup each take NetDBLatency (100 ms). An expired LeaseSet is not served.
 //
 // Remote clients (Client, Network.Send): a client looks the destination up,
-// caches the LeaseSet until it expires or has no live lease (no lookup while
-// it is valid), picks a lease and sends through it; a lease that ends within
-// LeaseEndThreshold (51 s, as i2pd) is not picked. The message is delivered
+// caches the LeaseSet, picks a lease and sends through it; a lease that ends
+// within LeaseEndThreshold (51 s, as i2pd) is not picked. It looks up again
+// when the LeaseSet expires or has no live lease, and, as i2pd's and Java
+// I2P's senders do when leases stop answering, when its leases fail: a lease
+// a message was lost through (no_tunnel, router_down, expired) is not picked
+// again while another live one is left, and after RelookupFailures (2)
+// such losses in a row, or once every live lease has failed, the client
+// looks up again (at most once per RelookupInterval, 1 s) and takes the
+// LeaseSet if it was published later. A client learns each loss at once
+// (a real streaming sender when its resend timer fires). While its messages
+// are delivered it does not look up. The message is delivered
 // if the lease's tunnel exists, has not expired, its router is up and that
 // router's DeliveryHandler accepts it (a live session of the destination on
 // that tunnel) and can decrypt it; otherwise it fails with a Reason. In

@@ -217,7 +217,11 @@ func (e *Endpoint) Send(ctx context.Context, to *i2p.Destination, payload []byte
 		return fmt.Errorf("endpoint %s send to %s: %w", e.dest.B32(), h.B32(), err)
 	}
 	if out.Reason == "" {
-		out = e.n.count(h, e.n.deliver(lease, h, e.c, false, seq, slices.Clone(payload)))
+		out = e.n.deliver(lease, h, e.c, false, seq, slices.Clone(payload))
+		e.mu.Lock()
+		e.c.sent(h, lease, out)
+		e.mu.Unlock()
+		e.n.count(h, out)
 	}
 	if !out.Delivered {
 		return &NotDeliveredError{Dest: h, Reason: out.Reason}

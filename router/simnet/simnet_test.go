@@ -29,6 +29,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero lifetime", func(c *simnet.Config) { c.TunnelLifetime = 0 }, false},
 		{"drop share", func(c *simnet.Config) { c.DropShare = 2 }, false},
 		{"churn", func(c *simnet.Config) { c.FastTierChurn = c.FastTierSize + 1 }, false},
+		{"relookup after no failure", func(c *simnet.Config) { c.RelookupFailures = 0 }, false},
+		{"negative relookup interval", func(c *simnet.Config) { c.RelookupInterval = -time.Second }, false},
+		{"relookup without a limit", func(c *simnet.Config) { c.RelookupInterval = 0 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := simnet.DefaultConfig()

@@ -104,7 +104,8 @@ func TestReqRespSessionBoundElsewhere(t *testing.T) {
 
 // TestRouterDown: r1 goes down and r2 publishes a LeaseSet with only its own
 // leases. Clients that cached the old LeaseSet lose messages sent to r1's
-// leases until it expires (or they look up again); new clients lose nothing.
+// leases until those have failed or they looked up again (a few each,
+// TestRelookupAfterRouterKill); new clients lose nothing.
 func TestRouterDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
