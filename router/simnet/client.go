@@ -95,8 +95,10 @@ type Outcome struct {
 // Lookups. The first message looks the destination up; so does any message
 // once the cached LeaseSet has expired or has no live lease left. Besides,
 // a client learns what became of each message it sent (see failedLease), as
-// a streaming sender learns it from the missing acknowledgement, and reacts
-// as i2pd's and Java I2P's senders do when a lease stops working:
+// a streaming sender learns it from the missing acknowledgement. It moves
+// on as i2pd's streaming does (another lease after a resend timeout) and,
+// sooner than i2pd (which asks again only once every lease has expired),
+// looks the destination up again:
 //   - the lease a message failed through is marked failed for the rest of
 //     its life, and the next message goes through another live lease that
 //     has not failed (a random one, then kept by the behaviour's rules);
