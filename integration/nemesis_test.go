@@ -12,7 +12,11 @@ package integration
 //   - a slow link: hold every chunk between two agents for a random delay
 //     (Delay / Heal);
 //   - a lossy link: now and then stall a direction or reset a connection
-//     between two agents (Flaky / Heal).
+//     between two agents (Flaky / Heal);
+//   - an API partition: cut the HTTP API between two agents, so neither
+//     forwards to the other (CutAPI, IsolateAPI / HealAll);
+//   - a router partition: cut the links from an agent to a router
+//     (CutRouter, IsolateRouter / HealAll).
 //
 // Partitions use a fault-injecting TCP proxy in front of every agent's raft
 // address: the agent binds --raft-bind on a private port and advertises the
@@ -23,9 +27,13 @@ package integration
 // as one user, usually root). A cut link closes the connections of that pair
 // in both directions and swallows new ones (accepted, read and discarded,
 // never answered, like a black hole) until it is healed; raft then sees
-// timeouts, as on a real network. Gossip and the HTTP API are not proxied:
-// a cut is a raft partition, and forwarding a write to the leader over the
-// API may still work across it (a partial partition).
+// timeouts, as on a real network. The same proxy, on its own plane, stands
+// in front of every agent's API (the agent advertises it with
+// --http-advertise; the test's clients call --http-bind directly) and of
+// every router's control address (registered with `imh router add --addr`,
+// ProxyRouter). A fault is on one plane: a raft cut leaves the API, and
+// forwarding over it, working (a partial partition). Gossip (memberlist,
+// UDP and TCP) is not proxied: a TCP proxy cannot carry its UDP probes.
 //
 // TCP hides the loss of single packets from raft: the kernel retransmits, so
 // what raft sees of a lossy network is late data and, when retransmissions
@@ -55,7 +63,9 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
+	"github.com/imh-project/imh/internal/status"
 )
 
 // nemesisEvent is one fault or repair, for the run's report.
@@ -589,7 +599,8 @@ func socketInode(port int) string {
 
 // TestNemesisProxy checks the nemesis on a real cluster: a leader whose raft
 // links are all cut loses leadership to the two others, and after the heal
-// every agent agrees on one leader and one state hash.
+// every agent agrees on one leader and one state hash; a follower whose API
+// is cut from the others cannot forward writes until the heal.
 func TestNemesisProxy(t *testing.T) {
 	tc, nm := startProxiedCluster(t, 3)
 	l := tc.waitLeader(30 * time.Second)
@@ -629,6 +640,33 @@ func TestNemesisProxy(t *testing.T) {
 	if line := strings.Fields(imhOK(t, "cluster", "state-hash", "--http-addr", tc.agents[0].httpAddr)); len(line) != 3 || line[0] != "n1" {
 		t.Fatalf("imh cluster state-hash: %q", line)
 	}
+
+	// A follower whose API is cut from the other agents cannot forward a
+	// write to the leader: its client gets no acknowledgement (a timeout or
+	// a 503, an unknown outcome), while the leader takes writes. After the
+	// heal the follower forwards again.
+	l = tc.waitLeader(30 * time.Second)
+	var f *clusterAgent
+	for _, a := range tc.agents {
+		if a != l {
+			f = a
+			break
+		}
+	}
+	nm.IsolateAPI(f.name)
+	if out := call(f, kvInput{Key: "router/px1", Op: "add", Val: "127.0.0.1:9301"}); out.Code != "unknown" {
+		t.Errorf("a write through %s, its API cut from the leader: %+v, want an unknown outcome", f.name, out)
+	} else {
+		t.Logf("a write through %s, its API cut: %s", f.name, out.Err)
+	}
+	if out := call(l, kvInput{Key: "router/px2", Op: "add", Val: "127.0.0.1:9302"}); out.Code != "ok" {
+		t.Errorf("a write through the leader %s during the API cut: %+v", l.name, out)
+	}
+	nm.HealAll()
+	eventually.True(t, 30*time.Second, "a write forwarded by "+f.name+" after the heal", func() bool {
+		return call(f, kvInput{Key: "router/px3", Op: "add", Val: "127.0.0.1:9303"}).Code == "ok"
+	})
+	waitConverged(t, tc, 30*time.Second)
 }
 
 // TestNemesisLinkFaults checks the proxy's slow and lossy links on
@@ -803,4 +841,115 @@ func TestNemesisPlanes(t *testing.T) {
 	if !slices.Equal(kinds, want) {
 		t.Errorf("events %q, want %q", kinds, want)
 	}
+}
+
+// TestNemesisRouterPartition checks the router plane on real processes
+// (simnet, two routers, three agents): the leader cut from a router marks it
+// down and its leases leave the stored LeaseSet; after the heal the router
+// is controlled again with the leader's term and its leases return; the
+// same for a router cut from every agent. Then the leader is cut from r2
+// and deposed (its raft links cut): the new leader controls both routers
+// with its higher term, and after every heal no router's session goes back
+// to the deposed leader's term.
+func TestNemesisRouterPartition(t *testing.T) {
+	clusterPool.join(t)
+	e := startChaosEnv(t)
+	be := &balancerEnv{n: e.n, tc: e.tc, b32: e.b32}
+	leaderTerm := func() (*clusterAgent, uint64) {
+		l := e.tc.waitLeader(60 * time.Second)
+		st, err := l.status()
+		if err != nil {
+			t.Fatalf("leader status: %v", err)
+		}
+		return l, st.Term
+	}
+	attached := func(r string) bool {
+		var rs routerStatus
+		return httpGetJSON("http://"+be.router(r).http+"/status", &rs) == nil && len(rs.Sessions) == 1 && rs.Sessions[0].ControlAttached
+	}
+	l, term := leaderTerm()
+	eventually.True(t, 60*time.Second, "every router controlled with the leader's term", func() bool { return be.controlledBy(t, term) })
+	be.waitStoredLeases(t, 60*time.Second, "leases of both routers", func(_ *i2p.LeaseSet2, by map[string]int) bool {
+		return by["r1"] > 0 && by["r2"] > 0
+	})
+
+	// The leader cut from r2, then healed.
+	cut := time.Now()
+	e.nm.CutRouter(l.name, "r2")
+	eventually.True(t, 30*time.Second, "r2 without its controlling agent", func() bool { return !attached("r2") })
+	eventually.True(t, 30*time.Second, "the leader marks r2 down", func() bool {
+		st, err := l.status()
+		if err != nil {
+			return false
+		}
+		for _, r := range st.Routers {
+			if r.Name == "r2" {
+				return r.State == status.RouterDown
+			}
+		}
+		return false
+	})
+	be.waitStoredLeases(t, 60*time.Second, "r2's leases out of the stored LeaseSet", func(_ *i2p.LeaseSet2, by map[string]int) bool {
+		return by["r2"] == 0 && by["r1"] > 0
+	})
+	t.Logf("leader %s cut from r2: its leases left the stored LeaseSet after %.1fs", l.name, time.Since(cut).Seconds())
+	healed := time.Now()
+	e.nm.HealAll()
+	l, term = leaderTerm()
+	eventually.True(t, 60*time.Second, "every router controlled with the leader's term after the heal", func() bool { return be.controlledBy(t, term) })
+	be.waitStoredLeases(t, 60*time.Second, "r2's leases back", func(_ *i2p.LeaseSet2, by map[string]int) bool { return by["r2"] > 0 && by["r1"] > 0 })
+	t.Logf("r2 back in the stored LeaseSet %.1fs after the heal", time.Since(healed).Seconds())
+
+	// r1 cut from every agent, then healed.
+	cut = time.Now()
+	e.nm.IsolateRouter("r1")
+	be.waitStoredLeases(t, 60*time.Second, "r1's leases out of the stored LeaseSet", func(_ *i2p.LeaseSet2, by map[string]int) bool {
+		return by["r1"] == 0 && by["r2"] > 0
+	})
+	t.Logf("r1 cut from every agent: its leases left the stored LeaseSet after %.1fs", time.Since(cut).Seconds())
+	healed = time.Now()
+	e.nm.HealAll()
+	l, term = leaderTerm()
+	eventually.True(t, 60*time.Second, "every router controlled with the leader's term after the heal", func() bool { return be.controlledBy(t, term) })
+	be.waitStoredLeases(t, 60*time.Second, "r1's leases back", func(_ *i2p.LeaseSet2, by map[string]int) bool { return by["r1"] > 0 && by["r2"] > 0 })
+	t.Logf("r1 back in the stored LeaseSet %.1fs after the heal", time.Since(healed).Seconds())
+
+	// The leader cut from r2 and deposed: the new leader takes both routers
+	// with a higher term, and the deposed one never gets a session back.
+	old, oldTerm := l, term
+	e.nm.CutRouter(old.name, "r2")
+	e.nm.Isolate(old.name)
+	var newTerm uint64
+	eventually.True(t, 60*time.Second, "a new leader controlling both routers with a higher term", func() bool {
+		for _, a := range e.tc.agents {
+			if a == old {
+				continue
+			}
+			if st, err := a.status(); err == nil && st.Leader == a.name && st.Term > oldTerm && be.controlledBy(t, st.Term) {
+				newTerm = st.Term
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("deposed leader %s (term %d): the routers follow term %d", old.name, oldTerm, newTerm)
+	e.nm.HealAll()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.n.routers {
+			var rs routerStatus
+			if httpGetJSON("http://"+r.http+"/status", &rs) != nil || len(rs.Sessions) != 1 {
+				continue
+			}
+			if s := rs.Sessions[0]; s.Term < newTerm {
+				t.Fatalf("router %s: session back at term %d after the heal (new leader's term %d)", r.name, s.Term, newTerm)
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // pacing: watching that no session goes back
+	}
+	_, term = leaderTerm()
+	eventually.True(t, 60*time.Second, "every router controlled with the leader's term after the last heal", func() bool { return be.controlledBy(t, term) })
+	be.waitStoredLeases(t, 60*time.Second, "leases of both routers at the end", func(_ *i2p.LeaseSet2, by map[string]int) bool { return by["r1"] > 0 && by["r2"] > 0 })
+	waitConverged(t, e.tc, 60*time.Second)
+	checkStoredHistory(t, e.n, e.b32)
 }
