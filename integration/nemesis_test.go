@@ -919,6 +919,7 @@ func TestNemesisRouterPartition(t *testing.T) {
 	old, oldTerm := l, term
 	e.nm.CutRouter(old.name, "r2")
 	e.nm.Isolate(old.name)
+	deposed := time.Now()
 	var newTerm uint64
 	eventually.True(t, 60*time.Second, "a new leader controlling both routers with a higher term", func() bool {
 		for _, a := range e.tc.agents {
@@ -932,7 +933,7 @@ func TestNemesisRouterPartition(t *testing.T) {
 		}
 		return false
 	})
-	t.Logf("deposed leader %s (term %d): the routers follow term %d", old.name, oldTerm, newTerm)
+	t.Logf("deposed leader %s (term %d): the routers follow term %d after %.1fs", old.name, oldTerm, newTerm, time.Since(deposed).Seconds())
 	e.nm.HealAll()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
