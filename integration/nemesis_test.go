@@ -236,8 +236,8 @@ func (nm *nemesis) listenProxy(plane, dst, target string) string {
 }
 
 // ProxyRouter starts a proxy in front of router r's control address and
-// returns the address to register (`imh router add NAME --addr`): the
-// agents' control and data connections to r then pass the nemesis.
+// returns the address to register (`imh router add NAME --addr`): every
+// connection an agent opens to r then passes the nemesis.
 func (nm *nemesis) ProxyRouter(r *routerProc) string {
 	return nm.listenProxy(planeRouter, r.name, r.addr)
 }
@@ -311,8 +311,8 @@ func (nm *nemesis) Cut(a, b string) { nm.cut(linkOf(planeRaft, a, b)) }
 // directly still reach it.
 func (nm *nemesis) CutAPI(a, b string) { nm.cut(linkOf(planeAPI, a, b)) }
 
-// CutRouter partitions the links from agent a to router r (its control and
-// data connections) until HealAll.
+// CutRouter partitions the links from agent a to router r (every
+// connection a opens to r's control address) until HealAll.
 func (nm *nemesis) CutRouter(a, r string) { nm.cut(linkOf(planeRouter, a, r)) }
 
 func (nm *nemesis) cut(l link) {
