@@ -514,7 +514,8 @@ func checkStoredHistory(t testing.TB, n *routerNet, b32 string) int {
 }
 
 // chaosEnv is a simulated network with two routers, three proxied agents,
-// both routers added and destination web (echo, spread, 2 inbound tunnels
+// both routers added (at the addresses of their nemesis proxies) and
+// destination web (echo, spread, 2 inbound tunnels
 // per router) created.
 type chaosEnv struct {
 	n   *routerNet
@@ -529,8 +530,8 @@ func startChaosEnv(t *testing.T) *chaosEnv {
 	tc, nm := startProxiedCluster(t, 3)
 	leader := tc.waitLeader(60 * time.Second)
 	api := "--http-addr=" + leader.httpAddr
-	for _, r := range n.routers {
-		balancerIMH(t, "router", "add", r.name, "--addr", r.addr, api)
+	for _, r := range n.routers { // the agents reach each router through the nemesis
+		balancerIMH(t, "router", "add", r.name, "--addr", nm.ProxyRouter(r), api)
 	}
 	var dest struct {
 		B32 string `json:"b32"`
@@ -621,8 +622,9 @@ type chaosRun struct {
 // all three agents while the nemesis, one fault at a time, SIGKILLs and
 // restarts an agent (often the leader), stalls one (SIGSTOP/SIGCONT),
 // isolates one or cuts a single raft link, delays or makes flaky a single
-// raft link, or SIGKILLs and restarts a router; one-way traffic runs
-// throughout. Then it checks that the history is linearizable, every agent
+// raft link, SIGKILLs and restarts a router, cuts the leader from a router
+// or a router from every agent, or cuts one agent's API from the others;
+// one-way traffic runs throughout. Then it checks that the history is linearizable, every agent
 // holds the same state, published never went back (leaders' status and the
 // floodfills' stored history), at least 95% of the one-way messages were
 // delivered and at least 99% of those sent outside chaosGrace after each
@@ -658,7 +660,7 @@ func runChaos(t *testing.T, run chaosRun) {
 				victim = l
 			}
 		}
-		switch rng.IntN(7) {
+		switch rng.IntN(10) {
 		case 0:
 			if run.spare[victim.name] {
 				stall(victim)
@@ -695,6 +697,23 @@ func runChaos(t *testing.T, run chaosRun) {
 		case 6:
 			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
 			e.nm.Flaky(victim.name, other.name)
+			hold()
+			e.nm.HealAll()
+		case 7: // the leader (the agent that talks to routers) cut from one router
+			r := e.n.routers[rng.IntN(len(e.n.routers))]
+			if l := e.tc.leader(); l != nil {
+				victim = l
+			}
+			e.nm.CutRouter(victim.name, r.name)
+			hold()
+			e.nm.HealAll()
+		case 8: // one router cut from every agent
+			r := e.n.routers[rng.IntN(len(e.n.routers))]
+			e.nm.IsolateRouter(r.name)
+			hold()
+			e.nm.HealAll()
+		case 9: // one agent's API cut from the others (no forwarding either way)
+			e.nm.IsolateAPI(victim.name)
 			hold()
 			e.nm.HealAll()
 		}
