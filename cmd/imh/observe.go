@@ -21,6 +21,7 @@ type simnetObserveOptions struct {
 	hours   float64
 	seed    uint64
 	policy  string
+	singles int
 	force   bool
 	json    bool
 }
@@ -45,23 +46,26 @@ type simnetObserveRun struct {
 func newSimnetObserveCmd() *cobra.Command {
 	var o simnetObserveOptions
 	cmd := &cobra.Command{
-		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--force]",
+		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--force]",
 		Short: "simulate a day of one destination's LeaseSets (one router, imh, naive merging) as an observer records them",
 		Long: "observe runs, on simulated time, one destination served by a single stock router (two seeds),\n" +
 			"by imh over --routers routers under spread and under failover, by those routers merged naively,\n" +
 			"and by imh while one router dies and returns every 6 hours (under --policy), and writes each\n" +
 			"run's stored LeaseSet2s to DIR as single-a.json, single-b.json, imh-spread.json,\n" +
-			"imh-failover.json, naive.json and imh-churn.json for `imh leaseset analyze`. The same seed gives\n" +
-			"the same files. Existing files are not replaced without --force.",
+			"imh-failover.json, naive.json and imh-churn.json for `imh leaseset analyze`. --singles N (2..26)\n" +
+			"adds single routers single-c.json, single-d.json, ... of seeds of their own, a population for\n" +
+			"`imh leaseset analyze --floor`. The same seed gives the same files. Existing files are not\n" +
+			"replaced without --force.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSimnetObserve(cmd, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.out, "out", "", "directory the six history files are written to (required; created if missing)")
+	f.StringVar(&o.out, "out", "", "directory the history files are written to (required; created if missing)")
 	f.IntVar(&o.routers, "routers", 4, "routers of the imh and naive runs")
 	f.Float64Var(&o.hours, "hours", 24, "simulated hours per run")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of everything random")
 	f.StringVar(&o.policy, "policy", "spread", "lease policy of the imh-churn run: spread or failover")
+	f.IntVar(&o.singles, "singles", 2, "single-router runs (single-a, single-b, single-c, ...), 2 to 26")
 	f.BoolVar(&o.force, "force", false, "replace history files that exist")
 	f.BoolVar(&o.json, "json", false, "print what was written as one JSON object")
 	return cmd
@@ -76,15 +80,19 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErrorf("simnet observe: %v", err)
 	}
+	runs, err := sim.RunsWithSingles(o.singles)
+	if err != nil {
+		return usageErrorf("simnet observe: %v", err)
+	}
 	if !o.force {
-		if err := refuseExisting(o.out); err != nil {
+		if err := refuseExisting(o.out, runs); err != nil {
 			return err
 		}
 	}
 	// Every run is made before anything is written: a failing command
 	// writes nothing.
-	hs := make([]*observe.History, len(sim.Runs))
-	for i, name := range sim.Runs {
+	hs := make([]*observe.History, len(runs))
+	for i, name := range runs {
 		h, err := sim.Run(cfg, name)
 		if err != nil {
 			return fmt.Errorf("simnet observe: %w", err)
@@ -96,7 +104,7 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 	}
 	res := simnetObserveJSON{Out: o.out, Routers: o.routers, Hours: o.hours, Seed: o.seed, Policy: o.policy, Runs: []simnetObserveRun{}}
 	for i, h := range hs {
-		path := filepath.Join(o.out, sim.Runs[i]+".json")
+		path := filepath.Join(o.out, runs[i]+".json")
 		if err := observe.WriteHistory(path, h); err != nil {
 			return fmt.Errorf("simnet observe: %w", err)
 		}
@@ -119,8 +127,8 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 
 // refuseExisting fails (exit 2) if any history file the runs would write
 // exists in dir.
-func refuseExisting(dir string) error {
-	for _, name := range sim.Runs {
+func refuseExisting(dir string, runs []string) error {
+	for _, name := range runs {
 		path := filepath.Join(dir, name+".json")
 		_, err := os.Lstat(path)
 		switch {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/imh-project/imh/observe"
@@ -38,12 +39,74 @@ func TestSimnetObserve(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"simnet", "observe"},
+		{"simnet", "observe", "--out", dir, "--force", "--singles", "1"},
+		{"simnet", "observe", "--out", dir, "--force", "--singles", "27"},
 		{"simnet", "observe", "--out", dir, "--force", "--policy", "nope"},
 		{"simnet", "observe", "--out", dir, "--force", "--routers", "0"},
 		{"simnet", "observe", "--out", dir, "--force", "--hours", "x"},
 	} {
 		if _, _, code := runRootErr(t, bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+// TestSimnetObserveSingles: --singles 4 writes single-c and single-d
+// beside the usual six files, each single a router of its own, and the
+// same seed writes the same four singles again; existing singles are
+// refused without --force.
+func TestSimnetObserveSingles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	args := []string{"simnet", "observe", "--out", dir, "--hours", "1.1", "--routers", "2", "--seed", "3", "--singles", "4", "--json"}
+	stdout, _, code := runRootErr(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var res simnetObserveJSON
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("output %q: %v", stdout, err)
+	}
+	var names []string
+	for _, r := range res.Runs {
+		names = append(names, r.Run)
+	}
+	want := []string{"single-a", "single-b", "single-c", "single-d", "imh-spread", "imh-failover", "naive", "imh-churn"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("runs %v, want %v", names, want)
+	}
+	singles := []string{"single-a", "single-b", "single-c", "single-d"}
+	first := map[string]string{}
+	for _, name := range singles {
+		b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for other, ob := range first {
+			if string(ob) == string(b) {
+				t.Fatalf("%s and %s are the same history", name, other)
+			}
+		}
+		first[name] = string(b)
+	}
+	if _, _, code := runRootErr(t, args...); code != 2 {
+		t.Fatalf("existing files: exit %d, want 2", code)
+	}
+	if err := os.Remove(filepath.Join(dir, "single-a.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runRootErr(t, args...); code != 2 {
+		t.Fatalf("existing single-d: exit %d, want 2", code)
+	}
+	if _, _, code := runRootErr(t, append(args, "--force")...); code != 0 {
+		t.Fatalf("--force: exit %d", code)
+	}
+	for _, name := range singles {
+		b, err := os.ReadFile(filepath.Join(dir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != first[name] {
+			t.Fatalf("%s: the same seed wrote a different file", name)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/observe"
+	"github.com/imh-project/imh/router/simnet"
 )
 
 // Run names, also the names of the files `imh simnet observe` writes
@@ -24,6 +25,64 @@ const (
 
 // Runs lists every run, in the order they are made.
 var Runs = []string{RunSingleA, RunSingleB, RunIMHSpread, RunIMHFailover, RunNaive, RunIMHChurn}
+
+// MaxSingles is how many single-router runs there are names for:
+// single-a to single-z.
+const MaxSingles = 26
+
+// SingleRun names the i-th single-router run (0 ≤ i < MaxSingles):
+// single-a, single-b, single-c, ... The first two are RunSingleA and
+// RunSingleB; the others are further stock routers for a population
+// floor, each from a seed of its own.
+func SingleRun(i int) string {
+	if i < 0 || i >= MaxSingles {
+		panic(fmt.Sprintf("sim: single run %d out of range", i))
+	}
+	return "single-" + string(rune('a'+i))
+}
+
+// RunsWithSingles lists the runs of `imh simnet observe --singles n`
+// (2 ≤ n ≤ MaxSingles) in the order they are made: the n single-router
+// runs, then the others of Runs. For n = 2 it is Runs.
+func RunsWithSingles(n int) ([]string, error) {
+	if n < 2 || n > MaxSingles {
+		return nil, fmt.Errorf("%w: singles %d, want 2..%d", ErrConfig, n, MaxSingles)
+	}
+	runs := make([]string, 0, n+len(Runs)-2)
+	for i := range n {
+		runs = append(runs, SingleRun(i))
+	}
+	return append(runs, Runs[2:]...), nil
+}
+
+// runSeed is the seed run name derives from c.Seed. The runs of Runs take
+// c.Seed·len(Runs) + their index, as they always have (the files of a seed
+// do not change). A further single (single-c on) takes a hash of c.Seed and
+// its name: an index past len(Runs) would be another seed's run, and two
+// seeds' populations would share routers. ok is false for an unknown name.
+func runSeed(c Config, name string) (seed uint64, ok bool) {
+	for i, r := range Runs {
+		if r == name {
+			return c.Seed*uint64(len(Runs)) + uint64(i), true
+		}
+	}
+	for i := 2; i < MaxSingles; i++ {
+		if SingleRun(i) == name {
+			return simnet.SeededRand(int64(c.Seed), "observe single", name).Uint64(), true
+		}
+	}
+	return 0, false
+}
+
+// isSingle reports whether name is a single-router run.
+func isSingle(name string) bool {
+	for i := range MaxSingles {
+		if SingleRun(i) == name {
+			return true
+		}
+	}
+	return false
+}
 
 // ErrConfig reports an unusable Config.
 var ErrConfig = errors.New("sim: bad config")
@@ -90,31 +149,26 @@ func Run(c Config, name string) (*observe.History, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	idx := -1
-	for i, r := range Runs {
-		if r == name {
-			idx = i
-		}
-	}
-	if idx < 0 {
+	seed, ok := runSeed(c, name)
+	if !ok {
 		return nil, fmt.Errorf("%w: unknown run %q", ErrConfig, name)
 	}
-	s, err := newSim(c, c.Seed*uint64(len(Runs))+uint64(idx))
+	s, err := newSim(c, seed)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
 	routers := c.Routers
-	switch name {
-	case RunSingleA, RunSingleB:
+	switch {
+	case isSingle(name):
 		routers = 1
 		s.addStock(s.router("r1"), c.Leases)
-	case RunNaive:
+	case name == RunNaive:
 		s.addNaive(c)
-	case RunIMHSpread:
+	case name == RunIMHSpread:
 		err = s.addIMH(c, balancer.PolicySpread, (c.Leases+c.Routers-1)/c.Routers, false)
-	case RunIMHFailover:
+	case name == RunIMHFailover:
 		err = s.addIMH(c, balancer.PolicyFailover, c.Leases, false)
-	case RunIMHChurn:
+	case name == RunIMHChurn:
 		inbound := (c.Leases + c.Routers - 1) / c.Routers
 		if c.ChurnPolicy == balancer.PolicyFailover {
 			inbound = c.Leases

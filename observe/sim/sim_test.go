@@ -19,10 +19,11 @@ func shortConfig(hours float64) Config {
 	return c
 }
 
-// TestDeterministic: the same seed gives the same stores, byte for byte.
+// TestDeterministic: the same seed gives the same stores, byte for byte,
+// for the runs of Runs and for a further single (single-c).
 func TestDeterministic(t *testing.T) {
 	c := shortConfig(1.5)
-	for _, name := range []string{RunSingleA, RunIMHSpread} {
+	for _, name := range []string{RunSingleA, RunIMHSpread, SingleRun(2)} {
 		a, err := Run(c, name)
 		if err != nil {
 			t.Fatal(err)
@@ -34,6 +35,54 @@ func TestDeterministic(t *testing.T) {
 		if len(a.Stores) == 0 || !reflect.DeepEqual(a, b) {
 			t.Fatalf("%s: two runs of one seed differ (%d and %d stores)", name, len(a.Stores), len(b.Stores))
 		}
+	}
+}
+
+// TestRunSeeds: every run of a seed, with all MaxSingles singles, derives
+// a seed of its own, and no run of seeds 0 to 9 shares one with another
+// seed's (a population over several seeds has no router twice); the runs
+// of Runs keep their seeds (c.Seed·6 + index), so existing files do not
+// change.
+func TestRunSeeds(t *testing.T) {
+	runs, err := RunsWithSingles(MaxSingles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != MaxSingles+len(Runs)-2 || runs[0] != RunSingleA || runs[1] != RunSingleB || runs[2] != "single-c" || runs[MaxSingles-1] != "single-z" || runs[MaxSingles] != RunIMHSpread {
+		t.Fatalf("runs %v", runs)
+	}
+	if two, err := RunsWithSingles(2); err != nil || !slices.Equal(two, Runs) {
+		t.Fatalf("two singles: %v, %v; want Runs", two, err)
+	}
+	for _, n := range []int{-1, 0, 1, MaxSingles + 1} {
+		if _, err := RunsWithSingles(n); err == nil {
+			t.Errorf("%d singles accepted", n)
+		}
+	}
+	seen := map[uint64]string{}
+	for s := range uint64(10) {
+		c := DefaultConfig()
+		c.Seed = s
+		for _, name := range runs {
+			d, ok := runSeed(c, name)
+			if !ok {
+				t.Fatalf("no seed for %s", name)
+			}
+			if idx := slices.Index(Runs, name); idx >= 0 && d != s*6+uint64(idx) {
+				t.Errorf("seed %d, %s: derived %d, want %d as before", s, name, d, s*6+uint64(idx))
+			}
+			key := fmt.Sprintf("seed %d %s", s, name)
+			if other, dup := seen[d]; dup {
+				t.Errorf("%s and %s share the derived seed %d", key, other, d)
+			}
+			seen[d] = key
+		}
+	}
+	if _, ok := runSeed(DefaultConfig(), "single-0"); ok {
+		t.Error("unknown run given a seed")
+	}
+	if _, err := Run(shortConfig(1), "single-0"); err == nil {
+		t.Error("unknown run made")
 	}
 }
 
