@@ -63,7 +63,16 @@ const (
 	FloorHalvesOfB = "halves_of_b"
 	// FloorNone: no floor could be had (B too short to halve).
 	FloorNone = "none"
+	// FloorPopulation: three or more single-router histories given by the
+	// caller; the floor of a feature is the 95th percentile of the
+	// advantages between every pair of them (FloorPercentile).
+	FloorPopulation = "population"
 )
+
+// FloorPercentile is the percentile of the pairwise advantages a
+// population floor puts a feature's advantage against: "within floor"
+// when the advantage is at most it.
+const FloorPercentile = 95
 
 // Report is the result of Analyze and, as JSON, what
 // `imh leaseset analyze --json` prints (docs/cli.md).
@@ -89,11 +98,19 @@ type HistoryInfo struct {
 
 // FloorInfo says where the noise floor came from.
 type FloorInfo struct {
-	Source string       `json:"source"`
-	A      *HistoryInfo `json:"a"`
-	B      *HistoryInfo `json:"b"`
+	Source string `json:"source"`
+	// A and B are the floor's two histories; null for FloorNone and
+	// FloorPopulation.
+	A *HistoryInfo `json:"a"`
+	B *HistoryInfo `json:"b"`
 	// Note explains a floor of FloorNone.
 	Note string `json:"note,omitempty"`
+	// Histories, for FloorPopulation only, are the population's
+	// histories in the order given; every pair of them is compared.
+	Histories []HistoryInfo `json:"histories,omitempty"`
+	// Pairs, for FloorPopulation only, is how many pairs that is:
+	// n·(n−1)/2.
+	Pairs int `json:"pairs,omitempty"`
 }
 
 // FeatureResult is one row of the table.
@@ -103,9 +120,19 @@ type FeatureResult struct {
 	// Advantage of A versus B; null when either has no value.
 	Advantage *float64 `json:"advantage"`
 	// Floor is the same measure between the floor's two histories; null
-	// when unknown.
+	// when unknown. With a population floor it is the FloorPercentile-th
+	// percentile of the pairwise advantages (FloorP95), so that the
+	// verdict is always "within floor" exactly when Advantage <= Floor.
 	Floor   *float64 `json:"floor"`
 	Verdict string   `json:"verdict"`
+	// FloorMedian, FloorP95 and FloorMax, with a population floor only,
+	// describe the advantages between every pair of its histories that
+	// both have values (FloorPairs of them; percentiles interpolate
+	// linearly between the sorted advantages, see Percentile).
+	FloorMedian *float64 `json:"floor_median,omitempty"`
+	FloorP95    *float64 `json:"floor_p95,omitempty"`
+	FloorMax    *float64 `json:"floor_max,omitempty"`
+	FloorPairs  int      `json:"floor_pairs,omitempty"`
 	// NA and NB are how many window values each sample has.
 	NA int `json:"n_a"`
 	NB int `json:"n_b"`
@@ -127,11 +154,20 @@ type AnalyzeInput struct {
 	// empty means the run's name.
 	NameA, NameB string
 	// FloorA and FloorB, both or neither, are two single-router histories
-	// of about the length of A and B. Without them the floor is estimated
-	// from the two halves of B.
+	// of about the length of A and B. Without them (and without a
+	// Population) the floor is estimated from the two halves of B.
 	FloorA, FloorB         *History
 	FloorNameA, FloorNameB string
-	Windows                WindowConfig
+	// Population, instead of FloorA and FloorB, is three or more
+	// single-router histories of about the length of A and B: the floor
+	// of a feature is then the distribution of the advantages between
+	// every pair of them, and A versus B is "within floor" when its
+	// advantage is at most their FloorPercentile-th percentile. A
+	// Population of two is FloorA and FloorB. PopulationNames, when not
+	// empty, names each in the report.
+	Population      []*History
+	PopulationNames []string
+	Windows         WindowConfig
 }
 
 // Analyze compares histories A and B feature by feature and puts each
@@ -147,9 +183,29 @@ func Analyze(in AnalyzeInput) (*Report, error) {
 	if (in.FloorA == nil) != (in.FloorB == nil) {
 		return nil, errors.New("analyze: the floor needs two histories")
 	}
+	if len(in.Population) > 0 {
+		switch {
+		case in.FloorA != nil:
+			return nil, errors.New("analyze: a floor of two histories and a population given")
+		case len(in.Population) < 2:
+			return nil, errors.New("analyze: a population floor needs at least two histories")
+		case len(in.PopulationNames) != 0 && len(in.PopulationNames) != len(in.Population):
+			return nil, fmt.Errorf("analyze: %d population names for %d histories", len(in.PopulationNames), len(in.Population))
+		case slices.Contains(in.Population, nil):
+			return nil, errors.New("analyze: a population history is missing")
+		}
+		if len(in.Population) == 2 {
+			in.FloorA, in.FloorB = in.Population[0], in.Population[1]
+			if len(in.PopulationNames) == 2 {
+				in.FloorNameA, in.FloorNameB = in.PopulationNames[0], in.PopulationNames[1]
+			}
+			in.Population, in.PopulationNames = nil, nil
+		}
+	}
 	r := &Report{WindowMs: in.Windows.Window.Milliseconds(), StepMs: in.Windows.Step.Milliseconds()}
 	var err error
 	var sa, sb, fa, fb []Sample
+	var pop [][]Sample // the population's samples, FloorPopulation only
 	if r.A, sa, err = describe(in.A, in.NameA, in.Windows); err != nil {
 		return nil, fmt.Errorf("history a: %w", err)
 	}
@@ -157,6 +213,21 @@ func Analyze(in AnalyzeInput) (*Report, error) {
 		return nil, fmt.Errorf("history b: %w", err)
 	}
 	switch {
+	case len(in.Population) > 0:
+		r.Floor.Source = FloorPopulation
+		for i, h := range in.Population {
+			var name string
+			if len(in.PopulationNames) > 0 {
+				name = in.PopulationNames[i]
+			}
+			info, s, err := describe(h, name, in.Windows)
+			if err != nil {
+				return nil, fmt.Errorf("floor history %d (%s): %w", i+1, info.Name, err)
+			}
+			r.Floor.Histories = append(r.Floor.Histories, info)
+			pop = append(pop, s)
+		}
+		r.Floor.Pairs = len(pop) * (len(pop) - 1) / 2
 	case in.FloorA != nil:
 		r.Floor.Source = FloorFiles
 		var ia, ib HistoryInfo
@@ -194,6 +265,15 @@ func Analyze(in AnalyzeInput) (*Report, error) {
 				fr.Floor = &fl
 			}
 		}
+		if pop != nil {
+			pairs := PairwiseAdvantages(pop, i)
+			if len(pairs) > 0 {
+				med, p95 := Percentile(pairs, 50), Percentile(pairs, FloorPercentile)
+				top := slices.Max(pairs)
+				fr.FloorMedian, fr.FloorP95, fr.FloorMax, fr.FloorPairs = &med, &p95, &top, len(pairs)
+				fr.Floor = &p95
+			}
+		}
 		if fr.Advantage != nil && fr.Floor != nil {
 			fr.Verdict = VerdictOutside
 			if *fr.Advantage <= *fr.Floor {
@@ -203,6 +283,38 @@ func Analyze(in AnalyzeInput) (*Report, error) {
 		r.Features = append(r.Features, fr)
 	}
 	return r, nil
+}
+
+// PairwiseAdvantages is, for feature i (an index into Features), the
+// advantage between every pair of the histories' samples (pop[k] is one
+// history's Extract), in the order (0,1), (0,2), ..., (1,2), ...; a pair
+// in which either history has no value for the feature is left out.
+func PairwiseAdvantages(pop [][]Sample, i int) []float64 {
+	var out []float64
+	for j := range pop {
+		for k := j + 1; k < len(pop); k++ {
+			if adv, ok := Advantage(pop[j][i].Values, pop[k][i].Values); ok {
+				out = append(out, adv)
+			}
+		}
+	}
+	return out
+}
+
+// Percentile is the p-th percentile (0 ≤ p ≤ 100) of v, interpolated
+// linearly between the sorted values: with v sorted ascending and
+// h = (len(v)−1)·p/100, it is v[⌊h⌋] + (h−⌊h⌋)·(v[⌊h⌋+1] − v[⌊h⌋]) (so the
+// 0th is the smallest, the 100th the largest, the 50th the median). v is
+// not modified; it must not be empty.
+func Percentile(v []float64, p float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	h := float64(len(s)-1) * min(max(p, 0), 100) / 100
+	lo := int(math.Floor(h))
+	if lo+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
 }
 
 // describe extracts h's features and says what h is.

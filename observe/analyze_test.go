@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -244,4 +246,159 @@ func TestAnalyzeFloorNone(t *testing.T) {
 	if _, err := observe.Analyze(observe.AnalyzeInput{A: h, B: h, FloorA: h, Windows: observe.DefaultWindowConfig()}); err == nil {
 		t.Error("one floor history accepted")
 	}
+}
+
+// TestPercentile: linear interpolation between the sorted values, the
+// rule docs/cli.md states for the population floor.
+func TestPercentile(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		p    float64
+		want float64
+	}{
+		{[]float64{0.4}, 95, 0.4},
+		{[]float64{0.3, 0.1}, 50, 0.2},
+		{[]float64{0.3, 0.1, 0.2}, 50, 0.2},
+		{[]float64{0.3, 0.1, 0.2}, 95, 0.29}, // h = 1.9: 0.2 + 0.9·0.1
+		{[]float64{0.3, 0.1, 0.2}, 100, 0.3},
+		{[]float64{0.3, 0.1, 0.2}, 0, 0.1},
+		{[]float64{0.3, 0.1, 0.2}, 150, 0.3}, // clamped
+		{[]float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, 50, 0.35},
+		// 15 pairs, as a population of 6 gives: h = 13.3
+		{[]float64{15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, 95, 14.3},
+	} {
+		v := slices.Clone(tc.v)
+		if got := observe.Percentile(v, tc.p); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("Percentile(%v, %v) = %v, want %v", tc.v, tc.p, got, tc.want)
+		}
+		if !slices.Equal(v, tc.v) {
+			t.Errorf("Percentile modified its input: %v", v)
+		}
+	}
+}
+
+// TestAnalyzePopulation: with three or more floor histories the floor of a
+// feature is the 95th percentile of the advantages between every pair,
+// reported with their median and largest; a known difference (gateways
+// from 80 peers against 20) stays outside it, another history of the same
+// generator falls within it; a population of two is exactly the floor of
+// two histories.
+func TestAnalyzePopulation(t *testing.T) {
+	c := observe.DefaultWindowConfig()
+	twenty := synth(t, observetest.Synth{Seed: 1, Pool: 20, Tunnels: 5, Hours: 12})
+	eighty := synth(t, observetest.Synth{Seed: 2, Pool: 80, Tunnels: 5, Hours: 12})
+	other := synth(t, observetest.Synth{Seed: 7, Pool: 20, Tunnels: 5, Hours: 12})
+	var pop []*observe.History
+	for s := range uint64(4) {
+		pop = append(pop, synth(t, observetest.Synth{Seed: 3 + s, Pool: 20, Tunnels: 5, Hours: 12}))
+	}
+	names := []string{"p1.json", "p2.json", "p3.json", "p4.json"}
+
+	r, err := observe.Analyze(observe.AnalyzeInput{A: eighty, B: twenty, Population: pop, PopulationNames: names, Windows: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Floor.Source != observe.FloorPopulation || r.Floor.Pairs != 6 || len(r.Floor.Histories) != 4 ||
+		r.Floor.Histories[2].Name != "p3.json" || r.Floor.A != nil || r.Floor.B != nil {
+		t.Fatalf("floor %+v", r.Floor)
+	}
+	// the pairwise advantages, by hand
+	samples := make([][]observe.Sample, len(pop))
+	for i, h := range pop {
+		if samples[i], err = observe.Extract(h, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, f := range r.Features {
+		var pairs []float64
+		for j := range pop {
+			for k := j + 1; k < len(pop); k++ {
+				if adv, ok := observe.Advantage(samples[j][i].Values, samples[k][i].Values); ok {
+					pairs = append(pairs, adv)
+				}
+			}
+		}
+		if got := observe.PairwiseAdvantages(samples, i); !slices.Equal(got, pairs) {
+			t.Fatalf("%s: pairwise %v, want %v", f.Name, got, pairs)
+		}
+		if f.FloorPairs != len(pairs) || f.FloorP95 == nil || f.Floor != f.FloorP95 ||
+			*f.FloorP95 != observe.Percentile(pairs, 95) || *f.FloorMedian != observe.Percentile(pairs, 50) || *f.FloorMax != slices.Max(pairs) {
+			t.Fatalf("%s: %+v, pairs %v", f.Name, f, pairs)
+		}
+		if !(*f.FloorMedian <= *f.FloorP95 && *f.FloorP95 <= *f.FloorMax) {
+			t.Errorf("%s: median %v, p95 %v, max %v out of order", f.Name, *f.FloorMedian, *f.FloorP95, *f.FloorMax)
+		}
+		want := observe.VerdictOutside
+		if *f.Advantage <= *f.Floor {
+			want = observe.VerdictWithin
+		}
+		if f.Verdict != want {
+			t.Errorf("%s: verdict %q with advantage %v and floor %v", f.Name, f.Verdict, *f.Advantage, *f.Floor)
+		}
+		t.Logf("%s: advantage %.3f, pairs %v, p95 %.3f", f.Name, *f.Advantage, pairs, *f.Floor)
+	}
+	for _, name := range []string{"gateway_set", "gateway_churn"} {
+		if f := featureByName(t, r, name); f.Verdict != observe.VerdictOutside {
+			t.Errorf("20 vs 80 peers, %s: %+v, want outside the population floor", name, f)
+		}
+	}
+	same, err := observe.Analyze(observe.AnalyzeInput{A: other, B: twenty, Population: pop, Windows: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Floor.Histories[0].Name != "synth" {
+		t.Errorf("unnamed population history called %q, want the run's name", same.Floor.Histories[0].Name)
+	}
+	if f := featureByName(t, same, "gateway_set"); f.Verdict != observe.VerdictWithin {
+		t.Errorf("same generator, gateway_set: %+v, want within the population floor", f)
+	}
+
+	// a population of two is the floor of two files, field for field
+	two, err := observe.Analyze(observe.AnalyzeInput{A: eighty, B: twenty, Population: pop[:2], PopulationNames: names[:2], Windows: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := observe.Analyze(observe.AnalyzeInput{A: eighty, B: twenty, FloorA: pop[0], FloorB: pop[1], FloorNameA: names[0], FloorNameB: names[1], Windows: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(two, files) {
+		t.Fatalf("a population of two differs from two floor files:\n%+v\n%+v", two, files)
+	}
+	js, err := json.Marshal(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"floor_median", "floor_p95", "floor_max", "floor_pairs", "histories", "pairs"} {
+		if bytes.Contains(js, []byte(`"`+field+`"`)) {
+			t.Errorf("two floor files: JSON has %q", field)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		in   observe.AnalyzeInput
+	}{
+		{"one", observe.AnalyzeInput{A: eighty, B: twenty, Population: pop[:1], Windows: c}},
+		{"and two files", observe.AnalyzeInput{A: eighty, B: twenty, Population: pop, FloorA: pop[0], FloorB: pop[1], Windows: c}},
+		{"names", observe.AnalyzeInput{A: eighty, B: twenty, Population: pop, PopulationNames: names[:3], Windows: c}},
+		{"nil", observe.AnalyzeInput{A: eighty, B: twenty, Population: []*observe.History{pop[0], nil, pop[1]}, Windows: c}},
+		{"too short", observe.AnalyzeInput{A: eighty, B: twenty, Windows: c,
+			Population: []*observe.History{pop[0], pop[1], synth(t, observetest.Synth{Seed: 9, Pool: 20, Tunnels: 5, Hours: 0.5})}}},
+	} {
+		if _, err := observe.Analyze(tc.in); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+func featureByName(t *testing.T, r *observe.Report, name string) observe.FeatureResult {
+	t.Helper()
+	for _, f := range r.Features {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no feature %s", name)
+	return observe.FeatureResult{}
 }

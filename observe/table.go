@@ -23,6 +23,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	switch r.Floor.Source {
 	case FloorFiles:
 		fmt.Fprintf(&b, "floor: %s vs %s\n", desc(*r.Floor.A), desc(*r.Floor.B))
+	case FloorPopulation:
+		fmt.Fprintf(&b, "floor: population of %d single-router histories, %d pairs; floor = %dth percentile of the pairwise advantages, within floor when advantage <= it\n",
+			len(r.Floor.Histories), r.Floor.Pairs, FloorPercentile)
+		for _, h := range r.Floor.Histories {
+			fmt.Fprintf(&b, "  %s\n", desc(h))
+		}
 	case FloorHalvesOfB:
 		fmt.Fprintf(&b, "floor: estimated from the two halves of b (no --floor given): %s vs %s\n", desc(*r.Floor.A), desc(*r.Floor.B))
 	default:
@@ -36,11 +42,25 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return fmt.Sprintf(format, *v)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	if r.Floor.Source == FloorPopulation {
+		// the floor is the 95th percentile; its median and largest beside it
+		fmt.Fprintf(tw, "feature\tadvantage\tfloor p%d\tfloor median\tfloor max\tverdict\tcritical\tmean a\tmean b\tunit\n", FloorPercentile)
+		for _, f := range r.Features {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, num(f.Advantage, "%.3f"), num(f.FloorP95, "%.3f"),
+				num(f.FloorMedian, "%.3f"), num(f.FloorMax, "%.3f"), f.Verdict, num(f.Critical, "%.3f"), num(f.MeanA, "%.2f"), num(f.MeanB, "%.2f"), f.Unit)
+		}
+		return flushTable(tw, w, &b)
+	}
 	fmt.Fprintln(tw, "feature\tadvantage\tfloor\tverdict\tcritical\tmean a\tmean b\tunit")
 	for _, f := range r.Features {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Name, num(f.Advantage, "%.3f"), num(f.Floor, "%.3f"),
 			f.Verdict, num(f.Critical, "%.3f"), num(f.MeanA, "%.2f"), num(f.MeanB, "%.2f"), f.Unit)
 	}
+	return flushTable(tw, w, &b)
+}
+
+// flushTable aligns the rows and writes the whole of b to w.
+func flushTable(tw *tabwriter.Writer, w io.Writer, b *strings.Builder) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -208,14 +208,17 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 	)
 	windows := observe.DefaultWindowConfig()
 	cmd := &cobra.Command{
-		Use:   "analyze A.json B.json [--floor X.json,Y.json] [--window 1h] [--step 10m]",
+		Use:   "analyze A.json B.json [--floor X.json,Y.json[,Z.json...]] [--window 1h] [--step 10m]",
 		Short: "Measure how well an observer of the netDB tells two LeaseSet histories apart",
 		Long: "Compare two LeaseSet histories (the files `imh simnet observe` writes) feature by feature:\n" +
 			"for each, the advantage of the best threshold distinguisher over sliding windows\n" +
 			"(max |TPR-FPR|, 0 = indistinguishable, 1 = separable) against the noise floor, the same\n" +
 			"measure between two single-router histories (--floor X.json,Y.json, or --floor X.json\n" +
-			"--floor Y.json). Without --floor the floor is estimated from the two halves of B, and\n" +
-			"the output says so. Exit 2 for a bad command line or a file that is not a valid history.",
+			"--floor Y.json). With three or more --floor histories (a population, e.g. from\n" +
+			"`imh simnet observe --singles N`) every pair of them is compared, and the floor is the 95th\n" +
+			"percentile of those advantages, shown with their median and largest. Without --floor the\n" +
+			"floor is estimated from the two halves of B, and the output says so. Exit 2 for a bad\n" +
+			"command line or a file that is not a valid history.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageErrorf("leaseset analyze: want two history files A.json B.json, got %d arguments", len(args))
@@ -223,8 +226,8 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(floor) != 0 && len(floor) != 2 {
-				return usageErrorf("leaseset analyze: --floor wants two history files, got %d", len(floor))
+			if len(floor) == 1 {
+				return usageErrorf("leaseset analyze: --floor wants two or more history files, got 1")
 			}
 			if err := windows.Validate(); err != nil {
 				return usageErrorf("leaseset analyze: %w", err)
@@ -237,13 +240,23 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 			if in.B, err = readHistoryArg(args[1]); err != nil {
 				return err
 			}
-			if len(floor) == 2 {
+			switch {
+			case len(floor) == 2:
 				in.FloorNameA, in.FloorNameB = floor[0], floor[1]
 				if in.FloorA, err = readHistoryArg(floor[0]); err != nil {
 					return err
 				}
 				if in.FloorB, err = readHistoryArg(floor[1]); err != nil {
 					return err
+				}
+			case len(floor) > 2:
+				in.PopulationNames = floor
+				for _, path := range floor {
+					h, err := readHistoryArg(path)
+					if err != nil {
+						return err
+					}
+					in.Population = append(in.Population, h)
 				}
 			}
 			r, err := observe.Analyze(in)
@@ -259,7 +272,7 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
-	cmd.Flags().StringSliceVar(&floor, "floor", nil, "two single-router histories giving the noise floor (X.json,Y.json)")
+	cmd.Flags().StringSliceVar(&floor, "floor", nil, "two single-router histories giving the noise floor (X.json,Y.json), or three or more for a population floor")
 	cmd.Flags().DurationVar(&windows.Window, "window", windows.Window, "length of each sliding window")
 	cmd.Flags().DurationVar(&windows.Step, "step", windows.Step, "how far each window slides")
 	return cmd

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imh-project/imh/observe/observetest"
@@ -73,6 +74,30 @@ func TestLeasesetAnalyzeGoldenTwoFloors(t *testing.T) {
 		{"analyze-floor2.json", []string{"--json"}},
 	} {
 		args := append([]string{"leaseset", "analyze", a, b, "--floor", floor[0] + "," + floor[1]}, tc.extra...)
+		out, code := runRoot(t, args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, out)
+		}
+		checkGolden(t, wd, tc.golden, []byte(out))
+	}
+}
+
+// TestLeasesetAnalyzeGoldenPopulation pins `imh leaseset analyze A B
+// --floor X,Y,Z,...` with four floor files (six pairs), text and --json.
+func TestLeasesetAnalyzeGoldenPopulation(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, floor := analyzeGoldenFiles(t, 4)
+	for _, tc := range []struct {
+		golden string
+		extra  []string
+	}{
+		{"analyze-population.txt", nil},
+		{"analyze-population.json", []string{"--json"}},
+	} {
+		args := append([]string{"leaseset", "analyze", a, b, "--floor", strings.Join(floor, ",")}, tc.extra...)
 		out, code := runRoot(t, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, out)
