@@ -78,6 +78,16 @@ type pendingBuild struct {
 	dir     routerproto.Direction
 	gateway i2p.Hash // planned inbound gateway (zero when the router chooses)
 	started time.Time
+	cancel  context.CancelFunc // ends the CreateTunnel request
+}
+
+// cancelBuilds gives up the session's builds in flight: their requests end
+// now, not at OpTimeout, and their answers are ignored (no pending entry).
+func (s *session) cancelBuilds() {
+	for id, p := range s.pending {
+		p.cancel()
+		delete(s.pending, id)
+	}
 }
 
 func newSession() *session {
@@ -99,7 +109,7 @@ func (d *destState) session(router string) *session {
 func (d *destState) resetSession(router string) {
 	s := d.session(router)
 	s.id, s.gen, s.creating, s.ready, s.adopting = 0, 0, false, false, false
-	clear(s.pending)
+	s.cancelBuilds()
 }
 
 // routerDown makes a LeaseSet holding the router's leases urgent.
@@ -114,6 +124,9 @@ func (d *destState) routerDown(router string) {
 
 func (d *destState) dropRouter(router string) {
 	d.routerDown(router)
+	if s := d.sessions[router]; s != nil {
+		s.cancelBuilds()
+	}
 	delete(d.sessions, router)
 }
 
@@ -161,9 +174,12 @@ func (l *loop) reconcileDests(st *fsm.State, now time.Time) {
 }
 
 // destroySessions ends a removed destination's sessions on the routers
-// that are up (the others drop it when their grace period ends).
+// that are up (the others drop it when their grace period ends), and gives
+// up its builds in flight: nobody wants their tunnels, and a router may not
+// answer a build of a session it destroyed before its request timeout.
 func (l *loop) destroySessions(d *destState) {
 	for name, s := range d.sessions {
+		s.cancelBuilds()
 		r := l.routers[name]
 		if r == nil || !r.up() || !s.ready || s.gen != r.gen {
 			continue

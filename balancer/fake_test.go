@@ -190,6 +190,7 @@ type fakeRouter struct {
 	conns       []*fakeConn
 	builds      int
 	buildsOK    int
+	inFlight    int // CreateTunnel calls not yet returned
 	explicit    int // builds that named their hops
 	leaseSets   []*routerproto.CreateLeaseSet2
 	sent        []*routerproto.SendMessageExpires
@@ -243,6 +244,12 @@ func (r *fakeRouter) restart() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.up = true
+}
+
+func (r *fakeRouter) buildsInFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inFlight
 }
 
 func (r *fakeRouter) setFailing(f bool) {
@@ -397,6 +404,14 @@ func (c *fakeConn) FastTier(ctx context.Context) ([]routerproto.Peer, error) {
 
 func (c *fakeConn) CreateTunnel(ctx context.Context, m *routerproto.CreateTunnel) (*routerproto.TunnelStatus, error) {
 	r := c.r
+	r.mu.Lock()
+	r.inFlight++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
 	select {
 	case <-time.After(r.buildTime):
 	case <-ctx.Done():

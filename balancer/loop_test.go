@@ -778,6 +778,36 @@ func TestLoopDestinationRemoved(t *testing.T) {
 	})
 }
 
+// Removing a destination ends its tunnel builds in flight at once, even
+// when the routers never answer them (a router that drops the builds of a
+// session it destroyed): found by the soak, where a new leader's
+// goroutines climbed to about 200 waiting in CreateTunnel for OpTimeout
+// (docs/reliability.md, "A leader's tunnel builds in flight").
+func TestLoopDestinationRemovedEndsBuilds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, 2, allCaps, fsm.DefaultSettings())
+		for _, r := range h.routers {
+			r.buildTime = time.Hour // never answered before OpTimeout
+		}
+		run := h.start(5, 14)
+		defer run.stop(t)
+		time.Sleep(10 * time.Second)
+		for _, r := range h.routers {
+			if n := r.buildsInFlight(); n == 0 {
+				t.Fatalf("%s: no build in flight", r.name)
+			}
+		}
+		h.cl.mustApply(t, &fsm.DestinationRemove{Name: "web"})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for _, r := range h.routers {
+			if n := r.buildsInFlight(); n != 0 {
+				t.Fatalf("%s: %d builds of a removed destination still in flight", r.name, n)
+			}
+		}
+	})
+}
+
 // A destination removed and created again under the same name with other
 // keys (found by the chaos harness): the loop must drop the old keys and
 // publish for the new destination, not sign LeaseSets with the old keys

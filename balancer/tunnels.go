@@ -264,11 +264,15 @@ func (l *loop) build(d *destState, r *routerState, s *session, dir routerproto.D
 	}
 	// The loop's own build id keys the pending build; the client assigns
 	// the wire request id (and may overwrite req.RequestID).
+	// The build's own context lets the loop give it up (cancelBuilds)
+	// when the destination or the session goes.
 	l.nextReq++
 	id := l.nextReq
-	s.pending[id] = pendingBuild{dir: dir, gateway: gw, started: now}
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.OpTimeout)
+	s.pending[id] = pendingBuild{dir: dir, gateway: gw, started: now, cancel: cancel}
 	conn, gen, router, dest := r.conn, r.gen, r.name, d.name
-	l.spawn(func(ctx context.Context) event {
+	l.spawn(func(context.Context) event {
+		defer cancel()
 		st, err := conn.CreateTunnel(ctx, req)
 		return evBuilt{router: router, dest: dest, gen: gen, reqID: id, status: st, err: err}
 	})

@@ -31,6 +31,10 @@ type fakeBackend struct {
 	peers       []Peer
 	upstream    bool    // behave like a stock upstream: Features.UpstreamTunnels, no builds
 	attached    *Router // set by AttachRouter
+	// hold, when set, keeps every build waiting until it is closed,
+	// whatever its context says (a backend slow to notice the end of a
+	// session).
+	hold chan struct{}
 }
 
 // AttachRouter implements RouterAttacher.
@@ -70,8 +74,13 @@ func (f *fakeBackend) BuildTunnel(ctx context.Context, req BuildRequest) (Tunnel
 		return Tunnel{}, err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.builds = append(f.builds, req)
+	if hold := f.hold; hold != nil {
+		f.mu.Unlock()
+		<-hold
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
 	if f.upstream {
 		return Tunnel{}, ErrUnsupported
 	}

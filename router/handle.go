@@ -105,6 +105,16 @@ func (r *Router) destroyLocked(s *session, why string) {
 		t.timer.Stop()
 	}
 	s.tunnels = nil
+	// Builds in flight end with the session: their requester, if it still
+	// controls the session, has its answer now rather than at its own
+	// request timeout (a backend may take that long to notice).
+	for b := range s.builds {
+		if b.c == s.ctrl {
+			b.c.send(&routerproto.TunnelStatus{RequestID: b.req.RequestID, SessionID: s.id, Result: routerproto.ResultNoSession,
+				Tunnel: routerproto.TunnelInfo{Direction: b.req.Direction, Hops: b.req.Hops}, Reason: "session destroyed: " + why})
+		}
+	}
+	clear(s.builds)
 	delete(r.sessions, s.id)
 	if r.byDest[s.hash] == s {
 		delete(r.byDest, s.hash)
@@ -264,6 +274,7 @@ func (r *Router) newSessionLocked(c *client, id uint16, d *i2p.Destination, mana
 		ctx:        ctx,
 		cancel:     cancel,
 		tunnels:    make(map[tunnelKey]*liveTunnel),
+		builds:     make(map[*pendingBuild]struct{}),
 		data:       make(map[*client]bool),
 		dataExpiry: make(map[*client]*dataTimer),
 		queue:      payloadQueue{limit: r.cfg.QueueLimit},

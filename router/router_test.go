@@ -161,6 +161,47 @@ func TestManagedSessionBuildsOnlyWhatItIsAsked(t *testing.T) {
 	}
 }
 
+// TestDestroySessionAnswersPendingBuilds: DestroySession answers the
+// session's builds in flight with no-session at once, even when the backend
+// is slow to give them up, so that the client's requests do not wait for
+// their timeout (docs/reliability.md, "A leader's tunnel builds in flight").
+func TestDestroySessionAnswersPendingBuilds(t *testing.T) {
+	be := newFakeBackend(time.Minute)
+	be.hold = make(chan struct{})
+	release := sync.OnceFunc(func() { close(be.hold) })
+	tr := startRouterOn(t, be, nil)
+	defer release() // before the router's Close, which waits for the builds
+	c := dial(t, tr.addr, true)
+	id := c.openManaged(newDest(t), 1)
+	c.send(&routerproto.CreateTunnel{RequestID: 1, SessionID: id, Direction: routerproto.Inbound, HopCount: 1})
+	c.send(&routerproto.CreateTunnel{RequestID: 2, SessionID: id, Direction: routerproto.Outbound, HopCount: 2})
+	deadline := time.Now().Add(wait)
+	for be.buildCount() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d builds started, want 2", be.buildCount())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	c.send(&routerproto.DestroySession{SessionID: id})
+	answered := map[uint32]bool{}
+	for len(answered) < 2 {
+		ts := expect[*routerproto.TunnelStatus](c, time.Second)
+		if ts.Result != routerproto.ResultNoSession || ts.SessionID != id || answered[ts.RequestID] {
+			t.Fatalf("pending build answered %+v", ts)
+		}
+		answered[ts.RequestID] = true
+	}
+	if !answered[1] || !answered[2] {
+		t.Fatalf("answered %v, want requests 1 and 2", answered)
+	}
+	if st := expect[*routerproto.SessionStatus](c, time.Second); st.Status != routerproto.SessionDestroyed {
+		t.Fatalf("session status %s, want destroyed", st.Status)
+	}
+	release()
+	c.expectNone(100 * time.Millisecond) // the builds end without a second answer
+}
+
 // TestManagedLeaseSetPublication: stored, then published after retries;
 // rejected for a bad signature, another destination or an older published.
 func TestManagedLeaseSetPublication(t *testing.T) {

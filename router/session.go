@@ -49,6 +49,7 @@ type session struct {
 	cancel context.CancelFunc
 
 	tunnels      map[tunnelKey]*liveTunnel
+	builds       map[*pendingBuild]struct{} // CreateTunnel requests not yet answered
 	staleRefused uint64
 	queue        payloadQueue
 	received     uint64
@@ -61,6 +62,13 @@ type session struct {
 	publishing    uint32             // published time of the LeaseSet being published; 0 if none
 
 	pool *pool // unmanaged sessions only
+}
+
+// pendingBuild is a CreateTunnel request being built: it is answered once,
+// by the build when it ends or by destroyLocked when the session dies first.
+type pendingBuild struct {
+	c   *client // the connection that asked
+	req *routerproto.CreateTunnel
 }
 
 // dataTimer ends an offline-signed data attachment when its transient key

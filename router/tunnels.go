@@ -94,6 +94,7 @@ func (r *Router) createTunnel(c *client, m *routerproto.CreateTunnel) {
 		c.send(&routerproto.TunnelStatus{RequestID: m.RequestID, SessionID: m.SessionID, Result: res,
 			Tunnel: routerproto.TunnelInfo{Direction: m.Direction, Hops: m.Hops}, Reason: reason})
 	}
+	explicit := r.be.Features().ExplicitHops
 	r.mu.Lock()
 	s, stale := r.controlledLocked(c, m.SessionID)
 	if s == nil {
@@ -102,15 +103,21 @@ func (r *Router) createTunnel(c *client, m *routerproto.CreateTunnel) {
 		r.mu.Unlock()
 		return
 	}
-	r.mu.Unlock()
 	switch {
 	case m.Direction != routerproto.Inbound && m.Direction != routerproto.Outbound:
 		fail(routerproto.ResultBadRequest, "bad direction")
+		r.mu.Unlock()
 		return
-	case len(m.Hops) > 0 && !r.be.Features().ExplicitHops:
+	case len(m.Hops) > 0 && !explicit:
 		fail(routerproto.ResultUnsupported, "explicit hops not supported by this router")
+		r.mu.Unlock()
 		return
 	}
+	// Registered under the lock that found s alive, so that destroyLocked
+	// answers it if the session dies before the build ends.
+	pb := &pendingBuild{c: c, req: m}
+	s.builds[pb] = struct{}{}
+	r.mu.Unlock()
 	req := BuildRequest{Inbound: m.Direction == routerproto.Inbound, HopCount: int(m.HopCount), Pool: s.hash.String()}
 	if len(m.Hops) > 0 {
 		req.Hops = m.Hops
@@ -119,6 +126,10 @@ func (r *Router) createTunnel(c *client, m *routerproto.CreateTunnel) {
 		t, err := r.build(s, req)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if _, ok := s.builds[pb]; !ok {
+			return // answered when the session was destroyed
+		}
+		delete(s.builds, pb)
 		// The answer goes to whoever controls the session now: the request
 		// id only means something to the connection that asked.
 		to, reqID := s.ctrl, m.RequestID
