@@ -22,9 +22,12 @@ func serveRouter(t *testing.T, upstream string) (*Backend, string) {
 }
 
 // serveRouterRetry is serveRouter with the router's publish retry delay.
+// StallRetry is 1 ns so that every failed lookup may ask for a fresh
+// LeaseSet: with 1 ms an idle machine sent the second ask within the
+// millisecond and TestBackendPublishStall waited for it in vain.
 func serveRouterRetry(t *testing.T, upstream string, retry time.Duration) (*Backend, string) {
 	t.Helper()
-	return serveBackend(t, Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Millisecond}, func(cfg *router.Config) {
+	return serveBackend(t, Config{Addr: upstream, AnswerWithin: 500 * time.Millisecond, StallRetry: time.Nanosecond}, func(cfg *router.Config) {
 		cfg.PublishRetry = retry
 		cfg.PublishRetryMax = max(retry, cfg.PublishRetryMax)
 	})
