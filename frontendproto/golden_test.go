@@ -2,7 +2,6 @@ package frontendproto
 
 import (
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"reflect"
@@ -10,10 +9,9 @@ import (
 	"testing"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/golden"
 	"github.com/imh-project/imh/internal/wire"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestGolden pins every message type byte for byte. The files are annotated
 // one field a line by annotate, which walks a frame along the layout of
@@ -28,7 +26,7 @@ func TestGolden(t *testing.T) {
 			}
 			text := annotate(t, got)
 			path := "testdata/" + tc.file
-			if *update {
+			if golden.Updating() {
 				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -3,16 +3,15 @@ package fsm
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/golden.snap")
+	"github.com/imh-project/imh/internal/golden"
+)
 
 func TestApplyCommands(t *testing.T) {
 	k1, k2 := testKeys(t, 1), testKeys(t, 2)
@@ -301,7 +300,7 @@ func TestGoldenSnapshot(t *testing.T) {
 	s := New()
 	applyAll(t, s, sampleLog(t))
 	path := filepath.Join("testdata", "golden.snap")
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(path, s.Snapshot(), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/imh-project/imh/internal/golden"
 )
 
 var (
@@ -198,7 +200,7 @@ func TestGoldenSnapshotV3(t *testing.T) {
 	s := New()
 	applyAll(t, s, sampleLogV3(t))
 	path := filepath.Join("testdata", "golden-v3.snap")
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(path, s.Snapshot(), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -3,20 +3,17 @@ package observe_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/imh-project/imh/internal/golden"
 	"github.com/imh-project/imh/observe"
 	"github.com/imh-project/imh/observe/observetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // TestAdvantage checks the KS statistic against hand-computed values.
 func TestAdvantage(t *testing.T) {
@@ -209,19 +206,7 @@ func TestAnalyzeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "analyze.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(append(got, '\n'), want) {
-		t.Fatalf("report differs from %s (rerun with -update if intended):\n%s", golden, got)
-	}
+	golden.Equal(t, filepath.Join("testdata", "analyze.golden.json"), append(got, '\n'))
 }
 
 // TestAnalyzeFloorNone: B too short to halve gives an unknown floor and

@@ -2,11 +2,10 @@ package observe_test
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/imh-project/imh/internal/golden"
 	"github.com/imh-project/imh/observe"
 )
 
@@ -53,22 +52,7 @@ func TestReportWriteTable(t *testing.T) {
 			if err := r.WriteTable(&got); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", "table", tc.name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("table changed:\n%s\nwant:\n%s", got.String(), strings.TrimSpace(string(want)))
-			}
+			golden.Equal(t, filepath.Join("testdata", "table", tc.name+".txt"), got.Bytes())
 		})
 	}
 }

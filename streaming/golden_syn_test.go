@@ -3,15 +3,14 @@ package streaming
 import (
 	"bytes"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/imh-project/imh/internal/golden"
+)
 
 // TestGoldenSYN pins a whole signed SYN of ours (Ed25519 signatures are
 // deterministic): header, FROM, MAX_PACKET_SIZE and signature, in the
@@ -29,7 +28,7 @@ func TestGoldenSYN(t *testing.T) {
 		t.Fatal(err)
 	}
 	const path = "testdata/syn.hex"
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(path, []byte(annotate(raw, p)), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/imh-project/imh/internal/golden"
 	"github.com/imh-project/imh/observe/observetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // analyzeGoldenFiles writes the synthetic histories of the analyze golden
 // tests to a temporary directory, makes it the working directory (so that
@@ -32,28 +29,6 @@ func analyzeGoldenFiles(t *testing.T, floors int) (a, b string, floor []string) 
 		floor[i] = rel(floor[i])
 	}
 	return rel(a), rel(b), floor
-}
-
-// checkGolden compares got with testdata/name, or rewrites it under
-// -update.
-func checkGolden(t *testing.T, wd, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(wd, "testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("output differs from %s (rerun with -update if intended):\n%s", path, got)
-	}
 }
 
 // TestLeasesetAnalyzeGoldenTwoFloors pins `imh leaseset analyze A B
@@ -78,7 +53,7 @@ func TestLeasesetAnalyzeGoldenTwoFloors(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, out)
 		}
-		checkGolden(t, wd, tc.golden, []byte(out))
+		golden.Equal(t, filepath.Join(wd, "testdata", tc.golden), []byte(out))
 	}
 }
 
@@ -102,6 +77,6 @@ func TestLeasesetAnalyzeGoldenPopulation(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, out)
 		}
-		checkGolden(t, wd, tc.golden, []byte(out))
+		golden.Equal(t, filepath.Join(wd, "testdata", tc.golden), []byte(out))
 	}
 }

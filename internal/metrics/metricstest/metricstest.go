@@ -6,18 +6,13 @@ package metricstest
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-)
 
-// update rewrites the golden files instead of comparing with them. Its own
-// name, so that it never clashes with a package's -update flag.
-var update = flag.Bool("update-metrics", false, "rewrite the metrics golden files")
+	"github.com/imh-project/imh/internal/golden"
+)
 
 // Exposition is the text format of what c exports, families sorted by
 // name, through a pedantic registry (which also checks c's descriptors
@@ -40,23 +35,8 @@ func Exposition(t testing.TB, c prometheus.Collector) []byte {
 }
 
 // Golden compares c's exposition with the file at path, or rewrites the
-// file under -update-metrics.
+// file under -update (package golden).
 func Golden(t testing.TB, path string, c prometheus.Collector) {
 	t.Helper()
-	got := Exposition(t, c)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s: exposition changed (docs/monitoring.md is a contract)\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Equal(t, path, Exposition(t, c))
 }
