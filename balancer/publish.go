@@ -57,7 +57,7 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	} else {
 		in.LastExpires = time.Unix(int64(d.lastLS.ExpiresAt()), 0)
 	}
-	switch DecidePublish(l.cfg.PublishConfig(), in) {
+	switch DecidePublish(l.publishConfig(d, now), in) {
 	case PublishIdle:
 		if len(sel.Leases) > 0 {
 			d.urgent, d.changeSince = false, time.Time{}
@@ -72,6 +72,26 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 // attachGrace bounds how long a new leader holds back a destination's
 // LeaseSet while it re-attaches the sessions (settling).
 const attachGrace = 15 * time.Second
+
+// failoverCoalesce is the coalescing window of a new leader's first
+// attachGrace: changes that repair nothing wait this long for company, as
+// every change did before Coalesce became 0. Right after a failover the
+// leader's picture of the routers' tunnels fills in over a few seconds
+// (re-attach, pools, lease requests); a LeaseSet published on the first
+// partial picture changes leases under open streams for nothing (seen
+// once on stock i2pd: ten downloads through the active router stopped
+// being acknowledged after a leader SIGKILL).
+const failoverCoalesce = 5 * time.Second
+
+// publishConfig is the pacing for d now: Config.PublishConfig, with at
+// least failoverCoalesce during the first attachGrace of this leader.
+func (l *loop) publishConfig(d *destState, now time.Time) PublishConfig {
+	pc := l.cfg.PublishConfig()
+	if d.lastLS != nil && now.Sub(d.openedAt) < attachGrace {
+		pc.Coalesce = max(pc.Coalesce, failoverCoalesce)
+	}
+	return pc
+}
 
 // settling reports whether d, opened less than attachGrace ago with a
 // LeaseSet that is not yet due for republication, still waits for a
