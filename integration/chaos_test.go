@@ -653,6 +653,16 @@ func runChaos(t *testing.T, run chaosRun) {
 		hold()
 		e.nm.Resume(a)
 	}
+	// healed applies a fault, holds it and heals every link.
+	healed := func(fault func()) {
+		fault()
+		hold()
+		e.nm.HealAll()
+	}
+	// peerOf draws one of the two other agents (a link's far end).
+	peerOf := func(a *clusterAgent) *clusterAgent {
+		return e.tc.agents[(slices.Index(e.tc.agents, a)+1+rng.IntN(2))%3]
+	}
 	for time.Now().Before(deadline) {
 		victim := e.tc.agents[rng.IntN(3)]
 		if rng.IntN(2) == 0 {
@@ -672,14 +682,10 @@ func runChaos(t *testing.T, run chaosRun) {
 		case 1:
 			stall(victim)
 		case 2:
-			e.nm.Isolate(victim.name)
-			hold()
-			e.nm.HealAll()
+			healed(func() { e.nm.Isolate(victim.name) })
 		case 3:
-			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
-			e.nm.Cut(victim.name, other.name)
-			hold()
-			e.nm.HealAll()
+			other := peerOf(victim)
+			healed(func() { e.nm.Cut(victim.name, other.name) })
 		case 4:
 			r := e.n.routers[rng.IntN(len(e.n.routers))]
 			if run.spare[r.name] {
@@ -690,32 +696,22 @@ func runChaos(t *testing.T, run chaosRun) {
 				e.nm.RestartRouter(r)
 			}
 		case 5:
-			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
-			e.nm.Delay(victim.name, other.name, 50*time.Millisecond, 300*time.Millisecond)
-			hold()
-			e.nm.HealAll()
+			other := peerOf(victim)
+			healed(func() { e.nm.Delay(victim.name, other.name, 50*time.Millisecond, 300*time.Millisecond) })
 		case 6:
-			other := e.tc.agents[(slices.Index(e.tc.agents, victim)+1+rng.IntN(2))%3]
-			e.nm.Flaky(victim.name, other.name)
-			hold()
-			e.nm.HealAll()
+			other := peerOf(victim)
+			healed(func() { e.nm.Flaky(victim.name, other.name) })
 		case 7: // the leader (the agent that talks to routers) cut from one router
 			r := e.n.routers[rng.IntN(len(e.n.routers))]
 			if l := e.tc.leader(); l != nil {
 				victim = l
 			}
-			e.nm.CutRouter(victim.name, r.name)
-			hold()
-			e.nm.HealAll()
+			healed(func() { e.nm.CutRouter(victim.name, r.name) })
 		case 8: // one router cut from every agent
 			r := e.n.routers[rng.IntN(len(e.n.routers))]
-			e.nm.IsolateRouter(r.name)
-			hold()
-			e.nm.HealAll()
+			healed(func() { e.nm.IsolateRouter(r.name) })
 		case 9: // one agent's API cut from the others (no forwarding either way)
-			e.nm.IsolateAPI(victim.name)
-			hold()
-			e.nm.HealAll()
+			healed(func() { e.nm.IsolateAPI(victim.name) })
 		}
 		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond) // pacing: calm between faults
 	}
