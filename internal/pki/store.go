@@ -3,6 +3,7 @@ package pki
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -111,18 +112,20 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// stampOf summarises the files' sizes and modification times.
+// stampOf is a SHA-256 of the files' contents (a missing file counts as
+// empty). Not sizes and modification times: a renewed pair has the size of
+// the old one, and Linux stamps files with a coarse clock, so a pair
+// written within the same few milliseconds looked unchanged and Watch
+// never took it (seen: TestReloadSwapsAndKeepsOldOnError in CI). The
+// files are a few KiB, read once per Watch interval.
 func stampOf(f Files) []byte {
-	var b []byte
+	h := sha256.New()
 	for _, p := range []string{f.CA, f.Cert, f.Key} {
-		st, err := os.Stat(p)
-		if err != nil {
-			b = append(b, 0)
-			continue
-		}
-		b = fmt.Appendf(b, "%d/%d;", st.Size(), st.ModTime().UnixNano())
+		b, _ := os.ReadFile(p) // unreadable: Reload reports why
+		fmt.Fprintf(h, "%d;", len(b))
+		h.Write(b)
 	}
-	return b
+	return h.Sum(nil)
 }
 
 func readMaterial(f Files) (*material, error) {
