@@ -513,7 +513,8 @@ func checkStoredHistory(t testing.TB, n *routerNet, b32 string) int {
 	return len(hist)
 }
 
-// chaosEnv is a simulated network with two routers, three proxied agents,
+// chaosEnv is a simulated network with two routers, three proxied agents
+// (with diskSize, each on a tmpfs of that size: startProxiedCluster),
 // both routers added (at the addresses of their nemesis proxies) and
 // destination web (echo, spread, 2 inbound tunnels
 // per router) created.
@@ -524,10 +525,10 @@ type chaosEnv struct {
 	b32 string
 }
 
-func startChaosEnv(t *testing.T) *chaosEnv {
+func startChaosEnv(t *testing.T, diskSize string) *chaosEnv {
 	t.Helper()
 	n := startRouterNet(t, 5*time.Minute, "r1", "r2")
-	tc, nm := startProxiedCluster(t, 3)
+	tc, nm := startProxiedCluster(t, 3, diskSize)
 	leader := tc.waitLeader(60 * time.Second)
 	api := "--http-addr=" + leader.httpAddr
 	for _, r := range n.routers { // the agents reach each router through the nemesis
@@ -633,7 +634,7 @@ func runChaos(t *testing.T, run chaosRun) {
 	t.Helper()
 	seed, dur, dir := run.seed, run.dur, run.dir
 	t.Logf("chaos: seed %d, %v, report in %s", seed, dur, dir)
-	e := startChaosEnv(t)
+	e := startChaosEnv(t, "")
 	stopStarted := func() {}
 	if run.started != nil {
 		stopStarted = run.started(e)
@@ -773,7 +774,7 @@ func runChaos(t *testing.T, run chaosRun) {
 func TestChaosLeaderKills(t *testing.T) {
 	clusterPool.join(t)
 	kills := envInt("IMH_CHAOS_KILLS", 50)
-	e := startChaosEnv(t)
+	e := startChaosEnv(t, "")
 	sender := e.startSender(t, time.Duration(kills)*2*time.Second+10*time.Second)
 	stop := make(chan struct{})
 	var mon publishedMonitor
