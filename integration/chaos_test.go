@@ -497,8 +497,30 @@ func checkStoredHistory(t testing.TB, n *routerNet, b32 string) int {
 	if err := httpGetJSON("http://"+n.simHTTP+"/status", &sst); err != nil {
 		t.Fatal(err)
 	}
+	return checkLeaseSetHistory(t, b32, sst.Destinations[b32].History)
+}
+
+// checkStoredHistories checks the stored LeaseSets of every destination the
+// simulated floodfills know, as checkStoredHistory, and returns how many
+// destinations and LeaseSets there were.
+func checkStoredHistories(t testing.TB, n *routerNet) (dests, stored int) {
+	t.Helper()
+	var sst routerSimnetStatus
+	if err := httpGetJSON("http://"+n.simHTTP+"/status", &sst); err != nil {
+		t.Fatal(err)
+	}
+	for b32, d := range sst.Destinations {
+		dests++
+		stored += checkLeaseSetHistory(t, b32, d.History)
+	}
+	return dests, stored
+}
+
+// checkLeaseSetHistory checks that each LeaseSet of hist (stored for b32)
+// is strictly newer than the one before and returns how many there were.
+func checkLeaseSetHistory(t testing.TB, b32 string, hist []storedLeaseSet) int {
+	t.Helper()
 	var prev uint32
-	hist := sst.Destinations[b32].History
 	for _, h := range hist {
 		raw, _ := i2p.Base64.DecodeString(h.LeaseSet)
 		ls, err := i2p.ParseLeaseSet2(raw)
@@ -506,7 +528,7 @@ func checkStoredHistory(t testing.TB, n *routerNet, b32 string) int {
 			t.Fatal(err)
 		}
 		if ls.Published <= prev {
-			t.Errorf("stored LeaseSets: published went from %d to %d", prev, ls.Published)
+			t.Errorf("stored LeaseSets of %.12s…: published went from %d to %d", b32, prev, ls.Published)
 		}
 		prev = ls.Published
 	}
@@ -733,6 +755,10 @@ func runChaos(t *testing.T, run chaosRun) {
 		t.Error(msg)
 	}
 	stored := checkStoredHistory(t, e.n, e.b32)
+	// Every destination's stored LeaseSets, the clients' cd0 and cd1 too
+	// (each creation a new b32): a skewed leader publishes theirs as they
+	// come and go, and each must be newer than the last of that b32.
+	dests, storedAll := checkStoredHistories(t, e.n)
 	res, share := senderResult(t, sender)
 	probes, events := senderProbes(t, sender.Log()), e.nm.Events()
 	if b, err := json.Marshal(probes); err == nil {
@@ -743,7 +769,7 @@ func runChaos(t *testing.T, run chaosRun) {
 	// failing leases (docs/reliability.md); no longer a bound.
 	_, checked := windowDelivery(sentBefore(probes, firstRouterKill(events)), eventTimes(events), chaosGrace)
 	fresh := checkFreshSender(t, e)
-	t.Logf("published: %d samples from leaders, monotonic; %d LeaseSets stored, each newer than the last", mon.samples, stored)
+	t.Logf("published: %d samples from leaders, monotonic; %d LeaseSets of web stored, each newer than the last; %d LeaseSets of %d destinations in all", mon.samples, stored, storedAll, dests)
 	t.Logf("a new sender after the run: a whole batch delivered at try %d", fresh)
 	t.Logf("one-way during chaos: %d delivered, %d failed (%.2f%%), %v", res.Delivered, res.Failed, 100*share, res.Reasons)
 	t.Logf("FIGURES oneway_delivered=%d/%d (%.2f%%) outside_windows=%d/%d (%.2f%%) outside_windows_before_router_kill=%d/%d (%.2f%%) grace=%v fault_events=%d",
