@@ -12,8 +12,9 @@ package integration
 // Knobs (environment): IMH_CHAOS_SEED (default 1), IMH_CHAOS_DURATION
 // (faults for that long, and at least one pass of every kind; default one
 // pass), IMH_CHAOS_KILLS (leader kills, default 50),
-// IMH_CHAOS_DIR (where the report, history and visualisation go; default a
-// directory under os.TempDir() that is kept, its path logged).
+// IMH_CHAOS_DIR (where the report, history and visualisation go, and with
+// it set the processes' logs; default a directory under os.TempDir() that
+// is kept, its path logged).
 
 import (
 	"context"
@@ -793,6 +794,38 @@ func runChaos(t *testing.T, run chaosRun) {
 		Unavailable: fr.unavailable, Skipped: fr.skipped, Skews: fr.skews, DiskFullLogged: fr.diskFull}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	_ = os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644)
+	if run.visualise {
+		keepChaosLogs(t, e, filepath.Join(dir, "logs"))
+	}
+}
+
+// keepChaosLogs copies the logs of e's processes into dir, which outlives the
+// test: every lifetime of each agent, and the current one of each router
+// and of simnet. Without them a loss or a failure seen in the report
+// cannot be traced once the test's temporary directories are gone.
+func keepChaosLogs(t *testing.T, e *chaosEnv, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keep logs: %v", err)
+		return
+	}
+	var paths []string
+	for _, a := range e.tc.agents {
+		paths = append(paths, a.logs...)
+	}
+	for _, r := range e.n.routers {
+		paths = append(paths, r.p.LogPath)
+	}
+	paths = append(paths, e.n.sim.LogPath)
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644)
+		}
+		if err != nil {
+			t.Logf("keep logs: %v", err)
+		}
+	}
 }
 
 // TestChaosLeaderKills SIGKILLs the leader IMH_CHAOS_KILLS times (default
