@@ -341,3 +341,29 @@ func TestChaosSchedule(t *testing.T) {
 		t.Errorf("fault names out of step with the kinds")
 	}
 }
+
+// TestChaosFaultUnavailable checks, without processes, that a disk-full
+// fault drawn where the data dirs are not tmpfs mounts (not root) is
+// skipped at once (no hold, no event) and reported: why, and how many
+// draws were skipped.
+func TestChaosFaultUnavailable(t *testing.T) {
+	tc := &testCluster{t: t, agents: []*clusterAgent{{name: "n1"}, {name: "n2"}, {name: "n3"}}}
+	nm := &nemesis{t: t, tc: tc, noDisk: "needs root to mount a tmpfs (euid 1000)"}
+	e := &chaosEnv{n: &routerNet{routers: []*routerProc{{name: "r1"}, {name: "r2"}}}, tc: tc, nm: nm}
+	fr := newFaultRun()
+	start := time.Now()
+	for range 2 {
+		e.apply(t, plannedFault{Kind: faultDiskFull, Agent: 1, Peer: 1, Hold: time.Hour}, nil, fr)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("an unavailable fault took %v (held?)", took)
+	}
+	k := faultDiskFull.String()
+	if fr.unavailable[k] != nm.noDisk || fr.skipped[k] != 2 || fr.applied[k] != 0 || len(nm.Events()) != 0 {
+		t.Errorf("unavailable %q, skipped %d, applied %d, events %v", fr.unavailable[k], fr.skipped[k], fr.applied[k], nm.Events())
+	}
+	nm.noDisk = ""
+	if why := nm.DiskUnavailable(); !strings.Contains(why, "not tmpfs mounts") {
+		t.Errorf("no disk size asked for: DiskUnavailable %q", why)
+	}
+}
