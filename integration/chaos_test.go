@@ -657,7 +657,7 @@ func faultCounts(m map[string]int) string {
 // the twelve kinds of fault once (issue 19: a short run covering every
 // kind), some 75 s of holds and calms (seeds 1 to 5: 67 to 79 s). It was
 // 45 s of faults drawn at random, which covered about six of the ten kinds
-// then; one pass costs the suite some 40 s more, the least that covers
+// then; one pass costs the suite 30-45 s more, the least that covers
 // every kind at the schedule's pace (holds of 2-6 s, calms of 1-3 s).
 func TestChaos(t *testing.T) {
 	clusterPool.join(t)
@@ -674,10 +674,10 @@ type chaosRun struct {
 	dur       time.Duration // of the fault schedule
 	dir       string        // where report.json, history.json (and history.html) go
 	visualise bool          // write history.html even when the history is linearizable
-	// spare names the agents and routers the nemesis never kills: a kill
-	// drawn for one of them stalls the drawn agent instead (the schedule
-	// keeps its random draws, so other faults stay where the seed puts
-	// them). The soak test spares one agent and one router so that they
+	// spare names the agents and routers the nemesis never kills or
+	// restarts: a kill or a clock skew drawn for one of them stalls the
+	// drawn agent instead (the schedule keeps its random draws, so other
+	// faults stay where the seed puts them). The soak test spares one agent and one router so that they
 	// live the whole run.
 	spare map[string]bool
 	// started, when set, is called once the cluster is up, before the

@@ -52,10 +52,11 @@ func (k faultKind) String() string { return faultNames[k] }
 var chaosSkews = [...]time.Duration{-5 * time.Minute, 3 * time.Minute}
 
 // chaosDiskSize is the tmpfs each agent's data dir is on in a chaos run,
-// so that the disk-full fault can fill it: raft.db stays a few MiB (raft
+// so that the disk-full fault can fill it: a data dir held 672 KiB in the
+// middle of a 3-minute run, and stays small however long the run (raft
 // keeps at most SnapshotThreshold + TrailingLogs entries, 3072, of a few
-// hundred bytes each), and filling 64 MiB of memory takes a few tens of
-// milliseconds.
+// hundred bytes each), so the disk fills only when the fault fills it;
+// filling 64 MiB of memory takes a few tens of milliseconds.
 const chaosDiskSize = "64m"
 
 // plannedFault is one fault of the schedule. Every field is drawn for
