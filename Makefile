@@ -82,8 +82,11 @@ bench:
 	@echo "bench: report in bench/"; ls -1 bench
 
 # A seeded chaos run of a chosen length (docs/reliability.md): the nemesis
-# (kills, stalls, raft partitions, router kills) under concurrent clients,
-# the porcupine check and the invariants, then CHAOS_KILLS leader SIGKILLs.
+# (agent and router kills, stalls, raft partitions, slow and flaky raft
+# links, API and agent-router cuts, clock skew, a full data disk; every kind
+# once first, then at random) under concurrent clients, the porcupine check
+# and the invariants, then CHAOS_KILLS leader SIGKILLs. The full disk needs
+# root (a tmpfs per agent); without it the run reports it unavailable.
 # Report, history and porcupine's visualisation under chaos/; the same
 # CHAOS_SEED replays the same fault schedule and client operations.
 CHAOS_SEED ?= 1

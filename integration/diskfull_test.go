@@ -138,7 +138,7 @@ func moveToTmpfs(t *testing.T, a *clusterAgent, size string) {
 
 // fillDisk writes a file into dir until the file system is full and
 // returns its path.
-func fillDisk(t *testing.T, dir string) string {
+func fillDisk(t testing.TB, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, "filler")
 	f, err := os.Create(path)

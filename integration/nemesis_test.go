@@ -16,7 +16,13 @@ package integration
 //   - an API partition: cut the HTTP API between two agents, so neither
 //     forwards to the other (CutAPI, IsolateAPI / HealAll);
 //   - a router partition: cut the links from an agent to a router
-//     (CutRouter, IsolateRouter / HealAll).
+//     (CutRouter, IsolateRouter / HealAll);
+//   - clock skew: restart an agent with its balancer's clock off by
+//     minutes (IMH_TEST_CLOCK_SKEW), later with the right clock again
+//     (Skew / Unskew);
+//   - a full data disk: fill an agent's data dir, a small tmpfs of its own,
+//     until no byte fits, later free it again (FillDisk / FreeDisk; the
+//     tmpfs needs root, DiskUnavailable says why it is missing).
 //
 // Partitions use a fault-injecting TCP proxy in front of every agent's raft
 // address: the agent binds --raft-bind on a private port and advertises the
@@ -53,6 +59,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -130,6 +137,11 @@ type nemesis struct {
 	stalled map[string]bool
 	conns   map[*proxyConn]struct{}
 	events  []nemesisEvent
+	fillers map[string]string // agent -> the file that fills its data dir
+	// disks is set when every agent's data dir is a tmpfs of its own
+	// (FillDisk can run); otherwise noDisk says why not, if it was asked for.
+	disks  bool
+	noDisk string
 	// started, when set (setStarted), is told of every agent and router
 	// the nemesis starts again: the soak test's sampler follows restarts.
 	started func(name string, p *proc, metricsURL string)
@@ -173,14 +185,19 @@ func (c *proxyConn) close() {
 // raft proxy and an API proxy of the returned nemesis: the agent advertises
 // the proxies' addresses (--raft-advertise, --http-advertise), so the other
 // agents' raft and forwarded writes pass them, while the test's clients
-// call its --http-bind directly.
-func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
+// call its --http-bind directly. With diskSize (a tmpfs size such as
+// "64m"), each agent's data dir is a tmpfs of that size of its own,
+// mounted before the agent first starts, so that FillDisk can fill it;
+// when that cannot be done (not root, no mount), the agents run on the
+// plain data dirs and nm.DiskUnavailable says why.
+func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *nemesis) {
 	t.Helper()
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 	dir := t.TempDir()
 	secretFile := newSecretFile(t)
 	tc := &testCluster{t: t, secretFile: secretFile}
-	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, faults: map[link]linkFault{}, stalled: map[string]bool{}, conns: map[*proxyConn]struct{}{}}
+	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, faults: map[link]linkFault{}, stalled: map[string]bool{},
+		conns: map[*proxyConn]struct{}{}, fillers: map[string]string{}}
 	var gossip []string
 	for range n {
 		gossip = append(gossip, addr())
@@ -203,6 +220,9 @@ func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
 		}
 		tc.agents = append(tc.agents, a)
 	}
+	if diskSize != "" {
+		nm.mountDataDirs(diskSize)
+	}
 	for _, a := range tc.agents {
 		nm.start(a)
 	}
@@ -221,6 +241,42 @@ func startProxiedCluster(t testing.TB, n int) (*testCluster, *nemesis) {
 		}
 	})
 	return tc, nm
+}
+
+// mountDataDirs mounts a tmpfs of size on each agent's (still empty) data
+// dir, or sets nm.noDisk to why it cannot. The mounts are undone after the
+// agents have stopped (cleanups run last registered first).
+func (nm *nemesis) mountDataDirs(size string) {
+	if uid := os.Geteuid(); uid != 0 {
+		nm.noDisk = fmt.Sprintf("needs root to mount a tmpfs (euid %d)", uid)
+		return
+	}
+	for _, a := range nm.tc.agents {
+		if err := os.MkdirAll(a.dataDir, 0o700); err != nil {
+			nm.t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", a.dataDir).CombinedOutput(); err != nil {
+			nm.noDisk = fmt.Sprintf("mount a tmpfs on %s: %v: %s", a.dataDir, err, bytes.TrimSpace(out))
+			return // the dirs already mounted stay so until the cleanup
+		}
+		nm.t.Cleanup(func() {
+			if out, err := exec.Command("umount", "-l", a.dataDir).CombinedOutput(); err != nil {
+				nm.t.Errorf("umount %s: %v: %s", a.dataDir, err, out)
+			}
+		})
+	}
+	nm.disks = true
+}
+
+// DiskUnavailable says why FillDisk cannot run ("" when it can).
+func (nm *nemesis) DiskUnavailable() string {
+	switch {
+	case nm.disks:
+		return ""
+	case nm.noDisk != "":
+		return nm.noDisk
+	}
+	return "the data dirs are not tmpfs mounts of their own (startProxiedCluster without a disk size)"
 }
 
 // listenProxy starts a proxy of plane in front of target, the address of
@@ -278,6 +334,57 @@ func (nm *nemesis) Kill(a *clusterAgent) {
 func (nm *nemesis) Restart(a *clusterAgent) {
 	nm.record("restart", a.name)
 	nm.start(a)
+}
+
+// Skew restarts agent a (SIGTERM, then a start on its data dir and flags)
+// with its balancer's wall clock off by skew (IMH_TEST_CLOCK_SKEW, e.g.
+// -5m: minutes slow); Unskew restarts it with the right clock.
+func (nm *nemesis) Skew(a *clusterAgent, skew time.Duration) {
+	nm.record("skew-clock", fmt.Sprintf("%s %v", a.name, skew))
+	nm.restartWithSkew(a, skew)
+}
+
+// Unskew restarts a skewed agent with the right clock.
+func (nm *nemesis) Unskew(a *clusterAgent) {
+	nm.record("unskew-clock", a.name)
+	nm.restartWithSkew(a, 0)
+}
+
+func (nm *nemesis) restartWithSkew(a *clusterAgent, skew time.Duration) {
+	if err := a.proc.Stop(); err != nil {
+		nm.t.Logf("nemesis: %v", err) // killed after its stop timeout: still a restart
+	}
+	a.env = slices.DeleteFunc(a.env, func(kv string) bool { return strings.HasPrefix(kv, "IMH_TEST_CLOCK_SKEW=") })
+	if skew != 0 {
+		a.env = append(a.env, "IMH_TEST_CLOCK_SKEW="+skew.String())
+	}
+	nm.start(a)
+}
+
+// FillDisk fills agent a's data dir, a tmpfs of its own
+// (startProxiedCluster with a disk size), with a file until not one more
+// byte fits; FreeDisk removes the file. The agent keeps running.
+func (nm *nemesis) FillDisk(a *clusterAgent) {
+	nm.record("fill-disk", a.name)
+	path := fillDisk(nm.t, a.dataDir)
+	nm.mu.Lock()
+	nm.fillers[a.name] = path
+	nm.mu.Unlock()
+}
+
+// FreeDisk removes the file FillDisk wrote into a's data dir.
+func (nm *nemesis) FreeDisk(a *clusterAgent) {
+	nm.mu.Lock()
+	path, ok := nm.fillers[a.name]
+	delete(nm.fillers, a.name)
+	nm.mu.Unlock()
+	if !ok {
+		return
+	}
+	nm.record("free-disk", a.name)
+	if err := os.Remove(path); err != nil {
+		nm.t.Errorf("free the data dir of %s: %v", a.name, err)
+	}
 }
 
 // Stall freezes agent a with SIGSTOP.
@@ -386,18 +493,26 @@ func (nm *nemesis) heal(l link) {
 	nm.mu.Unlock()
 }
 
-// HealAll heals every link of every plane and resumes every stalled agent.
+// HealAll heals every link of every plane, resumes every stalled agent and
+// frees every filled data dir.
 func (nm *nemesis) HealAll() {
 	nm.mu.Lock()
 	var cuts []link
 	for l := range nm.faults {
 		cuts = append(cuts, l)
 	}
-	var stalled []string
+	var stalled, full []string
 	for n := range nm.stalled {
 		stalled = append(stalled, n)
 	}
+	for n := range nm.fillers {
+		full = append(full, n)
+	}
 	nm.mu.Unlock()
+	slices.Sort(full)
+	for _, n := range full {
+		nm.FreeDisk(nm.tc.agent(n))
+	}
 	slices.SortFunc(cuts, func(x, y link) int { return strings.Compare(x.plane+x.String(), y.plane+y.String()) })
 	for _, l := range cuts {
 		nm.heal(l)
@@ -602,7 +717,7 @@ func socketInode(port int) string {
 // every agent agrees on one leader and one state hash; a follower whose API
 // is cut from the others cannot forward writes until the heal.
 func TestNemesisProxy(t *testing.T) {
-	tc, nm := startProxiedCluster(t, 3)
+	tc, nm := startProxiedCluster(t, 3, "")
 	l := tc.waitLeader(30 * time.Second)
 	// The proxies see who dials: every link carries traffic of known agents.
 	eventually.True(t, 10*time.Second, "proxied raft connections of known agents", func() bool {
@@ -853,7 +968,7 @@ func TestNemesisPlanes(t *testing.T) {
 // to the deposed leader's term.
 func TestNemesisRouterPartition(t *testing.T) {
 	clusterPool.join(t)
-	e := startChaosEnv(t)
+	e := startChaosEnv(t, "")
 	be := &balancerEnv{n: e.n, tc: e.tc, b32: e.b32}
 	leaderTerm := func() (*clusterAgent, uint64) {
 		l := e.tc.waitLeader(60 * time.Second)

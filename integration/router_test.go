@@ -51,12 +51,15 @@ type routerStatus struct {
 // reads.
 type routerSimnetStatus struct {
 	Destinations map[string]struct {
-		Stores  int `json:"stores"`
-		History []struct {
-			LeaseSet string `json:"leaseset"`
-			StoredAt int64  `json:"stored_at"`
-		} `json:"history"`
+		Stores  int              `json:"stores"`
+		History []storedLeaseSet `json:"history"`
 	} `json:"destinations"`
+}
+
+// storedLeaseSet is one LeaseSet the simulated floodfills stored.
+type storedLeaseSet struct {
+	LeaseSet string `json:"leaseset"`
+	StoredAt int64  `json:"stored_at"`
 }
 
 // routerNet is one `imh simnet serve` and its routers, all as processes.
