@@ -460,6 +460,10 @@ func RemoteSend(ctx context.Context, addr string, cfg SendConfig) (SendResult, e
 		return NewSendResult(), err
 	}
 	defer c.shut(ErrClosed)
+	// The outcomes sent ahead in send_part frames; the reader appends them
+	// before it hands over the answer that follows them.
+	var parts []MessageOutcome
+	maxParts := cfg.Clients * cfg.Count
 	go func() {
 		for {
 			f, err := readFrame(c.r)
@@ -467,8 +471,18 @@ func RemoteSend(ctx context.Context, addr string, cfg SendConfig) (SendResult, e
 				c.shut(fmt.Errorf("%w: connection lost: %w", ErrClosed, err))
 				return
 			}
-			if f.Resp {
+			switch {
+			case f.Resp:
 				c.dispatchResp(f)
+			case f.Op == "send_part" && f.Result != nil:
+				if len(parts)+len(f.Result.Messages) > maxParts {
+					c.shut(fmt.Errorf("%w: more outcomes than the run's %d messages", ErrProtocol, maxParts))
+					return
+				}
+				parts = append(parts, f.Result.Messages...)
+			default:
+				c.shut(fmt.Errorf("%w: unexpected %q frame during a send run", ErrProtocol, f.Op))
+				return
 			}
 		}
 	}()
@@ -487,6 +501,10 @@ func RemoteSend(ctx context.Context, addr string, cfg SendConfig) (SendResult, e
 	for k, v := range resp.Result.ByRouter {
 		res.ByRouter[k] = v
 	}
-	res.Messages = resp.Result.Messages
+	if len(parts) > 0 {
+		res.Messages = append(parts, resp.Result.Messages...)
+	} else {
+		res.Messages = resp.Result.Messages
+	}
 	return res, nil
 }

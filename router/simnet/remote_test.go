@@ -238,3 +238,27 @@ func checkMessages(t *testing.T, res simnet.SendResult, cfg simnet.SendConfig, b
 		}
 	}
 }
+
+// TestRemoteSendOutcomesOverOneFrame: a run whose outcomes, listed one by
+// one (`imh simnet send --messages`), do not fit one frame still returns
+// them all. Before they went in the answer alone, whose write failed past
+// MaxFrame, and the sender of a 30-minute chaos run got only "connection
+// lost: EOF".
+func TestRemoteSendOutcomesOverOneFrame(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr, _ := serveNetwork(t, newNetwork(t, fastConfig(22)))
+	// No router serves the destination: every message fails at once
+	// (no_leaseset), 15,000 outcomes of about 100 bytes each.
+	cfg := simnet.SendConfig{Dest: newTestDest(t, 22).hash(), Count: 1000, Clients: 15, Mode: simnet.ModeOneway,
+		Behaviour: simnet.BehaviourI2pd, Messages: true}
+	before := time.Now()
+	res, err := simnet.RemoteSend(ctx, addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed != cfg.Clients*cfg.Count {
+		t.Fatalf("%d failed, want all %d: %+v", res.Failed, cfg.Clients*cfg.Count, res.Reasons)
+	}
+	checkMessages(t, res, cfg, before)
+}

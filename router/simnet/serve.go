@@ -216,10 +216,29 @@ func (s *session) send(ctx context.Context, f *wireFrame) {
 	}
 	s.logger.Info("send run", "dest", f.Send.Dest.B32(), "clients", f.Send.Clients, "count", f.Send.Count, "mode", f.Send.Mode)
 	res, err := s.n.Send(ctx, *f.Send)
+	// Every message's outcome does not fit one frame once a run is long
+	// (a 30-minute chaos run: ~15,000 outcomes, over MaxFrame): all but
+	// the last part go ahead as send_part frames of the same call.
+	msgs := res.Messages
+	for len(msgs) > sendPartMessages {
+		part := &wireFrame{ID: f.ID, Op: "send_part", Result: &SendResult{Messages: msgs[:sendPartMessages]}}
+		if werr := s.c.write(part); werr != nil {
+			s.logger.Warn("send result not delivered", "err", werr)
+			return
+		}
+		msgs = msgs[sendPartMessages:]
+	}
+	res.Messages = msgs
 	resp := &wireFrame{ID: f.ID, Resp: true, Result: &res}
 	setFrameError(resp, err)
-	_ = s.c.write(resp)
+	if werr := s.c.write(resp); werr != nil {
+		s.logger.Warn("send result not delivered", "err", werr)
+	}
 }
+
+// sendPartMessages is how many message outcomes one send_part frame
+// carries: about 100 bytes each in JSON, a fifth of MaxFrame.
+const sendPartMessages = 2000
 
 func (s *session) routerSend(ctx context.Context, f *wireFrame) error {
 	if f.Hash == nil {
