@@ -11,7 +11,9 @@
 // the caller's context stops all the others, Run waits for every part, so
 // no goroutine outlives it, and it returns the first error any part
 // returned. HTTP turns an http.Server into a part whose failure is such an
-// error, as docs/cli.md promises for `router serve --http`.
+// error, as docs/cli.md promises for `router serve --http`, and
+// StatusHandler is the GET /status and GET /metrics mux such a server
+// serves.
 package daemon
 
 import (
