@@ -18,6 +18,7 @@ import (
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
+	"github.com/imh-project/imh/router/routerd"
 )
 
 // frontendServeConfig is what `imh frontend serve` reads through
@@ -129,7 +130,7 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("frontend serve: listen on %s: %w", o.Listen, err)
 	}
-	limited := netlimit.New(raw, defaultRouterMaxConns, defaultRouterMaxPerSource)
+	limited := netlimit.New(raw, routerd.DefaultMaxConns, routerd.DefaultMaxConnsPerSource)
 	var ln net.Listener = limited
 	if store != nil {
 		ln = tls.NewListener(ln, store.ServerConfig(frontendPeers))
@@ -152,7 +153,7 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 		parts = append(parts, func(ctx context.Context) error {
 			if err := serveHTTP(ctx); err != nil {
 				logger.Error("status server failed; stopping the frontend", "http", o.HTTP, "err", err)
-				return fmt.Errorf("frontend %s: %w on %s: %w", o.Name, errStatusServer, o.HTTP, err)
+				return fmt.Errorf("frontend %s: %w on %s: %w", o.Name, daemon.ErrStatusServer, o.HTTP, err)
 			}
 			return nil
 		})

@@ -24,6 +24,11 @@ import (
 	"time"
 )
 
+// ErrStatusServer ends a daemon whose --http status server failed: an
+// operator or supervisor relying on /status must learn it, not find the
+// port silently dead.
+var ErrStatusServer = errors.New("status server failed")
+
 // Part is one piece of a daemon. It runs until ctx ends, then returns nil
 // (or an error from stopping), or until it fails. A Part that returns
 // before ctx ends stops the daemon: a serve loop that ends is the daemon
