@@ -82,7 +82,7 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Metrics, when set, serves GET /metrics on the API (Prometheus text
-	// format; cmd/imh builds it). It is a read endpoint like /v1/status:
+	// format; RunAgent builds it). It is a read endpoint like /v1/status:
 	// under TLS a client or agent certificate is required (auth.go).
 	Metrics http.Handler
 

@@ -20,4 +20,8 @@
 // which moves that state aside (rejoin.go). ops.go serves the operations
 // (peers, join, remove, transfer-leader, snapshot save/restore) and
 // recover.go rewrites a stopped agent's configuration after a lost majority.
+//
+// RunAgent (agent.go) is `imh agent` once its flags are read: the cluster,
+// its GET /metrics, and the Extensions (the balancer, wired by cmd/imh so
+// that cluster never imports balancer) whose leader works run side by side.
 package cluster

@@ -6,6 +6,10 @@
 // ErrNotFound, ErrInvalid and the others below. Messages name no command
 // line flags; the CLI adds those (cmd/imh apiErr).
 //
+// It also owns the snapshot files of `imh cluster snapshot save|restore`
+// (snapshot.go): saving the leader's snapshot, reading a file back, and
+// the plan of what a restore would change.
+//
 // Writes sent to a follower are forwarded to the leader by the agent
 // itself; the client sends each call once and never retries, because a
 // retried write could be applied twice.

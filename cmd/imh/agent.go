@@ -3,33 +3,21 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/internal/logging"
-	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/pki"
 )
 
-// agentExtension plugs a part (the balancer, balancerwire.go) into `imh
-// agent`. Each is called once the cluster is built and may
-// install a live view (c.SetLiveView) and return leader work: that function
-// then runs on the leader only, started after a Barrier and cancelled when
-// leadership is lost (see cluster.Config.LeaderWork). Several extensions'
-// works run side by side. reg takes the extension's metrics collectors
-// (GET /metrics).
-type agentExtension func(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (leaderWork func(context.Context) error, err error)
-
-// agentExtensions are the parts `imh agent` runs beside the cluster.
-func agentExtensions() []agentExtension { return []agentExtension{wireBalancer} }
+// agentExtensions are the parts `imh agent` runs beside the cluster
+// (cluster.Extension): the balancer (balancerwire.go).
+func agentExtensions() []cluster.Extension { return []cluster.Extension{wireBalancer} }
 
 // agentSettings is what `imh agent` reads through loadConfig: one field
 // per flag, tagged with the flag's name (the key of the --config file).
@@ -230,78 +218,13 @@ func readSecretFile(path string) (cluster.Secret, error) {
 // runAgent runs the agent until ctx ends (SIGTERM/SIGINT), then stops
 // cleanly.
 func runAgent(ctx context.Context, cfg cluster.Config) error {
-	logger := cfg.Logger
-	ready := make(chan struct{})
-	var works []func(context.Context) error
-	cfg.LeaderWork = func(ctx context.Context) error {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ready:
-		}
-		return runLeaderWorks(ctx, works)
-	}
-	reg := metrics.NewRegistry()
-	raftMetrics, err := metrics.Raft()
-	if err != nil {
-		logger.Warn("raft metrics unavailable", "err", err)
-		raftMetrics = prometheus.Gatherers{}
-	}
-	cfg.Metrics = metricsHandler(reg, raftMetrics)
-	c, err := cluster.New(cfg)
+	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the agent
+	defer cancel()
+	watchTLS(ctx, cfg.TLS, cfg.Logger)
+	err := cluster.RunAgent(ctx, cfg, agentExtensions()...)
 	if errors.Is(err, cluster.ErrCorrupt) {
 		// The operator must act on the data dir: a usage error (exit 2), not a retryable failure.
-		return usageErrorf("agent %s: %w", cfg.NodeName, err)
+		return &usageError{err: err}
 	}
-	if err != nil {
-		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
-	}
-	reg.MustRegister(cluster.NewCollector(c))
-	for _, ext := range agentExtensions() {
-		w, err := ext(c, reg, logger)
-		if err != nil {
-			close(ready)
-			cancelled, cancel := context.WithCancel(ctx)
-			cancel()
-			_ = c.Run(cancelled)
-			return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
-		}
-		if w != nil {
-			works = append(works, w)
-		}
-	}
-	close(ready)
-	watchTLS(ctx, cfg.TLS, logger)
-	logger.Info("agent running", "node", cfg.NodeName, "http", c.HTTPAddr(), "raft", c.RaftAddr(), "gossip", c.GossipAddr(), "tls", cfg.TLS != nil)
-	err = c.Run(ctx)
-	if err != nil {
-		return fmt.Errorf("agent %s: %w", cfg.NodeName, err)
-	}
-	return nil
-}
-
-// runLeaderWorks runs every extension's leader work until ctx ends or one
-// fails (the cluster restarts them all after a pause).
-func runLeaderWorks(ctx context.Context, works []func(context.Context) error) error {
-	if len(works) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(works))
-	for _, w := range works {
-		go func() { errc <- w(ctx) }()
-	}
-	var first error
-	for range works {
-		if err := <-errc; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	if first == nil && ctx.Err() == nil {
-		return errors.New("leader work returned")
-	}
-	return first
+	return err
 }

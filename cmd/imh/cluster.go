@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -261,84 +260,35 @@ func newClusterSnapshotCmd() *cobra.Command {
 }
 
 func snapshotSave(cmd *cobra.Command, o *apiOptions, file string) error {
-	if _, err := os.Lstat(file); err == nil {
-		return usageErrorf("snapshot save: %s exists (refusing to overwrite)", file)
-	}
-	b, err := callAgent(o, func(c *client.Client) ([]byte, error) { return c.Snapshot(cmd.Context()) })
+	saved, err := callAgent(o, func(c *client.Client) (client.SavedSnapshot, error) { return c.SaveSnapshot(cmd.Context(), file) })
 	if err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
+		return snapshotErr("snapshot save", err)
 	}
-	body, err := cluster.SnapshotBody(b)
-	if err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	st := fsm.New()
-	if err := st.Restore(body); err != nil {
-		return fmt.Errorf("snapshot save: the agent sent an undecodable snapshot: %w", err)
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return usageErrorf("snapshot save: %s exists (refusing to overwrite)", file)
-		}
-		return usageErrorf("snapshot save: %v", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(file)
-		return fmt.Errorf("snapshot save: write %s: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(file)
-		return fmt.Errorf("snapshot save: close %s: %w", file, err)
-	}
-	res := cluster.RestoreResult{Routers: len(st.Routers()), Frontends: len(st.Frontends()), Destinations: len(st.Destinations())}
 	if o.json {
-		return printJSON(cmd, struct {
-			File string `json:"file"`
-			cluster.RestoreResult
-			Bytes int `json:"bytes"`
-		}{file, res, len(b)})
+		return printJSON(cmd, saved)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "saved %s: %d routers, %d destinations, %d bytes (private keys sealed under the cluster secret)\n",
-		file, res.Routers, res.Destinations, len(b))
+		file, saved.Routers, saved.Destinations, saved.Bytes)
 	return nil
+}
+
+// snapshotErr words an error of snapshot save or restore: a problem with
+// the local file is a usage error (exit 2).
+func snapshotErr(what string, err error) error {
+	err = fmt.Errorf("%s: %w", what, err)
+	if errors.Is(err, client.ErrSnapshotFile) {
+		return &usageError{err: err}
+	}
+	return err
 }
 
 type restoreOptions struct{ yes, dryRun bool }
 
-// restorePlan is what a restore changes (fsm.Diff: names added, removed
-// and changed against the cluster's state now), in the JSON of --dry-run.
-type restorePlan struct {
-	File         string   `json:"file"`
-	DryRun       bool     `json:"dry_run"`
-	Destinations nameDiff `json:"destinations"`
-	Routers      nameDiff `json:"routers"`
-	Frontends    nameDiff `json:"frontends"`
-}
-
-// nameDiff is fsm.NameDiff with the JSON names of docs/cli.md.
-type nameDiff struct {
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-	Changed []string `json:"changed"`
-}
-
-// planRestore compares the snapshot's state with the cluster's now.
-func planRestore(now, then *fsm.State) restorePlan {
-	d := fsm.Diff(now, then)
-	return restorePlan{
-		Destinations: nameDiff(d.Destinations),
-		Routers:      nameDiff(d.Routers),
-		Frontends:    nameDiff(d.Frontends),
-	}
-}
-
-func printRestorePlan(w io.Writer, p restorePlan) {
+func printRestorePlan(w io.Writer, p client.RestorePlan) {
 	fmt.Fprintf(w, "restoring %s replaces the whole replicated state; against the cluster now:\n", p.File)
 	for _, g := range []struct {
 		name string
-		d    nameDiff
+		d    client.NameDiff
 	}{{"destinations", p.Destinations}, {"routers", p.Routers}, {"frontends", p.Frontends}} {
 		if fsm.NameDiff(g.d).Empty() {
 			fmt.Fprintf(w, "  %s: no change\n", g.name)
@@ -359,32 +309,19 @@ func printRestorePlan(w io.Writer, p restorePlan) {
 }
 
 func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file string) error {
-	b, err := os.ReadFile(file)
+	b, then, err := client.ReadSnapshotFile(file)
 	if err != nil {
-		return usageErrorf("snapshot restore: %v", err)
-	}
-	body, err := cluster.SnapshotBody(b)
-	if err != nil {
-		return usageErrorf("snapshot restore: %s: %v", file, err)
-	}
-	then := fsm.New()
-	if err := then.Restore(body); err != nil {
-		return usageErrorf("snapshot restore: %s: %v", file, err)
+		return snapshotErr("snapshot restore", err)
 	}
 	cur, err := callAgent(o, func(c *client.Client) ([]byte, error) { return c.Snapshot(cmd.Context()) })
 	if err != nil {
 		return fmt.Errorf("snapshot restore: read the cluster's state: %w", err)
 	}
-	curBody, err := cluster.SnapshotBody(cur)
+	plan, err := client.PlanRestore(file, cur, then)
 	if err != nil {
-		return fmt.Errorf("snapshot restore: the agent's state: %w", err)
+		return fmt.Errorf("snapshot restore: %w", err)
 	}
-	now := fsm.New()
-	if err := now.Restore(curBody); err != nil {
-		return fmt.Errorf("snapshot restore: the agent sent an undecodable state: %w", err)
-	}
-	plan := planRestore(now, then)
-	plan.File, plan.DryRun = file, ro.dryRun
+	plan.DryRun = ro.dryRun
 	if ro.dryRun {
 		if o.json {
 			return printJSON(cmd, plan)

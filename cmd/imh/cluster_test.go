@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -121,27 +120,4 @@ func mustEncode(t *testing.T, c fsm.Command) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// TestRestorePlanJSON pins the JSON of `cluster snapshot restore --dry-run
-// --json` (docs/cli.md): fsm.Diff's lists under the CLI's names, [] not
-// null when nothing changes.
-func TestRestorePlanJSON(t *testing.T) {
-	then := fsm.New()
-	if err := then.ApplyCommand(1, &fsm.RouterPut{Name: "r1", Addr: "127.0.0.1:7001"}); err != nil {
-		t.Fatal(err)
-	}
-	p := planRestore(fsm.New(), then)
-	p.File, p.DryRun = "s.snap", true
-	b, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"file":"s.snap","dry_run":true,` +
-		`"destinations":{"added":[],"removed":[],"changed":[]},` +
-		`"routers":{"added":["r1"],"removed":[],"changed":[]},` +
-		`"frontends":{"added":[],"removed":[],"changed":[]}}`
-	if string(b) != want {
-		t.Errorf("plan JSON\n got %s\nwant %s", b, want)
-	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/routerd"
 )
 
 // validator is a daemon's config struct: decoded by loadConfig, checked by
@@ -157,7 +158,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{"agent", "dead-member-cleanup", "0s", "2m0s", "3m0s", "4m0s"},
 		{"agent", "insecure-plaintext", "false", "true", "false", "true"},
 		{"router serve", "grace-period", router.DefaultConfig().GracePeriod.String(), "1m0s", "2m0s", "3m0s"},
-		{"router serve", "max-conns", fmt.Sprint(defaultRouterMaxConns), "1", "2", "3"},
+		{"router serve", "max-conns", fmt.Sprint(routerd.DefaultMaxConns), "1", "2", "3"},
 		{"router serve", "ca-file", "", "a.pem", "b.pem", "c.pem"},
 		{"frontend serve", "router", "", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"},
 		{"simnet serve", "peers", "2000", "300", "400", "500"},

@@ -2,21 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/imh-project/imh/frontend"
-	"github.com/imh-project/imh/internal/daemon"
-	"github.com/imh-project/imh/internal/metrics"
-	"github.com/imh-project/imh/internal/netlimit"
+	"github.com/imh-project/imh/frontend/frontendd"
 	"github.com/imh-project/imh/internal/pki"
 )
 
@@ -31,9 +22,6 @@ type frontendServeConfig struct {
 	TLS               tlsSettings `mapstructure:",squash"`
 	InsecurePlaintext bool        `mapstructure:"insecure-plaintext"`
 }
-
-// frontendPeers may connect to a frontend: agents only (the leader).
-var frontendPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent}}
 
 func newFrontendServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -66,27 +54,6 @@ destination's TCP service. GET /status on --http reports what it serves.`,
 	return cmd
 }
 
-// Validate checks the settings before anything is started, as raft's
-// ValidateConfig does; every error is a usage error (exit 2).
-func (o frontendServeConfig) Validate() error {
-	switch {
-	case o.Name == "":
-		return usageErrorf("frontend serve: --name is required")
-	case o.Listen == "":
-		return usageErrorf("frontend serve: --listen is required")
-	case o.Router == "":
-		return usageErrorf("frontend serve: --router is required")
-	}
-	if _, _, err := net.SplitHostPort(o.Router); err != nil {
-		return usageErrorf("frontend serve: --router %q: want HOST:PORT", o.Router)
-	}
-	if err := pki.ValidName(o.Name); err != nil {
-		return usageErrorf("frontend serve: --name: %v", err)
-	}
-	_, err := parseRouterLogLevel(o.LogLevel)
-	return err
-}
-
 // frontendServeTLS loads the frontend's TLS files: a frontend certificate
 // naming --name. Without files, the plaintext rule applies.
 func frontendServeTLS(o frontendServeConfig, logger *slog.Logger) (*pki.Store, error) {
@@ -103,75 +70,36 @@ func frontendServeTLS(o frontendServeConfig, logger *slog.Logger) (*pki.Store, e
 	return store, nil
 }
 
+// daemonConfig is the frontend daemon the settings describe, before its
+// logger and TLS files are set up.
+func (o frontendServeConfig) daemonConfig() frontendd.Config {
+	return frontendd.Config{Name: o.Name, Listen: o.Listen, Router: o.Router, HTTP: o.HTTP}
+}
+
+// Validate checks the settings before anything is started (frontendd's
+// checks, then --log-level); every error is a usage error (exit 2).
+func (o frontendServeConfig) Validate() error {
+	if err := o.daemonConfig().Validate(); err != nil {
+		return &usageError{err: err}
+	}
+	_, err := parseRouterLogLevel(o.LogLevel)
+	return err
+}
+
+// runFrontendServe checks the settings, sets up the logger and the TLS
+// files, and runs the daemon (frontendd) until ctx ends.
 func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	level, _ := parseRouterLogLevel(o.LogLevel)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	store, err := frontendServeTLS(o, logger)
+	c := o.daemonConfig()
+	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
+	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	store, err := frontendServeTLS(o, c.Logger)
 	if err != nil {
 		return err
 	}
-	watchTLS(ctx, store, logger)
-	cfg := frontend.Config{Name: o.Name, Router: o.Router, Logger: logger}
-	if store != nil {
-		cfg.RouterTLS = func(name string) *tls.Config {
-			return store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
-		}
-	}
-	fe, err := frontend.New(cfg)
-	if err != nil {
-		return usageErrorf("frontend serve: %v", err)
-	}
-	defer fe.Close()
-	raw, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("frontend serve: listen on %s: %w", o.Listen, err)
-	}
-	limited := netlimit.New(raw, defaultRouterMaxConns, defaultRouterMaxPerSource)
-	var ln net.Listener = limited
-	if store != nil {
-		ln = tls.NewListener(ln, store.ServerConfig(frontendPeers))
-	}
-	reg := metrics.NewRegistry()
-	reg.MustRegister(frontend.NewCollector(fe, limited.Refused))
-	parts := []daemon.Part{func(ctx context.Context) error {
-		if err := fe.Serve(ctx, ln); err != nil {
-			return fmt.Errorf("frontend serve: %w", err)
-		}
-		return nil
-	}}
-	if o.HTTP != "" {
-		hln, err := net.Listen("tcp", o.HTTP)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("frontend serve: http listen on %s: %w", o.HTTP, err)
-		}
-		serveHTTP := daemon.HTTP(&http.Server{Handler: statusMux(func() any { return fe.Status() }, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
-		parts = append(parts, func(ctx context.Context) error {
-			if err := serveHTTP(ctx); err != nil {
-				logger.Error("status server failed; stopping the frontend", "http", o.HTTP, "err", err)
-				return fmt.Errorf("frontend %s: %w on %s: %w", o.Name, errStatusServer, o.HTTP, err)
-			}
-			return nil
-		})
-	}
-	logger.Info("frontend serving", "name", o.Name, "listen", ln.Addr().String(), "router", o.Router, "http", o.HTTP, "tls", store != nil)
-	if err := daemon.Run(ctx, parts...); err != nil {
-		return err
-	}
-	logger.Info("frontend stopped", "name", o.Name)
-	return nil
-}
-
-// statusMux serves GET /status with what status returns, and GET /metrics.
-func statusMux(status func() any, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(status())
-	})
-	return mux
+	c.TLS = store
+	watchTLS(ctx, c.TLS, c.Logger)
+	return frontendd.Run(ctx, c)
 }

@@ -3,15 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/imh-project/imh/observe"
 	"github.com/imh-project/imh/observe/sim"
 )
 
@@ -28,19 +24,12 @@ type simnetObserveOptions struct {
 
 // simnetObserveJSON is the `simnet observe --json` object (docs/cli.md).
 type simnetObserveJSON struct {
-	Out     string             `json:"out"`
-	Routers int                `json:"routers"`
-	Hours   float64            `json:"hours"`
-	Seed    uint64             `json:"seed"`
-	Policy  string             `json:"policy"`
-	Runs    []simnetObserveRun `json:"runs"`
-}
-
-type simnetObserveRun struct {
-	Run    string `json:"run"`
-	File   string `json:"file"`
-	Stores int    `json:"stores"`
-	SpanMs int64  `json:"span_ms"`
+	Out     string        `json:"out"`
+	Routers int           `json:"routers"`
+	Hours   float64       `json:"hours"`
+	Seed    uint64        `json:"seed"`
+	Policy  string        `json:"policy"`
+	Runs    []sim.Written `json:"runs"`
 }
 
 func newSimnetObserveCmd() *cobra.Command {
@@ -84,36 +73,14 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 	if err != nil {
 		return usageErrorf("simnet observe: %v", err)
 	}
-	if !o.force {
-		if err := refuseExisting(o.out, runs); err != nil {
-			return err
-		}
-	}
-	// Every run is made before anything is written: a failing command
-	// writes nothing.
-	hs := make([]*observe.History, len(runs))
-	for i, name := range runs {
-		h, err := sim.Run(cfg, name)
-		if err != nil {
-			return fmt.Errorf("simnet observe: %w", err)
-		}
-		hs[i] = h
-	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	written, err := sim.WriteRuns(cfg, runs, o.out, o.force)
+	switch {
+	case errors.Is(err, sim.ErrOutput):
 		return usageErrorf("simnet observe: %v", err)
+	case err != nil:
+		return fmt.Errorf("simnet observe: %w", err)
 	}
-	res := simnetObserveJSON{Out: o.out, Routers: o.routers, Hours: o.hours, Seed: o.seed, Policy: o.policy, Runs: []simnetObserveRun{}}
-	for i, h := range hs {
-		path := filepath.Join(o.out, runs[i]+".json")
-		if err := observe.WriteHistory(path, h); err != nil {
-			return fmt.Errorf("simnet observe: %w", err)
-		}
-		run := simnetObserveRun{Run: h.Run, File: path, Stores: len(h.Stores)}
-		if n := len(h.Stores); n > 0 {
-			run.SpanMs = h.Stores[n-1].AtMillis - h.Stores[0].AtMillis
-		}
-		res.Runs = append(res.Runs, run)
-	}
+	res := simnetObserveJSON{Out: o.out, Routers: o.routers, Hours: o.hours, Seed: o.seed, Policy: o.policy, Runs: written}
 	if o.json {
 		return printJSON(cmd, res)
 	}
@@ -123,20 +90,4 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Run, r.Stores, time.Duration(r.SpanMs)*time.Millisecond, r.File)
 	}
 	return tw.Flush()
-}
-
-// refuseExisting fails (exit 2) if any history file the runs would write
-// exists in dir.
-func refuseExisting(dir string, runs []string) error {
-	for _, name := range runs {
-		path := filepath.Join(dir, name+".json")
-		_, err := os.Lstat(path)
-		switch {
-		case err == nil:
-			return usageErrorf("simnet observe: %s exists (--force replaces it)", path)
-		case !errors.Is(err, fs.ErrNotExist):
-			return usageErrorf("simnet observe: %v", err)
-		}
-	}
-	return nil
 }

@@ -2,26 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/imh-project/imh/internal/daemon"
-	"github.com/imh-project/imh/internal/metrics"
-	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
-	"github.com/imh-project/imh/router/simnet"
-	"github.com/imh-project/imh/routerproto"
+	"github.com/imh-project/imh/router/routerd"
 )
 
 // RouterUpstreamOptions are the --upstream flags of `imh router serve`.
@@ -50,23 +40,7 @@ type routerServeConfig struct {
 	MaxConnsPerSource  int           `mapstructure:"max-conns-per-source"`
 	MaxSessions        int           `mapstructure:"max-sessions"`
 	MaxSessionsPerConn int           `mapstructure:"max-sessions-per-conn"`
-
-	httpListener net.Listener // tests: used instead of listening on HTTP
 }
-
-// Connection caps of `imh router serve` (--max-conns,
-// --max-conns-per-source). A router serves a handful of agents and
-// frontends; the caps bound what a flood can hold open.
-const (
-	defaultRouterMaxConns     = 256
-	defaultRouterMaxPerSource = 64
-)
-
-// routerPeers may connect to a router: agents (the balancer's control
-// connection), frontends (data attachments) and operators (client
-// certificates: imh i2cp probe, imh ping; an operator can already do
-// everything through the API). Routers cannot connect to each other.
-var routerPeers = pki.Peer{Roles: []pki.Role{pki.RoleAgent, pki.RoleFrontend, pki.RoleClient}}
 
 func newRouterServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -98,47 +72,12 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
 	f.Bool("insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
-	f.Int("max-conns", defaultRouterMaxConns, "most connections held open at once (0 = no cap)")
-	f.Int("max-conns-per-source", defaultRouterMaxPerSource, "most connections held open from one IP address (0 = no cap)")
+	f.Int("max-conns", routerd.DefaultMaxConns, "most connections held open at once (0 = no cap)")
+	f.Int("max-conns-per-source", routerd.DefaultMaxConnsPerSource, "most connections held open from one IP address (0 = no cap)")
 	f.Int("max-sessions", router.DefaultMaxSessions, "most sessions held at once; a CreateSession beyond it is refused (1..65535)")
 	f.Int("max-sessions-per-conn", router.DefaultMaxSessionsPerConn, "most sessions and data attachments one connection holds (at least 1)")
 	addConfigFileFlag(f)
 	return cmd
-}
-
-// Validate checks the settings before anything is started, as raft's
-// ValidateConfig does; every error is a usage error (exit 2).
-func (o routerServeConfig) Validate() error {
-	switch {
-	case o.Listen == "":
-		return usageErrorf("router serve: --listen is required")
-	case o.Name == "":
-		return usageErrorf("router serve: --name is required")
-	case o.Network == "" && o.Upstream == "":
-		return usageErrorf("router serve: one of --network simnet://H:P or --upstream i2cp://H:P is required")
-	case o.Network != "" && o.Upstream != "":
-		return usageErrorf("router serve: --network and --upstream are exclusive")
-	case o.GracePeriod <= 0:
-		return usageErrorf("router serve: --grace-period %v must be positive", o.GracePeriod)
-	case o.MaxConns < 0 || o.MaxConnsPerSource < 0:
-		return usageErrorf("router serve: --max-conns and --max-conns-per-source must be 0 (no cap) or positive")
-	case o.MaxSessionsPerConn < 1:
-		return usageErrorf("router serve: --max-sessions-per-conn %d (want at least 1)", o.MaxSessionsPerConn)
-	case o.MaxSessions < 1 || o.MaxSessions > int(routerproto.NoSession):
-		return usageErrorf("router serve: --max-sessions %d (want 1..%d)", o.MaxSessions, routerproto.NoSession)
-	}
-	if o.Network != "" {
-		if _, err := simnet.ParseAddr(o.Network); err != nil {
-			return usageErrorf("router serve: --network %q: want simnet://H:P", o.Network)
-		}
-	}
-	if o.Upstream != "" && !strings.HasPrefix(o.Upstream, "i2cp://") {
-		return usageErrorf("router serve: --upstream %q: want i2cp://H:P", o.Upstream)
-	}
-	if _, err := parseRouterLogLevel(o.LogLevel); err != nil {
-		return err
-	}
-	return nil
 }
 
 func parseRouterLogLevel(s string) (slog.Level, error) {
@@ -149,99 +88,54 @@ func parseRouterLogLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// errSimnetLost ends the daemon when its network connection is gone: a
-// router without a network cannot serve anyone.
-var errSimnetLost = errors.New("connection to the simulated network lost")
+// daemonConfig is the router daemon the settings describe, before its
+// logger, TLS files and --upstream backend are set up.
+func (o routerServeConfig) daemonConfig() routerd.Config {
+	return routerd.Config{
+		Name: o.Name, Listen: o.Listen, HTTP: o.HTTP, GracePeriod: o.GracePeriod,
+		Network: o.Network, Upstream: o.Upstream,
+		MaxConns: o.MaxConns, MaxConnsPerSource: o.MaxConnsPerSource,
+		MaxSessions: o.MaxSessions, MaxSessionsPerConn: o.MaxSessionsPerConn,
+	}
+}
 
-// errStatusServer ends the daemon when its --http status server fails: an
-// operator or supervisor relying on /status must learn it, not find the
-// port silently dead.
-var errStatusServer = errors.New("status server failed")
+// Validate checks the settings before anything is started (routerd's
+// checks, then --log-level); every error is a usage error (exit 2).
+func (o routerServeConfig) Validate() error {
+	if err := o.daemonConfig().Validate(); err != nil {
+		return &usageError{err: err}
+	}
+	_, err := parseRouterLogLevel(o.LogLevel)
+	return err
+}
 
+// runRouterServe checks the settings, sets up the logger and the TLS
+// files, connects an --upstream router, and runs the daemon (routerd)
+// until ctx ends.
 func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	level, _ := parseRouterLogLevel(o.LogLevel)
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, cancel := context.WithCancel(ctx) // the TLS watcher and the backend end with the router
+	c := o.daemonConfig()
+	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
+	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the router
 	defer cancel()
-
-	store, err := routerServeTLS(o, logger)
+	store, err := routerServeTLS(o, c.Logger)
 	if err != nil {
 		return err
 	}
-	watchTLS(ctx, store, logger)
-	be, lost, err := routerServeBackend(ctx, o, logger)
-	if err != nil {
-		return err
-	}
-	defer be.Close()
-
-	cfg := router.DefaultConfig()
-	cfg.Name = o.Name
-	cfg.GracePeriod = o.GracePeriod
-	cfg.MaxSessions = o.MaxSessions
-	cfg.MaxSessionsPerConn = o.MaxSessionsPerConn
-	cfg.Logger = logger
-	r, err := router.New(cfg, be)
-	if err != nil {
-		return fmt.Errorf("router serve: %w", err)
-	}
-	raw, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		_ = r.Close()
-		return fmt.Errorf("router serve: listen on %s: %w", o.Listen, err)
-	}
-	limited := netlimit.New(raw, o.MaxConns, o.MaxConnsPerSource)
-	var ln net.Listener = limited
-	if store != nil {
-		ln = tls.NewListener(ln, store.ServerConfig(routerPeers))
-	}
-	parts := []daemon.Part{func(ctx context.Context) error {
-		if err := r.Serve(ctx, ln); err != nil {
-			return fmt.Errorf("router serve: %w", err)
+	c.TLS = store
+	watchTLS(ctx, c.TLS, c.Logger)
+	if o.Upstream != "" {
+		c.Backend, err = newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
+			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
+		}, c.Logger)
+		if err != nil {
+			return err
 		}
-		return nil
-	}}
-	if o.HTTP != "" {
-		hln := o.httpListener
-		if hln == nil {
-			if hln, err = net.Listen("tcp", o.HTTP); err != nil {
-				_ = ln.Close()
-				_ = r.Close()
-				return fmt.Errorf("router serve: http listen on %s: %w", o.HTTP, err)
-			}
-		}
-		reg := metrics.NewRegistry()
-		reg.MustRegister(router.NewCollector(r, limited.Refused))
-		serveHTTP := daemon.HTTP(&http.Server{Handler: routerStatusHandler(r, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
-		parts = append(parts, func(ctx context.Context) error {
-			if err := serveHTTP(ctx); err != nil {
-				logger.Error("status server failed; stopping the router", "http", o.HTTP, "err", err)
-				return fmt.Errorf("router %s: %w on %s: %w", o.Name, errStatusServer, o.HTTP, err)
-			}
-			return nil
-		})
 	}
-	if lost != nil {
-		parts = append(parts, func(ctx context.Context) error {
-			select {
-			case <-lost:
-				return fmt.Errorf("router %s: %w (%s)", o.Name, errSimnetLost, o.Network)
-			case <-ctx.Done():
-				return nil
-			}
-		})
-	}
-	logger.Info("router serving", "name", o.Name, "listen", ln.Addr().String(), "http", o.HTTP,
-		"backend", be.Kind(), "hash", be.Hash().String(), "grace", o.GracePeriod, "tls", store != nil,
-		"max_conns", o.MaxConns, "max_conns_per_source", o.MaxConnsPerSource)
-	if err := daemon.Run(ctx, parts...); err != nil {
-		return err
-	}
-	logger.Info("router stopped", "name", o.Name)
-	return nil
+	return routerd.Run(ctx, c)
 }
 
 // routerServeTLS loads the router's TLS files: the certificate must be a
@@ -259,37 +153,4 @@ func routerServeTLS(o routerServeConfig, logger *slog.Logger) (*pki.Store, error
 		return nil, usageErrorf("router serve: --cert-file %s names %s, but --name is %s", o.TLS.CertFile, id, o.Name)
 	}
 	return store, nil
-}
-
-// routerServeBackend connects the backend the flags name. lost, when not
-// nil, is closed when the backend's connection is gone.
-func routerServeBackend(ctx context.Context, o routerServeConfig, logger *slog.Logger) (router.Backend, <-chan struct{}, error) {
-	if o.Upstream != "" {
-		be, err := newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
-			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
-		}, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		return be, nil, nil
-	}
-	addr, _ := simnet.ParseAddr(o.Network) // checked by Validate
-	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer dcancel()
-	link, err := simnet.DialRemote(dctx, addr, o.Name, logger)
-	if err != nil {
-		return nil, nil, fmt.Errorf("router serve: attach %s to simnet://%s: %w", o.Name, addr, err)
-	}
-	return router.NewSimnetBackend(link), link.Done(), nil
-}
-
-// routerStatusHandler serves GET /status (CLI.md) and GET /metrics.
-func routerStatusHandler(r *router.Router, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(r.Status(req.Context()))
-	})
-	return mux
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -15,9 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
-	"github.com/imh-project/imh/internal/daemon"
-	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/router/simnet"
+	"github.com/imh-project/imh/router/simnet/simnetd"
 )
 
 func newSimnetCmd() *cobra.Command {
@@ -62,26 +59,16 @@ func newSimnetServeCmd() *cobra.Command {
 	return cmd
 }
 
-// netConfig is the simulated network the settings describe.
-func (o simnetServeConfig) netConfig() simnet.Config {
-	cfg := simnet.DefaultConfig()
-	cfg.Seed, cfg.Peers = o.Seed, o.Peers
-	cfg.Floodfills = min(cfg.Floodfills, max(cfg.StoreRedundancy, o.Peers/20))
-	cfg.Clock = simnet.ScaledClock(o.TimeScale)
-	return cfg
+// daemonConfig is the simulated network daemon the settings describe.
+func (o simnetServeConfig) daemonConfig() simnetd.Config {
+	return simnetd.Config{Listen: o.Listen, HTTP: o.HTTP, Seed: o.Seed, Peers: o.Peers, TimeScale: o.TimeScale}
 }
 
-// Validate checks the settings before anything is started, as raft's
-// ValidateConfig does; every error is a usage error (exit 2).
+// Validate checks the settings before anything is started (simnetd's
+// checks); every error is a usage error (exit 2).
 func (o simnetServeConfig) Validate() error {
-	if o.Listen == "" {
-		return usageErrorf("simnet serve: --listen is required")
-	}
-	if !(o.TimeScale > 0) {
-		return usageErrorf("simnet serve: --time-scale %v must be positive", o.TimeScale)
-	}
-	if err := o.netConfig().Validate(); err != nil {
-		return usageErrorf("simnet serve: %v", err)
+	if err := o.daemonConfig().Validate(); err != nil {
+		return &usageError{err: err}
 	}
 	return nil
 }
@@ -90,48 +77,9 @@ func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	cfg := o.netConfig()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	n, err := simnet.NewWithLogger(cfg, logger)
-	if err != nil {
-		return fmt.Errorf("simnet serve: %w", err)
-	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("simnet serve: listen %s: %w", o.Listen, err)
-	}
-	parts := []daemon.Part{func(ctx context.Context) error { return simnet.Serve(ctx, ln, n, logger) }}
-	if o.HTTP != "" {
-		hln, err := net.Listen("tcp", o.HTTP)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("simnet serve: http listen %s: %w", o.HTTP, err)
-		}
-		reg := metrics.NewRegistry()
-		reg.MustRegister(simnet.NewCollector(n))
-		serveHTTP := daemon.HTTP(&http.Server{Handler: simnetStatusHandler(n, metricsHandler(reg)), ReadHeaderTimeout: 5 * time.Second}, hln)
-		parts = append(parts, func(ctx context.Context) error {
-			if err := serveHTTP(ctx); err != nil {
-				return fmt.Errorf("simnet serve: http: %w", err)
-			}
-			return nil
-		})
-		logger.Info("simnet status http", "addr", hln.Addr().String())
-	}
-	logger.Info("simnet serving", "addr", ln.Addr().String(), "seed", o.Seed, "peers", o.Peers, "time_scale", o.TimeScale)
-	runErr := daemon.Run(ctx, parts...)
-	logger.Info("simnet stopped")
-	return runErr
-}
-
-func simnetStatusHandler(n *simnet.Network, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(n.Status())
-	})
-	return mux
+	c := o.daemonConfig()
+	c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return simnetd.Run(ctx, c)
 }
 
 // simnetSendConfig is what `imh simnet send` reads through loadConfig
@@ -285,31 +233,21 @@ func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineConfig) error {
 	}
 	cfg := simnet.DefaultBaselineConfig(keys)
 	cfg.Inbound, cfg.Hops = o.Inbound, o.Hops
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx := cmd.Context()
-	var links []simnet.Link
-	defer func() {
-		for _, l := range links {
-			l.Close()
-		}
-	}()
+	var names []string
 	for _, name := range strings.Split(o.Routers, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
+		if name = strings.TrimSpace(name); name == "" {
 			return usageErrorf("simnet baseline: empty router name in --routers %q", o.Routers)
 		}
-		l, err := simnet.Dial(ctx, addr, name, logger)
-		if err != nil {
-			return fmt.Errorf("simnet baseline: %w", err)
-		}
-		links = append(links, l)
+		names = append(names, name)
 	}
-	logger.Info("baseline running", "dest", keys.Destination().B32(), "routers", o.Routers)
-	b, err := simnet.RunBaseline(ctx, simnet.RealClock(), links, cfg, logger)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return usageErrorf("simnet baseline: %v", err)
 	}
-	st := b.Stats()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := simnet.RemoteBaseline(cmd.Context(), addr, names, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("simnet baseline: %w", err)
+	}
 	out := cmd.OutOrStdout()
 	if o.JSON {
 		return json.NewEncoder(out).Encode(st)

@@ -11,7 +11,9 @@
 // the caller's context stops all the others, Run waits for every part, so
 // no goroutine outlives it, and it returns the first error any part
 // returned. HTTP turns an http.Server into a part whose failure is such an
-// error, as docs/cli.md promises for `router serve --http`.
+// error, as docs/cli.md promises for `router serve --http`, and
+// StatusHandler is the GET /status and GET /metrics mux such a server
+// serves.
 package daemon
 
 import (
@@ -21,6 +23,11 @@ import (
 	"net/http"
 	"time"
 )
+
+// ErrStatusServer ends a daemon whose --http status server failed: an
+// operator or supervisor relying on /status must learn it, not find the
+// port silently dead.
+var ErrStatusServer = errors.New("status server failed")
 
 // Part is one piece of a daemon. It runs until ctx ends, then returns nil
 // (or an error from stopping), or until it fails. A Part that returns

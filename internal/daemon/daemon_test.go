@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,6 +156,36 @@ func TestHTTP(t *testing.T) {
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("HTTP part did not return")
+			}
+		})
+	}
+}
+
+func TestStatusHandler(t *testing.T) {
+	h := StatusHandler(func(context.Context) any { return map[string]int{"sessions": 2} },
+		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "metrics") }))
+	tests := []struct {
+		method, path string
+		code         int
+		ctype, body  string
+	}{
+		{http.MethodGet, "/status", http.StatusOK, "application/json", "{\"sessions\":2}\n"},
+		{http.MethodGet, "/metrics", http.StatusOK, "", "metrics"},
+		{http.MethodPost, "/status", http.StatusMethodNotAllowed, "", ""},
+		{http.MethodGet, "/other", http.StatusNotFound, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			if rec.Code != tt.code {
+				t.Fatalf("status %d, want %d", rec.Code, tt.code)
+			}
+			if tt.ctype != "" && rec.Header().Get("Content-Type") != tt.ctype {
+				t.Errorf("Content-Type %q, want %q", rec.Header().Get("Content-Type"), tt.ctype)
+			}
+			if tt.body != "" && rec.Body.String() != tt.body {
+				t.Errorf("body %q, want %q", rec.Body.String(), tt.body)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,12 +80,53 @@ func RunBaseline(ctx context.Context, clock Clock, links []Link, cfg BaselineCon
 	return b, nil
 }
 
-func newBaseline(clock Clock, cfg BaselineConfig, logger *slog.Logger) (*Baseline, error) {
+// Validate checks that cfg can run: signing keys, 1..16 inbound tunnels
+// and positive intervals. Its errors wrap ErrBadRequest.
+func (cfg BaselineConfig) Validate() error {
 	if cfg.Keys == nil || !cfg.Keys.CanSign() {
-		return nil, fmt.Errorf("%w: baseline needs signing keys", ErrBadRequest)
+		return fmt.Errorf("%w: baseline needs signing keys", ErrBadRequest)
 	}
 	if cfg.Inbound < 1 || cfg.Inbound > i2p.MaxLeases || cfg.Hops < 0 || cfg.MinPublishInterval <= 0 || cfg.LeaseSetLifetime <= 0 || cfg.LeaseSetLifetime > i2p.MaxFutureSkew {
-		return nil, fmt.Errorf("%w: baseline config %+v", ErrBadRequest, cfg)
+		return fmt.Errorf("%w: baseline config %+v", ErrBadRequest, cfg)
+	}
+	return nil
+}
+
+// RemoteBaseline runs the baseline on one stock router per name, each
+// attached to the network served at addr (Dial), until ctx ends; then it
+// detaches them and returns what they did. It is `imh simnet baseline`
+// against the `imh simnet serve` daemon.
+func RemoteBaseline(ctx context.Context, addr string, names []string, cfg BaselineConfig, logger *slog.Logger) (BaselineStats, error) {
+	if err := cfg.Validate(); err != nil {
+		return BaselineStats{}, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var links []Link
+	defer func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}()
+	for _, name := range names {
+		l, err := Dial(ctx, addr, name, logger)
+		if err != nil {
+			return BaselineStats{}, err
+		}
+		links = append(links, l)
+	}
+	logger.Info("baseline running", "dest", cfg.Keys.Destination().B32(), "routers", strings.Join(names, ","))
+	b, err := RunBaseline(ctx, RealClock(), links, cfg, logger)
+	if err != nil {
+		return BaselineStats{}, err
+	}
+	return b.Stats(), nil
+}
+
+func newBaseline(clock Clock, cfg BaselineConfig, logger *slog.Logger) (*Baseline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.LeaseSetKey == nil {
 		k, err := i2p.NewLeaseSetKey(rand.Reader)

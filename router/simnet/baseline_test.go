@@ -2,6 +2,7 @@ package simnet_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -97,5 +98,36 @@ func TestBaseline(t *testing.T) {
 	}
 	if !(stores[1] < stores[2] && stores[2] < stores[4]) {
 		t.Fatalf("stores by number of routers %v, want growth", stores)
+	}
+}
+
+// TestRemoteBaseline runs the baseline on two stock routers attached to a
+// served network over loopback TCP until its context ends: both attach,
+// and the stats come back; a config that cannot run is refused before
+// anything is dialled.
+func TestRemoteBaseline(t *testing.T) {
+	n := newNetwork(t, fastConfig(33))
+	addr, _ := serveNetwork(t, n)
+	d := newTestDest(t, 33)
+	cfg := simnet.DefaultBaselineConfig(d.keys)
+	cfg.LeaseSetKey = d.lsKey
+
+	bad := cfg
+	bad.Inbound = 0
+	if _, err := simnet.RemoteBaseline(context.Background(), "simnet://127.0.0.1:1", []string{"b0"}, bad, nil); !errors.Is(err, simnet.ErrBadRequest) {
+		t.Fatalf("inbound 0: %v, want ErrBadRequest before dialling", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := simnet.RemoteBaseline(ctx, addr, []string{"b0", "b1"}, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Publishes == nil || st.Rejected == nil || st.Received == nil {
+		t.Fatalf("stats %+v: want every map", st)
+	}
+	if got := len(n.Status().Routers); got != 0 {
+		t.Errorf("%d routers still attached after RemoteBaseline returned", got)
 	}
 }
