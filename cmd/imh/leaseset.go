@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/keyfile"
 	"github.com/imh-project/imh/observe"
 )
 
@@ -75,9 +76,9 @@ func newLeasesetInspectCmd() *cobra.Command {
 			if path == "-" {
 				name = "stdin"
 			}
-			in, err := readLimited(path, cmd.InOrStdin(), maxLeaseSetInput)
+			in, err := keyfile.ReadLimited(path, cmd.InOrStdin(), maxLeaseSetInput)
 			if err != nil {
-				return err
+				return &usageError{err: err}
 			}
 			ls, err := decodeLeaseSetInput(in)
 			if err != nil {
