@@ -1,10 +1,12 @@
-// Package keyfile owns the I2P private key files imh's commands create and
-// read on the operator's disk (`imh dest new`, `imh dest inspect`, and any
-// command given --keys), and the bounded read they share with other inputs
-// a command is handed as a file or on stdin.
+// Package keyfile owns the key files imh's commands create and read on the
+// operator's disk: I2P private key files (`imh dest new`, `imh dest
+// inspect`), the cluster secret file (`imh keygen --out`), and the bounded
+// read they share with other inputs a command is handed as a file or on
+// stdin.
 //
-// A key file is the destination's long-term identity: whoever reads it can
-// impersonate the service. So a new file is created with mode 0600 and
+// A key file is a long-term secret: whoever reads a destination's can
+// impersonate the service, whoever reads the cluster secret can open every
+// sealed key. So a new file is created with mode 0600 and
 // O_EXCL (an existing file, perhaps the only copy of a service's keys, is
 // never overwritten), and a failed write leaves nothing half-written behind.
 // Reads are bounded: a path given by mistake (a disk image, /dev/zero) is
@@ -35,14 +37,21 @@ func (e *CreateError) Error() string { return e.Err.Error() }
 func (e *CreateError) Unwrap() error { return e.Err }
 
 // Create writes k as a new key file at path (the layout i2pd and Java I2P
-// read), with mode Mode. It never replaces an existing file (a
-// *CreateError wrapping fs.ErrExist). On any failure after creating the
-// file it removes it again, so that a later Create can succeed.
+// read) with WriteNew.
 func Create(path string, k *i2p.PrivateKeys) error {
 	b, err := k.MarshalBinary()
 	if err != nil {
 		return err
 	}
+	return WriteNew(path, b)
+}
+
+// WriteNew writes b as a new file at path with mode Mode: a key file, or
+// the cluster secret of `imh keygen --out`. It never replaces an existing
+// file (a *CreateError wrapping fs.ErrExist). On any failure after
+// creating the file it removes it again, so that nothing half-written is
+// left and a later WriteNew can succeed.
+func WriteNew(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, Mode)
 	if err != nil {
 		return &CreateError{Err: err}

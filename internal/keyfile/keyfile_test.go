@@ -167,3 +167,22 @@ func TestReadLimitedDashWithoutStdin(t *testing.T) {
 		t.Fatalf("ReadLimited(-, nil) = %q, %v; want the file's x", got, err)
 	}
 }
+
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret")
+	if err := WriteNew(path, []byte("s1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNew(path, []byte("s2\n")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second WriteNew: %v, want fs.ErrExist", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "s1\n" {
+		t.Fatalf("file holds %q, %v; want the first secret", b, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
