@@ -76,7 +76,8 @@ type Config struct {
 
 	// TLS, when set, puts raft and the HTTP API under mutual TLS from the
 	// cluster CA (auth.go, tlsstream.go); the certificate must be an
-	// agent's. nil: plaintext (cmd/imh allows that on loopback only).
+	// agent's. nil: plaintext (pki.CheckPlaintext allows that on loopback
+	// only).
 	TLS *pki.Store
 
 	Logger *slog.Logger

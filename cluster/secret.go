@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/imh-project/imh/fsm"
@@ -58,6 +59,25 @@ func ParseSecret(text string) (Secret, error) {
 	}
 	var s Secret
 	copy(s.b[:], raw)
+	return s, nil
+}
+
+// ReadSecretFile reads a secret file as imh keygen --out writes it (the
+// base64 form; surrounding white space ignored). An empty file is named as
+// such: it is the usual mistake (a file created for the secret but never
+// filled), not a malformed secret.
+func ReadSecretFile(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("secret file: %v", err)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return Secret{}, fmt.Errorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
+	}
+	s, err := ParseSecret(string(b))
+	if err != nil {
+		return Secret{}, fmt.Errorf("secret from %s: %w", path, err)
+	}
 	return s, nil
 }
 

@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imh-project/imh/fsm"
@@ -214,5 +217,45 @@ func TestKeyring(t *testing.T) {
 	withGolden, _ := newKeyring(newS, golden)
 	if got, err := withGolden.Open(v1, dest, fsm.FieldKeys); err != nil || string(got) != "imh golden plaintext" || gs.KeyID() != golden.KeyID() {
 		t.Fatalf("format 1 under the previous secret: %v", err)
+	}
+}
+
+func TestReadSecretFile(t *testing.T) {
+	t.Parallel()
+	s, err := NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", s.Encode()+"\n")
+	empty := write("empty", " \n")
+	bad := write("bad", "not base64 of 32 bytes\n")
+	for _, tt := range []struct {
+		name, path, wantErr string
+	}{
+		{"as keygen writes it", good, ""},
+		{"missing", filepath.Join(dir, "missing"), "secret file: open "},
+		{"empty", empty, "secret file " + empty + " is empty"},
+		{"not a secret", bad, "secret from " + bad + ": " + ErrBadSecret.Error()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadSecretFile(tt.path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("ReadSecretFile: %v, want an error starting %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.KeyID() != s.KeyID() {
+				t.Fatalf("ReadSecretFile: key %v, %v; want %v", got.KeyID(), err, s.KeyID())
+			}
+		})
 	}
 }

@@ -3,5 +3,6 @@
 // floodfill stored, in store order) and compares such histories, so that
 // "an imh destination looks like one router's" is a measured claim rather
 // than a hope. Histories are plain JSON files, so runs of the simulated
-// network and captures from real floodfills can be compared alike.
+// network and captures from real floodfills can be compared alike. Inspect
+// is the observer's view of a single LeaseSet (`imh leaseset inspect`).
 package observe

@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -78,6 +80,35 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w %q: want H:P", ErrBadAddr, cfg.Addr)
 	}
 	return c, nil
+}
+
+// ParseAddr turns an agent address as operators write it into
+// Config.Addr (H:P). It takes H:P, or a URL "http://H:P" or "https://H:P"
+// (with or without a trailing /) whose scheme says what tls says: HTTPS
+// with TLS, HTTP without (else ErrSchemeMismatch: a client would
+// otherwise speak the other protocol than its operator asked for).
+// Anything else wraps ErrBadAddr; nothing like "http://http//..." is
+// ever built from it.
+func ParseAddr(addr string, tls bool) (string, error) {
+	in := addr
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		if !tls {
+			return "", fmt.Errorf("%w: %q is https:// without TLS", ErrSchemeMismatch, in)
+		}
+		addr = rest
+	} else if rest, ok := strings.CutPrefix(addr, "http://"); ok {
+		if tls {
+			return "", fmt.Errorf("%w: %q is http:// with TLS", ErrSchemeMismatch, in)
+		}
+		addr = rest
+	} else if strings.Contains(addr, "://") {
+		return "", fmt.Errorf("%w %q: want H:P, http://H:P or https://H:P", ErrBadAddr, in)
+	}
+	addr = strings.TrimSuffix(addr, "/")
+	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || strings.ContainsAny(addr, "/?#") {
+		return "", fmt.Errorf("%w %q: want H:P, http://H:P or https://H:P", ErrBadAddr, in)
+	}
+	return addr, nil
 }
 
 // Addr is the agent's address, as errors name it.

@@ -204,3 +204,34 @@ func TestTransport(t *testing.T) {
 		t.Errorf("New with an IPv6 zone: %v", err)
 	}
 }
+
+// TestParseAddr: H:P or a URL whose scheme matches the TLS setting; never
+// "http://http//...".
+func TestParseAddr(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		tls     bool
+		want    string
+		wantErr error
+	}{
+		{"127.0.0.1:7702", false, "127.0.0.1:7702", nil},
+		{"http://127.0.0.1:7721", false, "127.0.0.1:7721", nil},
+		{"http://127.0.0.1:7721/", false, "127.0.0.1:7721", nil},
+		{"https://[::1]:7721", true, "[::1]:7721", nil},
+		{"127.0.0.1:7721", true, "127.0.0.1:7721", nil},
+		{"localhost:7721", false, "localhost:7721", nil},
+		{"https://127.0.0.1:7721", false, "", ErrSchemeMismatch},
+		{"http://127.0.0.1:7721", true, "", ErrSchemeMismatch},
+		{"ftp://127.0.0.1:7721", false, "", ErrBadAddr},
+		{"http://127.0.0.1:7721/v1", false, "", ErrBadAddr},
+		{"127.0.0.1:7721?x", false, "", ErrBadAddr},
+		{"127.0.0.1", false, "", ErrBadAddr},
+		{":7721", false, "", ErrBadAddr},
+		{"", false, "", ErrBadAddr},
+	} {
+		got, err := ParseAddr(tt.in, tt.tls)
+		if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("ParseAddr(%q, tls %v) = %q, %v; want %q, %v", tt.in, tt.tls, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

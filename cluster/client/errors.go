@@ -30,8 +30,12 @@ var (
 	// ErrMalformed: a 2xx answer that does not decode. Its text is part
 	// of the messages the CLI prints.
 	ErrMalformed = errors.New("malformed answer")
-	// ErrBadAddr: Config.Addr cannot be part of a URL.
+	// ErrBadAddr: Config.Addr cannot be part of a URL, or ParseAddr's
+	// input is neither H:P nor an http(s) URL of one.
 	ErrBadAddr = errors.New("client: bad agent address")
+	// ErrSchemeMismatch: ParseAddr was given https:// without TLS, or
+	// http:// with it.
+	ErrSchemeMismatch = errors.New("client: address scheme does not match the TLS setting")
 )
 
 // APIError is a non-2xx answer of the agent. Its message is the agent's.

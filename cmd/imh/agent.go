@@ -198,19 +198,12 @@ func agentSecret(path string) (cluster.Secret, error) {
 	return s, nil
 }
 
-// readSecretFile reads a secret file (imh keygen); any problem is a usage
-// error (exit 2).
+// readSecretFile reads a secret file (cluster.ReadSecretFile); any problem
+// is a usage error (exit 2).
 func readSecretFile(path string) (cluster.Secret, error) {
-	b, err := os.ReadFile(path)
+	s, err := cluster.ReadSecretFile(path)
 	if err != nil {
-		return cluster.Secret{}, usageErrorf("secret file: %v", err)
-	}
-	if strings.TrimSpace(string(b)) == "" {
-		return cluster.Secret{}, usageErrorf("secret file %s is empty (write a secret into it with imh keygen --out, or give IMH_SECRET)", path)
-	}
-	s, err := cluster.ParseSecret(string(b))
-	if err != nil {
-		return cluster.Secret{}, usageErrorf("secret from %s: %v", path, err)
+		return cluster.Secret{}, &usageError{err: err}
 	}
 	return s, nil
 }

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -74,29 +72,20 @@ func callAgent[T any](o *apiOptions, f func(*client.Client) (T, error)) (T, erro
 	return v, apiErr(err)
 }
 
-// agentAddr turns --http-addr (IMH_HTTP_ADDR) into H:P. A URL is taken
-// too, "http://H:P" or "https://H:P" (with or without a trailing /), when
-// its scheme matches what the TLS files say: HTTPS with them, HTTP without.
+// agentAddr turns --http-addr (IMH_HTTP_ADDR) into H:P (client.ParseAddr:
+// H:P, or an http(s) URL whose scheme matches what the TLS files say),
+// wording a bad one with the flags that fix it (exit 2).
 func agentAddr(addr string, tls bool) (string, error) {
-	in := addr
-	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
-		if !tls {
-			return "", usageErrorf("--http-addr %.100q: https:// needs --ca-file, --cert-file and --key-file (env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE)", in)
-		}
-		addr = rest
-	} else if rest, ok := strings.CutPrefix(addr, "http://"); ok {
-		if tls {
-			return "", usageErrorf("--http-addr %.100q: with the TLS files the agent is reached over HTTPS: give H:P or https://H:P", in)
-		}
-		addr = rest
-	} else if strings.Contains(addr, "://") {
-		return "", usageErrorf("--http-addr %.100q: want H:P (or http://H:P, https://H:P)", in)
+	a, err := client.ParseAddr(addr, tls)
+	switch {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, client.ErrSchemeMismatch) && !tls:
+		return "", usageErrorf("--http-addr %.100q: https:// needs --ca-file, --cert-file and --key-file (env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE)", addr)
+	case errors.Is(err, client.ErrSchemeMismatch):
+		return "", usageErrorf("--http-addr %.100q: with the TLS files the agent is reached over HTTPS: give H:P or https://H:P", addr)
 	}
-	addr = strings.TrimSuffix(addr, "/")
-	if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || strings.ContainsAny(addr, "/?#") {
-		return "", usageErrorf("--http-addr %.100q: want H:P (or http://H:P, https://H:P)", in)
-	}
-	return addr, nil
+	return "", usageErrorf("--http-addr %.100q: want H:P (or http://H:P, https://H:P)", addr)
 }
 
 // apiErr words a client error as docs/cli.md promises: the flags that fix

@@ -7,17 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/keyfile"
 )
-
-// maxKeyFileLen bounds what `dest inspect` reads: a key file of the largest
-// known types (RSA-4096 with offline keys) is under 4 KiB.
-const maxKeyFileLen = 64 << 10
 
 func newDestCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -55,35 +51,22 @@ func newDestNewCmd() *cobra.Command {
 	return cmd
 }
 
-// writeNewKeyFile creates path with O_EXCL and mode 0600 and writes a new
-// key file into it. On any failure after creating it, it removes it, so
-// nothing half-written is left behind.
+// writeNewKeyFile writes a new key file at path (keyfile.Create: 0600,
+// never over an existing file) and returns its b32 address. A path that
+// cannot be created is the operator's to fix (exit 2).
 func writeNewKeyFile(path string) (string, error) {
 	k, err := i2p.NewPrivateKeys(rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("dest new: %w", err)
 	}
-	b, err := k.MarshalBinary()
-	if err != nil {
-		return "", fmt.Errorf("dest new: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	var ce *keyfile.CreateError
+	switch err := keyfile.Create(path, k); {
+	case errors.Is(err, fs.ErrExist):
 		return "", usageErrorf("dest new: %s: file exists, not overwriting it", path)
-	}
-	if err != nil {
-		return "", usageErrorf("dest new: %w", err)
-	}
-	_, werr := f.Write(b)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(path)
-		return "", fmt.Errorf("dest new: write %s: %w", path, werr)
+	case errors.As(err, &ce):
+		return "", usageErrorf("dest new: %w", ce.Err)
+	case err != nil:
+		return "", fmt.Errorf("dest new: %w", err)
 	}
 	return k.Destination().B32(), nil
 }
@@ -139,43 +122,14 @@ func newDestInspectCmd() *cobra.Command {
 	return cmd
 }
 
-// readKeyFile reads and parses a private key file; every failure is a usage
-// error (exit 2) naming the file.
+// readKeyFile reads a private key file (keyfile.Read); every failure is
+// a usage error (exit 2) naming the file.
 func readKeyFile(path string) (*i2p.PrivateKeys, error) {
-	b, err := readLimited(path, nil, maxKeyFileLen)
+	k, err := keyfile.Read(path)
 	if err != nil {
-		return nil, err
-	}
-	k, err := i2p.ParsePrivateKeys(b)
-	if err != nil {
-		return nil, usageErrorf("%s: not an I2P private key file: %w", path, err)
+		return nil, &usageError{err: err}
 	}
 	return k, nil
-}
-
-// readLimited reads a whole file (or stdin for "-" when stdin is given),
-// refusing more than limit bytes. Failures are usage errors naming it.
-func readLimited(path string, stdin io.Reader, limit int64) ([]byte, error) {
-	var r io.Reader
-	if path == "-" && stdin != nil {
-		r = stdin
-		path = "stdin"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, usageErrorf("%w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, usageErrorf("%s: read: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, usageErrorf("%s: larger than %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // destWriteJSON prints v as exactly one JSON object on one line.

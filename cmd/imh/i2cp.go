@@ -124,27 +124,8 @@ func readSigningKeys(path string) (*i2p.PrivateKeys, error) {
 	return keys, nil
 }
 
-// probeResult is the JSON CLI.md promises.
-type probeResult struct {
-	RouterVersion string       `json:"router_version"`
-	ClockOffsetMs int64        `json:"clock_offset_ms"`
-	Extensions    []string     `json:"extensions"`
-	SessionID     *uint16      `json:"session_id"`
-	Leases        []probeLease `json:"leases"`
-	SessionKept   bool         `json:"session_kept"`
-
-	leaseAfter time.Duration // CreateSession to the first lease request (human output only)
-}
-
-type probeLease struct {
-	Gateway string `json:"gateway"`
-	Tunnel  uint32 `json:"tunnel"`
-	End     uint32 `json:"end"`
-}
-
-// runProbe handshakes with the router and, with keys, runs a session that
-// must stay open for keepFor after the LeaseSet was handed over.
-func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor time.Duration) (*probeResult, error) {
+// runProbe dials the router and probes it (i2cpclient.Probe).
+func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor time.Duration) (*i2cpclient.ProbeResult, error) {
 	cfg := routerproto.DefaultClientConfig()
 	cfg.RequestTimeout = probeStepTimeout
 	c, err := dialRouterCLI(ctx, addr, cfg)
@@ -152,40 +133,14 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor t
 		return nil, err
 	}
 	defer c.Close()
-	res := &probeResult{
-		RouterVersion: c.RouterVersion(),
-		ClockOffsetMs: c.ClockOffset().Milliseconds(),
-		Extensions:    c.Capabilities(),
-		Leases:        []probeLease{},
-	}
-	if res.Extensions == nil {
-		res.Extensions = []string{}
-	}
-	if keys == nil {
-		return res, nil
-	}
-	rep, err := i2cpclient.KeepSession(ctx, c, keys, i2cpclient.ProbeOptions(), probeLeaseTimeout, keepFor)
+	res, err := i2cpclient.Probe(ctx, c, keys, probeLeaseTimeout, keepFor)
 	if err != nil {
 		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
 	}
-	res.SessionID = &rep.SessionID
-	res.leaseAfter = rep.LeaseAfter
-	res.Leases = probeLeases(rep.Leases)
-	res.SessionKept = true
 	return res, nil
 }
 
-// probeLeases are the leases of the last request answered, as the JSON
-// reports them.
-func probeLeases(ls []i2p.Lease2) []probeLease {
-	out := []probeLease{}
-	for _, l := range ls {
-		out = append(out, probeLease{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End})
-	}
-	return out
-}
-
-func printProbe(w io.Writer, res *probeResult, asJSON bool) error {
+func printProbe(w io.Writer, res *i2cpclient.ProbeResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
@@ -200,7 +155,7 @@ func printProbe(w io.Writer, res *probeResult, asJSON bool) error {
 		return nil
 	}
 	fmt.Fprintf(w, "session id:      %d\n", *res.SessionID)
-	fmt.Fprintf(w, "lease request:   after %s\n", res.leaseAfter.Round(time.Millisecond))
+	fmt.Fprintf(w, "lease request:   after %s\n", res.LeaseAfter.Round(time.Millisecond))
 	for _, l := range res.Leases {
 		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
 	}

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/keyfile"
 )
 
 func newKeygenCmd() *cobra.Command {
@@ -37,23 +37,18 @@ func newKeygenCmd() *cobra.Command {
 	return cmd
 }
 
-// writeSecretFile creates path with mode 0600; it never replaces a file.
+// writeSecretFile writes the secret file with keyfile.WriteNew (0600,
+// never over an existing file); a path that cannot be created is the
+// operator's to fix (exit 2).
 func writeSecretFile(path, text string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return usageErrorf("keygen: %s exists (refusing to overwrite)", path)
-		}
-		return usageErrorf("keygen: %v", err)
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("keygen: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("keygen: write %s: %w", path, err)
+	var ce *keyfile.CreateError
+	switch err := keyfile.WriteNew(path, []byte(text)); {
+	case errors.Is(err, fs.ErrExist):
+		return usageErrorf("keygen: %s exists (refusing to overwrite)", path)
+	case errors.As(err, &ce):
+		return usageErrorf("keygen: %v", ce.Err)
+	case err != nil:
+		return fmt.Errorf("keygen: %w", err)
 	}
 	return nil
 }

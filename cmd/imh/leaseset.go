@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/keyfile"
 	"github.com/imh-project/imh/observe"
 )
 
@@ -18,9 +17,6 @@ import (
 // well under 128 KiB even as base64.
 const maxLeaseSetInput = 256 << 10
 
-// i2pRawBase64 decodes I2P base64 whose '=' padding was dropped.
-var i2pRawBase64 = i2p.Base64.WithPadding(base64.NoPadding)
-
 func newLeasesetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "leaseset",
@@ -28,33 +24,6 @@ func newLeasesetCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newLeasesetInspectCmd(), newLeasesetAnalyzeCmd())
 	return cmd
-}
-
-// leasesetInspectJSON is the `leaseset inspect --json` object (CLI.md).
-type leasesetInspectJSON struct {
-	B32            string           `json:"b32"`
-	SigType        uint16           `json:"sig_type"`
-	Published      uint32           `json:"published"`
-	Expires        uint32           `json:"expires"`
-	Flags          uint16           `json:"flags"`
-	EncKeyTypes    []uint16         `json:"enc_key_types"`
-	Leases         []leaseJSON      `json:"leases"`
-	SignatureValid bool             `json:"signature_valid"`
-	Offline        *offlineInfoJSON `json:"offline"`
-	TimeStatus     i2p.TimeStatus   `json:"time_status"`
-	verifyErr      error            // why SignatureValid is false
-	ls             *i2p.LeaseSet2   // for the human form
-}
-
-type leaseJSON struct {
-	Gateway string `json:"gateway"`
-	Tunnel  uint32 `json:"tunnel"`
-	End     uint32 `json:"end"`
-}
-
-type offlineInfoJSON struct {
-	Expires          uint32 `json:"expires"`
-	TransientSigType uint16 `json:"transient_sig_type"`
 }
 
 func newLeasesetInspectCmd() *cobra.Command {
@@ -75,26 +44,26 @@ func newLeasesetInspectCmd() *cobra.Command {
 			if path == "-" {
 				name = "stdin"
 			}
-			in, err := readLimited(path, cmd.InOrStdin(), maxLeaseSetInput)
+			in, err := keyfile.ReadLimited(path, cmd.InOrStdin(), maxLeaseSetInput)
 			if err != nil {
-				return err
+				return &usageError{err: err}
 			}
-			ls, err := decodeLeaseSetInput(in)
+			ls, err := i2p.ParseLeaseSet2Input(in)
 			if err != nil {
 				return usageErrorf("%s: not a LeaseSet2: %w", name, err)
 			}
-			v := inspectLeaseSet(ls, time.Now())
+			v := observe.Inspect(ls, time.Now())
 			w := cmd.OutOrStdout()
 			if asJSON {
 				err = destWriteJSON(w, v)
 			} else {
-				err = destPrintFields(w, v.fields())
+				err = destPrintFields(w, inspectFields(v))
 			}
 			if err != nil {
 				return err
 			}
 			if !v.SignatureValid {
-				return fmt.Errorf("%s: leaseset of %s: %w", name, v.B32, v.verifyErr)
+				return fmt.Errorf("%s: leaseset of %s: %w", name, v.B32, v.VerifyErr)
 			}
 			return nil
 		},
@@ -103,80 +72,19 @@ func newLeasesetInspectCmd() *cobra.Command {
 	return cmd
 }
 
-// decodeLeaseSetInput accepts I2P base64 text (with or without padding,
-// surrounding white space ignored) or, when the input is not base64, the raw
-// LeaseSet2 bytes.
-func decodeLeaseSetInput(in []byte) (*i2p.LeaseSet2, error) {
-	text := strings.Join(strings.Fields(string(in)), "")
-	if text != "" && isI2PBase64Text(text) {
-		enc := i2p.Base64
-		if !strings.HasSuffix(text, "=") && len(text)%4 != 0 {
-			enc = i2pRawBase64
-		}
-		b, err := enc.DecodeString(text)
-		if err != nil {
-			return nil, fmt.Errorf("bad I2P base64: %w", err)
-		}
-		return i2p.ParseLeaseSet2(b)
-	}
-	if len(bytes.TrimSpace(in)) == 0 {
-		return nil, fmt.Errorf("empty input")
-	}
-	return i2p.ParseLeaseSet2(in)
-}
-
-// isI2PBase64Text reports whether s uses only the I2P base64 alphabet.
-func isI2PBase64Text(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '~' || c == '='
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// inspectLeaseSet gathers what `leaseset inspect` reports. The signature
-// check ignores time; the time status is reported separately.
-func inspectLeaseSet(ls *i2p.LeaseSet2, now time.Time) leasesetInspectJSON {
-	v := leasesetInspectJSON{
-		B32:         ls.Destination.B32(),
-		SigType:     uint16(ls.Destination.SigType()),
-		Published:   ls.Published,
-		Expires:     ls.ExpiresAt(),
-		Flags:       ls.Flags,
-		EncKeyTypes: []uint16{},
-		Leases:      []leaseJSON{},
-		TimeStatus:  ls.TimeStatus(now),
-		ls:          ls,
-	}
-	for _, k := range ls.Keys {
-		v.EncKeyTypes = append(v.EncKeyTypes, uint16(k.Type))
-	}
-	for _, l := range ls.Leases {
-		v.Leases = append(v.Leases, leaseJSON{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End})
-	}
-	if o := ls.Offline; o != nil {
-		v.Offline = &offlineInfoJSON{Expires: o.Expires, TransientSigType: uint16(o.TransientType)}
-	}
-	v.verifyErr = ls.Verify()
-	v.SignatureValid = v.verifyErr == nil
-	return v
-}
-
-// fields is the human form: aligned "key: value" lines.
-func (v leasesetInspectJSON) fields() [][2]string {
+// inspectFields is the human form of `leaseset inspect`: aligned
+// "key: value" lines.
+func inspectFields(v observe.Inspection) [][2]string {
 	ts := func(s uint32) string {
 		return fmt.Sprintf("%d (%s)", s, time.Unix(int64(s), 0).UTC().Format(time.RFC3339))
 	}
 	var keys []string
-	for _, k := range v.ls.Keys {
+	for _, k := range v.LeaseSet.Keys {
 		keys = append(keys, fmt.Sprintf("%d (%s)", uint16(k.Type), k.Type))
 	}
 	f := [][2]string{
 		{"b32", v.B32},
-		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, v.ls.Destination.SigType())},
+		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, v.LeaseSet.Destination.SigType())},
 		{"published", ts(v.Published)},
 		{"expires", ts(v.Expires)},
 		{"flags", fmt.Sprintf("%d", v.Flags)},
@@ -193,7 +101,7 @@ func (v leasesetInspectJSON) fields() [][2]string {
 	}
 	valid := "true"
 	if !v.SignatureValid {
-		valid = fmt.Sprintf("false (%v)", v.verifyErr)
+		valid = fmt.Sprintf("false (%v)", v.VerifyErr)
 	}
 	return append(f,
 		[2]string{"offline", off},

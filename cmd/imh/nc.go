@@ -3,16 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/imh-project/imh/streaming"
+	"github.com/imh-project/imh/internal/streamnet"
 )
 
 // ncDialTimeout bounds the lookup and the stream handshake of imh nc.
@@ -43,35 +41,21 @@ opened or broke (refused, reset, timed out).`,
 			if err != nil {
 				return fmt.Errorf("nc: %w", err)
 			}
-			defer sn.close()
+			defer sn.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), ncDialTimeout)
-			c, err := sn.dialTarget(ctx, h, port)
+			c, err := sn.Dial(ctx, h, port)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("nc: %w", err)
 			}
-			return ncCopy(c, cmd.InOrStdin(), cmd.OutOrStdout())
+			if err := streamnet.Copy(c, cmd.InOrStdin(), cmd.OutOrStdout()); err != nil {
+				return fmt.Errorf("nc: %w", err)
+			}
+			return nil
 		},
 	}
 	addStreamNetFlags(cmd, &nf)
 	return cmd
-}
-
-// ncCopy copies in to c (then half-closes it) and c to out; it returns
-// when c has nothing more to say, with the error of the stream if it broke.
-func ncCopy(c net.Conn, in io.Reader, out io.Writer) error {
-	defer c.Close()
-	go func() {
-		if _, err := io.Copy(c, in); err == nil {
-			if hc, ok := c.(interface{ CloseWrite() error }); ok {
-				_ = hc.CloseWrite()
-			}
-		}
-	}()
-	if _, err := io.Copy(out, c); err != nil {
-		return fmt.Errorf("nc: stream: %w", err)
-	}
-	return nil
 }
 
 func newTunnelCmd() *cobra.Command {
@@ -105,50 +89,27 @@ stream cannot be opened is closed at once.`,
 			if err != nil {
 				return fmt.Errorf("tunnel: %w", err)
 			}
-			defer sn.close()
+			defer sn.Close()
 			fmt.Fprintf(cmd.ErrOrStderr(), "tunnel: %s -> %s:%d\n", ln.Addr(), h.B32(), port)
-			return serveTunnel(cmd.Context(), ln, func(ctx context.Context) (net.Conn, error) {
+			dial := func(ctx context.Context) (net.Conn, error) {
 				ctx, cancel := context.WithTimeout(ctx, ncDialTimeout)
 				defer cancel()
-				return sn.dialTarget(ctx, h, port)
+				return sn.Dial(ctx, h, port)
+			}
+			stderr := cmd.ErrOrStderr()
+			err = streamnet.ServeTunnel(cmd.Context(), ln, dial, func(err error) {
+				fmt.Fprintf(stderr, "imh: tunnel: %v\n", err)
 			})
+			if err != nil {
+				return fmt.Errorf("tunnel: %w", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "", "local TCP address to accept connections on (H:P)")
 	cmd.Flags().StringVar(&to, "to", "", "the destination to forward to (B32[:PORT])")
 	addStreamNetFlags(cmd, &nf)
 	return cmd
-}
-
-// serveTunnel accepts until ctx ends and splices each connection to a new
-// stream.
-func serveTunnel(ctx context.Context, ln net.Listener, dial func(context.Context) (net.Conn, error)) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("tunnel: accept: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := dial(ctx)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "imh: tunnel: %v\n", err)
-				c.Close()
-				return
-			}
-			_, _, _ = streaming.Splice(c, s, nil, nil)
-		}()
-	}
 }
 
 // warnLogger is the client commands' logger: warnings and errors only, on

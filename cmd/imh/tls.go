@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,80 +120,26 @@ func addTLSFlags(f *pflag.FlagSet, t *tlsFlags) {
 	f.StringVar(&t.files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
 }
 
-// errInsecure says a daemon would listen in plaintext beyond loopback.
-var errInsecure = errors.New("refusing to listen in plaintext on a non-loopback address: give --ca-file, --cert-file and --key-file, or --insecure-plaintext")
-
-// loadTLS loads files for a daemon whose certificate must have role want.
-// Zero files: nil (plaintext; the caller decides whether that is allowed).
+// loadTLS is pki.LoadFor with its errors the operator's to fix (exit 2).
 func loadTLS(files pki.Files, want pki.Role, logger *slog.Logger) (*pki.Store, error) {
-	if files.IsZero() {
-		return nil, nil
-	}
-	if err := files.Check(); err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	s, err := pki.Load(files, logger)
+	s, err := pki.LoadFor(files, want, logger)
 	if err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	if id := s.Identity(); want != "" && id.Role != want {
-		return nil, usageErrorf("--cert-file %s is a %s certificate (%s), want %s", files.Cert, id.Role, id, want)
+		return nil, &usageError{err: err}
 	}
 	return s, nil
 }
 
-// plaintextCheck enforces the plaintext rule for a daemon without TLS:
-// non-loopback binds need insecure; loopback is allowed with a warning.
+// plaintextCheck is pki.CheckPlaintext with a refusal the operator's to
+// fix (exit 2).
 func plaintextCheck(insecure bool, logger *slog.Logger, binds ...string) error {
-	for _, b := range binds {
-		if b == "" || isLoopback(b) {
-			continue
-		}
-		if !insecure {
-			return usageErrorf("%v (%s)", errInsecure, b)
-		}
+	if err := pki.CheckPlaintext(insecure, logger, binds...); err != nil {
+		return &usageError{err: err}
 	}
-	if insecure {
-		logger.Warn("INSECURE: --insecure-plaintext: links are neither encrypted nor authenticated; anyone who reaches these ports controls the cluster", "binds", binds)
-		return nil
-	}
-	logger.Warn("no TLS files: plaintext on loopback only; give --ca-file, --cert-file, --key-file (imh tls) before using other hosts")
 	return nil
 }
 
-// isLoopback reports whether a host:port listens on loopback only.
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// watchTLS re-reads the files when they change and on SIGHUP, until ctx
-// ends: renewal without a restart.
-func watchTLS(ctx context.Context, s *pki.Store, logger *slog.Logger) {
-	if s == nil {
-		return
-	}
-	go s.Watch(ctx, 5*time.Second)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := s.Reload(); err != nil {
-					logger.Warn("SIGHUP: tls reload failed; keeping the previous certificates", "err", err)
-				}
-			}
-		}
-	}()
+// watchTLS follows renewals of the daemons' TLS files (pki.Store.Follow;
+// the Store logs with the logger it was loaded with).
+func watchTLS(ctx context.Context, s *pki.Store, _ *slog.Logger) {
+	s.Follow(ctx, 5*time.Second)
 }

@@ -1,11 +1,12 @@
 // Package i2cpclient is the client side of a plain I2CP session that the
 // imh commands open on a router (stock i2pd or Java I2P, or an imh router
 // spoken to without extensions): it answers the router's lease requests
-// with signed LeaseSet2s, opens sessions with transient destinations and
-// looks destinations up. It exists so that `imh i2cp probe`, `imh ping`,
-// the stream commands and their tests share one implementation of these
-// steps instead of each command carrying its own; routerproto stays the
-// codec and connection, this package is what a client does with it.
+// with signed LeaseSet2s, opens sessions with transient destinations,
+// looks destinations up and probes a router (Probe). It exists so that
+// `imh i2cp probe`, `imh ping`, the stream commands (internal/streamnet)
+// and their tests share one implementation of these steps instead of each
+// command carrying its own; routerproto stays the codec and connection,
+// this package is what a client does with it.
 package i2cpclient
 
 import (

@@ -11,6 +11,10 @@
 // Validity: the CA is valid for CAValidity (5 years), leaf certificates for
 // DefaultLeafValidity (90 days) unless asked otherwise; a Store re-reads its
 // files when they change or on Reload (SIGHUP), so renewal needs no restart.
+//
+// A daemon's start (daemon.go): LoadFor its role, CheckPlaintext when it
+// has no files (plaintext beyond loopback only when asked for loudly), and
+// Store.Follow to take renewals.
 package pki
 
 import (

@@ -1,7 +1,9 @@
 // Package status defines the JSON shapes of `imh status` and the live view
 // the leader's balancer offers to the cluster's HTTP API. It is a leaf shared
 // by cluster (which serves the JSON) and balancer (which knows router health
-// and per-destination live facts), so that neither imports the other.
+// and per-destination live facts), so that neither imports the other. What
+// a client reads off these shapes (Publication: is a LeaseSet out yet)
+// lives here too, so the CLI, the demo and tests read them alike.
 package status
 
 // Status is the body of `imh status --json` (see docs/cli.md).

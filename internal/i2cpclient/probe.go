@@ -1,0 +1,63 @@
+package i2cpclient
+
+import (
+	"context"
+	"time"
+
+	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+)
+
+// ProbeResult is what `imh i2cp probe` learns of a router; its JSON is
+// the object docs/cli.md promises (field names are a contract).
+type ProbeResult struct {
+	RouterVersion string       `json:"router_version"`
+	ClockOffsetMs int64        `json:"clock_offset_ms"`
+	Extensions    []string     `json:"extensions"`
+	SessionID     *uint16      `json:"session_id"` // null without keys
+	Leases        []ProbeLease `json:"leases"`
+	SessionKept   bool         `json:"session_kept"`
+
+	// LeaseAfter is the time from CreateSession to the first lease
+	// request (for humans; not in the JSON).
+	LeaseAfter time.Duration `json:"-"`
+}
+
+// ProbeLease is one lease of the last lease request answered.
+type ProbeLease struct {
+	Gateway string `json:"gateway"`
+	Tunnel  uint32 `json:"tunnel"`
+	End     uint32 `json:"end"`
+}
+
+// Probe reports what the router on c said in the handshake (version,
+// clock offset, the extensions of an imh router). With keys it also runs
+// KeepSession with ProbeOptions: the session must get a lease request
+// within leaseTimeout and still be open keepFor after its LeaseSet was
+// handed over, which is what a client of a stock router needs. Lists are
+// empty, not null, in the JSON.
+func Probe(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, leaseTimeout, keepFor time.Duration) (*ProbeResult, error) {
+	res := &ProbeResult{
+		RouterVersion: c.RouterVersion(),
+		ClockOffsetMs: c.ClockOffset().Milliseconds(),
+		Extensions:    c.Capabilities(),
+		Leases:        []ProbeLease{},
+	}
+	if res.Extensions == nil {
+		res.Extensions = []string{}
+	}
+	if keys == nil {
+		return res, nil
+	}
+	rep, err := KeepSession(ctx, c, keys, ProbeOptions(), leaseTimeout, keepFor)
+	if err != nil {
+		return nil, err
+	}
+	res.SessionID = &rep.SessionID
+	res.LeaseAfter = rep.LeaseAfter
+	for _, l := range rep.Leases {
+		res.Leases = append(res.Leases, ProbeLease{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End})
+	}
+	res.SessionKept = true
+	return res, nil
+}
