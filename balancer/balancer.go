@@ -308,7 +308,7 @@ func (l *loop) step(now time.Time) {
 	for _, d := range l.sortedDests() {
 		l.updateGateways(d, now)
 		l.retryRecords(d, now)
-		share := l.inboundShare(d)
+		share := l.buildShare(d)
 		for _, name := range l.order {
 			r := l.routers[name]
 			l.ensureSession(d, r)

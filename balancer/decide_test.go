@@ -3,6 +3,8 @@ package balancer
 import (
 	"testing"
 	"time"
+
+	"github.com/imh-project/imh/i2p"
 )
 
 func TestInboundShare(t *testing.T) {
@@ -21,6 +23,68 @@ func TestInboundShare(t *testing.T) {
 		if got := InboundShare(tc.policy, tc.inbound, tc.routers, tc.down); got != tc.want {
 			t.Errorf("%+v: got %d", tc, got)
 		}
+	}
+}
+
+func TestBuildShare(t *testing.T) {
+	for _, tc := range []struct {
+		policy                 string
+		inbound, routers, down int
+		want                   int
+	}{
+		{PolicySpread, 3, 4, 0, 4},     // one spare each: three cover a fourth's 3
+		{PolicySpread, 3, 4, 1, 6},     // 4 published each, and the cover of one more death
+		{PolicySpread, 3, 4, 2, 6},     // two up: no spares (they would double the tunnels)
+		{PolicySpread, 4, 3, 0, 6},     // three routers: 2 spares each
+		{PolicySpread, 6, 2, 0, 6},     // two routers: no spares
+		{PolicySpread, 5, 4, 0, 6},     // the cover stays within 16 leases: ceil(16/3)
+		{PolicySpread, 3, 4, 4, 3},     // all down
+		{PolicyFailover, 12, 4, 0, 12}, // every router hot already
+		{PolicyFailover, 12, 4, 1, 12},
+	} {
+		if got := BuildShare(tc.policy, tc.inbound, tc.routers, tc.down); got != tc.want {
+			t.Errorf("%+v: got %d", tc, got)
+		}
+		if got := BuildShare(tc.policy, tc.inbound, tc.routers, tc.down); got < InboundShare(tc.policy, tc.inbound, tc.routers, tc.down) {
+			t.Errorf("%+v: %d, under the LeaseSet's share", tc, got)
+		}
+	}
+}
+
+// TestReplaceLead: the lead is base plus a share of jitter that depends
+// on the key and the tunnel only, spread over the whole range.
+func TestReplaceLead(t *testing.T) {
+	const base, jitter = 90 * time.Second, 6 * time.Second
+	key, other := []byte("destination key one"), []byte("destination key two")
+	gw := i2p.Hash{1, 2, 3}
+	if got := ReplaceLead(nil, gw, 7, base, jitter); got != base {
+		t.Errorf("no key: %v, want %v", got, base)
+	}
+	if got := ReplaceLead(key, gw, 7, base, 0); got != base {
+		t.Errorf("no jitter: %v, want %v", got, base)
+	}
+	if a, b := ReplaceLead(key, gw, 7, base, jitter), ReplaceLead(key, gw, 7, base, jitter); a != b {
+		t.Errorf("the same tunnel got %v and %v", a, b)
+	}
+	var low, high, differ int
+	for id := range uint32(1000) {
+		l := ReplaceLead(key, gw, id, base, jitter)
+		if l < base || l >= base+jitter {
+			t.Fatalf("tunnel %d: lead %v outside [%v, %v)", id, l, base, base+jitter)
+		}
+		if l < base+jitter/4 {
+			low++
+		}
+		if l >= base+3*jitter/4 {
+			high++
+		}
+		if l != ReplaceLead(other, gw, id, base, jitter) {
+			differ++
+		}
+	}
+	// About a quarter in each end; another key gives other leads.
+	if low < 200 || high < 200 || differ < 990 {
+		t.Errorf("leads: %d in the lowest quarter, %d in the highest, %d of 1000 differ under another key", low, high, differ)
 	}
 }
 

@@ -23,6 +23,8 @@ type destState struct {
 	settings fsm.Settings
 	policy   LeasePolicy
 	gateways *GatewaySet
+	// leadKey keys ReplaceLead (the gateway slice key; nil: no jitter).
+	leadKey []byte
 
 	sessions map[string]*session // by router name
 	openedAt time.Time           // when this leader opened it (settling)
@@ -257,6 +259,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 	}
 	if key, err := GatewaySliceKey(keys); err == nil {
 		d.gateways.UseSlice(key)
+		d.leadKey = key
 	} else {
 		l.log.Warn("gateway set drawn at random", "dest", d.name, "err", err)
 	}

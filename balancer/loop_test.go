@@ -180,7 +180,8 @@ func TestLoopOneLeaseSetFromFourRouters(t *testing.T) {
 					out++
 				}
 			}
-			if in != 3 || out != 2 {
+			// 3 leases each and a spare (BuildShare): 4 inbound.
+			if in != BuildShare(PolicySpread, 3, 4, 0) || out != 2 {
 				t.Fatalf("%s: %d inbound, %d outbound", r.name, in, out)
 			}
 			if _, _, explicit, _ := r.counters(); explicit == 0 {
@@ -191,8 +192,8 @@ func TestLoopOneLeaseSetFromFourRouters(t *testing.T) {
 				t.Fatalf("%s view %+v", r.name, rv)
 			}
 		}
-		if n := len(h.cl.State().Tunnels("web")); n != 20 {
-			t.Fatalf("fsm records %d tunnels, want 20", n)
+		if n := len(h.cl.State().Tunnels("web")); n != 24 {
+			t.Fatalf("fsm records %d tunnels, want 24", n)
 		}
 		// The last LeaseSet went to PublishFanout (2) routers.
 		handed := 0

@@ -32,7 +32,7 @@ func TestMetricsSnapshot(t *testing.T) {
 		var handOvers uint64
 		for _, name := range []string{"r1", "r2", "r3", "r4"} {
 			rm := d.ByRouter[name]
-			if rm.Leases != 3 || rm.InboundTunnels != 3 || rm.OutboundTunnels != 2 || rm.Counters.TunnelBuilds < 5 {
+			if rm.Leases != 3 || rm.InboundTunnels != 4 || rm.OutboundTunnels != 2 || rm.Counters.TunnelBuilds < 5 {
 				t.Fatalf("%s: %+v", name, rm)
 			}
 			handOvers += rm.Counters.HandOvers

@@ -168,9 +168,10 @@ func (d *destState) gatewaysInUse(now time.Time) map[i2p.Hash]int {
 }
 
 // planTunnels keeps the router's tunnel plan: for each direction, enough
-// tunnels (share inbound, as inboundShare says, and --outbound) with more
-// than ReplaceBefore left, counting builds in flight; after a run of
-// failures, one build at a time, spaced by the backoff.
+// tunnels (share inbound, as buildShare says: the LeaseSet's share and the
+// spares; --outbound) with more than ReplaceBefore left (inbound: its
+// ReplaceLead), counting builds in flight; after a run of failures, one
+// build at a time, spaced by the backoff.
 func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Time) {
 	s := d.sessions[r.name]
 	if !r.up() || s == nil || !s.ready || s.adopting || !r.has(routerproto.CapCreateTunnel) {
@@ -183,7 +184,11 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 		}
 		healthy, pending := 0, 0
 		for _, t := range s.tunnels {
-			if t.Direction == dir && end(t).Sub(now) > l.cfg.ReplaceBefore {
+			lead := l.cfg.ReplaceBefore
+			if dir == routerproto.Inbound {
+				lead = ReplaceLead(d.leadKey, t.Gateway, t.TunnelID, lead, l.cfg.ReplaceJitter)
+			}
+			if t.Direction == dir && end(t).Sub(now) > lead {
 				healthy++
 			}
 		}
@@ -229,6 +234,17 @@ func (l *loop) inboundShare(d *destState) int {
 		}
 	}
 	return InboundShare(d.policy.Name(), int(d.settings.Inbound), len(l.order), down)
+}
+
+// buildShare is BuildShare for d, routers down counted as inboundShare does.
+func (l *loop) buildShare(d *destState) int {
+	down := 0
+	for _, name := range l.order {
+		if l.routers[name].state == status.RouterDown {
+			down++
+		}
+	}
+	return BuildShare(d.policy.Name(), int(d.settings.Inbound), len(l.order), down)
 }
 
 func retryKey(dest, router string, dir routerproto.Direction) string {
@@ -302,7 +318,7 @@ func (l *loop) built(e evBuilt) {
 	if err != nil {
 		target := int(d.settings.Outbound)
 		if p.dir == routerproto.Inbound {
-			target = l.inboundShare(d)
+			target = l.buildShare(d)
 		}
 		l.b.counters.router(d.name, r.name).TunnelBuildFailures++
 		next := l.retry.FailedAfter(key, now, max(FreeFailures, target))

@@ -37,6 +37,7 @@ type imhDest struct {
 	hops    int
 	routers []*imhRouter
 	gw      *balancer.GatewaySet
+	leadKey []byte // keys balancer.ReplaceLead, as the loop's destState
 	rnd     *rand.Rand
 	retry   *balancer.Retrier
 	nextID  uint64
@@ -69,6 +70,7 @@ func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) error {
 		return err
 	}
 	d.gw.UseSlice(key)
+	d.leadKey = key
 	for i := range c.Routers {
 		d.routers = append(d.routers, &imhRouter{r: s.router(routerName(i)), up: true,
 			tunnels: map[uint32]tunnel{}, pending: map[uint64]pendingBuild{}})
@@ -110,10 +112,11 @@ func (d *imhDest) step() {
 	}
 	union := d.updateGateways(now)
 	share := balancer.InboundShare(d.policy.Name(), d.inbound, len(d.routers), d.downCount())
+	build := balancer.BuildShare(d.policy.Name(), d.inbound, len(d.routers), d.downCount())
 	for _, ir := range d.routers {
 		if ir.up {
 			d.expire(ir, now)
-			d.plan(ir, share, union, now)
+			d.plan(ir, build, union, now)
 		}
 	}
 	d.maybePublish(now, share)
@@ -163,11 +166,12 @@ func (d *imhDest) expire(ir *imhRouter, now time.Time) {
 	}
 }
 
-// plan is the loop's planTunnels for the inbound direction.
+// plan is the loop's planTunnels for the inbound direction; share is the
+// loop's buildShare.
 func (d *imhDest) plan(ir *imhRouter, share int, union []i2p.Hash, now time.Time) {
 	healthy, fresh := 0, 0
 	for _, t := range ir.tunnels {
-		if t.expires.Sub(now) > d.cfg.ReplaceBefore {
+		if t.expires.Sub(now) > balancer.ReplaceLead(d.leadKey, t.gateway, t.id, d.cfg.ReplaceBefore, d.cfg.ReplaceJitter) {
 			healthy++
 		}
 	}

@@ -113,13 +113,21 @@ func TestInvisibility(t *testing.T) {
 		want string
 	}{
 		{name: "tuned (balancer.DefaultConfig)"},
-		{name: "distinct gateways per LeaseSet", want: "gateway_reuse",
-			untune: func(c *balancer.Config) { c.Gateways.Distinct = true }},
+		// Distinct gateways per LeaseSet (a tuning of issue 20) is not
+		// undone here: since each router also keeps a spare (BuildShare),
+		// 16 tunnels share a set of about 19 gateways and a distinct draw
+		// has to reuse them too (gateway_reuse 0.16 against the tuned
+		// 0.19 and one router's 0.27, seed 4, 4 h): the guard cannot
+		// tell it apart any more, nor could an observer.
+		{name: "no replacement jitter", want: "max_replaced",
+			untune: func(c *balancer.Config) { c.ReplaceJitter = 0 }},
 		{name: "no minimum publish interval", want: "store_interval",
 			untune: func(c *balancer.Config) { c.MinPublishInterval = 0 }},
 		{name: "a gateway rotated every 10 minutes", want: "gateway_churn",
 			untune: func(c *balancer.Config) { c.Gateways.RotateEvery, c.Gateways.RotateCount = 10*time.Minute, 1 }},
-		{name: "leases kept to 30 s before their end", want: "lease_count",
+		// The spares keep the lease count whole here; what still shows is
+		// the LeaseSets' older leases.
+		{name: "leases kept to 30 s before their end", want: "expires_offset",
 			untune: func(c *balancer.Config) { c.ReplaceBefore, c.MinLeaseRemaining = 30*time.Second, 30*time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +165,10 @@ func invisibilityGuard(h, a, b *observe.History) ([]string, error) {
 	var out []string
 	// Margins above the floor: what the 24 h tuning reached plus the
 	// noise of 4 h samples; before tuning these were 0.7..1.0.
-	margin := map[string]float64{"gateway_churn": 0.45, "store_interval": 0.45, "lease_count": 0.2}
+	// max_replaced: without the replacement jitter every window had a
+	// store replacing all 12 leases (advantage 1.00, floor 0.67), tuned
+	// 0.28 (seed 4).
+	margin := map[string]float64{"gateway_churn": 0.45, "store_interval": 0.45, "lease_count": 0.2, "max_replaced": 0.3}
 	// Means where 4 h of windows are too few for the advantage to be
 	// stable: expires_offset was 70 s short of one router's before the
 	// leases were retired at their replacement.
@@ -166,6 +177,7 @@ func invisibilityGuard(h, a, b *observe.History) ([]string, error) {
 		if f.MeanA == nil || f.MeanB == nil {
 			continue
 		}
+
 		ma, mb := *f.MeanA, *f.MeanB
 		if g, ok := meanGap[f.Name]; ok && math.Abs(ma-mb) > g {
 			out = append(out, fmt.Sprintf("%s: mean %.1f against one router's %.1f", f.Name, ma, mb))
