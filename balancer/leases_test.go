@@ -282,3 +282,34 @@ func TestFailoverSelect(t *testing.T) {
 		})
 	}
 }
+
+// TestSpreadRetiredLeaseWaitsForFreshTunnel: a published lease that has
+// lost its priority (less than Retire left) gives way to a fresh tunnel of
+// its router, not to an old spare of its own generation; the old spare
+// still fills in when the router's share grows (another router died).
+func TestSpreadRetiredLeaseWaitsForFreshTunnel(t *testing.T) {
+	const retire = 90 * time.Second
+	published := []Lease{tun("r1", 1, 85*time.Second), tun("r1", 2, 100*time.Second), tun("r1", 3, 110*time.Second)}
+	spare := tun("r1", 4, 105*time.Second) // same generation, unpublished
+	fresh := tun("r1", 5, 595*time.Second)
+	in := SelectInput{Now: t0, Routers: routers("r1"), Previous: published, PerRouter: 3, Max: 16,
+		MinRemaining: DefaultMinLeaseRemaining, Retire: retire}
+	for _, tc := range []struct {
+		name      string
+		tunnels   []Lease
+		perRouter int
+		want      []uint32
+	}{
+		{"no fresh tunnel yet: the retired lease stays", []Lease{published[0], published[1], published[2], spare}, 3, []uint32{1, 2, 3}},
+		{"a fresh tunnel takes the retired lease's place", []Lease{published[0], published[1], published[2], spare, fresh}, 3, []uint32{2, 3, 5}},
+		{"a grown share takes the old spare too", []Lease{published[0], published[1], published[2], spare}, 4, []uint32{1, 2, 3, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := in
+			in.Tunnels, in.PerRouter = tc.tunnels, tc.perRouter
+			if got := ids(Spread{}.Select(in).Leases); !slices.Equal(got, tc.want) {
+				t.Errorf("leases %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
