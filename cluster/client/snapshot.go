@@ -8,6 +8,7 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/keyfile"
 )
 
 // The snapshot files of `imh cluster snapshot save|restore`: the bytes
@@ -57,21 +58,15 @@ func (c *Client) SaveSnapshot(ctx context.Context, file string) (SavedSnapshot, 
 	if err := st.Restore(body); err != nil {
 		return SavedSnapshot{}, fmt.Errorf("the agent sent an undecodable snapshot: %w", err)
 	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return SavedSnapshot{}, exists
-		}
-		return SavedSnapshot{}, fileError{err}
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(file)
-		return SavedSnapshot{}, fmt.Errorf("write %s: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(file)
-		return SavedSnapshot{}, fmt.Errorf("close %s: %w", file, err)
+	// 0600 and never over another file: the snapshot holds sealed keys.
+	var ce *keyfile.CreateError
+	switch err := keyfile.WriteNew(file, b); {
+	case errors.Is(err, os.ErrExist):
+		return SavedSnapshot{}, exists
+	case errors.As(err, &ce):
+		return SavedSnapshot{}, fileError{ce.Err}
+	case err != nil:
+		return SavedSnapshot{}, err
 	}
 	res := cluster.RestoreResult{Routers: len(st.Routers()), Frontends: len(st.Frontends()), Destinations: len(st.Destinations())}
 	return SavedSnapshot{File: file, RestoreResult: res, Bytes: len(b)}, nil
