@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -35,17 +37,42 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzRestore checks that Restore never panics on any input.
+// FuzzRestore checks that Restore never panics on any input, and that a
+// snapshot it accepts restores again, the same, from its own Snapshot.
+// Every snapshot ends in a SHA-256 of the rest, so a mutated input almost
+// never passes that check: the fuzzer saw no decoder code behind it (a
+// 10-minute campaign, 982,122 inputs: no new coverage at all). Each input
+// is therefore also tried as a body with its checksum appended, and the
+// seeds are given as bodies too.
 func FuzzRestore(f *testing.F) {
 	s := New()
 	applyAll(f, s, sampleLog(f))
-	f.Add(s.Snapshot())
+	seeds := [][]byte{s.Snapshot()}
 	for _, name := range []string{"golden-v1.snap", "golden-v3.snap"} {
 		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
-			f.Add(b)
+			seeds = append(seeds, b)
+		}
+	}
+	for _, b := range seeds {
+		f.Add(b)
+		if len(b) >= sha256.Size {
+			f.Add(b[:len(b)-sha256.Size])
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = New().Restore(b)
+		sum := sha256.Sum256(b)
+		sealed := append(slices.Clip(b), sum[:]...)
+		st := New()
+		if st.Restore(sealed) != nil {
+			return
+		}
+		again := New()
+		if err := again.Restore(st.Snapshot()); err != nil {
+			t.Fatalf("restored a snapshot whose own Snapshot does not restore: %v", err)
+		}
+		if !bytes.Equal(again.Snapshot(), st.Snapshot()) {
+			t.Fatal("a restored snapshot's Snapshot restores to another state")
+		}
 	})
 }
