@@ -562,7 +562,7 @@ func (nm *nemesis) serveProxy(ln net.Listener, plane, dst, target string) {
 }
 
 func (nm *nemesis) proxy(client net.Conn, plane, dst, target string) {
-	pc := &proxyConn{plane: plane, src: nm.owner(client.RemoteAddr()), dst: dst, client: client}
+	pc := &proxyConn{plane: plane, src: nm.owner(client.RemoteAddr(), client.LocalAddr()), dst: dst, client: client}
 	if nm.isCut(pc) {
 		nm.blackhole(pc)
 		return
@@ -658,13 +658,15 @@ func (nm *nemesis) blackhole(pc *proxyConn) {
 }
 
 // owner returns the name of the agent whose process holds the TCP socket
-// with local address addr (a connection's source), or "" when none does.
-func (nm *nemesis) owner(addr net.Addr) string {
+// from addr (a connection's source) to proxy (the proxy's side of it), or
+// "" when none does.
+func (nm *nemesis) owner(addr, proxy net.Addr) string {
 	ta, ok := addr.(*net.TCPAddr)
-	if !ok {
+	pa, pok := proxy.(*net.TCPAddr)
+	if !ok || !pok {
 		return ""
 	}
-	inode := socketInode(ta.Port)
+	inode := socketInode(ta.Port, pa.Port)
 	if inode == "" {
 		return ""
 	}
@@ -689,20 +691,26 @@ func (nm *nemesis) owner(addr net.Addr) string {
 	return ""
 }
 
-// socketInode finds the inode of the loopback TCP socket whose local port
-// is port in /proc/net/tcp, or "".
-func socketInode(port int) string {
+// socketInode finds the inode of the loopback TCP socket from local port
+// port to remote port remote in /proc/net/tcp, or "". The remote port
+// matters: Linux gives one ephemeral port to several connections to
+// different destinations, so a match on the local port alone can take
+// another process's socket and file the connection under the wrong link,
+// which a cut then leaves up (the likely cause of a CI failure of
+// TestNemesisRouterPartition: "r2 without its controlling agent" timed
+// out 30 s after its leader's router link was cut).
+func socketInode(port, remote int) string {
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	suffix := fmt.Sprintf(":%04X", port)
+	local, rem := fmt.Sprintf(":%04X", port), fmt.Sprintf(":%04X", remote)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-		if len(fields) < 10 || !strings.HasSuffix(fields[1], suffix) {
+		if len(fields) < 10 || !strings.HasSuffix(fields[1], local) || !strings.HasSuffix(fields[2], rem) {
 			continue
 		}
 		if _, err := strconv.ParseUint(fields[9], 10, 64); err == nil && fields[9] != "0" {
