@@ -23,8 +23,10 @@ type destState struct {
 	settings fsm.Settings
 	policy   LeasePolicy
 	gateways *GatewaySet
-	// leadKey keys ReplaceLead (the gateway slice key; nil: no jitter).
+	// leadKey keys ReplaceLead (the gateway slice key; nil: no jitter);
+	// leads memoizes it per tunnel (replaceLead).
 	leadKey []byte
+	leads   map[leadMemoKey]time.Duration
 
 	sessions map[string]*session // by router name
 	openedAt time.Time           // when this leader opened it (settling)
@@ -218,6 +220,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 		name: fd.Name, hash: fd.Hash(), keys: keys, encKey: encKey,
 		settings: fd.Settings, policy: policyFor(fd.Settings.Policy),
 		gateways: NewGatewaySet(l.cfg.Gateways),
+		leads:    make(map[leadMemoKey]time.Duration),
 		sessions: make(map[string]*session), needBy: make(map[string]bool),
 		payloads:      make(map[string]int),
 		unrecorded:    make(map[fsm.TunnelKey]fsm.Tunnel),
@@ -520,4 +523,31 @@ func UpstreamOptions(st fsm.Settings) i2p.Mapping {
 		"i2cp.fastReceive":        "true",
 		"i2cp.messageReliability": "none",
 	}
+}
+
+// leadMemoKey identifies an inbound tunnel for replaceLead.
+type leadMemoKey struct {
+	gateway i2p.Hash
+	tunnel  uint32
+}
+
+// maxLeadMemo bounds d.leads: more than the inbound tunnels of 100 routers
+// with spares; past it the memo starts afresh.
+const maxLeadMemo = 8192
+
+// replaceLead is ReplaceLead for t, computed once per tunnel: an HMAC for
+// every inbound tunnel on every step cost the leader 1,600 HMACs and about
+// 15,000 allocations a step at 100 routers x 16 tunnels
+// (BenchmarkLeaderStep).
+func (d *destState) replaceLead(t routerproto.TunnelInfo, base, jitter time.Duration) time.Duration {
+	k := leadMemoKey{t.Gateway, t.TunnelID}
+	if v, ok := d.leads[k]; ok {
+		return v
+	}
+	if len(d.leads) >= maxLeadMemo {
+		clear(d.leads)
+	}
+	v := ReplaceLead(d.leadKey, t.Gateway, t.TunnelID, base, jitter)
+	d.leads[k] = v
+	return v
 }

@@ -186,7 +186,7 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 		for _, t := range s.tunnels {
 			lead := l.cfg.ReplaceBefore
 			if dir == routerproto.Inbound {
-				lead = ReplaceLead(d.leadKey, t.Gateway, t.TunnelID, lead, l.cfg.ReplaceJitter)
+				lead = d.replaceLead(t, lead, l.cfg.ReplaceJitter)
 			}
 			if t.Direction == dir && end(t).Sub(now) > lead {
 				healthy++
