@@ -239,8 +239,9 @@ func (c *Cluster) forward(w http.ResponseWriter, r *http.Request, method, uri st
 	_, _ = io.Copy(w, io.LimitReader(resp.Body, maxSnapshot))
 }
 
-// httpAddrOf returns the API address of a node: from gossip, or from the
-// static peers of the config.
+// httpAddrOf returns the API address of a node: from gossip, from the
+// static peers of the config, or the last one gossip knew for it (a leader
+// that raft follows while gossip lost it, in a gossip partition).
 func (c *Cluster) httpAddrOf(node string) string {
 	for _, m := range c.members() {
 		if m.Name == node {
@@ -249,7 +250,10 @@ func (c *Cluster) httpAddrOf(node string) string {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.staticHTTP[node]
+	if a := c.staticHTTP[node]; a != "" {
+		return a
+	}
+	return c.lastHTTP[node]
 }
 
 func decodeBody(body []byte, v any) error {

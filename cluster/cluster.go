@@ -100,6 +100,10 @@ type Cluster struct {
 	mu          sync.Mutex
 	staticHTTP  map[string]string // node -> HTTP address from Config.Peers
 	memberTable map[string]member // alive gossip members, kept by the event delegate
+	// lastHTTP: node -> the API address it last gossiped, kept after gossip
+	// lost it: raft may still follow a leader that gossip cannot reach (a
+	// gossip partition), and a write forwarded there must not fail for it.
+	lastHTTP map[string]string
 }
 
 type liveHolder struct{ v status.LiveView }
@@ -117,7 +121,7 @@ func New(cfg Config) (_ *Cluster, err error) {
 		cfg: cfg, log: cfg.Logger.With("component", "cluster", "node", cfg.NodeName),
 		state: fsm.New(), keys: keys, notifyCh: make(chan bool, 1), lead: newLeaderFlag(),
 		memberCh: make(chan struct{}, 1), reconcileCh: make(chan struct{}, 1), client: agentHTTPClient(cfg.TLS),
-		staticHTTP: map[string]string{}, memberTable: map[string]member{},
+		staticHTTP: map[string]string{}, memberTable: map[string]member{}, lastHTTP: map[string]string{},
 		dead: newDeadTracker(), removes: newRemoveHold(),
 	}
 	defer func() {

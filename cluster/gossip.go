@@ -150,6 +150,9 @@ func (c *Cluster) noteMember(n *memberlist.Node, alive bool) {
 		return
 	}
 	c.memberTable[n.Name] = member{Name: n.Name, Addr: n.Address(), Meta: m}
+	if m.HTTPAddr != "" {
+		c.lastHTTP[n.Name] = m.HTTPAddr
+	}
 }
 
 // runGossip joins the --join addresses (retrying until one answers),

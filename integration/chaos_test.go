@@ -654,8 +654,8 @@ func faultCounts(m map[string]int) string {
 // after each fault.
 //
 // By default (make test) it runs the schedule's first pass only: each of
-// the twelve kinds of fault once (issue 19: a short run covering every
-// kind), some 75 s of holds and calms (seeds 1 to 5: 67 to 79 s). It was
+// the fourteen kinds of fault once (issue 19: a short run covering every
+// kind), some 95 s of holds and calms. It was
 // 45 s of faults drawn at random, which covered about six of the ten kinds
 // then; one pass costs the suite 30-45 s more, the least that covers
 // every kind at the schedule's pace (holds of 2-6 s, calms of 1-3 s).
@@ -692,10 +692,11 @@ type chaosRun struct {
 // isolates one or cuts a single raft link, delays or makes flaky a single
 // raft link, SIGKILLs and restarts a router, cuts the leader from a router
 // or a router from every agent, cuts one agent's API from the others,
-// restarts an agent with its clock minutes off and makes it lead, or fills
-// an agent's data dir (chaosschedule_test.go); first each kind once, then
+// restarts an agent with its clock minutes off and makes it lead, fills
+// an agent's data dir, cuts an agent's gossip from the others or makes
+// all gossip lossy (chaosschedule_test.go); first each kind once, then
 // at random until dur has passed. One-way traffic runs throughout. Then it checks that the history is linearizable, every agent
-// holds the same state, published never went back (leaders' status and the
+// holds the same state, gossip is whole again, published never went back (leaders' status and the
 // floodfills' stored history), at least 95% of the one-way messages were
 // delivered and at least 99% of those sent outside chaosGrace after each
 // fault's start and heal, and writes report.json.
@@ -738,6 +739,11 @@ func runChaos(t *testing.T, run chaosRun) {
 	e.tc.waitLeader(60 * time.Second)
 	final := waitConverged(t, e.tc, 60*time.Second)
 	t.Logf("converged: every agent at index %d, state %s", final.Index, final.Hash)
+	// Gossip heals without an operator: every agent sees every other as
+	// an alive member again (the rejoin loop, after a gossip partition).
+	if !eventually.Within(60*time.Second, func() bool { return gossipWhole(e.tc) }) {
+		t.Error("gossip not whole 60 s after the last heal: an agent still shows a peer as left")
+	}
 	checkHistory(t, h, dir, run.visualise)
 	// Every acknowledged router and destination is on every agent: the
 	// porcupine check covers it through the reads; the final states are

@@ -36,11 +36,20 @@ const (
 	faultAPIIsolate                       // cut one agent's API from the others
 	faultClockSkew                        // restart an agent with its clock minutes off, lead, restart it right
 	faultDiskFull                         // fill an agent's data dir, free it
+	faultGossipIsolate                    // cut an agent's gossip (UDP and TCP) from the others
+	faultGossipLossy                      // drop 30 % of the UDP gossip packets between every two agents
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"agent-kill", "agent-stall", "isolate", "raft-cut", "router-kill", "raft-slow",
-	"raft-flaky", "leader-router-cut", "router-isolate", "api-isolate", "clock-skew", "disk-full"}
+	"raft-flaky", "leader-router-cut", "router-isolate", "api-isolate", "clock-skew", "disk-full",
+	"gossip-isolate", "gossip-lossy"}
+
+// gossipFailAfter is added to a gossip isolation's hold so that memberlist
+// declares the victim failed within it: the leader's memberlist did after
+// 5.2-6.4 s in TestNemesisGossip (a probe each second, a suspicion of 4 s);
+// a hold of 2-6 s alone would often end before.
+const gossipFailAfter = 5 * time.Second
 
 func (k faultKind) String() string { return faultNames[k] }
 
@@ -76,8 +85,8 @@ type plannedFault struct {
 // chaosSchedule draws the faults of a run from its seed: first a pass with
 // every kind once, in an order drawn from the seed, then kinds drawn at
 // random, each equally likely. The first pass makes a short run cover
-// every kind: drawn at random, twelve kinds need 37 faults on average
-// (about 4 minutes) before each has come up.
+// every kind: drawn at random, fourteen kinds need 46 faults on average
+// (about 5 minutes) before each has come up.
 type chaosSchedule struct {
 	rng   *rand.Rand
 	first []plannedFault
@@ -122,6 +131,9 @@ func (s *chaosSchedule) firstPass() time.Duration {
 	var d time.Duration
 	for _, f := range s.first {
 		d += f.Hold + f.Calm
+		if f.Kind == faultGossipIsolate {
+			d += gossipFailAfter
+		}
 	}
 	return d
 }
@@ -230,6 +242,19 @@ func (e *chaosEnv) apply(t *testing.T, f plannedFault, spare map[string]bool, fr
 			break
 		}
 		fr.skews = append(fr.skews, e.skewClock(t, victim, f.Skew, hold))
+	case faultGossipIsolate:
+		healed(func() {
+			e.nm.IsolateGossip(victim.name)
+			time.Sleep(gossipFailAfter)
+		})
+	case faultGossipLossy:
+		healed(func() {
+			for i, a := range e.tc.agents {
+				for _, b := range e.tc.agents[i+1:] {
+					e.nm.LossyGossip(a.name, b.name)
+				}
+			}
+		})
 	case faultDiskFull:
 		if why := e.nm.DiskUnavailable(); why != "" {
 			fr.unavailable[f.Kind.String()] = why
@@ -334,11 +359,11 @@ func TestChaosSchedule(t *testing.T) {
 		if len(later) < int(numFaultKinds)/2 {
 			t.Errorf("seed %d: only %d kinds among 188 faults after the first pass: %v", seed, len(later), later)
 		}
-		if p := newChaosSchedule(seed).firstPass(); p < 12*3*time.Second || p > 12*9*time.Second {
+		if p := newChaosSchedule(seed).firstPass(); p < time.Duration(numFaultKinds)*3*time.Second || p > time.Duration(numFaultKinds)*9*time.Second {
 			t.Errorf("seed %d: first pass planned for %v", seed, p)
 		}
 	}
-	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "disk-full" {
+	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "gossip-lossy" {
 		t.Errorf("fault names out of step with the kinds")
 	}
 }

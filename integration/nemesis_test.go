@@ -17,6 +17,9 @@ package integration
 //     forwards to the other (CutAPI, IsolateAPI / HealAll);
 //   - a router partition: cut the links from an agent to a router
 //     (CutRouter, IsolateRouter / HealAll);
+//   - a gossip partition or lossy gossip: cut memberlist's UDP and TCP
+//     between two agents, or drop single UDP packets (CutGossip,
+//     IsolateGossip, LossyGossip / HealAll);
 //   - clock skew: restart an agent with its balancer's clock off by
 //     minutes (IMH_TEST_CLOCK_SKEW), later with the right clock again
 //     (Skew / Unskew);
@@ -37,9 +40,10 @@ package integration
 // in front of every agent's API (the agent advertises it with
 // --http-advertise; the test's clients call --http-bind directly) and of
 // every router's control address (registered with `imh router add --addr`,
-// ProxyRouter). A fault is on one plane: a raft cut leaves the API, and
-// forwarding over it, working (a partial partition). Gossip (memberlist,
-// UDP and TCP) is not proxied: a TCP proxy cannot carry its UDP probes.
+// ProxyRouter), and of every agent's gossip address (--gossip-advertise;
+// memberlist's UDP probes pass a relay on the same port,
+// nemesisgossip_test.go). A fault is on one plane: a raft cut leaves the
+// API, forwarding over it and gossip working (a partial partition).
 //
 // TCP hides the loss of single packets from raft: the kernel retransmits, so
 // what raft sees of a lossy network is late data and, when retransmissions
@@ -83,12 +87,15 @@ type nemesisEvent struct {
 }
 
 // The planes the proxies cover: the raft links between agents, the HTTP
-// API between agents (a follower forwarding a write to the leader) and the
-// control links from agents to routers.
+// API between agents (a follower forwarding a write to the leader), the
+// control links from agents to routers, and the gossip between agents
+// (memberlist's TCP through the proxy, its UDP through a relay:
+// nemesisgossip_test.go).
 const (
 	planeRaft   = "raft"
 	planeAPI    = "api"
 	planeRouter = "router"
+	planeGossip = "gossip"
 )
 
 // link is an unordered pair of names (two agents, or an agent and a
@@ -142,6 +149,9 @@ type nemesis struct {
 	// (FillDisk can run); otherwise noDisk says why not, if it was asked for.
 	disks  bool
 	noDisk string
+	// gossip is the UDP relay of the gossip plane (nemesisgossip_test.go);
+	// nil until listenGossip.
+	gossip *gossipRelay
 	// started, when set (setStarted), is told of every agent and router
 	// the nemesis starts again: the soak test's sampler follows restarts.
 	started func(name string, p *proc, metricsURL string)
@@ -198,9 +208,10 @@ func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *n
 	tc := &testCluster{t: t, secretFile: secretFile}
 	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, faults: map[link]linkFault{}, stalled: map[string]bool{},
 		conns: map[*proxyConn]struct{}{}, fillers: map[string]string{}}
-	var gossip []string
-	for range n {
+	var gossip, gossipProxy []string
+	for i := range n {
 		gossip = append(gossip, addr())
+		gossipProxy = append(gossipProxy, nm.listenGossip(fmt.Sprintf("n%d", i+1), gossip[i]))
 	}
 	for i := range n {
 		a := &clusterAgent{
@@ -213,13 +224,15 @@ func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *n
 		apiProxy := nm.listenProxy(planeAPI, a.name, a.httpAddr)
 		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
 			"--raft-bind", bind, "--raft-advertise", raftProxy, "--gossip-bind", gossip[i],
+			"--gossip-advertise", gossipProxy[i],
 			"--http-bind", a.httpAddr, "--http-advertise", apiProxy, "--bootstrap-expect", fmt.Sprint(n),
 			"--secret-file", secretFile, "--log-level", "debug"}
-		for _, g := range gossip {
+		for _, g := range gossipProxy {
 			a.args = append(a.args, "--join", g)
 		}
 		tc.agents = append(tc.agents, a)
 	}
+	nm.startGossipRelays()
 	if diskSize != "" {
 		nm.mountDataDirs(diskSize)
 	}
