@@ -654,7 +654,7 @@ func faultCounts(m map[string]int) string {
 // after each fault.
 //
 // By default (make test) it runs the schedule's first pass only: each of
-// the fourteen kinds of fault once (issue 19: a short run covering every
+// the fifteen kinds of fault once (issue 19: a short run covering every
 // kind), some 95 s of holds and calms. It was
 // 45 s of faults drawn at random, which covered about six of the ten kinds
 // then; one pass costs the suite 30-45 s more, the least that covers
@@ -693,8 +693,9 @@ type chaosRun struct {
 // raft link, SIGKILLs and restarts a router, cuts the leader from a router
 // or a router from every agent, cuts one agent's API from the others,
 // restarts an agent with its clock minutes off and makes it lead, fills
-// an agent's data dir, cuts an agent's gossip from the others or makes
-// all gossip lossy (chaosschedule_test.go); first each kind once, then
+// an agent's data dir, cuts an agent's gossip from the others, makes all
+// gossip lossy, or has the kernel drop single raft packets
+// (chaosschedule_test.go); first each kind once, then
 // at random until dur has passed. One-way traffic runs throughout. Then it checks that the history is linearizable, every agent
 // holds the same state, gossip is whole again, published never went back (leaders' status and the
 // floodfills' stored history), at least 95% of the one-way messages were
@@ -721,6 +722,10 @@ func runChaos(t *testing.T, run chaosRun) {
 	if why := e.nm.DiskUnavailable(); why != "" {
 		fr.unavailable[faultDiskFull.String()] = why
 		t.Logf("chaos: fault kind %s not available: %s", faultDiskFull, why)
+	}
+	if why := e.nm.LossUnavailable(); why != "" {
+		fr.unavailable[faultRaftLoss.String()] = why
+		t.Logf("chaos: fault kind %s not available: %s", faultRaftLoss, why)
 	}
 	sched := newChaosSchedule(seed)
 	start := time.Now()

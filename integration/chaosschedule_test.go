@@ -38,12 +38,17 @@ const (
 	faultDiskFull                         // fill an agent's data dir, free it
 	faultGossipIsolate                    // cut an agent's gossip (UDP and TCP) from the others
 	faultGossipLossy                      // drop 30 % of the UDP gossip packets between every two agents
+	faultRaftLoss                         // the kernel drops 10 % of the packets on every raft port
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"agent-kill", "agent-stall", "isolate", "raft-cut", "router-kill", "raft-slow",
 	"raft-flaky", "leader-router-cut", "router-isolate", "api-isolate", "clock-skew", "disk-full",
-	"gossip-isolate", "gossip-lossy"}
+	"gossip-isolate", "gossip-lossy", "raft-loss"}
+
+// raftLossPct is the share of the packets on every agent's raft port the
+// raft-loss fault drops.
+const raftLossPct = 10
 
 // gossipFailAfter is added to a gossip isolation's hold so that memberlist
 // declares the victim failed within it: the leader's memberlist did after
@@ -85,7 +90,7 @@ type plannedFault struct {
 // chaosSchedule draws the faults of a run from its seed: first a pass with
 // every kind once, in an order drawn from the seed, then kinds drawn at
 // random, each equally likely. The first pass makes a short run cover
-// every kind: drawn at random, fourteen kinds need 46 faults on average
+// every kind: drawn at random, fifteen kinds need 50 faults on average
 // (about 5 minutes) before each has come up.
 type chaosSchedule struct {
 	rng   *rand.Rand
@@ -255,6 +260,18 @@ func (e *chaosEnv) apply(t *testing.T, f plannedFault, spare map[string]bool, fr
 				}
 			}
 		})
+	case faultRaftLoss:
+		if why := e.nm.LossUnavailable(); why != "" {
+			fr.unavailable[f.Kind.String()] = why
+			fr.skipped[f.Kind.String()]++
+			t.Logf("nemesis: %s drawn but not available: %s", f.Kind, why)
+			return
+		}
+		healed(func() {
+			for _, a := range e.tc.agents {
+				e.nm.LosePackets(a.name, raftLossPct)
+			}
+		})
 	case faultDiskFull:
 		if why := e.nm.DiskUnavailable(); why != "" {
 			fr.unavailable[f.Kind.String()] = why
@@ -363,15 +380,15 @@ func TestChaosSchedule(t *testing.T) {
 			t.Errorf("seed %d: first pass planned for %v", seed, p)
 		}
 	}
-	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "gossip-lossy" {
+	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "raft-loss" {
 		t.Errorf("fault names out of step with the kinds")
 	}
 }
 
 // TestChaosFaultUnavailable checks, without processes, that a disk-full
-// fault drawn where the data dirs are not tmpfs mounts (not root) is
-// skipped at once (no hold, no event) and reported: why, and how many
-// draws were skipped.
+// fault drawn where the data dirs are not tmpfs mounts (not root), or a
+// raft-loss fault where iptables cannot run, is skipped at once (no hold,
+// no event) and reported: why, and how many draws were skipped.
 func TestChaosFaultUnavailable(t *testing.T) {
 	tc := &testCluster{t: t, agents: []*clusterAgent{{name: "n1"}, {name: "n2"}, {name: "n3"}}}
 	nm := &nemesis{t: t, tc: tc, noDisk: "needs root to mount a tmpfs (euid 1000)"}
@@ -391,5 +408,12 @@ func TestChaosFaultUnavailable(t *testing.T) {
 	nm.noDisk = ""
 	if why := nm.DiskUnavailable(); !strings.Contains(why, "not tmpfs mounts") {
 		t.Errorf("no disk size asked for: DiskUnavailable %q", why)
+	}
+	// The same for the loss of packets without root or iptables.
+	nm.noLoss = "needs root for iptables (euid 1000)"
+	e.apply(t, plannedFault{Kind: faultRaftLoss, Agent: 0, Peer: 1, Hold: time.Hour}, nil, fr)
+	k = faultRaftLoss.String()
+	if fr.unavailable[k] != nm.noLoss || fr.skipped[k] != 1 || fr.applied[k] != 0 || len(nm.Events()) != 0 {
+		t.Errorf("raft-loss: unavailable %q, skipped %d, applied %d, events %v", fr.unavailable[k], fr.skipped[k], fr.applied[k], nm.Events())
 	}
 }

@@ -17,6 +17,9 @@ package integration
 //     forwards to the other (CutAPI, IsolateAPI / HealAll);
 //   - a router partition: cut the links from an agent to a router
 //     (CutRouter, IsolateRouter / HealAll);
+//   - loss of single packets below TCP: the kernel drops a share of the
+//     packets on an agent's raft port (LosePackets / HealAll; iptables,
+//     needs root, LossUnavailable says why it is missing);
 //   - a gossip partition or lossy gossip: cut memberlist's UDP and TCP
 //     between two agents, or drop single UDP packets (CutGossip,
 //     IsolateGossip, LossyGossip / HealAll);
@@ -152,6 +155,12 @@ type nemesis struct {
 	// gossip is the UDP relay of the gossip plane (nemesisgossip_test.go);
 	// nil until listenGossip.
 	gossip *gossipRelay
+	// raftPorts: agent -> the port of its --raft-bind, where LosePackets
+	// drops packets (nemesisloss_test.go); loss: agent -> the share lost
+	// now, nil when packets cannot be dropped here (noLoss says why).
+	raftPorts map[string]int
+	loss      map[string]int
+	noLoss    string
 	// started, when set (setStarted), is told of every agent and router
 	// the nemesis starts again: the soak test's sampler follows restarts.
 	started func(name string, p *proc, metricsURL string)
@@ -207,7 +216,7 @@ func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *n
 	secretFile := newSecretFile(t)
 	tc := &testCluster{t: t, secretFile: secretFile}
 	nm := &nemesis{t: t, tc: tc, pids: map[int]string{}, faults: map[link]linkFault{}, stalled: map[string]bool{},
-		conns: map[*proxyConn]struct{}{}, fillers: map[string]string{}}
+		conns: map[*proxyConn]struct{}{}, fillers: map[string]string{}, raftPorts: map[string]int{}}
 	var gossip, gossipProxy []string
 	for i := range n {
 		gossip = append(gossip, addr())
@@ -220,6 +229,9 @@ func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *n
 			httpAddr: addr(),
 		}
 		bind := addr()
+		if ta, err := net.ResolveTCPAddr("tcp", bind); err == nil {
+			nm.raftPorts[a.name] = ta.Port
+		}
 		raftProxy := nm.listenProxy(planeRaft, a.name, bind)
 		apiProxy := nm.listenProxy(planeAPI, a.name, a.httpAddr)
 		a.args = []string{"agent", "--node-name", a.name, "--data-dir", a.dataDir,
@@ -233,6 +245,7 @@ func startProxiedCluster(t testing.TB, n int, diskSize string) (*testCluster, *n
 		tc.agents = append(tc.agents, a)
 	}
 	nm.startGossipRelays()
+	nm.setupLoss()
 	if diskSize != "" {
 		nm.mountDataDirs(diskSize)
 	}
@@ -506,22 +519,29 @@ func (nm *nemesis) heal(l link) {
 	nm.mu.Unlock()
 }
 
-// HealAll heals every link of every plane, resumes every stalled agent and
-// frees every filled data dir.
+// HealAll heals every link of every plane, ends every packet loss, resumes
+// every stalled agent and frees every filled data dir.
 func (nm *nemesis) HealAll() {
 	nm.mu.Lock()
 	var cuts []link
 	for l := range nm.faults {
 		cuts = append(cuts, l)
 	}
-	var stalled, full []string
+	var stalled, full, lossy []string
 	for n := range nm.stalled {
 		stalled = append(stalled, n)
 	}
 	for n := range nm.fillers {
 		full = append(full, n)
 	}
+	for n := range nm.loss {
+		lossy = append(lossy, n)
+	}
 	nm.mu.Unlock()
+	slices.Sort(lossy)
+	for _, n := range lossy {
+		nm.healLoss(n)
+	}
 	slices.Sort(full)
 	for _, n := range full {
 		nm.FreeDisk(nm.tc.agent(n))
