@@ -654,7 +654,7 @@ func faultCounts(m map[string]int) string {
 // after each fault.
 //
 // By default (make test) it runs the schedule's first pass only: each of
-// the fifteen kinds of fault once (issue 19: a short run covering every
+// the seventeen kinds of fault once (issue 19: a short run covering every
 // kind), some 95 s of holds and calms. It was
 // 45 s of faults drawn at random, which covered about six of the ten kinds
 // then; one pass costs the suite 30-45 s more, the least that covers
@@ -694,8 +694,8 @@ type chaosRun struct {
 // or a router from every agent, cuts one agent's API from the others,
 // restarts an agent with its clock minutes off and makes it lead, fills
 // an agent's data dir, cuts an agent's gossip from the others, makes all
-// gossip lossy, or has the kernel drop single raft packets
-// (chaosschedule_test.go); first each kind once, then
+// gossip lossy, has the kernel drop single raft packets, slows one API
+// link or makes the leader's link to a router flaky (chaosschedule_test.go); first each kind once, then
 // at random until dur has passed. One-way traffic runs throughout. Then it checks that the history is linearizable, every agent
 // holds the same state, gossip is whole again, published never went back (leaders' status and the
 // floodfills' stored history), at least 95% of the one-way messages were

@@ -39,12 +39,14 @@ const (
 	faultGossipIsolate                    // cut an agent's gossip (UDP and TCP) from the others
 	faultGossipLossy                      // drop 30 % of the UDP gossip packets between every two agents
 	faultRaftLoss                         // the kernel drops 10 % of the packets on every raft port
+	faultAPISlow                          // hold every chunk of one API link 50-300 ms
+	faultRouterFlaky                      // stall and reset the leader's link to one router now and then
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"agent-kill", "agent-stall", "isolate", "raft-cut", "router-kill", "raft-slow",
 	"raft-flaky", "leader-router-cut", "router-isolate", "api-isolate", "clock-skew", "disk-full",
-	"gossip-isolate", "gossip-lossy", "raft-loss"}
+	"gossip-isolate", "gossip-lossy", "raft-loss", "api-slow", "router-flaky"}
 
 // raftLossPct is the share of the packets on every agent's raft port the
 // raft-loss fault drops.
@@ -90,8 +92,8 @@ type plannedFault struct {
 // chaosSchedule draws the faults of a run from its seed: first a pass with
 // every kind once, in an order drawn from the seed, then kinds drawn at
 // random, each equally likely. The first pass makes a short run cover
-// every kind: drawn at random, fifteen kinds need 50 faults on average
-// (about 5 minutes) before each has come up.
+// every kind: drawn at random, seventeen kinds need 59 faults on average
+// (about 6 minutes) before each has come up.
 type chaosSchedule struct {
 	rng   *rand.Rand
 	first []plannedFault
@@ -260,6 +262,14 @@ func (e *chaosEnv) apply(t *testing.T, f plannedFault, spare map[string]bool, fr
 				}
 			}
 		})
+	case faultAPISlow:
+		other := peer()
+		healed(func() { e.nm.DelayOn(planeAPI, victim.name, other.name, 50*time.Millisecond, 300*time.Millisecond) })
+	case faultRouterFlaky: // the agent that talks to routers
+		if l := e.tc.leader(); l != nil {
+			victim = l
+		}
+		healed(func() { e.nm.FlakyOn(planeRouter, victim.name, router.name) })
 	case faultRaftLoss:
 		if why := e.nm.LossUnavailable(); why != "" {
 			fr.unavailable[f.Kind.String()] = why
@@ -380,7 +390,7 @@ func TestChaosSchedule(t *testing.T) {
 			t.Errorf("seed %d: first pass planned for %v", seed, p)
 		}
 	}
-	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "raft-loss" {
+	if fmt.Sprint(faultKind(0)) != "agent-kill" || fmt.Sprint(numFaultKinds-1) != "router-flaky" {
 		t.Errorf("fault names out of step with the kinds")
 	}
 }

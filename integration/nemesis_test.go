@@ -492,20 +492,30 @@ func (nm *nemesis) IsolateRouter(r string) {
 // Delay slows the raft link between a and b: from now until Heal, every
 // chunk read in either direction is held between min and max (drawn per
 // chunk) before it is passed on, in order. Open connections stay open.
-func (nm *nemesis) Delay(a, b string, min, max time.Duration) {
-	nm.record("delay", fmt.Sprintf("%s|%s %v-%v", a, b, min, max))
+func (nm *nemesis) Delay(a, b string, min, max time.Duration) { nm.DelayOn(planeRaft, a, b, min, max) }
+
+// DelayOn is Delay on any plane (b a router on the router plane), until
+// HealAll.
+func (nm *nemesis) DelayOn(plane, a, b string, min, max time.Duration) {
+	l := linkOf(plane, a, b)
+	nm.record(l.kind("delay"), fmt.Sprintf("%s %v-%v", l, min, max))
 	nm.mu.Lock()
-	nm.faults[linkOf(planeRaft, a, b)] = linkFault{kind: "delay", min: min, max: max}
+	nm.faults[l] = linkFault{kind: "delay", min: min, max: max}
 	nm.mu.Unlock()
 }
 
 // Flaky makes the raft link between a and b lossy until Heal: on each chunk
 // read in either direction, a flakyStallPct chance to stall that direction
 // for 100-800 ms and a flakyResetPct chance to close the connection.
-func (nm *nemesis) Flaky(a, b string) {
-	nm.record("flaky", a+"|"+b)
+func (nm *nemesis) Flaky(a, b string) { nm.FlakyOn(planeRaft, a, b) }
+
+// FlakyOn is Flaky on any plane (b a router on the router plane), until
+// HealAll.
+func (nm *nemesis) FlakyOn(plane, a, b string) {
+	l := linkOf(plane, a, b)
+	nm.record(l.kind("flaky"), l.String())
 	nm.mu.Lock()
-	nm.faults[linkOf(planeRaft, a, b)] = linkFault{kind: "flaky"}
+	nm.faults[l] = linkFault{kind: "flaky"}
 	nm.mu.Unlock()
 }
 
