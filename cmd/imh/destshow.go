@@ -73,7 +73,7 @@ func printDestination(cmd *cobra.Command, d *cluster.DestinationInfo) {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 	}
 	tw.Flush()
-	printInvisibilityDetail(cmd, d.Invisibility)
+	status.WriteInvisibility(cmd.OutOrStdout(), d.Invisibility)
 	if len(d.Tunnels) == 0 {
 		return
 	}
