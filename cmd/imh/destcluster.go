@@ -219,8 +219,7 @@ func newDestSetCmd() *cobra.Command {
 			}
 			warnStreamPolicy(cmd, info)
 			if !o.json {
-				fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s, frontends %s\n",
-					info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service, onOff(info.Frontends))
+				info.WriteSettings(cmd.OutOrStdout())
 			}
 			if wf.wait {
 				if err := waitLeaseSet(cmd, &o, wf, info.Name, info.Inbound); err != nil {
