@@ -140,25 +140,10 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor t
 	return res, nil
 }
 
+// printProbe prints the result as one JSON object or as ProbeResult's text.
 func printProbe(w io.Writer, res *i2cpclient.ProbeResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
-	fmt.Fprintf(w, "router version:  %s\n", res.RouterVersion)
-	fmt.Fprintf(w, "clock offset:    %d ms\n", res.ClockOffsetMs)
-	ext := "none (stock router)"
-	if len(res.Extensions) > 0 {
-		ext = strings.Join(res.Extensions, ", ")
-	}
-	fmt.Fprintf(w, "extensions:      %s\n", ext)
-	if res.SessionID == nil {
-		return nil
-	}
-	fmt.Fprintf(w, "session id:      %d\n", *res.SessionID)
-	fmt.Fprintf(w, "lease request:   after %s\n", res.LeaseAfter.Round(time.Millisecond))
-	for _, l := range res.Leases {
-		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
-	}
-	fmt.Fprintf(w, "session kept:    %t (%s)\n", res.SessionKept, probeKeepFor)
-	return nil
+	return res.WriteText(w, probeKeepFor)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -160,21 +159,7 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendConfig) error {
 	if o.JSON {
 		return json.NewEncoder(out).Encode(res)
 	}
-	fmt.Fprintf(out, "delivered %d, failed %d\n", res.Delivered, res.Failed)
-	for _, r := range simnet.Reasons {
-		if v := res.Reasons[string(r)]; v > 0 {
-			fmt.Fprintf(out, "  %s: %d\n", r, v)
-		}
-	}
-	names := make([]string, 0, len(res.ByRouter))
-	for name := range res.ByRouter {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(out, "  router %s: %d\n", name, res.ByRouter[name])
-	}
-	return nil
+	return res.WriteText(out)
 }
 
 // simnetBaselineConfig is what `imh simnet baseline` reads through
@@ -252,6 +237,5 @@ func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineConfig) error {
 	if o.JSON {
 		return json.NewEncoder(out).Encode(st)
 	}
-	fmt.Fprintf(out, "published %v, rejected %v, received %v\n", st.Publishes, st.Rejected, st.Received)
-	return nil
+	return st.WriteText(out)
 }
