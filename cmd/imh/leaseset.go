@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +56,7 @@ func newLeasesetInspectCmd() *cobra.Command {
 			if asJSON {
 				err = destWriteJSON(w, v)
 			} else {
-				err = destPrintFields(w, inspectFields(v))
+				err = destPrintFields(w, v.Fields())
 			}
 			if err != nil {
 				return err
@@ -70,43 +69,6 @@ func newLeasesetInspectCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// inspectFields is the human form of `leaseset inspect`: aligned
-// "key: value" lines.
-func inspectFields(v observe.Inspection) [][2]string {
-	ts := func(s uint32) string {
-		return fmt.Sprintf("%d (%s)", s, time.Unix(int64(s), 0).UTC().Format(time.RFC3339))
-	}
-	var keys []string
-	for _, k := range v.LeaseSet.Keys {
-		keys = append(keys, fmt.Sprintf("%d (%s)", uint16(k.Type), k.Type))
-	}
-	f := [][2]string{
-		{"b32", v.B32},
-		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, v.LeaseSet.Destination.SigType())},
-		{"published", ts(v.Published)},
-		{"expires", ts(v.Expires)},
-		{"flags", fmt.Sprintf("%d", v.Flags)},
-		{"enc_key_types", strings.Join(keys, ", ")},
-		{"leases", fmt.Sprint(len(v.Leases))},
-	}
-	for i, l := range v.Leases {
-		f = append(f, [2]string{fmt.Sprintf("lease[%d]", i),
-			fmt.Sprintf("gateway %s tunnel %d end %s", l.Gateway, l.Tunnel, ts(l.End))})
-	}
-	off := "none"
-	if o := v.Offline; o != nil {
-		off = fmt.Sprintf("transient sig type %d (%s), expires %s", o.TransientSigType, i2p.SigType(o.TransientSigType), ts(o.Expires))
-	}
-	valid := "true"
-	if !v.SignatureValid {
-		valid = fmt.Sprintf("false (%v)", v.VerifyErr)
-	}
-	return append(f,
-		[2]string{"offline", off},
-		[2]string{"signature_valid", valid},
-		[2]string{"time_status", string(v.TimeStatus)})
 }
 
 func newLeasesetAnalyzeCmd() *cobra.Command {

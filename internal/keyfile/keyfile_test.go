@@ -2,11 +2,14 @@ package keyfile
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -184,5 +187,48 @@ func TestWriteNew(t *testing.T) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// TestDescribe: dest inspect's facts and their human form, for a plain
+// key file and an i2pd offline one (zero signing key, then expiry,
+// transient type and key, the Destination's signature, the transient
+// private key).
+func TestDescribe(t *testing.T) {
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Describe(k)
+	d := k.Destination()
+	want := [][2]string{
+		{"b32", d.B32()},
+		{"destination", d.Base64()},
+		{"sig_type", "7 (EdDSA_SHA512_Ed25519)"},
+		{"crypto_type", "0 (ElGamal)"},
+		{"enc_private_key_type", "0 (ElGamal)"},
+	}
+	if got := v.Fields(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Fields() = %q, want %q", got, want)
+	}
+	if b, err := json.Marshal(v); err != nil || string(b) != `{"b32":"`+d.B32()+`","destination":"`+d.Base64()+`","sig_type":7,"crypto_type":0,"enc_private_key_type":0}` {
+		t.Errorf("JSON %s, %v", b, err)
+	}
+
+	tpub, tpriv, _ := ed25519.GenerateKey(rand.Reader)
+	o, err := k.SignOffline(1800000000, i2p.SigEd25519, tpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := append(bytes.Clone(d.Bytes()), make([]byte, 256+32)...)
+	file = append(file, 0x6b, 0x49, 0xd2, 0x00, 0x00, 0x07) // 1800000000, type 7
+	file = append(append(append(file, tpub...), o.Signature...), tpriv.Seed()...)
+	off, err := i2p.ParsePrivateKeys(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, [2]string{"offline_expires", "1800000000"}, [2]string{"transient_sig_type", "7 (EdDSA_SHA512_Ed25519)"})
+	if got := Describe(off).Fields(); !reflect.DeepEqual(got, want) {
+		t.Errorf("offline Fields() = %q, want %q", got, want)
 	}
 }
