@@ -102,32 +102,9 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 			if err := windows.Validate(); err != nil {
 				return usageErrorf("leaseset analyze: %w", err)
 			}
-			in := observe.AnalyzeInput{NameA: args[0], NameB: args[1], Windows: windows}
-			var err error
-			if in.A, err = readHistoryArg(args[0]); err != nil {
-				return err
-			}
-			if in.B, err = readHistoryArg(args[1]); err != nil {
-				return err
-			}
-			switch {
-			case len(floor) == 2:
-				in.FloorNameA, in.FloorNameB = floor[0], floor[1]
-				if in.FloorA, err = readHistoryArg(floor[0]); err != nil {
-					return err
-				}
-				if in.FloorB, err = readHistoryArg(floor[1]); err != nil {
-					return err
-				}
-			case len(floor) > 2:
-				in.PopulationNames = floor
-				for _, path := range floor {
-					h, err := readHistoryArg(path)
-					if err != nil {
-						return err
-					}
-					in.Population = append(in.Population, h)
-				}
+			in, err := observe.ReadAnalyzeInput(args[0], args[1], floor, windows)
+			if err != nil {
+				return &usageError{err: err}
 			}
 			r, err := observe.Analyze(in)
 			if err != nil {
@@ -146,14 +123,4 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&windows.Window, "window", windows.Window, "length of each sliding window")
 	cmd.Flags().DurationVar(&windows.Step, "step", windows.Step, "how far each window slides")
 	return cmd
-}
-
-// readHistoryArg reads a history file named on the command line; any
-// failure is the caller's (exit 2).
-func readHistoryArg(path string) (*observe.History, error) {
-	h, err := observe.ReadHistory(path)
-	if err != nil {
-		return nil, usageErrorf("%w", err)
-	}
-	return h, nil
 }
