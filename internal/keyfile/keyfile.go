@@ -14,6 +14,7 @@
 package keyfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -153,4 +154,31 @@ func (v Info) Fields() [][2]string {
 			[2]string{"transient_sig_type", fmt.Sprintf("%d (%s)", uint16(o.TransientType), o.TransientType)})
 	}
 	return fields
+}
+
+// ReadImport reads the key file `imh dest import` sends to the cluster:
+// at most MaxLen bytes, a private key file the cluster can host (Ed25519
+// without offline keys: it signs with the Destination's own key). It
+// returns the file's bytes; errors name the file ("key file PATH: ...").
+func ReadImport(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, MaxLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if len(raw) > MaxLen {
+		return nil, fmt.Errorf("key file %s: larger than %d bytes, not a key file", path, MaxLen)
+	}
+	k, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if !k.CanSign() {
+		return nil, fmt.Errorf("key file %s (%s): only Ed25519 keys without offline signatures can be hosted", path, k.Destination().B32())
+	}
+	return raw, nil
 }

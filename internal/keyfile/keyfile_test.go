@@ -232,3 +232,47 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("offline Fields() = %q, want %q", got, want)
 	}
 }
+
+// TestReadImport: dest import sends only a whole, bounded key file the
+// cluster can host; every refusal names the file.
+func TestReadImport(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := k.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := write("good.dat", b)
+	if raw, err := ReadImport(good); err != nil || !bytes.Equal(raw, b) {
+		t.Fatalf("ReadImport(good) = %d bytes, %v", len(raw), err)
+	}
+	tpub, tpriv, _ := ed25519.GenerateKey(rand.Reader)
+	o, err := k.SignOffline(1800000000, i2p.SigEd25519, tpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := append(bytes.Clone(k.Destination().Bytes()), make([]byte, 256+32)...)
+	off = append(off, 0x6b, 0x49, 0xd2, 0x00, 0x00, 0x07)
+	off = append(append(append(off, tpub...), o.Signature...), tpriv.Seed()...)
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "missing: no such file or directory"},
+		{write("big", make([]byte, MaxLen+1)), "big: larger than 65536 bytes, not a key file"},
+		{write("garbage", []byte("garbage\n")), "garbage: i2p: malformed private key file"},
+		{write("offline", off), "offline (" + k.Destination().B32() + "): only Ed25519 keys without offline signatures can be hosted"},
+	} {
+		_, err := ReadImport(tc.path)
+		if err == nil || !strings.HasPrefix(err.Error(), "key file ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReadImport(%s) = %v, want %q", filepath.Base(tc.path), err, tc.want)
+		}
+	}
+}
