@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/imh-project/imh/routerproto"
@@ -31,6 +32,22 @@ func RouterDialer(cfg routerproto.ClientConfig, tlsFor func(name string) *tls.Co
 			return nil, err
 		}
 		return NewClientConn(c), nil
+	}
+}
+
+// TCPFrontendDialer returns a FrontendDialer over TCP. tlsFor, when not
+// nil, gives the TLS config for the frontend added as name: like
+// RouterDialer's, it must make the handshake fail unless the frontend's
+// certificate names that frontend, since it is sent transient keys of the
+// destinations. Without it the link is plain TCP.
+func TCPFrontendDialer(tlsFor func(name string) *tls.Config) FrontendDialer {
+	return func(ctx context.Context, name, addr string) (net.Conn, error) {
+		var d net.Dialer
+		if tlsFor == nil {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+		td := tls.Dialer{NetDialer: &d, Config: tlsFor(name)}
+		return td.DialContext(ctx, "tcp", addr)
 	}
 }
 

@@ -31,9 +31,12 @@ const (
 	IgnorableFlag        CommandType = 0x80
 	commandVersion       uint8       = 1 // the only payload version so far
 	maxBlob                          = 0xFFFF
-	maxHops                          = 8
 	maxNameLen                       = 64
 )
+
+// MaxHops bounds a tunnel's hops and a destination's hops setting
+// (Settings.Validate); clients check settings against it before asking.
+const MaxHops = 8
 
 // Sentinel errors. Apply returns them (wrapped) as deterministic results, so
 // callers on any node can test them with errors.Is.

@@ -286,7 +286,7 @@ func (d *data) tunnelRecorded(c *TunnelRecorded) error {
 	if t.Direction != Inbound && t.Direction != Outbound {
 		return fmt.Errorf("%w: %s", ErrInvalid, t.Direction)
 	}
-	if t.Expires == 0 || len(t.Hops) > maxHops {
+	if t.Expires == 0 || len(t.Hops) > MaxHops {
 		return fmt.Errorf("%w: tunnel %d: expiry %d, %d hops", ErrInvalid, t.ID, t.Expires, len(t.Hops))
 	}
 	d.tunnels[t.TunnelKey] = t.clone()

@@ -178,8 +178,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: inbound %d (want 1..%d)", ErrInvalid, s.Inbound, i2p.MaxLeases)
 	case s.Outbound < 1 || s.Outbound > i2p.MaxLeases:
 		return fmt.Errorf("%w: outbound %d (want 1..%d)", ErrInvalid, s.Outbound, i2p.MaxLeases)
-	case s.Hops > maxHops:
-		return fmt.Errorf("%w: hops %d (want 0..%d)", ErrInvalid, s.Hops, maxHops)
+	case s.Hops > MaxHops:
+		return fmt.Errorf("%w: hops %d (want 0..%d)", ErrInvalid, s.Hops, MaxHops)
 	case s.Policy != PolicySpread && s.Policy != PolicyFailover:
 		return fmt.Errorf("%w: %s", ErrInvalid, s.Policy)
 	case s.Service != ServiceNone && s.Service != ServiceEcho && s.Service != ServiceTCP:
@@ -343,7 +343,7 @@ func (t Tunnel) append(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = append(b, t.Gateway[:]...)
-	if len(t.Hops) > maxHops {
+	if len(t.Hops) > MaxHops {
 		return b, fmt.Errorf("%w: %d hops", ErrInvalid, len(t.Hops))
 	}
 	b = append(b, byte(len(t.Hops)))
@@ -357,7 +357,7 @@ func readTunnel(r *wire.Reader) Tunnel {
 	t := Tunnel{TunnelKey: readTunnelKey(r)}
 	copy(t.Gateway[:], r.Bytes("gateway", i2p.HashLen))
 	n := int(r.Uint8("hop count"))
-	if n > maxHops {
+	if n > MaxHops {
 		r.Fail("hop count", fmt.Errorf("%w: %d hops", ErrInvalid, n))
 		return t
 	}

@@ -84,6 +84,36 @@ func ReadHistory(path string) (*History, error) {
 	return h, nil
 }
 
+// ReadAnalyzeInput reads the history files `imh leaseset analyze`
+// compares: a and b, and floor, which is none (the floor is then
+// estimated from the halves of b), two files (FloorA and FloorB) or three
+// or more (a Population). Each history is named by its path; the files
+// are read in that order and the first error (ReadHistory's) is returned.
+func ReadAnalyzeInput(a, b string, floor []string, windows WindowConfig) (AnalyzeInput, error) {
+	in := AnalyzeInput{NameA: a, NameB: b, Windows: windows}
+	if len(floor) == 1 {
+		return in, fmt.Errorf("floor: want two or more histories, got 1")
+	}
+	hs := make([]*History, 0, 2+len(floor))
+	for _, path := range append([]string{a, b}, floor...) {
+		h, err := ReadHistory(path)
+		if err != nil {
+			return in, err
+		}
+		hs = append(hs, h)
+	}
+	in.A, in.B = hs[0], hs[1]
+	switch {
+	case len(floor) == 2:
+		in.FloorNameA, in.FloorNameB = floor[0], floor[1]
+		in.FloorA, in.FloorB = hs[2], hs[3]
+	case len(floor) > 2:
+		in.PopulationNames = floor
+		in.Population = hs[2:]
+	}
+	return in, nil
+}
+
 // DecodeHistory is ReadHistory for a reader (at most MaxHistoryBytes).
 func DecodeHistory(r io.Reader) (*History, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxHistoryBytes+1))

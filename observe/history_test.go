@@ -123,3 +123,39 @@ func FuzzDecodeHistory(f *testing.F) {
 		_, _ = observe.Extract(h, observe.WindowConfig{Window: time.Minute, Step: time.Second})
 	})
 }
+
+// TestReadAnalyzeInput: the files of `imh leaseset analyze` become the
+// input Analyze takes, named by their paths: two floor files are FloorA
+// and FloorB, three or more a Population; the first unreadable file is
+// the error.
+func TestReadAnalyzeInput(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i := range 5 {
+		p := filepath.Join(dir, string(rune('a'+i))+".json")
+		if err := observe.WriteHistory(p, synth(t, observetest.Synth{Seed: uint64(30 + i), Pool: 20, Tunnels: 5, Hours: 1})); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	w := observe.DefaultWindowConfig()
+	in, err := observe.ReadAnalyzeInput(paths[0], paths[1], nil, w)
+	if err != nil || in.A == nil || in.B == nil || in.NameA != paths[0] || in.NameB != paths[1] || in.FloorA != nil || in.Population != nil || in.Windows != w {
+		t.Fatalf("no floor: %+v, %v", in, err)
+	}
+	in, err = observe.ReadAnalyzeInput(paths[0], paths[1], paths[2:4], w)
+	if err != nil || in.FloorA == nil || in.FloorB == nil || in.FloorNameA != paths[2] || in.FloorNameB != paths[3] || in.Population != nil {
+		t.Fatalf("two floor files: %+v, %v", in, err)
+	}
+	in, err = observe.ReadAnalyzeInput(paths[0], paths[1], paths[2:], w)
+	if err != nil || in.FloorA != nil || len(in.Population) != 3 || !reflect.DeepEqual(in.PopulationNames, paths[2:]) {
+		t.Fatalf("a population: %+v, %v", in, err)
+	}
+	missing := filepath.Join(dir, "missing.json")
+	if _, err := observe.ReadAnalyzeInput(paths[0], paths[1], []string{paths[2], missing, "other-missing.json"}, w); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a missing floor file: %v", err)
+	}
+	if _, err := observe.ReadAnalyzeInput(paths[0], paths[1], paths[2:3], w); err == nil {
+		t.Fatal("one floor file accepted")
+	}
+}

@@ -1,6 +1,8 @@
 package observe
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
@@ -65,4 +67,42 @@ func Inspect(ls *i2p.LeaseSet2, now time.Time) Inspection {
 	v.VerifyErr = ls.Verify()
 	v.SignatureValid = v.VerifyErr == nil
 	return v
+}
+
+// Fields is the human form of `imh leaseset inspect` (docs/cli.md), as
+// ordered key and value pairs for aligned "key: value" lines: times as
+// seconds and RFC 3339, types as numbers and names, one line per lease.
+func (v Inspection) Fields() [][2]string {
+	ts := func(s uint32) string {
+		return fmt.Sprintf("%d (%s)", s, time.Unix(int64(s), 0).UTC().Format(time.RFC3339))
+	}
+	var keys []string
+	for _, k := range v.LeaseSet.Keys {
+		keys = append(keys, fmt.Sprintf("%d (%s)", uint16(k.Type), k.Type))
+	}
+	f := [][2]string{
+		{"b32", v.B32},
+		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, v.LeaseSet.Destination.SigType())},
+		{"published", ts(v.Published)},
+		{"expires", ts(v.Expires)},
+		{"flags", fmt.Sprintf("%d", v.Flags)},
+		{"enc_key_types", strings.Join(keys, ", ")},
+		{"leases", fmt.Sprint(len(v.Leases))},
+	}
+	for i, l := range v.Leases {
+		f = append(f, [2]string{fmt.Sprintf("lease[%d]", i),
+			fmt.Sprintf("gateway %s tunnel %d end %s", l.Gateway, l.Tunnel, ts(l.End))})
+	}
+	off := "none"
+	if o := v.Offline; o != nil {
+		off = fmt.Sprintf("transient sig type %d (%s), expires %s", o.TransientSigType, i2p.SigType(o.TransientSigType), ts(o.Expires))
+	}
+	valid := "true"
+	if !v.SignatureValid {
+		valid = fmt.Sprintf("false (%v)", v.VerifyErr)
+	}
+	return append(f,
+		[2]string{"offline", off},
+		[2]string{"signature_valid", valid},
+		[2]string{"time_status", string(v.TimeStatus)})
 }

@@ -2,10 +2,13 @@ package observe_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/golden"
 	"github.com/imh-project/imh/observe"
 	"github.com/imh-project/imh/observe/observetest"
 )
@@ -103,4 +106,30 @@ func TestInspect(t *testing.T) {
 func jsonInt(v uint32) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestInspectionFields pins the human form of `imh leaseset inspect`
+// (docs/cli.md): a LeaseSet of two leases whose signature fails.
+func TestInspectionFields(t *testing.T) {
+	k, x, err := observetest.Keys(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := observetest.Start
+	end := uint32(t0.Add(10 * time.Minute).Unix())
+	leases := []i2p.Lease2{{Gateway: i2p.Hash{1}, TunnelID: 100, End: end}, {Gateway: i2p.Hash{2}, TunnelID: 101, End: end}}
+	s, err := observetest.SignedStore(k, x, t0, uint32(t0.Unix()), leases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := s.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.Leases[0].TunnelID++
+	var b strings.Builder
+	for _, f := range observe.Inspect(ls, t0.Add(time.Minute)).Fields() {
+		fmt.Fprintf(&b, "%s: %s\n", f[0], f[1])
+	}
+	golden.Equal(t, "testdata/inspect-fields.txt", []byte(b.String()))
 }

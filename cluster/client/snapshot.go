@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/fsm"
@@ -106,6 +108,42 @@ type NameDiff struct {
 	Added   []string `json:"added"`
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
+}
+
+// WriteText writes the plan as `imh cluster snapshot restore` shows it
+// before it asks: per kind, the names added (+), removed (-) and changed
+// (~), or "no change".
+func (p RestorePlan) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "restoring %s replaces the whole replicated state; against the cluster now:\n", p.File)
+	for _, g := range []struct {
+		name string
+		d    NameDiff
+	}{{"destinations", p.Destinations}, {"routers", p.Routers}, {"frontends", p.Frontends}} {
+		if fsm.NameDiff(g.d).Empty() {
+			fmt.Fprintf(w, "  %s: no change\n", g.name)
+			continue
+		}
+		var parts []string
+		for _, x := range []struct {
+			sign  string
+			names []string
+		}{{"+", g.d.Added}, {"-", g.d.Removed}, {"~", g.d.Changed}} {
+			for _, n := range x.names {
+				parts = append(parts, x.sign+n)
+			}
+		}
+		fmt.Fprintf(w, "  %s: %s\n", g.name, strings.Join(parts, " "))
+	}
+	_, err := fmt.Fprintln(w, "  (+ added, - removed, ~ changed; tunnels and LeaseSets are those of the file, and leader work restarts from them)")
+	return err
+}
+
+// Summary counts the plan's destination and router changes in one
+// phrase, for the refusal to restore without --yes.
+func (p RestorePlan) Summary() string {
+	return fmt.Sprintf("destinations %d added, %d removed, %d changed; routers %d added, %d removed, %d changed",
+		len(p.Destinations.Added), len(p.Destinations.Removed), len(p.Destinations.Changed),
+		len(p.Routers.Added), len(p.Routers.Removed), len(p.Routers.Changed))
 }
 
 // PlanRestore compares then, the state of the snapshot file (as

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/imh-project/imh/fsm"
+	"github.com/imh-project/imh/internal/golden"
 )
 
 // snapshotOf is st's snapshot as an agent sends it: the state and a MAC
@@ -128,5 +129,25 @@ func TestRestorePlanJSON(t *testing.T) {
 	}
 	if _, err := PlanRestore("s.snap", fsm.New().Snapshot(), oneRouter(t)); err == nil {
 		t.Error("PlanRestore took an agent's state without its MAC trailer")
+	}
+}
+
+// TestRestorePlanText pins what `imh cluster snapshot restore` shows
+// before it asks (captured from the CLI's printer before it moved here),
+// and the counts of its refusal without --yes.
+func TestRestorePlanText(t *testing.T) {
+	p := RestorePlan{
+		File:         "s.snap",
+		Destinations: NameDiff{Added: []string{"a", "b"}, Removed: []string{"c"}, Changed: []string{"d"}},
+		Frontends:    NameDiff{Changed: []string{"f"}},
+	}
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden.Equal(t, "testdata/restore-plan.txt", b.Bytes())
+	want := "destinations 2 added, 1 removed, 1 changed; routers 0 added, 0 removed, 0 changed"
+	if got := p.Summary(); got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,8 +20,8 @@ import (
 func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (func(context.Context) error, error) {
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c
-	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), routerTLS(c.TLS()))
-	cfg.DialFrontend = frontendDialer(c.TLS())
+	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), peerTLS(c.TLS(), pki.RoleRouter))
+	cfg.DialFrontend = balancer.TCPFrontendDialer(peerTLS(c.TLS(), pki.RoleFrontend))
 	cfg.NodeName = c.NodeName()
 	cfg.Logger = logger
 	clk, err := balancerClock(logger)
@@ -41,28 +40,15 @@ func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Lo
 	return b.Run, nil
 }
 
-// routerTLS returns, per router, a TLS config that accepts only the
-// certificate naming that router (role router, its name in the fsm): its
-// LeaseSet keys can go nowhere else. nil without TLS.
-func routerTLS(store *pki.Store) func(name string) *tls.Config {
+// peerTLS returns, per name, a TLS config that accepts only the
+// certificate of role naming that router or frontend (its name in the
+// fsm): the LeaseSet keys and transient keys sent over the link can go
+// nowhere else. nil without TLS.
+func peerTLS(store *pki.Store, role pki.Role) func(name string) *tls.Config {
 	if store == nil {
 		return nil
 	}
 	return func(name string) *tls.Config {
-		return store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
-	}
-}
-
-// frontendDialer dials frontends: over TLS, only to the certificate naming
-// that frontend (role frontend, its name in the fsm), since it gets
-// transient keys of the destinations; plain TCP without TLS.
-func frontendDialer(store *pki.Store) balancer.FrontendDialer {
-	return func(ctx context.Context, name, addr string) (net.Conn, error) {
-		var d net.Dialer
-		if store == nil {
-			return d.DialContext(ctx, "tcp", addr)
-		}
-		td := tls.Dialer{NetDialer: &d, Config: store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleFrontend}, Name: name})}
-		return td.DialContext(ctx, "tcp", addr)
+		return store.ClientConfig(pki.Peer{Roles: []pki.Role{role}, Name: name})
 	}
 }

@@ -62,16 +62,7 @@ func newClusterPeersCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, body)
 			}
-			tw := newTable(cmd)
-			fmt.Fprintln(tw, "NAME\tRAFT ADDR\tSTATE\tVOTER\tLAST CONTACT\tCOMMIT INDEX")
-			for _, p := range body.Peers {
-				lc := "-"
-				if p.LastContactMs >= 0 {
-					lc = fmt.Sprintf("%dms", p.LastContactMs)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%d\n", p.Name, p.RaftAddr, p.State, p.Voter, lc, p.CommitIndex)
-			}
-			return tw.Flush()
+			return body.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(cmd, &o)
@@ -81,13 +72,7 @@ func newClusterPeersCmd() *cobra.Command {
 // warnEvenVoters prints one warning line on stderr when the configuration
 // has an even number of voters.
 func warnEvenVoters(cmd *cobra.Command, peers []cluster.PeerInfo) {
-	n := 0
-	for _, p := range peers {
-		if p.Voter {
-			n++
-		}
-	}
-	if n > 0 && n%2 == 0 {
+	if n := (cluster.PeersBody{Peers: peers}).Voters(); n > 0 && n%2 == 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(n))
 	}
 }

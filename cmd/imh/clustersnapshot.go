@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/client"
-	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/internal/logging"
 	"github.com/imh-project/imh/internal/progress"
 )
@@ -68,30 +66,6 @@ func snapshotErr(what string, err error) error {
 
 type restoreOptions struct{ yes, dryRun bool }
 
-func printRestorePlan(w io.Writer, p client.RestorePlan) {
-	fmt.Fprintf(w, "restoring %s replaces the whole replicated state; against the cluster now:\n", p.File)
-	for _, g := range []struct {
-		name string
-		d    client.NameDiff
-	}{{"destinations", p.Destinations}, {"routers", p.Routers}, {"frontends", p.Frontends}} {
-		if fsm.NameDiff(g.d).Empty() {
-			fmt.Fprintf(w, "  %s: no change\n", g.name)
-			continue
-		}
-		var parts []string
-		for _, x := range []struct {
-			sign  string
-			names []string
-		}{{"+", g.d.Added}, {"-", g.d.Removed}, {"~", g.d.Changed}} {
-			for _, n := range x.names {
-				parts = append(parts, x.sign+n)
-			}
-		}
-		fmt.Fprintf(w, "  %s: %s\n", g.name, strings.Join(parts, " "))
-	}
-	fmt.Fprintln(w, "  (+ added, - removed, ~ changed; tunnels and LeaseSets are those of the file, and leader work restarts from them)")
-}
-
 func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file string) error {
 	b, then, err := client.ReadSnapshotFile(file)
 	if err != nil {
@@ -110,16 +84,13 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 		if o.json {
 			return printJSON(cmd, plan)
 		}
-		printRestorePlan(cmd.OutOrStdout(), plan)
-		return nil
+		return plan.WriteText(cmd.OutOrStdout())
 	}
 	if !ro.yes {
 		if !stdinIsTerminal() || o.json {
-			return usageErrorf("snapshot restore: replaces the whole state (destinations %d added, %d removed, %d changed; routers %d added, %d removed, %d changed): give --yes to restore, --dry-run to see the changes",
-				len(plan.Destinations.Added), len(plan.Destinations.Removed), len(plan.Destinations.Changed),
-				len(plan.Routers.Added), len(plan.Routers.Removed), len(plan.Routers.Changed))
+			return usageErrorf("snapshot restore: replaces the whole state (%s): give --yes to restore, --dry-run to see the changes", plan.Summary())
 		}
-		printRestorePlan(cmd.ErrOrStderr(), plan)
+		plan.WriteText(cmd.ErrOrStderr())
 		fmt.Fprint(cmd.ErrOrStderr(), "restore? [y/N] ")
 		answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
@@ -138,7 +109,7 @@ func snapshotRestore(cmd *cobra.Command, o *apiOptions, ro restoreOptions, file 
 		return printJSON(cmd, res)
 	}
 	if ro.yes {
-		printRestorePlan(cmd.OutOrStdout(), plan)
+		plan.WriteText(cmd.OutOrStdout())
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "restored %s in %.1fs\n", file, p.Elapsed().Seconds())
 	return nil

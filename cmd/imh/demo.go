@@ -11,7 +11,6 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/internal/demo"
 	"github.com/imh-project/imh/internal/pki"
-	"github.com/imh-project/imh/internal/status"
 )
 
 type demoOptions struct {
@@ -45,7 +44,7 @@ func newDemoCmd() *cobra.Command {
 }
 
 // runDemo runs the demo engine with this binary as the children's, and
-// the CLI's agent client, error wording and status table.
+// the CLI's agent client and error wording.
 func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -57,14 +56,6 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 			a := &apiOptions{httpAddr: addr, tls: tlsFlags{files: files}}
 			return a.client()
 		},
-		CallErr:     apiErr,
-		PrintStatus: printStatusTo,
+		CallErr: apiErr,
 	})
-}
-
-// printStatusTo prints `imh status` as the status command does.
-func printStatusTo(w io.Writer, st *status.Status) {
-	c := &cobra.Command{}
-	c.SetOut(w)
-	printStatus(c, st)
 }

@@ -71,15 +71,6 @@ func writeNewKeyFile(path string) (string, error) {
 	return k.Destination().B32(), nil
 }
 
-// destInspectJSON is the `dest inspect --json` object (CLI.md, Local tools).
-type destInspectJSON struct {
-	B32               string `json:"b32"`
-	Destination       string `json:"destination"`
-	SigType           uint16 `json:"sig_type"`
-	CryptoType        uint16 `json:"crypto_type"`
-	EncPrivateKeyType uint16 `json:"enc_private_key_type"`
-}
-
 func newDestInspectCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -91,31 +82,12 @@ func newDestInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d := k.Destination()
-			v := destInspectJSON{
-				B32:               d.B32(),
-				Destination:       d.Base64(),
-				SigType:           uint16(d.SigType()),
-				CryptoType:        uint16(d.EncType()),
-				EncPrivateKeyType: uint16(k.EncryptionKeyType()),
-			}
+			v := keyfile.Describe(k)
 			w := cmd.OutOrStdout()
 			if asJSON {
 				return destWriteJSON(w, v)
 			}
-			fields := [][2]string{
-				{"b32", v.B32},
-				{"destination", v.Destination},
-				{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, d.SigType())},
-				{"crypto_type", fmt.Sprintf("%d (%s)", v.CryptoType, d.EncType())},
-				{"enc_private_key_type", fmt.Sprintf("%d (%s)", v.EncPrivateKeyType, k.EncryptionKeyType())},
-			}
-			if o := k.Offline(); o != nil {
-				fields = append(fields,
-					[2]string{"offline_expires", fmt.Sprint(o.Expires)},
-					[2]string{"transient_sig_type", fmt.Sprintf("%d (%s)", uint16(o.TransientType), o.TransientType)})
-			}
-			return destPrintFields(w, fields)
+			return destPrintFields(w, v.Fields())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")

@@ -2,10 +2,7 @@ package main
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +10,7 @@ import (
 	"github.com/imh-project/imh/cluster/client"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/keyfile"
 )
 
 // newDestClusterCmds are the cluster's destination commands, added to the
@@ -61,7 +59,7 @@ func (f *destSettingsFlags) request(cmd *cobra.Command, onlyChanged bool) (clust
 		dst  **int
 		min  int
 		max  int
-	}{{"inbound", f.inbound, &req.Inbound, 1, i2p.MaxLeases}, {"outbound", f.outbound, &req.Outbound, 1, i2p.MaxLeases}, {"hops", f.hops, &req.Hops, 0, 8}} {
+	}{{"inbound", f.inbound, &req.Inbound, 1, i2p.MaxLeases}, {"outbound", f.outbound, &req.Outbound, 1, i2p.MaxLeases}, {"hops", f.hops, &req.Hops, 0, fsm.MaxHops}} {
 		if !use(n.name) {
 			continue
 		}
@@ -116,9 +114,6 @@ func newDestCreateCmd() *cobra.Command {
 	return cmd
 }
 
-// maxImportKeyFile bounds the key file read by import (real ones are < 4 KiB).
-const maxImportKeyFile = 64 << 10
-
 func newDestImportCmd() *cobra.Command {
 	var o apiOptions
 	var sf destSettingsFlags
@@ -132,9 +127,9 @@ func newDestImportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := readImportKeyFile(args[1])
+			raw, err := keyfile.ReadImport(args[1])
 			if err != nil {
-				return err
+				return &usageError{err: err} // unreadable or malformed: CLI.md's exit 2
 			}
 			defer clear(raw)
 			req.Name = args[0]
@@ -146,31 +141,6 @@ func newDestImportCmd() *cobra.Command {
 	sf.add(cmd)
 	wf.add(cmd)
 	return cmd
-}
-
-// readImportKeyFile reads and checks a key file; any problem is a usage
-// error (exit 2), as CLI.md asks for unreadable or malformed files.
-func readImportKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, usageErrorf("key file %s: %v", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxImportKeyFile+1))
-	if err != nil {
-		return nil, usageErrorf("key file %s: %v", path, err)
-	}
-	if len(raw) > maxImportKeyFile {
-		return nil, usageErrorf("key file %s: larger than %d bytes, not a key file", path, maxImportKeyFile)
-	}
-	k, err := i2p.ParsePrivateKeys(raw)
-	if err != nil {
-		return nil, usageErrorf("key file %s: %v", path, err)
-	}
-	if !k.CanSign() {
-		return nil, usageErrorf("key file %s (%s): only Ed25519 keys without offline signatures can be hosted", path, k.Destination().B32())
-	}
-	return raw, nil
 }
 
 func destPost(cmd *cobra.Command, o *apiOptions, wf waitFlags, req cluster.DestinationRequest, what string) error {
@@ -219,8 +189,7 @@ func newDestSetCmd() *cobra.Command {
 			}
 			warnStreamPolicy(cmd, info)
 			if !o.json {
-				fmt.Fprintf(cmd.OutOrStdout(), "destination %s: inbound %d, outbound %d, hops %d, policy %s, service %s, frontends %s\n",
-					info.Name, info.Inbound, info.Outbound, info.Hops, info.Policy, info.Service, onOff(info.Frontends))
+				info.WriteSettings(cmd.OutOrStdout())
 			}
 			if wf.wait {
 				if err := waitLeaseSet(cmd, &o, wf, info.Name, info.Inbound); err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/cluster/client"
-	"github.com/imh-project/imh/internal/status"
 )
 
 func newDestListCmd() *cobra.Command {
@@ -26,12 +25,7 @@ func newDestListCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, list)
 			}
-			tw := newTable(cmd)
-			fmt.Fprintln(tw, "NAME\tB32\tIN/OUT/HOPS\tPOLICY\tSERVICE\tLEASES\tPUBLISHED")
-			for _, d := range list.Destinations {
-				fmt.Fprintf(tw, "%s\t%s\t%d/%d/%d\t%s\t%s\t%d\t%d\n", d.Name, d.B32, d.Inbound, d.Outbound, d.Hops, d.Policy, d.Service, d.Leases, d.Published)
-			}
-			return tw.Flush()
+			return list.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(cmd, &o)
@@ -52,38 +46,11 @@ func newDestShowCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, d)
 			}
-			printDestination(cmd, &d)
-			return nil
+			return d.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(cmd, &o)
 	return cmd
-}
-
-func printDestination(cmd *cobra.Command, d *cluster.DestinationInfo) {
-	tw := newTable(cmd)
-	for _, kv := range [][2]string{
-		{"name", d.Name}, {"b32", d.B32},
-		{"settings", fmt.Sprintf("inbound %d, outbound %d, hops %d", d.Inbound, d.Outbound, d.Hops)},
-		{"policy", d.Policy}, {"service", d.Service}, {"frontends", onOff(d.Frontends)},
-		{"leaseset key", "X25519 " + d.LeaseSetPublicKey},
-		{"leases", fmt.Sprintf("%d (%s)", d.Leases, status.ByRouter(d.LeasesByRouter))},
-		{"published", fmt.Sprint(d.Published)},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-	}
-	tw.Flush()
-	printInvisibilityDetail(cmd, d.Invisibility)
-	if len(d.Tunnels) == 0 {
-		return
-	}
-	fmt.Fprintln(cmd.OutOrStdout())
-	tw = newTable(cmd)
-	fmt.Fprintln(tw, "ROUTER\tDIRECTION\tTUNNEL\tGATEWAY\tHOPS\tEXPIRES")
-	for _, t := range d.Tunnels {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\n", t.Router, t.Direction, t.ID, status.ShortHex(t.Gateway), len(t.Hops), t.Expires)
-	}
-	tw.Flush()
 }
 
 // warnStreamPolicy warns (on stderr; the command still succeeds) when a TCP

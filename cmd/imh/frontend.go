@@ -73,12 +73,7 @@ func newFrontendListCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, list)
 			}
-			tw := newTable(cmd)
-			fmt.Fprintln(tw, "NAME\tADDR\tROUTER")
-			for _, f := range list.Frontends {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.Addr, f.Router)
-			}
-			return tw.Flush()
+			return list.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(cmd, &o)

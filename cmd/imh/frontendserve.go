@@ -54,22 +54,6 @@ destination's TCP service. GET /status on --http reports what it serves.`,
 	return cmd
 }
 
-// frontendServeTLS loads the frontend's TLS files: a frontend certificate
-// naming --name. Without files, the plaintext rule applies.
-func frontendServeTLS(o frontendServeConfig, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(o.TLS.files(), pki.RoleFrontend, logger)
-	if err != nil || store == nil {
-		if err == nil {
-			err = plaintextCheck(o.InsecurePlaintext, logger, o.Listen)
-		}
-		return nil, err
-	}
-	if id := store.Identity(); id.Name != o.Name {
-		return nil, usageErrorf("frontend serve: --cert-file %s names %s, but --name is %s", o.TLS.CertFile, id, o.Name)
-	}
-	return store, nil
-}
-
 // daemonConfig is the frontend daemon the settings describe, before its
 // logger and TLS files are set up.
 func (o frontendServeConfig) daemonConfig() frontendd.Config {
@@ -95,7 +79,7 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 	c := o.daemonConfig()
 	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
 	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	store, err := frontendServeTLS(o, c.Logger)
+	store, err := o.TLS.serve("frontend serve", pki.RoleFrontend, o.Name, o.InsecurePlaintext, o.Listen, c.Logger)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -71,30 +70,20 @@ func newI2CPProbeCmd() *cobra.Command {
 	return cmd
 }
 
-// parseI2CPAddr accepts i2cp://H:P or a bare H:P, and i2cps://H:P (an
-// imh router under TLS), which it returns with its scheme for
-// dialRouterCLI.
+// parseI2CPAddr is i2cpclient.ParseAddr with a bad address the
+// operator's to fix (exit 2).
 func parseI2CPAddr(s string) (string, error) {
-	addr := strings.TrimPrefix(strings.TrimPrefix(s, "i2cp://"), i2cpsScheme)
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" || port == "" || strings.Contains(addr, "/") {
-		return "", usageErrorf("i2cp address %q: want i2cp://HOST:PORT, i2cps://HOST:PORT or HOST:PORT", s)
-	}
-	if strings.HasPrefix(s, i2cpsScheme) {
-		return s, nil
+	addr, err := i2cpclient.ParseAddr(s)
+	if err != nil {
+		return "", &usageError{err: err}
 	}
 	return addr, nil
 }
 
-// i2cpsScheme names an imh router served with TLS (router serve
-// --cert-file): the CLI presents the certificate of IMH_CERT_FILE /
-// IMH_KEY_FILE and requires a router certificate of IMH_CA_FILE.
-const i2cpsScheme = "i2cps://"
-
 // dialRouterCLI dials addr as parseI2CPAddr returned it: plain I2CP, or
 // TLS for i2cps://.
 func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
-	if rest, ok := strings.CutPrefix(addr, i2cpsScheme); ok {
+	if rest, ok := strings.CutPrefix(addr, i2cpclient.TLSScheme); ok {
 		files := pki.Files{CA: os.Getenv("IMH_CA_FILE"), Cert: os.Getenv("IMH_CERT_FILE"), Key: os.Getenv("IMH_KEY_FILE")}
 		if files.IsZero() {
 			return nil, usageErrorf("%s needs IMH_CA_FILE, IMH_CERT_FILE and IMH_KEY_FILE", addr)
@@ -140,25 +129,10 @@ func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor t
 	return res, nil
 }
 
+// printProbe prints the result as one JSON object or as ProbeResult's text.
 func printProbe(w io.Writer, res *i2cpclient.ProbeResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
-	fmt.Fprintf(w, "router version:  %s\n", res.RouterVersion)
-	fmt.Fprintf(w, "clock offset:    %d ms\n", res.ClockOffsetMs)
-	ext := "none (stock router)"
-	if len(res.Extensions) > 0 {
-		ext = strings.Join(res.Extensions, ", ")
-	}
-	fmt.Fprintf(w, "extensions:      %s\n", ext)
-	if res.SessionID == nil {
-		return nil
-	}
-	fmt.Fprintf(w, "session id:      %d\n", *res.SessionID)
-	fmt.Fprintf(w, "lease request:   after %s\n", res.LeaseAfter.Round(time.Millisecond))
-	for _, l := range res.Leases {
-		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
-	}
-	fmt.Fprintf(w, "session kept:    %t (%s)\n", res.SessionKept, probeKeepFor)
-	return nil
+	return res.WriteText(w, probeKeepFor)
 }

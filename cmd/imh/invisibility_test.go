@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -67,7 +68,7 @@ func TestStatusInvisibility(t *testing.T) {
 		}
 	}
 	gs := figure(t, inv, "gateway_set")
-	wantWeb := "web 1h0m0s " + itoa(inv.Stores) + " " + num(*gs.Value) + "! (15-20)"
+	wantWeb := "web 1h0m0s " + itoa(inv.Stores) + " " + twoDecimals(*gs.Value) + "! (15-20)"
 	if !strings.HasPrefix(web, wantWeb) || !strings.Contains(web, "(12)") || !strings.Contains(web, "gateway_set") {
 		t.Fatalf("web's line %q, want it to start %q, the lease goal (12) and gateway_set atypical\n%s", web, wantWeb, out)
 	}
@@ -125,3 +126,6 @@ func figure(t *testing.T, inv *status.Invisibility, name string) status.Invisibi
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// twoDecimals is a figure as the tables print it: two decimals at most.
+func twoDecimals(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +56,7 @@ func newLeasesetInspectCmd() *cobra.Command {
 			if asJSON {
 				err = destWriteJSON(w, v)
 			} else {
-				err = destPrintFields(w, inspectFields(v))
+				err = destPrintFields(w, v.Fields())
 			}
 			if err != nil {
 				return err
@@ -70,43 +69,6 @@ func newLeasesetInspectCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// inspectFields is the human form of `leaseset inspect`: aligned
-// "key: value" lines.
-func inspectFields(v observe.Inspection) [][2]string {
-	ts := func(s uint32) string {
-		return fmt.Sprintf("%d (%s)", s, time.Unix(int64(s), 0).UTC().Format(time.RFC3339))
-	}
-	var keys []string
-	for _, k := range v.LeaseSet.Keys {
-		keys = append(keys, fmt.Sprintf("%d (%s)", uint16(k.Type), k.Type))
-	}
-	f := [][2]string{
-		{"b32", v.B32},
-		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, v.LeaseSet.Destination.SigType())},
-		{"published", ts(v.Published)},
-		{"expires", ts(v.Expires)},
-		{"flags", fmt.Sprintf("%d", v.Flags)},
-		{"enc_key_types", strings.Join(keys, ", ")},
-		{"leases", fmt.Sprint(len(v.Leases))},
-	}
-	for i, l := range v.Leases {
-		f = append(f, [2]string{fmt.Sprintf("lease[%d]", i),
-			fmt.Sprintf("gateway %s tunnel %d end %s", l.Gateway, l.Tunnel, ts(l.End))})
-	}
-	off := "none"
-	if o := v.Offline; o != nil {
-		off = fmt.Sprintf("transient sig type %d (%s), expires %s", o.TransientSigType, i2p.SigType(o.TransientSigType), ts(o.Expires))
-	}
-	valid := "true"
-	if !v.SignatureValid {
-		valid = fmt.Sprintf("false (%v)", v.VerifyErr)
-	}
-	return append(f,
-		[2]string{"offline", off},
-		[2]string{"signature_valid", valid},
-		[2]string{"time_status", string(v.TimeStatus)})
 }
 
 func newLeasesetAnalyzeCmd() *cobra.Command {
@@ -140,32 +102,9 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 			if err := windows.Validate(); err != nil {
 				return usageErrorf("leaseset analyze: %w", err)
 			}
-			in := observe.AnalyzeInput{NameA: args[0], NameB: args[1], Windows: windows}
-			var err error
-			if in.A, err = readHistoryArg(args[0]); err != nil {
-				return err
-			}
-			if in.B, err = readHistoryArg(args[1]); err != nil {
-				return err
-			}
-			switch {
-			case len(floor) == 2:
-				in.FloorNameA, in.FloorNameB = floor[0], floor[1]
-				if in.FloorA, err = readHistoryArg(floor[0]); err != nil {
-					return err
-				}
-				if in.FloorB, err = readHistoryArg(floor[1]); err != nil {
-					return err
-				}
-			case len(floor) > 2:
-				in.PopulationNames = floor
-				for _, path := range floor {
-					h, err := readHistoryArg(path)
-					if err != nil {
-						return err
-					}
-					in.Population = append(in.Population, h)
-				}
+			in, err := observe.ReadAnalyzeInput(args[0], args[1], floor, windows)
+			if err != nil {
+				return &usageError{err: err}
 			}
 			r, err := observe.Analyze(in)
 			if err != nil {
@@ -184,14 +123,4 @@ func newLeasesetAnalyzeCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&windows.Window, "window", windows.Window, "length of each sliding window")
 	cmd.Flags().DurationVar(&windows.Step, "step", windows.Step, "how far each window slides")
 	return cmd
-}
-
-// readHistoryArg reads a history file named on the command line; any
-// failure is the caller's (exit 2).
-func readHistoryArg(path string) (*observe.History, error) {
-	h, err := observe.ReadHistory(path)
-	if err != nil {
-		return nil, usageErrorf("%w", err)
-	}
-	return h, nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -84,10 +82,5 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 	if o.json {
 		return printJSON(cmd, res)
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTORES\tSPAN\tFILE")
-	for _, r := range res.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Run, r.Stores, time.Duration(r.SpanMs)*time.Millisecond, r.File)
-	}
-	return tw.Flush()
+	return sim.WriteTable(cmd.OutOrStdout(), res.Runs)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,24 +87,10 @@ func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, s
 	return ping.Run(ctx, dial, target, run, stderr)
 }
 
+// printPing prints the result as one JSON object or as ping.Result's text.
 func printPing(w io.Writer, target i2p.Hash, res *ping.Result, o pingOptions) error {
 	if o.asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
-	if o.run.Oneway {
-		fmt.Fprintf(w, "%d raw datagrams sent to %s (one-way: count them at the receiver)\n", res.Sent, target.B32())
-		return nil
-	}
-	lost := res.Sent - res.Received
-	fmt.Fprintf(w, "%d sent, %d received, %d lost\n", res.Sent, res.Received, lost)
-	if len(res.RTTms) > 0 {
-		s := slices.Clone(res.RTTms)
-		slices.Sort(s)
-		var sum float64
-		for _, v := range s {
-			sum += v
-		}
-		fmt.Fprintf(w, "rtt min/avg/max = %.1f/%.1f/%.1f ms\n", s[0], sum/float64(len(s)), s[len(s)-1])
-	}
-	return nil
+	return res.WriteText(w, target, o.run.Oneway)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -99,23 +98,9 @@ func newRouterListCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, routerListJSON{Routers: st.Routers})
 			}
-			printRouters(cmd, st.Routers)
-			return nil
+			return status.WriteRouters(cmd.OutOrStdout(), st.Routers)
 		},
 	}
 	addAPIFlags(cmd, &o)
 	return cmd
-}
-
-func printRouters(cmd *cobra.Command, rs []status.Router) {
-	tw := newTable(cmd)
-	fmt.Fprintln(tw, "NAME\tADDR\tSTATE\tCAPABILITIES")
-	for _, r := range rs {
-		caps := strings.Join(r.Capabilities, ",")
-		if caps == "" {
-			caps = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Addr, r.State, caps)
-	}
-	tw.Flush()
 }

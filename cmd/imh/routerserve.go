@@ -121,7 +121,7 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the router
 	defer cancel()
-	store, err := routerServeTLS(o, c.Logger)
+	store, err := o.TLS.serve("router serve", pki.RoleRouter, o.Name, o.InsecurePlaintext, o.Listen, c.Logger)
 	if err != nil {
 		return err
 	}
@@ -136,21 +136,4 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 		}
 	}
 	return routerd.Run(ctx, c)
-}
-
-// routerServeTLS loads the router's TLS files: the certificate must be a
-// router's and name --name (the name the router is added under), since
-// that is what agents check. Without files, the plaintext rule applies.
-func routerServeTLS(o routerServeConfig, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(o.TLS.files(), pki.RoleRouter, logger)
-	if err != nil || store == nil {
-		if err == nil {
-			err = plaintextCheck(o.InsecurePlaintext, logger, o.Listen)
-		}
-		return nil, err
-	}
-	if id := store.Identity(); id.Name != o.Name {
-		return nil, usageErrorf("router serve: --cert-file %s names %s, but --name is %s", o.TLS.CertFile, id, o.Name)
-	}
-	return store, nil
 }

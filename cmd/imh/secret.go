@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,19 +33,7 @@ func newClusterSecretCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, res)
 			}
-			w := cmd.OutOrStdout()
-			if !res.Changed {
-				fmt.Fprintf(w, "already sealed under key %s: nothing to do\n", res.KeyID)
-			} else {
-				fmt.Fprintf(w, "sealed under key %s (was %s): %d destinations re-sealed\n", res.KeyID, res.Previous, res.Resealed)
-			}
-			for _, a := range res.Agents {
-				fmt.Fprintf(w, "  %s holds %s\n", a.Name, strings.Join(a.KeyIDs, ", "))
-			}
-			if res.Changed {
-				fmt.Fprintln(w, "next: restart each agent, one at a time, with only the new --secret-file")
-			}
-			return nil
+			return res.WriteText(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(rotate, &o)
@@ -71,21 +58,7 @@ func newClusterSecretStatusCmd() *cobra.Command {
 			if o.json {
 				return printJSON(cmd, st)
 			}
-			key := st.KeyID
-			if key == "" {
-				key = "- (never rotated)"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "destinations sealed under key %s\n", key)
-			tw := newTable(cmd)
-			fmt.Fprintln(tw, "NAME\tKEYS HELD\tSEALING KEY\tGOSSIP MEMBERS")
-			for _, a := range st.Agents {
-				held := strings.Join(a.KeyIDs, ",")
-				if held == "" {
-					held = "- (no answer)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Name, held, a.SealingKey, a.GossipMembers)
-			}
-			return tw.Flush()
+			return st.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	addAPIFlags(cmd, &o)

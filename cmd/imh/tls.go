@@ -138,6 +138,24 @@ func plaintextCheck(insecure bool, logger *slog.Logger, binds ...string) error {
 	return nil
 }
 
+// serve loads the TLS files of a daemon serving on listen (what names it
+// in errors: "router serve"): the certificate must have role and name
+// name, the name the daemon is added under, since that is what agents
+// check. Without files, the plaintext rule applies (--insecure-plaintext).
+func (t tlsSettings) serve(what string, role pki.Role, name string, insecure bool, listen string, logger *slog.Logger) (*pki.Store, error) {
+	store, err := loadTLS(t.files(), role, logger)
+	if err != nil || store == nil {
+		if err == nil {
+			err = plaintextCheck(insecure, logger, listen)
+		}
+		return nil, err
+	}
+	if id := store.Identity(); id.Name != name {
+		return nil, usageErrorf("%s: --cert-file %s names %s, but --name is %s", what, t.CertFile, id, name)
+	}
+	return store, nil
+}
+
 // watchTLS follows renewals of the daemons' TLS files (pki.Store.Follow;
 // the Store logs with the logger it was loaded with).
 func watchTLS(ctx context.Context, s *pki.Store, _ *slog.Logger) {

@@ -71,8 +71,6 @@ type Config struct {
 	// CallErr words the error of an API call as the CLI does; nil leaves
 	// the client's errors as they are.
 	CallErr func(error) error
-	// PrintStatus prints a status as `imh status` does.
-	PrintStatus func(io.Writer, *status.Status)
 }
 
 type demo struct {
@@ -442,7 +440,9 @@ func (d *demo) setUp(ctx context.Context) (*status.Status, error) {
 		return nil, err
 	}
 	fmt.Fprintf(d.out, "LeaseSet with %d leases published %.1fs after the destination was created\n\n", want, time.Since(created).Seconds())
-	d.cfg.PrintStatus(d.out, st)
+	if err := st.WriteTable(d.out); err != nil {
+		return nil, err
+	}
 	if err := d.printLeaseSet(ctx, st); err != nil {
 		return nil, err
 	}

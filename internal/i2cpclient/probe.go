@@ -2,6 +2,9 @@ package i2cpclient
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
@@ -60,4 +63,27 @@ func Probe(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, le
 	}
 	res.SessionKept = true
 	return res, nil
+}
+
+// WriteText writes what `imh i2cp probe` prints without --json
+// (docs/cli.md): the handshake's facts, then, when a session was opened,
+// its lease request and whether it was still open after keptFor.
+func (r *ProbeResult) WriteText(w io.Writer, keptFor time.Duration) error {
+	fmt.Fprintf(w, "router version:  %s\n", r.RouterVersion)
+	fmt.Fprintf(w, "clock offset:    %d ms\n", r.ClockOffsetMs)
+	ext := "none (stock router)"
+	if len(r.Extensions) > 0 {
+		ext = strings.Join(r.Extensions, ", ")
+	}
+	_, err := fmt.Fprintf(w, "extensions:      %s\n", ext)
+	if r.SessionID == nil {
+		return err
+	}
+	fmt.Fprintf(w, "session id:      %d\n", *r.SessionID)
+	fmt.Fprintf(w, "lease request:   after %s\n", r.LeaseAfter.Round(time.Millisecond))
+	for _, l := range r.Leases {
+		fmt.Fprintf(w, "lease:           gateway %s tunnel %d end %d\n", l.Gateway, l.Tunnel, l.End)
+	}
+	_, err = fmt.Fprintf(w, "session kept:    %t (%s)\n", r.SessionKept, keptFor)
+	return err
 }

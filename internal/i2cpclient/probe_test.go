@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,31 @@ func TestProbe(t *testing.T) {
 			}
 			if len(lss[0].Keys) != 1 || lss[0].Keys[0].Type != i2p.EncX25519 {
 				t.Fatalf("keys %+v", lss[0].Keys)
+			}
+		})
+	}
+}
+
+// TestProbeResultWriteText pins what `imh i2cp probe` prints without
+// --json (docs/cli.md).
+func TestProbeResultWriteText(t *testing.T) {
+	sid := uint16(7)
+	for _, tc := range []struct {
+		name string
+		res  ProbeResult
+		want string
+	}{
+		{"handshake only", ProbeResult{RouterVersion: "0.9.67", ClockOffsetMs: -3, Extensions: []string{}, Leases: []ProbeLease{}},
+			"router version:  0.9.67\nclock offset:    -3 ms\nextensions:      none (stock router)\n"},
+		{"session", ProbeResult{RouterVersion: "imh", Extensions: []string{"a", "b"}, SessionID: &sid,
+			Leases: []ProbeLease{{Gateway: "gw", Tunnel: 9, End: 100}}, SessionKept: true, LeaseAfter: 1234567 * time.Microsecond},
+			"router version:  imh\nclock offset:    0 ms\nextensions:      a, b\nsession id:      7\nlease request:   after 1.235s\n" +
+				"lease:           gateway gw tunnel 9 end 100\nsession kept:    true (12s)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			if err := tc.res.WriteText(&out, 12*time.Second); err != nil || out.String() != tc.want {
+				t.Errorf("WriteText = %q, %v; want %q", out.String(), err, tc.want)
 			}
 		})
 	}

@@ -14,6 +14,7 @@
 package keyfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -107,4 +108,77 @@ func ReadLimited(path string, stdin io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
 	}
 	return b, nil
+}
+
+// Info is what `imh dest inspect` shows of a private key file; its JSON
+// is the --json object of docs/cli.md (field names are a contract).
+type Info struct {
+	B32               string `json:"b32"`
+	Destination       string `json:"destination"`
+	SigType           uint16 `json:"sig_type"`
+	CryptoType        uint16 `json:"crypto_type"`
+	EncPrivateKeyType uint16 `json:"enc_private_key_type"`
+
+	keys *i2p.PrivateKeys // for the type names and the offline block of Fields
+}
+
+// Describe gathers the public facts of k: its address, its destination
+// and its key types.
+func Describe(k *i2p.PrivateKeys) Info {
+	d := k.Destination()
+	return Info{
+		B32:               d.B32(),
+		Destination:       d.Base64(),
+		SigType:           uint16(d.SigType()),
+		CryptoType:        uint16(d.EncType()),
+		EncPrivateKeyType: uint16(k.EncryptionKeyType()),
+		keys:              k,
+	}
+}
+
+// Fields is the human form of `imh dest inspect`, as ordered key and value
+// pairs for aligned "key: value" lines: types as numbers and names, and the
+// offline signature's expiry and transient type when the file has one.
+func (v Info) Fields() [][2]string {
+	d := v.keys.Destination()
+	fields := [][2]string{
+		{"b32", v.B32},
+		{"destination", v.Destination},
+		{"sig_type", fmt.Sprintf("%d (%s)", v.SigType, d.SigType())},
+		{"crypto_type", fmt.Sprintf("%d (%s)", v.CryptoType, d.EncType())},
+		{"enc_private_key_type", fmt.Sprintf("%d (%s)", v.EncPrivateKeyType, v.keys.EncryptionKeyType())},
+	}
+	if o := v.keys.Offline(); o != nil {
+		fields = append(fields,
+			[2]string{"offline_expires", fmt.Sprint(o.Expires)},
+			[2]string{"transient_sig_type", fmt.Sprintf("%d (%s)", uint16(o.TransientType), o.TransientType)})
+	}
+	return fields
+}
+
+// ReadImport reads the key file `imh dest import` sends to the cluster:
+// at most MaxLen bytes, a private key file the cluster can host (Ed25519
+// without offline keys: it signs with the Destination's own key). It
+// returns the file's bytes; errors name the file ("key file PATH: ...").
+func ReadImport(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, MaxLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if len(raw) > MaxLen {
+		return nil, fmt.Errorf("key file %s: larger than %d bytes, not a key file", path, MaxLen)
+	}
+	k, err := i2p.ParsePrivateKeys(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if !k.CanSign() {
+		return nil, fmt.Errorf("key file %s (%s): only Ed25519 keys without offline signatures can be hosted", path, k.Destination().B32())
+	}
+	return raw, nil
 }

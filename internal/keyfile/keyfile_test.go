@@ -2,11 +2,14 @@ package keyfile
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -184,5 +187,92 @@ func TestWriteNew(t *testing.T) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// TestDescribe: dest inspect's facts and their human form, for a plain
+// key file and an i2pd offline one (zero signing key, then expiry,
+// transient type and key, the Destination's signature, the transient
+// private key).
+func TestDescribe(t *testing.T) {
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Describe(k)
+	d := k.Destination()
+	want := [][2]string{
+		{"b32", d.B32()},
+		{"destination", d.Base64()},
+		{"sig_type", "7 (EdDSA_SHA512_Ed25519)"},
+		{"crypto_type", "0 (ElGamal)"},
+		{"enc_private_key_type", "0 (ElGamal)"},
+	}
+	if got := v.Fields(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Fields() = %q, want %q", got, want)
+	}
+	if b, err := json.Marshal(v); err != nil || string(b) != `{"b32":"`+d.B32()+`","destination":"`+d.Base64()+`","sig_type":7,"crypto_type":0,"enc_private_key_type":0}` {
+		t.Errorf("JSON %s, %v", b, err)
+	}
+
+	tpub, tpriv, _ := ed25519.GenerateKey(rand.Reader)
+	o, err := k.SignOffline(1800000000, i2p.SigEd25519, tpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := append(bytes.Clone(d.Bytes()), make([]byte, 256+32)...)
+	file = append(file, 0x6b, 0x49, 0xd2, 0x00, 0x00, 0x07) // 1800000000, type 7
+	file = append(append(append(file, tpub...), o.Signature...), tpriv.Seed()...)
+	off, err := i2p.ParsePrivateKeys(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, [2]string{"offline_expires", "1800000000"}, [2]string{"transient_sig_type", "7 (EdDSA_SHA512_Ed25519)"})
+	if got := Describe(off).Fields(); !reflect.DeepEqual(got, want) {
+		t.Errorf("offline Fields() = %q, want %q", got, want)
+	}
+}
+
+// TestReadImport: dest import sends only a whole, bounded key file the
+// cluster can host; every refusal names the file.
+func TestReadImport(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := k.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := write("good.dat", b)
+	if raw, err := ReadImport(good); err != nil || !bytes.Equal(raw, b) {
+		t.Fatalf("ReadImport(good) = %d bytes, %v", len(raw), err)
+	}
+	tpub, tpriv, _ := ed25519.GenerateKey(rand.Reader)
+	o, err := k.SignOffline(1800000000, i2p.SigEd25519, tpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := append(bytes.Clone(k.Destination().Bytes()), make([]byte, 256+32)...)
+	off = append(off, 0x6b, 0x49, 0xd2, 0x00, 0x00, 0x07)
+	off = append(append(append(off, tpub...), o.Signature...), tpriv.Seed()...)
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "missing: no such file or directory"},
+		{write("big", make([]byte, MaxLen+1)), "big: larger than 65536 bytes, not a key file"},
+		{write("garbage", []byte("garbage\n")), "garbage: i2p: malformed private key file"},
+		{write("offline", off), "offline (" + k.Destination().B32() + "): only Ed25519 keys without offline signatures can be hosted"},
+	} {
+		_, err := ReadImport(tc.path)
+		if err == nil || !strings.HasPrefix(err.Error(), "key file ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReadImport(%s) = %v, want %q", filepath.Base(tc.path), err, tc.want)
+		}
 	}
 }

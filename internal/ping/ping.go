@@ -360,3 +360,26 @@ func (p *pinger) checkAllInLocked() {
 		}
 	}
 }
+
+// WriteText writes the summary `imh ping` prints without --json
+// (docs/cli.md): for a one-way run how many datagrams went to target,
+// else sent, received and lost, and the round trips' min/avg/max when
+// replies came.
+func (r *Result) WriteText(w io.Writer, target i2p.Hash, oneway bool) error {
+	if oneway {
+		_, err := fmt.Fprintf(w, "%d raw datagrams sent to %s (one-way: count them at the receiver)\n", r.Sent, target.B32())
+		return err
+	}
+	lost := r.Sent - r.Received
+	if _, err := fmt.Fprintf(w, "%d sent, %d received, %d lost\n", r.Sent, r.Received, lost); err != nil || len(r.RTTms) == 0 {
+		return err
+	}
+	s := slices.Clone(r.RTTms)
+	slices.Sort(s)
+	var sum float64
+	for _, v := range s {
+		sum += v
+	}
+	_, err := fmt.Fprintf(w, "rtt min/avg/max = %.1f/%.1f/%.1f ms\n", s[0], sum/float64(len(s)), s[len(s)-1])
+	return err
+}

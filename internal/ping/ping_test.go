@@ -171,3 +171,34 @@ func TestResultJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestResultWriteText pins the summary `imh ping` prints (docs/cli.md).
+func TestResultWriteText(t *testing.T) {
+	target, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := target.Destination().Hash()
+	for _, tc := range []struct {
+		name   string
+		res    Result
+		oneway bool
+		want   string
+	}{
+		{"replies", Result{Sent: 3, Received: 2, RTTms: []float64{30, 10}}, false,
+			"3 sent, 2 received, 1 lost\nrtt min/avg/max = 10.0/20.0/30.0 ms\n"},
+		{"none", Result{Sent: 2, RTTms: []float64{}}, false, "2 sent, 0 received, 2 lost\n"},
+		{"oneway", Result{Sent: 4, RTTms: []float64{}}, true,
+			"4 raw datagrams sent to " + h.B32() + " (one-way: count them at the receiver)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			if err := tc.res.WriteText(&out, h, tc.oneway); err != nil || out.String() != tc.want {
+				t.Errorf("WriteText = %q, %v; want %q", out.String(), err, tc.want)
+			}
+			if tc.name == "replies" && tc.res.RTTms[0] != 30 {
+				t.Errorf("WriteText sorted the caller's RTTms: %v", tc.res.RTTms)
+			}
+		})
+	}
+}

@@ -3,9 +3,12 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
+	"time"
 
 	"github.com/imh-project/imh/observe"
 )
@@ -17,6 +20,17 @@ type Written struct {
 	File   string `json:"file"`
 	Stores int    `json:"stores"`
 	SpanMs int64  `json:"span_ms"` // from the first store to the last
+}
+
+// WriteTable writes the files WriteRuns wrote as `imh simnet observe`
+// lists them without --json: run, stores, span and file, aligned.
+func WriteTable(w io.Writer, written []Written) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTORES\tSPAN\tFILE")
+	for _, r := range written {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Run, r.Stores, time.Duration(r.SpanMs)*time.Millisecond, r.File)
+	}
+	return tw.Flush()
 }
 
 // ErrOutput marks a problem with where WriteRuns writes (a history file

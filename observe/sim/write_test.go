@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imh-project/imh/observe"
@@ -56,5 +57,20 @@ func TestWriteRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteTable pins the table `imh simnet observe` prints (docs/cli.md).
+func TestWriteTable(t *testing.T) {
+	var b strings.Builder
+	err := WriteTable(&b, []Written{
+		{Run: "single-a", File: "out/single-a.json", Stores: 16, SpanMs: 3597000},
+		{Run: "imh-failover", File: "out/imh-failover.json", Stores: 140, SpanMs: 1500},
+	})
+	want := "RUN           STORES  SPAN    FILE\n" +
+		"single-a      16      59m57s  out/single-a.json\n" +
+		"imh-failover  140     1.5s    out/imh-failover.json\n"
+	if err != nil || b.String() != want {
+		t.Errorf("WriteTable = %q, %v; want %q", b.String(), err, want)
 	}
 }
