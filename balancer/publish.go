@@ -44,7 +44,7 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
 		PerRouter: l.inboundShare(d), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
-		Retire: l.cfg.ReplaceBefore, Active: d.active,
+		Retire: l.cfg.ReplaceBefore, Lead: l.cfg.ReplaceJitter, Active: d.active,
 	})
 	in := PublishInput{
 		Now: now, Selected: sel.Leases, Last: d.lastLeases, LastAt: d.lastAt,

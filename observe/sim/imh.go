@@ -261,7 +261,7 @@ func (d *imhDest) maybePublish(now time.Time, share int) {
 	sel := d.policy.Select(balancer.SelectInput{
 		Now: now, Routers: states, Tunnels: tunnels, Previous: d.lastLeases,
 		PerRouter: share, Max: i2p.MaxLeases, MinRemaining: d.cfg.MinLeaseRemaining,
-		Retire: d.cfg.ReplaceBefore, Active: d.active,
+		Retire: d.cfg.ReplaceBefore, Lead: d.cfg.ReplaceJitter, Active: d.active,
 	})
 	up := len(d.routers) - d.downCount()
 	in := balancer.PublishInput{
