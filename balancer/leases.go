@@ -86,6 +86,15 @@ type SelectInput struct {
 	// takes a new tunnel in when it is built, not when the lease it
 	// replaces comes within Retire of its end.
 	Lead time.Duration
+	// Target: when the routers' shares (PerRouter) give fewer leases than
+	// this (LeaseTarget), previously published leases that keep their
+	// priority stay beyond their router's share, up to it. When a router
+	// comes back up, the others' leases that covered for it thus stay
+	// until its own tunnels are built, instead of a LeaseSet a quarter
+	// short meanwhile. Only published leases: a new tunnel taken past its
+	// router's share would have to leave again, young, when the share's
+	// owner catches up. 0: no filling.
+	Target int
 	// Active is the router whose leases the failover policy published last.
 	Active string
 }
@@ -289,7 +298,8 @@ func compareFreshest(a, b Lease) int {
 // pick takes, in rounds over the routers in order, each router's next
 // ranked lease, up to PerRouter per router and Max in all. Previously
 // published leases win all their rounds before any new lease is taken, so a
-// full LeaseSet changes only where leases died.
+// full LeaseSet changes only where leases died. Short of Target, further
+// rounds keep more of each router's published leases, up to Target.
 func pick(in SelectInput, groups map[string][]Lease, prev map[leaseKey]bool) []Lease {
 	maxAll := min(in.Max, i2p.MaxLeases)
 	if maxAll <= 0 {
@@ -297,16 +307,23 @@ func pick(in SelectInput, groups map[string][]Lease, prev map[leaseKey]bool) []L
 	}
 	taken := make(map[string]int, len(groups))
 	var out []Lease
-	for _, keptPhase := range []bool{true, false} {
-		for progress := true; progress && len(out) < maxAll; {
+	for _, phase := range []struct {
+		kept bool // only previously published leases that keep their priority
+		fill bool // past PerRouter, up to Target
+	}{{true, false}, {false, false}, {true, true}} {
+		limit, perRouter := maxAll, in.PerRouter
+		if phase.fill {
+			limit, perRouter = min(maxAll, in.Target), maxAll
+		}
+		for progress := true; progress && len(out) < limit; {
 			progress = false
 			for _, r := range in.Routers {
 				g := groups[r.Name]
 				i := taken[r.Name]
-				if i >= len(g) || i >= in.PerRouter || len(out) >= maxAll {
+				if i >= len(g) || i >= perRouter || len(out) >= limit {
 					continue
 				}
-				if keptPhase && !prev[g[i].key()] {
+				if phase.kept && !prev[g[i].key()] {
 					continue
 				}
 				out = append(out, g[i])

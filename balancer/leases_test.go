@@ -351,3 +351,38 @@ func TestSpreadReplacementEntersWhenBuilt(t *testing.T) {
 		})
 	}
 }
+
+// When a router comes back up, the others' leases that covered for it
+// stay beyond their share until its own tunnels are built (Target), instead
+// of a LeaseSet a quarter short (issue 20: imh-churn's lease_count outside
+// the floor for the 20 s after each return); an unpublished spare is not
+// taken past its router's share.
+func TestSpreadOthersCoverARouterBackWithoutTunnels(t *testing.T) {
+	var tunnels []Lease
+	for i, r := range []string{"r1", "r2", "r3"} {
+		for j := range 4 { // 4 each while r4 was down
+			tunnels = append(tunnels, tun(r, uint32(10*i+j+1), time.Duration(200+100*j)*time.Second))
+		}
+	}
+	in := SelectInput{Now: t0, Routers: routers("r1", "r2", "r3", "r4"), Tunnels: tunnels, Previous: tunnels,
+		PerRouter: 3, Max: 16, MinRemaining: DefaultMinLeaseRemaining, Retire: 90 * time.Second}
+	var sp Spread
+	if got := sp.Select(in).Leases; len(got) != 9 {
+		t.Fatalf("without Target: %d leases, want 9 (3 per router)", len(got))
+	}
+	in.Target = 12
+	if n := LeasesByRouter(sp.Select(in).Leases); n["r1"] != 4 || n["r2"] != 4 || n["r3"] != 4 {
+		t.Fatalf("Target 12: leases by router %v, want the 4 published of r1-r3 each", n)
+	}
+	// r4's first tunnel takes one place; the others keep the rest.
+	in.Tunnels = append(slices.Clone(tunnels), tun("r4", 41, 599*time.Second))
+	got := sp.Select(in).Leases
+	if n := LeasesByRouter(got); len(got) != 12 || n["r4"] != 1 {
+		t.Fatalf("r4 with one tunnel: leases by router %v, want 12 with 1 of r4", n)
+	}
+	// Spares never published do not fill.
+	in.Tunnels, in.Previous = tunnels, nil
+	if got := sp.Select(in).Leases; len(got) != 9 {
+		t.Fatalf("unpublished spares: %d leases, want 9", len(got))
+	}
+}
