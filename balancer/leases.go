@@ -78,6 +78,23 @@ type SelectInput struct {
 	// leases are older than one router's. 0 keeps published leases to
 	// MinRemaining.
 	Retire time.Duration
+	// Lead: an inbound tunnel's replacement starts up to this much before
+	// Retire (Config.ReplaceJitter, ReplaceLead). A published lease with
+	// less than Retire+Lead left also loses its priority to an unpublished
+	// tunnel of its router built since then (its replacement), one such
+	// tunnel per lease, oldest lease first: a stock router's LeaseSet
+	// takes a new tunnel in when it is built, not when the lease it
+	// replaces comes within Retire of its end.
+	Lead time.Duration
+	// Target: when the routers' shares (PerRouter) give fewer leases than
+	// this (LeaseTarget), previously published leases that keep their
+	// priority stay beyond their router's share, up to it. When a router
+	// comes back up, the others' leases that covered for it thus stay
+	// until its own tunnels are built, instead of a LeaseSet a quarter
+	// short meanwhile. Only published leases: a new tunnel taken past its
+	// router's share would have to leave again, young, when the share's
+	// owner catches up. 0: no filling.
+	Target int
 	// Active is the router whose leases the failover policy published last.
 	Active string
 }
@@ -123,7 +140,7 @@ func (Failover) Name() string { return PolicyFailover }
 
 // Select implements LeasePolicy.
 func (Failover) Select(in SelectInput) Selection {
-	groups := candidates(in)
+	groups, prev := candidates(in)
 	active := in.Active
 	if len(groups[active]) == 0 {
 		active = ""
@@ -138,7 +155,7 @@ func (Failover) Select(in SelectInput) Selection {
 	}
 	only := in
 	only.Routers = []RouterState{{Name: active, Up: true}}
-	return Selection{Leases: pick(only, map[string][]Lease{active: groups[active]}), Active: active}
+	return Selection{Leases: pick(only, map[string][]Lease{active: groups[active]}, prev), Active: active}
 }
 
 // Spread takes leases from every router that is up: load sharing, safe for
@@ -152,7 +169,8 @@ func (Spread) Name() string { return PolicySpread }
 
 // Select implements LeasePolicy.
 func (Spread) Select(in SelectInput) Selection {
-	return Selection{Leases: pick(in, candidates(in))}
+	groups, prev := candidates(in)
+	return Selection{Leases: pick(in, groups, prev)}
 }
 
 // candidates groups the usable tunnels per router (routers up, enough life
@@ -164,13 +182,13 @@ func (Spread) Select(in SelectInput) Selection {
 // published LeaseSets of leases all within two minutes of their end
 // (issue 20: 1-5% of imh-spread's stores, expires_offset outside the floor
 // in 11 of 15 runs); an old spare still fills in when a router's share
-// grows.
-func candidates(in SelectInput) map[string][]Lease {
+// grows. A published lease whose replacement is built gives way to it at
+// once (kept, SelectInput.Lead). Also returns kept's set.
+func candidates(in SelectInput) (map[string][]Lease, map[leaseKey]bool) {
 	up := make(map[string]bool, len(in.Routers))
 	for _, r := range in.Routers {
 		up[r.Name] = r.Up
 	}
-	prev := kept(in)
 	limit := in.Now.Add(in.MinRemaining)
 	seen := make(map[leaseKey]bool, len(in.Tunnels))
 	groups := make(map[string][]Lease, len(in.Routers))
@@ -185,6 +203,7 @@ func candidates(in SelectInput) map[string][]Lease {
 	for _, l := range in.Previous {
 		published[l.key()] = true
 	}
+	prev := kept(in, groups, published)
 	// An unpublished tunnel with less than twice Retire left is an old
 	// spare: near its own replacement.
 	old := in.Now.Add(2 * in.Retire)
@@ -207,18 +226,59 @@ func candidates(in SelectInput) map[string][]Lease {
 			return compareFreshest(a, b)
 		})
 	}
-	return groups
+	return groups, prev
 }
 
 // kept is the set of previously published leases that keep their
-// priority: those with more than Retire left.
-func kept(in SelectInput) map[leaseKey]bool {
+// priority: those with more than Retire left, except that a lease with
+// less than Retire+Lead left gives way to a tunnel of its router built
+// after that point (SelectInput.Lead). groups are the usable tunnels per
+// router, published the keys of in.Previous.
+func kept(in SelectInput, groups map[string][]Lease, published map[leaseKey]bool) map[leaseKey]bool {
 	prev := make(map[leaseKey]bool, len(in.Previous))
 	retire := in.Now.Add(in.Retire)
+	early := retire.Add(in.Lead)
+	var closing []Lease // published leases within Retire+Lead, not Retire
 	for _, l := range in.Previous {
 		if in.Retire <= 0 || l.End.After(retire) {
 			prev[l.key()] = true
+			if in.Lead > 0 && !l.End.After(early) {
+				closing = append(closing, l)
+			}
 		}
+	}
+	if len(closing) == 0 {
+		return prev
+	}
+	// Oldest first: the i-th closing lease of a router gives way when at
+	// least i+1 of its router's unpublished tunnels were built after it
+	// came within Retire+Lead of its end (one replacement each).
+	slices.SortFunc(closing, func(a, b Lease) int {
+		if c := a.End.Compare(b.End); c != 0 {
+			return c
+		}
+		return compareFreshest(b, a)
+	})
+	gave := make(map[string]int, len(in.Routers)) // leases that gave way, per router; -1: stop
+	for _, l := range closing {
+		i := gave[l.Router]
+		if i < 0 {
+			continue // an older lease of this router found no replacement
+		}
+		// a tunnel built after l came within Retire+Lead ends after this
+		since := l.End.Add(TunnelLifetime - in.Retire - in.Lead)
+		n := 0
+		for _, t := range groups[l.Router] {
+			if !published[t.key()] && t.End.After(since) {
+				n++
+			}
+		}
+		if n <= i {
+			gave[l.Router] = -1
+			continue
+		}
+		delete(prev, l.key())
+		gave[l.Router] = i + 1
 	}
 	return prev
 }
@@ -238,25 +298,32 @@ func compareFreshest(a, b Lease) int {
 // pick takes, in rounds over the routers in order, each router's next
 // ranked lease, up to PerRouter per router and Max in all. Previously
 // published leases win all their rounds before any new lease is taken, so a
-// full LeaseSet changes only where leases died.
-func pick(in SelectInput, groups map[string][]Lease) []Lease {
+// full LeaseSet changes only where leases died. Short of Target, further
+// rounds keep more of each router's published leases, up to Target.
+func pick(in SelectInput, groups map[string][]Lease, prev map[leaseKey]bool) []Lease {
 	maxAll := min(in.Max, i2p.MaxLeases)
 	if maxAll <= 0 {
 		maxAll = i2p.MaxLeases
 	}
-	prev := kept(in)
 	taken := make(map[string]int, len(groups))
 	var out []Lease
-	for _, keptPhase := range []bool{true, false} {
-		for progress := true; progress && len(out) < maxAll; {
+	for _, phase := range []struct {
+		kept bool // only previously published leases that keep their priority
+		fill bool // past PerRouter, up to Target
+	}{{true, false}, {false, false}, {true, true}} {
+		limit, perRouter := maxAll, in.PerRouter
+		if phase.fill {
+			limit, perRouter = min(maxAll, in.Target), maxAll
+		}
+		for progress := true; progress && len(out) < limit; {
 			progress = false
 			for _, r := range in.Routers {
 				g := groups[r.Name]
 				i := taken[r.Name]
-				if i >= len(g) || i >= in.PerRouter || len(out) >= maxAll {
+				if i >= len(g) || i >= perRouter || len(out) >= limit {
 					continue
 				}
-				if keptPhase && !prev[g[i].key()] {
+				if phase.kept && !prev[g[i].key()] {
 					continue
 				}
 				out = append(out, g[i])

@@ -313,3 +313,76 @@ func TestSpreadRetiredLeaseWaitsForFreshTunnel(t *testing.T) {
 		})
 	}
 }
+
+// A published lease's replacement is started up to Lead before Retire
+// (ReplaceLead); once built it takes the lease's place at once, as a stock
+// router publishes a new tunnel when it is built, rather than when the old
+// lease comes within Retire of its end (issue 20: expires_offset). Only a
+// tunnel built since the lease came within Retire+Lead counts: an older
+// unpublished tunnel (a spare) does not push the lease out early.
+func TestSpreadReplacementEntersWhenBuilt(t *testing.T) {
+	const retire, lead = 90 * time.Second, 6 * time.Second
+	published := []Lease{tun("r1", 1, 93*time.Second), tun("r1", 2, 300*time.Second), tun("r1", 3, 450*time.Second)}
+	spare := tun("r1", 4, 250*time.Second)
+	built := tun("r1", 5, TunnelLifetime-2*time.Second)  // 2 s ago: lease 1 had 95 s left
+	before := tun("r1", 6, TunnelLifetime-4*time.Second) // 4 s ago: lease 1 had 97 s left
+	in := SelectInput{Now: t0, Routers: routers("r1"), Previous: published, PerRouter: 3, Max: 16,
+		MinRemaining: DefaultMinLeaseRemaining, Retire: retire, Lead: lead}
+	for _, tc := range []struct {
+		name    string
+		tunnels []Lease
+		lead    time.Duration
+		want    []uint32
+	}{
+		{"only a spare: the lease stays", []Lease{published[0], published[1], published[2], spare}, lead, []uint32{1, 2, 3}},
+		{"its replacement takes its place when built", []Lease{published[0], published[1], published[2], spare, built}, lead, []uint32{2, 3, 5}},
+		{"a tunnel built before the lead does not", []Lease{published[0], published[1], published[2], before}, lead, []uint32{1, 2, 3}},
+		{"no lead: the lease stays to Retire", []Lease{published[0], published[1], published[2], spare, built}, 0, []uint32{1, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := in
+			in.Tunnels, in.Lead = tc.tunnels, tc.lead
+			if got := ids(Spread{}.Select(in).Leases); !slices.Equal(got, tc.want) {
+				t.Errorf("spread: leases %v, want %v", got, tc.want)
+			}
+			if got := ids(Failover{}.Select(in).Leases); !slices.Equal(got, tc.want) {
+				t.Errorf("failover: leases %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// When a router comes back up, the others' leases that covered for it
+// stay beyond their share until its own tunnels are built (Target), instead
+// of a LeaseSet a quarter short (issue 20: imh-churn's lease_count outside
+// the floor for the 20 s after each return); an unpublished spare is not
+// taken past its router's share.
+func TestSpreadOthersCoverARouterBackWithoutTunnels(t *testing.T) {
+	var tunnels []Lease
+	for i, r := range []string{"r1", "r2", "r3"} {
+		for j := range 4 { // 4 each while r4 was down
+			tunnels = append(tunnels, tun(r, uint32(10*i+j+1), time.Duration(200+100*j)*time.Second))
+		}
+	}
+	in := SelectInput{Now: t0, Routers: routers("r1", "r2", "r3", "r4"), Tunnels: tunnels, Previous: tunnels,
+		PerRouter: 3, Max: 16, MinRemaining: DefaultMinLeaseRemaining, Retire: 90 * time.Second}
+	var sp Spread
+	if got := sp.Select(in).Leases; len(got) != 9 {
+		t.Fatalf("without Target: %d leases, want 9 (3 per router)", len(got))
+	}
+	in.Target = 12
+	if n := LeasesByRouter(sp.Select(in).Leases); n["r1"] != 4 || n["r2"] != 4 || n["r3"] != 4 {
+		t.Fatalf("Target 12: leases by router %v, want the 4 published of r1-r3 each", n)
+	}
+	// r4's first tunnel takes one place; the others keep the rest.
+	in.Tunnels = append(slices.Clone(tunnels), tun("r4", 41, 599*time.Second))
+	got := sp.Select(in).Leases
+	if n := LeasesByRouter(got); len(got) != 12 || n["r4"] != 1 {
+		t.Fatalf("r4 with one tunnel: leases by router %v, want 12 with 1 of r4", n)
+	}
+	// Spares never published do not fill.
+	in.Tunnels, in.Previous = tunnels, nil
+	if got := sp.Select(in).Leases; len(got) != 9 {
+		t.Fatalf("unpublished spares: %d leases, want 9", len(got))
+	}
+}

@@ -251,8 +251,9 @@ func TestLoopSteadyStateOverAnHour(t *testing.T) {
 					t.Fatalf("published went from %d to %d", prev.Published, ls.Published)
 				}
 				for _, l := range prev.Leases {
-					// A lease retires when its replacement is due (Retire).
-					if int64(l.End)-int64(ls.Published) > int64(DefaultConfig().ReplaceBefore/time.Second)+1 && !slices.Contains(ls.Leases, l) {
+					// A lease retires when its replacement is built, started
+					// up to ReplaceJitter before ReplaceBefore (ReplaceLead).
+					if int64(l.End)-int64(ls.Published) > int64((DefaultConfig().ReplaceBefore+DefaultConfig().ReplaceJitter)/time.Second)+1 && !slices.Contains(ls.Leases, l) {
 						t.Fatalf("lease with %ds left dropped at %d", int64(l.End)-int64(ls.Published), ls.Published)
 					}
 				}

@@ -41,16 +41,17 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 		return
 	}
 	states := l.routerStates(d)
+	target := l.leaseTarget(d, states)
 	sel := d.policy.Select(SelectInput{
 		Now: now, Routers: states, Tunnels: d.inboundLeases(), Previous: d.lastLeases,
 		PerRouter: l.inboundShare(d), Max: i2p.MaxLeases, MinRemaining: l.cfg.MinLeaseRemaining,
-		Retire: l.cfg.ReplaceBefore, Active: d.active,
+		Retire: l.cfg.ReplaceBefore, Lead: l.cfg.ReplaceJitter, Target: target, Active: d.active,
 	})
 	in := PublishInput{
 		Now: now, Selected: sel.Leases, Last: d.lastLeases, LastAt: d.lastAt,
 		ChangeSince: d.changeSince, Urgent: d.urgent, Asked: len(d.needBy) > 0,
 		Settling:  Settling(l.cfg.SettleFor, l.cfg.SettleEvery, d.switchedAt, d.lastAt, now),
-		DeadLease: d.hasDeadLease(sel.Leases), Target: l.leaseTarget(d, states),
+		DeadLease: d.hasDeadLease(sel.Leases), Target: target,
 	}
 	if d.lastLS == nil {
 		in.Last = nil

@@ -258,17 +258,18 @@ func (d *imhDest) states() []balancer.RouterState {
 func (d *imhDest) maybePublish(now time.Time, share int) {
 	states := d.states()
 	tunnels := d.leases()
+	up := len(d.routers) - d.downCount()
+	target := balancer.LeaseTarget(d.policy.Name(), share, up)
 	sel := d.policy.Select(balancer.SelectInput{
 		Now: now, Routers: states, Tunnels: tunnels, Previous: d.lastLeases,
 		PerRouter: share, Max: i2p.MaxLeases, MinRemaining: d.cfg.MinLeaseRemaining,
-		Retire: d.cfg.ReplaceBefore, Active: d.active,
+		Retire: d.cfg.ReplaceBefore, Lead: d.cfg.ReplaceJitter, Active: d.active, Target: target,
 	})
-	up := len(d.routers) - d.downCount()
 	in := balancer.PublishInput{
 		Now: now, Selected: sel.Leases, Last: d.lastLeases, LastAt: d.lastAt,
 		ChangeSince: d.changeSince, Urgent: d.urgent,
 		Settling:  balancer.Settling(d.cfg.SettleFor, d.cfg.SettleEvery, d.switchedAt, d.lastAt, now),
-		DeadLease: deadLease(d.lastLeases, tunnels), Target: balancer.LeaseTarget(d.policy.Name(), share, up),
+		DeadLease: deadLease(d.lastLeases, tunnels), Target: target,
 	}
 	if d.lastLS != nil {
 		in.LastExpires = time.Unix(int64(d.lastLS.ExpiresAt()), 0)
