@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/imh-project/imh/internal/status"
 )
@@ -12,12 +11,6 @@ import (
 // The human forms of the API bodies: what the operator CLI prints without
 // --json (docs/cli.md). They live beside the bodies so that a new field
 // and its column change together.
-
-// newTable returns the aligned table writer of imh's tables (two spaces
-// between columns); call Flush.
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-}
 
 // onOff spells a switch as the CLI takes it (--frontends on|off).
 func onOff(b bool) string {
@@ -31,7 +24,7 @@ func onOff(b bool) string {
 // aligned "key: value" lines, its invisibility figures
 // (status.WriteInvisibility), then its tunnels when it has any.
 func (d *DestinationInfo) WriteTable(w io.Writer) error {
-	tw := newTable(w)
+	tw := status.NewTable(w)
 	for _, kv := range [][2]string{
 		{"name", d.Name}, {"b32", d.B32},
 		{"settings", fmt.Sprintf("inbound %d, outbound %d, hops %d", d.Inbound, d.Outbound, d.Hops)},
@@ -47,7 +40,7 @@ func (d *DestinationInfo) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	tw = newTable(w)
+	tw = status.NewTable(w)
 	fmt.Fprintln(tw, "ROUTER\tDIRECTION\tTUNNEL\tGATEWAY\tHOPS\tEXPIRES")
 	for _, t := range d.Tunnels {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\n", t.Router, t.Direction, t.ID, status.ShortHex(t.Gateway), len(t.Hops), t.Expires)
@@ -65,7 +58,7 @@ func (d *DestinationInfo) WriteSettings(w io.Writer) error {
 
 // WriteTable writes `imh dest list`: one row per destination.
 func (l DestinationList) WriteTable(w io.Writer) error {
-	tw := newTable(w)
+	tw := status.NewTable(w)
 	fmt.Fprintln(tw, "NAME\tB32\tIN/OUT/HOPS\tPOLICY\tSERVICE\tLEASES\tPUBLISHED")
 	for _, d := range l.Destinations {
 		fmt.Fprintf(tw, "%s\t%s\t%d/%d/%d\t%s\t%s\t%d\t%d\n", d.Name, d.B32, d.Inbound, d.Outbound, d.Hops, d.Policy, d.Service, d.Leases, d.Published)
@@ -75,7 +68,7 @@ func (l DestinationList) WriteTable(w io.Writer) error {
 
 // WriteTable writes `imh frontend list`: one row per frontend.
 func (l FrontendList) WriteTable(w io.Writer) error {
-	tw := newTable(w)
+	tw := status.NewTable(w)
 	fmt.Fprintln(tw, "NAME\tADDR\tROUTER")
 	for _, f := range l.Frontends {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.Addr, f.Router)
@@ -86,7 +79,7 @@ func (l FrontendList) WriteTable(w io.Writer) error {
 // WriteTable writes `imh cluster peers`: one row per raft server, "-" for
 // an unknown last contact.
 func (b PeersBody) WriteTable(w io.Writer) error {
-	tw := newTable(w)
+	tw := status.NewTable(w)
 	fmt.Fprintln(tw, "NAME\tRAFT ADDR\tSTATE\tVOTER\tLAST CONTACT\tCOMMIT INDEX")
 	for _, p := range b.Peers {
 		lc := "-"
@@ -118,7 +111,7 @@ func (s SecretStatus) WriteTable(w io.Writer) error {
 		key = "- (never rotated)"
 	}
 	fmt.Fprintf(w, "destinations sealed under key %s\n", key)
-	tw := newTable(w)
+	tw := status.NewTable(w)
 	fmt.Fprintln(tw, "NAME\tKEYS HELD\tSEALING KEY\tGOSSIP MEMBERS")
 	for _, a := range s.Agents {
 		held := strings.Join(a.KeyIDs, ",")

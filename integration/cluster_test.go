@@ -184,6 +184,18 @@ func (tc *testCluster) waitLeader(timeout time.Duration) *clusterAgent {
 	return l
 }
 
+// otherThan returns the first agent that is not a (a follower, when a is
+// the leader the test looked up).
+func (tc *testCluster) otherThan(a *clusterAgent) *clusterAgent {
+	for _, o := range tc.agents {
+		if o != a {
+			return o
+		}
+	}
+	tc.t.Fatal("no agent but " + a.name)
+	return nil
+}
+
 func (tc *testCluster) follower() *clusterAgent {
 	l := tc.leader()
 	for _, a := range tc.agents {

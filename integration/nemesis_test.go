@@ -812,13 +812,7 @@ func TestNemesisProxy(t *testing.T) {
 	// a 503, an unknown outcome), while the leader takes writes. After the
 	// heal the follower forwards again.
 	l = tc.waitLeader(30 * time.Second)
-	var f *clusterAgent
-	for _, a := range tc.agents {
-		if a != l {
-			f = a
-			break
-		}
-	}
+	f := tc.otherThan(l)
 	nm.IsolateAPI(f.name)
 	if out := call(f, kvInput{Key: "router/px1", Op: "add", Val: "127.0.0.1:9301"}); out.Code != "unknown" {
 		t.Errorf("a write through %s, its API cut from the leader: %+v, want an unknown outcome", f.name, out)

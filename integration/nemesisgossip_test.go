@@ -215,13 +215,7 @@ func TestNemesisGossip(t *testing.T) {
 	}
 	nm.HealAll()
 
-	var f *clusterAgent
-	for _, a := range tc.agents {
-		if a != l {
-			f = a
-			break
-		}
-	}
+	f := tc.otherThan(l)
 	nm.IsolateGossip(f.name)
 	cut := time.Now()
 	eventually.True(t, 30*time.Second, "the leader declares the cut-off follower failed", func() bool {

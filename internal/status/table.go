@@ -16,9 +16,9 @@ import (
 // `imh dest show` print without --json (docs/cli.md). They live beside the
 // shapes so that a new field and its column change together.
 
-// newTable returns the aligned table writer of every imh table (two spaces
-// between columns); call Flush.
-func newTable(w io.Writer) *tabwriter.Writer {
+// NewTable returns the aligned table writer of every imh table (two spaces
+// between columns), so that all of them line up alike; call Flush.
+func NewTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
@@ -32,7 +32,7 @@ func (st *Status) WriteTable(w io.Writer) error {
 		leader = "(none)"
 	}
 	fmt.Fprintf(w, "node %s, leader %s, term %d\n\n", st.Node, leader, st.Term)
-	tw := newTable(w)
+	tw := NewTable(w)
 	fmt.Fprintln(tw, "PEER\tRAFT ADDR\tSTATE\tVOTER")
 	for _, p := range st.Peers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\n", p.Name, p.RaftAddr, p.State, p.Voter)
@@ -45,7 +45,7 @@ func (st *Status) WriteTable(w io.Writer) error {
 		writeFrontends(w, st.Frontends)
 		fmt.Fprintln(w)
 	}
-	tw = newTable(w)
+	tw = NewTable(w)
 	fmt.Fprintln(tw, "DESTINATION\tB32\tPOLICY\tSERVICE\tLEASES\tBY ROUTER\tPUBLISHED")
 	for _, d := range st.Destinations {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", d.Name, d.B32, d.Policy, d.Service, d.Leases, ByRouter(d.LeasesByRouter), d.Published)
@@ -64,7 +64,7 @@ func (st *Status) WriteTable(w io.Writer) error {
 // WriteRouters writes the routers table of `imh status` and `imh router
 // list`: name, address, state and capabilities ("-" for none).
 func WriteRouters(w io.Writer, rs []Router) error {
-	tw := newTable(w)
+	tw := NewTable(w)
 	fmt.Fprintln(tw, "NAME\tADDR\tSTATE\tCAPABILITIES")
 	for _, r := range rs {
 		caps := strings.Join(r.Capabilities, ",")
@@ -81,7 +81,7 @@ func WriteRouters(w io.Writer, rs []Router) error {
 // up, its open streams, its bytes from clients (in) and to them (out), and
 // whether its backend answered.
 func writeFrontends(w io.Writer, fs []Frontend) {
-	tw := newTable(w)
+	tw := NewTable(w)
 	fmt.Fprintln(tw, "FRONTEND\tROUTER\tSTATE\tDESTINATION\tATTACHED\tOPEN\tBYTES IN\tBYTES OUT\tBACKEND UP")
 	for _, f := range fs {
 		if len(f.Destinations) == 0 {
@@ -121,7 +121,7 @@ func writeInvisibility(w io.Writer, ds []Destination) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "INVISIBILITY: the last hour of LeaseSets as a netDB observer sees them; in brackets one stock router's 5-95% range, ! outside it")
-	tw := newTable(w)
+	tw := NewTable(w)
 	fmt.Fprintln(tw, "DESTINATION\tSPAN\tSTORES\tGATEWAY SET\tCHURN/H\tSTORES/10M\tLEASES\tATYPICAL")
 	for _, d := range ds {
 		inv := d.Invisibility
@@ -156,7 +156,7 @@ func WriteInvisibility(w io.Writer, inv *Invisibility) error {
 		return err
 	}
 	fmt.Fprintf(w, "invisibility: last %s, %d LeaseSets published; %s\n", spanText(inv.SpanMs), inv.Stores, inv.atypicalText())
-	tw := newTable(w)
+	tw := NewTable(w)
 	fmt.Fprintln(tw, "FEATURE\tVALUE\tONE ROUTER (5%/50%/95%)\tUNIT\tVERDICT")
 	for _, f := range inv.Features {
 		fmt.Fprintf(tw, "%s\t%s\t%s / %s / %s\t%s\t%s\n", f.Name, valueText(f.Value),
