@@ -10,6 +10,7 @@ import (
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/clock"
+	"github.com/imh-project/imh/internal/status"
 	"github.com/imh-project/imh/routerproto"
 )
 
@@ -146,6 +147,34 @@ func TestLoopNowRouterTime(t *testing.T) {
 		// Offsets from the local clock: 5m, 5m1s, 7m.
 		if got, want := l.now(), time.Now().Add(time.Second); !got.Equal(want) {
 			t.Fatalf("now %s, want the median router's %s", got, want)
+		}
+	})
+}
+
+// A new leader's grace for re-attaching sessions (settling) is measured on
+// its own clock, not the routers' time: when the first router's SetDate
+// moves the loop's time by minutes, the grace must not end with it, or a
+// leader minutes off publishes its first router's leases alone while the
+// others are still attaching (TestClockSkewLeader failed so, 1 run in 4).
+func TestSettlingSurvivesTheRoutersTimeJump(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		local := clock.Skewed(clock.Real(), -5*time.Minute)
+		l := &loop{cfg: Config{Clock: local, RepublishBefore: time.Minute}, log: testLogger(t), routers: map[string]*routerState{}}
+		d := &destState{openedAt: local.Now(), sessions: map[string]*session{}}
+		l.routers["r1"] = &routerState{name: "r1", state: status.RouterUp, conn: &fakeConn{r: &fakeRouter{name: "r1", ahead: 5 * time.Minute}}}
+		l.routers["r2"] = &routerState{name: "r2", state: status.RouterUnknown}
+		l.order = []string{"r1", "r2"}
+		now := l.now() // r1's SetDate: five minutes after the local clock
+		if now.Sub(local.Now()) < 4*time.Minute {
+			t.Fatalf("the loop's time is not the routers': %s against the local %s", now, local.Now())
+		}
+		d.lastLS = &i2p.LeaseSet2{Published: uint32(now.Unix()), Expires: 600}
+		if !l.settling(d, now) {
+			t.Fatal("not settling right after the takeover while r2 is not tried yet: the routers' time ended the grace")
+		}
+		time.Sleep(attachGrace)
+		if l.settling(d, l.now()) {
+			t.Error("still settling after attachGrace on the local clock")
 		}
 	})
 }

@@ -29,7 +29,10 @@ type destState struct {
 	leads   map[leadMemoKey]time.Duration
 
 	sessions map[string]*session // by router name
-	openedAt time.Time           // when this leader opened it (settling)
+	// openedAt: when this leader opened it, on Config.Clock (settling).
+	// Not the loop's time: that jumps by minutes when the first router's
+	// clock offset arrives, which would end the grace at once.
+	openedAt time.Time
 
 	// The last LeaseSet published (from the fsm at start).
 	lastLS        *i2p.LeaseSet2
@@ -225,7 +228,7 @@ func (l *loop) openDest(st *fsm.State, fd *fsm.Destination, now time.Time) *dest
 		payloads:      make(map[string]int),
 		unrecorded:    make(map[fsm.TunnelKey]fsm.Tunnel),
 		lastPublished: st.PublishedMark(fd.Hash()),
-		openedAt:      now,
+		openedAt:      l.cfg.Clock.Now(),
 	}
 	if fd.LeaseSet != nil {
 		if ls, err := i2p.ParseLeaseSet2(fd.LeaseSet.Bytes); err == nil && len(ls.Leases) == len(fd.LeaseSet.Routers) {

@@ -70,6 +70,15 @@ func (l *loop) maybePublish(d *destState, now time.Time) {
 	}
 }
 
+// sinceOpened is how long ago this leader opened d, on Config.Clock: a
+// duration, which the routers' time would distort when their offset
+// arrives (a leader minutes off saw its grace end at the first SetDate and
+// published its first router's leases alone: TestClockSkewLeader, 1 run
+// in 4).
+func (l *loop) sinceOpened(d *destState) time.Duration {
+	return l.cfg.Clock.Now().Sub(d.openedAt)
+}
+
 // attachGrace bounds how long a new leader holds back a destination's
 // LeaseSet while it re-attaches the sessions (settling).
 const attachGrace = 15 * time.Second
@@ -88,7 +97,7 @@ const failoverCoalesce = 5 * time.Second
 // least failoverCoalesce during the first attachGrace of this leader.
 func (l *loop) publishConfig(d *destState, now time.Time) PublishConfig {
 	pc := l.cfg.PublishConfig()
-	if d.lastLS != nil && now.Sub(d.openedAt) < attachGrace {
+	if d.lastLS != nil && l.sinceOpened(d) < attachGrace {
 		pc.Coalesce = max(pc.Coalesce, failoverCoalesce)
 	}
 	return pc
@@ -102,7 +111,7 @@ func (l *loop) publishConfig(d *destState, now time.Time) PublishConfig {
 // without a coalescing window, a failover published a LeaseSet of half the
 // leases, which an observer would see.
 func (l *loop) settling(d *destState, now time.Time) bool {
-	if d.lastLS == nil || now.Sub(d.openedAt) >= attachGrace {
+	if d.lastLS == nil || l.sinceOpened(d) >= attachGrace {
 		return false
 	}
 	if due := time.Unix(int64(d.lastLS.ExpiresAt()), 0).Add(-l.cfg.RepublishBefore); !now.Before(due) {

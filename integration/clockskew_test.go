@@ -77,8 +77,8 @@ func TestClockSkewLeader(t *testing.T) {
 		ls = balancerStoredLeaseSet(t, e.n, e.b32)
 		return ls != nil && ls.Published > stored && ls.Published > before && loggedPublish(skewed.proc.Log(), ls.Published)
 	}) {
-		t.Fatalf("no newer LeaseSet of the skewed leader stored within %s of r2's SIGKILL (published before: %d, stored: %d); its last build error: %s",
-			skewedPublishBound, before, stored, lastLine(skewed.proc.Log(), "build leaseset"))
+		t.Fatalf("no newer LeaseSet of the skewed leader stored within %s of r2's SIGKILL (published before: %d, stored: %d, now: %d); its last build error: %s; its balancer's last words:\n%s",
+			skewedPublishBound, before, stored, publishedOf(t, skewed), lastLine(skewed.proc.Log(), "build leaseset"), balancerLines(skewed.proc.Log(), 40))
 	}
 	took := time.Since(cut)
 	after := publishedOf(t, skewed)
@@ -97,6 +97,18 @@ func TestClockSkewLeader(t *testing.T) {
 		t.Logf("%s: %s", skewed.name, line)
 	}
 	checkStoredHistory(t, e.n, e.b32)
+}
+
+// balancerLines returns the last n lines of an agent's log that are not
+// raft's or gossip's (heartbeats to a killed agent fill a log tail).
+func balancerLines(log string, n int) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if l != "" && !strings.Contains(l, "component=raft") && !strings.Contains(l, "component=gossip") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "\n")
 }
 
 // restartSkewed restarts the follower a with IMH_TEST_CLOCK_SKEW set and
