@@ -14,6 +14,15 @@ import (
 // gives no sample at all.
 var ErrTooShort = errors.New("history shorter than one window")
 
+// ErrTooLong is returned when a history would need more than MaxWindows
+// windows: a store time centuries off (found by FuzzDecodeHistory: one
+// history took hours at a 1 s step) is refused instead of hanging.
+var ErrTooLong = errors.New("history too long for the window step")
+
+// MaxWindows bounds the windows one Extract slides over: eleven days at
+// a 1 s step, far beyond the 24-hour runs it is meant for.
+const MaxWindows = 1_000_000
+
 // WindowConfig says how a history is cut into the sliding windows each
 // feature gets one value from. Sliding windows overlap, so consecutive
 // values are correlated; the step only sets how many are taken.
@@ -213,6 +222,10 @@ func extract(obs []observation, c WindowConfig) ([]Sample, error) {
 	if last-first < wMs {
 		return nil, fmt.Errorf("%w: spans %s, window %s", ErrTooShort,
 			time.Duration(last-first)*time.Millisecond, c.Window)
+	}
+	if n := (last-first-wMs)/stepMs + 1; n > MaxWindows {
+		return nil, fmt.Errorf("%w: spans %s, %d windows of %s at a step of %s (at most %d)", ErrTooLong,
+			time.Duration(last-first)*time.Millisecond, n, c.Window, c.Step, MaxWindows)
 	}
 	gatewaysAt := func(startMs, endMs int64) map[i2p.Hash]bool { return gatewaySetOf(obs, startMs, endMs) }
 	out := make([]Sample, len(Features))
