@@ -10,6 +10,7 @@ import (
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/clock"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -24,7 +25,7 @@ func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Lo
 	cfg.DialFrontend = balancer.TCPFrontendDialer(peerTLS(c.TLS(), pki.RoleFrontend))
 	cfg.NodeName = c.NodeName()
 	cfg.Logger = logger
-	clk, err := balancerClock(logger)
+	clk, err := clock.FromEnv(logger) // IMH_TEST_CLOCK_SKEW, test only
 	if err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
