@@ -144,20 +144,17 @@ func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
 	}
 	cfg.Secret = secret
 	if p := s.PreviousSecretFile; p != "" {
-		if cfg.PreviousSecret, err = readSecretFile(p); err != nil {
+		if cfg.PreviousSecret, err = usageOf(cluster.ReadSecretFile(p)); err != nil {
 			return cfg, err
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, &usageError{err: err}
-	}
-	return cfg, nil
+	return cfg, asUsage(cfg.Validate())
 }
 
 // agentTLS loads the agent's TLS files, or without them enforces the
 // plaintext rule: loopback only, unless --insecure-plaintext.
 func agentTLS(s agentSettings, cfg *cluster.Config) error {
-	store, err := loadTLS(s.TLS.files(), pki.RoleAgent, cfg.Logger)
+	store, err := usageOf(pki.LoadFor(s.TLS.files(), pki.RoleAgent, cfg.Logger))
 	if err != nil {
 		return err
 	}
@@ -165,7 +162,7 @@ func agentTLS(s agentSettings, cfg *cluster.Config) error {
 		cfg.TLS = store
 		return nil
 	}
-	return plaintextCheck(s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind)
+	return asUsage(pki.CheckPlaintext(s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind))
 }
 
 // splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).
@@ -185,7 +182,7 @@ func splitList(in []string) []string {
 // path), else IMH_SECRET (the value). Without one the agent refuses to start.
 func agentSecret(path string) (cluster.Secret, error) {
 	if path != "" {
-		return readSecretFile(path)
+		return usageOf(cluster.ReadSecretFile(path))
 	}
 	text := os.Getenv("IMH_SECRET")
 	if strings.TrimSpace(text) == "" {
@@ -194,16 +191,6 @@ func agentSecret(path string) (cluster.Secret, error) {
 	s, err := cluster.ParseSecret(text)
 	if err != nil {
 		return cluster.Secret{}, usageErrorf("secret from IMH_SECRET: %v", err)
-	}
-	return s, nil
-}
-
-// readSecretFile reads a secret file (cluster.ReadSecretFile); any problem
-// is a usage error (exit 2).
-func readSecretFile(path string) (cluster.Secret, error) {
-	s, err := cluster.ReadSecretFile(path)
-	if err != nil {
-		return cluster.Secret{}, &usageError{err: err}
 	}
 	return s, nil
 }

@@ -47,7 +47,7 @@ func (o *apiOptions) client() (*client.Client, error) {
 	o.httpAddr = addr
 	cfg := client.Config{Addr: addr}
 	if !o.tls.files.IsZero() {
-		store, err := loadTLS(o.tls.files, "", nil)
+		store, err := usageOf(pki.LoadFor(o.tls.files, "", nil))
 		if err != nil {
 			return nil, err
 		}

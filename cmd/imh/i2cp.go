@@ -48,7 +48,7 @@ func newI2CPProbeCmd() *cobra.Command {
 			"session is still open; the session is destroyed at the end.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := parseI2CPAddr(args[0])
+			addr, err := usageOf(i2cpclient.ParseAddr(args[0]))
 			if err != nil {
 				return err
 			}
@@ -70,17 +70,7 @@ func newI2CPProbeCmd() *cobra.Command {
 	return cmd
 }
 
-// parseI2CPAddr is i2cpclient.ParseAddr with a bad address the
-// operator's to fix (exit 2).
-func parseI2CPAddr(s string) (string, error) {
-	addr, err := i2cpclient.ParseAddr(s)
-	if err != nil {
-		return "", &usageError{err: err}
-	}
-	return addr, nil
-}
-
-// dialRouterCLI dials addr as parseI2CPAddr returned it: plain I2CP, or
+// dialRouterCLI dials addr as i2cpclient.ParseAddr returned it: plain I2CP, or
 // TLS for i2cps://.
 func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
 	if rest, ok := strings.CutPrefix(addr, i2cpclient.TLSScheme); ok {
@@ -88,7 +78,7 @@ func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfi
 		if files.IsZero() {
 			return nil, usageErrorf("%s needs IMH_CA_FILE, IMH_CERT_FILE and IMH_KEY_FILE", addr)
 		}
-		store, err := loadTLS(files, "", nil)
+		store, err := usageOf(pki.LoadFor(files, "", nil))
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/ping"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -47,7 +48,7 @@ or the pings could not be sent.`,
 			if o.via == "" {
 				return usageErrorf("ping: --via i2cp://H:P is required")
 			}
-			addr, err := parseI2CPAddr(o.via)
+			addr, err := usageOf(i2cpclient.ParseAddr(o.via))
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/i2cpup"
 )
@@ -15,7 +16,7 @@ import (
 // --upstream i2cp://H:P`: a stock I2P router reached over standard I2CP
 // (router/i2cpup).
 func newRouterUpstreamBackend(_ context.Context, o RouterUpstreamOptions, logger *slog.Logger) (router.Backend, error) {
-	addr, err := parseI2CPAddr(o.Addr)
+	addr, err := usageOf(i2cpclient.ParseAddr(o.Addr))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/streamnet"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
@@ -39,7 +40,7 @@ func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamnet.
 		}
 		return streamnet.OpenSimnet(ctx, addr, log)
 	}
-	addr, err := parseI2CPAddr(f.via)
+	addr, err := usageOf(i2cpclient.ParseAddr(f.via))
 	if err != nil {
 		return nil, err
 	}

@@ -120,33 +120,15 @@ func addTLSFlags(f *pflag.FlagSet, t *tlsFlags) {
 	f.StringVar(&t.files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
 }
 
-// loadTLS is pki.LoadFor with its errors the operator's to fix (exit 2).
-func loadTLS(files pki.Files, want pki.Role, logger *slog.Logger) (*pki.Store, error) {
-	s, err := pki.LoadFor(files, want, logger)
-	if err != nil {
-		return nil, &usageError{err: err}
-	}
-	return s, nil
-}
-
-// plaintextCheck is pki.CheckPlaintext with a refusal the operator's to
-// fix (exit 2).
-func plaintextCheck(insecure bool, logger *slog.Logger, binds ...string) error {
-	if err := pki.CheckPlaintext(insecure, logger, binds...); err != nil {
-		return &usageError{err: err}
-	}
-	return nil
-}
-
 // serve loads the TLS files of a daemon serving on listen (what names it
 // in errors: "router serve"): the certificate must have role and name
 // name, the name the daemon is added under, since that is what agents
 // check. Without files, the plaintext rule applies (--insecure-plaintext).
 func (t tlsSettings) serve(what string, role pki.Role, name string, insecure bool, listen string, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(t.files(), role, logger)
+	store, err := usageOf(pki.LoadFor(t.files(), role, logger))
 	if err != nil || store == nil {
 		if err == nil {
-			err = plaintextCheck(insecure, logger, listen)
+			err = asUsage(pki.CheckPlaintext(insecure, logger, listen))
 		}
 		return nil, err
 	}
