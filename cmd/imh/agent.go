@@ -200,7 +200,7 @@ func agentSecret(path string) (cluster.Secret, error) {
 func runAgent(ctx context.Context, cfg cluster.Config) error {
 	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the agent
 	defer cancel()
-	watchTLS(ctx, cfg.TLS, cfg.Logger)
+	cfg.TLS.Follow(ctx, tlsFollowEvery)
 	err := cluster.RunAgent(ctx, cfg, agentExtensions()...)
 	if errors.Is(err, cluster.ErrCorrupt) {
 		// The operator must act on the data dir: a usage error (exit 2), not a retryable failure.

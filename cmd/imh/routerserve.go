@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,23 +21,13 @@ type RouterUpstreamOptions struct {
 }
 
 // routerServeConfig is what `imh router serve` reads through loadConfig:
-// one field per flag, tagged with the flag's name.
+// routerd's Config, whose fields carry their flags' names, the settings
+// of its --upstream backend, and those every serving daemon shares.
 type routerServeConfig struct {
-	Listen             string        `mapstructure:"listen"`
-	Name               string        `mapstructure:"name"`
-	HTTP               string        `mapstructure:"http"`
-	GracePeriod        time.Duration `mapstructure:"grace-period"`
-	Network            string        `mapstructure:"network"`
-	Upstream           string        `mapstructure:"upstream"`
-	I2CPUser           string        `mapstructure:"i2cp-user"`
-	I2CPPasswordFile   string        `mapstructure:"i2cp-password-file"`
-	LogLevel           string        `mapstructure:"log-level"`
-	TLS                tlsSettings   `mapstructure:",squash"`
-	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
-	MaxConns           int           `mapstructure:"max-conns"`
-	MaxConnsPerSource  int           `mapstructure:"max-conns-per-source"`
-	MaxSessions        int           `mapstructure:"max-sessions"`
-	MaxSessionsPerConn int           `mapstructure:"max-sessions-per-conn"`
+	Daemon           routerd.Config `mapstructure:",squash"`
+	I2CPUser         string         `mapstructure:"i2cp-user"`
+	I2CPPasswordFile string         `mapstructure:"i2cp-password-file"`
+	Serve            serveSettings  `mapstructure:",squash"`
 }
 
 func newRouterServeCmd() *cobra.Command {
@@ -80,34 +68,9 @@ stock I2P router. Managed sessions outlive their control connection for
 	return cmd
 }
 
-func parseRouterLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
-// daemonConfig is the router daemon the settings describe, before its
-// logger, TLS files and --upstream backend are set up.
-func (o routerServeConfig) daemonConfig() routerd.Config {
-	return routerd.Config{
-		Name: o.Name, Listen: o.Listen, HTTP: o.HTTP, GracePeriod: o.GracePeriod,
-		Network: o.Network, Upstream: o.Upstream,
-		MaxConns: o.MaxConns, MaxConnsPerSource: o.MaxConnsPerSource,
-		MaxSessions: o.MaxSessions, MaxSessionsPerConn: o.MaxSessionsPerConn,
-	}
-}
-
 // Validate checks the settings before anything is started (routerd's
 // checks, then --log-level); every error is a usage error (exit 2).
-func (o routerServeConfig) Validate() error {
-	if err := o.daemonConfig().Validate(); err != nil {
-		return &usageError{err: err}
-	}
-	_, err := parseRouterLogLevel(o.LogLevel)
-	return err
-}
+func (o routerServeConfig) Validate() error { return o.Serve.validate(o.Daemon) }
 
 // runRouterServe checks the settings, sets up the logger and the TLS
 // files, connects an --upstream router, and runs the daemon (routerd)
@@ -116,20 +79,16 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	c := o.daemonConfig()
-	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
-	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the router
 	defer cancel()
-	store, err := o.TLS.serve("router serve", pki.RoleRouter, o.Name, o.InsecurePlaintext, o.Listen, c.Logger)
-	if err != nil {
+	c := o.Daemon
+	var err error
+	if c.Logger, c.TLS, err = o.Serve.start(ctx, "router serve", pki.RoleRouter, c.Name, c.Listen, stderr); err != nil {
 		return err
 	}
-	c.TLS = store
-	watchTLS(ctx, c.TLS, c.Logger)
-	if o.Upstream != "" {
+	if c.Upstream != "" {
 		c.Backend, err = newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
-			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
+			Name: c.Name, Addr: strings.TrimPrefix(c.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
 		}, c.Logger)
 		if err != nil {
 			return err

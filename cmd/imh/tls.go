@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -120,26 +121,59 @@ func addTLSFlags(f *pflag.FlagSet, t *tlsFlags) {
 	f.StringVar(&t.files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
 }
 
-// serve loads the TLS files of a daemon serving on listen (what names it
-// in errors: "router serve"): the certificate must have role and name
-// name, the name the daemon is added under, since that is what agents
-// check. Without files, the plaintext rule applies (--insecure-plaintext).
-func (t tlsSettings) serve(what string, role pki.Role, name string, insecure bool, listen string, logger *slog.Logger) (*pki.Store, error) {
-	store, err := usageOf(pki.LoadFor(t.files(), role, logger))
-	if err != nil || store == nil {
-		if err == nil {
-			err = asUsage(pki.CheckPlaintext(insecure, logger, listen))
-		}
-		return nil, err
-	}
-	if id := store.Identity(); id.Name != name {
-		return nil, usageErrorf("%s: --cert-file %s names %s, but --name is %s", what, t.CertFile, id, name)
-	}
-	return store, nil
+// tlsFollowEvery is how often a daemon checks its TLS files for a
+// renewal (pki.Store.Follow; SIGHUP checks at once).
+const tlsFollowEvery = 5 * time.Second
+
+// serveSettings are the settings the daemons that serve under a name
+// share (router serve, frontend serve): --log-level, the TLS files and
+// --insecure-plaintext, squashed into each one's config struct beside
+// its package's Config.
+type serveSettings struct {
+	LogLevel          string      `mapstructure:"log-level"`
+	TLS               tlsSettings `mapstructure:",squash"`
+	InsecurePlaintext bool        `mapstructure:"insecure-plaintext"`
 }
 
-// watchTLS follows renewals of the daemons' TLS files (pki.Store.Follow;
-// the Store logs with the logger it was loaded with).
-func watchTLS(ctx context.Context, s *pki.Store, _ *slog.Logger) {
-	s.Follow(ctx, 5*time.Second)
+// validate checks the daemon's Config (its package's checks), then
+// --log-level; every error is a usage error (exit 2).
+func (s serveSettings) validate(daemon interface{ Validate() error }) error {
+	if err := daemon.Validate(); err != nil {
+		return &usageError{err: err}
+	}
+	_, err := parseServeLogLevel(s.LogLevel)
+	return err
+}
+
+// parseServeLogLevel reads --log-level as slog names levels; a bad one
+// is a usage error (exit 2).
+func parseServeLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// start sets up a daemon, validated, that serves on listen under name
+// (what names it in errors: "router serve"): its logger on stderr at
+// --log-level, and its TLS files, followed until ctx ends. The
+// certificate must have role and name name, the name the daemon is added
+// under, since that is what agents check. Without files, the plaintext
+// rule applies (--insecure-plaintext).
+func (s serveSettings) start(ctx context.Context, what string, role pki.Role, name, listen string, stderr io.Writer) (*slog.Logger, *pki.Store, error) {
+	level, _ := parseServeLogLevel(s.LogLevel) // checked by validate
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	store, err := usageOf(pki.LoadFor(s.TLS.files(), role, logger))
+	if err != nil || store == nil {
+		if err == nil {
+			err = asUsage(pki.CheckPlaintext(s.InsecurePlaintext, logger, listen))
+		}
+		return logger, nil, err
+	}
+	if id := store.Identity(); id.Name != name {
+		return logger, nil, usageErrorf("%s: --cert-file %s names %s, but --name is %s", what, s.TLS.CertFile, id, name)
+	}
+	store.Follow(ctx, tlsFollowEvery)
+	return logger, store, nil
 }

@@ -49,27 +49,30 @@ var ErrNetworkLost = errors.New("connection to the simulated network lost")
 
 // Config is one router daemon. Its fields are the settings of `imh router
 // serve`, and Validate's messages name that command's flags, since that
-// is where every setting comes from.
+// is where every setting comes from. Each setting's mapstructure tag is
+// its flag's name (the key of the command's --config file), so that the
+// command decodes its settings straight into a Config; what the command
+// builds itself (Backend, TLS, Logger) is tagged "-".
 type Config struct {
-	Name        string        // the router's name: its identity on the simulated network
-	Listen      string        // H:P of the router protocol
-	HTTP        string        // H:P of GET /status and GET /metrics; none if empty
-	GracePeriod time.Duration // how long a managed session outlives its control connection
+	Name        string        `mapstructure:"name"`         // the router's name: its identity on the simulated network
+	Listen      string        `mapstructure:"listen"`       // H:P of the router protocol
+	HTTP        string        `mapstructure:"http"`         // H:P of GET /status and GET /metrics; none if empty
+	GracePeriod time.Duration `mapstructure:"grace-period"` // how long a managed session outlives its control connection
 
 	// Exactly one backend: Network (simnet://H:P), which Run attaches to,
 	// or Upstream (i2cp://H:P), a stock router whose backend the caller
 	// connects and hands over in Backend.
-	Network  string
-	Upstream string
-	Backend  router.Backend // Run closes it
+	Network  string         `mapstructure:"network"`
+	Upstream string         `mapstructure:"upstream"`
+	Backend  router.Backend `mapstructure:"-"` // Run closes it
 
-	MaxConns           int // 0: no cap
-	MaxConnsPerSource  int // 0: no cap
-	MaxSessions        int
-	MaxSessionsPerConn int
+	MaxConns           int `mapstructure:"max-conns"`            // 0: no cap
+	MaxConnsPerSource  int `mapstructure:"max-conns-per-source"` // 0: no cap
+	MaxSessions        int `mapstructure:"max-sessions"`
+	MaxSessionsPerConn int `mapstructure:"max-sessions-per-conn"`
 
-	TLS    *pki.Store // nil: plaintext (the caller applied the plaintext rule)
-	Logger *slog.Logger
+	TLS    *pki.Store   `mapstructure:"-"` // nil: plaintext (the caller applied the plaintext rule)
+	Logger *slog.Logger `mapstructure:"-"`
 
 	httpListener net.Listener // tests: used instead of listening on HTTP
 }
