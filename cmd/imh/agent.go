@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,27 +18,17 @@ import (
 // (cluster.Extension): the balancer (balancerwire.go).
 func agentExtensions() []cluster.Extension { return []cluster.Extension{wireBalancer} }
 
-// agentSettings is what `imh agent` reads through loadConfig: one field
-// per flag, tagged with the flag's name (the key of the --config file).
-// clusterConfig turns it into the cluster's own Config.
+// agentSettings is what `imh agent` reads through loadConfig: the
+// cluster's Config, whose setting fields carry their flags' names (the
+// keys of the --config file), and the files and switches agentConfig
+// turns into the rest of it.
 type agentSettings struct {
-	NodeName           string        `mapstructure:"node-name"`
-	DataDir            string        `mapstructure:"data-dir"`
-	RaftBind           string        `mapstructure:"raft-bind"`
-	GossipBind         string        `mapstructure:"gossip-bind"`
-	HTTPBind           string        `mapstructure:"http-bind"`
-	RaftAdvertise      string        `mapstructure:"raft-advertise"`
-	GossipAdvertise    string        `mapstructure:"gossip-advertise"`
-	HTTPAdvertise      string        `mapstructure:"http-advertise"`
-	BootstrapExpect    int           `mapstructure:"bootstrap-expect"`
-	Join               []string      `mapstructure:"join"`
-	SecretFile         string        `mapstructure:"secret-file"`
-	PreviousSecretFile string        `mapstructure:"previous-secret-file"`
-	RaftMultiplier     int           `mapstructure:"raft-multiplier"`
-	LogLevel           string        `mapstructure:"log-level"`
-	DeadMemberCleanup  time.Duration `mapstructure:"dead-member-cleanup"`
-	TLS                tlsSettings   `mapstructure:",squash"`
-	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
+	Cluster            cluster.Config `mapstructure:",squash"`
+	SecretFile         string         `mapstructure:"secret-file"`
+	PreviousSecretFile string         `mapstructure:"previous-secret-file"`
+	LogLevel           string         `mapstructure:"log-level"`
+	TLS                tlsSettings    `mapstructure:",squash"`
+	InsecurePlaintext  bool           `mapstructure:"insecure-plaintext"`
 }
 
 // Validate checks the settings that need no file and no network; the
@@ -47,9 +36,9 @@ type agentSettings struct {
 // Every error is a usage error (exit 2).
 func (s agentSettings) Validate() error {
 	switch {
-	case s.NodeName == "":
+	case s.Cluster.NodeName == "":
 		return usageErrorf("agent: --node-name is required")
-	case s.DataDir == "":
+	case s.Cluster.DataDir == "":
 		return usageErrorf("agent: --data-dir is required")
 	}
 	if _, err := logging.ParseLevel(s.LogLevel); err != nil {
@@ -106,33 +95,22 @@ func newAgentCmd() *cobra.Command {
 // name, the secret and the TLS files are read. Any bad value is a usage
 // error (exit 2).
 func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
-	cfg := cluster.DefaultConfig()
 	var s agentSettings
 	if err := loadConfig(cmd, "agent", &s); err != nil {
-		return cfg, err
+		return s.Cluster, err
 	}
-	if s.NodeName == "" {
+	if s.Cluster.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return cfg, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
+			return s.Cluster, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
 		}
-		s.NodeName = h
+		s.Cluster.NodeName = h
 	}
 	if err := s.Validate(); err != nil {
-		return cfg, err
+		return s.Cluster, err
 	}
-	cfg.NodeName = s.NodeName
-	cfg.DataDir = s.DataDir
-	cfg.RaftBind = s.RaftBind
-	cfg.GossipBind = s.GossipBind
-	cfg.HTTPBind = s.HTTPBind
-	cfg.RaftAdvertise = s.RaftAdvertise
-	cfg.GossipAdvertise = s.GossipAdvertise
-	cfg.HTTPAdvertise = s.HTTPAdvertise
-	cfg.BootstrapExpect = s.BootstrapExpect
-	cfg.RaftMultiplier = s.RaftMultiplier
-	cfg.Join = splitList(s.Join)
-	cfg.DeadMemberCleanup = s.DeadMemberCleanup
+	cfg := s.Cluster
+	cfg.Join = splitList(cfg.Join)
 	level, _ := logging.ParseLevel(s.LogLevel) // checked by Validate
 	cfg.Logger = logging.New(os.Stderr, level)
 	if err := agentTLS(s, &cfg); err != nil {
