@@ -2,32 +2,23 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/i2cpup"
 	"github.com/imh-project/imh/router/routerd"
 )
 
-// RouterUpstreamOptions are the --upstream flags of `imh router serve`.
-type RouterUpstreamOptions struct {
-	Name         string
-	Addr         string // H:P, without the i2cp:// scheme
-	User         string
-	PasswordFile string
-}
-
 // routerServeConfig is what `imh router serve` reads through loadConfig:
-// routerd's Config, whose fields carry their flags' names, the settings
-// of its --upstream backend, and those every serving daemon shares.
+// routerd's Config, whose fields carry their flags' names, and the
+// settings every serving daemon shares.
 type routerServeConfig struct {
-	Daemon           routerd.Config `mapstructure:",squash"`
-	I2CPUser         string         `mapstructure:"i2cp-user"`
-	I2CPPasswordFile string         `mapstructure:"i2cp-password-file"`
-	Serve            serveSettings  `mapstructure:",squash"`
+	Daemon routerd.Config `mapstructure:",squash"`
+	Serve  serveSettings  `mapstructure:",squash"`
 }
 
 func newRouterServeCmd() *cobra.Command {
@@ -86,12 +77,13 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	if c.Logger, c.TLS, err = o.Serve.start(ctx, "router serve", pki.RoleRouter, c.Name, c.Listen, stderr); err != nil {
 		return err
 	}
-	if c.Upstream != "" {
-		c.Backend, err = newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
-			Name: c.Name, Addr: strings.TrimPrefix(c.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
-		}, c.Logger)
+	if c.Upstream != "" { // a stock I2P router reached over standard I2CP (router/i2cpup)
+		up, err := usageOf(c.UpstreamConfig(c.Logger))
 		if err != nil {
 			return err
+		}
+		if c.Backend, err = i2cpup.NewBackend(up); err != nil {
+			return fmt.Errorf("router serve --upstream i2cp://%s: %w", up.Addr, err)
 		}
 	}
 	return routerd.Run(ctx, c)

@@ -17,14 +17,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/imh-project/imh/internal/daemon"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/i2cpup"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -61,10 +64,14 @@ type Config struct {
 
 	// Exactly one backend: Network (simnet://H:P), which Run attaches to,
 	// or Upstream (i2cp://H:P), a stock router whose backend the caller
-	// connects and hands over in Backend.
-	Network  string         `mapstructure:"network"`
-	Upstream string         `mapstructure:"upstream"`
-	Backend  router.Backend `mapstructure:"-"` // Run closes it
+	// connects (UpstreamConfig, i2cpup.NewBackend) and hands over in
+	// Backend. I2CPUser and I2CPPasswordFile are Upstream's credentials,
+	// both or neither.
+	Network          string         `mapstructure:"network"`
+	Upstream         string         `mapstructure:"upstream"`
+	I2CPUser         string         `mapstructure:"i2cp-user"`
+	I2CPPasswordFile string         `mapstructure:"i2cp-password-file"`
+	Backend          router.Backend `mapstructure:"-"` // Run closes it
 
 	MaxConns           int `mapstructure:"max-conns"`            // 0: no cap
 	MaxConnsPerSource  int `mapstructure:"max-conns-per-source"` // 0: no cap
@@ -107,6 +114,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("router serve: --upstream %q: want i2cp://H:P", c.Upstream)
 	}
 	return nil
+}
+
+// UpstreamConfig is the configuration of the backend to Upstream, a stock
+// I2P router reached over standard I2CP: its address, and its credentials
+// with the password read from I2CPPasswordFile. Every error is the
+// caller's to fix; connecting it (i2cpup.NewBackend) is the caller's.
+func (c Config) UpstreamConfig(logger *slog.Logger) (i2cpup.Config, error) {
+	addr, err := i2cpclient.ParseAddr(strings.TrimPrefix(c.Upstream, "i2cp://"))
+	if err != nil {
+		return i2cpup.Config{}, err
+	}
+	cfg := i2cpup.Config{Addr: addr, Username: c.I2CPUser, Logger: logger}
+	if c.I2CPPasswordFile != "" {
+		b, err := os.ReadFile(c.I2CPPasswordFile)
+		if err != nil {
+			return i2cpup.Config{}, fmt.Errorf("router serve: --i2cp-password-file: %w", err)
+		}
+		cfg.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if c.I2CPUser != "" && cfg.Password == "" || c.I2CPUser == "" && cfg.Password != "" {
+		return i2cpup.Config{}, errors.New("router serve: --i2cp-user and --i2cp-password-file go together")
+	}
+	return cfg, nil
 }
 
 // Run serves the router until ctx ends, its network connection is lost or
