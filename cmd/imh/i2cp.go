@@ -54,7 +54,7 @@ func newI2CPProbeCmd() *cobra.Command {
 			}
 			var keys *i2p.PrivateKeys
 			if keysFile != "" {
-				if keys, err = readSigningKeys(keysFile); err != nil {
+				if keys, err = usageOf(i2cpclient.ReadSigningKeys(keysFile)); err != nil {
 					return err
 				}
 			}
@@ -86,21 +86,6 @@ func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfi
 		addr = rest
 	}
 	return routerproto.Dial(ctx, addr, cfg)
-}
-
-func readSigningKeys(path string) (*i2p.PrivateKeys, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usageErrorf("key file: %v", err)
-	}
-	keys, err := i2p.ParsePrivateKeys(b)
-	if err != nil {
-		return nil, usageErrorf("key file %s: %v", path, err)
-	}
-	if !keys.CanSign() {
-		return nil, usageErrorf("key file %s: cannot sign with signature type %s (imh signs with Ed25519 keys without offline keys)", path, keys.Destination().SigType())
-	}
-	return keys, nil
 }
 
 // runProbe dials the router and probes it (i2cpclient.Probe).

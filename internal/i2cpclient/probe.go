@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,24 @@ type ProbeLease struct {
 	Gateway string `json:"gateway"`
 	Tunnel  uint32 `json:"tunnel"`
 	End     uint32 `json:"end"`
+}
+
+// ReadSigningKeys reads the private key file a session is opened with
+// (`imh i2cp probe --keys`): its keys must sign the session's LeaseSet2s
+// themselves (Ed25519 without offline keys). Errors name the file.
+func ReadSigningKeys(path string) (*i2p.PrivateKeys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	keys, err := i2p.ParsePrivateKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if !keys.CanSign() {
+		return nil, fmt.Errorf("key file %s: cannot sign with signature type %s (imh signs with Ed25519 keys without offline keys)", path, keys.Destination().SigType())
+	}
+	return keys, nil
 }
 
 // Probe reports what the router on c said in the handshake (version,

@@ -1,9 +1,13 @@
 package i2cpclient
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +93,60 @@ func TestProbeResultWriteText(t *testing.T) {
 			var out strings.Builder
 			if err := tc.res.WriteText(&out, 12*time.Second); err != nil || out.String() != tc.want {
 				t.Errorf("WriteText = %q, %v; want %q", out.String(), err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadSigningKeys: an Ed25519 key file is read; a missing file, one
+// that is not a key file and keys that cannot sign (offline keys) are
+// refused, naming the file.
+func TestReadSigningKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := k.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An i2pd offline key file: the destination, a zero encryption and
+	// signing key, then the offline block (expiry, transient type 7, its
+	// public key, the signature) and the transient private key.
+	tpub, tpriv, _ := ed25519.GenerateKey(rand.Reader)
+	o, err := k.SignOffline(1800000000, i2p.SigEd25519, tpub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := append(bytes.Clone(k.Destination().Bytes()), make([]byte, 256+32)...)
+	off = append(off, 0x6b, 0x49, 0xd2, 0x00, 0x00, 0x07)
+	off = append(append(append(off, tpub...), o.Signature...), tpriv.Seed()...)
+	for _, tc := range []struct {
+		name, path, want string // want: the error's start; "" accepts
+	}{
+		{"good", write("good.dat", b), ""},
+		{"missing", filepath.Join(dir, "missing"), "key file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{"garbage", write("garbage", []byte("garbage\n")), "key file " + filepath.Join(dir, "garbage") + ": i2p: malformed private key file"},
+		{"offline", write("offline", off), "key file " + filepath.Join(dir, "offline") + ": cannot sign with signature type "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadSigningKeys(tc.path)
+			if tc.want != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+					t.Fatalf("ReadSigningKeys = %v, want an error starting %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil || got.Destination().Hash() != k.Destination().Hash() {
+				t.Fatalf("ReadSigningKeys = %v, %v", got, err)
 			}
 		})
 	}
