@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -69,6 +71,29 @@ func callAgent[T any](o *apiOptions, f func(*client.Client) (T, error)) (T, erro
 	}
 	v, err := f(c)
 	return v, apiErr(err)
+}
+
+// newAgentCallCmd completes cmd (its Use, Short and Args set) as a
+// command that makes one call to the agent and prints the answer: one
+// JSON object with --json, else text. Its errors start with what, and the
+// NAME argument when the command takes one ("dest show NAME: ...").
+func newAgentCallCmd[T any](cmd *cobra.Command, what string, call func(ctx context.Context, c *client.Client, args []string) (T, error), text func(v T, w io.Writer) error) *cobra.Command {
+	var o apiOptions
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		v, err := callAgent(&o, func(c *client.Client) (T, error) { return call(cmd.Context(), c, args) })
+		if err != nil {
+			if len(args) == 1 {
+				return fmt.Errorf("%s %s: %w", what, argName(args[0]), err)
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if o.json {
+			return printJSON(cmd, v)
+		}
+		return text(v, cmd.OutOrStdout())
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
 }
 
 // agentAddr turns --http-addr (IMH_HTTP_ADDR) into H:P (client.ParseAddr:

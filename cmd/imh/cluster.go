@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -22,25 +24,16 @@ func newClusterCmd() *cobra.Command {
 }
 
 func newClusterStateHashCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "state-hash",
 		Short: "The agent's last applied raft index and the SHA-256 of its replicated state (equal on every agent at the same index)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := callAgent(&o, func(c *client.Client) (cluster.StateHashBody, error) { return c.StateHash(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("cluster state-hash: %w", err)
-			}
-			if o.json {
-				return printJSON(cmd, body)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d %s\n", body.Node, body.Index, body.Hash)
-			return nil
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "cluster state-hash", func(ctx context.Context, c *client.Client, _ []string) (cluster.StateHashBody, error) {
+		return c.StateHash(ctx)
+	}, func(body cluster.StateHashBody, w io.Writer) error {
+		fmt.Fprintf(w, "%s %d %s\n", body.Node, body.Index, body.Hash)
+		return nil
+	})
 }
 
 func newClusterPeersCmd() *cobra.Command {

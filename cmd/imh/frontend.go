@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -59,23 +60,12 @@ func newFrontendAddCmd() *cobra.Command {
 }
 
 func newFrontendListCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List the cluster's frontends and the routers they sit beside",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fs, err := callAgent(&o, func(c *client.Client) ([]cluster.FrontendInfo, error) { return c.Frontends(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("frontend list: %w", err)
-			}
-			list := cluster.FrontendList{Frontends: fs}
-			if o.json {
-				return printJSON(cmd, list)
-			}
-			return list.WriteTable(cmd.OutOrStdout())
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "frontend list", func(ctx context.Context, c *client.Client, _ []string) (cluster.FrontendList, error) {
+		fs, err := c.Frontends(ctx)
+		return cluster.FrontendList{Frontends: fs}, err
+	}, cluster.FrontendList.WriteTable)
 }

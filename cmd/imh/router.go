@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -85,22 +86,15 @@ type routerListJSON struct {
 }
 
 func newRouterListCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List the cluster's routers with the leader's view of their health",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := callAgent(&o, func(c *client.Client) (*status.Status, error) { return c.Status(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("router list: %w", err)
-			}
-			if o.json {
-				return printJSON(cmd, routerListJSON{Routers: st.Routers})
-			}
-			return status.WriteRouters(cmd.OutOrStdout(), st.Routers)
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "router list", func(ctx context.Context, c *client.Client, _ []string) (routerListJSON, error) {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return routerListJSON{}, err
+		}
+		return routerListJSON{Routers: st.Routers}, nil
+	}, func(l routerListJSON, w io.Writer) error { return status.WriteRouters(w, l.Routers) })
 }
