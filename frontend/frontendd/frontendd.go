@@ -83,12 +83,7 @@ func Run(ctx context.Context, c Config) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg := frontend.Config{Name: c.Name, Router: c.Router, Logger: logger}
-	if c.TLS != nil {
-		cfg.RouterTLS = func(name string) *tls.Config {
-			return c.TLS.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
-		}
-	}
+	cfg := frontend.Config{Name: c.Name, Router: c.Router, Logger: logger, RouterTLS: c.TLS.NamedClientConfigs(pki.RoleRouter)}
 	fe, err := frontend.New(cfg)
 	if err != nil {
 		return fmt.Errorf("frontend serve: %w", err)
