@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,11 +75,12 @@ func callAgent[T any](o *apiOptions, f func(*client.Client) (T, error)) (T, erro
 // newAgentCallCmd completes cmd (its Use, Short and Args set) as a
 // command that makes one call to the agent and prints the answer: one
 // JSON object with --json, else text. Its errors start with what, and the
-// NAME argument when the command takes one ("dest show NAME: ...").
-func newAgentCallCmd[T any](cmd *cobra.Command, what string, call func(ctx context.Context, c *client.Client, args []string) (T, error), text func(v T, w io.Writer) error) *cobra.Command {
+// NAME argument when the command takes one ("dest show NAME: ..."). call
+// gets cmd for its context, and for a warning on stderr.
+func newAgentCallCmd[T any](cmd *cobra.Command, what string, call func(cmd *cobra.Command, c *client.Client, args []string) (T, error), text func(v T, w io.Writer) error) *cobra.Command {
 	var o apiOptions
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		v, err := callAgent(&o, func(c *client.Client) (T, error) { return call(cmd.Context(), c, args) })
+		v, err := callAgent(&o, func(c *client.Client) (T, error) { return call(cmd, c, args) })
 		if err != nil {
 			if len(args) == 1 {
 				return fmt.Errorf("%s %s: %w", what, argName(args[0]), err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -16,8 +15,8 @@ func newDestListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List the cluster's destinations",
 		Args:  cobra.NoArgs,
-	}, "dest list", func(ctx context.Context, c *client.Client, _ []string) (cluster.DestinationList, error) {
-		ds, err := c.Destinations(ctx)
+	}, "dest list", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.DestinationList, error) {
+		ds, err := c.Destinations(cmd.Context())
 		return cluster.DestinationList{Destinations: ds}, err
 	}, cluster.DestinationList.WriteTable)
 }
@@ -27,8 +26,8 @@ func newDestShowCmd() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show one destination (public facts only; never private keys)",
 		Args:  cobra.ExactArgs(1),
-	}, "dest show", func(ctx context.Context, c *client.Client, args []string) (*cluster.DestinationInfo, error) {
-		d, err := c.Destination(ctx, args[0])
+	}, "dest show", func(cmd *cobra.Command, c *client.Client, args []string) (*cluster.DestinationInfo, error) {
+		d, err := c.Destination(cmd.Context(), args[0])
 		return &d, err
 	}, (*cluster.DestinationInfo).WriteTable)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -64,8 +63,8 @@ func newFrontendListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List the cluster's frontends and the routers they sit beside",
 		Args:  cobra.NoArgs,
-	}, "frontend list", func(ctx context.Context, c *client.Client, _ []string) (cluster.FrontendList, error) {
-		fs, err := c.Frontends(ctx)
+	}, "frontend list", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.FrontendList, error) {
+		fs, err := c.Frontends(cmd.Context())
 		return cluster.FrontendList{Frontends: fs}, err
 	}, cluster.FrontendList.WriteTable)
 }

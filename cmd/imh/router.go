@@ -90,8 +90,8 @@ func newRouterListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List the cluster's routers with the leader's view of their health",
 		Args:  cobra.NoArgs,
-	}, "router list", func(ctx context.Context, c *client.Client, _ []string) (routerListJSON, error) {
-		st, err := c.Status(ctx)
+	}, "router list", func(cmd *cobra.Command, c *client.Client, _ []string) (routerListJSON, error) {
+		st, err := c.Status(cmd.Context())
 		if err != nil {
 			return routerListJSON{}, err
 		}

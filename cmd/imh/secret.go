@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster"
@@ -24,8 +22,8 @@ func newClusterSecretCmd() *cobra.Command {
 			"it. Afterwards restart each agent without --previous-secret-file. Run again it changes\n" +
 			"nothing; on a cluster without a previous secret it re-seals keys written by older imh.",
 		Args: cobra.NoArgs,
-	}, "cluster secret rotate", func(ctx context.Context, c *client.Client, _ []string) (cluster.SecretRotateResult, error) {
-		return c.SecretRotate(ctx)
+	}, "cluster secret rotate", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.SecretRotateResult, error) {
+		return c.SecretRotate(cmd.Context())
 	}, cluster.SecretRotateResult.WriteText)
 	cmd.AddCommand(rotate, newClusterSecretStatusCmd())
 	return cmd
@@ -36,8 +34,8 @@ func newClusterSecretStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Per agent: the cluster secrets it holds, the one it seals and gossips under, its gossip members",
 		Args:  cobra.NoArgs,
-	}, "cluster secret status", func(ctx context.Context, c *client.Client, _ []string) (cluster.SecretStatus, error) {
-		st, err := c.SecretStatus(ctx)
+	}, "cluster secret status", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.SecretStatus, error) {
+		st, err := c.SecretStatus(cmd.Context())
 		if err == nil && st.Agents == nil {
 			st.Agents = []cluster.SecretAgent{}
 		}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/cluster/client"
@@ -14,7 +12,7 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the cluster: leader, peers, routers, frontends and destinations (stale reads allowed)",
 		Args:  cobra.NoArgs,
-	}, "status", func(ctx context.Context, c *client.Client, _ []string) (*status.Status, error) {
-		return c.Status(ctx)
+	}, "status", func(cmd *cobra.Command, c *client.Client, _ []string) (*status.Status, error) {
+		return c.Status(cmd.Context())
 	}, (*status.Status).WriteTable)
 }
