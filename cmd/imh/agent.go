@@ -113,7 +113,8 @@ func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
 	cfg.Join = splitList(cfg.Join)
 	level, _ := logging.ParseLevel(s.LogLevel) // checked by Validate
 	cfg.Logger = logging.New(os.Stderr, level)
-	if err := agentTLS(s, &cfg); err != nil {
+	var err error
+	if cfg.TLS, err = usageOf(pki.LoadDaemon(s.TLS.files(), pki.RoleAgent, s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind)); err != nil {
 		return cfg, err
 	}
 	secret, err := agentSecret(s.SecretFile)
@@ -127,20 +128,6 @@ func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
 		}
 	}
 	return cfg, asUsage(cfg.Validate())
-}
-
-// agentTLS loads the agent's TLS files, or without them enforces the
-// plaintext rule: loopback only, unless --insecure-plaintext.
-func agentTLS(s agentSettings, cfg *cluster.Config) error {
-	store, err := usageOf(pki.LoadFor(s.TLS.files(), pki.RoleAgent, cfg.Logger))
-	if err != nil {
-		return err
-	}
-	if store != nil {
-		cfg.TLS = store
-		return nil
-	}
-	return asUsage(pki.CheckPlaintext(s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind))
 }
 
 // splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).

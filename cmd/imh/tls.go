@@ -164,11 +164,8 @@ func parseServeLogLevel(s string) (slog.Level, error) {
 func (s serveSettings) start(ctx context.Context, what string, role pki.Role, name, listen string, stderr io.Writer) (*slog.Logger, *pki.Store, error) {
 	level, _ := parseServeLogLevel(s.LogLevel) // checked by validate
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	store, err := usageOf(pki.LoadFor(s.TLS.files(), role, logger))
+	store, err := usageOf(pki.LoadDaemon(s.TLS.files(), role, s.InsecurePlaintext, logger, listen))
 	if err != nil || store == nil {
-		if err == nil {
-			err = asUsage(pki.CheckPlaintext(s.InsecurePlaintext, logger, listen))
-		}
 		return logger, nil, err
 	}
 	if id := store.Identity(); id.Name != name {
