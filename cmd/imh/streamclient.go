@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/imh-project/imh/i2p"
@@ -44,16 +43,7 @@ func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamnet.
 	if err != nil {
 		return nil, err
 	}
-	ccfg := routerproto.DefaultClientConfig()
-	ccfg.Extensions = false // standard I2CP, whatever the router is
-	c, err := dialRouterCLI(ctx, addr, ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("router %s: %w", addr, err)
-	}
-	sn, err := streamnet.OpenI2CP(ctx, c, log)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("router %s: %w", addr, err)
-	}
-	return sn, nil
+	return streamnet.OpenRouter(ctx, addr, func(ctx context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
+		return dialRouterCLI(ctx, addr, cfg)
+	}, log)
 }
