@@ -8,7 +8,6 @@ import (
 	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/streamnet"
 	"github.com/imh-project/imh/router/simnet"
-	"github.com/imh-project/imh/routerproto"
 )
 
 // streamNetFlags choose where a client's streams leave from.
@@ -43,7 +42,5 @@ func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamnet.
 	if err != nil {
 		return nil, err
 	}
-	return streamnet.OpenRouter(ctx, addr, func(ctx context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
-		return dialRouterCLI(ctx, addr, cfg)
-	}, log)
+	return streamnet.OpenRouter(ctx, addr, routerDialer(addr), log)
 }

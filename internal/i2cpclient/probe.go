@@ -84,6 +84,32 @@ func Probe(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, le
 	return res, nil
 }
 
+// Probe timings of ProbeRouter: the lease request waits as long as a
+// router may take to build its first tunnels (I2P-WIRE 4.9 says give up
+// after about 5 minutes); every other request gets probeStepTimeout.
+const (
+	probeLeaseTimeout = 3 * time.Minute
+	probeStepTimeout  = 30 * time.Second
+)
+
+// ProbeRouter dials the router at addr with dial and probes it (Probe,
+// keeping a session with keys for keepFor), then closes the connection.
+// A failed probe names the router and the destination.
+func ProbeRouter(ctx context.Context, addr string, dial func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error), keys *i2p.PrivateKeys, keepFor time.Duration) (*ProbeResult, error) {
+	cfg := routerproto.DefaultClientConfig()
+	cfg.RequestTimeout = probeStepTimeout
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res, err := Probe(ctx, c, keys, probeLeaseTimeout, keepFor)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
+	}
+	return res, nil
+}
+
 // WriteText writes what `imh i2cp probe` prints without --json
 // (docs/cli.md): the handshake's facts, then, when a session was opened,
 // its lease request and whether it was still open after keptFor.

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
 	"github.com/imh-project/imh/routerproto/routertest"
 )
 
@@ -147,6 +149,53 @@ func TestReadSigningKeys(t *testing.T) {
 			}
 			if err != nil || got.Destination().Hash() != k.Destination().Hash() {
 				t.Fatalf("ReadSigningKeys = %v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestProbeRouter: the router is dialed with the probe's request timeout
+// and probed; a failed dial comes back as it is (the caller's words), a
+// failed probe names the router and the destination.
+func TestProbeRouter(t *testing.T) {
+	keys, err := i2p.NewPrivateKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialTo := func(addr string) func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error) {
+		return func(ctx context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
+			if cfg.RequestTimeout != probeStepTimeout {
+				t.Errorf("dialed with request timeout %v, want %v", cfg.RequestTimeout, probeStepTimeout)
+			}
+			return routerproto.Dial(ctx, addr, cfg)
+		}
+	}
+	refused := errors.New("refused")
+	for _, tc := range []struct {
+		name    string
+		cfg     routertest.StockConfig
+		keys    *i2p.PrivateKeys
+		dial    func(string) func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error)
+		wantErr string // the error's start; "" accepts
+	}{
+		{"handshake", routertest.StockConfig{}, nil, dialTo, ""},
+		{"session kept", routertest.StockConfig{}, keys, dialTo, ""},
+		{"dial fails", routertest.StockConfig{}, keys, func(string) func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error) {
+			return func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error) { return nil, refused }
+		}, "refused"},
+		{"session stopped", routertest.StockConfig{LeaseDeadline: time.Nanosecond}, keys, dialTo, "probe ADDR with " + keys.Destination().B32() + ": "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := routertest.NewStock(t, tc.cfg)
+			res, err := ProbeRouter(t.Context(), s.Addr, tc.dial(s.Addr), tc.keys, 300*time.Millisecond)
+			if want := strings.ReplaceAll(tc.wantErr, "ADDR", s.Addr); want != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Fatalf("ProbeRouter = %v, want an error starting %q", err, want)
+				}
+				return
+			}
+			if err != nil || res.RouterVersion != "0.9.67" || res.SessionKept != (tc.keys != nil) {
+				t.Fatalf("ProbeRouter = %+v, %v", res, err)
 			}
 		})
 	}
