@@ -17,7 +17,7 @@ import (
 type apiOptions struct {
 	httpAddr string
 	json     bool
-	tls      tlsFlags
+	tls      pki.Files // --ca-file, --cert-file, --key-file
 
 	agent *client.Client // built from the flags on first use
 }
@@ -41,14 +41,14 @@ func (o *apiOptions) client() (*client.Client, error) {
 	if o.agent != nil {
 		return o.agent, nil
 	}
-	addr, err := agentAddr(o.httpAddr, !o.tls.files.IsZero())
+	addr, err := agentAddr(o.httpAddr, !o.tls.IsZero())
 	if err != nil {
 		return nil, err
 	}
 	o.httpAddr = addr
 	cfg := client.Config{Addr: addr}
-	if !o.tls.files.IsZero() {
-		store, err := usageOf(pki.LoadFor(o.tls.files, "", nil))
+	if !o.tls.IsZero() {
+		store, err := usageOf(pki.LoadFor(o.tls, "", nil))
 		if err != nil {
 			return nil, err
 		}

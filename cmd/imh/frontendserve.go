@@ -43,7 +43,7 @@ destination's TCP service. GET /status on --http reports what it serves.`,
 	f.String("router", "", "router protocol address of the router beside it (H:P)")
 	f.String("http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	addTLSFlags(f, new(pki.Files)) // read through loadConfig, not the struct
 	f.Bool("insecure-plaintext", false, "INSECURE: accept the leader in plaintext on a non-loopback address (no TLS files)")
 	addConfigFileFlag(f)
 	return cmd

@@ -49,7 +49,7 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.String("i2cp-user", "", "I2CP username for --upstream")
 	f.String("i2cp-password-file", "", "file holding the I2CP password for --upstream")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	addTLSFlags(f, new(pki.Files)) // read through loadConfig, not the struct
 	f.Bool("insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
 	f.Int("max-conns", routerd.DefaultMaxConns, "most connections held open at once (0 = no cap)")
 	f.Int("max-conns-per-source", routerd.DefaultMaxConnsPerSource, "most connections held open from one IP address (0 = no cap)")

@@ -109,16 +109,13 @@ func tlsFileError(what string, err error) error {
 	return usageErrorf("%s: %v", what, err)
 }
 
-// tlsFlags are --ca-file --cert-file --key-file, shared by every daemon
-// and the CLI.
-type tlsFlags struct{ files pki.Files }
-
-// addTLSFlags adds the three file flags; env IMH_CA_FILE, IMH_CERT_FILE,
-// IMH_KEY_FILE fill them through the command's environment binding.
-func addTLSFlags(f *pflag.FlagSet, t *tlsFlags) {
-	f.StringVar(&t.files.CA, "ca-file", os.Getenv("IMH_CA_FILE"), "cluster CA bundle (PEM; env IMH_CA_FILE)")
-	f.StringVar(&t.files.Cert, "cert-file", os.Getenv("IMH_CERT_FILE"), "this process's certificate (PEM; env IMH_CERT_FILE)")
-	f.StringVar(&t.files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
+// addTLSFlags adds --ca-file --cert-file --key-file, shared by every
+// daemon and the CLI; env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE fill
+// them through the command's environment binding.
+func addTLSFlags(f *pflag.FlagSet, files *pki.Files) {
+	f.StringVar(&files.CA, "ca-file", os.Getenv("IMH_CA_FILE"), "cluster CA bundle (PEM; env IMH_CA_FILE)")
+	f.StringVar(&files.Cert, "cert-file", os.Getenv("IMH_CERT_FILE"), "this process's certificate (PEM; env IMH_CERT_FILE)")
+	f.StringVar(&files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
 }
 
 // tlsFollowEvery is how often a daemon checks its TLS files for a
