@@ -81,7 +81,7 @@ type Config struct {
 	// Clock is this agent's wall clock; nil is clock.Real(). The loop
 	// does not decide by it alone: it runs on the routers' time, this
 	// clock plus the median of the routers' offsets from it (loop.now).
-	// Only a clock-skew test sets it (IMH_TEST_CLOCK_SKEW, cmd/imh), to
+	// Only a clock-skew test sets it (IMH_TEST_CLOCK_SKEW, clock.FromEnv), to
 	// play a leader whose machine clock is wrong.
 	Clock clock.Clock
 	// Rand drives peer selection and jitter; nil seeds one from the clock

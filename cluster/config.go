@@ -45,47 +45,51 @@ type Peer struct {
 	HTTPAddr string
 }
 
-// Config is one agent's configuration.
+// Config is one agent's configuration. Each field that is a setting of
+// `imh agent` carries its flag's name as its mapstructure tag (the key of
+// the command's --config file), so that the command decodes its settings
+// straight into a Config; the fields it builds itself (the secrets, TLS,
+// the logger) and those of tests are tagged "-".
 type Config struct {
-	NodeName string
-	DataDir  string // raft log and snapshots; never holds the secret or plaintext keys
+	NodeName string `mapstructure:"node-name"`
+	DataDir  string `mapstructure:"data-dir"` // raft log and snapshots; never holds the secret or plaintext keys
 
-	RaftBind        string // TCP listen address of the raft transport
-	RaftAdvertise   string // what peers dial; defaults to RaftBind's address
-	GossipBind      string // memberlist UDP+TCP listen address; "" disables gossip
-	GossipAdvertise string
-	HTTPBind        string // the API; loopback by default
-	HTTPAdvertise   string // what other agents use to forward writes here
+	RaftBind        string `mapstructure:"raft-bind"`      // TCP listen address of the raft transport
+	RaftAdvertise   string `mapstructure:"raft-advertise"` // what peers dial; defaults to RaftBind's address
+	GossipBind      string `mapstructure:"gossip-bind"`    // memberlist UDP+TCP listen address; "" disables gossip
+	GossipAdvertise string `mapstructure:"gossip-advertise"`
+	HTTPBind        string `mapstructure:"http-bind"`      // the API; loopback by default
+	HTTPAdvertise   string `mapstructure:"http-advertise"` // what other agents use to forward writes here
 
-	BootstrapExpect int      // bootstrap once this many agents found each other over gossip
-	Join            []string // gossip addresses to join (may include this node and nodes not up yet)
-	RaftMultiplier  int      // scales the Base* timings; 1 = fastest failover
-	Secret          Secret
+	BootstrapExpect int      `mapstructure:"bootstrap-expect"` // bootstrap once this many agents found each other over gossip
+	Join            []string `mapstructure:"join"`             // gossip addresses to join (may include this node and nodes not up yet)
+	RaftMultiplier  int      `mapstructure:"raft-multiplier"`  // scales the Base* timings; 1 = fastest failover
+	Secret          Secret   `mapstructure:"-"`
 	// PreviousSecret is the secret the cluster used before Secret, given
 	// during a rotation (docs/security.md): blobs and gossip under either
 	// are accepted, and the one the replicated state names is used
 	// (keyring.go). Zero outside a rotation.
-	PreviousSecret Secret
+	PreviousSecret Secret `mapstructure:"-"`
 
 	// DeadMemberCleanup: the leader removes a voter that has been gone from
 	// gossip (dead or left) for at least this long. 0 (the default) never
 	// removes anyone on its own; otherwise at least MinDeadMemberCleanup,
 	// so one failed probe or a restart never takes a node out. It never
 	// shrinks the cluster below MinCleanupVoters voters.
-	DeadMemberCleanup time.Duration
+	DeadMemberCleanup time.Duration `mapstructure:"dead-member-cleanup"`
 
 	// TLS, when set, puts raft and the HTTP API under mutual TLS from the
 	// cluster CA (auth.go, tlsstream.go); the certificate must be an
 	// agent's. nil: plaintext (pki.CheckPlaintext allows that on loopback
 	// only).
-	TLS *pki.Store
+	TLS *pki.Store `mapstructure:"-"`
 
-	Logger *slog.Logger
+	Logger *slog.Logger `mapstructure:"-"`
 
 	// Metrics, when set, serves GET /metrics on the API (Prometheus text
 	// format; RunAgent builds it). It is a read endpoint like /v1/status:
 	// under TLS a client or agent certificate is required (auth.go).
-	Metrics http.Handler
+	Metrics http.Handler `mapstructure:"-"`
 
 	// LeaderWork runs on the leader only, after a Barrier, exactly one at a
 	// time: its context is cancelled when leadership is lost (or the agent
@@ -94,21 +98,21 @@ type Config struct {
 	// fails three times in a row, each within 10 s of its start (or the
 	// Barrier fails three times), the leader hands leadership to another
 	// voter, as consul does. nil: no work.
-	LeaderWork func(ctx context.Context) error
+	LeaderWork func(ctx context.Context) error `mapstructure:"-"`
 
 	// SnapshotThreshold and TrailingLogs tune raft's log compaction (0:
 	// 1024 and 2048). Tests lower them to force InstallSnapshot.
-	SnapshotThreshold uint64
-	TrailingLogs      uint64
+	SnapshotThreshold uint64 `mapstructure:"-"`
+	TrailingLogs      uint64 `mapstructure:"-"`
 
 	// Test hooks (cluster/clustertest): replace the TCP transport and the
 	// bolt/file stores, and bootstrap statically from Peers.
-	Transport     raft.Transport
-	LogStore      raft.LogStore
-	StableStore   raft.StableStore
-	SnapshotStore raft.SnapshotStore
-	Peers         []Peer       // static bootstrap configuration (when no gossip)
-	HTTPListener  net.Listener // used instead of listening on HTTPBind
+	Transport     raft.Transport     `mapstructure:"-"`
+	LogStore      raft.LogStore      `mapstructure:"-"`
+	StableStore   raft.StableStore   `mapstructure:"-"`
+	SnapshotStore raft.SnapshotStore `mapstructure:"-"`
+	Peers         []Peer             `mapstructure:"-"` // static bootstrap configuration (when no gossip)
+	HTTPListener  net.Listener       `mapstructure:"-"` // used instead of listening on HTTPBind
 
 	// deadMemberCleanupFloor replaces MinDeadMemberCleanup when set: tests
 	// lower it (export_test.go) to watch a cleanup happen in seconds. A

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,27 +18,17 @@ import (
 // (cluster.Extension): the balancer (balancerwire.go).
 func agentExtensions() []cluster.Extension { return []cluster.Extension{wireBalancer} }
 
-// agentSettings is what `imh agent` reads through loadConfig: one field
-// per flag, tagged with the flag's name (the key of the --config file).
-// clusterConfig turns it into the cluster's own Config.
+// agentSettings is what `imh agent` reads through loadConfig: the
+// cluster's Config, whose setting fields carry their flags' names (the
+// keys of the --config file), and the files and switches agentConfig
+// turns into the rest of it.
 type agentSettings struct {
-	NodeName           string        `mapstructure:"node-name"`
-	DataDir            string        `mapstructure:"data-dir"`
-	RaftBind           string        `mapstructure:"raft-bind"`
-	GossipBind         string        `mapstructure:"gossip-bind"`
-	HTTPBind           string        `mapstructure:"http-bind"`
-	RaftAdvertise      string        `mapstructure:"raft-advertise"`
-	GossipAdvertise    string        `mapstructure:"gossip-advertise"`
-	HTTPAdvertise      string        `mapstructure:"http-advertise"`
-	BootstrapExpect    int           `mapstructure:"bootstrap-expect"`
-	Join               []string      `mapstructure:"join"`
-	SecretFile         string        `mapstructure:"secret-file"`
-	PreviousSecretFile string        `mapstructure:"previous-secret-file"`
-	RaftMultiplier     int           `mapstructure:"raft-multiplier"`
-	LogLevel           string        `mapstructure:"log-level"`
-	DeadMemberCleanup  time.Duration `mapstructure:"dead-member-cleanup"`
-	TLS                tlsSettings   `mapstructure:",squash"`
-	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
+	Cluster            cluster.Config `mapstructure:",squash"`
+	SecretFile         string         `mapstructure:"secret-file"`
+	PreviousSecretFile string         `mapstructure:"previous-secret-file"`
+	LogLevel           string         `mapstructure:"log-level"`
+	TLS                tlsSettings    `mapstructure:",squash"`
+	InsecurePlaintext  bool           `mapstructure:"insecure-plaintext"`
 }
 
 // Validate checks the settings that need no file and no network; the
@@ -47,9 +36,9 @@ type agentSettings struct {
 // Every error is a usage error (exit 2).
 func (s agentSettings) Validate() error {
 	switch {
-	case s.NodeName == "":
+	case s.Cluster.NodeName == "":
 		return usageErrorf("agent: --node-name is required")
-	case s.DataDir == "":
+	case s.Cluster.DataDir == "":
 		return usageErrorf("agent: --data-dir is required")
 	}
 	if _, err := logging.ParseLevel(s.LogLevel); err != nil {
@@ -106,36 +95,26 @@ func newAgentCmd() *cobra.Command {
 // name, the secret and the TLS files are read. Any bad value is a usage
 // error (exit 2).
 func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
-	cfg := cluster.DefaultConfig()
 	var s agentSettings
 	if err := loadConfig(cmd, "agent", &s); err != nil {
-		return cfg, err
+		return s.Cluster, err
 	}
-	if s.NodeName == "" {
+	if s.Cluster.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return cfg, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
+			return s.Cluster, usageErrorf("agent: --node-name is required (host name unknown: %v)", err)
 		}
-		s.NodeName = h
+		s.Cluster.NodeName = h
 	}
 	if err := s.Validate(); err != nil {
-		return cfg, err
+		return s.Cluster, err
 	}
-	cfg.NodeName = s.NodeName
-	cfg.DataDir = s.DataDir
-	cfg.RaftBind = s.RaftBind
-	cfg.GossipBind = s.GossipBind
-	cfg.HTTPBind = s.HTTPBind
-	cfg.RaftAdvertise = s.RaftAdvertise
-	cfg.GossipAdvertise = s.GossipAdvertise
-	cfg.HTTPAdvertise = s.HTTPAdvertise
-	cfg.BootstrapExpect = s.BootstrapExpect
-	cfg.RaftMultiplier = s.RaftMultiplier
-	cfg.Join = splitList(s.Join)
-	cfg.DeadMemberCleanup = s.DeadMemberCleanup
+	cfg := s.Cluster
+	cfg.Join = splitList(cfg.Join)
 	level, _ := logging.ParseLevel(s.LogLevel) // checked by Validate
 	cfg.Logger = logging.New(os.Stderr, level)
-	if err := agentTLS(s, &cfg); err != nil {
+	var err error
+	if cfg.TLS, err = usageOf(pki.LoadDaemon(s.TLS.files(), pki.RoleAgent, s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind)); err != nil {
 		return cfg, err
 	}
 	secret, err := agentSecret(s.SecretFile)
@@ -144,28 +123,11 @@ func agentConfig(cmd *cobra.Command) (cluster.Config, error) {
 	}
 	cfg.Secret = secret
 	if p := s.PreviousSecretFile; p != "" {
-		if cfg.PreviousSecret, err = readSecretFile(p); err != nil {
+		if cfg.PreviousSecret, err = usageOf(cluster.ReadSecretFile(p)); err != nil {
 			return cfg, err
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, &usageError{err: err}
-	}
-	return cfg, nil
-}
-
-// agentTLS loads the agent's TLS files, or without them enforces the
-// plaintext rule: loopback only, unless --insecure-plaintext.
-func agentTLS(s agentSettings, cfg *cluster.Config) error {
-	store, err := loadTLS(s.TLS.files(), pki.RoleAgent, cfg.Logger)
-	if err != nil {
-		return err
-	}
-	if store != nil {
-		cfg.TLS = store
-		return nil
-	}
-	return plaintextCheck(s.InsecurePlaintext, cfg.Logger, cfg.RaftBind, cfg.HTTPBind)
+	return cfg, asUsage(cfg.Validate())
 }
 
 // splitList accepts "a,b" and "a b" as well as repeated flags (IMH_JOIN).
@@ -185,7 +147,7 @@ func splitList(in []string) []string {
 // path), else IMH_SECRET (the value). Without one the agent refuses to start.
 func agentSecret(path string) (cluster.Secret, error) {
 	if path != "" {
-		return readSecretFile(path)
+		return usageOf(cluster.ReadSecretFile(path))
 	}
 	text := os.Getenv("IMH_SECRET")
 	if strings.TrimSpace(text) == "" {
@@ -198,22 +160,12 @@ func agentSecret(path string) (cluster.Secret, error) {
 	return s, nil
 }
 
-// readSecretFile reads a secret file (cluster.ReadSecretFile); any problem
-// is a usage error (exit 2).
-func readSecretFile(path string) (cluster.Secret, error) {
-	s, err := cluster.ReadSecretFile(path)
-	if err != nil {
-		return cluster.Secret{}, &usageError{err: err}
-	}
-	return s, nil
-}
-
 // runAgent runs the agent until ctx ends (SIGTERM/SIGINT), then stops
 // cleanly.
 func runAgent(ctx context.Context, cfg cluster.Config) error {
 	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the agent
 	defer cancel()
-	watchTLS(ctx, cfg.TLS, cfg.Logger)
+	cfg.TLS.Follow(ctx, tlsFollowEvery)
 	err := cluster.RunAgent(ctx, cfg, agentExtensions()...)
 	if errors.Is(err, cluster.ErrCorrupt) {
 		// The operator must act on the data dir: a usage error (exit 2), not a retryable failure.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 type apiOptions struct {
 	httpAddr string
 	json     bool
-	tls      tlsFlags
+	tls      pki.Files // --ca-file, --cert-file, --key-file
 
 	agent *client.Client // built from the flags on first use
 }
@@ -40,14 +41,14 @@ func (o *apiOptions) client() (*client.Client, error) {
 	if o.agent != nil {
 		return o.agent, nil
 	}
-	addr, err := agentAddr(o.httpAddr, !o.tls.files.IsZero())
+	addr, err := agentAddr(o.httpAddr, !o.tls.IsZero())
 	if err != nil {
 		return nil, err
 	}
 	o.httpAddr = addr
 	cfg := client.Config{Addr: addr}
-	if !o.tls.files.IsZero() {
-		store, err := loadTLS(o.tls.files, "", nil)
+	if !o.tls.IsZero() {
+		store, err := usageOf(pki.LoadFor(o.tls, "", nil))
 		if err != nil {
 			return nil, err
 		}
@@ -69,6 +70,30 @@ func callAgent[T any](o *apiOptions, f func(*client.Client) (T, error)) (T, erro
 	}
 	v, err := f(c)
 	return v, apiErr(err)
+}
+
+// newAgentCallCmd completes cmd (its Use, Short and Args set) as a
+// command that makes one call to the agent and prints the answer: one
+// JSON object with --json, else text. Its errors start with what, and the
+// NAME argument when the command takes one ("dest show NAME: ..."). call
+// gets cmd for its context, and for a warning on stderr.
+func newAgentCallCmd[T any](cmd *cobra.Command, what string, call func(cmd *cobra.Command, c *client.Client, args []string) (T, error), text func(v T, w io.Writer) error) *cobra.Command {
+	var o apiOptions
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		v, err := callAgent(&o, func(c *client.Client) (T, error) { return call(cmd, c, args) })
+		if err != nil {
+			if len(args) == 1 {
+				return fmt.Errorf("%s %s: %w", what, argName(args[0]), err)
+			}
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if o.json {
+			return printJSON(cmd, v)
+		}
+		return text(v, cmd.OutOrStdout())
+	}
+	addAPIFlags(cmd, &o)
+	return cmd
 }
 
 // agentAddr turns --http-addr (IMH_HTTP_ADDR) into H:P (client.ParseAddr:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/imh-project/imh/balancer"
 	"github.com/imh-project/imh/cluster"
+	"github.com/imh-project/imh/internal/clock"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -20,11 +20,11 @@ import (
 func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Logger) (func(context.Context) error, error) {
 	cfg := balancer.DefaultConfig()
 	cfg.Cluster = c
-	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), peerTLS(c.TLS(), pki.RoleRouter))
-	cfg.DialFrontend = balancer.TCPFrontendDialer(peerTLS(c.TLS(), pki.RoleFrontend))
+	cfg.Dial = balancer.RouterDialer(routerproto.DefaultClientConfig(), c.TLS().NamedClientConfigs(pki.RoleRouter))
+	cfg.DialFrontend = balancer.TCPFrontendDialer(c.TLS().NamedClientConfigs(pki.RoleFrontend))
 	cfg.NodeName = c.NodeName()
 	cfg.Logger = logger
-	clk, err := balancerClock(logger)
+	clk, err := clock.FromEnv(logger) // IMH_TEST_CLOCK_SKEW, test only
 	if err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)
 	}
@@ -38,17 +38,4 @@ func wireBalancer(c *cluster.Cluster, reg prometheus.Registerer, logger *slog.Lo
 		return nil, fmt.Errorf("balancer metrics: %w", err)
 	}
 	return b.Run, nil
-}
-
-// peerTLS returns, per name, a TLS config that accepts only the
-// certificate of role naming that router or frontend (its name in the
-// fsm): the LeaseSet keys and transient keys sent over the link can go
-// nowhere else. nil without TLS.
-func peerTLS(store *pki.Store, role pki.Role) func(name string) *tls.Config {
-	if store == nil {
-		return nil
-	}
-	return func(name string) *tls.Config {
-		return store.ClientConfig(pki.Peer{Roles: []pki.Role{role}, Name: name})
-	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -22,51 +23,35 @@ func newClusterCmd() *cobra.Command {
 }
 
 func newClusterStateHashCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "state-hash",
 		Short: "The agent's last applied raft index and the SHA-256 of its replicated state (equal on every agent at the same index)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, err := callAgent(&o, func(c *client.Client) (cluster.StateHashBody, error) { return c.StateHash(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("cluster state-hash: %w", err)
-			}
-			if o.json {
-				return printJSON(cmd, body)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d %s\n", body.Node, body.Index, body.Hash)
-			return nil
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "cluster state-hash", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.StateHashBody, error) {
+		return c.StateHash(cmd.Context())
+	}, func(body cluster.StateHashBody, w io.Writer) error {
+		fmt.Fprintf(w, "%s %d %s\n", body.Node, body.Index, body.Hash)
+		return nil
+	})
 }
 
 func newClusterPeersCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "peers",
 		Short: "List the raft servers: address, state, voter, last contact, commit index",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			peers, err := callAgent(&o, func(c *client.Client) ([]cluster.PeerInfo, error) { return c.Peers(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("cluster peers: %w", err)
-			}
-			body := cluster.PeersBody{Peers: peers}
-			if body.Peers == nil {
-				body.Peers = []cluster.PeerInfo{}
-			}
-			warnEvenVoters(cmd, body.Peers)
-			if o.json {
-				return printJSON(cmd, body)
-			}
-			return body.WriteTable(cmd.OutOrStdout())
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "cluster peers", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.PeersBody, error) {
+		peers, err := c.Peers(cmd.Context())
+		if err != nil {
+			return cluster.PeersBody{}, err
+		}
+		body := cluster.PeersBody{Peers: peers}
+		if body.Peers == nil {
+			body.Peers = []cluster.PeerInfo{}
+		}
+		warnEvenVoters(cmd, body.Peers)
+		return body, nil
+	}, cluster.PeersBody.WriteTable)
 }
 
 // warnEvenVoters prints one warning line on stderr when the configuration
@@ -122,64 +107,56 @@ func suffrage(peers []cluster.PeerInfo, node string) string {
 // that makes an agent a voter (agents join a running cluster as
 // non-voters, so a trial agent never raises the quorum by accident).
 func newClusterPromoteCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "promote NAME",
 		Short: "Make the non-voter NAME a voter (agents join a running cluster as non-voters)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := fsm.ValidName(args[0]); err != nil {
-				return usageErrorf("cluster promote: %v", err)
-			}
-			res, err := callAgent(&o, func(c *client.Client) (cluster.PromoteResult, error) { return c.Promote(cmd.Context(), args[0]) })
-			if err != nil {
-				return fmt.Errorf("cluster promote %s: %w", argName(args[0]), err)
-			}
-			if res.Voters%2 == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(res.Voters))
-			}
-			if o.json {
-				return printJSON(cmd, res)
-			}
-			what := "promoted %s to voter (%d voters)\n"
-			if res.Already {
-				what = "%s was a voter already (%d voters)\n"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), what, res.Promoted, res.Voters)
-			return nil
-		},
+		Args:  nameArg("cluster promote"),
+	}, "cluster promote", func(cmd *cobra.Command, c *client.Client, args []string) (cluster.PromoteResult, error) {
+		res, err := c.Promote(cmd.Context(), args[0])
+		if err == nil && res.Voters%2 == 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "imh: warning: %s\n", cluster.EvenVotersWarning(res.Voters))
+		}
+		return res, err
+	}, func(res cluster.PromoteResult, w io.Writer) error {
+		what := "promoted %s to voter (%d voters)\n"
+		if res.Already {
+			what = "%s was a voter already (%d voters)\n"
+		}
+		fmt.Fprintf(w, what, res.Promoted, res.Voters)
+		return nil
+	})
+}
+
+// nameArg is the Args of a command whose one argument names a member of
+// the cluster's state (fsm.ValidName): a bad name is a usage error (exit
+// 2) before anything is asked of the agent.
+func nameArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(1)(cmd, args); err != nil {
+			return err
+		}
+		if err := fsm.ValidName(args[0]); err != nil {
+			return usageErrorf("%s: %v", what, err)
+		}
+		return nil
 	}
-	addAPIFlags(cmd, &o)
-	return cmd
 }
 
 func newClusterRemoveCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "remove NAME",
 		Short: "Take a server out of the raft configuration (the only way one leaves it)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := fsm.ValidName(args[0]); err != nil {
-				return usageErrorf("cluster remove: %v", err)
-			}
-			res, err := callAgent(&o, func(c *client.Client) (cluster.RemoveResult, error) { return c.RemovePeer(cmd.Context(), args[0]) })
-			if err != nil {
-				return fmt.Errorf("cluster remove %s: %w", argName(args[0]), err)
-			}
-			if o.json {
-				return printJSON(cmd, res)
-			}
-			note := "it was not reachable; if it comes back it stays out for a while, then a restart with --join rejoins it"
-			if res.Notified {
-				note = "it was told and waits for `imh cluster join`"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s (%s)\n", res.Removed, note)
-			return nil
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+		Args:  nameArg("cluster remove"),
+	}, "cluster remove", func(cmd *cobra.Command, c *client.Client, args []string) (cluster.RemoveResult, error) {
+		return c.RemovePeer(cmd.Context(), args[0])
+	}, func(res cluster.RemoveResult, w io.Writer) error {
+		note := "it was not reachable; if it comes back it stays out for a while, then a restart with --join rejoins it"
+		if res.Notified {
+			note = "it was told and waits for `imh cluster join`"
+		}
+		fmt.Fprintf(w, "removed %s (%s)\n", res.Removed, note)
+		return nil
+	})
 }
 
 func newClusterTransferCmd() *cobra.Command {

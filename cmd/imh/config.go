@@ -244,7 +244,7 @@ type tlsSettings struct {
 	KeyFile  string `mapstructure:"key-file"`
 }
 
-// files is the settings in the form loadTLS takes.
+// files is the settings in the form pki.LoadFor takes.
 func (t tlsSettings) files() pki.Files {
 	return pki.Files{CA: t.CAFile, Cert: t.CertFile, Key: t.KeyFile}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/imh-project/imh/cluster"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/router/routerd"
+	"github.com/imh-project/imh/router/simnet"
 )
 
 // validator is a daemon's config struct: decoded by loadConfig, checked by
@@ -36,14 +37,24 @@ var configCommands = []configCommand{
 	{"router serve", newRouterServeCmd, func() validator { return new(routerServeConfig) }, true},
 	{"frontend serve", newFrontendServeCmd, func() validator { return new(frontendServeConfig) }, true},
 	{"simnet serve", newSimnetServeCmd, func() validator { return new(simnetServeConfig) }, true},
-	{"simnet send", newSimnetSendCmd, func() validator { return new(simnetSendConfig) }, false},
-	{"simnet baseline", newSimnetBaselineCmd, func() validator { return new(simnetBaselineConfig) }, false},
+	{"simnet send", newSimnetSendCmd, func() validator { return new(sendSettings) }, false},
+	{"simnet baseline", newSimnetBaselineCmd, func() validator { return new(baselineSettings) }, false},
 }
 
-// simnetSendConfig and simnetBaselineConfig are checked by their run
-// functions; for this test they accept anything.
-func (simnetSendConfig) Validate() error     { return nil }
-func (simnetBaselineConfig) Validate() error { return nil }
+// sendSettings and baselineSettings are what simnet send and baseline
+// decode, whose Config methods check them (router/simnet's tests); for
+// this test they accept anything.
+type (
+	sendSettings struct {
+		simnet.SendSettings `mapstructure:",squash"`
+	}
+	baselineSettings struct {
+		simnet.BaselineSettings `mapstructure:",squash"`
+	}
+)
+
+func (sendSettings) Validate() error     { return nil }
+func (baselineSettings) Validate() error { return nil }
 
 func configCommandNamed(t *testing.T, name string) configCommand {
 	t.Helper()

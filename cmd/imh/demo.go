@@ -53,7 +53,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	return demo.Run(ctx, demo.Config{
 		Out: out, Exe: exe, BasePort: o.basePort, KillLeader: o.killLeader,
 		Dial: func(addr string, files pki.Files) (*client.Client, error) {
-			a := &apiOptions{httpAddr: addr, tls: tlsFlags{files: files}}
+			a := &apiOptions{httpAddr: addr, tls: files}
 			return a.client()
 		},
 		CallErr: apiErr,

@@ -78,7 +78,7 @@ func newDestInspectCmd() *cobra.Command {
 		Short: "Show the b32 address and key types of a private key file (any signing type)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := readKeyFile(args[0])
+			k, err := usageOf(keyfile.Read(args[0])) // every failure names the file
 			if err != nil {
 				return err
 			}
@@ -92,16 +92,6 @@ func newDestInspectCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// readKeyFile reads a private key file (keyfile.Read); every failure is
-// a usage error (exit 2) naming the file.
-func readKeyFile(path string) (*i2p.PrivateKeys, error) {
-	k, err := keyfile.Read(path)
-	if err != nil {
-		return nil, &usageError{err: err}
-	}
-	return k, nil
 }
 
 // destWriteJSON prints v as exactly one JSON object on one line.

@@ -11,46 +11,25 @@ import (
 )
 
 func newDestListCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List the cluster's destinations",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ds, err := callAgent(&o, func(c *client.Client) ([]cluster.DestinationInfo, error) { return c.Destinations(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("dest list: %w", err)
-			}
-			list := cluster.DestinationList{Destinations: ds}
-			if o.json {
-				return printJSON(cmd, list)
-			}
-			return list.WriteTable(cmd.OutOrStdout())
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "dest list", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.DestinationList, error) {
+		ds, err := c.Destinations(cmd.Context())
+		return cluster.DestinationList{Destinations: ds}, err
+	}, cluster.DestinationList.WriteTable)
 }
 
 func newDestShowCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "show NAME",
 		Short: "Show one destination (public facts only; never private keys)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := callAgent(&o, func(c *client.Client) (cluster.DestinationInfo, error) { return c.Destination(cmd.Context(), args[0]) })
-			if err != nil {
-				return fmt.Errorf("dest show %s: %w", argName(args[0]), err)
-			}
-			if o.json {
-				return printJSON(cmd, d)
-			}
-			return d.WriteTable(cmd.OutOrStdout())
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "dest show", func(cmd *cobra.Command, c *client.Client, args []string) (*cluster.DestinationInfo, error) {
+		d, err := c.Destination(cmd.Context(), args[0])
+		return &d, err
+	}, (*cluster.DestinationInfo).WriteTable)
 }
 
 // warnStreamPolicy warns (on stderr; the command still succeeds) when a TCP

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -25,57 +26,41 @@ func newFrontendCmd() *cobra.Command {
 }
 
 func newFrontendAddCmd() *cobra.Command {
-	var o apiOptions
 	var addr, router string
-	cmd := &cobra.Command{
+	cmd := newAgentCallCmd(&cobra.Command{
 		Use:   "add NAME --addr H:P --router ROUTER",
 		Short: "Add a frontend (an `imh frontend serve` control address) beside a router",
 		Long: "Add a frontend (the control address of an `imh frontend serve`) beside the router\n" +
 			"named by --router. The router may be added later; a router has at most one frontend.",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			switch {
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch err := cobra.ExactArgs(1)(cmd, args); {
+			case err != nil:
+				return err
 			case addr == "":
 				return usageErrorf("frontend add: --addr H:P is required")
 			case router == "":
 				return usageErrorf("frontend add: --router ROUTER is required")
 			}
-			in := cluster.FrontendInfo{Name: args[0], Addr: addr, Router: router}
-			out, err := callAgent(&o, func(c *client.Client) (cluster.FrontendInfo, error) { return c.AddFrontend(cmd.Context(), in) })
-			if err != nil {
-				return fmt.Errorf("frontend add %s: %w", argName(args[0]), err)
-			}
-			if o.json {
-				return printJSON(cmd, out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "frontend %s added (%s, beside router %s)\n", out.Name, out.Addr, out.Router)
 			return nil
 		},
-	}
-	addAPIFlags(cmd, &o)
+	}, "frontend add", func(cmd *cobra.Command, c *client.Client, args []string) (cluster.FrontendInfo, error) {
+		return c.AddFrontend(cmd.Context(), cluster.FrontendInfo{Name: args[0], Addr: addr, Router: router})
+	}, func(out cluster.FrontendInfo, w io.Writer) error {
+		fmt.Fprintf(w, "frontend %s added (%s, beside router %s)\n", out.Name, out.Addr, out.Router)
+		return nil
+	})
 	cmd.Flags().StringVar(&addr, "addr", "", "the frontend's control address H:P")
 	cmd.Flags().StringVar(&router, "router", "", "the name of the router it sits beside")
 	return cmd
 }
 
 func newFrontendListCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List the cluster's frontends and the routers they sit beside",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fs, err := callAgent(&o, func(c *client.Client) ([]cluster.FrontendInfo, error) { return c.Frontends(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("frontend list: %w", err)
-			}
-			list := cluster.FrontendList{Frontends: fs}
-			if o.json {
-				return printJSON(cmd, list)
-			}
-			return list.WriteTable(cmd.OutOrStdout())
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "frontend list", func(cmd *cobra.Command, c *client.Client, _ []string) (cluster.FrontendList, error) {
+		fs, err := c.Frontends(cmd.Context())
+		return cluster.FrontendList{Frontends: fs}, err
+	}, cluster.FrontendList.WriteTable)
 }

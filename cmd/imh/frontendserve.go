@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -12,15 +11,11 @@ import (
 )
 
 // frontendServeConfig is what `imh frontend serve` reads through
-// loadConfig: one field per flag, tagged with the flag's name.
+// loadConfig: frontendd's Config, whose fields carry their flags' names,
+// and the settings every serving daemon shares.
 type frontendServeConfig struct {
-	Name              string      `mapstructure:"name"`
-	Listen            string      `mapstructure:"listen"`
-	Router            string      `mapstructure:"router"`
-	HTTP              string      `mapstructure:"http"`
-	LogLevel          string      `mapstructure:"log-level"`
-	TLS               tlsSettings `mapstructure:",squash"`
-	InsecurePlaintext bool        `mapstructure:"insecure-plaintext"`
+	Daemon frontendd.Config `mapstructure:",squash"`
+	Serve  serveSettings    `mapstructure:",squash"`
 }
 
 func newFrontendServeCmd() *cobra.Command {
@@ -48,27 +43,15 @@ destination's TCP service. GET /status on --http reports what it serves.`,
 	f.String("router", "", "router protocol address of the router beside it (H:P)")
 	f.String("http", "", "address of the read-only HTTP status endpoint (H:P); none if empty")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	addTLSFlags(f, new(pki.Files)) // read through loadConfig, not the struct
 	f.Bool("insecure-plaintext", false, "INSECURE: accept the leader in plaintext on a non-loopback address (no TLS files)")
 	addConfigFileFlag(f)
 	return cmd
 }
 
-// daemonConfig is the frontend daemon the settings describe, before its
-// logger and TLS files are set up.
-func (o frontendServeConfig) daemonConfig() frontendd.Config {
-	return frontendd.Config{Name: o.Name, Listen: o.Listen, Router: o.Router, HTTP: o.HTTP}
-}
-
 // Validate checks the settings before anything is started (frontendd's
 // checks, then --log-level); every error is a usage error (exit 2).
-func (o frontendServeConfig) Validate() error {
-	if err := o.daemonConfig().Validate(); err != nil {
-		return &usageError{err: err}
-	}
-	_, err := parseRouterLogLevel(o.LogLevel)
-	return err
-}
+func (o frontendServeConfig) Validate() error { return o.Serve.validate(o.Daemon) }
 
 // runFrontendServe checks the settings, sets up the logger and the TLS
 // files, and runs the daemon (frontendd) until ctx ends.
@@ -76,14 +59,10 @@ func runFrontendServe(ctx context.Context, o frontendServeConfig, stderr io.Writ
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	c := o.daemonConfig()
-	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
-	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	store, err := o.TLS.serve("frontend serve", pki.RoleFrontend, o.Name, o.InsecurePlaintext, o.Listen, c.Logger)
-	if err != nil {
+	c := o.Daemon
+	var err error
+	if c.Logger, c.TLS, err = o.Serve.start(ctx, "frontend serve", pki.RoleFrontend, c.Name, c.Listen, stderr); err != nil {
 		return err
 	}
-	c.TLS = store
-	watchTLS(ctx, c.TLS, c.Logger)
 	return frontendd.Run(ctx, c)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -17,14 +16,10 @@ import (
 	"github.com/imh-project/imh/routerproto"
 )
 
-// Probe timings. The session must outlive i2pd's 10 s LeaseSet deadline;
-// the lease request waits as long as a router may take to build its first
-// tunnels (I2P-WIRE 4.9 says give up after about 5 minutes).
-const (
-	probeKeepFor      = 12 * time.Second
-	probeLeaseTimeout = 3 * time.Minute
-	probeStepTimeout  = 30 * time.Second
-)
+// probeKeepFor is how long a probe keeps its session: it must outlive
+// i2pd's 10 s LeaseSet deadline (i2cpclient.ProbeRouter has the rest of
+// the probe's timings).
+const probeKeepFor = 12 * time.Second
 
 func newI2CPCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -48,17 +43,17 @@ func newI2CPProbeCmd() *cobra.Command {
 			"session is still open; the session is destroyed at the end.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, err := parseI2CPAddr(args[0])
+			addr, err := usageOf(i2cpclient.ParseAddr(args[0]))
 			if err != nil {
 				return err
 			}
 			var keys *i2p.PrivateKeys
 			if keysFile != "" {
-				if keys, err = readSigningKeys(keysFile); err != nil {
+				if keys, err = usageOf(i2cpclient.ReadSigningKeys(keysFile)); err != nil {
 					return err
 				}
 			}
-			res, err := runProbe(cmd.Context(), addr, keys, probeKeepFor)
+			res, err := i2cpclient.ProbeRouter(cmd.Context(), addr, routerDialer(addr), keys, probeKeepFor)
 			if err != nil {
 				return err
 			}
@@ -70,63 +65,25 @@ func newI2CPProbeCmd() *cobra.Command {
 	return cmd
 }
 
-// parseI2CPAddr is i2cpclient.ParseAddr with a bad address the
-// operator's to fix (exit 2).
-func parseI2CPAddr(s string) (string, error) {
-	addr, err := i2cpclient.ParseAddr(s)
-	if err != nil {
-		return "", &usageError{err: err}
-	}
-	return addr, nil
-}
-
-// dialRouterCLI dials addr as parseI2CPAddr returned it: plain I2CP, or
-// TLS for i2cps://.
-func dialRouterCLI(ctx context.Context, addr string, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
-	if rest, ok := strings.CutPrefix(addr, i2cpclient.TLSScheme); ok {
-		files := pki.Files{CA: os.Getenv("IMH_CA_FILE"), Cert: os.Getenv("IMH_CERT_FILE"), Key: os.Getenv("IMH_KEY_FILE")}
-		if files.IsZero() {
-			return nil, usageErrorf("%s needs IMH_CA_FILE, IMH_CERT_FILE and IMH_KEY_FILE", addr)
+// routerDialer dials addr as i2cpclient.ParseAddr returned it, as the
+// CLI does: plain I2CP, or TLS with the IMH_* TLS files for i2cps://.
+func routerDialer(addr string) func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error) {
+	return func(ctx context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
+		dialAddr := addr
+		if rest, ok := strings.CutPrefix(addr, i2cpclient.TLSScheme); ok {
+			files := pki.Files{CA: os.Getenv("IMH_CA_FILE"), Cert: os.Getenv("IMH_CERT_FILE"), Key: os.Getenv("IMH_KEY_FILE")}
+			if files.IsZero() {
+				return nil, usageErrorf("%s needs IMH_CA_FILE, IMH_CERT_FILE and IMH_KEY_FILE", addr)
+			}
+			store, err := usageOf(pki.LoadFor(files, "", nil))
+			if err != nil {
+				return nil, err
+			}
+			cfg.TLS = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}})
+			dialAddr = rest
 		}
-		store, err := loadTLS(files, "", nil)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLS = store.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}})
-		addr = rest
+		return routerproto.Dial(ctx, dialAddr, cfg)
 	}
-	return routerproto.Dial(ctx, addr, cfg)
-}
-
-func readSigningKeys(path string) (*i2p.PrivateKeys, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usageErrorf("key file: %v", err)
-	}
-	keys, err := i2p.ParsePrivateKeys(b)
-	if err != nil {
-		return nil, usageErrorf("key file %s: %v", path, err)
-	}
-	if !keys.CanSign() {
-		return nil, usageErrorf("key file %s: cannot sign with signature type %s (imh signs with Ed25519 keys without offline keys)", path, keys.Destination().SigType())
-	}
-	return keys, nil
-}
-
-// runProbe dials the router and probes it (i2cpclient.Probe).
-func runProbe(ctx context.Context, addr string, keys *i2p.PrivateKeys, keepFor time.Duration) (*i2cpclient.ProbeResult, error) {
-	cfg := routerproto.DefaultClientConfig()
-	cfg.RequestTimeout = probeStepTimeout
-	c, err := dialRouterCLI(ctx, addr, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	res, err := i2cpclient.Probe(ctx, c, keys, probeLeaseTimeout, keepFor)
-	if err != nil {
-		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
-	}
-	return res, nil
 }
 
 // printProbe prints the result as one JSON object or as ProbeResult's text.

@@ -8,17 +8,6 @@ import (
 	"github.com/imh-project/imh/internal/i2cpclient"
 )
 
-// TestParseI2CPAddr: the CLI's wrapper of i2cpclient.ParseAddr (whose
-// cases are tested there) makes a bad address a usage error.
-func TestParseI2CPAddr(t *testing.T) {
-	if got, err := parseI2CPAddr("i2cp://127.0.0.1:7654"); err != nil || got != "127.0.0.1:7654" {
-		t.Errorf("parseI2CPAddr = %q, %v", got, err)
-	}
-	if _, err := parseI2CPAddr("http://127.0.0.1:7654"); exitCode(err) != exitUsage {
-		t.Errorf("parseI2CPAddr of a bad address: %v, exit %d, want 2", err, exitCode(err))
-	}
-}
-
 // TestPrintProbe pins the human and JSON output of docs/cli.md.
 func TestPrintProbe(t *testing.T) {
 	sid := uint16(7)

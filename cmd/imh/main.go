@@ -37,6 +37,20 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
+// asUsage marks err, if any, as the caller's to fix (exit 2): for the
+// errors of a package function that are all about its input (a flag, a
+// file the operator named, a setting).
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err: err}
+}
+
+// usageOf is asUsage for a function that returns a value too:
+// usageOf(keyfile.Read(path)).
+func usageOf[T any](v T, err error) (T, error) { return v, asUsage(err) }
+
 // commands are the constructors of the top-level commands, one per command
 // group (each in its own file). An explicit list, not registration from
 // init: the root shows in one place what the binary offers, and a test can

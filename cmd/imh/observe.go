@@ -9,12 +9,12 @@ import (
 	"github.com/imh-project/imh/observe/sim"
 )
 
+// simnetObserveOptions are the flags of simnet observe: --routers,
+// --hours, --seed and --policy set the runs' sim.Config, whose defaults
+// are theirs.
 type simnetObserveOptions struct {
 	out     string
-	routers int
-	hours   float64
-	seed    uint64
-	policy  string
+	sim     sim.Config
 	singles int
 	force   bool
 	json    bool
@@ -31,7 +31,7 @@ type simnetObserveJSON struct {
 }
 
 func newSimnetObserveCmd() *cobra.Command {
-	var o simnetObserveOptions
+	o := simnetObserveOptions{sim: sim.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--force]",
 		Short: "simulate a day of one destination's LeaseSets (one router, imh, naive merging) as an observer records them",
@@ -48,10 +48,10 @@ func newSimnetObserveCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "directory the history files are written to (required; created if missing)")
-	f.IntVar(&o.routers, "routers", 4, "routers of the imh and naive runs")
-	f.Float64Var(&o.hours, "hours", 24, "simulated hours per run")
-	f.Uint64Var(&o.seed, "seed", 1, "seed of everything random")
-	f.StringVar(&o.policy, "policy", "spread", "lease policy of the imh-churn run: spread or failover")
+	f.IntVar(&o.sim.Routers, "routers", o.sim.Routers, "routers of the imh and naive runs")
+	f.Float64Var(&o.sim.Hours, "hours", o.sim.Hours, "simulated hours per run")
+	f.Uint64Var(&o.sim.Seed, "seed", o.sim.Seed, "seed of everything random")
+	f.StringVar(&o.sim.ChurnPolicy, "policy", o.sim.ChurnPolicy, "lease policy of the imh-churn run: spread or failover")
 	f.IntVar(&o.singles, "singles", 2, "single-router runs (single-a, single-b, single-c, ...), 2 to 26")
 	f.BoolVar(&o.force, "force", false, "replace history files that exist")
 	f.BoolVar(&o.json, "json", false, "print what was written as one JSON object")
@@ -62,23 +62,21 @@ func runSimnetObserve(cmd *cobra.Command, o simnetObserveOptions) error {
 	if o.out == "" {
 		return usageErrorf("simnet observe: --out is required")
 	}
-	cfg := sim.DefaultConfig()
-	cfg.Routers, cfg.Hours, cfg.Seed, cfg.ChurnPolicy = o.routers, o.hours, o.seed, o.policy
-	if err := cfg.Validate(); err != nil {
+	if err := o.sim.Validate(); err != nil {
 		return usageErrorf("simnet observe: %v", err)
 	}
 	runs, err := sim.RunsWithSingles(o.singles)
 	if err != nil {
 		return usageErrorf("simnet observe: %v", err)
 	}
-	written, err := sim.WriteRuns(cfg, runs, o.out, o.force)
+	written, err := sim.WriteRuns(o.sim, runs, o.out, o.force)
 	switch {
 	case errors.Is(err, sim.ErrOutput):
 		return usageErrorf("simnet observe: %v", err)
 	case err != nil:
 		return fmt.Errorf("simnet observe: %w", err)
 	}
-	res := simnetObserveJSON{Out: o.out, Routers: o.routers, Hours: o.hours, Seed: o.seed, Policy: o.policy, Runs: written}
+	res := simnetObserveJSON{Out: o.out, Routers: o.sim.Routers, Hours: o.sim.Hours, Seed: o.sim.Seed, Policy: o.sim.ChurnPolicy, Runs: written}
 	if o.json {
 		return printJSON(cmd, res)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/ping"
-	"github.com/imh-project/imh/routerproto"
 )
 
 // pingOptions are the flags of imh ping: the engine's options and how to
@@ -47,14 +46,16 @@ or the pings could not be sent.`,
 			if o.via == "" {
 				return usageErrorf("ping: --via i2cp://H:P is required")
 			}
-			addr, err := parseI2CPAddr(o.via)
+			addr, err := usageOf(i2cpclient.ParseAddr(o.via))
 			if err != nil {
 				return err
 			}
 			if o.run.Count < 1 || o.run.Interval < 0 {
 				return usageErrorf("ping: --count must be at least 1 and --interval not negative")
 			}
-			res, err := runPing(cmd.Context(), addr, target, o, cmd.ErrOrStderr())
+			run := o.run
+			run.Router = addr
+			res, err := ping.Run(cmd.Context(), routerDialer(addr), target, run, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -74,17 +75,6 @@ or the pings could not be sent.`,
 	f.BoolVar(&o.run.Oneway, "oneway", false, "send raw datagrams that nothing answers")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// runPing dials the router at addr as the CLI does (i2cp:// or i2cps://
-// with the IMH_* TLS files) and runs the ping engine.
-func runPing(ctx context.Context, addr string, target i2p.Hash, o pingOptions, stderr io.Writer) (*ping.Result, error) {
-	dial := func(ctx context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
-		return dialRouterCLI(ctx, addr, cfg)
-	}
-	run := o.run
-	run.Router = addr
-	return ping.Run(ctx, dial, target, run, stderr)
 }
 
 // printPing prints the result as one JSON object or as ping.Result's text.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -23,33 +24,27 @@ func newRouterCmd() *cobra.Command {
 }
 
 func newRouterAddCmd() *cobra.Command {
-	var o apiOptions
 	var addr string
-	cmd := &cobra.Command{
+	cmd := newAgentCallCmd(&cobra.Command{
 		Use:   "add NAME --addr H:P",
 		Short: "Add a router (an `imh router serve` control address) to the cluster",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if addr == "" {
-				return usageErrorf("router add: --addr H:P is required")
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.ExactArgs(1)(cmd, args); err != nil || addr != "" {
+				return err
 			}
-			in := cluster.RouterInfo{Name: args[0], Addr: addr}
-			out, err := callAgent(&o, func(c *client.Client) (cluster.RouterInfo, error) { return c.AddRouter(cmd.Context(), in) })
-			if err != nil {
-				return fmt.Errorf("router add %s: %w", argName(args[0]), err)
-			}
-			if out.Reachable != nil && !*out.Reachable {
-				fmt.Fprintf(cmd.ErrOrStderr(), "imh: router add %s: warning: %s is not reachable yet from the leader (%s); added all the same, it is used once it answers\n",
-					out.Name, out.Addr, out.Unreachable)
-			}
-			if o.json {
-				return printJSON(cmd, out)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "router %s added (%s)\n", out.Name, out.Addr)
-			return nil
+			return usageErrorf("router add: --addr H:P is required")
 		},
-	}
-	addAPIFlags(cmd, &o)
+	}, "router add", func(cmd *cobra.Command, c *client.Client, args []string) (cluster.RouterInfo, error) {
+		out, err := c.AddRouter(cmd.Context(), cluster.RouterInfo{Name: args[0], Addr: addr})
+		if err == nil && out.Reachable != nil && !*out.Reachable {
+			fmt.Fprintf(cmd.ErrOrStderr(), "imh: router add %s: warning: %s is not reachable yet from the leader (%s); added all the same, it is used once it answers\n",
+				out.Name, out.Addr, out.Unreachable)
+		}
+		return out, err
+	}, func(out cluster.RouterInfo, w io.Writer) error {
+		fmt.Fprintf(w, "router %s added (%s)\n", out.Name, out.Addr)
+		return nil
+	})
 	cmd.Flags().StringVar(&addr, "addr", "", "the router's control address H:P")
 	return cmd
 }
@@ -57,25 +52,22 @@ func newRouterAddCmd() *cobra.Command {
 // newRemoveCmd is `imh GROUP remove NAME`: the client's remove call,
 // printing "NOUN NAME removed" (router, frontend and dest remove).
 func newRemoveCmd(group, noun string, remove func(*client.Client, context.Context, string) error, short string) *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "remove NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := callAgent(&o, func(c *client.Client) (struct{}, error) { return struct{}{}, remove(c, cmd.Context(), args[0]) })
-			if err != nil {
-				return fmt.Errorf("%s remove %s: %w", group, argName(args[0]), err)
-			}
-			if o.json {
-				return printJSON(cmd, map[string]any{"name": args[0], "removed": true})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s removed\n", noun, args[0])
-			return nil
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, group+" remove", func(cmd *cobra.Command, c *client.Client, args []string) (removed, error) {
+		return removed{Name: args[0], Removed: true}, remove(c, cmd.Context(), args[0])
+	}, func(r removed, w io.Writer) error {
+		fmt.Fprintf(w, "%s %s removed\n", noun, r.Name)
+		return nil
+	})
+}
+
+// removed is the --json object of the remove commands.
+type removed struct {
+	Name    string `json:"name"`
+	Removed bool   `json:"removed"`
 }
 
 // routerListJSON is the body of `imh router list --json`: the routers as in
@@ -85,22 +77,15 @@ type routerListJSON struct {
 }
 
 func newRouterListCmd() *cobra.Command {
-	var o apiOptions
-	cmd := &cobra.Command{
+	return newAgentCallCmd(&cobra.Command{
 		Use:   "list",
 		Short: "List the cluster's routers with the leader's view of their health",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := callAgent(&o, func(c *client.Client) (*status.Status, error) { return c.Status(cmd.Context()) })
-			if err != nil {
-				return fmt.Errorf("router list: %w", err)
-			}
-			if o.json {
-				return printJSON(cmd, routerListJSON{Routers: st.Routers})
-			}
-			return status.WriteRouters(cmd.OutOrStdout(), st.Routers)
-		},
-	}
-	addAPIFlags(cmd, &o)
-	return cmd
+	}, "router list", func(cmd *cobra.Command, c *client.Client, _ []string) (routerListJSON, error) {
+		st, err := c.Status(cmd.Context())
+		if err != nil {
+			return routerListJSON{}, err
+		}
+		return routerListJSON{Routers: st.Routers}, nil
+	}, func(l routerListJSON, w io.Writer) error { return status.WriteRouters(w, l.Routers) })
 }

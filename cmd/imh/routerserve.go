@@ -2,44 +2,23 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/i2cpup"
 	"github.com/imh-project/imh/router/routerd"
 )
 
-// RouterUpstreamOptions are the --upstream flags of `imh router serve`.
-type RouterUpstreamOptions struct {
-	Name         string
-	Addr         string // H:P, without the i2cp:// scheme
-	User         string
-	PasswordFile string
-}
-
 // routerServeConfig is what `imh router serve` reads through loadConfig:
-// one field per flag, tagged with the flag's name.
+// routerd's Config, whose fields carry their flags' names, and the
+// settings every serving daemon shares.
 type routerServeConfig struct {
-	Listen             string        `mapstructure:"listen"`
-	Name               string        `mapstructure:"name"`
-	HTTP               string        `mapstructure:"http"`
-	GracePeriod        time.Duration `mapstructure:"grace-period"`
-	Network            string        `mapstructure:"network"`
-	Upstream           string        `mapstructure:"upstream"`
-	I2CPUser           string        `mapstructure:"i2cp-user"`
-	I2CPPasswordFile   string        `mapstructure:"i2cp-password-file"`
-	LogLevel           string        `mapstructure:"log-level"`
-	TLS                tlsSettings   `mapstructure:",squash"`
-	InsecurePlaintext  bool          `mapstructure:"insecure-plaintext"`
-	MaxConns           int           `mapstructure:"max-conns"`
-	MaxConnsPerSource  int           `mapstructure:"max-conns-per-source"`
-	MaxSessions        int           `mapstructure:"max-sessions"`
-	MaxSessionsPerConn int           `mapstructure:"max-sessions-per-conn"`
+	Daemon routerd.Config `mapstructure:",squash"`
+	Serve  serveSettings  `mapstructure:",squash"`
 }
 
 func newRouterServeCmd() *cobra.Command {
@@ -70,7 +49,7 @@ stock I2P router. Managed sessions outlive their control connection for
 	f.String("i2cp-user", "", "I2CP username for --upstream")
 	f.String("i2cp-password-file", "", "file holding the I2CP password for --upstream")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
-	addTLSFlags(f, new(tlsFlags)) // read through loadConfig, not the struct
+	addTLSFlags(f, new(pki.Files)) // read through loadConfig, not the struct
 	f.Bool("insecure-plaintext", false, "INSECURE: serve the router protocol in plaintext on a non-loopback address (no TLS files)")
 	f.Int("max-conns", routerd.DefaultMaxConns, "most connections held open at once (0 = no cap)")
 	f.Int("max-conns-per-source", routerd.DefaultMaxConnsPerSource, "most connections held open from one IP address (0 = no cap)")
@@ -80,34 +59,9 @@ stock I2P router. Managed sessions outlive their control connection for
 	return cmd
 }
 
-func parseRouterLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
-// daemonConfig is the router daemon the settings describe, before its
-// logger, TLS files and --upstream backend are set up.
-func (o routerServeConfig) daemonConfig() routerd.Config {
-	return routerd.Config{
-		Name: o.Name, Listen: o.Listen, HTTP: o.HTTP, GracePeriod: o.GracePeriod,
-		Network: o.Network, Upstream: o.Upstream,
-		MaxConns: o.MaxConns, MaxConnsPerSource: o.MaxConnsPerSource,
-		MaxSessions: o.MaxSessions, MaxSessionsPerConn: o.MaxSessionsPerConn,
-	}
-}
-
 // Validate checks the settings before anything is started (routerd's
 // checks, then --log-level); every error is a usage error (exit 2).
-func (o routerServeConfig) Validate() error {
-	if err := o.daemonConfig().Validate(); err != nil {
-		return &usageError{err: err}
-	}
-	_, err := parseRouterLogLevel(o.LogLevel)
-	return err
-}
+func (o routerServeConfig) Validate() error { return o.Serve.validate(o.Daemon) }
 
 // runRouterServe checks the settings, sets up the logger and the TLS
 // files, connects an --upstream router, and runs the daemon (routerd)
@@ -116,23 +70,20 @@ func runRouterServe(ctx context.Context, o routerServeConfig, stderr io.Writer) 
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	c := o.daemonConfig()
-	level, _ := parseRouterLogLevel(o.LogLevel) // checked by Validate
-	c.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(ctx) // the TLS watcher ends with the router
 	defer cancel()
-	store, err := o.TLS.serve("router serve", pki.RoleRouter, o.Name, o.InsecurePlaintext, o.Listen, c.Logger)
-	if err != nil {
+	c := o.Daemon
+	var err error
+	if c.Logger, c.TLS, err = o.Serve.start(ctx, "router serve", pki.RoleRouter, c.Name, c.Listen, stderr); err != nil {
 		return err
 	}
-	c.TLS = store
-	watchTLS(ctx, c.TLS, c.Logger)
-	if o.Upstream != "" {
-		c.Backend, err = newRouterUpstreamBackend(ctx, RouterUpstreamOptions{
-			Name: o.Name, Addr: strings.TrimPrefix(o.Upstream, "i2cp://"), User: o.I2CPUser, PasswordFile: o.I2CPPasswordFile,
-		}, c.Logger)
+	if c.Upstream != "" { // a stock I2P router reached over standard I2CP (router/i2cpup)
+		up, err := usageOf(c.UpstreamConfig(c.Logger))
 		if err != nil {
 			return err
+		}
+		if c.Backend, err = i2cpup.NewBackend(up); err != nil {
+			return fmt.Errorf("router serve --upstream i2cp://%s: %w", up.Addr, err)
 		}
 	}
 	return routerd.Run(ctx, c)

@@ -20,13 +20,9 @@ func newSimnetCmd() *cobra.Command {
 }
 
 // simnetServeConfig is what `imh simnet serve` reads through loadConfig:
-// one field per flag, tagged with the flag's name.
+// simnetd's Config, whose fields carry their flags' names.
 type simnetServeConfig struct {
-	Listen    string  `mapstructure:"listen"`
-	HTTP      string  `mapstructure:"http"`
-	Seed      int64   `mapstructure:"seed"`
-	Peers     int     `mapstructure:"peers"`
-	TimeScale float64 `mapstructure:"time-scale"`
+	Daemon simnetd.Config `mapstructure:",squash"`
 }
 
 func newSimnetServeCmd() *cobra.Command {
@@ -52,25 +48,15 @@ func newSimnetServeCmd() *cobra.Command {
 	return cmd
 }
 
-// daemonConfig is the simulated network daemon the settings describe.
-func (o simnetServeConfig) daemonConfig() simnetd.Config {
-	return simnetd.Config{Listen: o.Listen, HTTP: o.HTTP, Seed: o.Seed, Peers: o.Peers, TimeScale: o.TimeScale}
-}
-
 // Validate checks the settings before anything is started (simnetd's
 // checks); every error is a usage error (exit 2).
-func (o simnetServeConfig) Validate() error {
-	if err := o.daemonConfig().Validate(); err != nil {
-		return &usageError{err: err}
-	}
-	return nil
-}
+func (o simnetServeConfig) Validate() error { return asUsage(o.Daemon.Validate()) }
 
 func runSimnetServe(ctx context.Context, o simnetServeConfig) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	c := o.daemonConfig()
+	c := o.Daemon
 	c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return simnetd.Run(ctx, c)
 }

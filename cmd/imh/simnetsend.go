@@ -5,32 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/router/simnet"
 )
 
 // The client side of the simulated network: `imh simnet send` (remote
 // clients sending to a destination) and `imh simnet baseline` (today's
 // multihoming, for comparison); the daemon is in simnet.go.
-
-// simnetSendConfig is what `imh simnet send` reads through loadConfig
-// (flag > IMH_ environment > default; no file).
-type simnetSendConfig struct {
-	Network   string        `mapstructure:"network"`
-	Dest      string        `mapstructure:"dest"`
-	Count     int           `mapstructure:"count"`
-	Clients   int           `mapstructure:"clients"`
-	Interval  time.Duration `mapstructure:"interval"`
-	Mode      string        `mapstructure:"mode"`
-	Behaviour string        `mapstructure:"behaviour"`
-	JSON      bool          `mapstructure:"json"`
-	Messages  bool          `mapstructure:"messages"`
-}
 
 func newSimnetSendCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -41,7 +24,7 @@ func newSimnetSendCmd() *cobra.Command {
 			"network, as on the real one the sender is not told what was lost.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var c simnetSendConfig
+			var c simnet.SendSettings // flag > IMH_ environment > default; no file
 			if err := loadConfig(cmd, "simnet send", &c); err != nil {
 				return err
 			}
@@ -61,32 +44,10 @@ func newSimnetSendCmd() *cobra.Command {
 	return cmd
 }
 
-func runSimnetSend(cmd *cobra.Command, o simnetSendConfig) error {
-	if o.Network == "" || o.Dest == "" {
-		return usageErrorf("simnet send: --network and --dest are required")
-	}
-	addr, err := simnet.ParseAddr(o.Network)
+func runSimnetSend(cmd *cobra.Command, o simnet.SendSettings) error {
+	addr, cfg, err := o.Config()
 	if err != nil {
-		return usageErrorf("simnet send: --network: %v", err)
-	}
-	dest, err := i2p.ParseB32(o.Dest)
-	if err != nil {
-		return usageErrorf("simnet send: --dest: %v", err)
-	}
-	mode, err := simnet.ParseMode(o.Mode)
-	if err != nil {
-		return usageErrorf("simnet send: --mode: %v", err)
-	}
-	behaviour, err := simnet.ParseBehaviour(o.Behaviour)
-	if err != nil {
-		return usageErrorf("simnet send: --behaviour: %v", err)
-	}
-	if o.Messages && !o.JSON {
-		return usageErrorf("simnet send: --messages needs --json")
-	}
-	cfg := simnet.SendConfig{Dest: dest, Count: o.Count, Clients: o.Clients, Interval: o.Interval, Mode: mode, Behaviour: behaviour, Messages: o.Messages}
-	if err := cfg.Validate(); err != nil {
-		return usageErrorf("simnet send: %v", err)
+		return usageErrorf("simnet send: %w", err)
 	}
 	res, err := simnet.RemoteSend(cmd.Context(), addr, cfg)
 	if err != nil {
@@ -99,17 +60,6 @@ func runSimnetSend(cmd *cobra.Command, o simnetSendConfig) error {
 	return res.WriteText(out)
 }
 
-// simnetBaselineConfig is what `imh simnet baseline` reads through
-// loadConfig (flag > IMH_ environment > default; no file).
-type simnetBaselineConfig struct {
-	Network string `mapstructure:"network"`
-	Keys    string `mapstructure:"keys"`
-	Routers string `mapstructure:"routers"`
-	Inbound int    `mapstructure:"inbound"`
-	Hops    int    `mapstructure:"hops"`
-	JSON    bool   `mapstructure:"json"`
-}
-
 func newSimnetBaselineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "baseline --network simnet://H:P --keys FILE --routers r1,r2,...",
@@ -120,7 +70,7 @@ func newSimnetBaselineCmd() *cobra.Command {
 			"router published and received.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var c simnetBaselineConfig
+			var c simnet.BaselineSettings // flag > IMH_ environment > default; no file
 			if err := loadConfig(cmd, "simnet baseline", &c); err != nil {
 				return err
 			}
@@ -137,33 +87,10 @@ func newSimnetBaselineCmd() *cobra.Command {
 	return cmd
 }
 
-func runSimnetBaseline(cmd *cobra.Command, o simnetBaselineConfig) error {
-	if o.Network == "" || o.Keys == "" || o.Routers == "" {
-		return usageErrorf("simnet baseline: --network, --keys and --routers are required")
-	}
-	addr, err := simnet.ParseAddr(o.Network)
+func runSimnetBaseline(cmd *cobra.Command, o simnet.BaselineSettings) error {
+	addr, names, cfg, err := o.Config()
 	if err != nil {
-		return usageErrorf("simnet baseline: --network: %v", err)
-	}
-	raw, err := os.ReadFile(o.Keys)
-	if err != nil {
-		return usageErrorf("simnet baseline: read keys: %v", err)
-	}
-	keys, err := i2p.ParsePrivateKeys(raw)
-	if err != nil {
-		return usageErrorf("simnet baseline: keys %s: %v", o.Keys, err)
-	}
-	cfg := simnet.DefaultBaselineConfig(keys)
-	cfg.Inbound, cfg.Hops = o.Inbound, o.Hops
-	var names []string
-	for _, name := range strings.Split(o.Routers, ",") {
-		if name = strings.TrimSpace(name); name == "" {
-			return usageErrorf("simnet baseline: empty router name in --routers %q", o.Routers)
-		}
-		names = append(names, name)
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageErrorf("simnet baseline: %v", err)
+		return usageErrorf("simnet baseline: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	st, err := simnet.RemoteBaseline(cmd.Context(), addr, names, cfg, logger)

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/streamnet"
 	"github.com/imh-project/imh/router/simnet"
-	"github.com/imh-project/imh/routerproto"
 )
 
 // streamNetFlags choose where a client's streams leave from.
@@ -39,20 +38,9 @@ func (f streamNetFlags) open(ctx context.Context, log *slog.Logger) (*streamnet.
 		}
 		return streamnet.OpenSimnet(ctx, addr, log)
 	}
-	addr, err := parseI2CPAddr(f.via)
+	addr, err := usageOf(i2cpclient.ParseAddr(f.via))
 	if err != nil {
 		return nil, err
 	}
-	ccfg := routerproto.DefaultClientConfig()
-	ccfg.Extensions = false // standard I2CP, whatever the router is
-	c, err := dialRouterCLI(ctx, addr, ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("router %s: %w", addr, err)
-	}
-	sn, err := streamnet.OpenI2CP(ctx, c, log)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("router %s: %w", addr, err)
-	}
-	return sn, nil
+	return streamnet.OpenRouter(ctx, addr, routerDialer(addr), log)
 }

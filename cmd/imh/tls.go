@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -108,56 +109,65 @@ func tlsFileError(what string, err error) error {
 	return usageErrorf("%s: %v", what, err)
 }
 
-// tlsFlags are --ca-file --cert-file --key-file, shared by every daemon
-// and the CLI.
-type tlsFlags struct{ files pki.Files }
-
-// addTLSFlags adds the three file flags; env IMH_CA_FILE, IMH_CERT_FILE,
-// IMH_KEY_FILE fill them through the command's environment binding.
-func addTLSFlags(f *pflag.FlagSet, t *tlsFlags) {
-	f.StringVar(&t.files.CA, "ca-file", os.Getenv("IMH_CA_FILE"), "cluster CA bundle (PEM; env IMH_CA_FILE)")
-	f.StringVar(&t.files.Cert, "cert-file", os.Getenv("IMH_CERT_FILE"), "this process's certificate (PEM; env IMH_CERT_FILE)")
-	f.StringVar(&t.files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
+// addTLSFlags adds --ca-file --cert-file --key-file, shared by every
+// daemon and the CLI; env IMH_CA_FILE, IMH_CERT_FILE, IMH_KEY_FILE fill
+// them through the command's environment binding.
+func addTLSFlags(f *pflag.FlagSet, files *pki.Files) {
+	f.StringVar(&files.CA, "ca-file", os.Getenv("IMH_CA_FILE"), "cluster CA bundle (PEM; env IMH_CA_FILE)")
+	f.StringVar(&files.Cert, "cert-file", os.Getenv("IMH_CERT_FILE"), "this process's certificate (PEM; env IMH_CERT_FILE)")
+	f.StringVar(&files.Key, "key-file", os.Getenv("IMH_KEY_FILE"), "its private key (PEM; env IMH_KEY_FILE)")
 }
 
-// loadTLS is pki.LoadFor with its errors the operator's to fix (exit 2).
-func loadTLS(files pki.Files, want pki.Role, logger *slog.Logger) (*pki.Store, error) {
-	s, err := pki.LoadFor(files, want, logger)
-	if err != nil {
-		return nil, &usageError{err: err}
-	}
-	return s, nil
+// tlsFollowEvery is how often a daemon checks its TLS files for a
+// renewal (pki.Store.Follow; SIGHUP checks at once).
+const tlsFollowEvery = 5 * time.Second
+
+// serveSettings are the settings the daemons that serve under a name
+// share (router serve, frontend serve): --log-level, the TLS files and
+// --insecure-plaintext, squashed into each one's config struct beside
+// its package's Config.
+type serveSettings struct {
+	LogLevel          string      `mapstructure:"log-level"`
+	TLS               tlsSettings `mapstructure:",squash"`
+	InsecurePlaintext bool        `mapstructure:"insecure-plaintext"`
 }
 
-// plaintextCheck is pki.CheckPlaintext with a refusal the operator's to
-// fix (exit 2).
-func plaintextCheck(insecure bool, logger *slog.Logger, binds ...string) error {
-	if err := pki.CheckPlaintext(insecure, logger, binds...); err != nil {
+// validate checks the daemon's Config (its package's checks), then
+// --log-level; every error is a usage error (exit 2).
+func (s serveSettings) validate(daemon interface{ Validate() error }) error {
+	if err := daemon.Validate(); err != nil {
 		return &usageError{err: err}
 	}
-	return nil
+	_, err := parseServeLogLevel(s.LogLevel)
+	return err
 }
 
-// serve loads the TLS files of a daemon serving on listen (what names it
-// in errors: "router serve"): the certificate must have role and name
-// name, the name the daemon is added under, since that is what agents
-// check. Without files, the plaintext rule applies (--insecure-plaintext).
-func (t tlsSettings) serve(what string, role pki.Role, name string, insecure bool, listen string, logger *slog.Logger) (*pki.Store, error) {
-	store, err := loadTLS(t.files(), role, logger)
+// parseServeLogLevel reads --log-level as slog names levels; a bad one
+// is a usage error (exit 2).
+func parseServeLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, usageErrorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// start sets up a daemon, validated, that serves on listen under name
+// (what names it in errors: "router serve"): its logger on stderr at
+// --log-level, and its TLS files, followed until ctx ends. The
+// certificate must have role and name name, the name the daemon is added
+// under, since that is what agents check. Without files, the plaintext
+// rule applies (--insecure-plaintext).
+func (s serveSettings) start(ctx context.Context, what string, role pki.Role, name, listen string, stderr io.Writer) (*slog.Logger, *pki.Store, error) {
+	level, _ := parseServeLogLevel(s.LogLevel) // checked by validate
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	store, err := usageOf(pki.LoadDaemon(s.TLS.files(), role, s.InsecurePlaintext, logger, listen))
 	if err != nil || store == nil {
-		if err == nil {
-			err = plaintextCheck(insecure, logger, listen)
-		}
-		return nil, err
+		return logger, nil, err
 	}
 	if id := store.Identity(); id.Name != name {
-		return nil, usageErrorf("%s: --cert-file %s names %s, but --name is %s", what, t.CertFile, id, name)
+		return logger, nil, usageErrorf("%s: --cert-file %s names %s, but --name is %s", what, s.TLS.CertFile, id, name)
 	}
-	return store, nil
-}
-
-// watchTLS follows renewals of the daemons' TLS files (pki.Store.Follow;
-// the Store logs with the logger it was loaded with).
-func watchTLS(ctx context.Context, s *pki.Store, _ *slog.Logger) {
-	s.Follow(ctx, 5*time.Second)
+	store.Follow(ctx, tlsFollowEvery)
+	return logger, store, nil
 }

@@ -37,17 +37,20 @@ var Peers = pki.Peer{Roles: []pki.Role{pki.RoleAgent}}
 
 // Config is one frontend daemon. Its fields are the settings of `imh
 // frontend serve`, and Validate's messages name that command's flags.
+// Each setting's mapstructure tag is its flag's name (the key of the
+// command's --config file), so that the command decodes its settings
+// straight into a Config; what the command builds itself is tagged "-".
 type Config struct {
-	Name   string // as added with `imh frontend add`
-	Listen string // H:P the leader connects to
-	Router string // H:P of the router protocol of the router beside it
-	HTTP   string // H:P of GET /status and GET /metrics; none if empty
+	Name   string `mapstructure:"name"`   // as added with `imh frontend add`
+	Listen string `mapstructure:"listen"` // H:P the leader connects to
+	Router string `mapstructure:"router"` // H:P of the router protocol of the router beside it
+	HTTP   string `mapstructure:"http"`   // H:P of GET /status and GET /metrics; none if empty
 
 	// TLS, when not nil, serves the leader over TLS and reaches the router
 	// over TLS, accepting only the certificate naming that router. nil:
 	// plaintext (the caller applied the plaintext rule).
-	TLS    *pki.Store
-	Logger *slog.Logger
+	TLS    *pki.Store   `mapstructure:"-"`
+	Logger *slog.Logger `mapstructure:"-"`
 }
 
 // Validate checks the settings before anything is started, as raft's
@@ -80,12 +83,7 @@ func Run(ctx context.Context, c Config) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg := frontend.Config{Name: c.Name, Router: c.Router, Logger: logger}
-	if c.TLS != nil {
-		cfg.RouterTLS = func(name string) *tls.Config {
-			return c.TLS.ClientConfig(pki.Peer{Roles: []pki.Role{pki.RoleRouter}, Name: name})
-		}
-	}
+	cfg := frontend.Config{Name: c.Name, Router: c.Router, Logger: logger, RouterTLS: c.TLS.NamedClientConfigs(pki.RoleRouter)}
 	fe, err := frontend.New(cfg)
 	if err != nil {
 		return fmt.Errorf("frontend serve: %w", err)

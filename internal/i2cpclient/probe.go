@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,24 @@ type ProbeLease struct {
 	Gateway string `json:"gateway"`
 	Tunnel  uint32 `json:"tunnel"`
 	End     uint32 `json:"end"`
+}
+
+// ReadSigningKeys reads the private key file a session is opened with
+// (`imh i2cp probe --keys`): its keys must sign the session's LeaseSet2s
+// themselves (Ed25519 without offline keys). Errors name the file.
+func ReadSigningKeys(path string) (*i2p.PrivateKeys, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	keys, err := i2p.ParsePrivateKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if !keys.CanSign() {
+		return nil, fmt.Errorf("key file %s: cannot sign with signature type %s (imh signs with Ed25519 keys without offline keys)", path, keys.Destination().SigType())
+	}
+	return keys, nil
 }
 
 // Probe reports what the router on c said in the handshake (version,
@@ -62,6 +81,32 @@ func Probe(ctx context.Context, c *routerproto.Client, keys *i2p.PrivateKeys, le
 		res.Leases = append(res.Leases, ProbeLease{Gateway: l.Gateway.String(), Tunnel: l.TunnelID, End: l.End})
 	}
 	res.SessionKept = true
+	return res, nil
+}
+
+// Probe timings of ProbeRouter: the lease request waits as long as a
+// router may take to build its first tunnels (I2P-WIRE 4.9 says give up
+// after about 5 minutes); every other request gets probeStepTimeout.
+const (
+	probeLeaseTimeout = 3 * time.Minute
+	probeStepTimeout  = 30 * time.Second
+)
+
+// ProbeRouter dials the router at addr with dial and probes it (Probe,
+// keeping a session with keys for keepFor), then closes the connection.
+// A failed probe names the router and the destination.
+func ProbeRouter(ctx context.Context, addr string, dial func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error), keys *i2p.PrivateKeys, keepFor time.Duration) (*ProbeResult, error) {
+	cfg := routerproto.DefaultClientConfig()
+	cfg.RequestTimeout = probeStepTimeout
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res, err := Probe(ctx, c, keys, probeLeaseTimeout, keepFor)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s with %s: %w", addr, keys.Destination().B32(), err)
+	}
 	return res, nil
 }
 

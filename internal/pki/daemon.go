@@ -60,6 +60,17 @@ func CheckPlaintext(insecure bool, logger *slog.Logger, binds ...string) error {
 	return nil
 }
 
+// LoadDaemon is what a daemon does with its TLS files at start: LoadFor
+// with its role, or, without files, CheckPlaintext on the addresses it
+// listens on (binds). A nil Store and no error is plaintext, allowed.
+func LoadDaemon(files Files, role Role, insecure bool, logger *slog.Logger, binds ...string) (*Store, error) {
+	s, err := LoadFor(files, role, logger)
+	if err != nil || s != nil {
+		return s, err
+	}
+	return nil, CheckPlaintext(insecure, logger, binds...)
+}
+
 // IsLoopback reports whether a host:port listens on loopback only:
 // localhost or a loopback IP. A wildcard bind (":7000", "0.0.0.0:7000") is
 // not loopback.

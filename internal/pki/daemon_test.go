@@ -107,6 +107,47 @@ func TestLoadFor(t *testing.T) {
 	}
 }
 
+// TestLoadDaemon: with files, LoadFor's checks; without, the plaintext
+// rule on the binds.
+func TestLoadDaemon(t *testing.T) {
+	caDir := newCA(t)
+	out := t.TempDir()
+	if _, err := IssueCert(caDir, out, LeafRequest{Role: RoleRouter, Name: "r1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	files := Files{CA: filepath.Join(caDir, CAFile), Cert: filepath.Join(out, "r1.pem"), Key: filepath.Join(out, "r1-key.pem")}
+	logger := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name     string
+		files    Files
+		role     Role
+		insecure bool
+		binds    []string
+		wantTLS  bool
+		wantErr  string // "" for none
+	}{
+		{"files", files, RoleRouter, false, []string{"0.0.0.0:1"}, true, ""},
+		{"files of another role", files, RoleAgent, false, []string{"127.0.0.1:1"}, false, "want agent"},
+		{"plaintext on loopback", Files{}, RoleRouter, false, []string{"127.0.0.1:1", "[::1]:2"}, false, ""},
+		{"plaintext beyond loopback", Files{}, RoleRouter, false, []string{"127.0.0.1:1", "0.0.0.0:2"}, false, ErrPlaintext.Error()},
+		{"plaintext beyond loopback, insecure", Files{}, RoleRouter, true, []string{"0.0.0.0:2"}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := LoadDaemon(tt.files, tt.role, tt.insecure, logger, tt.binds...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("LoadDaemon: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || (s != nil) != tt.wantTLS {
+				t.Fatalf("LoadDaemon = %v, %v; want TLS %v", s, err, tt.wantTLS)
+			}
+		})
+	}
+}
+
 // Follow on a nil Store (plaintext) is a no-op, so daemons call it
 // unconditionally.
 func TestFollowNilStore(t *testing.T) {

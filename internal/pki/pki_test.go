@@ -125,7 +125,13 @@ func TestHandshakeRolesNamesAndCAs(t *testing.T) {
 		{"router proves its name", agent1.ClientConfig(Peer{Roles: []Role{RoleRouter}, Name: "r1"}), router.ServerConfig(Peer{Roles: []Role{RoleAgent}}), nil},
 		{"router with another name refused", agent1.ClientConfig(Peer{Roles: []Role{RoleRouter}, Name: "r2"}), router.ServerConfig(Peer{Roles: []Role{RoleAgent}}), ErrName},
 		{"agent posing as router refused", agent1.ClientConfig(Peer{Roles: []Role{RoleRouter}, Name: "n2"}), agent2.ServerConfig(Peer{Roles: []Role{RoleAgent}}), ErrRole},
+		{"router named by NamedClientConfigs", agent1.NamedClientConfigs(RoleRouter)("r1"), router.ServerConfig(Peer{Roles: []Role{RoleAgent}}), nil},
+		{"router of another name by NamedClientConfigs", agent1.NamedClientConfigs(RoleRouter)("r2"), router.ServerConfig(Peer{Roles: []Role{RoleAgent}}), ErrName},
+		{"agent by NamedClientConfigs for frontends", agent1.NamedClientConfigs(RoleFrontend)("n2"), agent2.ServerConfig(Peer{Roles: []Role{RoleAgent}}), ErrRole},
 		{"no client cert", &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, agent2.ServerConfig(raftOnly), nil /* server fails */},
+	}
+	if (*Store)(nil).NamedClientConfigs(RoleRouter) != nil {
+		t.Error("NamedClientConfigs of a nil Store (plaintext) is not nil")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -245,6 +245,19 @@ func (s *Store) ClientConfig(p Peer) *tls.Config {
 	}
 }
 
+// NamedClientConfigs returns, per name, a ClientConfig that accepts only
+// a certificate of role naming that peer: a router or frontend dialed by
+// its name in the cluster's state, so that the keys sent over the link
+// can go nowhere else. A nil Store (plaintext) returns nil.
+func (s *Store) NamedClientConfigs(role Role) func(name string) *tls.Config {
+	if s == nil {
+		return nil
+	}
+	return func(name string) *tls.Config {
+		return s.ClientConfig(Peer{Roles: []Role{role}, Name: name})
+	}
+}
+
 // PeerIdentity returns the verified identity of a connection's peer, or
 // ErrNoCert. Use it on connections made with this package's configs.
 func PeerIdentity(cs *tls.ConnectionState) (Identity, error) {

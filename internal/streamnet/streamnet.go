@@ -78,6 +78,25 @@ func OpenSimnet(ctx context.Context, addr string, log *slog.Logger) (*Net, error
 	return &Net{mux: mux, close: func() { mux.Close(); ep.Close() }}, nil
 }
 
+// OpenRouter dials the router at addr with dial, speaking standard I2CP
+// whatever the router is (no extensions), and opens the client side on
+// it (OpenI2CP); the connection is closed again when that fails. Errors
+// name the router and wrap dial's.
+func OpenRouter(ctx context.Context, addr string, dial func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error), log *slog.Logger) (*Net, error) {
+	cfg := routerproto.DefaultClientConfig()
+	cfg.Extensions = false
+	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("router %s: %w", addr, err)
+	}
+	n, err := OpenI2CP(ctx, c, log)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("router %s: %w", addr, err)
+	}
+	return n, nil
+}
+
 // OpenI2CP opens a session with a transient destination over c, a
 // connection to an I2P router speaking standard I2CP, and waits (at most
 // SetupTimeout) until the router asked for its first LeaseSet: until then

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/routerproto"
+	"github.com/imh-project/imh/routerproto/routertest"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -178,5 +181,47 @@ func TestServeTunnel(t *testing.T) {
 	defer mu.Unlock()
 	if len(errs) != 1 || errs[0].Error() != "no route" {
 		t.Errorf("dial errors reported: %v, want [no route]", errs)
+	}
+}
+
+// TestOpenRouter: the router is dialed without extensions and the client
+// side opened on it; a dial that fails is reported naming the router, and
+// a connection on which no session opens is closed again.
+func TestOpenRouter(t *testing.T) {
+	stock := routertest.NewStock(t, routertest.StockConfig{})
+	log := slog.New(slog.DiscardHandler)
+	var dialed *routerproto.Client
+	dial := func(_ context.Context, cfg routerproto.ClientConfig) (*routerproto.Client, error) {
+		if cfg.Extensions {
+			t.Error("OpenRouter asked for the extensions")
+		}
+		c, err := routerproto.Dial(t.Context(), stock.Addr, cfg) // even when OpenRouter's context has ended
+		dialed = c
+		return c, err
+	}
+	n, err := OpenRouter(t.Context(), stock.Addr, dial, log)
+	if err != nil {
+		t.Fatalf("OpenRouter: %v", err)
+	}
+	if stock.Sessions() != 1 {
+		t.Errorf("the router holds %d sessions, want 1", stock.Sessions())
+	}
+	n.Close()
+
+	refused := errors.New("refused")
+	_, err = OpenRouter(t.Context(), "127.0.0.1:1", func(context.Context, routerproto.ClientConfig) (*routerproto.Client, error) { return nil, refused }, log)
+	if !errors.Is(err, refused) || !strings.HasPrefix(err.Error(), "router 127.0.0.1:1: ") {
+		t.Errorf("OpenRouter with a failing dial: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the router is dialed, but no session can open
+	if _, err := OpenRouter(ctx, stock.Addr, dial, log); err == nil || !strings.HasPrefix(err.Error(), "router "+stock.Addr+": ") {
+		t.Fatalf("OpenRouter with no session: %v", err)
+	}
+	select {
+	case <-dialed.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the connection of a failed OpenRouter is still open")
 	}
 }

@@ -17,14 +17,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/imh-project/imh/internal/daemon"
+	"github.com/imh-project/imh/internal/i2cpclient"
 	"github.com/imh-project/imh/internal/metrics"
 	"github.com/imh-project/imh/internal/netlimit"
 	"github.com/imh-project/imh/internal/pki"
 	"github.com/imh-project/imh/router"
+	"github.com/imh-project/imh/router/i2cpup"
 	"github.com/imh-project/imh/router/simnet"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -49,27 +52,34 @@ var ErrNetworkLost = errors.New("connection to the simulated network lost")
 
 // Config is one router daemon. Its fields are the settings of `imh router
 // serve`, and Validate's messages name that command's flags, since that
-// is where every setting comes from.
+// is where every setting comes from. Each setting's mapstructure tag is
+// its flag's name (the key of the command's --config file), so that the
+// command decodes its settings straight into a Config; what the command
+// builds itself (Backend, TLS, Logger) is tagged "-".
 type Config struct {
-	Name        string        // the router's name: its identity on the simulated network
-	Listen      string        // H:P of the router protocol
-	HTTP        string        // H:P of GET /status and GET /metrics; none if empty
-	GracePeriod time.Duration // how long a managed session outlives its control connection
+	Name        string        `mapstructure:"name"`         // the router's name: its identity on the simulated network
+	Listen      string        `mapstructure:"listen"`       // H:P of the router protocol
+	HTTP        string        `mapstructure:"http"`         // H:P of GET /status and GET /metrics; none if empty
+	GracePeriod time.Duration `mapstructure:"grace-period"` // how long a managed session outlives its control connection
 
 	// Exactly one backend: Network (simnet://H:P), which Run attaches to,
 	// or Upstream (i2cp://H:P), a stock router whose backend the caller
-	// connects and hands over in Backend.
-	Network  string
-	Upstream string
-	Backend  router.Backend // Run closes it
+	// connects (UpstreamConfig, i2cpup.NewBackend) and hands over in
+	// Backend. I2CPUser and I2CPPasswordFile are Upstream's credentials,
+	// both or neither.
+	Network          string         `mapstructure:"network"`
+	Upstream         string         `mapstructure:"upstream"`
+	I2CPUser         string         `mapstructure:"i2cp-user"`
+	I2CPPasswordFile string         `mapstructure:"i2cp-password-file"`
+	Backend          router.Backend `mapstructure:"-"` // Run closes it
 
-	MaxConns           int // 0: no cap
-	MaxConnsPerSource  int // 0: no cap
-	MaxSessions        int
-	MaxSessionsPerConn int
+	MaxConns           int `mapstructure:"max-conns"`            // 0: no cap
+	MaxConnsPerSource  int `mapstructure:"max-conns-per-source"` // 0: no cap
+	MaxSessions        int `mapstructure:"max-sessions"`
+	MaxSessionsPerConn int `mapstructure:"max-sessions-per-conn"`
 
-	TLS    *pki.Store // nil: plaintext (the caller applied the plaintext rule)
-	Logger *slog.Logger
+	TLS    *pki.Store   `mapstructure:"-"` // nil: plaintext (the caller applied the plaintext rule)
+	Logger *slog.Logger `mapstructure:"-"`
 
 	httpListener net.Listener // tests: used instead of listening on HTTP
 }
@@ -104,6 +114,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("router serve: --upstream %q: want i2cp://H:P", c.Upstream)
 	}
 	return nil
+}
+
+// UpstreamConfig is the configuration of the backend to Upstream, a stock
+// I2P router reached over standard I2CP: its address, and its credentials
+// with the password read from I2CPPasswordFile. Every error is the
+// caller's to fix; connecting it (i2cpup.NewBackend) is the caller's.
+func (c Config) UpstreamConfig(logger *slog.Logger) (i2cpup.Config, error) {
+	addr, err := i2cpclient.ParseAddr(strings.TrimPrefix(c.Upstream, "i2cp://"))
+	if err != nil {
+		return i2cpup.Config{}, err
+	}
+	cfg := i2cpup.Config{Addr: addr, Username: c.I2CPUser, Logger: logger}
+	if c.I2CPPasswordFile != "" {
+		b, err := os.ReadFile(c.I2CPPasswordFile)
+		if err != nil {
+			return i2cpup.Config{}, fmt.Errorf("router serve: --i2cp-password-file: %w", err)
+		}
+		cfg.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if c.I2CPUser != "" && cfg.Password == "" || c.I2CPUser == "" && cfg.Password != "" {
+		return i2cpup.Config{}, errors.New("router serve: --i2cp-user and --i2cp-password-file go together")
+	}
+	return cfg, nil
 }
 
 // Run serves the router until ctx ends, its network connection is lost or

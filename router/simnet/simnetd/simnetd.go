@@ -22,14 +22,17 @@ import (
 
 // Config is one simulated network daemon. Its fields are the settings of
 // `imh simnet serve`, and Validate's messages name that command's flags.
+// Each setting's mapstructure tag is its flag's name (the key of the
+// command's --config file), so that the command decodes its settings
+// straight into a Config; the Logger it builds itself is tagged "-".
 type Config struct {
-	Listen    string  // H:P routers and senders connect to
-	HTTP      string  // H:P of GET /status and GET /metrics; none if empty
-	Seed      int64   // seed of every random choice of the network
-	Peers     int     // simulated peers
-	TimeScale float64 // simulated seconds per real second
+	Listen    string  `mapstructure:"listen"`     // H:P routers and senders connect to
+	HTTP      string  `mapstructure:"http"`       // H:P of GET /status and GET /metrics; none if empty
+	Seed      int64   `mapstructure:"seed"`       // seed of every random choice of the network
+	Peers     int     `mapstructure:"peers"`      // simulated peers
+	TimeScale float64 `mapstructure:"time-scale"` // simulated seconds per real second
 
-	Logger *slog.Logger
+	Logger *slog.Logger `mapstructure:"-"`
 }
 
 // network is the simulated network the settings describe: the defaults
