@@ -94,8 +94,10 @@ func openUpDest(ctx context.Context, t *testing.T, n *i2pdnet.Net, routers ...in
 	return d
 }
 
-// run is the balancer loop: publish on every lease request (once all
-// sessions have asked) and every 5 s until stored.
+// run is the balancer loop: publish on every lease request and every 5 s
+// until stored. It must not wait for every session's first request: i2pd
+// stops a session whose request goes unanswered for 10 s, and two routers'
+// first requests can be further apart than that.
 func (d *upDest) run(ctx context.Context) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -116,15 +118,15 @@ func (d *upDest) run(ctx context.Context) {
 	}
 }
 
-// publish signs one LeaseSet2 with every session's current leases and
-// hands it to every session.
+// publish signs one LeaseSet2 with the current leases of every session
+// whose upstream has asked and hands it to those sessions; one that has not
+// asked yet gets the next one, signed when it asks.
 func (d *upDest) publish() {
 	d.mu.Lock()
-	for _, r := range d.requested {
-		if !r {
-			d.mu.Unlock()
-			return
-		}
+	asked := slices.Clone(d.requested)
+	if !slices.Contains(asked, true) {
+		d.mu.Unlock()
+		return
 	}
 	published := max(uint32(time.Now().Unix()), d.published+1)
 	d.published = published
@@ -132,7 +134,10 @@ func (d *upDest) publish() {
 	d.mu.Unlock()
 	ls := &i2p.LeaseSet2{Destination: d.keys.Destination(), Published: published, Expires: 600,
 		Keys: []i2p.EncryptionKey{d.lsk.EncryptionKey()}}
-	for _, s := range d.sessions {
+	for i, s := range d.sessions {
+		if !asked[i] {
+			continue
+		}
 		for _, l := range s.Leases() {
 			if len(ls.Leases) < i2p.MaxLeases {
 				ls.Leases = append(ls.Leases, l.ToLease2())
@@ -145,6 +150,9 @@ func (d *upDest) publish() {
 	}
 	keys := []routerproto.LeaseSetPrivateKey{{Type: i2p.EncX25519, Key: d.lsk.Private()}}
 	for i, s := range d.sessions {
+		if !asked[i] {
+			continue
+		}
 		if err := s.SetLeaseSet(ls, keys); err != nil {
 			d.t.Logf("leaseset to %s: %v", d.routers[i].Name(), err)
 		}
