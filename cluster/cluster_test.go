@@ -67,17 +67,23 @@ func (tr *leaderWorkTracker) activeTotal() int {
 	return n
 }
 
-// applyOn proposes cmd on the current leader of h, retrying while
-// leadership moves (a loaded machine can cause a spurious election; the
-// commands used here are idempotent, so a retry after an unknown outcome is
-// safe).
+// applyOn proposes cmd on the current leader of h (applyRetrying).
 func applyOn(t *testing.T, h *clustertest.Harness, cmd fsm.Command) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	applyRetrying(t, 15*time.Second, func() *cluster.Cluster { return h.Nodes[h.Leader(10*time.Second)].Cluster() }, cmd)
+}
+
+// applyRetrying proposes cmd on the cluster leader returns, asking it
+// again while leadership moves, for up to within (a loaded machine can
+// cause a spurious election, and elections right after bootstrap are
+// normal; the commands the tests apply are idempotent, so a retry after an
+// unknown outcome is safe). Any other error fails the test.
+func applyRetrying(t *testing.T, within time.Duration, leader func() *cluster.Cluster, cmd fsm.Command) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		c := h.Nodes[h.Leader(10*time.Second)].Cluster()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err := c.Apply(ctx, cmd)
+		err := leader().Apply(ctx, cmd)
 		cancel()
 		switch {
 		case err == nil:

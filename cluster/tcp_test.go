@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/imh-project/imh/cluster/clustertest"
 	"github.com/imh-project/imh/fsm"
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 	"github.com/imh-project/imh/internal/logging"
 	"github.com/imh-project/imh/internal/status"
 )
@@ -55,40 +55,29 @@ func (n *tcpNode) stop(t *testing.T) {
 	n.cancel = nil
 }
 
-// applyTCP applies cmd on the current leader, retrying while leadership
-// settles (elections right after bootstrap are normal); it returns the
-// leader that applied it.
+// applyTCP applies cmd on the current leader (applyRetrying) and returns
+// the leader that applied it.
 func applyTCP(t *testing.T, nodes []*tcpNode, cmd fsm.Command) *tcpNode {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		l := waitLeader(t, nodes, 20*time.Second)
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err := l.c.Apply(ctx, cmd)
-		cancel()
-		switch {
-		case err == nil:
-			return l
-		case (errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost)) && time.Now().Before(deadline):
-			continue
-		}
-		t.Fatalf("apply %s: %v", cmd.Type(), err)
-	}
+	var l *tcpNode
+	applyRetrying(t, 20*time.Second, func() *cluster.Cluster { l = waitLeader(t, nodes, 20*time.Second); return l.c }, cmd)
+	return l
 }
 
+// waitLeader waits until one of nodes leads and returns it.
 func waitLeader(t *testing.T, nodes []*tcpNode, timeout time.Duration) *tcpNode {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var leader *tcpNode
+	eventually.True(t, timeout, "a leader", func() bool {
 		for _, n := range nodes {
 			if _, ok := n.c.LeadershipTerm(); ok {
-				return n
+				leader = n
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no leader within %v", timeout)
-	return nil
+		return false
+	})
+	return leader
 }
 
 // TestTCPBoltGossipRestart forms a 3-node cluster over real TCP and gossip

@@ -328,6 +328,24 @@ func (e *balancerEnv) controlledBy(t *testing.T, term uint64) bool {
 	return true
 }
 
+// neverBelowTerm watches every router's session for d and fails the test
+// if one goes back to a term below term (after what: "the old leader
+// resumed"). A watch, not a wait: nothing must happen for the whole time.
+func (e *balancerEnv) neverBelowTerm(t *testing.T, term uint64, d time.Duration, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for _, r := range e.n.routers {
+			var rs routerStatus
+			if httpGetJSON("http://"+r.http+"/status", &rs) != nil || len(rs.Sessions) != 1 {
+				continue
+			}
+			if s := rs.Sessions[0]; s.Term < term {
+				t.Fatalf("router %s: session back at term %d after %s (term %d)", r.name, s.Term, what, term)
+			}
+		}
+	}
+}
+
 // TestBalancerLeaderKills (issue 9): ten leader SIGKILLs, each followed by
 // restarting the killed agent on its data dir and waiting until it caught
 // up. Each time the new leader controls every router's session within 5 s,
@@ -518,19 +536,7 @@ func TestBalancerPartitionedLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed = true
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, r := range e.n.routers {
-			var rs routerStatus
-			if httpGetJSON("http://"+r.http+"/status", &rs) != nil || len(rs.Sessions) != 1 {
-				continue
-			}
-			if s := rs.Sessions[0]; s.Term < term {
-				t.Fatalf("router %s: session back at term %d after the old leader resumed", r.name, s.Term)
-			}
-		}
-		time.Sleep(100 * time.Millisecond) // pacing: watching 10 s that no session goes back
-	}
+	e.neverBelowTerm(t, term, 10*time.Second, "the old leader resumed")
 	if !e.controlledBy(t, term) {
 		t.Fatalf("after the old leader resumed the routers are no longer all controlled with term %d", term)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/eventually"
 )
 
 // testHandler is a small router: it answers every message the way
@@ -193,6 +194,22 @@ func dialTest(t *testing.T, addr string, mod func(*ClientConfig)) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// onlyConn waits until srv holds exactly one connection (the test's
+// client, accepted) and returns it.
+func onlyConn(t *testing.T, srv *Server) *ServerConn {
+	t.Helper()
+	var sc *ServerConn
+	eventually.True(t, 5*time.Second, "the server's one connection", func() bool {
+		cs := srv.Conns()
+		if len(cs) != 1 {
+			return false
+		}
+		sc = cs[0]
+		return true
+	})
+	return sc
 }
 
 // nextEvent waits for the next event of type want, failing on others.
@@ -685,16 +702,9 @@ func TestExtensionToStockClientRefused(t *testing.T) {
 	if c.Extended() {
 		t.Fatal("extended without asking")
 	}
-	var sc *ServerConn
-	for deadline := time.Now().Add(5 * time.Second); sc == nil && time.Now().Before(deadline); {
-		if cs := srv.Conns(); len(cs) == 1 {
-			sc = cs[0]
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if sc == nil || sc.Extended() {
-		t.Fatal("server conn missing or extended")
+	sc := onlyConn(t, srv)
+	if sc.Extended() {
+		t.Fatal("server conn extended")
 	}
 	if err := sc.Send(&NeedLeaseSet{}); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("err %v", err)

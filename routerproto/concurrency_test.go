@@ -56,16 +56,7 @@ func TestPayloadFromStaysWithItsPayload(t *testing.T) {
 	h := newTestHandler(t)
 	srv, addr := startServer(t, h, nil)
 	c := dialTest(t, addr, nil)
-	var sc *ServerConn
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cs := srv.Conns(); len(cs) == 1 {
-			sc = cs[0]
-			break
-		}
-	}
-	if sc == nil {
-		t.Fatal("no server connection")
-	}
+	sc := onlyConn(t, srv)
 	const senders, each = 8, 50
 	var wg sync.WaitGroup
 	for g := range senders {
@@ -96,16 +87,7 @@ func TestCloseWithUnreadEvents(t *testing.T) {
 	h := newTestHandler(t)
 	srv, addr := startServer(t, h, nil)
 	c := dialTest(t, addr, nil)
-	var sc *ServerConn
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cs := srv.Conns(); len(cs) == 1 {
-			sc = cs[0]
-			break
-		}
-	}
-	if sc == nil {
-		t.Fatal("no server connection")
-	}
+	sc := onlyConn(t, srv)
 	for i := range 500 {
 		if err := sc.Send(&MessageStatus{SessionID: 1, MessageID: uint32(i)}); err != nil {
 			t.Fatal(err)
