@@ -14,6 +14,7 @@ import (
 
 	"github.com/imh-project/imh/i2p"
 	"github.com/imh-project/imh/internal/eventually"
+	"github.com/imh-project/imh/internal/servetest"
 )
 
 // testHandler is a small router: it answers every message the way
@@ -145,7 +146,8 @@ func (h *testHandler) SendVia(_ context.Context, c *ServerConn, m *SendVia) erro
 	return c.Send(&MessageStatus{SessionID: m.SessionID, MessageID: 3, Status: MsgGuaranteedSuccess, Nonce: m.Nonce})
 }
 
-// startServer runs a Server on loopback until the test ends.
+// startServer runs a Server on loopback until the test ends
+// (servetest.Loopback).
 func startServer(t *testing.T, h Handler, mod func(*ServerConfig)) (*Server, string) {
 	t.Helper()
 	cfg := DefaultServerConfig()
@@ -158,25 +160,8 @@ func startServer(t *testing.T, h Handler, mod func(*ServerConfig)) (*Server, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
-	return srv, ln.Addr().String()
+	addr, _ := servetest.Loopback(t, srv)
+	return srv, addr
 }
 
 func dialTest(t *testing.T, addr string, mod func(*ClientConfig)) *Client {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/imh-project/imh/i2p"
+	"github.com/imh-project/imh/internal/servetest"
 	"github.com/imh-project/imh/router"
 	"github.com/imh-project/imh/routerproto"
 )
@@ -52,15 +52,9 @@ func serveBackend(t *testing.T, bcfg Config, tune func(*router.Config)) (*Backen
 		t.Fatal(err)
 	}
 	be.AttachRouter(rt)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = rt.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; _ = be.Close() })
-	return be, ln.Addr().String()
+	addr, stop := servetest.Loopback(t, rt)
+	t.Cleanup(func() { stop(); _ = be.Close() })
+	return be, addr
 }
 
 func dialBalancer(t *testing.T, addr string) *routerproto.Client {
