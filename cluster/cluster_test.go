@@ -73,7 +73,7 @@ func applyOn(t *testing.T, h *clustertest.Harness, cmd fsm.Command) {
 	applyRetrying(t, 15*time.Second, func() *cluster.Cluster { return h.Nodes[h.Leader(10*time.Second)].Cluster() }, cmd)
 }
 
-// applyRetrying proposes cmd on the cluster leader returns, asking it
+// applyRetrying proposes cmd on the cluster that leader returns, asking
 // again while leadership moves, for up to within (a loaded machine can
 // cause a spurious election, and elections right after bootstrap are
 // normal; the commands the tests apply are idempotent, so a retry after an
