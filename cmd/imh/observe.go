@@ -10,8 +10,8 @@ import (
 )
 
 // simnetObserveOptions are the flags of simnet observe: --routers,
-// --hours, --seed and --policy set the runs' sim.Config, whose defaults
-// are theirs.
+// --hours, --seed, --policy and --replace-jitter set the runs' sim.Config,
+// whose defaults are theirs.
 type simnetObserveOptions struct {
 	out     string
 	sim     sim.Config
@@ -33,7 +33,7 @@ type simnetObserveJSON struct {
 func newSimnetObserveCmd() *cobra.Command {
 	o := simnetObserveOptions{sim: sim.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--force]",
+		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--replace-jitter 6s] [--force]",
 		Short: "simulate a day of one destination's LeaseSets (one router, imh, naive merging) as an observer records them",
 		Long: "observe runs, on simulated time, one destination served by a single stock router (two seeds),\n" +
 			"by imh over --routers routers under spread and under failover, by those routers merged naively,\n" +
@@ -52,6 +52,7 @@ func newSimnetObserveCmd() *cobra.Command {
 	f.Float64Var(&o.sim.Hours, "hours", o.sim.Hours, "simulated hours per run")
 	f.Uint64Var(&o.sim.Seed, "seed", o.sim.Seed, "seed of everything random")
 	f.StringVar(&o.sim.ChurnPolicy, "policy", o.sim.ChurnPolicy, "lease policy of the imh-churn run: spread or failover")
+	f.DurationVar(&o.sim.Balancer.ReplaceJitter, "replace-jitter", o.sim.Balancer.ReplaceJitter, "the imh runs' replacement jitter (the balancer's; for tuning experiments)")
 	f.IntVar(&o.singles, "singles", 2, "single-router runs (single-a, single-b, single-c, ...), 2 to 26")
 	f.BoolVar(&o.force, "force", false, "replace history files that exist")
 	f.BoolVar(&o.json, "json", false, "print what was written as one JSON object")

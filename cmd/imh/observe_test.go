@@ -44,10 +44,37 @@ func TestSimnetObserve(t *testing.T) {
 		{"simnet", "observe", "--out", dir, "--force", "--policy", "nope"},
 		{"simnet", "observe", "--out", dir, "--force", "--routers", "0"},
 		{"simnet", "observe", "--out", dir, "--force", "--hours", "x"},
+		{"simnet", "observe", "--out", dir, "--force", "--replace-jitter", "-1s"},
+		{"simnet", "observe", "--out", dir, "--force", "--replace-jitter", "90s"},
+		{"simnet", "observe", "--out", dir, "--force", "--replace-jitter", "8"},
 	} {
 		if _, _, code := runRootErr(t, bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
 		}
+	}
+}
+
+// TestSimnetObserveReplaceJitter: --replace-jitter changes the imh runs
+// (the balancer replaces its tunnels on another schedule) and leaves the
+// single router's run as it was.
+func TestSimnetObserveReplaceJitter(t *testing.T) {
+	base := []string{"simnet", "observe", "--hours", "1.2", "--routers", "2", "--seed", "3"}
+	files := func(dir string, extra ...string) (single, spread []byte) {
+		t.Helper()
+		if _, stderr, code := runRootErr(t, append(append(base, "--out", dir), extra...)...); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		single, _ = os.ReadFile(filepath.Join(dir, "single-a.json"))
+		spread, _ = os.ReadFile(filepath.Join(dir, "imh-spread.json"))
+		return single, spread
+	}
+	single6, spread6 := files(filepath.Join(t.TempDir(), "6s"))
+	single8, spread8 := files(filepath.Join(t.TempDir(), "8s"), "--replace-jitter", "8s")
+	if string(single6) != string(single8) {
+		t.Error("--replace-jitter changed the single router's run")
+	}
+	if string(spread6) == string(spread8) {
+		t.Error("--replace-jitter 8s wrote the same imh-spread run as the default")
 	}
 }
 

@@ -137,6 +137,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: hops %d, want 1..7", ErrConfig, c.Hops)
 	case c.ChurnEvery <= c.ChurnDown || c.ChurnDown <= 0:
 		return fmt.Errorf("%w: churn every %s, down %s", ErrConfig, c.ChurnEvery, c.ChurnDown)
+	case c.Balancer.ReplaceJitter < 0 || c.Balancer.ReplaceJitter >= c.Balancer.ReplaceBefore:
+		return fmt.Errorf("%w: replace jitter %s, want 0 .. %s", ErrConfig, c.Balancer.ReplaceJitter, c.Balancer.ReplaceBefore)
 	}
 	if _, err := balancer.PolicyByName(c.ChurnPolicy); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

@@ -235,6 +235,8 @@ func TestValidate(t *testing.T) {
 		{"no hours", func(c *Config) { c.Hours = 0 }},
 		{"bad policy", func(c *Config) { c.ChurnPolicy = "nope" }},
 		{"too many leases", func(c *Config) { c.Leases = 17 }},
+		{"negative jitter", func(c *Config) { c.Balancer.ReplaceJitter = -time.Second }},
+		{"jitter past the replacement", func(c *Config) { c.Balancer.ReplaceJitter = c.Balancer.ReplaceBefore }},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)
