@@ -313,7 +313,10 @@ func (l *loop) step(now time.Time) {
 			r := l.routers[name]
 			l.ensureSession(d, r)
 			l.expireTunnels(d, r, now)
-			l.planTunnels(d, r, share, now)
+		}
+		steps := NewStepPlan(now, l.inboundDues(d, nil), l.cfg.ReplaceBefore)
+		for _, name := range l.order {
+			l.planTunnels(d, l.routers[name], share, steps, now)
 		}
 		l.maybePublish(d, now)
 		l.updateRoutes(d)

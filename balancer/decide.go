@@ -80,6 +80,141 @@ func ReplaceLead(key []byte, gateway i2p.Hash, tunnelID uint32, base, jitter tim
 	return base + time.Duration(v%uint64(jitter))
 }
 
+// Waves: a destination's inbound tunnels are replaced in waves, each
+// tunnel's successor falling due about one generation (TunnelLifetime less
+// ReplaceBefore) after it. A tunnel built out of turn (a router returning,
+// the others growing their share when one died) starts a lineage of its
+// own, out of step with the main wave: its router's leases go on changing
+// between the waves, and each change is a LeaseSet store of its own, all
+// day (issue 20: imh-churn 3.3 stores per burst against one router's 4.6,
+// its lease ends spread over 284 s against 82 s). StepPlan lets the main
+// wave take such tunnels along: during the wave their successors are
+// built in step, and they lapse at their own time unreplaced.
+
+// StepGap is the least gap, in phase within a generation, between the
+// main wave's replacements and a tunnel's for it to be out of step: far
+// more than the gaps inside a wave of a dozen tunnels whose ends have
+// drifted apart for a day (a stock router's spread over 60-120 s).
+const StepGap = 45 * time.Second
+
+// stepWindow is how long after a main-wave tunnel falls due the wave
+// still takes the out-of-step ones along (a few loop steps).
+const stepWindow = 15 * time.Second
+
+// StepPlan is what a leader step knows of the destination's waves.
+type StepPlan struct {
+	wave   bool
+	gen    time.Duration
+	lo, hi time.Duration // the main wave's phases, lo..hi (hi < lo: wraps)
+}
+
+// NewStepPlan sees where the main wave is from due: for every live inbound
+// tunnel of the destination (all routers), when its replacement starts
+// (end minus its ReplaceLead); base is ReplaceBefore. The tunnels' phases
+// (due modulo a generation) group where no gap of StepGap or more parts
+// them; the largest group is the main wave, and now is in it when one of
+// its tunnels fell due within stepWindow before now.
+func NewStepPlan(now time.Time, due []time.Time, base time.Duration) StepPlan {
+	p := StepPlan{gen: TunnelLifetime - base}
+	if p.gen <= 2*StepGap || !dueBetween(due, now.Add(-stepWindow), now) {
+		return p
+	}
+	phases := make([]time.Duration, len(due))
+	for i, d := range due {
+		phases[i] = p.phase(d)
+	}
+	slices.Sort(phases)
+	lo, hi, ok := mainGroup(phases, p.gen)
+	if !ok {
+		return p // one group: every tunnel is in step
+	}
+	p.lo, p.hi = lo, hi
+	for _, d := range due {
+		if d.After(now.Add(-stepWindow)) && !d.After(now) && p.inStep(d) {
+			p.wave = true
+			break
+		}
+	}
+	return p
+}
+
+func dueBetween(due []time.Time, from, to time.Time) bool {
+	for _, d := range due {
+		if d.After(from) && !d.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p StepPlan) phase(d time.Time) time.Duration {
+	return time.Duration(d.UnixNano() % int64(p.gen))
+}
+
+// inStep reports whether a tunnel due at d is in the main wave's phases.
+func (p StepPlan) inStep(d time.Time) bool {
+	ph := p.phase(d)
+	if p.lo <= p.hi {
+		return ph >= p.lo && ph <= p.hi
+	}
+	return ph >= p.lo || ph <= p.hi
+}
+
+// mainGroup splits sorted phases on a circle of length gen where
+// neighbours are StepGap or more apart and returns the largest group's
+// first and last phase (the first largest, so that it is deterministic);
+// ok is false when nothing splits them.
+func mainGroup(phases []time.Duration, gen time.Duration) (lo, hi time.Duration, ok bool) {
+	n := len(phases)
+	if n == 0 {
+		return 0, 0, false
+	}
+	var cuts []int // phases[i] starts a group
+	for i := range n {
+		prev := phases[(i+n-1)%n]
+		gap := phases[i] - prev
+		if i == 0 {
+			gap += gen
+		}
+		if gap >= StepGap {
+			cuts = append(cuts, i)
+		}
+	}
+	if len(cuts) == 0 {
+		return 0, 0, false
+	}
+	best, size := 0, -1
+	for k, c := range cuts {
+		next := cuts[(k+1)%len(cuts)]
+		m := (next - c + n) % n
+		if m == 0 {
+			m = n
+		}
+		if m > size {
+			best, size = k, m
+		}
+	}
+	first := cuts[best]
+	return phases[first], phases[(first+size-1)%n], true
+}
+
+// Wave reports whether now is in the destination's main wave.
+func (p StepPlan) Wave() bool { return p.wave }
+
+// Healthy counts a router's inbound tunnels (due as for NewStepPlan) that
+// need no replacement yet, for TunnelsToBuild: those not yet due; during
+// the main wave only those in step with it, so that the wave builds the
+// others' successors.
+func (p StepPlan) Healthy(now time.Time, due []time.Time) int {
+	n := 0
+	for _, d := range due {
+		if d.After(now) && (!p.wave || p.inStep(d)) {
+			n++
+		}
+	}
+	return n
+}
+
 // LeaseTarget is how many leases the LeaseSet should carry with up routers
 // serving, each keeping share inbound tunnels.
 func LeaseTarget(policy string, share, up int) int {

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -129,5 +130,71 @@ func TestDecidePublish(t *testing.T) {
 		if got := DecidePublish(c, tc.in); got != tc.want {
 			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestStepPlan: during the main wave a router's tunnels out of step with
+// it do not count as healthy (so the wave builds their successors in
+// step); outside it, and for a small group's own replacements, every
+// tunnel not yet due counts.
+func TestStepPlan(t *testing.T) {
+	const base = 90 * time.Second
+	gen := TunnelLifetime - base
+	now := time.Unix(0, 0).Add(1000 * gen) // phase 0
+	at := func(secs ...int) []time.Time {
+		out := make([]time.Time, len(secs))
+		for i, s := range secs {
+			out[i] = now.Add(time.Duration(s) * time.Second)
+		}
+		return out
+	}
+	main := []int{-5, 0, 3, 8, 12, 15, 20, 24, 30, 33, 40, 52} // one wave, drifted over a minute
+	with := func(extra ...int) []time.Time { return at(append(append([]int{}, main...), extra...)...) }
+	for _, tc := range []struct {
+		name string
+		due  []time.Time
+		mine []time.Time
+		wave bool
+		want int
+	}{
+		{name: "one wave: all in step", due: with(), mine: at(20, 40), wave: true, want: 2},
+		{name: "a returning router's tunnels out of step", due: with(200, 202, 205, 210),
+			mine: at(200, 202, 205, 210), wave: true, want: 0},
+		{name: "a router's own out-of-step tunnel", due: with(200), mine: at(24, 200), wave: true, want: 1},
+		{name: "successors built in the wave are in step", due: with(505, 508, 200), mine: at(505, 508, 200), wave: true, want: 2},
+		{name: "the wave wraps round phase 0", due: at(-40, -30, -20, -10, -5, 2, 5, 250), mine: at(2, 250), wave: true, want: 1},
+		{name: "a small group's replacement is no wave", due: at(-3, 0, 200, 205, 210, 215, 220, 230),
+			mine: at(200, 205), wave: false, want: 2},
+		{name: "the wave is still ahead", due: at(60, 62, 70, 75, 80, 90, 200), mine: at(200), wave: false, want: 1},
+		// main's -5 is the latest due: 20 s ago is past the window.
+		{name: "the wave's start is past", due: at(-20, 40, 45, 50, 200), mine: at(200), wave: false, want: 1},
+		{name: "due tunnels never count", due: with(200), mine: at(-5, 0), wave: true, want: 0},
+		{name: "no tunnels", due: nil, mine: nil, wave: false, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewStepPlan(now, tc.due, base)
+			if p.Wave() != tc.wave {
+				t.Errorf("wave %v, want %v", p.Wave(), tc.wave)
+			}
+			if got := p.Healthy(now, tc.mine); got != tc.want {
+				t.Errorf("healthy %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStepPlanDeterministic: the plan depends on the tunnels, not on the
+// order they are listed in (every leader plans the same).
+func TestStepPlanDeterministic(t *testing.T) {
+	const base = 90 * time.Second
+	now := time.Unix(1_800_000_000, 0)
+	var due []time.Time
+	for i := range 40 {
+		due = append(due, now.Add(time.Duration((i*37)%400-10)*time.Second))
+	}
+	want := NewStepPlan(now, due, base)
+	slices.Reverse(due)
+	if got := NewStepPlan(now, due, base); got != want {
+		t.Errorf("reversed input: %+v, want %+v", got, want)
 	}
 }

@@ -172,7 +172,7 @@ func (d *destState) gatewaysInUse(now time.Time) map[i2p.Hash]int {
 // spares; --outbound) with more than ReplaceBefore left (inbound: its
 // ReplaceLead), counting builds in flight; after a run of failures, one
 // build at a time, spaced by the backoff.
-func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Time) {
+func (l *loop) planTunnels(d *destState, r *routerState, share int, steps StepPlan, now time.Time) {
 	s := d.sessions[r.name]
 	if !r.up() || s == nil || !s.ready || s.adopting || !r.has(routerproto.CapCreateTunnel) {
 		return
@@ -183,13 +183,13 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 			target = int(d.settings.Outbound)
 		}
 		healthy, pending := 0, 0
-		for _, t := range s.tunnels {
-			lead := l.cfg.ReplaceBefore
-			if dir == routerproto.Inbound {
-				lead = d.replaceLead(t, lead, l.cfg.ReplaceJitter)
-			}
-			if t.Direction == dir && end(t).Sub(now) > lead {
-				healthy++
+		if dir == routerproto.Inbound {
+			healthy = steps.Healthy(now, l.inboundDues(d, s))
+		} else {
+			for _, t := range s.tunnels {
+				if t.Direction == dir && end(t).Sub(now) > l.cfg.ReplaceBefore {
+					healthy++
+				}
 			}
 		}
 		// A build that is slow has probably been dropped by a hop (it
@@ -222,6 +222,30 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, now time.Tim
 			}
 		}
 	}
+}
+
+// inboundDues lists when the inbound tunnels of only (nil: of every
+// router up) fall due for replacement: end less ReplaceLead, as
+// NewStepPlan and StepPlan.Healthy take them.
+func (l *loop) inboundDues(d *destState, only *session) []time.Time {
+	var out []time.Time
+	add := func(s *session) {
+		for _, t := range s.tunnels {
+			if t.Direction == routerproto.Inbound {
+				out = append(out, end(t).Add(-d.replaceLead(t, l.cfg.ReplaceBefore, l.cfg.ReplaceJitter)))
+			}
+		}
+	}
+	if only != nil {
+		add(only)
+		return out
+	}
+	for _, name := range l.order {
+		if s := d.sessions[name]; s != nil && l.routers[name].up() {
+			add(s)
+		}
+	}
+	return out
 }
 
 // inboundShare is InboundShare for d: only routers known to be down count

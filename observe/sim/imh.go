@@ -54,10 +54,10 @@ type imhDest struct {
 // addIMH serves the destination by imh over c.Routers routers keeping
 // inbound tunnels each; with churn, one router in turn dies every
 // c.ChurnEvery and returns c.ChurnDown later.
-func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) error {
+func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) (*imhDest, error) {
 	pol, err := balancer.PolicyByName(policy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rnd := s.rng("balancer")
 	d := &imhDest{
@@ -67,7 +67,7 @@ func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) error {
 	}
 	key, err := balancer.GatewaySliceKey(s.keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d.gw.UseSlice(key)
 	d.leadKey = key
@@ -83,7 +83,7 @@ func (s *sim) addIMH(c Config, policy string, inbound int, churn bool) error {
 			s.at(at.Add(c.ChurnDown), func() { d.back(ir) })
 		}
 	}
-	return nil
+	return d, nil
 }
 
 // down kills a router: its tunnels die with it.
@@ -116,7 +116,12 @@ func (d *imhDest) step() {
 	for _, ir := range d.routers {
 		if ir.up {
 			d.expire(ir, now)
-			d.plan(ir, build, union, now)
+		}
+	}
+	steps := balancer.NewStepPlan(now, d.dues(nil), d.cfg.ReplaceBefore)
+	for _, ir := range d.routers {
+		if ir.up {
+			d.plan(ir, build, union, steps, now)
 		}
 	}
 	d.maybePublish(now, share)
@@ -167,14 +172,9 @@ func (d *imhDest) expire(ir *imhRouter, now time.Time) {
 }
 
 // plan is the loop's planTunnels for the inbound direction; share is the
-// loop's buildShare.
-func (d *imhDest) plan(ir *imhRouter, share int, union []i2p.Hash, now time.Time) {
-	healthy, fresh := 0, 0
-	for _, t := range ir.tunnels {
-		if t.expires.Sub(now) > balancer.ReplaceLead(d.leadKey, t.gateway, t.id, d.cfg.ReplaceBefore, d.cfg.ReplaceJitter) {
-			healthy++
-		}
-	}
+// loop's buildShare, steps the step's StepPlan (as the loop's step).
+func (d *imhDest) plan(ir *imhRouter, share int, union []i2p.Hash, steps balancer.StepPlan, now time.Time) {
+	healthy, fresh := steps.Healthy(now, d.dues(ir)), 0
 	for _, p := range ir.pending {
 		if now.Sub(p.started) < balancer.SlowBuild {
 			fresh++
@@ -218,6 +218,22 @@ func (d *imhDest) built(ir *imhRouter, bid uint64, share int, t tunnel, ok bool)
 	if d.changeSince.IsZero() {
 		d.changeSince = now
 	}
+}
+
+// dues lists when the inbound tunnels of only (nil: every router) fall
+// due for replacement, as the loop's dues.
+func (d *imhDest) dues(only *imhRouter) []time.Time {
+	var out []time.Time
+	for _, ir := range d.routers {
+		if only != nil && ir != only {
+			continue
+		}
+		for _, t := range ir.tunnels {
+			lead := balancer.ReplaceLead(d.leadKey, t.gateway, t.id, d.cfg.ReplaceBefore, d.cfg.ReplaceJitter)
+			out = append(out, t.expires.Add(-lead))
+		}
+	}
+	return out
 }
 
 // inUse counts the live and pending inbound tunnels per gateway.

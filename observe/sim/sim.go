@@ -167,15 +167,15 @@ func Run(c Config, name string) (*observe.History, error) {
 	case name == RunNaive:
 		s.addNaive(c)
 	case name == RunIMHSpread:
-		err = s.addIMH(c, balancer.PolicySpread, (c.Leases+c.Routers-1)/c.Routers, false)
+		_, err = s.addIMH(c, balancer.PolicySpread, (c.Leases+c.Routers-1)/c.Routers, false)
 	case name == RunIMHFailover:
-		err = s.addIMH(c, balancer.PolicyFailover, c.Leases, false)
+		_, err = s.addIMH(c, balancer.PolicyFailover, c.Leases, false)
 	case name == RunIMHChurn:
 		inbound := (c.Leases + c.Routers - 1) / c.Routers
 		if c.ChurnPolicy == balancer.PolicyFailover {
 			inbound = c.Leases
 		}
-		err = s.addIMH(c, c.ChurnPolicy, inbound, true)
+		_, err = s.addIMH(c, c.ChurnPolicy, inbound, true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
