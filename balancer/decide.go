@@ -198,6 +198,27 @@ func mainGroup(phases []time.Duration, gen time.Duration) (lo, hi time.Duration,
 	return phases[first], phases[(first+size-1)%n], true
 }
 
+// WaveSpan is the shortest part of a generation that holds the phases of
+// every due (as for NewStepPlan): how far a destination's tunnels are from
+// being replaced in one wave (a wave's own drift is a minute or two).
+func WaveSpan(due []time.Time, base time.Duration) time.Duration {
+	gen := TunnelLifetime - base
+	if gen <= 0 || len(due) < 2 {
+		return 0
+	}
+	p := StepPlan{gen: gen}
+	phases := make([]time.Duration, len(due))
+	for i, d := range due {
+		phases[i] = p.phase(d)
+	}
+	slices.Sort(phases)
+	widest := phases[0] + gen - phases[len(phases)-1]
+	for i := 1; i < len(phases); i++ {
+		widest = max(widest, phases[i]-phases[i-1])
+	}
+	return gen - widest
+}
+
 // Wave reports whether now is in the destination's main wave.
 func (p StepPlan) Wave() bool { return p.wave }
 

@@ -198,3 +198,32 @@ func TestStepPlanDeterministic(t *testing.T) {
 		t.Errorf("reversed input: %+v, want %+v", got, want)
 	}
 }
+
+func TestWaveSpan(t *testing.T) {
+	const base = 90 * time.Second
+	gen := TunnelLifetime - base
+	zero := time.Unix(0, 0).Add(1000 * gen) // phase 0
+	at := func(secs ...int) []time.Time {
+		out := make([]time.Time, len(secs))
+		for i, s := range secs {
+			out[i] = zero.Add(time.Duration(s) * time.Second)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		due  []time.Time
+		want time.Duration
+	}{
+		{"none", nil, 0},
+		{"one", at(7), 0},
+		{"one wave", at(0, 10, 30), 30 * time.Second},
+		{"a generation later is the same phase", at(0, 10, 30+510), 30 * time.Second},
+		{"wraps round phase 0", at(-20, 0, 25), 45 * time.Second},
+		{"two waves", at(0, 5, 200, 205), 205 * time.Second},
+	} {
+		if got := WaveSpan(tc.due, base); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -347,6 +347,21 @@ func TestLoopRouterDown(t *testing.T) {
 		if v, _ := run.b.Router("r2"); v.State != status.RouterUp {
 			t.Fatalf("r2 view after restart %+v", v)
 		}
+		// r2's tunnels, built when it came back, and the others' grown
+		// share, built when it died, were out of step with the main wave;
+		// the wave took them along (StepPlan), so a generation later every
+		// lease falls due in one wave again.
+		time.Sleep(10 * time.Minute)
+		ls, _ = h.current()
+		var ends []time.Time
+		for _, l := range ls.Leases {
+			ends = append(ends, time.Unix(int64(l.End), 0))
+		}
+		span := WaveSpan(ends, DefaultConfig().ReplaceBefore)
+		if span > 2*StepGap {
+			t.Fatalf("lease ends spread over %s of a generation, want one wave", span)
+		}
+		t.Logf("a generation after r2 came back its lease ends spread over %s", span)
 	})
 }
 

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -36,27 +35,8 @@ func TestChurnBackInStep(t *testing.T) {
 		if s.err != nil {
 			t.Fatal(s.err)
 		}
-		if span := phaseSpan(d.dues(nil), c.Balancer.ReplaceBefore); span > 2*balancer.StepGap {
+		if span := balancer.WaveSpan(d.dues(nil), c.Balancer.ReplaceBefore); span > 2*balancer.StepGap {
 			t.Errorf("seed %d: the tunnels' replacements spread over %s of a generation, want one wave (at most %s)", 100+seed, span, 2*balancer.StepGap)
 		}
 	}
-}
-
-// phaseSpan is the shortest arc of a generation's phases that holds every
-// due.
-func phaseSpan(due []time.Time, base time.Duration) time.Duration {
-	gen := balancer.TunnelLifetime - base
-	var ph []time.Duration
-	for _, d := range due {
-		ph = append(ph, time.Duration(d.UnixNano()%int64(gen)))
-	}
-	if len(ph) < 2 {
-		return 0
-	}
-	slices.Sort(ph)
-	widest := ph[0] + gen - ph[len(ph)-1]
-	for i := 1; i < len(ph); i++ {
-		widest = max(widest, ph[i]-ph[i-1])
-	}
-	return gen - widest
 }
