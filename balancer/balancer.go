@@ -314,7 +314,8 @@ func (l *loop) step(now time.Time) {
 			l.ensureSession(d, r)
 			l.expireTunnels(d, r, now)
 		}
-		steps := NewStepPlan(now, l.inboundDues(d, nil), l.cfg.ReplaceBefore)
+		d.dueScratch = l.appendInboundDues(d.dueScratch[:0], d, nil)
+		steps := NewStepPlan(now, d.dueScratch, l.cfg.ReplaceBefore)
 		for _, name := range l.order {
 			l.planTunnels(d, l.routers[name], share, steps, now)
 		}

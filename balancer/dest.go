@@ -27,6 +27,8 @@ type destState struct {
 	// leads memoizes it per tunnel (replaceLead).
 	leadKey []byte
 	leads   map[leadMemoKey]time.Duration
+	// dueScratch holds a step's replacement times (appendInboundDues).
+	dueScratch []time.Time
 
 	sessions map[string]*session // by router name
 	// openedAt: when this leader opened it, on Config.Clock (settling).

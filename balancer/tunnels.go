@@ -184,7 +184,8 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, steps StepPl
 		}
 		healthy, pending := 0, 0
 		if dir == routerproto.Inbound {
-			healthy = steps.Healthy(now, l.inboundDues(d, s))
+			d.dueScratch = l.appendInboundDues(d.dueScratch[:0], d, s)
+			healthy = steps.Healthy(now, d.dueScratch)
 		} else {
 			for _, t := range s.tunnels {
 				if t.Direction == dir && end(t).Sub(now) > l.cfg.ReplaceBefore {
@@ -224,28 +225,28 @@ func (l *loop) planTunnels(d *destState, r *routerState, share int, steps StepPl
 	}
 }
 
-// inboundDues lists when the inbound tunnels of only (nil: of every
-// router up) fall due for replacement: end less ReplaceLead, as
-// NewStepPlan and StepPlan.Healthy take them.
-func (l *loop) inboundDues(d *destState, only *session) []time.Time {
-	var out []time.Time
+// appendInboundDues appends to dst when the inbound tunnels of only (nil:
+// of every router up) fall due for replacement: end less ReplaceLead, as
+// NewStepPlan and StepPlan.Healthy take them. The loop passes
+// d.dueScratch, so a step allocates nothing for it.
+func (l *loop) appendInboundDues(dst []time.Time, d *destState, only *session) []time.Time {
 	add := func(s *session) {
 		for _, t := range s.tunnels {
 			if t.Direction == routerproto.Inbound {
-				out = append(out, end(t).Add(-d.replaceLead(t, l.cfg.ReplaceBefore, l.cfg.ReplaceJitter)))
+				dst = append(dst, end(t).Add(-d.replaceLead(t, l.cfg.ReplaceBefore, l.cfg.ReplaceJitter)))
 			}
 		}
 	}
 	if only != nil {
 		add(only)
-		return out
+		return dst
 	}
 	for _, name := range l.order {
 		if s := d.sessions[name]; s != nil && l.routers[name].up() {
 			add(s)
 		}
 	}
-	return out
+	return dst
 }
 
 // inboundShare is InboundShare for d: only routers known to be down count
