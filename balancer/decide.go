@@ -95,7 +95,7 @@ func ReplaceLead(key []byte, gateway i2p.Hash, tunnelID uint32, base, jitter tim
 // main wave's replacements and a tunnel's for it to be out of step: far
 // more than the gaps inside a wave of a dozen tunnels whose ends have
 // drifted apart for a day (a stock router's spread over 60-120 s).
-const StepGap = 45 * time.Second
+const StepGap = 30 * time.Second
 
 // stepWindow is how long after a main-wave tunnel falls due the wave
 // still takes the out-of-step ones along (a few loop steps).

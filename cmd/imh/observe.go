@@ -33,7 +33,7 @@ type simnetObserveJSON struct {
 func newSimnetObserveCmd() *cobra.Command {
 	o := simnetObserveOptions{sim: sim.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--replace-jitter 6s] [--force]",
+		Use:   "observe --out DIR [--routers 4] [--hours 24] [--seed 1] [--policy spread|failover] [--singles 2] [--replace-jitter 8s] [--force]",
 		Short: "simulate a day of one destination's LeaseSets (one router, imh, naive merging) as an observer records them",
 		Long: "observe runs, on simulated time, one destination served by a single stock router (two seeds),\n" +
 			"by imh over --routers routers under spread and under failover, by those routers merged naively,\n" +

@@ -68,13 +68,13 @@ func TestSimnetObserveReplaceJitter(t *testing.T) {
 		spread, _ = os.ReadFile(filepath.Join(dir, "imh-spread.json"))
 		return single, spread
 	}
-	single6, spread6 := files(filepath.Join(t.TempDir(), "6s"))
-	single8, spread8 := files(filepath.Join(t.TempDir(), "8s"), "--replace-jitter", "8s")
-	if string(single6) != string(single8) {
+	singleDef, spreadDef := files(filepath.Join(t.TempDir(), "default"))
+	single4, spread4 := files(filepath.Join(t.TempDir(), "4s"), "--replace-jitter", "4s")
+	if string(singleDef) != string(single4) {
 		t.Error("--replace-jitter changed the single router's run")
 	}
-	if string(spread6) == string(spread8) {
-		t.Error("--replace-jitter 8s wrote the same imh-spread run as the default")
+	if string(spreadDef) == string(spread4) {
+		t.Error("--replace-jitter 4s wrote the same imh-spread run as the default")
 	}
 }
 
