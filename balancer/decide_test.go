@@ -141,13 +141,7 @@ func TestStepPlan(t *testing.T) {
 	const base = 90 * time.Second
 	gen := TunnelLifetime - base
 	now := time.Unix(0, 0).Add(1000 * gen) // phase 0
-	at := func(secs ...int) []time.Time {
-		out := make([]time.Time, len(secs))
-		for i, s := range secs {
-			out[i] = now.Add(time.Duration(s) * time.Second)
-		}
-		return out
-	}
+	at := func(secs ...int) []time.Time { return secondsAfter(now, secs...) }
 	main := []int{-5, 0, 3, 8, 12, 15, 20, 24, 30, 33, 40, 52} // one wave, drifted over a minute
 	with := func(extra ...int) []time.Time { return at(append(append([]int{}, main...), extra...)...) }
 	for _, tc := range []struct {
@@ -203,13 +197,7 @@ func TestWaveSpan(t *testing.T) {
 	const base = 90 * time.Second
 	gen := TunnelLifetime - base
 	zero := time.Unix(0, 0).Add(1000 * gen) // phase 0
-	at := func(secs ...int) []time.Time {
-		out := make([]time.Time, len(secs))
-		for i, s := range secs {
-			out[i] = zero.Add(time.Duration(s) * time.Second)
-		}
-		return out
-	}
+	at := func(secs ...int) []time.Time { return secondsAfter(zero, secs...) }
 	for _, tc := range []struct {
 		name string
 		due  []time.Time
@@ -226,4 +214,13 @@ func TestWaveSpan(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
+}
+
+// secondsAfter lists t plus each of secs seconds.
+func secondsAfter(t time.Time, secs ...int) []time.Time {
+	out := make([]time.Time, len(secs))
+	for i, s := range secs {
+		out[i] = t.Add(time.Duration(s) * time.Second)
+	}
+	return out
 }
