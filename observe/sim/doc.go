@@ -6,9 +6,10 @@
 // format, for `imh leaseset analyze`.
 //
 // The imh runs execute the balancer's own decisions (balancer.GatewaySet,
-// PlanInbound, the LeasePolicy, InboundShare, TunnelsToBuild, DecidePublish,
-// BuildLeaseSet, with balancer.DefaultConfig's pacing) rather than a copy,
-// so that what is measured here is what a cluster does. What the sim leaves
+// PlanInbound, the LeasePolicy, InboundShare, TunnelsToBuild, StepPlan,
+// DecidePublish, BuildLeaseSet, with balancer.DefaultConfig's pacing)
+// rather than a copy, so that what is measured here is what a cluster
+// does. What the sim leaves
 // out is what an observer of the netDB cannot see: outbound tunnels,
 // traffic, Raft, the control connections (a request is answered at once).
 //
