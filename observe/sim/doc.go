@@ -9,9 +9,9 @@
 // PlanInbound, the LeasePolicy, InboundShare, TunnelsToBuild, StepPlan,
 // DecidePublish, BuildLeaseSet, with balancer.DefaultConfig's pacing)
 // rather than a copy, so that what is measured here is what a cluster
-// does. What the sim leaves
-// out is what an observer of the netDB cannot see: outbound tunnels,
-// traffic, Raft, the control connections (a request is answered at once).
+// does. What the sim leaves out is what an observer of the netDB cannot
+// see: outbound tunnels, traffic, Raft, the control connections (a request
+// is answered at once).
 //
 // The network is router/simnet's model (peers, bandwidth classes,
 // reliabilities, latencies, fast tiers of 75 that churn 2 peers every 10
