@@ -124,12 +124,7 @@ func NewStepPlan(now time.Time, due []time.Time, base time.Duration) StepPlan {
 	if p.gen <= 2*StepGap || !dueBetween(due, now.Add(-stepWindow), now) {
 		return p
 	}
-	phases := make([]time.Duration, len(due))
-	for i, d := range due {
-		phases[i] = p.phase(d)
-	}
-	slices.Sort(phases)
-	lo, hi, ok := mainGroup(phases, p.gen)
+	lo, hi, ok := mainGroup(p.sortedPhases(due), p.gen)
 	if !ok {
 		return p // one group: every tunnel is in step
 	}
@@ -158,6 +153,16 @@ func (p StepPlan) phase(d time.Time) time.Duration {
 		ph += int64(p.gen)
 	}
 	return time.Duration(ph)
+}
+
+// sortedPhases is the phases of due, in order.
+func (p StepPlan) sortedPhases(due []time.Time) []time.Duration {
+	phases := make([]time.Duration, len(due))
+	for i, d := range due {
+		phases[i] = p.phase(d)
+	}
+	slices.Sort(phases)
+	return phases
 }
 
 // inStep reports whether a tunnel due at d is in the main wave's phases.
@@ -215,12 +220,7 @@ func WaveSpan(due []time.Time, base time.Duration) time.Duration {
 	if gen <= 0 || len(due) < 2 {
 		return 0
 	}
-	p := StepPlan{gen: gen}
-	phases := make([]time.Duration, len(due))
-	for i, d := range due {
-		phases[i] = p.phase(d)
-	}
-	slices.Sort(phases)
+	phases := StepPlan{gen: gen}.sortedPhases(due)
 	widest := phases[0] + gen - phases[len(phases)-1]
 	for i := 1; i < len(phases); i++ {
 		widest = max(widest, phases[i]-phases[i-1])

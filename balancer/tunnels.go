@@ -170,7 +170,8 @@ func (d *destState) gatewaysInUse(now time.Time) map[i2p.Hash]int {
 // planTunnels keeps the router's tunnel plan: for each direction, enough
 // tunnels (share inbound, as buildShare says: the LeaseSet's share and the
 // spares; --outbound) with more than ReplaceBefore left (inbound: its
-// ReplaceLead), counting builds in flight; after a run of failures, one
+// ReplaceLead, and during the main wave only tunnels in step with it:
+// StepPlan), counting builds in flight; after a run of failures, one
 // build at a time, spaced by the backoff.
 func (l *loop) planTunnels(d *destState, r *routerState, share int, steps StepPlan, now time.Time) {
 	s := d.sessions[r.name]
